@@ -1,0 +1,40 @@
+"""The audit trail: one append-only row per state change, written in the change's own transaction."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from emergency.clock import Clock
+from emergency.models import AuditEvent
+
+if TYPE_CHECKING:
+    from emergency.auth import Actor
+
+
+def record(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    action: str,
+    entity: str,
+    entity_id: object | None = None,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    detail: str | None = None,
+) -> AuditEvent:
+    event = AuditEvent(
+        at=clock.now(),
+        actor=actor.username,
+        actor_role=actor.role,
+        action=action,
+        entity=entity,
+        entity_id=None if entity_id is None else str(entity_id),
+        before=before,
+        after=after,
+        detail=detail[:500] if detail else None,
+    )
+    session.add(event)
+    return event

@@ -1,0 +1,167 @@
+"""Users, roles and login: argon2 hashes, lockout after repeated failures, role checks for services."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from emergency import audit
+from emergency.clock import Clock
+from emergency.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, PermissionDenied
+from emergency.models import Role, User
+from emergency.settings import get_setting
+
+_hasher = PasswordHasher()
+# Verifying against this keeps a login for an unknown user as slow as one for a known user,
+# so timing does not tell which usernames exist.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{1,31}$")
+MIN_PASSWORD_LENGTH = 10
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: every service takes one and checks its role."""
+
+    username: str
+    role: str
+
+    def require(self, *roles: Role | str) -> None:
+        if self.role not in {str(r) for r in roles}:
+            raise PermissionDenied(f"{self.username} ({self.role}) may not do this")
+
+
+SYSTEM = Actor("system", "system")
+CLI_ADMIN = Actor("cli", Role.ADMIN)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"must be at least {MIN_PASSWORD_LENGTH} characters", field="password")
+    if len(password) > 256:
+        raise InvalidInput("must be at most 256 characters", field="password")
+
+
+def create_user(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    username: str,
+    password: str,
+    role: Role | str,
+    display_name: str | None = None,
+) -> User:
+    actor.require(Role.ADMIN)
+    username = username.strip().lower()
+    if not USERNAME_PATTERN.match(username):
+        raise InvalidInput(
+            "2-32 characters: lower-case letters, digits, '.', '_' or '-', starting with a letter",
+            field="username",
+        )
+    try:
+        role = Role(role)
+    except ValueError:
+        raise InvalidInput(f"one of {', '.join(r.value for r in Role)}", field="role") from None
+    check_password_rules(password)
+    if session.scalar(select(User).where(User.username == username)) is not None:
+        raise Conflict(f"user {username} already exists")
+    now = clock.now()
+    user = User(
+        username=username,
+        display_name=(display_name or username).strip()[:120],
+        role=role,
+        password_hash=hash_password(password),
+        active=True,
+        failed_logins=0,
+        created_at=now,
+        password_changed_at=now,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(session, clock, actor, "user.create", "user", user.id, after={"username": username, "role": role})
+    return user
+
+
+def authenticate(session: Session, clock: Clock, username: str, password: str) -> Actor:
+    """Check a login; count failures and lock the account after too many.
+
+    Every refusal raises the same AuthenticationFailed message, so an attacker learns nothing
+    about which usernames exist or which accounts are locked.
+    """
+    now = clock.now()
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        _verify(_DUMMY_HASH, password)
+        raise AuthenticationFailed("wrong username or password, or the account is locked")
+    locked = user.locked_until is not None and user.locked_until > now
+    if not user.active or locked:
+        _verify(_DUMMY_HASH, password)
+        raise AuthenticationFailed("wrong username or password, or the account is locked")
+    if not _verify(user.password_hash, password):
+        user.failed_logins += 1
+        limit = int(get_setting(session, "auth.max_failed_logins"))
+        if user.failed_logins >= limit:
+            user.locked_until = now + timedelta(minutes=float(get_setting(session, "auth.lockout_minutes")))
+            user.failed_logins = 0
+            audit.record(session, clock, Actor(user.username, user.role), "user.locked", "user", user.id,
+                         detail=f"{limit} failed logins")
+        raise AuthenticationFailed("wrong username or password, or the account is locked")
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    audit.record(session, clock, Actor(user.username, user.role), "user.login", "user", user.id)
+    return Actor(user.username, user.role)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def list_users(session: Session, actor: Actor) -> list[User]:
+    actor.require(Role.ADMIN)
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def _get_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise NotFound(f"no user {username}")
+    return user
+
+
+def disable_user(session: Session, clock: Clock, actor: Actor, username: str) -> User:
+    actor.require(Role.ADMIN)
+    user = _get_user(session, username)
+    user.active = False
+    audit.record(session, clock, actor, "user.disable", "user", user.id, before={"active": True},
+                 after={"active": False})
+    return user
+
+
+def reset_password(session: Session, clock: Clock, actor: Actor, username: str, password: str) -> User:
+    """Set a new password; also lifts a lockout and re-enables the account."""
+    actor.require(Role.ADMIN)
+    check_password_rules(password)
+    user = _get_user(session, username)
+    user.password_hash = hash_password(password)
+    user.password_changed_at = clock.now()
+    user.failed_logins = 0
+    user.locked_until = None
+    user.active = True
+    audit.record(session, clock, actor, "user.reset_password", "user", user.id)
+    return user

@@ -1,0 +1,162 @@
+"""Storage: the engine, transactions and schema upgrades, the same on SQLite and PostgreSQL.
+
+SQLite is the embedded default. Readers run in parallel (WAL); writers take the database lock at
+the start of their transaction (`BEGIN IMMEDIATE`) so two writers queue on the busy timeout instead
+of failing halfway with "database is locked" when one upgrades a read lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+_WRITE_OPTION = "outage_desk_write"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC without an offset and hands back aware UTC datetimes.
+
+    Both databases then hold the same value; naive datetimes are refused so local time can never
+    sneak in unnoticed.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+def normalise_url(url: str) -> str:
+    """Accept the plain `postgresql://` spelling and use psycopg 3 for it."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, **kwargs)
+
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:")
+    if not in_memory:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        # A file database needs no pool: connections are cheap and pooled ones hold locks longer.
+        poolclass=NullPool if not in_memory else None,
+        **kwargs,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """One engine and its two kinds of session: reads, and writes that run in one transaction."""
+
+    def __init__(self, url: str, engine: Engine | None = None) -> None:
+        self.url = normalise_url(url)
+        self.engine = engine or make_engine(self.url)
+        self.dialect = self.engine.dialect.name
+        write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
+        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = sessionmaker(write_engine, expire_on_commit=False)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._reader() as session:
+            yield session
+            session.rollback()
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that commits when the block ends and rolls back if it raises."""
+        with self._writer() as session, session.begin():
+            yield session
+
+    def has_schema(self) -> bool:
+        return inspect(self.engine).has_table("alembic_version")
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest migration."""
+        from alembic import command
+
+        with self.engine.begin() as connection:
+            config = alembic_config(self.url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # Percent signs in passwords would otherwise be read as interpolation.
+    config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    return config
+
+
+_databases: dict[str, Database] = {}
+_databases_lock = threading.Lock()
+
+
+def get_database(url: str) -> Database:
+    """The process-wide Database for a URL, so every page and route shares one engine."""
+    key = normalise_url(url)
+    with _databases_lock:
+        if key not in _databases:
+            _databases[key] = Database(key)
+        return _databases[key]
+
+
+def forget_database(url: str) -> None:
+    with _databases_lock:
+        database = _databases.pop(normalise_url(url), None)
+    if database is not None:
+        database.dispose()

@@ -1,0 +1,115 @@
+"""Thresholds and targets as data: defaults seeded into the database, read back by the services.
+
+A utility changes them in the `settings` and `sla_targets` tables; code never hard-codes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from emergency.clock import Clock
+from emergency.models import Setting, SlaTarget
+
+DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
+    "auth.max_failed_logins": (5, "failed logins in a row that lock an account"),
+    "auth.lockout_minutes": (15, "how long a locked account stays locked"),
+    "auth.session_idle_minutes": (60, "idle time after which a staff session ends"),
+    "territory.is_demo": (False, "the database holds the generated demo territory"),
+    "territory.name_en": ("", "the territory's name in English"),
+    "territory.name_zh": ("", "the territory's name in Chinese"),
+    "tca.calls_to_predict_transformer": (2, "supply-loss reports on one transformer that predict it out"),
+    "tca.children_to_roll_up": (2, "predicted children of a device that move the prediction up to it"),
+    "tca.share_to_roll_up": (0.3, "share of a device's customers reporting that moves the prediction up"),
+    "tca.window_minutes": (30, "reports further apart than this start a new outage"),
+    "tca.nested_window_minutes": (60, "reports this soon after a restoration open a nested outage"),
+    "intake.match_distance_m": (500, "a located report resolves to a transformer within this distance"),
+    "intake.max_description_chars": (2000, "longest accepted report description"),
+    "intake.max_age_hours": (72, "reports older than this are refused"),
+    "sla.at_risk_minutes": (3, "a clock is at risk in its last minutes"),
+    "public.min_customers_shown": (25, "outage areas with fewer customers are merged or hidden"),
+    "public.snapshot_interval_s": (60, "the public snapshot is rebuilt at most this often"),
+}
+
+
+@dataclass(frozen=True)
+class SlaDefault:
+    code: str
+    name_en: str
+    name_zh: str
+    applies_to: str
+    starts_on: str
+    stops_on: str
+    limit_minutes: int | None = None
+    limit_working_days: int | None = None
+    calendar: str = "clock"
+    area_type: str | None = None
+    enforced: bool = True
+
+
+# From the service standard (DOMAIN.md section 1) and State Grid's public commitments (section 2).
+DEFAULT_SLA_TARGETS: tuple[SlaDefault, ...] = (
+    SlaDefault("outage_dispatch", "Crew dispatched", "抢修派工", "outage", "first_report", "dispatched", 10),
+    SlaDefault("outage_on_site", "Crew on site", "到达现场", "outage", "first_report", "on_site", 30),
+    SlaDefault("fault_on_site", "Fault: on site", "故障报修到达现场", "fault", "reported", "on_site", 240),
+    SlaDefault("fault_solved", "Fault: solution", "故障报修提供解决方案", "fault", "reported", "solved", 1440),
+    SlaDefault("complaint_response", "Complaint: response", "投诉响应", "complaint", "submitted", "responded", 120),
+    SlaDefault(
+        "complaint_preliminary", "Complaint: preliminary solution", "投诉初步解决方案",
+        "complaint", "submitted", "preliminary", 1440,
+    ),
+    SlaDefault(
+        "complaint_result", "Complaint: investigation result", "投诉处理结果反馈",
+        "complaint", "accepted", "result", limit_working_days=3, calendar="working_days",
+    ),
+    SlaDefault(
+        "feedback_verified", "Feedback: verified", "意见建议核实",
+        "feedback", "submitted", "verified", limit_working_days=3, calendar="working_days",
+    ),
+    SlaDefault(
+        "sgcc_arrival_urban", "State Grid average arrival, urban", "国网城区平均到达",
+        "outage", "first_report", "on_site", 45, area_type="urban", enforced=False,
+    ),
+    SlaDefault(
+        "sgcc_arrival_rural", "State Grid average arrival, rural", "国网农村平均到达",
+        "outage", "first_report", "on_site", 90, area_type="rural", enforced=False,
+    ),
+    SlaDefault(
+        "sgcc_arrival_remote", "State Grid average arrival, remote", "国网偏远地区平均到达",
+        "outage", "first_report", "on_site", 120, area_type="remote", enforced=False,
+    ),
+)
+
+
+def seed_defaults(session: Session, clock: Clock) -> None:
+    """Insert any missing default; never overwrite what a utility has set."""
+    now = clock.now()
+    present = set(session.scalars(select(Setting.key)))
+    for key, (value, description) in DEFAULT_SETTINGS.items():
+        if key not in present:
+            session.add(Setting(key=key, value=value, description=description, updated_at=now))
+    codes = set(session.scalars(select(SlaTarget.code)))
+    for target in DEFAULT_SLA_TARGETS:
+        if target.code not in codes:
+            session.add(SlaTarget(**target.__dict__))
+
+
+def get_setting(session: Session, key: str) -> Any:
+    value = session.get(Setting, key)
+    if value is not None:
+        return value.value
+    return DEFAULT_SETTINGS[key][0]
+
+
+def set_setting(session: Session, key: str, value: Any, clock: Clock, by: str = "system") -> None:
+    row = session.get(Setting, key)
+    if row is None:
+        description = DEFAULT_SETTINGS.get(key, (None, ""))[1]
+        session.add(Setting(key=key, value=value, description=description, updated_at=clock.now(), updated_by=by))
+    else:
+        row.value = value
+        row.updated_at = clock.now()
+        row.updated_by = by

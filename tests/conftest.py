@@ -1,0 +1,94 @@
+"""Shared fixtures: a fake clock, and a fresh migrated database on SQLite and on PostgreSQL.
+
+PostgreSQL tests use the server named by OUTAGE_TEST_PG_URL (an account that may CREATE DATABASE);
+each test gets its own database. Without the variable they skip on a developer's machine and
+fail in CI (CI=true), where `.ci/run` starts a throwaway server.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from emergency.clock import FakeClock
+from emergency.db import Database, normalise_url
+from emergency.settings import seed_defaults
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_URL = os.environ.get("OUTAGE_TEST_PG_URL", "").strip()
+
+
+def need_postgres() -> str:
+    if not PG_URL:
+        message = "OUTAGE_TEST_PG_URL is not set: no PostgreSQL server to test on"
+        if IN_CI:
+            pytest.fail(message + " (CI must run the PostgreSQL tests)")
+        pytest.skip(message)
+    return normalise_url(PG_URL)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 7, 1, 2, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'outage-desk.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped after the test."""
+    admin_url = need_postgres()
+    name = f"outage_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request) -> str:
+    """The URL of an empty database of each kind."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def database(database_url, clock) -> Iterator[Database]:
+    """A migrated database with default settings, on SQLite and on PostgreSQL."""
+    db = Database(database_url)
+    db.migrate()
+    with db.write() as session:
+        seed_defaults(session, clock)
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+@pytest.fixture
+def sqlite_database(sqlite_url, clock) -> Iterator[Database]:
+    """A migrated SQLite database, for tests whose subject is not the database engine."""
+    db = Database(sqlite_url)
+    db.migrate()
+    with db.write() as session:
+        seed_defaults(session, clock)
+    try:
+        yield db
+    finally:
+        db.dispose()
