@@ -88,7 +88,9 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    audit.record(session, clock, actor, "user.create", "user", user.id, after={"username": username, "role": role})
+    audit.record(
+        session, clock, actor, "user.create", "user", user.id, after={"username": username, "role": role}
+    )
     return user
 
 
@@ -113,8 +115,15 @@ def authenticate(session: Session, clock: Clock, username: str, password: str) -
         if user.failed_logins >= limit:
             user.locked_until = now + timedelta(minutes=float(get_setting(session, "auth.lockout_minutes")))
             user.failed_logins = 0
-            audit.record(session, clock, Actor(user.username, user.role), "user.locked", "user", user.id,
-                         detail=f"{limit} failed logins")
+            audit.record(
+                session,
+                clock,
+                Actor(user.username, user.role),
+                "user.locked",
+                "user",
+                user.id,
+                detail=f"{limit} failed logins",
+            )
         raise AuthenticationFailed("wrong username or password, or the account is locked")
     user.failed_logins = 0
     user.locked_until = None
@@ -148,8 +157,16 @@ def disable_user(session: Session, clock: Clock, actor: Actor, username: str) ->
     actor.require(Role.ADMIN)
     user = _get_user(session, username)
     user.active = False
-    audit.record(session, clock, actor, "user.disable", "user", user.id, before={"active": True},
-                 after={"active": False})
+    audit.record(
+        session,
+        clock,
+        actor,
+        "user.disable",
+        "user",
+        user.id,
+        before={"active": True},
+        after={"active": False},
+    )
     return user
 
 

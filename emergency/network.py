@@ -37,9 +37,7 @@ class RadialNetwork:
         rows = list(rows)
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         index_of = {int(device_id): i for i, device_id in enumerate(ids)}
-        parent = np.array(
-            [-1 if r[1] is None else index_of.get(int(r[1]), -2) for r in rows], dtype=np.int64
-        )
+        parent = np.array([-1 if r[1] is None else index_of.get(int(r[1]), -2) for r in rows], dtype=np.int64)
         return cls(
             ids=ids,
             codes=[r[3] for r in rows],
@@ -63,7 +61,9 @@ class RadialNetwork:
                     found.append(NetworkProblem(self.codes[i], f"a {kind} must have a parent device"))
             elif kind not in DEVICE_CHILDREN[self.kinds[p]]:
                 found.append(
-                    NetworkProblem(self.codes[i], f"a {kind} cannot hang from a {self.kinds[p]} ({self.codes[p]})")
+                    NetworkProblem(
+                        self.codes[i], f"a {kind} cannot hang from a {self.kinds[p]} ({self.codes[p]})"
+                    )
                 )
         for i in self._cycle_members():
             found.append(NetworkProblem(self.codes[i], "is part of a cycle: the network must be radial"))

@@ -55,31 +55,73 @@ DEFAULT_SLA_TARGETS: tuple[SlaDefault, ...] = (
     SlaDefault("outage_dispatch", "Crew dispatched", "抢修派工", "outage", "first_report", "dispatched", 10),
     SlaDefault("outage_on_site", "Crew on site", "到达现场", "outage", "first_report", "on_site", 30),
     SlaDefault("fault_on_site", "Fault: on site", "故障报修到达现场", "fault", "reported", "on_site", 240),
-    SlaDefault("fault_solved", "Fault: solution", "故障报修提供解决方案", "fault", "reported", "solved", 1440),
-    SlaDefault("complaint_response", "Complaint: response", "投诉响应", "complaint", "submitted", "responded", 120),
     SlaDefault(
-        "complaint_preliminary", "Complaint: preliminary solution", "投诉初步解决方案",
-        "complaint", "submitted", "preliminary", 1440,
+        "fault_solved", "Fault: solution", "故障报修提供解决方案", "fault", "reported", "solved", 1440
     ),
     SlaDefault(
-        "complaint_result", "Complaint: investigation result", "投诉处理结果反馈",
-        "complaint", "accepted", "result", limit_working_days=3, calendar="working_days",
+        "complaint_response", "Complaint: response", "投诉响应", "complaint", "submitted", "responded", 120
     ),
     SlaDefault(
-        "feedback_verified", "Feedback: verified", "意见建议核实",
-        "feedback", "submitted", "verified", limit_working_days=3, calendar="working_days",
+        "complaint_preliminary",
+        "Complaint: preliminary solution",
+        "投诉初步解决方案",
+        "complaint",
+        "submitted",
+        "preliminary",
+        1440,
     ),
     SlaDefault(
-        "sgcc_arrival_urban", "State Grid average arrival, urban", "国网城区平均到达",
-        "outage", "first_report", "on_site", 45, area_type="urban", enforced=False,
+        "complaint_result",
+        "Complaint: investigation result",
+        "投诉处理结果反馈",
+        "complaint",
+        "accepted",
+        "result",
+        limit_working_days=3,
+        calendar="working_days",
     ),
     SlaDefault(
-        "sgcc_arrival_rural", "State Grid average arrival, rural", "国网农村平均到达",
-        "outage", "first_report", "on_site", 90, area_type="rural", enforced=False,
+        "feedback_verified",
+        "Feedback: verified",
+        "意见建议核实",
+        "feedback",
+        "submitted",
+        "verified",
+        limit_working_days=3,
+        calendar="working_days",
     ),
     SlaDefault(
-        "sgcc_arrival_remote", "State Grid average arrival, remote", "国网偏远地区平均到达",
-        "outage", "first_report", "on_site", 120, area_type="remote", enforced=False,
+        "sgcc_arrival_urban",
+        "State Grid average arrival, urban",
+        "国网城区平均到达",
+        "outage",
+        "first_report",
+        "on_site",
+        45,
+        area_type="urban",
+        enforced=False,
+    ),
+    SlaDefault(
+        "sgcc_arrival_rural",
+        "State Grid average arrival, rural",
+        "国网农村平均到达",
+        "outage",
+        "first_report",
+        "on_site",
+        90,
+        area_type="rural",
+        enforced=False,
+    ),
+    SlaDefault(
+        "sgcc_arrival_remote",
+        "State Grid average arrival, remote",
+        "国网偏远地区平均到达",
+        "outage",
+        "first_report",
+        "on_site",
+        120,
+        area_type="remote",
+        enforced=False,
     ),
 )
 
@@ -108,7 +150,9 @@ def set_setting(session: Session, key: str, value: Any, clock: Clock, by: str = 
     row = session.get(Setting, key)
     if row is None:
         description = DEFAULT_SETTINGS.get(key, (None, ""))[1]
-        session.add(Setting(key=key, value=value, description=description, updated_at=clock.now(), updated_by=by))
+        session.add(
+            Setting(key=key, value=value, description=description, updated_at=clock.now(), updated_by=by)
+        )
     else:
         row.value = value
         row.updated_at = clock.now()
