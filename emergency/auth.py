@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from emergency import audit
 from emergency.clock import Clock
+from emergency.db import Database
 from emergency.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, PermissionDenied
 from emergency.models import Role, User
 from emergency.settings import get_setting
@@ -94,21 +95,30 @@ def create_user(
     return user
 
 
-def authenticate(session: Session, clock: Clock, username: str, password: str) -> Actor:
-    """Check a login; count failures and lock the account after too many.
+def authenticate(db: Database, clock: Clock, username: str, password: str) -> Actor:
+    """Check a login in its own transaction; count failures and lock the account after too many.
 
-    Every refusal raises the same AuthenticationFailed message, so an attacker learns nothing
+    The failure count is committed before the refusal is raised (a transaction rolled back by the
+    exception would forget it). Every refusal says the same thing, so an attacker learns nothing
     about which usernames exist or which accounts are locked.
     """
+    with db.write() as session:
+        actor = _attempt_login(session, clock, username, password)
+    if actor is None:
+        raise AuthenticationFailed("wrong username or password, or the account is locked")
+    return actor
+
+
+def _attempt_login(session: Session, clock: Clock, username: str, password: str) -> Actor | None:
     now = clock.now()
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
         _verify(_DUMMY_HASH, password)
-        raise AuthenticationFailed("wrong username or password, or the account is locked")
+        return None
     locked = user.locked_until is not None and user.locked_until > now
     if not user.active or locked:
         _verify(_DUMMY_HASH, password)
-        raise AuthenticationFailed("wrong username or password, or the account is locked")
+        return None
     if not _verify(user.password_hash, password):
         user.failed_logins += 1
         limit = int(get_setting(session, "auth.max_failed_logins"))
@@ -124,7 +134,7 @@ def authenticate(session: Session, clock: Clock, username: str, password: str) -
                 user.id,
                 detail=f"{limit} failed logins",
             )
-        raise AuthenticationFailed("wrong username or password, or the account is locked")
+        return None
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
