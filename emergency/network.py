@@ -10,8 +10,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from emergency.models import DEVICE_CHILDREN, DeviceKind
+from emergency.models import DEVICE_CHILDREN, Device, DeviceKind
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,10 @@ class RadialNetwork:
     kinds: list[DeviceKind]
     parent: np.ndarray
     index_of: dict[int, int] = field(repr=False)
+    lon: np.ndarray | None = field(default=None, repr=False)
+    lat: np.ndarray | None = field(default=None, repr=False)
     _order: np.ndarray | None = field(default=None, repr=False)
+    _children: dict[int, list[int]] | None = field(default=None, repr=False)
 
     @classmethod
     def from_rows(cls, rows: Iterable[tuple[int, int | None, str | DeviceKind, str]]) -> RadialNetwork:
@@ -124,16 +129,44 @@ class RadialNetwork:
                 totals[p] += totals[node]
         return {int(self.ids[i]): float(totals[i]) for i in range(len(self))}
 
-    def descendants(self, device_id: int) -> list[int]:
-        """Ids of every device below this one (not itself)."""
-        children: dict[int, list[int]] = {}
-        for i, p in enumerate(self.parent):
-            if p >= 0:
-                children.setdefault(int(p), []).append(i)
+    def _children_of(self) -> dict[int, list[int]]:
+        if self._children is None:
+            children: dict[int, list[int]] = {}
+            for i, p in enumerate(self.parent.tolist()):
+                if p >= 0:
+                    children.setdefault(p, []).append(i)
+            self._children = children
+        return self._children
+
+    def _below(self, device_id: int) -> list[int]:
+        children = self._children_of()
         found: list[int] = []
         stack = list(children.get(self.index_of[device_id], []))
         while stack:
             node = stack.pop()
-            found.append(int(self.ids[node]))
+            found.append(node)
             stack.extend(children.get(node, []))
         return found
+
+    def descendants(self, device_id: int) -> list[int]:
+        """Ids of every device below this one (not itself)."""
+        return [int(self.ids[i]) for i in self._below(device_id)]
+
+    def transformers_at_or_below(self, device_id: int) -> list[int]:
+        """Indices (not ids) of the service transformers this device feeds, itself included."""
+        start = self.index_of[device_id]
+        nodes = [start, *self._below(device_id)]
+        return [i for i in nodes if self.kinds[i] == DeviceKind.TRANSFORMER]
+
+
+def load_network(session: Session) -> RadialNetwork:
+    """The whole network with device positions, in one query."""
+    rows = session.execute(
+        select(Device.id, Device.parent_id, Device.kind, Device.code, Device.lon, Device.lat).order_by(
+            Device.id
+        )
+    ).all()
+    network = RadialNetwork.from_rows((r[0], r[1], r[2], r[3]) for r in rows)
+    network.lon = np.array([r[4] for r in rows], dtype=np.float64)
+    network.lat = np.array([r[5] for r in rows], dtype=np.float64)
+    return network

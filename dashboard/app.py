@@ -1,0 +1,47 @@
+"""The entry script: language, who is signed in, and the pages their role may see."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import streamlit as st
+
+from dashboard import services
+from dashboard.i18n import language_switch, t
+from dashboard.session import CONTROL_ROOM_ROLES, current_actor
+
+PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+
+st.set_page_config(page_title="Outage Desk", page_icon="⚡", layout="wide")
+language_switch()
+
+if not services.database_ready():
+    st.error(t("no_db"))
+    st.stop()
+
+actor = current_actor()
+public = [
+    st.Page(PAGES_DIR / "public_status.py", title=t("nav.public"), icon="💡", url_path="status", default=True)
+]
+sections: dict[str, list[st.Page]] = {t("nav.section.public"): public}
+if actor is None:
+    sections[t("nav.section.account")] = [
+        st.Page(PAGES_DIR / "login.py", title=t("nav.login"), icon="🔑", url_path="login")
+    ]
+else:
+    if actor.role in {str(r) for r in CONTROL_ROOM_ROLES}:
+        sections[t("nav.section.staff")] = [
+            st.Page(PAGES_DIR / "dispatcher_map.py", title=t("nav.dispatcher"), icon="🗺️", url_path="dispatch")
+        ]
+    sections[t("nav.section.account")] = [
+        st.Page(PAGES_DIR / "logout.py", title=t("nav.logout"), icon="🚪", url_path="logout")
+    ]
+    st.sidebar.caption(t("who.signed_in", user=actor.username, role=t(f"role.{actor.role}")))
+
+if services.is_demo(services.database().url):
+    st.sidebar.info(t("app.demo_banner"))
+
+st.navigation(sections).run()

@@ -1,0 +1,210 @@
+"""Folium builders: pure functions from plain GeoJSON data to folium objects, offline by design.
+
+Leaflet's JavaScript and CSS come from our own `/vendor/leaflet/` route, never a CDN, and the
+basemap is our own vector layers (sea, land, districts); a tile layer is added only when the
+utility configures one (OUTAGE_TILES). Layers that change carry GeoJSON with styling by property
+(one layer per kind, not one marker per object), so thousands of objects stay light.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import folium
+from branca.element import Element
+
+VENDOR_PREFIX = "/vendor/leaflet"
+LEAFLET_JS = [("leaflet", f"{VENDOR_PREFIX}/leaflet.js")]
+LEAFLET_CSS = [("leaflet_css", f"{VENDOR_PREFIX}/leaflet.css")]
+SEA_COLOUR = "#cfe3ef"
+
+OUTAGE_COLOURS = {
+    "reported": "#f2c94c",
+    "predicted": "#f2c94c",
+    "confirmed": "#f2994a",
+    "dispatched": "#2f80ed",
+    "en_route": "#2f80ed",
+    "on_site": "#9b51e0",
+}
+HAZARD_COLOUR = "#d7191c"
+CREW_COLOURS = {"available": "#27ae60", "off_duty": "#9e9e9e"}
+CREW_BUSY_COLOUR = "#1f5fbf"
+AREA_TYPE_FILL = {"urban": "#f4efe6", "rural": "#eef3e2", "remote": "#e6ece0"}
+
+
+def escaped(collection: dict[str, Any]) -> dict[str, Any]:
+    """A copy whose string properties are HTML-escaped.
+
+    Folium's GeoJSON tooltips and popups put property values into innerHTML as they are, so a
+    name like `<img onerror=...>` from an imported file would run; escaping here makes every
+    layer safe whatever its source.
+    """
+    return {
+        **collection,
+        "features": [
+            {
+                **feature,
+                "properties": {
+                    key: html.escape(value) if isinstance(value, str) else value
+                    for key, value in feature.get("properties", {}).items()
+                },
+            }
+            for feature in collection["features"]
+        ],
+    }
+
+
+def base_map(
+    centre: tuple[float, float],
+    bounds: tuple[tuple[float, float], tuple[float, float]] | None = None,
+    tiles: str | None = None,
+    height: int = 560,
+) -> folium.Map:
+    """An empty map that loads nothing from the internet unless `tiles` is configured."""
+    fmap = folium.Map(location=list(centre), zoom_start=10, tiles=None, control_scale=True, height=height)
+    # Instance attributes shadow folium's CDN defaults; st_folium reads these same lists.
+    fmap.default_js = list(LEAFLET_JS)
+    fmap.default_css = list(LEAFLET_CSS)
+    fmap.get_root().header.add_child(
+        Element(f"<style>.folium-map, .leaflet-container {{ background: {SEA_COLOUR}; }}</style>")
+    )
+    if tiles:
+        folium.TileLayer(tiles=tiles, attr="configured basemap (OUTAGE_TILES)", name="basemap").add_to(fmap)
+    if bounds:
+        fmap.fit_bounds([list(bounds[0]), list(bounds[1])])
+    return fmap
+
+
+def district_layer(districts: dict[str, Any], language: str, name: str = "districts") -> folium.GeoJson:
+    """District outlines filled by area type: the land of the vector basemap."""
+    label = "name_zh" if language == "zh" else "name_en"
+    return folium.GeoJson(
+        escaped(districts),
+        name=name,
+        style_function=lambda f: {
+            "fillColor": AREA_TYPE_FILL.get(f["properties"].get("area_type", ""), "#f0f0f0"),
+            "fillOpacity": 1.0,
+            "color": "#8a8170",
+            "weight": 1.2,
+        },
+        tooltip=folium.GeoJsonTooltip(fields=[label], labels=False),
+        control=False,
+    )
+
+
+def share_out_layer(districts: dict[str, Any], language: str) -> folium.GeoJson:
+    """Districts shaded by the share of their customers without power (public map)."""
+    label = "name_zh" if language == "zh" else "name_en"
+    return folium.GeoJson(
+        escaped(districts),
+        name="districts",
+        style_function=lambda f: {
+            "fillColor": share_out_colour(f["properties"].get("share_out", 0.0)),
+            "fillOpacity": 1.0,
+            "color": "#8a8170",
+            "weight": 1.2,
+        },
+        tooltip=folium.GeoJsonTooltip(fields=[label], labels=False),
+        control=False,
+    )
+
+
+def share_out_colour(share: float) -> str:
+    if share <= 0:
+        return "#f4efe6"
+    if share < 0.01:
+        return "#fde0c5"
+    if share < 0.05:
+        return "#facba6"
+    if share < 0.2:
+        return "#f59e72"
+    return "#e4572e"
+
+
+def outage_area_layer(
+    areas: dict[str, Any], popup_fields: list[str], popup_labels: list[str]
+) -> folium.GeoJson:
+    return folium.GeoJson(
+        escaped(areas),
+        name="outage areas",
+        style_function=lambda f: {
+            "fillColor": "#b2182b",
+            "fillOpacity": 0.45,
+            "color": "#b2182b",
+            "weight": 1,
+        },
+        popup=folium.GeoJsonPopup(fields=popup_fields, aliases=popup_labels) if areas["features"] else None,
+    )
+
+
+def network_layer(network: dict[str, Any]) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name="network")
+    features = escaped(network)["features"]
+    lines = {"type": "FeatureCollection", "features": [f for f in features if _is_line(f)]}
+    points = {"type": "FeatureCollection", "features": [f for f in features if not _is_line(f)]}
+    folium.GeoJson(
+        lines,
+        style_function=lambda f: {
+            "color": "#c0392b" if f["properties"].get("scada_state") == "open" else "#5d6d7e",
+            "weight": {"breaker": 2.5, "recloser": 2.0, "fuse": 1.2}.get(f["properties"]["kind"], 0.7),
+            "opacity": 0.8,
+        },
+        tooltip=folium.GeoJsonTooltip(fields=["code", "kind"], labels=False),
+    ).add_to(group)
+    folium.GeoJson(
+        points,
+        marker=folium.CircleMarker(radius=6, fill=True),
+        style_function=lambda f: {"color": "#34495e", "fillColor": "#ffffff", "fillOpacity": 1, "weight": 3},
+        tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
+    ).add_to(group)
+    return group
+
+
+def _is_line(feature: dict[str, Any]) -> bool:
+    return feature["geometry"]["type"] == "LineString"
+
+
+def outage_layer(
+    outages: dict[str, Any], popup_fields: list[str], popup_labels: list[str]
+) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name="outages")
+    folium.GeoJson(
+        escaped(outages),
+        marker=folium.CircleMarker(radius=8, fill=True),
+        style_function=lambda f: {
+            "radius": outage_radius(f["properties"]["customers"]),
+            "color": "#222222" if f["properties"].get("important") else "#ffffff",
+            "weight": 3 if f["properties"].get("important") else 1,
+            "fillColor": HAZARD_COLOUR
+            if f["properties"].get("hazard")
+            else OUTAGE_COLOURS.get(f["properties"]["state"], "#f2c94c"),
+            "fillOpacity": 0.85,
+        },
+        popup=folium.GeoJsonPopup(fields=popup_fields, aliases=popup_labels) if outages["features"] else None,
+    ).add_to(group)
+    return group
+
+
+def outage_radius(customers: int) -> float:
+    """Area grows with customers: radius ~ sqrt, bounded so one feeder does not cover a city."""
+    return float(min(6 + customers**0.5 / 2.5, 30))
+
+
+def crew_layer(
+    crews: dict[str, Any], popup_fields: list[str], popup_labels: list[str]
+) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name="crews")
+    folium.GeoJson(
+        escaped(crews),
+        marker=folium.CircleMarker(radius=5, fill=True),
+        style_function=lambda f: {
+            "radius": 5,
+            "color": "#ffffff",
+            "weight": 1.5,
+            "fillColor": CREW_COLOURS.get(f["properties"]["status"], CREW_BUSY_COLOUR),
+            "fillOpacity": 1,
+        },
+        tooltip=folium.GeoJsonTooltip(fields=popup_fields, aliases=popup_labels),
+    ).add_to(group)
+    return group

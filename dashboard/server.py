@@ -1,0 +1,59 @@
+"""The Outage Desk process: the Streamlit pages plus plain HTTP routes, in one ASGI app.
+
+Run with `streamlit run dashboard/server.py`. On start the database schema is created or upgraded;
+on a fresh install with the default database, the demo territory is generated first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+# `streamlit run` puts only this folder on the path; the domain package lives beside it.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import streamlit as st
+import xstatic.pkg.leaflet
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from emergency.bootstrap import ensure_app_database
+from emergency.clock import SYSTEM_CLOCK
+from emergency.config import load_settings
+from emergency.db import get_database
+
+
+async def healthz(_request: Request) -> JSONResponse:
+    def check() -> None:
+        with get_database(load_settings().db_url).engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    try:
+        await asyncio.to_thread(check)
+    except Exception as error:  # any failure to reach the database makes us unhealthy
+        return JSONResponse({"status": "error", "database": type(error).__name__}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+@asynccontextmanager
+async def lifespan(_app: object) -> AsyncIterator[None]:
+    settings = load_settings()
+    database = get_database(settings.db_url)
+    await asyncio.to_thread(
+        ensure_app_database, database, SYSTEM_CLOCK, create_demo=settings.db_url_is_default
+    )
+    yield
+
+
+routes = [
+    Route("/healthz", healthz),
+    Mount("/vendor/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR), name="leaflet"),
+]
+
+app = st.App("app.py", routes=routes, lifespan=lifespan)

@@ -1,0 +1,80 @@
+"""The pages' way into the domain: one shared Database per process and cached read models.
+
+Pages call these functions and never touch SQLAlchemy; caches are shared by every viewer of
+the process, so a thousand people on the public page cost one snapshot build per interval.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from emergency import auth, publish, status, territory
+from emergency.clock import SYSTEM_CLOCK
+from emergency.config import load_settings
+from emergency.db import Database, get_database
+from emergency.models import DeviceKind
+from emergency.settings import get_setting
+
+# Staff layers refresh often; the public snapshot follows its configured interval.
+STAFF_CACHE_SECONDS = 5
+
+
+def database() -> Database:
+    return get_database(load_settings().db_url)
+
+
+def database_ready() -> bool:
+    try:
+        return database().has_schema()
+    except Exception:  # any connection failure means "not ready" to the page
+        return False
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def is_demo(db_url: str) -> bool:
+    with get_database(db_url).read() as session:
+        return bool(get_setting(session, "territory.is_demo"))
+
+
+def public_snapshot() -> publish.PublicSnapshot:
+    db_url = load_settings().db_url
+    with get_database(db_url).read() as session:
+        interval = int(get_setting(session, "public.snapshot_interval_s"))
+    return _public_snapshot(db_url, interval, _interval_slot(interval))
+
+
+def _interval_slot(interval: int) -> int:
+    """Which interval we are in: the cache key that makes a snapshot shared for that long."""
+    return int(SYSTEM_CLOCK.now().timestamp()) // max(interval, 1)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _public_snapshot(db_url: str, interval: int, slot: int) -> publish.PublicSnapshot:
+    with get_database(db_url).read() as session:
+        return publish.build_public_snapshot(session, SYSTEM_CLOCK)
+
+
+@st.cache_data(ttl=STAFF_CACHE_SECONDS, show_spinner=False)
+def staff_layers(db_url: str, with_network: bool, with_transformers: bool) -> dict[str, Any]:
+    kinds = territory.NETWORK_KINDS_DEFAULT + ((DeviceKind.TRANSFORMER,) if with_transformers else ())
+    with get_database(db_url).read() as session:
+        return {
+            "outages": territory.outage_collection(session),
+            "crews": territory.crew_collection(session),
+            "network": territory.network_collection(session, kinds) if with_network else None,
+            "status": status.current_status(session, SYSTEM_CLOCK),
+        }
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def territory_base(db_url: str) -> dict[str, Any]:
+    """What rarely changes: district shapes and the map's extent."""
+    with get_database(db_url).read() as session:
+        extent = territory.territory_extent(session)
+        return {"districts": territory.district_collection(session), "extent": extent}
+
+
+def log_in(username: str, password: str) -> auth.Actor:
+    return auth.authenticate(database(), SYSTEM_CLOCK, username, password)

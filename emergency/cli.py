@@ -1,0 +1,199 @@
+"""`python -m emergency ...`: set up a database, load data, manage users, read the status.
+
+Each command prints a one-line summary, or machine-readable JSON with `--json`. Exit codes:
+0 done, 2 refused (bad input, conflict, missing database), 1 unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import getpass
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from emergency.auth import CLI_ADMIN
+from emergency.bootstrap import DEFAULT_DEMO_CUSTOMERS, DEFAULT_DEMO_SEED, init_database
+from emergency.clock import SYSTEM_CLOCK
+from emergency.config import load_settings
+from emergency.db import Database, get_database
+from emergency.errors import EmergencyError, InvalidInput
+from emergency.models import Role
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m emergency", description="Outage Desk command line")
+    parser.add_argument(
+        "--db", help="database URL (default: OUTAGE_DB_URL, or the SQLite file in data/runtime/)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser("init", help="create or upgrade the schema; --demo adds the demo territory")
+    init.add_argument("--demo", action="store_true", help="generate the demo territory")
+    init.add_argument("--customers", type=_positive_int, default=DEFAULT_DEMO_CUSTOMERS)
+    init.add_argument("--seed", type=int, default=DEFAULT_DEMO_SEED)
+    init.add_argument("--json", action="store_true")
+
+    load = commands.add_parser("import", help="load a utility's own territory from CSV / GeoJSON")
+    load.add_argument("--network", type=Path, required=True, help="devices CSV")
+    load.add_argument("--customers", type=Path, required=True, help="customers CSV")
+    load.add_argument("--crews", type=Path, help="crews CSV")
+    load.add_argument("--districts", type=Path, help="districts GeoJSON")
+    load.add_argument("--json", action="store_true")
+
+    users = commands.add_parser("users", help="staff accounts")
+    user_commands = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = user_commands.add_parser("add", help="add a user; the password is read from a prompt or stdin")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--name", help="display name")
+    listing = user_commands.add_parser("list", help="list users")
+    listing.add_argument("--json", action="store_true")
+    disable = user_commands.add_parser("disable", help="disable a user")
+    disable.add_argument("username")
+    reset = user_commands.add_parser("reset-password", help="set a new password (prompt or stdin)")
+    reset.add_argument("username")
+
+    status = commands.add_parser("status", help="active outages and crews")
+    status.add_argument("--json", action="store_true")
+
+    bench = commands.add_parser("bench", help="performance benchmarks beside naive baselines")
+    bench.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "bench":
+        from emergency import bench
+
+        return bench.main(args.names)
+    url = args.db or load_settings().db_url
+    try:
+        return _run(args, get_database(url))
+    except EmergencyError as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, db: Database) -> int:
+    clock = SYSTEM_CLOCK
+    if args.command == "init":
+        summary = init_database(db, clock, demo=args.demo, customers=args.customers, seed=args.seed)
+        return _say(
+            args,
+            f"database ready at {_safe_url(db)}" + (f"; demo: {summary}" if summary else ""),
+            {"database": _safe_url(db), "demo": _as_json(summary)},
+        )
+    if not db.has_schema():
+        print(
+            f"refused: no Outage Desk schema at {_safe_url(db)}; run `python -m emergency init` first",
+            file=sys.stderr,
+        )
+        return 2
+    if args.command == "import":
+        from emergency.importer import ImportRejected, import_territory
+
+        try:
+            summary = import_territory(
+                db,
+                clock,
+                CLI_ADMIN,
+                network=args.network,
+                customers=args.customers,
+                crews=args.crews,
+                districts=args.districts,
+            )
+        except ImportRejected as rejected:
+            for error in rejected.errors:
+                print(f"{error.file}:{error.line}: {error.column}: {error.reason}", file=sys.stderr)
+            print(f"refused: {len(rejected.errors)} problem(s); nothing was imported", file=sys.stderr)
+            return 2
+        return _say(args, f"imported: {summary}", _as_json(summary))
+    if args.command == "users":
+        return _users(args, db)
+    if args.command == "status":
+        from emergency.status import current_status
+
+        with db.read() as session:
+            status = current_status(session, clock)
+        return _say(args, status.summary(), status.to_json())
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def _users(args: argparse.Namespace, db: Database) -> int:
+    from emergency import auth
+
+    clock = SYSTEM_CLOCK
+    action = args.users_command
+    if action == "list":
+        with db.read() as session:
+            users = auth.list_users(session, CLI_ADMIN)
+            rows = [
+                {
+                    "username": u.username,
+                    "name": u.display_name,
+                    "role": str(u.role),
+                    "active": u.active,
+                    "locked_until": u.locked_until.isoformat() if u.locked_until else None,
+                }
+                for u in users
+            ]
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False))
+        else:
+            for row in rows:
+                state = "active" if row["active"] else "disabled"
+                print(f"{row['username']:<20} {row['role']:<11} {state:<9} {row['name']}")
+            print(f"{len(rows)} user(s)")
+        return 0
+    if action == "disable":
+        with db.write() as session:
+            auth.disable_user(session, clock, CLI_ADMIN, args.username)
+        print(f"disabled {args.username}")
+        return 0
+    password = _read_password()
+    with db.write() as session:
+        if action == "add":
+            user = auth.create_user(session, clock, CLI_ADMIN, args.username, password, args.role, args.name)
+            print(f"added {user.username} ({user.role})")
+        else:
+            auth.reset_password(session, clock, CLI_ADMIN, args.username, password)
+            print(f"password reset for {args.username}")
+    return 0
+
+
+def _read_password() -> str:
+    """From an interactive prompt (asked twice), or the first line of stdin: never an argument,
+    which would end up in shell history and the process list."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != first:
+            raise InvalidInput("the two passwords differ", field="password")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _say(args: argparse.Namespace, line: str, data: Any) -> int:
+    print(json.dumps(data, ensure_ascii=False, default=str) if getattr(args, "json", False) else line)
+    return 0
+
+
+def _as_json(summary: object | None) -> Any:
+    if summary is None:
+        return None
+    return dataclasses.asdict(summary) if dataclasses.is_dataclass(summary) else str(summary)
+
+
+def _safe_url(db: Database) -> str:
+    return db.engine.url.render_as_string(hide_password=True)

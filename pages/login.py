@@ -1,0 +1,47 @@
+"""Staff login. The same message for every refusal; demo accounts are listed only in a demo database."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import services
+from dashboard.i18n import t
+from dashboard.session import current_actor, sign_in
+from emergency.errors import AuthenticationFailed
+
+st.title(t("login.title"))
+
+actor = current_actor()
+if actor is not None:
+    st.info(t("login.already", user=actor.username))
+    st.stop()
+
+with st.form("login", clear_on_submit=False):
+    username = st.text_input(t("login.username"), max_chars=64, autocomplete="username")
+    password = st.text_input(
+        t("login.password"), type="password", max_chars=256, autocomplete="current-password"
+    )
+    submitted = st.form_submit_button(t("login.submit"), type="primary")
+
+if submitted:
+    if not username.strip() or not password:
+        st.warning(t("login.missing"))
+    else:
+        try:
+            sign_in(services.log_in(username, password))
+        except AuthenticationFailed:
+            st.error(t("login.failed"))
+        else:
+            st.rerun()
+
+if services.is_demo(services.database().url):
+    from emergency.demo import DEMO_ACCOUNTS
+
+    st.subheader(t("login.demo_accounts"))
+    st.caption(t("login.demo_note"))
+    st.table(
+        [
+            {t("login.username"): user, t("login.role"): t(f"role.{role}"), t("login.password"): pw}
+            for user, role, pw in DEMO_ACCOUNTS
+        ]
+    )
