@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard import services
 from dashboard.i18n import language_switch, t
 from dashboard.session import CONTROL_ROOM_ROLES, current_actor
+from emergency.models import Role
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 
@@ -36,9 +37,10 @@ else:
         sections[t("nav.section.staff")] = [
             st.Page(PAGES_DIR / "dispatcher_map.py", title=t("nav.dispatcher"), icon="🗺️", url_path="dispatch")
         ]
-    sections[t("nav.section.account")] = [
-        st.Page(PAGES_DIR / "logout.py", title=t("nav.logout"), icon="🚪", url_path="logout")
-    ]
+    account = [st.Page(PAGES_DIR / "logout.py", title=t("nav.logout"), icon="🚪", url_path="logout")]
+    if actor.role == Role.ADMIN:
+        account.insert(0, st.Page(PAGES_DIR / "users.py", title=t("nav.users"), icon="👥", url_path="users"))
+    sections[t("nav.section.account")] = account
     st.sidebar.caption(t("who.signed_in", user=actor.username, role=t(f"role.{actor.role}")))
 
 if services.is_demo(services.database().url):

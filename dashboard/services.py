@@ -78,3 +78,23 @@ def territory_base(db_url: str) -> dict[str, Any]:
 
 def log_in(username: str, password: str) -> auth.Actor:
     return auth.authenticate(database(), SYSTEM_CLOCK, username, password)
+
+
+def list_users(actor: auth.Actor) -> list[Any]:
+    with database().read() as session:
+        return auth.list_users(session, actor)
+
+
+def add_user(actor: auth.Actor, username: str, password: str, role: str, name: str | None) -> None:
+    with database().write() as session:
+        auth.create_user(session, SYSTEM_CLOCK, actor, username, password, role, name)
+
+
+def reset_password(actor: auth.Actor, username: str, password: str) -> None:
+    with database().write() as session:
+        auth.reset_password(session, SYSTEM_CLOCK, actor, username, password)
+
+
+def disable_user(actor: auth.Actor, username: str) -> None:
+    with database().write() as session:
+        auth.disable_user(session, SYSTEM_CLOCK, actor, username)

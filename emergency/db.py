@@ -106,9 +106,9 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        # Closing (not rolling back) ends the read transaction and leaves loaded objects usable.
         with self._reader() as session:
             yield session
-            session.rollback()
 
     @contextmanager
     def write(self) -> Iterator[Session]:

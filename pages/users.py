@@ -1,0 +1,71 @@
+"""Staff accounts (administrators): list, add, disable, reset a password."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import services
+from dashboard.i18n import local_time, t
+from dashboard.session import require_role
+from emergency.errors import EmergencyError
+from emergency.models import Role
+
+admin = require_role(Role.ADMIN)
+st.title(t("users.title"))
+
+users = services.list_users(admin)
+st.dataframe(
+    [
+        {
+            t("login.username"): u.username,
+            t("users.name"): u.display_name,
+            t("login.role"): t(f"role.{u.role}"),
+            t("users.active"): u.active,
+            t("users.locked_until"): local_time(u.locked_until),
+            t("users.last_login"): local_time(u.last_login_at),
+        }
+        for u in users
+    ],
+    hide_index=True,
+    use_container_width=True,
+)
+
+add, manage = st.columns(2)
+with add, st.form("add-user", clear_on_submit=True):
+    st.subheader(t("users.add"))
+    username = st.text_input(t("login.username"), max_chars=32)
+    name = st.text_input(t("users.name"), max_chars=120)
+    role = st.selectbox(t("login.role"), [r.value for r in Role], format_func=lambda r: t(f"role.{r}"))
+    password = st.text_input(
+        t("login.password"), type="password", max_chars=256, help=t("users.password_rule")
+    )
+    if st.form_submit_button(t("users.add"), type="primary"):
+        try:
+            services.add_user(admin, username, password, role, name or None)
+        except EmergencyError as error:
+            st.error(str(error))
+        else:
+            st.success(t("users.added", user=username.strip().lower()))
+
+with manage, st.form("manage-user"):
+    st.subheader(t("users.manage"))
+    target = st.selectbox(t("login.username"), [u.username for u in users])
+    new_password = st.text_input(
+        t("users.new_password"), type="password", max_chars=256, help=t("users.password_rule")
+    )
+    confirm = st.checkbox(t("users.confirm"))
+    reset_clicked, disable_clicked = st.columns(2)
+    reset = reset_clicked.form_submit_button(t("users.reset"))
+    disable = disable_clicked.form_submit_button(t("users.disable"))
+    if (reset or disable) and not confirm:
+        st.warning(t("users.confirm_first"))
+    elif reset or disable:
+        try:
+            if reset:
+                services.reset_password(admin, target, new_password)
+                st.success(t("users.reset_done", user=target))
+            else:
+                services.disable_user(admin, target)
+                st.success(t("users.disabled", user=target))
+        except EmergencyError as error:
+            st.error(str(error))
