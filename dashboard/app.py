@@ -16,7 +16,7 @@ from emergency.models import Role
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 
-st.set_page_config(page_title="Outage Desk", page_icon="⚡", layout="wide")
+st.set_page_config(page_title="Outage Desk", page_icon=":material/bolt:", layout="wide")
 language_switch()
 
 if not services.database_ready():
@@ -25,21 +25,37 @@ if not services.database_ready():
 
 actor = current_actor()
 public = [
-    st.Page(PAGES_DIR / "public_status.py", title=t("nav.public"), icon="💡", url_path="status", default=True)
+    st.Page(
+        PAGES_DIR / "public_status.py",
+        title=t("nav.public"),
+        icon=":material/lightbulb:",
+        url_path="status",
+        default=True,
+    )
 ]
 sections: dict[str, list[st.Page]] = {t("nav.section.public"): public}
 if actor is None:
     sections[t("nav.section.account")] = [
-        st.Page(PAGES_DIR / "login.py", title=t("nav.login"), icon="🔑", url_path="login")
+        st.Page(PAGES_DIR / "login.py", title=t("nav.login"), icon=":material/login:", url_path="login")
     ]
 else:
     if actor.role in {str(r) for r in CONTROL_ROOM_ROLES}:
         sections[t("nav.section.staff")] = [
-            st.Page(PAGES_DIR / "dispatcher_map.py", title=t("nav.dispatcher"), icon="🗺️", url_path="dispatch")
+            st.Page(
+                PAGES_DIR / "dispatcher_map.py",
+                title=t("nav.dispatcher"),
+                icon=":material/map:",
+                url_path="dispatch",
+            )
         ]
-    account = [st.Page(PAGES_DIR / "logout.py", title=t("nav.logout"), icon="🚪", url_path="logout")]
+    account = [
+        st.Page(PAGES_DIR / "logout.py", title=t("nav.logout"), icon=":material/logout:", url_path="logout")
+    ]
     if actor.role == Role.ADMIN:
-        account.insert(0, st.Page(PAGES_DIR / "users.py", title=t("nav.users"), icon="👥", url_path="users"))
+        account.insert(
+            0,
+            st.Page(PAGES_DIR / "users.py", title=t("nav.users"), icon=":material/group:", url_path="users"),
+        )
     sections[t("nav.section.account")] = account
     st.sidebar.caption(t("who.signed_in", user=actor.username, role=t(f"role.{actor.role}")))
 

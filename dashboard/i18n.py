@@ -151,9 +151,12 @@ STRINGS: dict[str, tuple[str, str]] = {
 
 
 def current_language() -> str:
-    if LANGUAGE_KEY not in st.session_state:
-        st.session_state[LANGUAGE_KEY] = load_settings().language
-    return st.session_state[LANGUAGE_KEY]
+    language = st.session_state.get(LANGUAGE_KEY)
+    if language not in LANGUAGE_LABELS:
+        # First visit, or the selected option was clicked again (which deselects it).
+        language = load_settings().language
+        st.session_state[LANGUAGE_KEY] = language
+    return language
 
 
 def t(key: str, **values: object) -> str:

@@ -124,7 +124,7 @@ def live_view() -> None:
             fmap,
             feature_group_to_add=groups,
             height=600,
-            use_container_width=True,
+            width="stretch",
             returned_objects=[],
             key="dispatch-map",
         )
@@ -149,7 +149,7 @@ def live_view() -> None:
             for o in status.active_outages
         ],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
 
 

@@ -77,7 +77,7 @@ if extent is not None:
         ["status", "customers_out", "since", "etr"],
         [t("popup.status"), t("popup.customers_out"), t("popup.since"), t("popup.etr")],
     ).add_to(fmap)
-    st_folium(fmap, height=540, use_container_width=True, returned_objects=[], key="public-map")
+    st_folium(fmap, height=540, width="stretch", returned_objects=[], key="public-map")
     st.caption(t("public.map_caption", n=snapshot.min_customers_shown))
 
 st.subheader(t("public.districts"))
@@ -95,7 +95,7 @@ st.dataframe(
         for d in snapshot.districts
     ],
     hide_index=True,
-    use_container_width=True,
+    width="stretch",
     column_config={
         t("public.col.share"): st.column_config.ProgressColumn(format="%.2f%%", min_value=0, max_value=100)
     },

@@ -27,7 +27,7 @@ st.dataframe(
         for u in users
     ],
     hide_index=True,
-    use_container_width=True,
+    width="stretch",
 )
 
 add, manage = st.columns(2)
