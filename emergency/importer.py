@@ -256,6 +256,10 @@ class _Problems:
         else:
             self.omitted += 1
 
+    def add_once(self, file: str, line: int | None, column: str, reason: str) -> None:
+        if RowError(file, line, column, reason) not in self.kept:
+            self.add(file, line, column, reason)
+
     def __bool__(self) -> bool:
         return bool(self.kept) or self.omitted > 0
 
@@ -493,7 +497,11 @@ def _read_csv(path: Path, spec: _CsvSpec, parsed: _Parsed, problems: _Problems) 
             if not any(value.strip() for value in fields):
                 continue
             if len(fields) != len(names):
-                problems.add(label, line, "", f"row has {len(fields)} values, the header has {len(names)}")
+                # A quote left open swallows the rest of the file into one value.
+                hint = " (is a quote left open?)" if any("\n" in value for value in fields) else ""
+                problems.add(
+                    label, line, "", f"row has {len(fields)} values, the header has {len(names)}{hint}"
+                )
                 continue
             values = {name: value.strip() for name, value in zip(names, fields, strict=True) if name in known}
             yield _Row(label, line, values, problems)
@@ -507,6 +515,14 @@ def _check_header(
 ) -> bool:
     """Report missing, unknown and repeated columns; False if rows cannot be read at all."""
     known = spec.required + spec.optional
+    shown = ",".join(header)
+    if len(header) == 1 and (";" in shown or "\t" in shown):
+        separator = "tabs" if "\t" in shown else "semicolons"
+        # One message, not one per missing column: the whole header is a single value.
+        problems.add(
+            label, line, "", f"values are separated by {separator}, not commas (the header is: {shown})"
+        )
+        return False
     seen: set[str] = set()
     for name in names:
         if name in seen:
@@ -517,14 +533,8 @@ def _check_header(
             problems.add(label, line, name, f"unknown column (known columns: {', '.join(known)})")
         seen.add(name)
     missing = [name for name in spec.required if name not in seen]
-    if missing:
-        shown = ",".join(header)
-        hint = ""
-        if len(header) == 1 and (";" in shown or "\t" in shown):
-            separator = "tabs" if "\t" in shown else "semicolons"
-            hint = f"; values seem to be separated by {separator}, not commas"
-        for name in missing:
-            problems.add(label, line, name, f"required column is missing (the header is: {shown}){hint}")
+    for name in missing:
+        problems.add(label, line, name, f"required column is missing (the header is: {shown})")
     return not missing
 
 
@@ -868,6 +878,9 @@ def _district_geometry(
 ) -> tuple[dict[str, Any] | None, BaseGeometry | None]:
     """The GeoJSON geometry and its shape; the shape is kept (repaired) even when invalid, so
     points inside a district with a faulty boundary are not also reported as outside."""
+    if geometry is None:
+        fail("geometry", "is missing (a Polygon or MultiPolygon is required)")
+        return None, None
     if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "MultiPolygon"):
         kind = geometry.get("type") if isinstance(geometry, dict) else type(geometry).__name__
         fail("geometry", f"must be a Polygon or MultiPolygon, not {kind}")
@@ -971,8 +984,9 @@ def _reconcile(files: _Files, stored: _Stored, problems: _Problems) -> _Plan | N
     # With a districts file that could not be read, or a district without a usable boundary,
     # "outside the territory" and "not defined" would be wrong for many rows: the file's own
     # errors come first.
-    districts_usable = files.districts is None or (
-        files.districts.readable and all(d.shape is not None for d in district_rows)
+    districts_usable = bool(defined) and (
+        files.districts is None
+        or (files.districts.readable and all(d.shape is not None for d in district_rows))
     )
     if not defined and files.districts is None:
         problems.add(
@@ -1084,19 +1098,20 @@ def _check_network(
         if row is not None:
             problems.add(parsed.label, row.line, "parent_code", reason)
             continue
-        # A stored device broken by an imported row: report it on that row, the one to fix.
-        culprit = union.get(parent_code)[2] if parent_code in union else None
+        # A stored device broken by an imported row: report it on that row, the one to fix (its
+        # parent for a wrong kind; for a cycle, the first imported device up the loop).
+        culprit = _first_imported_above(i, network, union, codes)
         if culprit is not None:
             stored_kind = stored.devices.get(parent_code)
             changed_kind = stored_kind is not None and DeviceKind(stored_kind.kind) != culprit.kind
-            problems.add(
+            problems.add_once(
                 parsed.label,
                 culprit.line,
                 "kind" if changed_kind else "parent_code",
                 f"stored device {problem.device_code}: {reason}",
             )
         else:
-            problems.add(parsed.label, None, "", f"stored device {problem.device_code}: {reason}")
+            problems.add_once(parsed.label, None, "", f"stored device {problem.device_code}: {reason}")
     if found or placeholders or not all(d.ok for d in parsed.rows):
         return None
     feeder = np.full(len(codes), -1, dtype=np.int64)
@@ -1108,6 +1123,24 @@ def _check_network(
     return {
         code: (union[code][1], codes[feeder[i]] if feeder[i] >= 0 else None) for i, code in enumerate(codes)
     }
+
+
+def _first_imported_above(
+    start: int,
+    network: RadialNetwork,
+    union: dict[str, tuple[DeviceKind | None, str | None, _DeviceIn | None]],
+    codes: list[str],
+) -> _DeviceIn | None:
+    """The nearest device above `start` that came from the file (a loop is walked once)."""
+    node = int(network.parent[start])
+    for _ in range(len(codes)):
+        if node < 0 or node == start:
+            return None
+        row = union[codes[node]][2]
+        if row is not None:
+            return row
+        node = int(network.parent[node])
+    return None
 
 
 def _device_kinds(files: _Files, stored: _Stored) -> dict[str, DeviceKind | None]:
