@@ -679,3 +679,54 @@ def test_every_problem_is_collected_and_the_message_is_capped(
     )
     assert len(text) == 1 + importer.MAX_ERRORS_SHOWN + 1
     assert text[-1] == "... and 10 more"
+
+
+def test_a_cycle_through_stored_devices_is_reported_on_the_imported_row(
+    sqlite_database: Database, clock: FakeClock, files: Files, tmp_path: Path
+) -> None:
+    sample_import(sqlite_database, clock, files)
+    # R01 is stored above R02; hanging R01 from R02 closes a loop.
+    only_network(
+        files,
+        tmp_path,
+        [
+            {
+                "code": "R01",
+                "kind": "recloser",
+                "parent_code": "R02",
+                "name": "x",
+                "lon": "110.35",
+                "lat": "20.035",
+            }
+        ],
+    )
+
+    errors = refused(sqlite_database, clock, files)
+
+    network = str(files["network"])
+    reason = "is part of a cycle: the network must be radial"
+    assert errors == [
+        RowError(network, 2, "parent_code", reason),
+        RowError(network, 2, "parent_code", f"stored device R02: {reason}"),
+    ]
+
+
+def test_a_csv_with_semicolons_or_an_open_quote_gets_a_clear_message(
+    sqlite_database: Database, clock: FakeClock, files: Files
+) -> None:
+    files["customers"].write_text("account_no;name;phone\n0100000001;x;1\n", encoding="utf-8")
+    files["crews"].write_text(
+        'code,name,kind,size,lon,lat\nC9,"open quote,line,3,110.33,20.03\n', encoding="utf-8"
+    )
+
+    errors = refused(sqlite_database, clock, files)
+
+    assert errors == [
+        RowError(
+            str(files["customers"]),
+            1,
+            "",
+            "values are separated by semicolons, not commas (the header is: account_no;name;phone)",
+        ),
+        RowError(str(files["crews"]), 2, "", "row has 2 values, the header has 6 (is a quote left open?)"),
+    ]
