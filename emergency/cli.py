@@ -116,10 +116,12 @@ def _run(args: argparse.Namespace, db: Database) -> int:
             )
         except ImportRejected as rejected:
             for error in rejected.errors:
-                print(f"{error.file}:{error.line}: {error.column}: {error.reason}", file=sys.stderr)
-            print(f"refused: {len(rejected.errors)} problem(s); nothing was imported", file=sys.stderr)
+                print(error, file=sys.stderr)
+            total = len(rejected.errors) + rejected.omitted
+            more = f" (the first {len(rejected.errors)} are listed)" if rejected.omitted else ""
+            print(f"refused: {total} problem(s){more}; nothing was imported", file=sys.stderr)
             return 2
-        return _say(args, f"imported: {summary}", _as_json(summary))
+        return _say(args, str(summary), summary.to_dict())
     if args.command == "users":
         return _users(args, db)
     if args.command == "status":

@@ -37,7 +37,7 @@ from emergency import audit
 from emergency.auth import Actor
 from emergency.clock import Clock
 from emergency.db import Database
-from emergency.errors import InvalidInput
+from emergency.errors import Conflict, InvalidInput
 from emergency.models import (
     TELEMETERED_KINDS,
     AreaType,
@@ -55,6 +55,7 @@ from emergency.models import (
     SwitchState,
 )
 from emergency.network import RadialNetwork
+from emergency.settings import get_setting
 
 __all__ = ["ImportCounts", "ImportRejected", "ImportSummary", "RowError", "import_territory"]
 
@@ -218,6 +219,9 @@ def import_territory(
     # Checks against stored rows run inside the writing transaction, so the state checked is the
     # state written on (SQLite holds its write lock from here; parsing above needed no lock).
     with db.write() as session:
+        if get_setting(session, "territory.is_demo"):
+            # A utility's customers mixed into invented ones would be neither demo nor real.
+            raise Conflict("this database holds the demo territory; import into a new database")
         stored = _Stored.load(session)
         plan = _reconcile(files, stored, problems)
         if problems or plan is None:
