@@ -1,0 +1,204 @@
+"""Browser test harness: the real server on a demo database, and Debian's Chromium driven by Playwright.
+
+The server runs as `streamlit run dashboard/server.py` in a subprocess, as an operator would start
+it, on a free port and a temporary SQLite database. Pages record every request that would leave the
+machine (and stop it), because control rooms run on isolated networks and so do our tests.
+
+Without Chromium or Playwright these tests skip on a developer's machine and fail in CI (CI=true).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Route
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+STARTUP_SECONDS = 120
+INIT_SECONDS = 300
+LOG_TAIL_CHARS = 20_000
+SERVER_LOG = pytest.StashKey[Path]()
+
+
+def missing(reason: str) -> None:
+    """Skip where a developer may lack the tool; in CI a missing tool is a broken pipeline."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI must run the browser tests)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def read_log(path: Path) -> str:
+    text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    return text[-LOG_TAIL_CHARS:]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Attach the server's log to the report of a failed test that used the server."""
+    report = yield
+    log = item.config.stash.get(SERVER_LOG, None)
+    if report.failed and log is not None and "app_server" in getattr(item, "fixturenames", ()):
+        report.sections.append(("outage desk server log (tail)", read_log(log)))
+    return report
+
+
+def wait_until_healthy(base_url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    last_problem = "no answer yet"
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"the server exited with {server.returncode} while starting:\n{read_log(log)}")
+        try:
+            answer = httpx.get(f"{base_url}/healthz", timeout=2)
+            if answer.status_code == 200:
+                return
+            last_problem = f"/healthz answered {answer.status_code}: {answer.text[:200]}"
+        except httpx.TransportError as error:
+            last_problem = f"{type(error).__name__}: {error}"
+        time.sleep(0.25)
+    pytest.fail(f"the server was not healthy within {STARTUP_SECONDS}s ({last_problem}):\n{read_log(log)}")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    if server.poll() is not None:
+        return
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[str]:
+    """The base URL of a running Outage Desk on a fresh demo territory (3,000 customers, seed 7)."""
+    workdir = tmp_path_factory.mktemp("app-server")
+    env = {
+        **os.environ,
+        "OUTAGE_DB_URL": f"sqlite:///{workdir / 'outage-desk.db'}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    init = subprocess.run(
+        [sys.executable, "-m", "emergency", "init", "--demo", "--customers", "3000", "--seed", "7"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=INIT_SECONDS,
+        check=False,
+    )
+    if init.returncode != 0:
+        pytest.fail(
+            f"`python -m emergency init --demo` failed ({init.returncode}):\n{init.stdout}{init.stderr}"
+        )
+
+    port = free_port()
+    log = workdir / "server.log"
+    pytestconfig.stash[SERVER_LOG] = log
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "dashboard/server.py",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        # Bound to this machine only; with an explicit address Streamlit also skips its start-up
+        # lookup of the machine's external IP, a request to the internet.
+        "--server.address",
+        "127.0.0.1",
+    ]
+    # A file, not a pipe: nobody reads a pipe while the tests run, and a full pipe blocks the server.
+    with log.open("wb") as log_file:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base_url, server, log)
+        yield base_url
+    finally:
+        stop(server)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless; Playwright's own browser downloads are never used."""
+    if importlib.util.find_spec("playwright") is None:
+        missing("playwright is not installed")
+    if not CHROMIUM.exists():
+        missing(f"{CHROMIUM} is missing: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def external_requests() -> list[str]:
+    """URLs the page tried to fetch from anywhere but this machine; the `page` fixture fills it."""
+    return []
+
+
+def is_external(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https", "ws", "wss") and (parts.hostname or "") not in LOCAL_HOSTS
+
+
+@pytest.fixture
+def page(browser: Browser, external_requests: list[str]) -> Iterator[Page]:
+    """A fresh browser context and page that records and refuses every request leaving the machine."""
+    context = browser.new_context(
+        locale="en-US", timezone_id="Asia/Shanghai", viewport={"width": 1400, "height": 900}
+    )
+
+    def refuse(route: Route) -> None:
+        external_requests.append(route.request.url)
+        route.abort("blockedbyclient")
+
+    # Refused rather than let through, so a test never waits on a network that is not there.
+    context.route(lambda url: is_external(url), refuse)
+    new_page = context.new_page()
+    new_page.on("websocket", lambda ws: external_requests.append(ws.url) if is_external(ws.url) else None)
+    try:
+        yield new_page
+    finally:
+        context.close()
