@@ -16,7 +16,11 @@ from emergency.models import Role
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 
-st.set_page_config(page_title="Outage Desk", page_icon=":material/bolt:", layout="wide")
+st.set_page_config(
+    page_title="Outage Desk",
+    page_icon=str(Path(__file__).resolve().parent / "assets" / "icon.png"),
+    layout="wide",
+)
 language_switch()
 
 if not services.database_ready():

@@ -62,7 +62,10 @@ def base_map(
     height: int = 560,
 ) -> folium.Map:
     """An empty map that loads nothing from the internet unless `tiles` is configured."""
-    fmap = folium.Map(location=list(centre), zoom_start=10, tiles=None, control_scale=True, height=height)
+    # Quarter zoom steps let fit_bounds fill the frame instead of falling back a whole level.
+    fmap = folium.Map(
+        location=list(centre), zoom_start=10, tiles=None, control_scale=True, height=height, zoom_snap=0.25
+    )
     # Instance attributes shadow folium's CDN defaults; st_folium reads these same lists.
     fmap.default_js = list(LEAFLET_JS)
     fmap.default_css = list(LEAFLET_CSS)
