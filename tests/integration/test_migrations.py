@@ -7,6 +7,7 @@ file fails on both databases.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -54,7 +55,7 @@ def head_revision() -> str:
 
 
 @pytest.fixture
-def empty_db(database_url: str) -> Any:
+def empty_db(database_url: str) -> Iterator[Database]:
     db = Database(database_url)
     try:
         yield db
