@@ -55,7 +55,7 @@ from emergency.models import (
     SwitchState,
 )
 from emergency.network import RadialNetwork
-from emergency.settings import get_setting
+from emergency.settings import bump_territory_revision, get_setting
 
 __all__ = ["ImportCounts", "ImportRejected", "ImportSummary", "RowError", "import_territory"]
 
@@ -227,6 +227,7 @@ def import_territory(
         if problems or plan is None:
             raise ImportRejected(problems.sorted([str(p) for p in paths]), problems.omitted)
         summary = _write(session, clock, plan, stored)
+        bump_territory_revision(session, clock, actor.username)
         audit.record(
             session,
             clock,

@@ -407,6 +407,8 @@ class Outage(Base):
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("outages.id"))
     # Lifecycle times; first_report_at starts the SLA clocks.
     first_report_at: Mapped[datetime]
+    # The newest report: trouble-call analysis groups only reports close together in time.
+    last_report_at: Mapped[datetime | None]
     predicted_at: Mapped[datetime | None]
     confirmed_at: Mapped[datetime | None]
     confirmed_by: Mapped[str | None] = mapped_column(String(64))

@@ -21,6 +21,7 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
     "territory.is_demo": (False, "the database holds the generated demo territory"),
     "territory.name_en": ("", "the territory's name in English"),
     "territory.name_zh": ("", "the territory's name in Chinese"),
+    "territory.revision": (0, "bumped whenever the network or customers change, so caches of them refresh"),
     "tca.calls_to_predict_transformer": (2, "supply-loss reports on one transformer that predict it out"),
     "tca.children_to_roll_up": (2, "predicted children of a device that move the prediction up to it"),
     "tca.share_to_roll_up": (0.3, "share of a device's customers reporting that moves the prediction up"),
