@@ -69,7 +69,7 @@ from emergency.models import (
     User,
 )
 from emergency.network import RadialNetwork
-from emergency.settings import set_setting
+from emergency.settings import bump_territory_revision, set_setting
 
 DATA_FILE = REPO_ROOT / "data" / "demo" / "territory.json"
 MIN_CUSTOMERS = 1_000
@@ -1773,6 +1773,7 @@ def load_territory(
             raise Conflict("the database already holds a territory; load the demo into an empty database")
         insert_territory(session, territory, chunk_size)
         set_setting(session, "territory.is_demo", True, clock, by=CLI_ADMIN.username)
+        bump_territory_revision(session, clock, CLI_ADMIN.username)
         set_setting(session, "territory.name_en", territory.name_en, clock, by=CLI_ADMIN.username)
         set_setting(session, "territory.name_zh", territory.name_zh, clock, by=CLI_ADMIN.username)
         existing = set(session.scalars(select(User.username)))

@@ -158,3 +158,10 @@ def set_setting(session: Session, key: str, value: Any, clock: Clock, by: str = 
         row.value = value
         row.updated_at = clock.now()
         row.updated_by = by
+
+
+def bump_territory_revision(session: Session, clock: Clock, by: str = "system") -> int:
+    """Note that the network or customers changed, so in-memory models of them are rebuilt."""
+    revision = int(get_setting(session, "territory.revision")) + 1
+    set_setting(session, "territory.revision", revision, clock, by)
+    return revision
