@@ -6,14 +6,42 @@ territory has only tens of thousands of devices, a few megabytes of integers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+import shapely
+import shapely.geometry
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from emergency.models import DEVICE_CHILDREN, Device, DeviceKind
+from emergency import audit
+from emergency.auth import Actor
+from emergency.clock import Clock
+from emergency.models import (
+    ACTIVE_OUTAGE_STATES,
+    DEVICE_CHILDREN,
+    AssignmentStatus,
+    CrewAssignment,
+    Customer,
+    CustomerKind,
+    Device,
+    DeviceKind,
+    District,
+    ImportanceGrade,
+    Outage,
+    OutageState,
+    Report,
+    ReportKind,
+    ReportStatus,
+    SwitchState,
+)
+from emergency.outages import furthest, record_restoration
+from emergency.settings import get_setting
 
 
 @dataclass(frozen=True)
@@ -170,3 +198,620 @@ def load_network(session: Session) -> RadialNetwork:
     network.lon = np.array([r[4] for r in rows], dtype=np.float64)
     network.lat = np.array([r[5] for r in rows], dtype=np.float64)
     return network
+
+
+# --- the network with what hangs below each device ----------------------------------------------
+
+IMPORTANT_KEYS = ("special", "grade1", "grade2", "temporary", "life_support")
+_METRES_PER_DEGREE_LAT = 110_540.0
+_METRES_PER_DEGREE_LON_EQUATOR = 111_320.0
+
+
+@dataclass
+class NetworkModel:
+    """The network plus, for every device, the customers, weights and important users it feeds.
+
+    Built once per territory revision and shared by every request of the process; only
+    telemetered switch states change during a storm, and those are read fresh per analysis.
+    """
+
+    revision: int
+    net: RadialNetwork
+    district: np.ndarray  # district id per device index, -1 when unknown
+    telemetered: np.ndarray
+    customers_below: np.ndarray
+    weight_below: np.ndarray
+    important_below: np.ndarray  # one column per IMPORTANT_KEYS entry
+    transformers: np.ndarray  # indices of service transformers
+    _tree: Any = field(repr=False, default=None)
+    _lat0: float = 0.0
+    _territory: Any = field(repr=False, default=None)
+
+    def important_at(self, index: int) -> dict[str, int]:
+        return {key: int(n) for key, n in zip(IMPORTANT_KEYS, self.important_below[index], strict=True) if n}
+
+    def nearest_transformer(self, lon: float, lat: float, max_metres: float) -> int | None:
+        if self._tree is None:
+            return None
+        distance, position = self._tree.query(self._project([lon], [lat])[0], distance_upper_bound=max_metres)
+        if not np.isfinite(distance):
+            return None
+        return int(self.transformers[position])
+
+    def inside(self, lons: Sequence[float], lats: Sequence[float]) -> np.ndarray:
+        if self._territory is None:
+            return np.zeros(len(lons), dtype=bool)
+        return shapely.contains_xy(self._territory, np.asarray(lons, float), np.asarray(lats, float))
+
+    def _project(self, lons: Sequence[float], lats: Sequence[float]) -> np.ndarray:
+        x = np.asarray(lons, float) * _METRES_PER_DEGREE_LON_EQUATOR * math.cos(math.radians(self._lat0))
+        y = np.asarray(lats, float) * _METRES_PER_DEGREE_LAT
+        return np.column_stack([x, y])
+
+
+_models: dict[str, NetworkModel] = {}
+_models_lock = threading.Lock()
+
+
+def network_model(session: Session, cache_key: str) -> NetworkModel:
+    """The cached model for this database, rebuilt when the territory revision moves."""
+    revision = int(get_setting(session, "territory.revision"))
+    with _models_lock:
+        model = _models.get(cache_key)
+    if model is not None and model.revision == revision:
+        return model
+    model = build_network_model(session, revision)
+    with _models_lock:
+        _models[cache_key] = model
+    return model
+
+
+def build_network_model(session: Session, revision: int = 0) -> NetworkModel:
+    rows = session.execute(
+        select(
+            Device.id,
+            Device.parent_id,
+            Device.kind,
+            Device.code,
+            Device.lon,
+            Device.lat,
+            Device.district_id,
+            Device.telemetered,
+        ).order_by(Device.id)
+    ).all()
+    net = RadialNetwork.from_rows((r[0], r[1], r[2], r[3]) for r in rows)
+    net.lon = np.array([r[4] for r in rows], dtype=np.float64)
+    net.lat = np.array([r[5] for r in rows], dtype=np.float64)
+    n = len(net)
+    # Columns: customers, weight, then one per important key; summed up the tree level by level.
+    totals = np.zeros((n, 2 + len(IMPORTANT_KEYS)), dtype=np.float64)
+    grade_column = {key: 2 + i for i, key in enumerate(IMPORTANT_KEYS)}
+    for transformer_id, importance, kind, count, weight in session.execute(
+        select(
+            Customer.transformer_id,
+            Customer.importance,
+            Customer.kind,
+            func.count(),
+            func.sum(Customer.priority_weight),
+        ).group_by(Customer.transformer_id, Customer.importance, Customer.kind)
+    ):
+        index = net.index_of.get(transformer_id)
+        if index is None:
+            continue
+        totals[index, 0] += count
+        totals[index, 1] += float(weight or 0)
+        if str(importance) != ImportanceGrade.NONE:
+            totals[index, grade_column[str(importance)]] += count
+        if str(kind) == CustomerKind.LIFE_SUPPORT:
+            totals[index, grade_column["life_support"]] += count
+    _sum_up_the_tree(net, totals)
+    transformers = np.array(
+        [i for i, k in enumerate(net.kinds) if k == DeviceKind.TRANSFORMER], dtype=np.int64
+    )
+    model = NetworkModel(
+        revision=revision,
+        net=net,
+        district=np.array([-1 if r[6] is None else r[6] for r in rows], dtype=np.int64),
+        telemetered=np.array([bool(r[7]) for r in rows], dtype=bool),
+        customers_below=totals[:, 0].astype(np.int64),
+        weight_below=totals[:, 1],
+        important_below=totals[:, 2:].astype(np.int64),
+        transformers=transformers,
+    )
+    if len(transformers):
+        from scipy.spatial import cKDTree
+
+        model._lat0 = float(np.mean(net.lat[transformers]))
+        model._tree = cKDTree(model._project(net.lon[transformers], net.lat[transformers]))
+    shapes = [shapely.geometry.shape(g) for (g,) in session.execute(select(District.geometry))]
+    if shapes:
+        model._territory = shapely.union_all(shapes)
+        shapely.prepare(model._territory)
+    return model
+
+
+def _sum_up_the_tree(net: RadialNetwork, totals: np.ndarray) -> None:
+    """Add every row into its parent's, deepest level first (vectorised per level)."""
+    order = net.topological_order()
+    depth = np.zeros(len(net), dtype=np.int64)
+    for node in order:
+        parent = net.parent[node]
+        if parent >= 0:
+            depth[node] = depth[parent] + 1
+    for level in range(int(depth.max(initial=0)), 0, -1):
+        nodes = np.nonzero(depth == level)[0]
+        parents = net.parent[nodes]
+        keep = parents >= 0
+        np.add.at(totals, parents[keep], totals[nodes[keep]])
+
+
+# --- trouble-call analysis -------------------------------------------------------------------------
+
+SUPPLY_LOSS_KINDS = frozenset({ReportKind.NO_POWER, ReportKind.LAST_GASP, ReportKind.HAZARD})
+TCA_ACTOR = "trouble-call analysis"
+
+
+@dataclass(frozen=True)
+class IncomingReport:
+    """A stored report as analysis sees it: indices into the model, not database ids."""
+
+    id: int
+    kind: ReportKind
+    reported_at: datetime
+    customer_id: int | None
+    transformer: int | None
+    device: int | None
+
+
+@dataclass(frozen=True)
+class TcaRules:
+    calls_to_predict: int
+    children_to_roll_up: int
+    share_to_roll_up: float
+    window: timedelta
+    nested_window: timedelta
+
+    @classmethod
+    def from_settings(cls, session: Session) -> TcaRules:
+        return cls(
+            calls_to_predict=int(get_setting(session, "tca.calls_to_predict_transformer")),
+            children_to_roll_up=int(get_setting(session, "tca.children_to_roll_up")),
+            share_to_roll_up=float(get_setting(session, "tca.share_to_roll_up")),
+            window=timedelta(minutes=float(get_setting(session, "tca.window_minutes"))),
+            nested_window=timedelta(minutes=float(get_setting(session, "tca.nested_window_minutes"))),
+        )
+
+
+@dataclass
+class AnalysisResult:
+    predicted: list[int] = field(default_factory=list)
+    confirmed: list[int] = field(default_factory=list)
+    merged: list[int] = field(default_factory=list)
+    nested: list[int] = field(default_factory=list)
+    restored: list[int] = field(default_factory=list)
+    grouped_reports: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"outages: {len(self.predicted)} predicted, {len(self.confirmed)} confirmed by telemetry, "
+            f"{len(self.merged)} merged, {len(self.nested)} nested, "
+            f"{len(self.restored)} restored by telemetry"
+        )
+
+    def to_json(self) -> dict[str, list[int]]:
+        return {
+            "predicted": self.predicted,
+            "confirmed": self.confirmed,
+            "merged": self.merged,
+            "nested": self.nested,
+            "restored": self.restored,
+        }
+
+
+class _Analysis:
+    """One batch of analysis: the active outages it touches, held in memory until it ends."""
+
+    def __init__(self, session: Session, clock: Clock, model: NetworkModel, rules: TcaRules) -> None:
+        self.session = session
+        self.clock = clock
+        self.model = model
+        self.net = model.net
+        self.rules = rules
+        self.result = AnalysisResult()
+        self.outage_at: dict[int, Outage] = {}  # device index -> active outage there
+        self.switch_state: dict[int, SwitchState | None] = {}
+        # Supply-loss reports not yet part of an outage, per transformer index: (report id, customer, time).
+        self.pending: dict[int, list[tuple[int, int | None, datetime]]] = {}
+        self.children: dict[int, list[int]] = self.net._children_of()
+        self.hazard_reports: set[int] = set()  # pending reports of wires down or other danger
+        self.batch_ids: set[int] = set()
+
+    # loading ---------------------------------------------------------------------------------
+
+    def load_around(self, reports: list[IncomingReport]) -> None:
+        """Active outages and switch states on the paths of these reports, and pending calls there."""
+        devices: set[int] = set()
+        transformers: set[int] = set()
+        for report in reports:
+            start = (
+                report.device
+                if report.kind in (ReportKind.DEVICE_OPENED, ReportKind.DEVICE_CLOSED)
+                else report.transformer
+            )
+            if start is None:
+                continue
+            devices.update(self._path(start))
+            if report.transformer is not None:
+                transformers.add(report.transformer)
+            if report.device is not None and report.kind == ReportKind.DEVICE_OPENED:
+                devices.update(self._below(report.device))
+        self._load_outages(devices)
+        self._load_switches(devices)
+        # This batch is already stored; its reports join `pending` one by one as the rules see them.
+        self.batch_ids = {r.id for r in reports}
+        self._load_pending(transformers, min((r.reported_at for r in reports), default=self.clock.now()))
+
+    def _load_outages(self, devices: set[int]) -> None:
+        ids = [int(self.net.ids[d]) for d in devices if d not in self.outage_at]
+        for start in range(0, len(ids), 900):
+            for outage in self.session.scalars(
+                select(Outage).where(
+                    Outage.state.in_(ACTIVE_OUTAGE_STATES), Outage.device_id.in_(ids[start : start + 900])
+                )
+            ):
+                self.outage_at[self.net.index_of[outage.device_id]] = outage
+
+    def _load_switches(self, devices: set[int]) -> None:
+        ids = [
+            int(self.net.ids[d]) for d in devices if self.model.telemetered[d] and d not in self.switch_state
+        ]
+        for start in range(0, len(ids), 900):
+            for device_id, state in self.session.execute(
+                select(Device.id, Device.scada_state).where(Device.id.in_(ids[start : start + 900]))
+            ):
+                self.switch_state[self.net.index_of[device_id]] = state
+
+    def _load_pending(self, transformers: set[int], earliest: datetime) -> None:
+        ids = [int(self.net.ids[t]) for t in transformers]
+        since = earliest - self.rules.window
+        for start in range(0, len(ids), 900):
+            for report_id, transformer_id, customer_id, reported_at in self.session.execute(
+                select(Report.id, Report.transformer_id, Report.customer_id, Report.reported_at).where(
+                    Report.transformer_id.in_(ids[start : start + 900]),
+                    Report.outage_id.is_(None),
+                    Report.status == ReportStatus.RECEIVED,
+                    Report.kind.in_(SUPPLY_LOSS_KINDS),
+                    Report.reported_at >= since,
+                )
+            ):
+                if report_id not in self.batch_ids:
+                    self.pending.setdefault(self.net.index_of[transformer_id], []).append(
+                        (report_id, customer_id, reported_at)
+                    )
+
+    # walking ---------------------------------------------------------------------------------
+
+    def _path(self, index: int) -> list[int]:
+        path = []
+        while index >= 0:
+            path.append(index)
+            index = int(self.net.parent[index])
+        return path
+
+    def _below(self, index: int) -> list[int]:
+        found: list[int] = []
+        stack = list(self.children.get(index, []))
+        while stack:
+            node = stack.pop()
+            found.append(node)
+            stack.extend(self.children.get(node, []))
+        return found
+
+    def covering(self, index: int) -> Outage | None:
+        for node in self._path(index):
+            outage = self.outage_at.get(node)
+            if outage is not None:
+                return outage
+        return None
+
+    # the rules -------------------------------------------------------------------------------
+
+    def run(self, reports: list[IncomingReport]) -> AnalysisResult:
+        self.load_around(reports)
+        touched: set[int] = set()
+        for report in sorted(reports, key=lambda r: r.reported_at):
+            if report.kind == ReportKind.DEVICE_OPENED and report.device is not None:
+                self.device_opened(report)
+            elif report.kind == ReportKind.DEVICE_CLOSED and report.device is not None:
+                self.device_closed(report)
+            elif report.kind in SUPPLY_LOSS_KINDS and report.transformer is not None:
+                if self.supply_loss(report):
+                    touched.add(report.transformer)
+            else:
+                self._set_report(
+                    report.id,
+                    None,
+                    ReportStatus.INFORMATIONAL
+                    if report.kind == ReportKind.POWER_RESTORED
+                    else ReportStatus.RECEIVED,
+                )
+        for transformer in sorted(touched, key=lambda t: -len(self._path(t))):
+            self.predict_and_roll_up(transformer)
+        return self.result
+
+    def supply_loss(self, report: IncomingReport) -> bool:
+        """Attach to the outage covering this customer, open a nested one, or hold as pending."""
+        assert report.transformer is not None
+        outage = self.covering(report.transformer)
+        if outage is not None:
+            self.attach(outage, [report.id], report.reported_at, hazard=report.kind == ReportKind.HAZARD)
+            return False
+        restored = self._recently_restored_above(report.transformer, report.reported_at)
+        if restored is not None:
+            # Power came back upstream but not here: a second fault the first repair uncovered.
+            outage = self.create(report.transformer, report.reported_at, OutageState.PREDICTED)
+            outage.nested = True
+            outage.nested_in_id = restored.id
+            self.result.nested.append(outage.id)
+            self.attach(outage, [report.id], report.reported_at, hazard=report.kind == ReportKind.HAZARD)
+            return False
+        self.pending.setdefault(report.transformer, []).append(
+            (report.id, report.customer_id, report.reported_at)
+        )
+        if report.kind == ReportKind.HAZARD:
+            self.hazard_reports.add(report.id)
+        return True
+
+    def _recently_restored_above(self, index: int, at: datetime) -> Outage | None:
+        ids = [int(self.net.ids[d]) for d in self._path(index)]
+        return self.session.scalar(
+            select(Outage)
+            .where(
+                Outage.device_id.in_(ids),
+                Outage.state.in_([OutageState.RESTORED, OutageState.CLOSED]),
+                Outage.restored_at <= at,
+                Outage.restored_at >= at - self.rules.nested_window,
+            )
+            .order_by(Outage.restored_at.desc())
+            .limit(1)
+        )
+
+    def _recent_pending(self, transformer: int) -> list[tuple[int, int | None, datetime]]:
+        """Pending calls on a transformer close enough in time to the newest to be one event."""
+        calls = self.pending.get(transformer, [])
+        if not calls:
+            return []
+        newest = max(c[2] for c in calls)
+        return [c for c in calls if c[2] >= newest - self.rules.window]
+
+    def predict_and_roll_up(self, transformer: int) -> None:
+        calls = self._recent_pending(transformer)
+        if calls and self.covering(transformer) is None:
+            callers = len({c[1] if c[1] is not None else -c[0] for c in calls})
+            needed = 1 if self.model.customers_below[transformer] <= 1 else self.rules.calls_to_predict
+            hazard = any(c[0] in self.hazard_reports for c in calls)
+            if callers >= needed or hazard:
+                outage = self.create(transformer, min(c[2] for c in calls), OutageState.PREDICTED)
+                self.result.predicted.append(outage.id)
+                self.attach(outage, [c[0] for c in calls], max(c[2] for c in calls), hazard=hazard)
+                self.pending.pop(transformer, None)
+        self.roll_up_from(transformer)
+
+    def roll_up_from(self, index: int) -> None:
+        node = index
+        while True:
+            parent = int(self.net.parent[node])
+            if parent < 0 or self.net.kinds[parent] == DeviceKind.SUBSTATION:
+                return
+            if self.model.telemetered[parent] and self.switch_state.get(parent) == SwitchState.CLOSED:
+                return  # telemetry says this switch is closed: the fault is below it
+            if self.outage_at.get(parent) is not None:
+                return
+            below = self._below(parent)
+            self._load_outages(set(below))
+            self._load_pending(
+                {b for b in below if self.net.kinds[b] == DeviceKind.TRANSFORMER} - set(self.pending),
+                self.clock.now() - self.rules.window,
+            )
+            child_outages = [self.outage_at[c] for c in self.children.get(parent, []) if c in self.outage_at]
+            recent = self._within_window(child_outages)
+            reporters = sum(o.report_count for o in self._outages_below(below)) + sum(
+                len(self._recent_pending(b)) for b in below if b in self.pending
+            )
+            share = reporters / max(int(self.model.customers_below[parent]), 1)
+            if len(recent) < self.rules.children_to_roll_up and share < self.rules.share_to_roll_up:
+                return
+            self.absorb_into_new(parent, below)
+            node = parent
+
+    def _within_window(self, outages: list[Outage]) -> list[Outage]:
+        if not outages:
+            return []
+        newest = max(o.last_report_at or o.first_report_at for o in outages)
+        return [o for o in outages if (o.last_report_at or o.first_report_at) >= newest - self.rules.window]
+
+    def _outages_below(self, below: list[int]) -> list[Outage]:
+        return [self.outage_at[b] for b in below if b in self.outage_at]
+
+    def absorb_into_new(
+        self,
+        index: int,
+        below: list[int],
+        state: OutageState = OutageState.PREDICTED,
+        at: datetime | None = None,
+    ) -> Outage:
+        """One outage at `index` takes over every active outage and pending call below it."""
+        absorbed = self._outages_below(below)
+        pending = [c for b in below for c in self._recent_pending(b)]
+        times = [o.first_report_at for o in absorbed] + [c[2] for c in pending] + ([at] if at else [])
+        outage = self.create(index, min(times), furthest([state, *(o.state for o in absorbed)]))
+        for stamp in ("confirmed_at", "dispatched_at", "en_route_at", "on_site_at"):
+            values = [getattr(o, stamp) for o in absorbed if getattr(o, stamp) is not None]
+            if values:
+                setattr(outage, stamp, min(values))
+        confirmers = [o.confirmed_by for o in absorbed if o.confirmed_by]
+        if confirmers and outage.confirmed_by is None:
+            outage.confirmed_by = confirmers[0]
+        outage.hazard = any(o.hazard for o in absorbed) or any(c[0] in self.hazard_reports for c in pending)
+        outage.report_count = sum(o.report_count for o in absorbed)
+        outage.last_report_at = max([o.last_report_at or o.first_report_at for o in absorbed] + times)
+        etrs = [o for o in absorbed if o.etr_at is not None]
+        if etrs:
+            latest = max(etrs, key=lambda o: o.etr_at)  # the most conservative estimate stands
+            outage.etr_at, outage.etr_source = latest.etr_at, latest.etr_source
+            outage.etr_confidence, outage.etr_set_at = latest.etr_confidence, latest.etr_set_at
+        absorbed_ids = [o.id for o in absorbed]
+        if absorbed_ids:
+            self.session.execute(
+                update(Report).where(Report.outage_id.in_(absorbed_ids)).values(outage_id=outage.id)
+            )
+            self.session.execute(
+                update(CrewAssignment)
+                .where(
+                    CrewAssignment.outage_id.in_(absorbed_ids),
+                    CrewAssignment.status.not_in([AssignmentStatus.COMPLETE, AssignmentStatus.CANCELLED]),
+                )
+                .values(outage_id=outage.id, version=CrewAssignment.version + 1)
+            )
+        for old in absorbed:
+            before = {"state": str(old.state)}
+            old.state = OutageState.MERGED
+            old.merged_into_id = outage.id
+            del self.outage_at[self.net.index_of[old.device_id]]
+            self.result.merged.append(old.id)
+            self._audit("outage.merge", old, before, detail=f"merged into outage {outage.id}")
+        if outage.id not in self.result.predicted and state == OutageState.PREDICTED:
+            self.result.predicted.append(outage.id)
+        self.attach(outage, [c[0] for c in pending], outage.last_report_at, hazard=False)
+        for b in below:
+            self.pending.pop(b, None)
+        return outage
+
+    def device_opened(self, report: IncomingReport) -> None:
+        assert report.device is not None
+        self._set_switch(report.device, SwitchState.OPEN, report.reported_at)
+        outage = self.outage_at.get(report.device)
+        if outage is not None:
+            if outage.confirmed_at is None:
+                before = {"state": str(outage.state)}
+                outage.confirmed_at = report.reported_at
+                outage.confirmed_by = "scada"
+                if outage.state in (OutageState.REPORTED, OutageState.PREDICTED):
+                    outage.state = OutageState.CONFIRMED
+                self.result.confirmed.append(outage.id)
+                self._audit("outage.confirm", outage, before, detail="SCADA: device opened")
+            self.attach(outage, [report.id], report.reported_at, hazard=False)
+            return
+        outage = self.absorb_into_new(
+            report.device, self._below(report.device), OutageState.CONFIRMED, at=report.reported_at
+        )
+        outage.confirmed_at = min(report.reported_at, outage.confirmed_at or report.reported_at)
+        outage.confirmed_by = "scada"
+        if outage.id in self.result.predicted:
+            self.result.predicted.remove(outage.id)
+        self.result.confirmed.append(outage.id)
+        self.attach(outage, [report.id], report.reported_at, hazard=False)
+
+    def device_closed(self, report: IncomingReport) -> None:
+        assert report.device is not None
+        self._set_switch(report.device, SwitchState.CLOSED, report.reported_at)
+        outage = self.outage_at.get(report.device)
+        self._set_report(report.id, outage.id if outage else None, ReportStatus.INFORMATIONAL)
+        if outage is None:
+            return
+        before = {"state": str(outage.state)}
+        still_out = outage.customers_affected - outage.customers_restored
+        if still_out > 0:
+            record_restoration(
+                self.session,
+                outage,
+                report.reported_at,
+                still_out,
+                "scada",
+                note="SCADA: device closed",
+                device_id=int(self.net.ids[report.device]),
+            )
+        del self.outage_at[report.device]
+        self.result.restored.append(outage.id)
+        self._audit("outage.restore", outage, before, detail="SCADA: device closed")
+
+    # writing ---------------------------------------------------------------------------------
+
+    def create(self, index: int, first_report_at: datetime, state: OutageState) -> Outage:
+        now = self.clock.now()
+        outage = Outage(
+            state=state,
+            device_id=int(self.net.ids[index]),
+            district_id=int(self.model.district[index]) if self.model.district[index] >= 0 else None,
+            first_report_at=first_report_at,
+            last_report_at=first_report_at,
+            predicted_at=now,
+            customers_affected=int(self.model.customers_below[index]),
+            customers_restored=0,
+            weighted_customers=float(self.model.weight_below[index]),
+            important_affected=self.model.important_at(index),
+            report_count=0,
+            hazard=False,
+            nested=False,
+        )
+        self.session.add(outage)
+        self.session.flush()
+        self.outage_at[index] = outage
+        self._audit("outage.predict" if state == OutageState.PREDICTED else "outage.open", outage, None)
+        return outage
+
+    def attach(self, outage: Outage, report_ids: list[int], at: datetime, *, hazard: bool) -> None:
+        if report_ids:
+            self.session.execute(
+                update(Report)
+                .where(Report.id.in_(report_ids))
+                .values(outage_id=outage.id, status=ReportStatus.GROUPED)
+            )
+            outage.report_count += len(report_ids)
+            self.result.grouped_reports += len(report_ids)
+        if outage.last_report_at is None or at > outage.last_report_at:
+            outage.last_report_at = at
+        if at < outage.first_report_at:
+            outage.first_report_at = at
+        outage.hazard = outage.hazard or hazard
+
+    def _set_report(self, report_id: int, outage_id: int | None, status: ReportStatus) -> None:
+        self.session.execute(
+            update(Report).where(Report.id == report_id).values(outage_id=outage_id, status=status)
+        )
+
+    def _set_switch(self, index: int, state: SwitchState, at: datetime) -> None:
+        self.switch_state[index] = state
+        self.session.execute(
+            update(Device)
+            .where(Device.id == int(self.net.ids[index]))
+            .values(scada_state=state, scada_state_at=at, version=Device.version + 1)
+        )
+
+    def _audit(
+        self, action: str, outage: Outage, before: dict[str, Any] | None, detail: str | None = None
+    ) -> None:
+        audit.record(
+            self.session,
+            self.clock,
+            Actor(TCA_ACTOR, "system"),
+            action,
+            "outage",
+            outage.id,
+            before=before,
+            after={
+                "state": str(outage.state),
+                "device_id": outage.device_id,
+                "customers_affected": outage.customers_affected,
+            },
+            detail=detail,
+        )
+
+
+def analyse_reports(
+    session: Session, clock: Clock, model: NetworkModel, reports: list[IncomingReport]
+) -> AnalysisResult:
+    """Group newly stored reports into outages on the network (runs inside the intake transaction)."""
+    if not reports:
+        return AnalysisResult()
+    return _Analysis(session, clock, model, TcaRules.from_settings(session)).run(reports)

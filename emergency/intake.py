@@ -1,0 +1,434 @@
+"""Outage intake: one service for every channel (hotline, app, web, SMS, meters, SCADA, field).
+
+Each report is validated on its own; a bad one is refused with the field and the reason and nothing
+of it is stored, while the good ones of the same batch go in. A report without an account resolves
+to the nearest service transformer; the same (channel, external id) twice is stored once and the
+retry is answered with the first id. Accepted reports then go to trouble-call analysis in the same
+transaction, so an outage is never predicted from a report that was not stored, or the reverse.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, text, tuple_
+from sqlalchemy.orm import Session
+
+from emergency import audit
+from emergency.auth import Actor
+from emergency.clock import Clock
+from emergency.config import load_settings
+from emergency.db import Database
+from emergency.models import Customer, Device, Report, ReportChannel, ReportKind, ReportStatus, Role
+from emergency.network import AnalysisResult, IncomingReport, NetworkModel, analyse_reports, network_model
+from emergency.settings import get_setting
+
+# Who may submit: machine intake tokens, staff taking calls, and the public web form.
+INTAKE_ROLES = ("intake", "system", "public", Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
+FIELDS = frozenset(
+    {
+        "channel",
+        "external_id",
+        "kind",
+        "reported_at",
+        "account_no",
+        "lon",
+        "lat",
+        "device_code",
+        "description",
+        "contact_name",
+        "contact_phone",
+    }
+)
+SCADA_KINDS = frozenset({ReportKind.DEVICE_OPENED, ReportKind.DEVICE_CLOSED})
+CLOCK_SKEW = timedelta(minutes=5)  # a caller's clock a little ahead of ours is not "the future"
+MAX_BATCH = 5_000
+PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{3,30}$")
+# Serialises analysis across app processes on PostgreSQL; SQLite's BEGIN IMMEDIATE already does.
+ANALYSIS_LOCK_KEY = 73_019_528
+
+
+@dataclass(frozen=True)
+class ItemError:
+    index: int
+    field: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Accepted:
+    index: int
+    id: int
+    duplicate: bool
+
+
+@dataclass
+class IntakeResult:
+    accepted: list[Accepted] = field(default_factory=list)
+    errors: list[ItemError] = field(default_factory=list)
+    analysis: AnalysisResult = field(default_factory=AnalysisResult)
+
+    @property
+    def stored(self) -> int:
+        return sum(1 for a in self.accepted if not a.duplicate)
+
+    def summary(self) -> str:
+        duplicates = len(self.accepted) - self.stored
+        refused_items = len({e.index for e in self.errors})
+        return (
+            f"{self.stored} reports stored, {duplicates} duplicates, {refused_items} refused; "
+            f"{self.analysis.summary()}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accepted": [{"index": a.index, "id": a.id, "duplicate": a.duplicate} for a in self.accepted],
+            "errors": [e.to_json() for e in self.errors],
+            "outages": self.analysis.to_json(),
+        }
+
+
+@dataclass
+class _Candidate:
+    index: int
+    channel: ReportChannel
+    kind: ReportKind
+    external_id: str | None
+    reported_at: datetime
+    account_no: str | None
+    lon: float | None
+    lat: float | None
+    device_code: str | None
+    description: str | None
+    contact_name: str | None
+    contact_phone: str | None
+    customer_id: int | None = None
+    transformer_id: int | None = None
+    device_id: int | None = None
+
+
+def submit_reports(db: Database, clock: Clock, actor: Actor, items: Sequence[Any]) -> IntakeResult:
+    """Validate, store and analyse a batch of reports in one transaction."""
+    actor.require(*INTAKE_ROLES)
+    if len(items) > MAX_BATCH:
+        return IntakeResult(errors=[ItemError(-1, "reports", f"at most {MAX_BATCH} reports per batch")])
+    with db.write() as session:
+        if db.dialect == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ANALYSIS_LOCK_KEY})
+        model = network_model(session, db.url)
+        result = IntakeResult()
+        candidates = _validate_all(session, clock, model, items, result.errors)
+        fresh, repeats = _drop_duplicates(session, candidates, result.accepted)
+        if fresh:
+            stored = _store(session, clock, fresh)
+            result.accepted.extend(Accepted(c.index, report_id, False) for c, report_id in stored)
+            id_of = {c.index: report_id for c, report_id in stored}
+            result.accepted.extend(Accepted(c.index, id_of[first.index], True) for c, first in repeats)
+            result.analysis = analyse_reports(
+                session, clock, model, [_incoming(model, c, report_id) for c, report_id in stored]
+            )
+            if actor.role == "public":
+                # Machine intake at storm rates would drown the trail; a web report by hand is audited.
+                for _, report_id in stored:
+                    audit.record(session, clock, actor, "report.create", "report", report_id)
+        result.accepted.sort(key=lambda a: a.index)
+        result.errors.sort(key=lambda e: (e.index, e.field))
+        return result
+
+
+def _incoming(model: NetworkModel, c: _Candidate, report_id: int) -> IncomingReport:
+    return IncomingReport(
+        id=report_id,
+        kind=c.kind,
+        reported_at=c.reported_at,
+        customer_id=c.customer_id,
+        transformer=model.net.index_of[c.transformer_id] if c.transformer_id is not None else None,
+        device=model.net.index_of[c.device_id] if c.device_id is not None else None,
+    )
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def _validate_all(
+    session: Session, clock: Clock, model: NetworkModel, items: Sequence[Any], errors: list[ItemError]
+) -> list[_Candidate]:
+    now = clock.now()
+    max_age = timedelta(hours=float(get_setting(session, "intake.max_age_hours")))
+    max_description = int(get_setting(session, "intake.max_description_chars"))
+    match_distance = float(get_setting(session, "intake.match_distance_m"))
+    candidates: list[_Candidate] = []
+    for index, item in enumerate(items):
+        problems: list[tuple[str, str]] = []
+        candidate = _parse(index, item, now, max_age, max_description, problems)
+        if candidate is not None and not problems:
+            candidates.append(candidate)
+        errors.extend(ItemError(index, f, r) for f, r in problems)
+    good = _resolve(session, model, candidates, match_distance, errors)
+    return good
+
+
+def _parse(
+    index: int,
+    item: Any,
+    now: datetime,
+    max_age: timedelta,
+    max_description: int,
+    problems: list[tuple[str, str]],
+) -> _Candidate | None:
+    if not isinstance(item, Mapping):
+        problems.append(("report", "must be an object of fields"))
+        return None
+    for name in sorted(set(item) - FIELDS):
+        problems.append((str(name)[:64], "unknown field"))
+    channel = _enum(item, "channel", ReportChannel, problems)
+    kind = _enum(item, "kind", ReportKind, problems)
+    reported_at = _time(item.get("reported_at"), now, max_age, problems)
+    lon = _number(item, "lon", -180, 180, problems)
+    lat = _number(item, "lat", -90, 90, problems)
+    if (lon is None) != (lat is None) and not any(f in ("lon", "lat") for f, _ in problems):
+        problems.append(("lon" if lon is None else "lat", "give both lon and lat, or neither"))
+    account_no = _text(item, "account_no", 32, problems)
+    device_code = _text(item, "device_code", 48, problems)
+    if kind in SCADA_KINDS and device_code is None:
+        problems.append(("device_code", f"required for a {kind} report"))
+    elif (
+        kind is not None
+        and kind not in SCADA_KINDS
+        and account_no is None
+        and lon is None
+        and not any(f in ("account_no", "lon", "lat") for f, _ in problems)
+    ):
+        problems.append(("account_no", "give an account number or a location (lon and lat)"))
+    contact_phone = _text(item, "contact_phone", 32, problems)
+    if contact_phone is not None and not PHONE.match(contact_phone):
+        problems.append(("contact_phone", "not a phone number"))
+    candidate_fields = {
+        "external_id": _text(item, "external_id", 64, problems),
+        "description": _text(item, "description", max_description, problems, multiline=True),
+        "contact_name": _text(item, "contact_name", 120, problems),
+    }
+    if problems or channel is None or kind is None or reported_at is None:
+        return None
+    return _Candidate(
+        index=index,
+        channel=channel,
+        kind=kind,
+        reported_at=reported_at,
+        account_no=account_no,
+        lon=lon,
+        lat=lat,
+        device_code=device_code,
+        contact_phone=contact_phone,
+        **candidate_fields,
+    )
+
+
+def _enum(item: Mapping[str, Any], name: str, enum: Any, problems: list[tuple[str, str]]) -> Any:
+    value = item.get(name)
+    if value is None or value == "":
+        problems.append((name, "required"))
+        return None
+    try:
+        return enum(str(value).strip().lower())
+    except ValueError:
+        allowed = ", ".join(m.value for m in enum)
+        problems.append((name, f"unknown {name} {str(value)[:40]!r} (allowed: {allowed})"))
+        return None
+
+
+def _text(
+    item: Mapping[str, Any], name: str, limit: int, problems: list[tuple[str, str]], multiline: bool = False
+) -> str | None:
+    value = item.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str | int):
+        problems.append((name, "must be text"))
+        return None
+    value = str(value).strip()
+    if not value:
+        return None
+    if len(value) > limit:
+        problems.append((name, f"longer than {limit} characters ({len(value)})"))
+        return None
+    # Control characters have no business in a report and break logs and SMS; newlines are
+    # allowed in a description only.
+    allowed = "\n\t" if multiline else ""
+    if any(ord(ch) < 32 and ch not in allowed for ch in value) or "\x7f" in value:
+        problems.append((name, "contains control characters"))
+        return None
+    return value
+
+
+def _number(
+    item: Mapping[str, Any], name: str, low: float, high: float, problems: list[tuple[str, str]]
+) -> float | None:
+    value = item.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        problems.append((name, f"not a number: {str(value)[:40]!r}"))
+        return None
+    if isinstance(value, bool) or not math.isfinite(number) or not low <= number <= high:
+        problems.append((name, f"must be a number from {low} to {high}"))
+        return None
+    return number
+
+
+def _time(value: Any, now: datetime, max_age: timedelta, problems: list[tuple[str, str]]) -> datetime | None:
+    if value is None or value == "":
+        return now
+    if not isinstance(value, str):
+        problems.append(("reported_at", "must be an ISO 8601 time, e.g. 2026-07-01T10:15:00+08:00"))
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        problems.append(("reported_at", f"not an ISO 8601 time: {value[:40]!r}"))
+        return None
+    if when.tzinfo is None:
+        # Call-centre systems send local wall-clock time; read it in the utility's time zone.
+        when = when.replace(tzinfo=load_settings().timezone)
+    if when > now + CLOCK_SKEW:
+        problems.append(("reported_at", "is in the future"))
+        return None
+    if when < now - max_age:
+        problems.append(("reported_at", f"is more than {max_age.total_seconds() / 3600:g} hours old"))
+        return None
+    return when
+
+
+def _resolve(
+    session: Session,
+    model: NetworkModel,
+    candidates: list[_Candidate],
+    match_distance: float,
+    errors: list[ItemError],
+) -> list[_Candidate]:
+    """Accounts to customers and transformers, locations to the nearest transformer, codes to devices."""
+    accounts = {c.account_no for c in candidates if c.account_no}
+    customers: dict[str, tuple[int, int]] = {}
+    account_list = sorted(accounts)
+    for start in range(0, len(account_list), 900):
+        chunk = account_list[start : start + 900]
+        for account, customer_id, transformer_id in session.execute(
+            select(Customer.account_no, Customer.id, Customer.transformer_id).where(
+                Customer.account_no.in_(chunk)
+            )
+        ):
+            customers[account] = (customer_id, transformer_id)
+    codes = sorted({c.device_code for c in candidates if c.device_code})
+    devices = (
+        dict(session.execute(select(Device.code, Device.id).where(Device.code.in_(codes))).tuples().all())
+        if codes
+        else {}
+    )
+
+    good: list[_Candidate] = []
+    located = [c for c in candidates if c.lon is not None and c.lat is not None]
+    inside = model.inside([c.lon for c in located], [c.lat for c in located]) if located else []
+    outside = {c.index for c, ok in zip(located, inside, strict=True) if not ok}
+    for c in candidates:
+        problem: tuple[str, str] | None = None
+        if c.index in outside:
+            problem = ("lon", f"({c.lon}, {c.lat}) is outside the territory")
+        elif c.kind in SCADA_KINDS:
+            c.device_id = devices.get(c.device_code or "")
+            if c.device_id is None:
+                problem = ("device_code", f"unknown device {c.device_code!r}")
+        elif c.account_no:
+            found = customers.get(c.account_no)
+            if found is None:
+                problem = ("account_no", "unknown account number")
+            else:
+                c.customer_id, c.transformer_id = found
+        else:
+            assert c.lon is not None and c.lat is not None
+            nearest = model.nearest_transformer(c.lon, c.lat, match_distance)
+            if nearest is None:
+                problem = ("lon", f"no service transformer within {match_distance:g} m of this location")
+            else:
+                c.transformer_id = int(model.net.ids[nearest])
+        if c.device_code and c.kind not in SCADA_KINDS and problem is None:
+            c.device_id = devices.get(c.device_code)
+            if c.device_id is None:
+                problem = ("device_code", f"unknown device {c.device_code!r}")
+        if problem is None:
+            good.append(c)
+        else:
+            errors.append(ItemError(c.index, *problem))
+    return good
+
+
+# --- idempotency and storage ------------------------------------------------------------------
+
+
+def _drop_duplicates(
+    session: Session, candidates: list[_Candidate], accepted: list[Accepted]
+) -> tuple[list[_Candidate], list[tuple[_Candidate, _Candidate]]]:
+    """Retries of reports already stored get the first report's id; repeats within this batch are
+    returned paired with their first occurrence, to be answered once it has an id."""
+    keyed = [c for c in candidates if c.external_id]
+    existing: dict[tuple[str, str], int] = {}
+    keys = sorted({(str(c.channel), c.external_id) for c in keyed if c.external_id})
+    for start in range(0, len(keys), 400):
+        chunk = keys[start : start + 400]
+        for channel, external_id, report_id in session.execute(
+            select(Report.channel, Report.external_id, Report.id).where(
+                tuple_(Report.channel, Report.external_id).in_(chunk)
+            )
+        ):
+            existing[(str(channel), external_id)] = report_id
+    fresh: list[_Candidate] = []
+    first_in_batch: dict[tuple[str, str], _Candidate] = {}
+    repeats: list[tuple[_Candidate, _Candidate]] = []
+    for c in candidates:
+        if not c.external_id:
+            fresh.append(c)
+            continue
+        key = (str(c.channel), c.external_id)
+        if key in existing:
+            accepted.append(Accepted(c.index, existing[key], True))
+        elif key in first_in_batch:
+            repeats.append((c, first_in_batch[key]))
+        else:
+            first_in_batch[key] = c
+            fresh.append(c)
+    return fresh, repeats
+
+
+def _store(session: Session, clock: Clock, fresh: list[_Candidate]) -> list[tuple[_Candidate, int]]:
+    now = clock.now()
+    rows = [
+        {
+            "channel": c.channel,
+            "external_id": c.external_id,
+            "kind": c.kind,
+            "reported_at": c.reported_at,
+            "received_at": now,
+            "account_no": c.account_no,
+            "customer_id": c.customer_id,
+            "lon": c.lon,
+            "lat": c.lat,
+            "transformer_id": c.transformer_id,
+            "device_id": c.device_id,
+            "description": c.description,
+            "contact_name": c.contact_name,
+            "contact_phone": c.contact_phone,
+            "status": ReportStatus.RECEIVED,
+        }
+        for c in fresh
+    ]
+    ids = list(session.scalars(insert(Report).returning(Report.id, sort_by_parameter_order=True), rows))
+    return list(zip(fresh, ids, strict=True))
