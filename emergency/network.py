@@ -613,13 +613,17 @@ class _Analysis:
                 {b for b in below if self.net.kinds[b] == DeviceKind.TRANSFORMER} - set(self.pending),
                 self.clock.now() - self.rules.window,
             )
-            child_outages = [self.outage_at[c] for c in self.children.get(parent, []) if c in self.outage_at]
-            recent = self._within_window(child_outages)
-            reporters = sum(o.report_count for o in self._outages_below(below)) + sum(
+            # Only what happened close together in time is one event: outages below that were
+            # last reported long before the newest activity are a different story.
+            recent_below = self._within_window(self._outages_below(below))
+            recent_children = [
+                o for o in recent_below if self.net.index_of[o.device_id] in self.children.get(parent, [])
+            ]
+            reporters = sum(o.report_count for o in recent_below) + sum(
                 len(self._recent_pending(b)) for b in below if b in self.pending
             )
             share = reporters / max(int(self.model.customers_below[parent]), 1)
-            if len(recent) < self.rules.children_to_roll_up and share < self.rules.share_to_roll_up:
+            if len(recent_children) < self.rules.children_to_roll_up and share < self.rules.share_to_roll_up:
                 return
             self.absorb_into_new(parent, below)
             node = parent

@@ -8,9 +8,11 @@ fail in CI (CI=true), where `.ci/run` starts a throwaway server.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -68,26 +70,73 @@ def database_url(request) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-@pytest.fixture
-def database(database_url, clock) -> Iterator[Database]:
-    """A migrated database with default settings, on SQLite and on PostgreSQL."""
-    db = Database(database_url)
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A migrated SQLite file with default settings, copied for each test (migrating is the slow part)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    _prepare(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A migrated PostgreSQL database that each test's database is created from."""
+    admin_url = need_postgres()
+    name = f"outage_template_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        _prepare(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
+        yield name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _prepare(url: str) -> None:
+    db = Database(url)
     db.migrate()
     with db.write() as session:
-        seed_defaults(session, clock)
+        seed_defaults(session, FakeClock())
+    db.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path) -> Iterator[Database]:
+    """A migrated database with default settings, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "outage-desk.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        db = Database(f"sqlite:///{path}")
+        try:
+            yield db
+        finally:
+            db.dispose()
+        return
+    template = request.getfixturevalue("postgres_template")
+    admin_url = need_postgres()
+    name = f"outage_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    db = Database(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
     try:
         yield db
     finally:
         db.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture
-def sqlite_database(sqlite_url, clock) -> Iterator[Database]:
+def sqlite_database(sqlite_template, tmp_path) -> Iterator[Database]:
     """A migrated SQLite database, for tests whose subject is not the database engine."""
-    db = Database(sqlite_url)
-    db.migrate()
-    with db.write() as session:
-        seed_defaults(session, clock)
+    path = tmp_path / "outage-desk.db"
+    shutil.copyfile(sqlite_template, path)
+    db = Database(f"sqlite:///{path}")
     try:
         yield db
     finally:

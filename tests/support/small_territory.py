@@ -11,9 +11,10 @@ REC-1 and REC-2 are telemetered reclosers, BRK-1 and BRK-2 telemetered breakers.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
-from emergency.auth import CLI_ADMIN, create_user
+from emergency.auth import hash_password
 from emergency.clock import Clock
 from emergency.db import Database
 from emergency.models import (
@@ -29,6 +30,7 @@ from emergency.models import (
     District,
     ImportanceGrade,
     SwitchState,
+    User,
 )
 
 WEST = {
@@ -161,6 +163,24 @@ def build_small_territory(db: Database, clock: Clock) -> SmallTerritory:
             session.add(crew)
             session.flush()
             built.crew_ids[code] = crew.id
-        for role, password in PASSWORDS.items():
-            create_user(session, clock, CLI_ADMIN, role, password, role)
+        now = clock.now()
+        for role, password_hash in _password_hashes().items():
+            # Hashed once per test run: argon2 is deliberately slow, and tests build many territories.
+            session.add(
+                User(
+                    username=role,
+                    display_name=role,
+                    role=role,
+                    password_hash=password_hash,
+                    active=True,
+                    failed_logins=0,
+                    created_at=now,
+                    password_changed_at=now,
+                )
+            )
     return built
+
+
+@functools.cache
+def _password_hashes() -> dict[str, str]:
+    return {role: hash_password(password) for role, password in PASSWORDS.items()}
