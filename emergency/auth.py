@@ -111,7 +111,9 @@ def authenticate(db: Database, clock: Clock, username: str, password: str) -> Ac
 
 def _attempt_login(session: Session, clock: Clock, username: str, password: str) -> Actor | None:
     now = clock.now()
-    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    # Row lock: parallel guesses must each count towards the lockout (SQLite's BEGIN IMMEDIATE
+    # already serialises them; PostgreSQL needs FOR UPDATE).
+    user = session.scalar(select(User).where(User.username == username.strip().lower()).with_for_update())
     if user is None:
         _verify(_DUMMY_HASH, password)
         return None

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event, inspect
+from sqlalchemy import DateTime, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -23,6 +23,7 @@ from sqlalchemy.types import TypeDecorator
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 _WRITE_OPTION = "outage_desk_write"
+MIGRATION_LOCK_KEY = 73_019_527
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -117,13 +118,23 @@ class Database:
             yield session
 
     def has_schema(self) -> bool:
-        return inspect(self.engine).has_table("alembic_version")
+        """True when migrations have been applied (an empty version table after a full downgrade is not)."""
+        if not inspect(self.engine).has_table("alembic_version"):
+            return False
+        with self.engine.connect() as connection:
+            return connection.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() > 0
 
     def migrate(self) -> None:
-        """Create or upgrade the schema to the newest migration."""
+        """Create or upgrade the schema to the newest migration.
+
+        Several app processes may start at once against a new database: they take turns (an
+        advisory lock on PostgreSQL, the write lock on SQLite) and the later ones find nothing to do.
+        """
         from alembic import command
 
-        with self.engine.begin() as connection:
+        with self.engine.execution_options(**{_WRITE_OPTION: True}).begin() as connection:
+            if self.dialect == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             config = alembic_config(self.url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")

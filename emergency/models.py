@@ -322,8 +322,8 @@ class Device(Base):
     kind: Mapped[DeviceKind] = mapped_column(str_enum(DeviceKind))
     name: Mapped[str] = mapped_column(String(120))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"), index=True)
-    # The feeder breaker this device hangs from (None for substations and breakers' own row is
-    # itself): saves walking the tree for every "which feeder" question.
+    # The feeder breaker this device hangs from: a breaker's own id for a breaker, None for a
+    # substation. Saves walking the tree for every "which feeder" question.
     feeder_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
     district_id: Mapped[int | None] = mapped_column(ForeignKey("districts.id"), index=True)
     lon: Mapped[float] = mapped_column(Float)

@@ -7,6 +7,7 @@ file fails on both databases.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -125,3 +126,28 @@ def test_downgrade_to_base_and_upgrade_again(empty_db: Database) -> None:
     assert set(Base.metadata.tables) <= table_names(empty_db)
     with empty_db.engine.connect() as connection:
         assert schema_differences(connection, Base.metadata) == []
+
+
+def test_processes_starting_together_migrate_one_at_a_time(empty_db: Database) -> None:
+    """Several app processes behind a load balancer start at once against a new database."""
+    barrier = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def start_app_process() -> None:
+        db = Database(empty_db.url)
+        barrier.wait()
+        try:
+            db.migrate()
+        except BaseException as error:  # collected: any failure of any starter fails the test
+            failures.append(error)
+        finally:
+            db.dispose()
+
+    threads = [threading.Thread(target=start_app_process) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert failures == []
+    assert empty_db.has_schema()
