@@ -15,6 +15,7 @@ from emergency.clock import SYSTEM_CLOCK
 from emergency.config import load_settings
 from emergency.db import Database, get_database
 from emergency.models import DeviceKind
+from emergency.network import network_model
 from emergency.settings import get_setting
 
 # Staff layers refresh often; the public snapshot follows its configured interval.
@@ -53,7 +54,7 @@ def _interval_slot(interval: int) -> int:
 @st.cache_data(max_entries=4, show_spinner=False)
 def _public_snapshot(db_url: str, interval: int, slot: int) -> publish.PublicSnapshot:
     with get_database(db_url).read() as session:
-        return publish.build_public_snapshot(session, SYSTEM_CLOCK)
+        return publish.build_public_snapshot(session, SYSTEM_CLOCK, network_model(session, db_url))
 
 
 @st.cache_data(ttl=STAFF_CACHE_SECONDS, show_spinner=False)

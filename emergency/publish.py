@@ -13,13 +13,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import shapely
+import shapely.geometry
 from shapely.geometry import mapping
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from emergency.clock import Clock
 from emergency.models import ACTIVE_OUTAGE_STATES, Crew, CrewStatus, Customer, District, Outage, OutageState
-from emergency.network import RadialNetwork, load_network
+from emergency.network import NetworkModel, build_network_model
 from emergency.settings import get_setting
 
 # Degrees of buffer round an outage's transformers: about 200 m, so a single transformer's
@@ -84,30 +86,44 @@ class PublicSnapshot:
         return data
 
 
-def build_public_snapshot(session: Session, clock: Clock) -> PublicSnapshot:
+def build_public_snapshot(
+    session: Session, clock: Clock, model: NetworkModel | None = None
+) -> PublicSnapshot:
+    """Everything the public may see, built from the live records (callers cache the result)."""
     now = clock.now()
     interval = int(get_setting(session, "public.snapshot_interval_s"))
     minimum = int(get_setting(session, "public.min_customers_shown"))
     districts = list(session.scalars(select(District).order_by(District.code)))
+    shapes = {d.id: shapely.geometry.shape(d.geometry) for d in districts}
     served = dict(
         session.execute(select(Customer.district_id, func.count()).group_by(Customer.district_id)).all()
     )
     outages = list(session.scalars(select(Outage).where(Outage.state.in_(ACTIVE_OUTAGE_STATES))))
-    network = load_network(session) if outages else None
+    if outages and model is None:
+        model = build_network_model(session)
 
-    out_by_district: dict[int, int] = {}
+    out_by_district: dict[int, float] = {}
     outages_by_district: dict[int, int] = {}
     area_features: list[dict[str, Any]] = []
     hidden = 0
     for outage in outages:
+        assert model is not None
+        pieces = _pieces_by_district(model, outage)
         still_out = max(outage.customers_affected - outage.customers_restored, 0)
-        if outage.district_id is not None:
-            out_by_district[outage.district_id] = out_by_district.get(outage.district_id, 0) + still_out
-            outages_by_district[outage.district_id] = outages_by_district.get(outage.district_id, 0) + 1
-        if still_out < minimum or network is None:
-            hidden += 1
-            continue
-        area_features.append(_area_feature(outage, still_out, network, now))
+        # Customers are counted in the district they live in, not where the device stands;
+        # a partly restored outage is scaled down evenly (steps do not say where power came back).
+        scale = still_out / max(sum(n for n, _ in pieces.values()), 1)
+        drawn = False
+        for district_id, (customers, transformers) in pieces.items():
+            out_here = customers * scale
+            out_by_district[district_id] = out_by_district.get(district_id, 0.0) + out_here
+            outages_by_district[district_id] = outages_by_district.get(district_id, 0) + 1
+            if round(out_here) >= minimum and district_id in shapes:
+                area_features.append(
+                    _area_feature(outage, round(out_here), model, transformers, shapes[district_id], now)
+                )
+                drawn = True
+        hidden += 0 if drawn else 1
 
     district_rows = [
         DistrictStatus(
@@ -116,7 +132,7 @@ def build_public_snapshot(session: Session, clock: Clock) -> PublicSnapshot:
             name_zh=d.name_zh,
             area_type=str(d.area_type),
             customers_served=int(served.get(d.id, 0)),
-            customers_out=min(out_by_district.get(d.id, 0), int(served.get(d.id, 0))),
+            customers_out=min(round(out_by_district.get(d.id, 0)), int(served.get(d.id, 0))),
             outages=outages_by_district.get(d.id, 0),
         )
         for d in districts
@@ -148,19 +164,40 @@ def build_public_snapshot(session: Session, clock: Clock) -> PublicSnapshot:
     )
 
 
-def _area_feature(outage: Outage, still_out: int, network: RadialNetwork, now: datetime) -> dict[str, Any]:
-    assert network.lon is not None and network.lat is not None
-    indices = network.transformers_at_or_below(outage.device_id) or [network.index_of[outage.device_id]]
-    points = shapely.points(network.lon[indices], network.lat[indices])
+def _pieces_by_district(model: NetworkModel, outage: Outage) -> dict[int, tuple[int, list[int]]]:
+    """The outage's customers and transformers grouped by the district they are in."""
+    index = model.net.index_of[outage.device_id]
+    transformers = model.net.transformers_at_or_below(outage.device_id) or [index]
+    pieces: dict[int, tuple[int, list[int]]] = {}
+    for t in transformers:
+        district_id = int(model.district[t])
+        customers, members = pieces.get(district_id, (0, []))
+        members.append(t)
+        pieces[district_id] = (customers + int(model.customers_below[t]), members)
+    return pieces
+
+
+def _area_feature(
+    outage: Outage,
+    customers_out: int,
+    model: NetworkModel,
+    transformers: list[int],
+    district: BaseGeometry,
+    now: datetime,
+) -> dict[str, Any]:
+    """A generalised area: the buffered hull of the transformers, kept inside their district."""
+    assert model.net.lon is not None and model.net.lat is not None
+    points = shapely.points(model.net.lon[transformers], model.net.lat[transformers])
     area = shapely.convex_hull(shapely.multipoints(points)).buffer(AREA_BUFFER_DEG)
-    area = shapely.set_precision(area.simplify(AREA_SIMPLIFY_DEG), 1e-5)
+    area = shapely.intersection(area, district).simplify(AREA_SIMPLIFY_DEG)
+    area = shapely.set_precision(area, 1e-5)
     etr_valid = outage.etr_at is not None and outage.etr_at > now
     return {
         "type": "Feature",
         "geometry": mapping(area),
         "properties": {
             "status": PUBLIC_STATUS.get(outage.state, "reported"),
-            "customers_out": still_out,
+            "customers_out": customers_out,
             "since": outage.first_report_at.isoformat(),
             # An ETR in the past is never shown as valid: the public sees it is being reassessed.
             "etr": outage.etr_at.isoformat() if etr_valid and outage.etr_at else None,
