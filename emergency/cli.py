@@ -21,7 +21,7 @@ from emergency.clock import SYSTEM_CLOCK
 from emergency.config import load_settings
 from emergency.db import Database, get_database
 from emergency.errors import EmergencyError, InvalidInput
-from emergency.models import Role
+from emergency.models import Role, TokenScope
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
 
     commands.add_parser("bench", help="performance benchmarks beside naive baselines (bench --help)")
+
+    tokens = commands.add_parser("tokens", help="API tokens for machine intake and crew positions")
+    token_commands = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+    token_add = token_commands.add_parser("add", help="create a token; it is printed once, never again")
+    token_add.add_argument("name")
+    token_add.add_argument("--scope", default=TokenScope.INTAKE.value, choices=[s.value for s in TokenScope])
+    token_list = token_commands.add_parser("list", help="list tokens (never the tokens themselves)")
+    token_list.add_argument("--json", action="store_true")
+    token_revoke = token_commands.add_parser("revoke", help="stop a token working")
+    token_revoke.add_argument("name")
     return parser
 
 
@@ -131,6 +141,8 @@ def _run(args: argparse.Namespace, db: Database) -> int:
         with db.read() as session:
             status = current_status(session, clock)
         return _say(args, status.summary(), status.to_json())
+    if args.command == "tokens":
+        return _tokens(args, db)
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -200,3 +212,38 @@ def _as_json(summary: object | None) -> Any:
 
 def _safe_url(db: Database) -> str:
     return db.engine.url.render_as_string(hide_password=True)
+
+
+def _tokens(args: argparse.Namespace, db: Database) -> int:
+    from emergency import tokens
+
+    action = args.tokens_command
+    if action == "add":
+        with db.write() as session:
+            token = tokens.create_token(session, SYSTEM_CLOCK, CLI_ADMIN, args.name, args.scope)
+        # The token alone on stdout, so `TOKEN=$(python -m emergency tokens add ...)` works.
+        print(token)
+        print(
+            f"token {args.name.strip()} ({args.scope}) created; copy it now: only its hash is stored, "
+            "it cannot be shown again",
+            file=sys.stderr,
+        )
+        return 0
+    if action == "revoke":
+        with db.write() as session:
+            tokens.revoke_token(session, SYSTEM_CLOCK, CLI_ADMIN, args.name)
+        print(f"revoked token {args.name.strip()}")
+        return 0
+    with db.read() as session:
+        listed = tokens.list_tokens(session, CLI_ADMIN)
+    if args.json:
+        print(json.dumps([t.to_json() for t in listed], ensure_ascii=False))
+        return 0
+    for t in listed:
+        state = "active" if t.active else "revoked"
+        used = t.last_used_at.isoformat(timespec="minutes") if t.last_used_at else "never used"
+        print(
+            f"{t.name:<24} {t.scope:<14} {state:<8} created {t.created_at:%Y-%m-%d} by {t.created_by}; {used}"
+        )
+    print(f"{len(listed)} token(s)")
+    return 0
