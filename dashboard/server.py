@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from dashboard.api import reports_route
 from emergency.bootstrap import ensure_app_database
 from emergency.clock import SYSTEM_CLOCK
 from emergency.config import load_settings
@@ -53,6 +54,7 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
 
 routes = [
     Route("/healthz", healthz),
+    reports_route,
     Mount("/vendor/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR), name="leaflet"),
 ]
 

@@ -1,0 +1,171 @@
+"""Machine intake over HTTP: `POST /api/reports` for the call centre, the app and smart meters.
+
+A bearer token of scope "intake" is required. The body is one report (a JSON object) or a list of
+them; each item is validated on its own by `emergency.intake.submit_reports`, which stores the good
+ones even when others are refused. Answers:
+
+- 201 `{"accepted": [{"index", "id", "duplicate"}], "outages": {...}}` when every item was accepted;
+- 422 `{"errors": [{"index", "field", "reason"}], "accepted": [...], "outages": {...}}` when any item
+  (or the body as a whole: index -1) was refused;
+- 401 with `WWW-Authenticate: Bearer` without a valid token, saying nothing of why;
+- 413 for a body over `MAX_BODY_BYTES`, found while reading it;
+- 503 with `Retry-After` when the database is busy or unreachable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from emergency.clock import SYSTEM_CLOCK
+from emergency.config import load_settings
+from emergency.db import get_database
+from emergency.intake import MAX_BATCH, submit_reports
+from emergency.models import TokenScope
+from emergency.tokens import authenticate_token
+
+# 5,000 reports of about 1 KiB each (the description alone may be 2,000 characters).
+MAX_BODY_BYTES = 5 * 1024 * 1024
+BODY = -1  # the index of an error about the request as a whole, as emergency.intake uses it
+RETRY_AFTER_SECONDS = 5
+
+log = logging.getLogger(__name__)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _unauthorized() -> JSONResponse:
+    return JSONResponse(
+        {"error": "a valid bearer token is required"},
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def _refused(reason: str, field: str = "body") -> JSONResponse:
+    return JSONResponse(
+        {"errors": [{"index": BODY, "field": field, "reason": reason}], "accepted": []}, status_code=422
+    )
+
+
+def _too_large() -> JSONResponse:
+    return JSONResponse(
+        {"error": f"the body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB; send fewer reports per request"},
+        status_code=413,
+    )
+
+
+def _bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, credentials = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credentials.strip() or None
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused as soon as it passes the limit rather than after it is all in memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _parse(body: bytes) -> list[Any] | str:
+    """The reports in the body, or why the body is not a report or a list of reports."""
+    if not body.strip():
+        return "the body is empty: send a JSON object (one report) or a JSON array of reports"
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        return f"the body is not UTF-8 text (byte 0x{body[error.start]:02x} at offset {error.start})"
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as error:
+        return f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+    except ValueError as error:
+        # NaN and Infinity, or an integer of thousands of digits (Python refuses to convert it).
+        return f"not valid JSON: {error}"[:300]
+    except RecursionError:
+        return "not valid JSON: arrays or objects nested too deeply"
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, list):
+        if not data:
+            return "the list is empty: send at least one report"
+        return data
+    return f"expected a JSON object (one report) or a JSON array of reports, not a {type(data).__name__}"
+
+
+async def post_reports(request: Request) -> JSONResponse:
+    if request.method != "POST":
+        # Without this, other methods fall through to the pages' catch-all and get HTML.
+        return JSONResponse({"error": "use POST to send reports"}, status_code=405, headers={"Allow": "POST"})
+    db = get_database(load_settings().db_url)
+    presented = _bearer(request.headers.get("authorization"))
+    if presented is None:
+        return _unauthorized()
+    try:
+        actor = await run_in_threadpool(authenticate_token, db, SYSTEM_CLOCK, presented, TokenScope.INTAKE)
+    except OperationalError:
+        log.exception("POST /api/reports: the database could not check the token")
+        return _unavailable()
+    if actor is None:
+        return _unauthorized()
+
+    try:
+        body = await _read_body(request)
+    except _TooLarge:
+        return _too_large()
+    except ClientDisconnect:
+        return _refused("the client disconnected before sending the whole body")
+    items = _parse(body)
+    if isinstance(items, str):
+        return _refused(items)
+    if len(items) > MAX_BATCH:
+        return _refused(f"at most {MAX_BATCH:,} reports per request, got {len(items):,}", field="reports")
+
+    try:
+        result = await run_in_threadpool(submit_reports, db, SYSTEM_CLOCK, actor, items)
+    except OperationalError:
+        # SQLite's lock wait ran out, or PostgreSQL went away: nothing was stored, try again.
+        log.exception("POST /api/reports: database unavailable")
+        return _unavailable()
+    accepted = [{"index": a.index, "id": a.id, "duplicate": a.duplicate} for a in result.accepted]
+    outages = result.analysis.to_json()
+    if result.errors:
+        errors = [e.to_json() for e in result.errors]
+        return JSONResponse({"errors": errors, "accepted": accepted, "outages": outages}, status_code=422)
+    return JSONResponse({"accepted": accepted, "outages": outages}, status_code=201)
+
+
+def _unavailable() -> JSONResponse:
+    return JSONResponse(
+        {"error": "the database is busy or unreachable; nothing was stored, try again"},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+reports_route = Route("/api/reports", post_reports, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
