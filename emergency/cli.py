@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("bench", help="performance benchmarks beside naive baselines (bench --help)")
 
+    ingest = commands.add_parser("ingest", help="store and analyse reports from a CSV or JSON Lines file")
+    ingest.add_argument("file", type=Path, help="a .csv file with a header row, or .jsonl / .ndjson")
+    ingest.add_argument(
+        "--batch", type=_positive_int, default=1_000, help="reports per transaction (max 5000)"
+    )
+    ingest.add_argument("--json", action="store_true")
+
     tokens = commands.add_parser("tokens", help="API tokens for machine intake and crew positions")
     token_commands = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     token_add = token_commands.add_parser("add", help="create a token; it is printed once, never again")
@@ -141,6 +148,8 @@ def _run(args: argparse.Namespace, db: Database) -> int:
         with db.read() as session:
             status = current_status(session, clock)
         return _say(args, status.summary(), status.to_json())
+    if args.command == "ingest":
+        return _ingest(args, db)
     if args.command == "tokens":
         return _tokens(args, db)
     raise AssertionError(f"unhandled command {args.command}")
@@ -212,6 +221,22 @@ def _as_json(summary: object | None) -> Any:
 
 def _safe_url(db: Database) -> str:
     return db.engine.url.render_as_string(hide_password=True)
+
+
+def _ingest(args: argparse.Namespace, db: Database) -> int:
+    from emergency.ingest import CLI_INTAKE, ingest_file
+
+    summary = ingest_file(db, SYSTEM_CLOCK, CLI_INTAKE, args.file, batch_size=args.batch)
+    for problem in summary.problems:
+        print(problem, file=sys.stderr)
+    if summary.without_external_id:
+        print(
+            f"warning: {summary.without_external_id} report(s) without an external_id; "
+            "running this file again would store them again",
+            file=sys.stderr,
+        )
+    _say(args, summary.summary(), summary.to_json())
+    return 2 if summary.problems else 0
 
 
 def _tokens(args: argparse.Namespace, db: Database) -> int:
