@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from emergency import cli
 from emergency.auth import CLI_ADMIN
+from emergency.bench import bench_intake
 from emergency.clock import FakeClock
 from emergency.config import REPO_ROOT
 from emergency.db import Database
@@ -262,3 +263,11 @@ def test_the_sample_reports_fit_the_sample_territory(database: Database, clock: 
         )
     assert states["R03"] == OutageState.CONFIRMED, "the SCADA trip confirms an outage at once"
     assert states["FU01"] == OutageState.PREDICTED, "calls under two of its transformers roll up"
+
+
+def test_the_intake_benchmark_runs_at_a_small_size() -> None:
+    rows = bench_intake(customers=1_000, reports=200, naive=10, batch=100)
+
+    figures = {row.unit: row for row in rows}
+    assert figures["reports/s"].value > 0 and figures["reports/s"].baseline
+    assert figures["outages"].value >= 1
