@@ -718,3 +718,24 @@ class CalendarDay(Base):
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
     working: Mapped[bool] = mapped_column(Boolean)
     note: Mapped[str | None] = mapped_column(String(120))
+
+
+class SlaBreach(Base):
+    """A clock that ran past its limit, recorded once and kept after the outage or complaint moves on.
+
+    The unique constraint makes recording idempotent: when two app processes find the same
+    breach at once, the second insert fails and is skipped, so the duty manager hears of it once.
+    """
+
+    __tablename__ = "sla_breaches"
+    __table_args__ = (
+        UniqueConstraint("subject_kind", "subject_id", "code", name="uq_sla_breaches_subject_code"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))  # outage | feedback
+    subject_id: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(ForeignKey("sla_targets.code"))
+    deadline: Mapped[datetime]
+    breached_at: Mapped[datetime]  # when the monitor found the clock past its deadline
+    notified_at: Mapped[datetime | None]  # when the duty manager's notification was queued
