@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from emergency import audit
@@ -21,7 +21,9 @@ from emergency.errors import Conflict, InvalidInput, NotFound
 from emergency.models import (
     ACTIVE_OUTAGE_STATES,
     AssignmentStatus,
+    Crew,
     CrewAssignment,
+    CrewStatus,
     Outage,
     OutageState,
     RestorationStep,
@@ -76,14 +78,27 @@ def record_restoration(
     if outage.customers_restored >= outage.customers_affected:
         outage.state = OutageState.RESTORED
         outage.restored_at = at
+        open_assignments = (
+            CrewAssignment.outage_id == outage.id,
+            CrewAssignment.status.not_in([AssignmentStatus.COMPLETE, AssignmentStatus.CANCELLED]),
+        )
+        crew_ids = list(session.scalars(select(CrewAssignment.crew_id).where(*open_assignments)))
         session.execute(
             update(CrewAssignment)
-            .where(
-                CrewAssignment.outage_id == outage.id,
-                CrewAssignment.status.not_in([AssignmentStatus.COMPLETE, AssignmentStatus.CANCELLED]),
-            )
+            .where(*open_assignments)
             .values(status=AssignmentStatus.COMPLETE, completed_at=at, version=CrewAssignment.version + 1)
         )
+        if crew_ids:
+            # The job is done, so its crews are free for the next one. Only the crews of the
+            # assignments completed here: one that finished this outage earlier may be busy elsewhere.
+            session.execute(
+                update(Crew)
+                .where(
+                    Crew.id.in_(crew_ids),
+                    Crew.status.in_([CrewStatus.DISPATCHED, CrewStatus.EN_ROUTE, CrewStatus.ON_SITE]),
+                )
+                .values(status=CrewStatus.AVAILABLE, status_at=at, version=Crew.version + 1)
+            )
     return step
 
 
