@@ -19,15 +19,14 @@ LEAFLET_JS = [("leaflet", f"{VENDOR_PREFIX}/leaflet.js")]
 LEAFLET_CSS = [("leaflet_css", f"{VENDOR_PREFIX}/leaflet.css")]
 SEA_COLOUR = "#cfe3ef"
 
-OUTAGE_COLOURS = {
-    "reported": "#f2c94c",
-    "predicted": "#f2c94c",
-    "confirmed": "#f2994a",
-    "dispatched": "#2f80ed",
-    "en_route": "#2f80ed",
-    "on_site": "#9b51e0",
+# Outages are coloured by their most urgent SLA clock.
+URGENCY_COLOURS = {
+    "breached": "#d7191c",
+    "at_risk": "#f28e2b",
+    "on_track": "#f2c94c",
+    "done": "#7b61c4",  # no clock running: the crew is on site
 }
-HAZARD_COLOUR = "#d7191c"
+HAZARD_OUTLINE = "#d7191c"
 CREW_COLOURS = {"available": "#27ae60", "off_duty": "#9e9e9e"}
 CREW_BUSY_COLOUR = "#1f5fbf"
 AREA_TYPE_FILL = {"urban": "#f4efe6", "rural": "#eef3e2", "remote": "#e6ece0"}
@@ -171,17 +170,20 @@ def _is_line(feature: dict[str, Any]) -> bool:
 def outage_layer(
     outages: dict[str, Any], popup_fields: list[str], popup_labels: list[str]
 ) -> folium.FeatureGroup:
+    """Outages sized by customers out and coloured by urgency; important users get a dark ring,
+    a hazard (wires down) a red dashed one."""
     group = folium.FeatureGroup(name="outages")
     folium.GeoJson(
         escaped(outages),
         marker=folium.CircleMarker(radius=8, fill=True),
         style_function=lambda f: {
             "radius": outage_radius(f["properties"]["customers"]),
-            "color": "#222222" if f["properties"].get("important") else "#ffffff",
-            "weight": 3 if f["properties"].get("important") else 1,
-            "fillColor": HAZARD_COLOUR
+            "color": HAZARD_OUTLINE
             if f["properties"].get("hazard")
-            else OUTAGE_COLOURS.get(f["properties"]["state"], "#f2c94c"),
+            else ("#222222" if f["properties"].get("important") else "#ffffff"),
+            "weight": 3 if f["properties"].get("hazard") or f["properties"].get("important") else 1,
+            "dashArray": "4 3" if f["properties"].get("hazard") else None,
+            "fillColor": URGENCY_COLOURS.get(f["properties"]["urgency"], URGENCY_COLOURS["on_track"]),
             "fillOpacity": 0.85,
         },
         popup=folium.GeoJsonPopup(fields=popup_fields, aliases=popup_labels) if outages["features"] else None,

@@ -10,7 +10,8 @@ from typing import Any
 
 import streamlit as st
 
-from emergency import auth, publish, status, territory
+from emergency import auth, board, dispatch, publish, territory
+from emergency import outage_detail as outage_detail_service
 from emergency.clock import SYSTEM_CLOCK
 from emergency.config import load_settings
 from emergency.db import Database, get_database
@@ -59,14 +60,30 @@ def _public_snapshot(db_url: str, interval: int, slot: int) -> publish.PublicSna
 
 @st.cache_data(ttl=STAFF_CACHE_SECONDS, show_spinner=False)
 def staff_layers(db_url: str, with_network: bool, with_transformers: bool) -> dict[str, Any]:
+    """The live console's data: the SLA board and the crew and network layers."""
     kinds = territory.NETWORK_KINDS_DEFAULT + ((DeviceKind.TRANSFORMER,) if with_transformers else ())
     with get_database(db_url).read() as session:
         return {
-            "outages": territory.outage_collection(session),
+            "board": board.sla_board(session, SYSTEM_CLOCK),
             "crews": territory.crew_collection(session),
             "network": territory.network_collection(session, kinds) if with_network else None,
-            "status": status.current_status(session, SYSTEM_CLOCK),
         }
+
+
+def outage_detail(outage_id: int) -> outage_detail_service.OutageDetail:
+    db = database()
+    with db.read() as session:
+        return outage_detail_service.outage_detail(session, network_model(session, db.url), outage_id)
+
+
+def recommend_crews(outage_id: int) -> list[dispatch.CrewOption]:
+    with database().read() as session:
+        return dispatch.recommend_crews(session, SYSTEM_CLOCK, outage_id)
+
+
+def storm_plan() -> dispatch.StormPlan:
+    with database().read() as session:
+        return dispatch.storm_plan(session, SYSTEM_CLOCK)
 
 
 @st.cache_data(ttl=300, show_spinner=False)

@@ -1,22 +1,21 @@
-"""Dispatcher map: active outages and crews over districts and the network, refreshed live."""
+"""The dispatcher console: live map and SLA board, the selected outage, and the actions on it."""
 
 from __future__ import annotations
-
-from datetime import datetime
-from typing import Any
 
 import streamlit as st
 from streamlit_folium import st_folium
 
-from dashboard import maps, services
-from dashboard.i18n import current_language, local_time, t
+from dashboard import console, maps, services
+from dashboard.i18n import current_language, t
 from dashboard.session import CONTROL_ROOM_ROLES, require_role
 from emergency.config import load_settings
 
 REFRESH_SECONDS = 10
+ALERTED_KEY = "console-alerted"
 
-require_role(*CONTROL_ROOM_ROLES)
+actor = require_role(*CONTROL_ROOM_ROLES)
 settings = load_settings()
+tz = settings.timezone
 language = current_language()
 db_url = services.database().url
 
@@ -29,80 +28,74 @@ show_transformers = toggle_transformers.toggle(
 refresh_note.caption(t("dispatch.refresh", n=REFRESH_SECONDS))
 
 
-def outage_display(outages: dict[str, Any]) -> dict[str, Any]:
-    """Popup-ready outages: translated state and kind, local times."""
-    features = []
-    for feature in outages["features"]:
-        props = feature["properties"]
-        features.append(
-            {
-                **feature,
-                "properties": {
-                    **props,
-                    "state_label": t(f"state.{props['state']}"),
-                    "kind_label": t(f"kind.{props['device_kind']}"),
-                    "first_report_local": local_time(
-                        datetime.fromisoformat(props["first_report_at"]), settings.timezone
-                    ),
-                },
-            }
-        )
-    return {"type": "FeatureCollection", "features": features}
-
-
-def crew_display(crews: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {**f, "properties": {**f["properties"], "status_label": t(f"crew.{f['properties']['status']}")}}
-            for f in crews["features"]
-        ],
-    }
+def select(outage_id: int | None) -> None:
+    """Select an outage from the live view and redraw the whole page around it."""
+    if outage_id is not None and outage_id != st.session_state.get(console.SELECTED_KEY):
+        st.session_state[console.SELECTED_KEY] = outage_id
+        st.rerun(scope="app")
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
 def live_view() -> None:
     layers = services.staff_layers(db_url, show_network, show_network and show_transformers)
-    status = layers["status"]
-    important_out = sum(sum(o.important_affected.values()) for o in status.active_outages)
-    busy = sum(n for s, n in status.crews_by_status.items() if s in ("dispatched", "en_route", "on_site"))
+    board = layers["board"]
+    busy = sum(
+        1
+        for f in layers["crews"]["features"]
+        if f["properties"]["status"] in ("dispatched", "en_route", "on_site")
+    )
+    available = sum(1 for f in layers["crews"]["features"] if f["properties"]["status"] == "available")
     m1, m2, m3, m4, m5 = st.columns(5)
-    m1.metric(t("dispatch.outages"), len(status.active_outages))
-    m2.metric(t("dispatch.customers_out"), f"{status.customers_out:,}")
-    m3.metric(t("dispatch.important_out"), important_out)
-    m4.metric(t("dispatch.crews_available"), status.crews_by_status.get("available", 0))
+    m1.metric(t("dispatch.outages"), len(board))
+    m2.metric(t("dispatch.customers_out"), f"{sum(r.customers_out for r in board):,}")
+    m3.metric(t("dispatch.important_out"), sum(r.important_total for r in board))
+    m4.metric(t("dispatch.crews_available"), available)
     m5.metric(t("dispatch.crews_busy"), busy)
+
+    breached = [
+        r.outage_id for r in board if r.urgency == "breached" and r.urgent is not None and r.urgent.running
+    ]
+    at_risk = [r.outage_id for r in board if r.urgency == "at_risk"]
+    if breached or at_risk:
+        st.error(
+            t(
+                "alert.clocks",
+                breached=len(breached),
+                at_risk=len(at_risk),
+                ids=", ".join(str(i) for i in (breached + at_risk)[:12]),
+            )
+        )
+    # A toast for each clock that turned at risk or breached since this dispatcher last looked.
+    alerted = st.session_state.setdefault(ALERTED_KEY, set())
+    for outage_id, state in [(i, "breached") for i in breached] + [(i, "at_risk") for i in at_risk]:
+        if (outage_id, state) not in alerted:
+            alerted.add((outage_id, state))
+            st.toast(t(f"alert.{state}", id=outage_id), icon=":material/alarm:")
 
     base = services.territory_base(db_url)
     extent = base["extent"]
     if extent is not None:
-        # The base map only changes with the language, so Leaflet keeps its view across refreshes;
+        # The base map changes only with the language, so Leaflet keeps its view across refreshes;
         # outages, crews and the network arrive as layers added to it.
         fmap = maps.base_map(
             extent.centre,
             ((extent.south, extent.west), (extent.north, extent.east)),
             tiles=settings.tiles,
-            height=600,
+            height=560,
         )
         maps.district_layer(base["districts"], language).add_to(fmap)
         groups = []
         if layers["network"] is not None:
             groups.append(maps.network_layer(layers["network"]))
-        groups.append(
-            maps.crew_layer(
-                crew_display(layers["crews"]),
-                ["name", "code", "kind", "status_label"],
-                ["", "", "", ""],
-            )
-        )
+        groups.append(maps.crew_layer(layers["crews"], ["name", "code", "status"], ["", "", ""]))
         groups.append(
             maps.outage_layer(
-                outage_display(layers["outages"]),
+                console.outage_features(board, language, tz),
                 [
                     "id",
+                    "clock",
                     "state_label",
                     "device_code",
-                    "kind_label",
                     "customers",
                     "important",
                     "reports",
@@ -110,9 +103,9 @@ def live_view() -> None:
                 ],
                 [
                     t("dispatch.col.id"),
+                    t("board.clock"),
                     t("dispatch.col.state"),
                     t("dispatch.col.device"),
-                    t("dispatch.col.kind"),
                     t("dispatch.col.customers"),
                     t("dispatch.col.important"),
                     t("dispatch.col.reports"),
@@ -120,37 +113,65 @@ def live_view() -> None:
                 ],
             )
         )
-        st_folium(
+        clicked = st_folium(
             fmap,
             feature_group_to_add=groups,
-            height=600,
+            height=560,
             width="stretch",
-            returned_objects=[],
+            returned_objects=["last_object_clicked"],
             key="dispatch-map",
         )
         st.caption(t("dispatch.legend"))
+        point = (clicked or {}).get("last_object_clicked")
+        if point:
+            select(console.nearest_outage(board, point["lat"], point["lng"]))
 
-    st.subheader(t("dispatch.outages"))
-    if not status.active_outages:
+    st.subheader(t("board.title"))
+    districts = sorted({(r.district_zh if language == "zh" else r.district_en) or "—" for r in board})
+    states = sorted({r.state for r in board})
+    f1, f2 = st.columns(2)
+    chosen_districts = f1.multiselect(t("board.filter_district"), districts, key="board-districts")
+    chosen_states = f2.multiselect(
+        t("board.filter_state"), states, format_func=lambda s: t(f"state.{s}"), key="board-states"
+    )
+    shown = [
+        r
+        for r in board
+        if (
+            not chosen_districts
+            or ((r.district_zh if language == "zh" else r.district_en) or "—") in chosen_districts
+        )
+        and (not chosen_states or r.state in chosen_states)
+    ]
+    if not shown:
         st.info(t("dispatch.no_outages"))
         return
-    st.dataframe(
-        [
-            {
-                t("dispatch.col.id"): o.id,
-                t("dispatch.col.state"): t(f"state.{o.state}"),
-                t("dispatch.col.device"): o.device_code,
-                t("dispatch.col.kind"): t(f"kind.{o.device_kind}"),
-                t("dispatch.col.customers"): o.customers_affected,
-                t("dispatch.col.important"): sum(o.important_affected.values()),
-                t("dispatch.col.reports"): o.report_count,
-                t("dispatch.col.first_report"): local_time(o.first_report_at, settings.timezone),
-            }
-            for o in status.active_outages
-        ],
+    event = st.dataframe(
+        console.board_frame(shown, language, tz),
         hide_index=True,
         width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key="board-table",
     )
+    picked = event.selection.rows if event is not None else []
+    if picked:
+        select(shown[picked[0]].outage_id)
 
 
 live_view()
+
+console.show_outcome()
+console.confirmation(actor)
+selected = st.session_state.get(console.SELECTED_KEY)
+if selected is not None:
+    rows = {
+        r.outage_id: r
+        for r in services.staff_layers(db_url, show_network, show_network and show_transformers)["board"]
+    }
+    console.detail_panel(actor, services.outage_detail(selected), rows.get(selected), language, tz)
+else:
+    st.caption(t("detail.pick"))
+
+with st.expander(t("plan.title")):
+    console.storm_plan_panel(actor, tz)

@@ -34,6 +34,6 @@ def test_anonymous_visitor_typing_a_staff_url_gets_the_public_page(
 ) -> None:
     page.goto(f"{app_server}/dispatch", wait_until="domcontentloaded")
     expect(page.get_by_role("heading", name="Power status")).to_be_visible(timeout=RENDER_TIMEOUT_MS)
-    expect(page.get_by_role("heading", name="Dispatcher map")).to_have_count(0)
-    expect(page.get_by_role("link", name="Dispatcher map")).to_have_count(0)
+    expect(page.get_by_role("heading", name="Dispatcher console")).to_have_count(0)
+    expect(page.get_by_role("link", name="Dispatcher console")).to_have_count(0)
     assert external_requests == []

@@ -63,7 +63,7 @@ def test_dispatcher_logs_in_and_sees_the_map_page(territory_db):
     log_in(at, "dispatcher", PASSWORDS["dispatcher"])
     at.switch_page(page("dispatcher_map.py")).run()
     assert not at.exception, at.exception
-    assert at.title[0].value == "Dispatcher map"
+    assert at.title[0].value == "Dispatcher console"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Crews available"] == "2"
     assert "Signed in as dispatcher" in "\n".join(c.value for c in at.sidebar.caption)

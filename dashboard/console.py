@@ -1,0 +1,486 @@
+"""Widgets of the dispatcher console: the SLA board, an outage's detail, and actions that ask first.
+
+An action is two steps: the button stores what is about to happen in session state, the page
+shows the question, and only "Yes" calls the service. The outcome (or the reason it was refused,
+such as another dispatcher having taken the crew first) stays on screen until the next action.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import streamlit as st
+
+from dashboard import services
+from dashboard.i18n import local_time, t
+from emergency import dispatch, etr, outages
+from emergency.auth import Actor
+from emergency.board import BoardRow
+from emergency.clock import SYSTEM_CLOCK
+from emergency.errors import EmergencyError
+from emergency.models import OutageState
+from emergency.outage_detail import OutageDetail
+from emergency.sla import ClockStatus
+
+SELECTED_KEY = "console-selected-outage"
+PENDING_KEY = "console-pending-action"
+OUTCOME_KEY = "console-outcome"
+
+
+def clock_text(clock: ClockStatus | None) -> str:
+    """A countdown a dispatcher reads at a glance: '7 min left', '3 min over', 'met'."""
+    if clock is None:
+        return "—"
+    if not clock.running:
+        return t(f"clock.{clock.state}")
+    minutes = int(abs(clock.remaining.total_seconds()) // 60)
+    seconds = int(abs(clock.remaining.total_seconds()) % 60)
+    key = "clock.over" if clock.remaining < timedelta(0) else "clock.left"
+    return t(key, time=f"{minutes}:{seconds:02d}")
+
+
+def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[str, Any]]:
+    return [
+        {
+            t("dispatch.col.id"): r.outage_id,
+            t("board.urgency"): t(f"urgency.{r.urgency}"),
+            t("board.dispatch_clock"): clock_text(r.clock("outage_dispatch")),
+            t("board.on_site_clock"): clock_text(r.clock("outage_on_site")),
+            t("dispatch.col.state"): t(f"state.{r.state}"),
+            t("dispatch.col.device"): r.device_code,
+            t("board.district"): (r.district_zh if language == "zh" else r.district_en) or "—",
+            t("dispatch.col.customers"): r.customers_out,
+            t("dispatch.col.important"): r.important_total,
+            t("board.hazard"): "⚠" if r.hazard else "",
+            t("board.crew"): ", ".join(r.crews) or "—",
+            t("dispatch.col.first_report"): local_time(r.first_report_at, tz, "%H:%M"),
+            t("dispatch.col.etr"): local_time(r.etr_at, tz, "%m-%d %H:%M") if r.etr_at else "—",
+        }
+        for r in rows
+    ]
+
+
+def outage_features(rows: list[BoardRow], language: str, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
+                "properties": {
+                    "id": r.outage_id,
+                    "urgency": r.urgency,
+                    "state_label": t(f"state.{r.state}"),
+                    "device_code": r.device_code,
+                    "kind_label": t(f"kind.{r.device_kind}"),
+                    "customers": r.customers_out,
+                    "important": r.important_total,
+                    "hazard": r.hazard,
+                    "reports": r.reports,
+                    "clock": clock_text(r.urgent),
+                    "first_report_local": local_time(r.first_report_at, tz, "%H:%M"),
+                },
+            }
+            for r in rows
+        ],
+    }
+
+
+def nearest_outage(rows: list[BoardRow], lat: float, lon: float) -> int | None:
+    if not rows:
+        return None
+    best = min(rows, key=lambda r: (r.lat - lat) ** 2 + (r.lon - lon) ** 2)
+    return best.outage_id
+
+
+# --- asking before acting -----------------------------------------------------------------------
+
+
+def ask(action: dict[str, Any]) -> None:
+    st.session_state[PENDING_KEY] = action
+    st.session_state.pop(OUTCOME_KEY, None)
+
+
+def show_outcome() -> None:
+    outcome = st.session_state.get(OUTCOME_KEY)
+    if outcome:
+        kind, message = outcome
+        (st.success if kind == "ok" else st.error)(message)
+
+
+def confirmation(actor: Actor) -> None:
+    """The pending question, if any, with Yes / No."""
+    action = st.session_state.get(PENDING_KEY)
+    if not action:
+        return
+    with st.container(border=True):
+        st.warning(action["question"])
+        yes, no = st.columns(2)
+        if yes.button(t("action.yes"), type="primary", key="confirm-yes"):
+            st.session_state.pop(PENDING_KEY, None)
+            try:
+                message = perform(actor, action)
+            except EmergencyError as error:
+                st.session_state[OUTCOME_KEY] = ("error", t("action.refused", reason=str(error)))
+            else:
+                st.session_state[OUTCOME_KEY] = ("ok", message)
+            st.cache_data.clear()
+            st.rerun()
+        if no.button(t("action.no"), key="confirm-no"):
+            st.session_state.pop(PENDING_KEY, None)
+            st.rerun()
+
+
+def perform(actor: Actor, action: dict[str, Any]) -> str:
+    """Carry out a confirmed action through its service; returns what happened, in words."""
+    db = services.database()
+    clock = SYSTEM_CLOCK
+    kind = action["kind"]
+    outage_id = action["outage_id"]
+    if kind == "confirm":
+        outages.confirm_outage(db, clock, actor, outage_id, expected_version=action["version"])
+        return t("done.confirm", id=outage_id)
+    if kind == "dispatch":
+        assignment = dispatch.dispatch_crew(
+            db, clock, actor, outage_id, action["crew_id"], crew_version=action["crew_version"]
+        )
+        return t("done.dispatch", crew=action["crew_code"], id=outage_id, eta=local_time(assignment.eta_at))
+    if kind == "en_route":
+        dispatch.mark_en_route(db, clock, actor, action["assignment_id"])
+        return t("done.en_route", crew=action["crew_code"])
+    if kind == "on_site":
+        dispatch.mark_on_site(db, clock, actor, action["assignment_id"])
+        return t("done.on_site", crew=action["crew_code"])
+    if kind == "etr":
+        etr.set_etr(db, clock, actor, outage_id, action["etr_at"], action["confidence"], "dispatcher")
+        return t("done.etr", id=outage_id, etr=local_time(action["etr_at"]))
+    if kind == "restore":
+        result = outages.restore_outage(
+            db, clock, actor, outage_id, customers=action.get("customers"), expected_version=action["version"]
+        )
+        if result.state == OutageState.RESTORED:
+            return t("done.restore", id=outage_id)
+        still_out = result.customers_affected - result.customers_restored
+        return t("done.restore_step", id=outage_id, n=action["customers"], left=still_out)
+    if kind == "cancel":
+        outages.cancel_outage(
+            db, clock, actor, outage_id, action["reason"], expected_version=action["version"]
+        )
+        return t("done.cancel", id=outage_id)
+    if kind == "plan":
+        results = dispatch.apply_plan(db, clock, actor, action["rows"])
+        done = sum(1 for _, outcome in results if not isinstance(outcome, EmergencyError))
+        refused = [
+            f"{row.crew_code} → {row.outage_id}: {outcome}"
+            for row, outcome in results
+            if isinstance(outcome, EmergencyError)
+        ]
+        return t("done.plan", n=done) + (
+            "" if not refused else " " + t("done.plan_refused", list="; ".join(refused))
+        )
+    raise ValueError(f"unknown action {kind}")
+
+
+# --- the selected outage ---------------------------------------------------------------------
+
+
+def detail_panel(
+    actor: Actor, detail: OutageDetail, row: BoardRow | None, language: str, tz: ZoneInfo
+) -> None:
+    o = detail.outage
+    district = (detail.district_name_zh if language == "zh" else detail.district_name_en) or "—"
+    st.subheader(t("detail.title", id=o.id, device=detail.device_code, kind=t(f"kind.{detail.device_kind}")))
+    st.caption(
+        t(
+            "detail.caption",
+            state=t(f"state.{o.state}"),
+            district=district,
+            customers=f"{o.customers_affected - o.customers_restored:,}",
+            reports=detail.report_total,
+            since=local_time(o.first_report_at, tz),
+        )
+    )
+    if o.hazard:
+        st.error(t("detail.hazard"))
+    if o.nested:
+        st.info(t("detail.nested", parent=o.nested_in_id))
+    if row is not None:
+        cols = st.columns(max(len(row.clocks), 1))
+        for col, clock in zip(cols, row.clocks, strict=False):
+            name = clock.name_zh if language == "zh" else clock.name_en
+            col.metric(
+                name, clock_text(clock), help=t("detail.deadline", at=local_time(clock.deadline, tz, "%H:%M"))
+            )
+
+    recommend_tab, reports_tab, important_tab, history_tab = st.tabs(
+        [t("detail.tab.crews"), t("detail.tab.reports"), t("detail.tab.important"), t("detail.tab.history")]
+    )
+    with recommend_tab:
+        crews_and_actions(actor, detail, tz)
+    with reports_tab:
+        st.dataframe(
+            [
+                {
+                    t("report.time"): local_time(r.reported_at, tz, "%H:%M"),
+                    t("report.channel"): r.channel,
+                    t("report.kind"): t(f"report_kind.{r.kind}"),
+                    t("report.account"): r.account_no or "—",
+                    t("report.description"): r.description or "",
+                    t("report.contact"): " ".join(x for x in (r.contact_name, r.contact_phone) if x),
+                }
+                for r in detail.reports
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+    with important_tab:
+        if not detail.important_users:
+            st.caption(t("detail.no_important"))
+        st.dataframe(
+            [
+                {
+                    t("important.name"): u.name,
+                    t("important.grade"): t(f"grade.{u.grade}"),
+                    t("important.kind"): t(f"customer_kind.{u.kind}"),
+                    t("important.backup"): u.backup_hours,
+                    t("important.contact"): " ".join(x for x in (u.contact_name, u.contact_phone) if x),
+                }
+                for u in detail.important_users
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+    with history_tab:
+        for change in detail.etr_history:
+            st.caption(
+                t(
+                    "detail.etr_change",
+                    at=local_time(change.set_at, tz, "%H:%M"),
+                    etr=local_time(change.etr_at, tz),
+                    source=change.source,
+                    confidence=change.confidence,
+                    by=change.set_by or "—",
+                )
+            )
+        for step in detail.steps:
+            st.caption(
+                t(
+                    "detail.step",
+                    at=local_time(step.at, tz, "%H:%M"),
+                    n=step.customers_restored,
+                    by=step.by or "—",
+                )
+            )
+
+
+def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
+    o = detail.outage
+    open_jobs = [a for a in detail.assignments if a.status in ("dispatched", "en_route", "on_site")]
+    for job in open_jobs:
+        left, mid, right = st.columns([3, 1, 1])
+        left.write(
+            t(
+                "detail.assignment",
+                crew=job.crew_code,
+                status=t(f"crew.{job.status}"),
+                eta=local_time(job.eta_at, tz, "%H:%M"),
+            )
+        )
+        if job.status == "dispatched" and mid.button(t("action.en_route"), key=f"enroute-{job.id}"):
+            ask(
+                {
+                    "kind": "en_route",
+                    "outage_id": o.id,
+                    "assignment_id": job.id,
+                    "crew_code": job.crew_code,
+                    "question": t("ask.en_route", crew=job.crew_code),
+                }
+            )
+            st.rerun()
+        if job.status in ("dispatched", "en_route") and right.button(
+            t("action.on_site"), key=f"onsite-{job.id}"
+        ):
+            ask(
+                {
+                    "kind": "on_site",
+                    "outage_id": o.id,
+                    "assignment_id": job.id,
+                    "crew_code": job.crew_code,
+                    "question": t("ask.on_site", crew=job.crew_code),
+                }
+            )
+            st.rerun()
+
+    if not open_jobs:
+        options = services.recommend_crews(o.id)
+        if not options:
+            st.warning(t("detail.no_crews"))
+        else:
+            st.dataframe(
+                [
+                    {
+                        t("crew.col.crew"): f"{c.code} · {c.name}",
+                        t("crew.col.kind"): c.kind,
+                        t("crew.col.km"): round(c.distance_km, 1),
+                        t("crew.col.eta"): local_time(c.eta, tz, "%H:%M"),
+                        t("crew.col.clock"): "✓" if c.meets_on_site_clock else "✗",
+                        t("crew.col.why"): c.reason,
+                    }
+                    for c in options
+                ],
+                hide_index=True,
+                width="stretch",
+            )
+            available = [c for c in options if c.free_at is None]
+            if available:
+                choice = st.selectbox(
+                    t("action.choose_crew"),
+                    range(len(available)),
+                    format_func=lambda i: (
+                        f"{available[i].code} · ETA {local_time(available[i].eta, tz, '%H:%M')}"
+                    ),
+                    key=f"crew-choice-{o.id}",
+                )
+                crew = available[choice]
+                if st.button(t("action.dispatch"), type="primary", key=f"dispatch-{o.id}"):
+                    ask(
+                        {
+                            "kind": "dispatch",
+                            "outage_id": o.id,
+                            "crew_id": crew.crew_id,
+                            "crew_version": crew.version,
+                            "crew_code": crew.code,
+                            "question": t(
+                                "ask.dispatch", crew=crew.code, id=o.id, eta=local_time(crew.eta, tz, "%H:%M")
+                            ),
+                        }
+                    )
+                    st.rerun()
+
+    st.divider()
+    act1, act2, act3 = st.columns(3)
+    if o.confirmed_at is None and act1.button(t("action.confirm"), key=f"confirm-{o.id}"):
+        ask(
+            {
+                "kind": "confirm",
+                "outage_id": o.id,
+                "version": o.version,
+                "question": t("ask.confirm", id=o.id),
+            }
+        )
+        st.rerun()
+    with act2.popover(t("action.etr")):
+        now_local = SYSTEM_CLOCK.now().astimezone(tz)
+        default = (o.etr_at.astimezone(tz) if o.etr_at else now_local + timedelta(hours=2)).replace(
+            second=0, microsecond=0
+        )
+        day = st.date_input(t("etr.day"), value=default.date(), key=f"etr-day-{o.id}")
+        at = st.time_input(
+            t("etr.time"), value=default.time(), step=timedelta(minutes=15), key=f"etr-time-{o.id}"
+        )
+        confidence = st.selectbox(
+            t("etr.confidence"), ["high", "medium", "low"], index=1, key=f"etr-conf-{o.id}"
+        )
+        if st.button(t("action.set_etr"), key=f"etr-set-{o.id}"):
+            etr_at = datetime.combine(day, at, tzinfo=tz)
+            ask(
+                {
+                    "kind": "etr",
+                    "outage_id": o.id,
+                    "etr_at": etr_at,
+                    "confidence": confidence,
+                    "question": t("ask.etr", id=o.id, etr=local_time(etr_at, tz)),
+                }
+            )
+            st.rerun()
+    with act3.popover(t("action.restore")):
+        still_out = o.customers_affected - o.customers_restored
+        step = st.number_input(
+            t("restore.customers"),
+            min_value=1,
+            max_value=max(still_out, 1),
+            value=max(still_out, 1),
+            key=f"restore-n-{o.id}",
+        )
+        if st.button(t("action.restore_now"), key=f"restore-{o.id}"):
+            customers = None if step >= still_out else int(step)
+            question = (
+                t("ask.restore", id=o.id)
+                if customers is None
+                else t("ask.restore_step", id=o.id, n=customers)
+            )
+            ask(
+                {
+                    "kind": "restore",
+                    "outage_id": o.id,
+                    "version": o.version,
+                    "customers": customers,
+                    "question": question,
+                }
+            )
+            st.rerun()
+    with st.expander(t("action.cancel")):
+        reason = st.text_input(t("cancel.reason"), max_chars=500, key=f"cancel-reason-{o.id}")
+        if st.button(t("action.cancel_now"), key=f"cancel-{o.id}"):
+            if not reason.strip():
+                st.warning(t("cancel.need_reason"))
+            else:
+                ask(
+                    {
+                        "kind": "cancel",
+                        "outage_id": o.id,
+                        "version": o.version,
+                        "reason": reason,
+                        "question": t("ask.cancel", id=o.id),
+                    }
+                )
+                st.rerun()
+
+
+def storm_plan_panel(actor: Actor, tz: ZoneInfo) -> None:
+    """All unassigned outages matched to available crews at once, for the dispatcher to approve."""
+    if st.button(t("plan.make"), key="plan-make"):
+        st.session_state["console-plan"] = services.storm_plan()
+    plan = st.session_state.get("console-plan")
+    if plan is None:
+        st.caption(t("plan.explain"))
+        return
+    st.caption(
+        t(
+            "plan.summary",
+            n=len(plan.rows),
+            unassigned=len(plan.unassigned),
+            crews=plan.crews_available,
+            minutes=round(plan.total_travel_minutes),
+        )
+    )
+    edited = st.data_editor(
+        [
+            {
+                t("plan.apply"): True,
+                t("dispatch.col.id"): row.outage_id,
+                t("crew.col.crew"): row.crew_code,
+                t("crew.col.km"): round(row.distance_km, 1),
+                t("crew.col.eta"): local_time(row.eta, tz, "%H:%M"),
+                t("crew.col.why"): row.reason,
+            }
+            for row in plan.rows
+        ],
+        hide_index=True,
+        disabled=[
+            t("dispatch.col.id"),
+            t("crew.col.crew"),
+            t("crew.col.km"),
+            t("crew.col.eta"),
+            t("crew.col.why"),
+        ],
+        key="plan-editor",
+        width="stretch",
+    )
+    chosen = [row for row, line in zip(plan.rows, edited, strict=True) if line[t("plan.apply")]]
+    if chosen and st.button(t("plan.dispatch", n=len(chosen)), type="primary", key="plan-apply"):
+        ask({"kind": "plan", "outage_id": None, "rows": chosen, "question": t("ask.plan", n=len(chosen))})
+        st.session_state.pop("console-plan", None)
+        st.rerun()
