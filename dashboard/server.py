@@ -7,6 +7,7 @@ on a fresh install with the default database, the demo territory is generated fi
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,7 +28,8 @@ from dashboard.api import reports_route
 from emergency.bootstrap import ensure_app_database
 from emergency.clock import SYSTEM_CLOCK
 from emergency.config import load_settings
-from emergency.db import get_database
+from emergency.db import Database, get_database
+from emergency.sla import record_breaches
 
 
 async def healthz(_request: Request) -> JSONResponse:
@@ -42,6 +44,28 @@ async def healthz(_request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
+SLA_MONITOR_SECONDS = 30
+log = logging.getLogger("outage_desk.server")
+
+
+async def watch_sla_clocks(database: Database) -> None:
+    """Record breached clocks and tell the duty manager, whoever has a page open or not.
+
+    Every app process runs this; the breach table's unique key makes them agree on one record.
+    """
+    while True:
+        try:
+            await asyncio.to_thread(_record_breaches, database)
+        except Exception:  # keep watching: one failed round must not stop the monitor
+            log.exception("SLA monitor round failed")
+        await asyncio.sleep(SLA_MONITOR_SECONDS)
+
+
+def _record_breaches(database: Database) -> None:
+    with database.write() as session:
+        record_breaches(session, SYSTEM_CLOCK)
+
+
 @asynccontextmanager
 async def lifespan(_app: object) -> AsyncIterator[None]:
     settings = load_settings()
@@ -49,7 +73,11 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
     await asyncio.to_thread(
         ensure_app_database, database, SYSTEM_CLOCK, create_demo=settings.db_url_is_default
     )
-    yield
+    monitor = asyncio.create_task(watch_sla_clocks(database))
+    try:
+        yield
+    finally:
+        monitor.cancel()
 
 
 routes = [
