@@ -24,11 +24,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from emergency.auth import Actor
 from emergency.clock import SYSTEM_CLOCK
 from emergency.config import load_settings
-from emergency.db import get_database
+from emergency.db import Database, get_database
 from emergency.intake import MAX_BATCH, submit_reports
 from emergency.models import TokenScope
+from emergency.network import AnalysisResult
 from emergency.tokens import authenticate_token
 
 # 5,000 reports of about 1 KiB each (the description alone may be 2,000 characters).
@@ -140,24 +142,52 @@ async def post_reports(request: Request) -> JSONResponse:
         return _too_large()
     except ClientDisconnect:
         return _refused("the client disconnected before sending the whole body")
-    items = _parse(body)
+    # Parsing up to 5 MiB takes tens of milliseconds: off the event loop, like the database work.
+    items = await run_in_threadpool(_parse, body)
     if isinstance(items, str):
         return _refused(items)
     if len(items) > MAX_BATCH:
         return _refused(f"at most {MAX_BATCH:,} reports per request, got {len(items):,}", field="reports")
 
     try:
-        result = await run_in_threadpool(submit_reports, db, SYSTEM_CLOCK, actor, items)
+        accepted, errors, outages = await run_in_threadpool(_submit, db, actor, items)
     except OperationalError:
         # SQLite's lock wait ran out, or PostgreSQL went away: nothing was stored, try again.
         log.exception("POST /api/reports: database unavailable")
         return _unavailable()
-    accepted = [{"index": a.index, "id": a.id, "duplicate": a.duplicate} for a in result.accepted]
-    outages = result.analysis.to_json()
-    if result.errors:
-        errors = [e.to_json() for e in result.errors]
+    if errors:
         return JSONResponse({"errors": errors, "accepted": accepted, "outages": outages}, status_code=422)
     return JSONResponse({"accepted": accepted, "outages": outages}, status_code=201)
+
+
+def _has_unpaired_surrogate(item: Any) -> bool:
+    """True when JSON escapes like "\\ud800" made text that cannot be stored as UTF-8."""
+    try:
+        json.dumps(item, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _submit(db: Database, actor: Actor, items: list[Any]) -> tuple[list[Any], list[Any], dict[str, Any]]:
+    """Accepted items, errors and outages as JSON, indexed by position in the request.
+
+    Items whose text no database can store are refused here, item by item, so the others still go in
+    rather than the whole batch failing in the database driver.
+    """
+    broken = {i for i, item in enumerate(items) if _has_unpaired_surrogate(item)}
+    keep = [i for i in range(len(items)) if i not in broken]
+    errors = [
+        {"index": i, "field": "report", "reason": "text with an unpaired surrogate escape (\\ud800-\\udfff)"}
+        for i in sorted(broken)
+    ]
+    if not keep:
+        return [], errors, AnalysisResult().to_json()
+    result = submit_reports(db, SYSTEM_CLOCK, actor, [items[i] for i in keep])
+    accepted = [{"index": keep[a.index], "id": a.id, "duplicate": a.duplicate} for a in result.accepted]
+    errors += [{**e.to_json(), "index": keep[e.index] if e.index >= 0 else e.index} for e in result.errors]
+    errors.sort(key=lambda e: e["index"])
+    return accepted, errors, result.analysis.to_json()
 
 
 def _unavailable() -> JSONResponse:

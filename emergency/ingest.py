@@ -195,7 +195,15 @@ def _json_reports(stream: BinaryIO, summary: IngestSummary) -> Iterator[tuple[in
         if text is None or not text.strip():
             continue
         try:
-            yield number, json.loads(text, parse_constant=_reject_constant)
+            item = json.loads(text, parse_constant=_reject_constant)
+            # A "\\ud800" escape alone makes text that no database driver can store.
+            json.dumps(item, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            summary.problems.append(
+                LineProblem(
+                    summary.file, number, "report", "text with an unpaired surrogate escape (\\ud800-\\udfff)"
+                )
+            )
         except json.JSONDecodeError as error:
             summary.problems.append(
                 LineProblem(
@@ -211,6 +219,8 @@ def _json_reports(stream: BinaryIO, summary: IngestSummary) -> Iterator[tuple[in
             summary.problems.append(
                 LineProblem(summary.file, number, "report", "not valid JSON: nested too deeply")
             )
+        else:
+            yield number, item
 
 
 def _csv_reports(stream: BinaryIO, summary: IngestSummary) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -8,6 +8,7 @@ the tests do not depend on each other's reports.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -230,6 +231,19 @@ def test_a_bad_item_is_422_with_its_index_and_field_and_the_good_one_is_stored(s
             )
         ).all()
     assert stored == [good["external_id"]]
+
+
+def test_text_no_database_can_store_is_refused_item_by_item(server: Server) -> None:
+    good = call(server, "TX-5", 0)
+    broken = json.dumps(call(server, "TX-5", 1, description="@")).replace("@", "\\ud800")
+
+    response = server.post(content=f"[{broken}, {json.dumps(good)}]".encode())
+
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert [(e["index"], e["field"]) for e in body["errors"]] == [(0, "report")]
+    assert "surrogate" in body["errors"][0]["reason"]
+    assert [a["index"] for a in body["accepted"]] == [1]
 
 
 @pytest.mark.parametrize(

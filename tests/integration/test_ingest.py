@@ -140,6 +140,9 @@ def test_json_lines_with_bad_lines_reported_by_line(
                 json.dumps({**good, "external_id": "LG-2", "account_no": "\u6ee8"}).encode(),
                 b'{"channel": "meter", "description": "caf\xe9"}',
                 json.dumps({**good, "external_id": "LG-3", "lon": float("nan")}).encode(),
+                json.dumps({**good, "external_id": "LG-5", "description": "@"})
+                .replace("@", "\\udc80")
+                .encode(),
                 json.dumps(
                     {**good, "external_id": "LG-4", "account_no": account(territory, "TX-2", 1)}
                 ).encode(),
@@ -156,13 +159,15 @@ def test_json_lines_with_bad_lines_reported_by_line(
         (5, "account_no"),
         (6, "report"),
         (7, "report"),
+        (8, "report"),
     ]
     reasons = [p.reason for p in summary.problems]
     assert reasons[0].startswith("not valid JSON")
     assert reasons[1] == "must be an object of fields"
     assert "not UTF-8" in reasons[3]
     assert "NaN" in reasons[4]
-    assert (summary.stored, summary.refused) == (2, 5)
+    assert "surrogate" in reasons[5]
+    assert (summary.stored, summary.refused) == (2, 6)
     assert reports_stored(database) == 2
 
 
