@@ -138,6 +138,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Select an outage on the board or the map to see its reports, crews and actions.",
         "在看板或地图上选择一个停电事件，查看报修、队伍和操作。",
     ),
+    "detail.choose": ("Outage", "停电事件"),
     "detail.title": ("Outage {id} · {device} ({kind})", "停电事件 {id} · {device}（{kind}）"),
     "detail.caption": (
         "{state} · {district} · {customers} customers out · {reports} reports · first report {since}",

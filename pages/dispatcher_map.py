@@ -163,15 +163,25 @@ live_view()
 
 console.show_outcome()
 console.confirmation(actor)
+board_rows = services.staff_layers(db_url, show_network, show_network and show_transformers)["board"]
+rows = {r.outage_id: r for r in board_rows}
 selected = st.session_state.get(console.SELECTED_KEY)
+# The board and the map select by clicking; this picker does the same from the keyboard.
+ids = list(rows)
+picked = st.selectbox(
+    t("detail.choose"),
+    ids,
+    index=ids.index(selected) if selected in ids else None,
+    format_func=lambda i: f"{i} · {rows[i].device_code} · {t(f'state.{rows[i].state}')}",
+    placeholder=t("detail.pick"),
+    # A new key when the selected outage moves on, so the picker never shows a stale state.
+    key=f"outage-picker-{selected}-{rows[selected].state if selected in rows else ''}",
+)
+if picked is not None and picked != selected:
+    st.session_state[console.SELECTED_KEY] = picked
+    st.rerun()
 if selected is not None:
-    rows = {
-        r.outage_id: r
-        for r in services.staff_layers(db_url, show_network, show_network and show_transformers)["board"]
-    }
     console.detail_panel(actor, services.outage_detail(selected), rows.get(selected), language, tz)
-else:
-    st.caption(t("detail.pick"))
 
 with st.expander(t("plan.title")):
     console.storm_plan_panel(actor, tz)
