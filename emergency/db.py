@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import DateTime, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -71,8 +70,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
-        # A file database needs no pool: connections are cheap and pooled ones hold locks longer.
-        poolclass=NullPool if not in_memory else None,
+        # Pooled: closing the last connection to a WAL file checkpoints it, which would cost
+        # every transaction a checkpoint. Locks are per transaction, not per connection.
         **kwargs,
     )
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, text, tuple_
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from emergency import audit
@@ -48,6 +48,8 @@ FIELDS = frozenset(
 SCADA_KINDS = frozenset({ReportKind.DEVICE_OPENED, ReportKind.DEVICE_CLOSED})
 CLOCK_SKEW = timedelta(minutes=5)  # a caller's clock a little ahead of ours is not "the future"
 MAX_BATCH = 5_000
+CONTROL_IN_LINE = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # newlines and tabs allowed
 PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{3,30}$")
 # Serialises analysis across app processes on PostgreSQL; SQLite's BEGIN IMMEDIATE already does.
 ANALYSIS_LOCK_KEY = 73_019_528
@@ -262,8 +264,7 @@ def _text(
         return None
     # Control characters have no business in a report and break logs and SMS; newlines are
     # allowed in a description only.
-    allowed = "\n\t" if multiline else ""
-    if any(ord(ch) < 32 and ch not in allowed for ch in value) or "\x7f" in value:
+    if (CONTROL_IN_TEXT if multiline else CONTROL_IN_LINE).search(value):
         problems.append((name, "contains control characters"))
         return None
     return value
@@ -381,15 +382,19 @@ def _drop_duplicates(
     returned paired with their first occurrence, to be answered once it has an id."""
     keyed = [c for c in candidates if c.external_id]
     existing: dict[tuple[str, str], int] = {}
-    keys = sorted({(str(c.channel), c.external_id) for c in keyed if c.external_id})
-    for start in range(0, len(keys), 400):
-        chunk = keys[start : start + 400]
-        for channel, external_id, report_id in session.execute(
-            select(Report.channel, Report.external_id, Report.id).where(
-                tuple_(Report.channel, Report.external_id).in_(chunk)
-            )
-        ):
-            existing[(str(channel), external_id)] = report_id
+    by_channel: dict[str, set[str]] = {}
+    for c in keyed:
+        by_channel.setdefault(str(c.channel), set()).add(c.external_id or "")
+    # One channel at a time, so the lookup uses the (channel, external_id) unique index.
+    for channel, external_ids in by_channel.items():
+        wanted = sorted(external_ids)
+        for start in range(0, len(wanted), 900):
+            for external_id, report_id in session.execute(
+                select(Report.external_id, Report.id).where(
+                    Report.channel == channel, Report.external_id.in_(wanted[start : start + 900])
+                )
+            ):
+                existing[(channel, external_id)] = report_id
     fresh: list[_Candidate] = []
     first_in_batch: dict[tuple[str, str], _Candidate] = {}
     repeats: list[tuple[_Candidate, _Candidate]] = []
@@ -430,5 +435,13 @@ def _store(session: Session, clock: Clock, fresh: list[_Candidate]) -> list[tupl
         }
         for c in fresh
     ]
-    ids = list(session.scalars(insert(Report).returning(Report.id, sort_by_parameter_order=True), rows))
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite cannot return ids from one multi-row INSERT, and SQLAlchemy then sends a statement
+        # per row. This transaction holds the write lock (BEGIN IMMEDIATE) and reports are never
+        # deleted, so the new rows take the ids after the current largest, in order.
+        last = session.scalar(select(func.max(Report.id))) or 0
+        session.execute(insert(Report.__table__), rows)
+        ids = list(range(last + 1, last + 1 + len(rows)))
+    else:
+        ids = list(session.scalars(insert(Report).returning(Report.id, sort_by_parameter_order=True), rows))
     return list(zip(fresh, ids, strict=True))

@@ -6,6 +6,7 @@ territory has only tens of thousands of devices, a few megabytes of integers.
 
 from __future__ import annotations
 
+import heapq
 import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import shapely
 import shapely.geometry
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from emergency import audit
@@ -425,6 +426,13 @@ class _Analysis:
         self.children: dict[int, list[int]] = self.net._children_of()
         self.hazard_reports: set[int] = set()  # pending reports of wires down or other danger
         self.batch_ids: set[int] = set()
+        # Devices and transformers already looked up in the database during this batch.
+        self.outages_checked: set[int] = set()
+        self.pending_checked: set[int] = set()
+        # Outages restored recently on the batch's paths, per device index (for nested outages).
+        self.restored_at_device: dict[int, list[Outage]] = {}
+        # Where each report of this batch ends up, written in one statement when the batch ends.
+        self.report_links: dict[int, tuple[Outage | None, ReportStatus]] = {}
 
     # loading ---------------------------------------------------------------------------------
 
@@ -449,10 +457,29 @@ class _Analysis:
         self._load_switches(devices)
         # This batch is already stored; its reports join `pending` one by one as the rules see them.
         self.batch_ids = {r.id for r in reports}
-        self._load_pending(transformers, min((r.reported_at for r in reports), default=self.clock.now()))
+        earliest = min((r.reported_at for r in reports), default=self.clock.now())
+        self._load_pending(transformers, earliest)
+        self._load_recently_restored(
+            devices, earliest, max((r.reported_at for r in reports), default=earliest)
+        )
+
+    def _load_recently_restored(self, devices: set[int], earliest: datetime, latest: datetime) -> None:
+        ids = [int(self.net.ids[d]) for d in devices]
+        for start in range(0, len(ids), 900):
+            for outage in self.session.scalars(
+                select(Outage).where(
+                    Outage.device_id.in_(ids[start : start + 900]),
+                    Outage.state.in_([OutageState.RESTORED, OutageState.CLOSED]),
+                    Outage.restored_at <= latest,
+                    Outage.restored_at >= earliest - self.rules.nested_window,
+                )
+            ):
+                self.restored_at_device.setdefault(self.net.index_of[outage.device_id], []).append(outage)
 
     def _load_outages(self, devices: set[int]) -> None:
-        ids = [int(self.net.ids[d]) for d in devices if d not in self.outage_at]
+        fresh = devices - self.outages_checked
+        self.outages_checked |= fresh
+        ids = [int(self.net.ids[d]) for d in fresh if d not in self.outage_at]
         for start in range(0, len(ids), 900):
             for outage in self.session.scalars(
                 select(Outage).where(
@@ -472,7 +499,9 @@ class _Analysis:
                 self.switch_state[self.net.index_of[device_id]] = state
 
     def _load_pending(self, transformers: set[int], earliest: datetime) -> None:
-        ids = [int(self.net.ids[t]) for t in transformers]
+        fresh = transformers - self.pending_checked
+        self.pending_checked |= fresh
+        ids = [int(self.net.ids[t]) for t in fresh]
         since = earliest - self.rules.window
         for start in range(0, len(ids), 900):
             for report_id, transformer_id, customer_id, reported_at in self.session.execute(
@@ -517,6 +546,14 @@ class _Analysis:
     # the rules -------------------------------------------------------------------------------
 
     def run(self, reports: list[IncomingReport]) -> AnalysisResult:
+        # Outage rows change in memory all through the batch; flushing them before every query
+        # would cost more than the analysis itself. New outages are flushed when created.
+        with self.session.no_autoflush:
+            self._run(reports)
+        self._write_report_links()
+        return self.result
+
+    def _run(self, reports: list[IncomingReport]) -> None:
         self.load_around(reports)
         touched: set[int] = set()
         for report in sorted(reports, key=lambda r: r.reported_at):
@@ -535,9 +572,22 @@ class _Analysis:
                     if report.kind == ReportKind.POWER_RESTORED
                     else ReportStatus.RECEIVED,
                 )
-        for transformer in sorted(touched, key=lambda t: -len(self._path(t))):
-            self.predict_and_roll_up(transformer)
-        return self.result
+        for transformer in touched:
+            self.predict(transformer)
+        self.roll_up(touched)
+
+    def _write_report_links(self) -> None:
+        grouped = [
+            {"rid": report_id, "oid": outage.id if outage is not None else None, "st": status}
+            for report_id, (outage, status) in self.report_links.items()
+        ]
+        if grouped:
+            self.session.execute(
+                update(Report.__table__)
+                .where(Report.__table__.c.id == bindparam("rid"))
+                .values(outage_id=bindparam("oid"), status=bindparam("st")),
+                grouped,
+            )
 
     def supply_loss(self, report: IncomingReport) -> bool:
         """Attach to the outage covering this customer, open a nested one, or hold as pending."""
@@ -563,18 +613,13 @@ class _Analysis:
         return True
 
     def _recently_restored_above(self, index: int, at: datetime) -> Outage | None:
-        ids = [int(self.net.ids[d]) for d in self._path(index)]
-        return self.session.scalar(
-            select(Outage)
-            .where(
-                Outage.device_id.in_(ids),
-                Outage.state.in_([OutageState.RESTORED, OutageState.CLOSED]),
-                Outage.restored_at <= at,
-                Outage.restored_at >= at - self.rules.nested_window,
-            )
-            .order_by(Outage.restored_at.desc())
-            .limit(1)
-        )
+        candidates = [
+            outage
+            for node in self._path(index)
+            for outage in self.restored_at_device.get(node, [])
+            if outage.restored_at is not None and at - self.rules.nested_window <= outage.restored_at <= at
+        ]
+        return max(candidates, key=lambda o: o.restored_at, default=None)
 
     def _recent_pending(self, transformer: int) -> list[tuple[int, int | None, datetime]]:
         """Pending calls on a transformer close enough in time to the newest to be one event."""
@@ -584,7 +629,7 @@ class _Analysis:
         newest = max(c[2] for c in calls)
         return [c for c in calls if c[2] >= newest - self.rules.window]
 
-    def predict_and_roll_up(self, transformer: int) -> None:
+    def predict(self, transformer: int) -> None:
         calls = self._recent_pending(transformer)
         if calls and self.covering(transformer) is None:
             callers = len({c[1] if c[1] is not None else -c[0] for c in calls})
@@ -595,38 +640,49 @@ class _Analysis:
                 self.result.predicted.append(outage.id)
                 self.attach(outage, [c[0] for c in calls], max(c[2] for c in calls), hazard=hazard)
                 self.pending.pop(transformer, None)
-        self.roll_up_from(transformer)
 
-    def roll_up_from(self, index: int) -> None:
-        node = index
-        while True:
-            parent = int(self.net.parent[node])
-            if parent < 0 or self.net.kinds[parent] == DeviceKind.SUBSTATION:
-                return
-            if self.model.telemetered[parent] and self.switch_state.get(parent) == SwitchState.CLOSED:
-                return  # telemetry says this switch is closed: the fault is below it
-            if self.outage_at.get(parent) is not None:
-                return
-            below = self._below(parent)
-            self._load_outages(set(below))
-            self._load_pending(
-                {b for b in below if self.net.kinds[b] == DeviceKind.TRANSFORMER} - set(self.pending),
-                self.clock.now() - self.rules.window,
-            )
-            # Only what happened close together in time is one event: outages below that were
-            # last reported long before the newest activity are a different story.
-            recent_below = self._within_window(self._outages_below(below))
-            recent_children = [
-                o for o in recent_below if self.net.index_of[o.device_id] in self.children.get(parent, [])
-            ]
-            reporters = sum(o.report_count for o in recent_below) + sum(
-                len(self._recent_pending(b)) for b in below if b in self.pending
-            )
-            share = reporters / max(int(self.model.customers_below[parent]), 1)
-            if len(recent_children) < self.rules.children_to_roll_up and share < self.rules.share_to_roll_up:
-                return
-            self.absorb_into_new(parent, below)
-            node = parent
+    def roll_up(self, starts: set[int]) -> None:
+        """Move predictions up the network, each device considered once, deepest first."""
+        depth = {i: len(self._path(i)) for i in starts}
+        queue = [(-depth[i], int(self.net.parent[i])) for i in starts if self.net.parent[i] >= 0]
+        heapq.heapify(queue)
+        seen: set[int] = set()
+        while queue:
+            negative_depth, parent = heapq.heappop(queue)
+            if parent in seen:
+                continue
+            seen.add(parent)
+            if self.roll_up_to(parent) and self.net.parent[parent] >= 0:
+                heapq.heappush(queue, (negative_depth + 1, int(self.net.parent[parent])))
+
+    def roll_up_to(self, parent: int) -> bool:
+        """Predict `parent` out when enough below it is out at about the same time."""
+        if self.net.kinds[parent] == DeviceKind.SUBSTATION:
+            return False
+        if self.model.telemetered[parent] and self.switch_state.get(parent) == SwitchState.CLOSED:
+            return False  # telemetry says this switch is closed: the fault is below it
+        if self.covering(parent) is not None:
+            return False
+        below = self._below(parent)
+        self._load_outages(set(below))
+        self._load_pending(
+            {b for b in below if self.net.kinds[b] == DeviceKind.TRANSFORMER},
+            self.clock.now() - self.rules.window,
+        )
+        # Only what happened close together in time is one event: outages below that were
+        # last reported long before the newest activity are a different story.
+        recent_below = self._within_window(self._outages_below(below))
+        recent_children = [
+            o for o in recent_below if self.net.index_of[o.device_id] in self.children.get(parent, [])
+        ]
+        reporters = sum(o.report_count for o in recent_below) + sum(
+            len(self._recent_pending(b)) for b in below if b in self.pending
+        )
+        share = reporters / max(int(self.model.customers_below[parent]), 1)
+        if len(recent_children) < self.rules.children_to_roll_up and share < self.rules.share_to_roll_up:
+            return False
+        self.absorb_into_new(parent, below)
+        return True
 
     def _within_window(self, outages: list[Outage]) -> list[Outage]:
         if not outages:
@@ -677,6 +733,10 @@ class _Analysis:
                 )
                 .values(outage_id=outage.id, version=CrewAssignment.version + 1)
             )
+        absorbed_set = set(absorbed_ids)
+        for report_id, (linked, status) in self.report_links.items():
+            if linked is not None and linked.id in absorbed_set:
+                self.report_links[report_id] = (outage, status)
         for old in absorbed:
             before = {"state": str(old.state)}
             old.state = OutageState.MERGED
@@ -720,7 +780,7 @@ class _Analysis:
         assert report.device is not None
         self._set_switch(report.device, SwitchState.CLOSED, report.reported_at)
         outage = self.outage_at.get(report.device)
-        self._set_report(report.id, outage.id if outage else None, ReportStatus.INFORMATIONAL)
+        self._set_report(report.id, outage, ReportStatus.INFORMATIONAL)
         if outage is None:
             return
         before = {"state": str(outage.state)}
@@ -766,11 +826,16 @@ class _Analysis:
 
     def attach(self, outage: Outage, report_ids: list[int], at: datetime, *, hazard: bool) -> None:
         if report_ids:
-            self.session.execute(
-                update(Report)
-                .where(Report.id.in_(report_ids))
-                .values(outage_id=outage.id, status=ReportStatus.GROUPED)
-            )
+            stored_earlier = [r for r in report_ids if r not in self.batch_ids]
+            if stored_earlier:
+                self.session.execute(
+                    update(Report)
+                    .where(Report.id.in_(stored_earlier))
+                    .values(outage_id=outage.id, status=ReportStatus.GROUPED)
+                )
+            for report_id in report_ids:
+                if report_id in self.batch_ids:
+                    self.report_links[report_id] = (outage, ReportStatus.GROUPED)
             outage.report_count += len(report_ids)
             self.result.grouped_reports += len(report_ids)
         if outage.last_report_at is None or at > outage.last_report_at:
@@ -779,10 +844,8 @@ class _Analysis:
             outage.first_report_at = at
         outage.hazard = outage.hazard or hazard
 
-    def _set_report(self, report_id: int, outage_id: int | None, status: ReportStatus) -> None:
-        self.session.execute(
-            update(Report).where(Report.id == report_id).values(outage_id=outage_id, status=status)
-        )
+    def _set_report(self, report_id: int, outage: Outage | None, status: ReportStatus) -> None:
+        self.report_links[report_id] = (outage, status)
 
     def _set_switch(self, index: int, state: SwitchState, at: datetime) -> None:
         self.switch_state[index] = state
