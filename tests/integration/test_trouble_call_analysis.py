@@ -121,7 +121,7 @@ def test_a_recloser_telemetry_shows_closed_stops_the_roll_up(database, clock, te
     both_fuses = [call(territory, "TX-1", i, clock) for i in range(2)] + [
         call(territory, "TX-2", i, clock) for i in range(2)
     ]
-    submit_reports(database, clock, HOTLINE, both_fuses + [call(territory, "TX-3", 0, clock)])
+    submit_reports(database, clock, HOTLINE, [*both_fuses, call(territory, "TX-3", 0, clock)])
     assert set(active(database)) == {"FU-1", "FU-2"}, "REC-1 reports closed, so the fault is below it"
     assert active(database)["FU-2"].customers_affected == 1
 
@@ -132,7 +132,7 @@ def test_without_telemetry_two_fuses_out_roll_up_to_the_recloser(database, clock
     both_fuses = [call(territory, "TX-1", i, clock) for i in range(2)] + [
         call(territory, "TX-2", i, clock) for i in range(2)
     ]
-    submit_reports(database, clock, HOTLINE, both_fuses + [call(territory, "TX-3", 0, clock)])
+    submit_reports(database, clock, HOTLINE, [*both_fuses, call(territory, "TX-3", 0, clock)])
     outages = active(database)
     assert set(outages) == {"REC-1"}
     assert outages["REC-1"].customers_affected == 8
