@@ -1077,12 +1077,12 @@ def _check_network(
     index = {code: i for i, code in enumerate(codes)}
     # Rows whose kind could not be read stand in as roots, and problems next to them are dropped:
     # the row's own error says what to fix, and guessing its kind would only add noise.
-    placeholders: set[int] = set()
+    stand_ins: set[int] = set()
     rows: list[tuple[int, int | None, DeviceKind, str]] = []
     for i, code in enumerate(codes):
         kind, parent_code, _ = union[code]
         if kind is None:
-            placeholders.add(i)
+            stand_ins.add(i)
             rows.append((i, None, DeviceKind.SUBSTATION, code))
         else:
             # An id no row has makes RadialNetwork mark the device an orphan.
@@ -1093,7 +1093,7 @@ def _check_network(
     for problem in network.problems():
         i = index[problem.device_code]
         parent = int(network.parent[i])
-        if i in placeholders or parent in placeholders:
+        if i in stand_ins or parent in stand_ins:
             continue
         found = True
         _, parent_code, row = union[problem.device_code]
@@ -1117,7 +1117,7 @@ def _check_network(
             )
         else:
             problems.add_once(parsed.label, None, "", f"stored device {problem.device_code}: {reason}")
-    if found or placeholders or not all(d.ok for d in parsed.rows):
+    if found or stand_ins or not all(d.ok for d in parsed.rows):
         return None
     feeder = np.full(len(codes), -1, dtype=np.int64)
     for i in network.topological_order():
