@@ -68,13 +68,13 @@ def outage_features(rows: list[BoardRow], language: str, tz: ZoneInfo) -> dict[s
         "features": [
             {
                 "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
+                # About a metre of precision is plenty on a control-room map, and keeps it light.
+                "geometry": {"type": "Point", "coordinates": [round(r.lon, 5), round(r.lat, 5)]},
                 "properties": {
                     "id": r.outage_id,
                     "urgency": r.urgency,
                     "state_label": t(f"state.{r.state}"),
                     "device_code": r.device_code,
-                    "kind_label": t(f"kind.{r.device_kind}"),
                     "customers": r.customers_out,
                     "important": r.important_total,
                     "hazard": r.hazard,

@@ -652,13 +652,12 @@ def outage_geojson(rows: Sequence[BoardRow]) -> dict[str, Any]:
         "features": [
             {
                 "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
+                "geometry": {"type": "Point", "coordinates": [round(r.lon, 5), round(r.lat, 5)]},
                 "properties": {
                     "id": r.outage_id,
                     "urgency": r.urgency,
                     "state_label": r.state.replace("_", " "),
                     "device_code": r.device_code,
-                    "kind_label": r.device_kind,
                     "customers": r.customers_out,
                     "important": r.important_total,
                     "hazard": r.hazard,

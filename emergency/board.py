@@ -83,9 +83,31 @@ def sla_board(session: Session, clock: Clock) -> list[BoardRow]:
     now = clock.now()
     targets = sla.load_targets(session, "outage")
     at_risk = sla.at_risk_window(session)
+    # Plain columns, not ORM objects: thousands of outages per refresh, and the clocks only need
+    # their times (rows answer `outage.first_report_at` like objects do).
     rows = session.execute(
         select(
-            Outage,
+            Outage.id,
+            Outage.version,
+            Outage.state,
+            Outage.device_id,
+            Outage.district_id,
+            Outage.first_report_at,
+            Outage.dispatched_at,
+            Outage.en_route_at,
+            Outage.on_site_at,
+            Outage.restored_at,
+            Outage.cancelled_at,
+            Outage.closed_at,
+            Outage.customers_affected,
+            Outage.customers_restored,
+            Outage.important_affected,
+            Outage.weighted_customers,
+            Outage.hazard,
+            Outage.nested,
+            Outage.report_count,
+            Outage.etr_at,
+            Outage.etr_source,
             Device.code,
             Device.kind,
             Device.lon,
@@ -98,7 +120,7 @@ def sla_board(session: Session, clock: Clock) -> list[BoardRow]:
         .outerjoin(District, District.id == Outage.district_id)
         .where(Outage.state.in_(ACTIVE_OUTAGE_STATES))
     ).all()
-    ids = [row[0].id for row in rows]
+    ids = [row.id for row in rows]
     crews: dict[int, list[str]] = {}
     for start in range(0, len(ids), 900):
         for outage_id, code in session.execute(
@@ -112,7 +134,8 @@ def sla_board(session: Session, clock: Clock) -> list[BoardRow]:
             crews.setdefault(outage_id, []).append(code)
     breaches = sla.breaches_for(session, "outage", ids)
     board = []
-    for outage, code, kind, lon, lat, name_en, name_zh, area_type in rows:
+    for outage in rows:
+        code, kind, lon, lat, name_en, name_zh, area_type = outage[-7:]
         clocks = sla.outage_clocks(outage, targets, now, at_risk, str(area_type) if area_type else None)
         board.append(
             BoardRow(
