@@ -25,6 +25,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 _WRITE_OPTION = "outage_desk_write"
 MIGRATION_LOCK_KEY = 73_019_527
+# Serialises trouble-call analysis with the actions that change the outages it works on.
+ANALYSIS_LOCK_KEY = 73_019_528
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -171,6 +173,17 @@ def alembic_config(url: str) -> Any:
     # Percent signs in passwords would otherwise be read as interpolation.
     config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
     return config
+
+
+def lock_against_analysis(session: Session, db: Database) -> None:
+    """On PostgreSQL, wait for any trouble-call analysis in progress, and keep it out until we commit.
+
+    Analysis loads outages, then merges and rewrites them; a dispatch, ETR or restoration changing
+    one of them in between would make the whole intake batch fail on the outage's version. SQLite's
+    BEGIN IMMEDIATE already runs one writer at a time.
+    """
+    if db.dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ANALYSIS_LOCK_KEY})
 
 
 _databases: dict[str, Database] = {}

@@ -27,14 +27,13 @@ from sqlalchemy.orm.exc import StaleDataError
 from emergency import audit
 from emergency.auth import Actor
 from emergency.clock import Clock
-from emergency.db import Database
+from emergency.db import Database, lock_against_analysis
 from emergency.errors import Conflict, EmergencyError, InvalidInput, NotFound
 from emergency.etr import (
     EtrRules,
     apply_etr,
     disaster_mode_active,
     load_prefixed,
-    lock_against_analysis,
     system_etr,
 )
 from emergency.models import (

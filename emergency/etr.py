@@ -14,16 +14,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from emergency import audit
 from emergency.auth import Actor
 from emergency.clock import Clock
-from emergency.db import Database
+from emergency.db import Database, lock_against_analysis
 from emergency.errors import Conflict, InvalidInput, NotFound
-from emergency.intake import ANALYSIS_LOCK_KEY
 from emergency.models import (
     ACTIVE_OUTAGE_STATES,
     AreaType,
@@ -270,17 +269,6 @@ def check_etr_time(etr_at: datetime, now: datetime, rules: EtrRules) -> None:
         raise InvalidInput("is in the past: an ETR must be ahead of now", field="etr_at")
     if etr_at > now + timedelta(days=rules.max_days_ahead):
         raise InvalidInput(f"is more than {rules.max_days_ahead:g} days ahead", field="etr_at")
-
-
-def lock_against_analysis(session: Session, db: Database) -> None:
-    """On PostgreSQL, wait for any trouble-call analysis in progress, and keep it out until we commit.
-
-    Analysis loads outages, then merges and rewrites them; a dispatch or ETR changing one of them in
-    between would make the whole intake batch fail on the outage's version. SQLite's BEGIN
-    IMMEDIATE already runs one writer at a time.
-    """
-    if db.dialect == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ANALYSIS_LOCK_KEY})
 
 
 def _enum(enum: Any, value: Any, field: str) -> Any:

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from emergency import audit
 from emergency.auth import Actor
 from emergency.clock import Clock
 from emergency.config import load_settings
-from emergency.db import Database
+from emergency.db import Database, lock_against_analysis
 from emergency.models import Customer, Device, Report, ReportChannel, ReportKind, ReportStatus, Role
 from emergency.network import AnalysisResult, IncomingReport, NetworkModel, analyse_reports, network_model
 from emergency.settings import get_setting
@@ -51,8 +51,6 @@ MAX_BATCH = 5_000
 CONTROL_IN_LINE = re.compile(r"[\x00-\x1f\x7f]")
 CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # newlines and tabs allowed
 PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{3,30}$")
-# Serialises analysis across app processes on PostgreSQL; SQLite's BEGIN IMMEDIATE already does.
-ANALYSIS_LOCK_KEY = 73_019_528
 
 
 @dataclass(frozen=True)
@@ -123,8 +121,7 @@ def submit_reports(db: Database, clock: Clock, actor: Actor, items: Sequence[Any
     if len(items) > MAX_BATCH:
         return IntakeResult(errors=[ItemError(-1, "reports", f"at most {MAX_BATCH} reports per batch")])
     with db.write() as session:
-        if db.dialect == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ANALYSIS_LOCK_KEY})
+        lock_against_analysis(session, db)
         model = network_model(session, db.url)
         result = IntakeResult()
         candidates = _validate_all(session, clock, model, items, result.errors)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from emergency import audit
 from emergency.auth import Actor
 from emergency.clock import Clock
-from emergency.db import Database
+from emergency.db import Database, lock_against_analysis
 from emergency.errors import Conflict, InvalidInput, NotFound
 from emergency.models import (
     ACTIVE_OUTAGE_STATES,
@@ -121,6 +121,7 @@ def confirm_outage(
 ) -> Outage:
     actor.require(*OPERATOR_ROLES)
     with db.write() as session:
+        lock_against_analysis(session, db)
         outage = _load(session, outage_id, expected_version)
         _require_active(outage)
         if outage.confirmed_at is not None:
@@ -156,6 +157,7 @@ def restore_outage(
     """Restore everyone still out, or, with `customers`, a step of that many."""
     actor.require(*OPERATOR_ROLES)
     with db.write() as session:
+        lock_against_analysis(session, db)
         outage = _load(session, outage_id, expected_version)
         _require_active(outage)
         still_out = outage.customers_affected - outage.customers_restored
@@ -182,24 +184,34 @@ def cancel_outage(
     if not reason_text:
         raise InvalidInput("say why the outage is cancelled", field="reason")
     with db.write() as session:
+        lock_against_analysis(session, db)
         outage = _load(session, outage_id, expected_version)
         _require_active(outage)
         before = outage_snapshot(outage)
         outage.state = OutageState.CANCELLED
         outage.cancelled_at = clock.now()
         outage.cancel_reason = reason_text
+        open_jobs = (
+            CrewAssignment.outage_id == outage.id,
+            CrewAssignment.status.not_in([AssignmentStatus.COMPLETE, AssignmentStatus.CANCELLED]),
+        )
+        crew_ids = list(session.scalars(select(CrewAssignment.crew_id).where(*open_jobs)))
         session.execute(
             update(CrewAssignment)
-            .where(
-                CrewAssignment.outage_id == outage.id,
-                CrewAssignment.status.not_in([AssignmentStatus.COMPLETE, AssignmentStatus.CANCELLED]),
-            )
+            .where(*open_jobs)
             .values(
                 status=AssignmentStatus.CANCELLED,
                 cancelled_at=clock.now(),
                 version=CrewAssignment.version + 1,
             )
         )
+        if crew_ids:
+            # Crews called off a false alarm are free for the next job at once.
+            session.execute(
+                update(Crew)
+                .where(Crew.id.in_(crew_ids))
+                .values(status=CrewStatus.AVAILABLE, status_at=clock.now(), version=Crew.version + 1)
+            )
         session.flush()
         audit.record(
             session,
@@ -221,6 +233,7 @@ def close_outage(
     """Restoration verified: the outage leaves the board for good."""
     actor.require(*OPERATOR_ROLES)
     with db.write() as session:
+        lock_against_analysis(session, db)
         outage = _load(session, outage_id, expected_version)
         if outage.state != OutageState.RESTORED:
             raise Conflict(f"outage {outage_id} is {outage.state}; only a restored outage can be closed")
