@@ -39,6 +39,7 @@ from emergency.models import (
     Report,
     ReportKind,
     ReportStatus,
+    SlaBreach,
     SwitchState,
 )
 from emergency.outages import furthest, record_restoration
@@ -733,6 +734,7 @@ class _Analysis:
                 )
                 .values(outage_id=outage.id, version=CrewAssignment.version + 1)
             )
+        self._carry_breaches(absorbed_ids, outage)
         absorbed_set = set(absorbed_ids)
         for report_id, (linked, status) in self.report_links.items():
             if linked is not None and linked.id in absorbed_set:
@@ -750,6 +752,31 @@ class _Analysis:
         for b in below:
             self.pending.pop(b, None)
         return outage
+
+    def _carry_breaches(self, absorbed_ids: list[int], outage: Outage) -> None:
+        """A clock that already breached stays breached in the outage that took it over, so the
+        duty manager is not told twice about one lateness."""
+        if not absorbed_ids:
+            return
+        earliest: dict[str, SlaBreach] = {}
+        for breach in self.session.scalars(
+            select(SlaBreach).where(
+                SlaBreach.subject_kind == "outage", SlaBreach.subject_id.in_(absorbed_ids)
+            )
+        ):
+            if breach.code not in earliest or breach.breached_at < earliest[breach.code].breached_at:
+                earliest[breach.code] = breach
+        for code, breach in earliest.items():
+            self.session.add(
+                SlaBreach(
+                    subject_kind="outage",
+                    subject_id=outage.id,
+                    code=code,
+                    deadline=breach.deadline,
+                    breached_at=breach.breached_at,
+                    notified_at=breach.notified_at,
+                )
+            )
 
     def device_opened(self, report: IncomingReport) -> None:
         assert report.device is not None

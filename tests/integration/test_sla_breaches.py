@@ -262,3 +262,25 @@ def test_two_monitors_at_once_record_a_breach_once(
     assert count(database, SlaBreach) == 1
     assert count(database, Notification) == 1
     assert count(database, AuditEvent, AuditEvent.action == "sla.breach") == 1
+
+
+def test_a_breach_moves_with_its_outage_into_a_larger_one(
+    database: Database, clock: FakeClock, territory: SmallTerritory, outage_id: int
+) -> None:
+    clock.advance(minutes=11)
+    assert len(monitor(database, clock)) == 1
+
+    # Two meters under TX-2 go dark too: FU-1 now has two children out and takes TX-1's outage over.
+    gasps = [
+        {"channel": "meter", "kind": "last_gasp", "account_no": territory.account_by_transformer["TX-2"][n]}
+        for n in range(2)
+    ]
+    result = submit_reports(database, clock, HOTLINE, gasps)
+    assert outage_id in result.analysis.merged
+    fuse_outage = next(i for i in result.analysis.predicted if i not in result.analysis.merged)
+
+    assert monitor(database, clock) == [], "the merged outage's breach is the same lateness"
+    with database.read() as session:
+        carried = breaches_for(session, "outage", [fuse_outage])[fuse_outage]
+    assert [b.code for b in carried] == ["outage_dispatch"]
+    assert count(database, Notification) == 1
