@@ -261,6 +261,12 @@ def _text(
         return None
     # Control characters have no business in a report and break logs and SMS; newlines are
     # allowed in a description only.
+    try:
+        # A lone surrogate (from a JSON "\ud800" escape) is not text any database can store.
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        problems.append((name, "is not valid Unicode text"))
+        return None
     if (CONTROL_IN_TEXT if multiline else CONTROL_IN_LINE).search(value):
         problems.append((name, "contains control characters"))
         return None

@@ -299,6 +299,7 @@ def test_a_location_resolves_to_the_nearest_transformer(database, clock, territo
         ({"contact_phone": "call me"}, "contact_phone", "not a phone number"),
         ({"colour": "red"}, "colour", "unknown field"),
         ({"contact_name": "a\x00b"}, "contact_name", "control characters"),
+        ({"description": "broken \ud800 text"}, "description", "not valid Unicode"),
     ],
 )
 def test_bad_reports_are_refused_with_field_and_reason_and_nothing_is_stored(
