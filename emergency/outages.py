@@ -78,28 +78,36 @@ def record_restoration(
     if outage.customers_restored >= outage.customers_affected:
         outage.state = OutageState.RESTORED
         outage.restored_at = at
-        open_assignments = (
-            CrewAssignment.outage_id == outage.id,
-            CrewAssignment.status.not_in([AssignmentStatus.COMPLETE, AssignmentStatus.CANCELLED]),
-        )
-        crew_ids = list(session.scalars(select(CrewAssignment.crew_id).where(*open_assignments)))
-        session.execute(
-            update(CrewAssignment)
-            .where(*open_assignments)
-            .values(status=AssignmentStatus.COMPLETE, completed_at=at, version=CrewAssignment.version + 1)
-        )
-        if crew_ids:
-            # The job is done, so its crews are free for the next one. Only the crews of the
-            # assignments completed here: one that finished this outage earlier may be busy elsewhere.
-            session.execute(
-                update(Crew)
-                .where(
-                    Crew.id.in_(crew_ids),
-                    Crew.status.in_([CrewStatus.DISPATCHED, CrewStatus.EN_ROUTE, CrewStatus.ON_SITE]),
-                )
-                .values(status=CrewStatus.AVAILABLE, status_at=at, version=Crew.version + 1)
-            )
+        end_open_assignments(session, outage.id, AssignmentStatus.COMPLETE, at)
     return step
+
+
+def end_open_assignments(session: Session, outage_id: int, status: AssignmentStatus, at: datetime) -> None:
+    """Close the outage's open crew assignments (complete or cancelled) and free their crews.
+
+    Only crews still busy are freed: one that left this outage earlier may be busy elsewhere by now,
+    and an off-duty crew stays off duty.
+    """
+    open_jobs = (
+        CrewAssignment.outage_id == outage_id,
+        CrewAssignment.status.not_in([AssignmentStatus.COMPLETE, AssignmentStatus.CANCELLED]),
+    )
+    crew_ids = list(session.scalars(select(CrewAssignment.crew_id).where(*open_jobs)))
+    ended_at = {"completed_at": at} if status == AssignmentStatus.COMPLETE else {"cancelled_at": at}
+    session.execute(
+        update(CrewAssignment)
+        .where(*open_jobs)
+        .values(status=status, version=CrewAssignment.version + 1, **ended_at)
+    )
+    if crew_ids:
+        session.execute(
+            update(Crew)
+            .where(
+                Crew.id.in_(crew_ids),
+                Crew.status.in_([CrewStatus.DISPATCHED, CrewStatus.EN_ROUTE, CrewStatus.ON_SITE]),
+            )
+            .values(status=CrewStatus.AVAILABLE, status_at=at, version=Crew.version + 1)
+        )
 
 
 def _load(session: Session, outage_id: int, expected_version: int | None) -> Outage:
@@ -191,27 +199,7 @@ def cancel_outage(
         outage.state = OutageState.CANCELLED
         outage.cancelled_at = clock.now()
         outage.cancel_reason = reason_text
-        open_jobs = (
-            CrewAssignment.outage_id == outage.id,
-            CrewAssignment.status.not_in([AssignmentStatus.COMPLETE, AssignmentStatus.CANCELLED]),
-        )
-        crew_ids = list(session.scalars(select(CrewAssignment.crew_id).where(*open_jobs)))
-        session.execute(
-            update(CrewAssignment)
-            .where(*open_jobs)
-            .values(
-                status=AssignmentStatus.CANCELLED,
-                cancelled_at=clock.now(),
-                version=CrewAssignment.version + 1,
-            )
-        )
-        if crew_ids:
-            # Crews called off a false alarm are free for the next job at once.
-            session.execute(
-                update(Crew)
-                .where(Crew.id.in_(crew_ids))
-                .values(status=CrewStatus.AVAILABLE, status_at=clock.now(), version=Crew.version + 1)
-            )
+        end_open_assignments(session, outage.id, AssignmentStatus.CANCELLED, clock.now())
         session.flush()
         audit.record(
             session,
