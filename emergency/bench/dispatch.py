@@ -1,0 +1,409 @@
+"""Benchmark `dispatch`: the dispatcher page and the storm plan with a typhoon's outages and crews."""
+
+from __future__ import annotations
+
+import html
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import folium
+import numpy as np
+from sqlalchemy import insert, select
+
+from dashboard import maps
+from emergency import sla
+from emergency.bench.common import (
+    BENCH_NOW,
+    BenchRow,
+    _fresh_sqlite,
+    _timed,
+)
+from emergency.board import BoardRow, sla_board
+from emergency.clock import FakeClock
+from emergency.db import Database
+from emergency.demo import DEFAULT_SEED, Territory, generate_territory, load_territory
+from emergency.dispatch import greedy_plan, storm_plan
+from emergency.errors import InvalidInput
+from emergency.models import (
+    Crew,
+    CrewAssignment,
+    CrewKind,
+    CrewStatus,
+    Depot,
+    Device,
+    DeviceKind,
+    Outage,
+    OutageState,
+)
+from emergency.network import build_network_model
+from emergency.territory import Extent, crew_collection, territory_extent
+
+# --- dispatch: the dispatcher page and the storm plan with a typhoon's outages and crews ---------
+
+DISPATCH_CUSTOMERS = 250_000  # the smallest demo territory with 5,000 transformers and fuses
+DISPATCH_OUTAGES = 5_000
+DISPATCH_CREWS = 500
+PLAN_OUTAGES = 500
+PLAN_CREWS = 200
+PAGE_REPEATS = 3
+OUTAGE_KINDS = (DeviceKind.TRANSFORMER, DeviceKind.FUSE)
+# Shares of the crews: busy on a job (one per dispatched or on-site outage), off duty; the rest are
+# available for the storm plan (200 of the default 500).
+BUSY_CREW_SHARE = 0.56
+OFF_DUTY_CREW_SHARE = 0.04
+ON_SITE_SHARE_OF_BUSY = 0.35
+CONFIRMED_SHARE = 0.4  # of the outages without a crew; the others are still predicted
+HAZARD_OUTAGE_SHARE = 0.03
+CREW_KINDS = (CrewKind.LINE, CrewKind.CABLE, CrewKind.TREE, CrewKind.ASSESSMENT, CrewKind.MUTUAL_AID)
+CREW_KIND_SHARES = (0.55, 0.12, 0.08, 0.1, 0.15)
+BENCH_TZ = ZoneInfo("Asia/Shanghai")
+OUTAGE_POPUP_FIELDS = [
+    "id",
+    "clock",
+    "state_label",
+    "device_code",
+    "customers",
+    "important",
+    "reports",
+    "first_report_local",
+]
+CREW_POPUP_FIELDS = ["name", "code", "status"]
+
+
+@dataclass(frozen=True)
+class Storm:
+    """What `storm_on_territory` inserted: the ids the planner is asked about."""
+
+    unassigned_outage_ids: list[int]
+    crews_available: int
+    crews_busy: int
+
+
+def _without_incidents(territory: Territory) -> Territory:
+    """The territory's network and customers only: its own crews, outages and reports left out."""
+    return replace(
+        territory,
+        crews=territory.crews.iloc[:0],
+        outages=territory.outages.iloc[:0],
+        reports=territory.reports.iloc[:0],
+        etr_changes=territory.etr_changes.iloc[:0],
+        assignments=territory.assignments.iloc[:0],
+    )
+
+
+def storm_on_territory(db: Database, clock: FakeClock, outages: int, crews: int, seed: int) -> Storm:
+    """Insert `outages` active outages on distinct transformers and fuses and `crews` crews (Core).
+
+    Outages started within the last hour; customers and important users out come from the network
+    model. Busy crews each hold one open assignment to a dispatched or on-site outage.
+    """
+    rng = np.random.default_rng(seed)
+    now = clock.now()
+    with db.read() as session:
+        model = build_network_model(session)
+        devices = session.execute(
+            select(Device.id, Device.district_id, Device.lon, Device.lat).where(Device.kind.in_(OUTAGE_KINDS))
+        ).all()
+        depots = list(session.scalars(select(Depot.id)))
+    if len(devices) < outages:
+        raise InvalidInput(
+            f"{outages:,} outages need as many transformers and fuses; the territory has {len(devices):,}",
+            field="customers",
+        )
+    busy = min(round(crews * BUSY_CREW_SHARE), outages)
+    off_duty = round(crews * OFF_DUTY_CREW_SHARE)
+    on_site = round(busy * ON_SITE_SHARE_OF_BUSY)
+    chosen = [devices[i] for i in rng.choice(len(devices), size=outages, replace=False)]
+    age_s = rng.uniform(0, 3600, outages)  # first reports within the last hour
+    order = np.argsort(-age_s, kind="stable")  # the oldest outages are the ones a crew has reached
+    states = np.empty(outages, dtype=object)
+    states[order[:on_site]] = OutageState.ON_SITE.value
+    states[order[on_site:busy]] = OutageState.DISPATCHED.value
+    rest = order[busy:]
+    confirmed = rng.random(len(rest)) < CONFIRMED_SHARE
+    states[rest[confirmed]] = OutageState.CONFIRMED.value
+    states[rest[~confirmed]] = OutageState.PREDICTED.value
+    hazard = rng.random(outages) < HAZARD_OUTAGE_SHARE
+    reports = 1 + rng.poisson(8, outages)
+
+    outage_rows: list[dict[str, object]] = []
+    for n, (device_id, district_id, _, _) in enumerate(chosen):
+        index = model.net.index_of[device_id]
+        first = now - timedelta(seconds=float(age_s[n]))
+        state = OutageState(states[n])
+        crewed = state in (OutageState.DISPATCHED, OutageState.ON_SITE)
+        confirmed_at = first + timedelta(minutes=5) if state != OutageState.PREDICTED else None
+        dispatched_at = first + timedelta(minutes=6) if crewed else None
+        outage_rows.append(
+            {
+                "id": n + 1,
+                "state": state.value,
+                "device_id": device_id,
+                "district_id": district_id,
+                "hazard": bool(hazard[n]),
+                "nested": False,
+                "first_report_at": first,
+                "last_report_at": min(first + timedelta(minutes=int(reports[n])), now),
+                "predicted_at": first,
+                "confirmed_at": min(confirmed_at, now) if confirmed_at else None,
+                "dispatched_at": min(dispatched_at, now) if dispatched_at else None,
+                "on_site_at": now if state == OutageState.ON_SITE else None,
+                "customers_affected": int(model.customers_below[index]),
+                "customers_restored": 0,
+                "weighted_customers": float(model.weight_below[index]),
+                "important_affected": model.important_at(index),
+                "report_count": int(reports[n]),
+                "version": 1,
+            }
+        )
+
+    kinds = rng.choice(len(CREW_KINDS), size=crews, p=CREW_KIND_SHARES)
+    crew_statuses = (
+        [CrewStatus.ON_SITE] * on_site
+        + [CrewStatus.DISPATCHED] * (busy - on_site)
+        + [CrewStatus.OFF_DUTY] * off_duty
+        + [CrewStatus.AVAILABLE] * (crews - busy - off_duty)
+    )
+    crewed_outages = order[:busy]
+    crew_rows: list[dict[str, object]] = []
+    assignment_rows: list[dict[str, object]] = []
+    for n in range(crews):
+        if n < busy:  # at or near the job's device
+            _, _, lon, lat = chosen[crewed_outages[n]]
+            kind = CrewKind.LINE if CREW_KINDS[kinds[n]] == CrewKind.ASSESSMENT else CREW_KINDS[kinds[n]]
+        else:  # somewhere on the network
+            _, _, lon, lat = devices[int(rng.integers(len(devices)))]
+            kind = CREW_KINDS[kinds[n]]
+        status = crew_statuses[n]
+        crew_rows.append(
+            {
+                "id": n + 1,
+                "code": f"BX-{n + 1:04d}",
+                "name": f"Storm crew {n + 1}",
+                "kind": kind.value,
+                "size": int(rng.integers(2, 6)),
+                "home_depot_id": depots[n % len(depots)] if depots else None,
+                "lon": float(lon) + float(rng.normal(0, 0.002)),
+                "lat": float(lat) + float(rng.normal(0, 0.002)),
+                "position_at": now,
+                "status": status.value,
+                "status_at": now,
+                "shift_start": "08:00",
+                "shift_end": "20:00",
+                "version": 1,
+            }
+        )
+        if n < busy:
+            outage = outage_rows[crewed_outages[n]]
+            assignment_rows.append(
+                {
+                    "id": n + 1,
+                    "outage_id": outage["id"],
+                    "crew_id": n + 1,
+                    "status": status.value,
+                    "assigned_at": outage["dispatched_at"],
+                    "assigned_by": "bench",
+                    "eta_at": now + timedelta(minutes=10) if status == CrewStatus.DISPATCHED else None,
+                    "on_site_at": now if status == CrewStatus.ON_SITE else None,
+                    "version": 1,
+                }
+            )
+    with db.write() as session:
+        for table, rows in (
+            (Crew.__table__, crew_rows),
+            (Outage.__table__, outage_rows),
+            (CrewAssignment.__table__, assignment_rows),
+        ):
+            for start in range(0, len(rows), 1_000):
+                session.execute(insert(table), rows[start : start + 1_000])
+    unassigned = [int(outage_rows[i]["id"]) for i in rest]  # type: ignore[call-overload]
+    return Storm(unassigned, crews - busy - off_duty, busy)
+
+
+def _clock_text(clock: sla.ClockStatus | None) -> str:
+    """The board's countdown, in English: '7 min left', '3 min over', 'met'."""
+    if clock is None:
+        return "-"
+    if not clock.running:
+        return str(clock.state)
+    minutes = int(abs(clock.remaining.total_seconds()) // 60)
+    return f"{minutes} min {'over' if clock.remaining < timedelta(0) else 'left'}"
+
+
+def outage_geojson(rows: Sequence[BoardRow]) -> dict[str, Any]:
+    """The outage layer's GeoJSON with the console's properties (`dashboard.console.outage_features`),
+    labelled in English so the benchmark needs no Streamlit session for translations."""
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [round(r.lon, 5), round(r.lat, 5)]},
+                "properties": {
+                    "id": r.outage_id,
+                    "urgency": r.urgency,
+                    "state_label": r.state.replace("_", " "),
+                    "device_code": r.device_code,
+                    "customers": r.customers_out,
+                    "important": r.important_total,
+                    "hazard": r.hazard,
+                    "reports": r.reports,
+                    "clock": _clock_text(r.urgent),
+                    "first_report_local": r.first_report_at.astimezone(BENCH_TZ).strftime("%H:%M"),
+                },
+            }
+            for r in rows
+        ],
+    }
+
+
+def _page_data(db: Database, clock: FakeClock) -> tuple[list[BoardRow], dict[str, Any]]:
+    with db.read() as session:
+        return sla_board(session, clock), crew_collection(session)
+
+
+def _empty_map(extent: Extent) -> folium.Map:
+    return maps.base_map(extent.centre, ((extent.south, extent.west), (extent.north, extent.east)))
+
+
+def _render(fmap: folium.Map) -> int:
+    """Bytes of the map as rendered to HTML and JavaScript."""
+    return len(fmap.get_root().render().encode("utf-8"))
+
+
+def dispatcher_page(db: Database, clock: FakeClock, extent: Extent) -> tuple[int, int, int]:
+    """Build the dispatcher page's live data and map layers as the page does; returns the bytes of
+    the rendered map, the outages and the crews."""
+    board, crews = _page_data(db, clock)
+    fmap = _empty_map(extent)
+    maps.crew_layer(crews, CREW_POPUP_FIELDS, ["", "", ""]).add_to(fmap)
+    maps.outage_layer(outage_geojson(board), OUTAGE_POPUP_FIELDS, OUTAGE_POPUP_FIELDS).add_to(fmap)
+    return _render(fmap), len(board), len(crews["features"])
+
+
+def _popup(properties: dict[str, Any], fields: Sequence[str]) -> str:
+    return "<br>".join(f"<b>{field}</b> {html.escape(str(properties[field]))}" for field in fields)
+
+
+def dispatcher_page_markers(db: Database, clock: FakeClock, extent: Extent) -> int:
+    """The naive page: the same data, one folium CircleMarker with a popup per outage and per crew."""
+    board, crews = _page_data(db, clock)
+    fmap = _empty_map(extent)
+    for feature in crews["features"]:
+        lon, lat = feature["geometry"]["coordinates"]
+        properties = feature["properties"]
+        folium.CircleMarker(
+            [lat, lon],
+            radius=5,
+            fill=True,
+            fill_color=maps.CREW_COLOURS.get(properties["status"], maps.CREW_BUSY_COLOUR),
+            popup=folium.Popup(_popup(properties, CREW_POPUP_FIELDS)),
+        ).add_to(fmap)
+    for feature in outage_geojson(board)["features"]:
+        lon, lat = feature["geometry"]["coordinates"]
+        properties = feature["properties"]
+        folium.CircleMarker(
+            [lat, lon],
+            radius=maps.outage_radius(properties["customers"]),
+            fill=True,
+            fill_color=maps.URGENCY_COLOURS.get(properties["urgency"], maps.URGENCY_COLOURS["on_track"]),
+            popup=folium.Popup(_popup(properties, OUTAGE_POPUP_FIELDS)),
+        ).add_to(fmap)
+    return _render(fmap)
+
+
+def bench_dispatch(
+    customers: int = DISPATCH_CUSTOMERS,
+    outages: int = DISPATCH_OUTAGES,
+    crews: int = DISPATCH_CREWS,
+    seed: int = DEFAULT_SEED,
+    plan_outages: int = PLAN_OUTAGES,
+    plan_crews: int = PLAN_CREWS,
+) -> list[BenchRow]:
+    """The dispatcher page and the storm plan with a typhoon's active outages and crews in SQLite.
+
+    The page's data is the SLA board, the crew collection and the outage and crew map layers
+    rendered to HTML and JavaScript (best of `PAGE_REPEATS` after one warm-up); the baseline builds
+    the same page with one folium CircleMarker and popup per outage and crew. The storm plan is timed
+    for `plan_outages` unassigned outages and at most `plan_crews` crews, beside nearest-crew greedy.
+    """
+    clock = FakeClock(BENCH_NOW)
+    say = sys.stderr
+    print(f"dispatch: generating {customers:,} customers, {outages:,} outages and {crews:,} crews", file=say)
+    territory = _without_incidents(generate_territory(customers, seed, clock.now()))
+    with tempfile.TemporaryDirectory() as directory:
+        db = _fresh_sqlite(directory, clock)
+        load_territory(db, clock, territory)
+        storm = storm_on_territory(db, clock, outages, crews, seed + 2)
+        with db.read() as session:
+            extent = territory_extent(session)
+        if extent is None:
+            raise AssertionError("the demo territory has no districts")
+
+        print("dispatch: building the dispatcher page", file=say)
+        (payload, board_rows, crew_rows), _ = _timed(lambda: dispatcher_page(db, clock, extent))
+        page_s = min(_timed(lambda: dispatcher_page(db, clock, extent))[1] for _ in range(PAGE_REPEATS))
+        _, data_s = _timed(lambda: _page_data(db, clock))
+        print("dispatch: naive baseline, one CircleMarker per outage and crew", file=say)
+        naive_payload, naive_s = _timed(lambda: dispatcher_page_markers(db, clock, extent))
+
+        plan_ids = storm.unassigned_outage_ids[:plan_outages]
+        print(f"dispatch: storm plan, {len(plan_ids):,} outages and at most {plan_crews} crews", file=say)
+        with db.read() as session:
+            optimal, optimal_s = _timed(
+                lambda: storm_plan(session, clock, outage_ids=plan_ids, max_crews=plan_crews)
+            )
+        with db.read() as session:
+            greedy, greedy_s = _timed(
+                lambda: greedy_plan(session, clock, outage_ids=plan_ids, max_crews=plan_crews)
+            )
+        db.dispose()
+    size = f"{board_rows:,} outages + {crew_rows:,} crews"
+    naive = f"the same page with one folium.CircleMarker and popup per outage and crew ({size})"
+    plan = f"{len(plan_ids):,} outages x {optimal.crews_available} crews, at most {plan_crews} used"
+    greedy_note = f"nearest-crew greedy_plan on the same {len(plan_ids):,} outages and crews"
+    return [
+        BenchRow(f"SLA board + crew collection queries ({size})", data_s, "s"),
+        BenchRow(
+            f"dispatcher page data: board, crews, map layers rendered ({size})",
+            page_s,
+            "s",
+            budget="<= 0.5 s",
+            baseline=naive_s,
+            baseline_description=naive,
+        ),
+        BenchRow(
+            "map payload: outage + crew layers rendered",
+            payload / 1e6,
+            "MB",
+            budget="<= 2 MB",
+            baseline=naive_payload / 1e6,
+            baseline_description=naive,
+        ),
+        BenchRow(
+            f"storm plan (linear_sum_assignment), {plan}",
+            optimal_s,
+            "s",
+            baseline=greedy_s,
+            baseline_description=greedy_note,
+        ),
+        BenchRow(
+            f"storm plan total travel, {len(optimal.rows)} crews sent",
+            optimal.total_travel_minutes,
+            "min",
+            baseline=greedy.total_travel_minutes,
+            baseline_description=f"{greedy_note}: {len(greedy.rows)} crews sent",
+        ),
+        BenchRow(
+            "storm plan cost, sum of (arrival minutes - priority)",
+            optimal.cost,
+            "",
+            baseline=greedy.cost,
+            baseline_description=greedy_note,
+        ),
+    ]
