@@ -680,6 +680,22 @@ class AuditEvent(Base):
     detail: Mapped[str | None] = mapped_column(String(500))
 
 
+class RateLimitHit(Base):
+    """One counted attempt at a public form (lookup, report, feedback) by one session or address.
+
+    In the database, not in process memory, so app processes behind a load balancer share the
+    count. `key` is a digest of the action and the session or address, never the raw address;
+    rows older than the window are deleted as new attempts come in.
+    """
+
+    __tablename__ = "rate_limit_hits"
+    __table_args__ = (Index("ix_rate_limit_hits_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Setting(Base):
     """A threshold or target as data: SLA limits, trouble-call rules, privacy minimums, lockout."""
 
