@@ -41,21 +41,8 @@ def is_demo(db_url: str) -> bool:
 
 
 def public_snapshot() -> publish.PublicSnapshot:
-    db_url = load_settings().db_url
-    with get_database(db_url).read() as session:
-        interval = int(get_setting(session, "public.snapshot_interval_s"))
-    return _public_snapshot(db_url, interval, _interval_slot(interval))
-
-
-def _interval_slot(interval: int) -> int:
-    """Which interval we are in: the cache key that makes a snapshot shared for that long."""
-    return int(SYSTEM_CLOCK.now().timestamp()) // max(interval, 1)
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def _public_snapshot(db_url: str, interval: int, slot: int) -> publish.PublicSnapshot:
-    with get_database(db_url).read() as session:
-        return publish.build_public_snapshot(session, SYSTEM_CLOCK, network_model(session, db_url))
+    """The process-wide snapshot the JSON routes serve too (built at most once per interval)."""
+    return publish.cached_public_snapshot(database(), SYSTEM_CLOCK)
 
 
 @st.cache_data(ttl=STAFF_CACHE_SECONDS, show_spinner=False)

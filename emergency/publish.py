@@ -4,30 +4,59 @@ Areas and counts only. Never a name, phone number, address, account number, an e
 location, or which important user is out: outage areas are generalised to a buffered hull of the
 transformers they cover, and areas with fewer customers than a set minimum are not drawn (their
 customers still count in their district's totals).
+
+Every public output (the public page, the JSON routes, the static files) reads the snapshot through
+`cached_public_snapshot`, which builds it at most once per interval per database and shares it with
+every viewer of the process: public maps that queried the live system per viewer fell over in storms.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import shapely
 import shapely.geometry
 from shapely.geometry import mapping
-from shapely.geometry.base import BaseGeometry
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from emergency.clock import Clock
-from emergency.models import ACTIVE_OUTAGE_STATES, Crew, CrewStatus, Customer, District, Outage, OutageState
-from emergency.network import NetworkModel, build_network_model
+from emergency.db import Database
+from emergency.models import (
+    ACTIVE_OUTAGE_STATES,
+    Crew,
+    CrewStatus,
+    Customer,
+    District,
+    Outage,
+    OutageState,
+    RestorationStep,
+    Warning,
+    WarningLevel,
+    WarningStatus,
+)
+from emergency.network import NetworkModel, build_network_model, network_model
 from emergency.settings import get_setting
+
+log = logging.getLogger("outage_desk.publish")
 
 # Degrees of buffer round an outage's transformers: about 200 m, so a single transformer's
 # area never shrinks to a point that would give away where its customers live.
 AREA_BUFFER_DEG = 0.002
 AREA_SIMPLIFY_DEG = 0.0005
+AREA_PRECISION_DEG = 1e-5
+# Few segments per quarter circle: the areas are generalised anyway and the payload stays small.
+AREA_QUAD_SEGMENTS = 3
+PROGRESS_POINTS = 25  # samples of customers out across the event window (hourly for 24 h)
+# After a failed rebuild, viewers keep the last snapshot this long before anyone tries again, so a
+# database that is down is not hammered by every page view.
+RETRY_AFTER_FAILURE_S = 10
 
 # The words customers understand (DOMAIN.md section 4), keyed for translation.
 PUBLIC_STATUS = {
@@ -37,7 +66,22 @@ PUBLIC_STATUS = {
     OutageState.DISPATCHED: "crew_assigned",
     OutageState.EN_ROUTE: "crew_assigned",
     OutageState.ON_SITE: "crew_on_site",
+    OutageState.RESTORED: "restored",
+    OutageState.CLOSED: "restored",
 }
+RESTORED_STATES = (OutageState.RESTORED, OutageState.CLOSED)
+# Outages whose customers really were out: cancelled ones were not, merged ones live on in the
+# outage they were merged into.
+REAL_OUTAGE_STATES = (*ACTIVE_OUTAGE_STATES, *RESTORED_STATES)
+PUBLIC_WARNING_STATES = (WarningStatus.ACTIVE, WarningStatus.UPDATED)
+# The meteorological signal colours (DOMAIN.md section 2), most severe first.
+WARNING_COLOURS = {
+    WarningLevel.RED: "#d7191c",
+    WarningLevel.ORANGE: "#f28e2b",
+    WarningLevel.YELLOW: "#f2c94c",
+    WarningLevel.BLUE: "#1f5fbf",
+}
+WARNING_SEVERITY = {level: rank for rank, level in enumerate(WARNING_COLOURS)}
 
 
 @dataclass(frozen=True)
@@ -49,6 +93,10 @@ class DistrictStatus:
     customers_served: int
     customers_out: int
     outages: int
+    customers_restored: int = 0  # restored within the event window
+    etr_earliest: datetime | None = None  # the range of valid (future) ETRs of its outages
+    etr_latest: datetime | None = None
+    etrs_reassessed: int = 0  # outages whose ETR has passed: shown as being reassessed
 
     @property
     def share_with_power(self) -> float:
@@ -58,9 +106,24 @@ class DistrictStatus:
 
 
 @dataclass(frozen=True)
+class PublicWarning:
+    level: str
+    colour: str
+    hazard: str
+    title_en: str
+    title_zh: str
+    text_en: str
+    text_zh: str
+    districts: list[str]  # district codes; empty when the area is drawn, not named
+    effective_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class PublicSnapshot:
     generated_at: datetime
     next_update_at: datetime
+    interval_s: int
     customers_served: int
     customers_out: int
     outages: int
@@ -70,6 +133,12 @@ class PublicSnapshot:
     districts_geojson: dict[str, Any]
     small_outages_not_drawn: int
     min_customers_shown: int
+    warnings: list[PublicWarning] = field(default_factory=list)
+    customers_restored: int = 0  # within the event window
+    event_hours: int = 24
+    progress_times: list[datetime] = field(default_factory=list)
+    progress_out: dict[str, list[int]] = field(default_factory=dict)  # district code -> out at each time
+    bounds: tuple[float, float, float, float] | None = None  # west, south, east, north
     territory_name: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -78,12 +147,109 @@ class PublicSnapshot:
             return 1.0
         return 1 - self.customers_out / self.customers_served
 
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["generated_at"] = self.generated_at.isoformat()
-        data["next_update_at"] = self.next_update_at.isoformat()
+    def is_stale(self, now: datetime) -> bool:
+        """Older than twice the interval: the rebuilds have stopped, and readers must be told."""
+        return now - self.generated_at > timedelta(seconds=2 * self.interval_s)
+
+    def summary_json(self) -> dict[str, Any]:
+        """Everything but the map layers, as JSON-ready values."""
+        data = {
+            f.name: _jsonable(getattr(self, f.name))
+            for f in fields(self)
+            if f.name not in ("areas", "districts_geojson")
+        }
         data["share_with_power"] = round(self.share_with_power, 4)
+        for district, row in zip(data["districts"], self.districts, strict=True):
+            district["share_with_power"] = round(row.share_with_power, 4)
         return data
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.summary_json(),
+            "areas": self.areas,
+            "districts_geojson": self.districts_geojson,
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, DistrictStatus | PublicWarning):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+# --- the shared cache ---------------------------------------------------------------------------
+
+_snapshots: dict[str, PublicSnapshot] = {}
+_failed_at: dict[str, datetime] = {}
+_build_locks: dict[str, threading.Lock] = {}
+_guard = threading.Lock()
+
+
+def cached_public_snapshot(db: Database, clock: Clock) -> PublicSnapshot:
+    """The snapshot of this database, built at most once per interval and shared by every caller.
+
+    Viewers who arrive while it is being rebuilt wait for that one build instead of starting their
+    own. If a rebuild fails (the database is down or overloaded), the last snapshot is served as it
+    is, and it says how old it is: readers see a stale-data banner rather than an error.
+    """
+    snapshot = _snapshots.get(db.url)
+    if snapshot is not None and clock.now() < snapshot.next_update_at:
+        return snapshot
+    with _guard:
+        lock = _build_locks.setdefault(db.url, threading.Lock())
+    with lock:
+        snapshot = _snapshots.get(db.url)
+        now = clock.now()
+        if snapshot is not None and now < snapshot.next_update_at:
+            return snapshot  # built by the viewer we waited for
+        failed = _failed_at.get(db.url)
+        if (
+            snapshot is not None
+            and failed is not None
+            and now - failed < timedelta(seconds=RETRY_AFTER_FAILURE_S)
+        ):
+            return snapshot
+        try:
+            with db.read() as session:
+                fresh = build_public_snapshot(session, clock, network_model(session, db.url))
+        except Exception:
+            if snapshot is None:
+                raise
+            _failed_at[db.url] = now
+            log.exception("public snapshot rebuild failed; serving the one from %s", snapshot.generated_at)
+            return snapshot
+        _failed_at.pop(db.url, None)
+        _snapshots[db.url] = fresh
+        return fresh
+
+
+def forget_cached_snapshot(url: str | None = None) -> None:
+    """Drop the cached snapshot of one database (all when None): for tests and after a reset."""
+    with _guard:
+        for key in [url] if url is not None else list(_snapshots):
+            _snapshots.pop(key, None)
+            _failed_at.pop(key, None)
+
+
+# --- building it --------------------------------------------------------------------------------
+
+
+@dataclass
+class _OutagePieces:
+    """One outage's customers and transformers per district it reaches."""
+
+    outage: Any  # an Outage row or a named row with the same columns
+    districts: dict[int, tuple[int, list[int]]]
+
+    @property
+    def total(self) -> int:
+        return sum(n for n, _ in self.districts.values())
 
 
 def build_public_snapshot(
@@ -93,38 +259,69 @@ def build_public_snapshot(
     now = clock.now()
     interval = int(get_setting(session, "public.snapshot_interval_s"))
     minimum = int(get_setting(session, "public.min_customers_shown"))
+    event_hours = int(get_setting(session, "public.event_hours"))
+    restored_shown = timedelta(minutes=int(get_setting(session, "public.restored_shown_minutes")))
+    event_start = now - timedelta(hours=event_hours)
     districts = list(session.scalars(select(District).order_by(District.code)))
     shapes = {d.id: shapely.geometry.shape(d.geometry) for d in districts}
     served = dict(
         session.execute(select(Customer.district_id, func.count()).group_by(Customer.district_id)).all()
     )
-    outages = list(session.scalars(select(Outage).where(Outage.state.in_(ACTIVE_OUTAGE_STATES))))
-    if outages and model is None:
+    # Every outage whose customers were out at some time in the event window.
+    recent = list(
+        session.execute(
+            select(
+                Outage.id,
+                Outage.state,
+                Outage.device_id,
+                Outage.district_id,
+                Outage.first_report_at,
+                Outage.restored_at,
+                Outage.customers_affected,
+                Outage.customers_restored,
+                Outage.etr_at,
+                Outage.etr_confidence,
+                Outage.etr_set_at,
+            ).where(
+                Outage.state.in_(REAL_OUTAGE_STATES),
+                Outage.first_report_at <= now,
+                or_(Outage.restored_at.is_(None), Outage.restored_at >= event_start),
+            )
+        ).all()
+    )
+    if recent and model is None:
         model = build_network_model(session)
+    pieces = [_pieces_by_district(model, row) for row in recent] if model is not None else []
+    active = [p for p in pieces if p.outage.state in ACTIVE_OUTAGE_STATES]
+    just_restored = [
+        p
+        for p in pieces
+        if p.outage.state in RESTORED_STATES
+        and p.outage.restored_at is not None
+        and p.outage.restored_at >= now - restored_shown
+    ]
 
     out_by_district: dict[int, float] = {}
     outages_by_district: dict[int, int] = {}
-    area_features: list[dict[str, Any]] = []
-    hidden = 0
-    for outage in outages:
-        assert model is not None
-        pieces = _pieces_by_district(model, outage)
+    etrs_by_district: dict[int, list[datetime]] = {}
+    reassessed_by_district: dict[int, int] = {}
+    for piece in active:
+        outage = piece.outage
         still_out = max(outage.customers_affected - outage.customers_restored, 0)
         # Customers are counted in the district they live in, not where the device stands;
         # a partly restored outage is scaled down evenly (steps do not say where power came back).
-        scale = still_out / max(sum(n for n, _ in pieces.values()), 1)
-        drawn = False
-        for district_id, (customers, transformers) in pieces.items():
-            out_here = customers * scale
-            out_by_district[district_id] = out_by_district.get(district_id, 0.0) + out_here
+        scale = still_out / max(piece.total, 1)
+        etr_valid = outage.etr_at is not None and outage.etr_at > now
+        for district_id, (customers, _) in piece.districts.items():
+            out_by_district[district_id] = out_by_district.get(district_id, 0.0) + customers * scale
             outages_by_district[district_id] = outages_by_district.get(district_id, 0) + 1
-            if round(out_here) >= minimum and district_id in shapes:
-                area_features.append(
-                    _area_feature(outage, round(out_here), model, transformers, shapes[district_id], now)
-                )
-                drawn = True
-        hidden += 0 if drawn else 1
+            if etr_valid:
+                etrs_by_district.setdefault(district_id, []).append(outage.etr_at)
+            elif outage.etr_at is not None:
+                reassessed_by_district[district_id] = reassessed_by_district.get(district_id, 0) + 1
 
+    areas, hidden = _area_features(active, just_restored, model, shapes, minimum, now)
+    restored_by_district = _restored_since(session, pieces, event_start)
     district_rows = [
         DistrictStatus(
             code=d.code,
@@ -134,6 +331,10 @@ def build_public_snapshot(
             customers_served=int(served.get(d.id, 0)),
             customers_out=min(round(out_by_district.get(d.id, 0)), int(served.get(d.id, 0))),
             outages=outages_by_district.get(d.id, 0),
+            customers_restored=round(restored_by_district.get(d.id, 0.0)),
+            etr_earliest=min(etrs_by_district[d.id]) if d.id in etrs_by_district else None,
+            etr_latest=max(etrs_by_district[d.id]) if d.id in etrs_by_district else None,
+            etrs_reassessed=reassessed_by_district.get(d.id, 0),
         )
         for d in districts
     ]
@@ -145,18 +346,27 @@ def build_public_snapshot(
         )
         or 0
     )
+    times, progress = _progress(session, pieces, districts, event_start, now)
+    bounds = shapely.union_all(list(shapes.values())).bounds if shapes else None
     return PublicSnapshot(
         generated_at=now,
         next_update_at=now + timedelta(seconds=interval),
+        interval_s=interval,
         customers_served=sum(r.customers_served for r in district_rows),
         customers_out=sum(r.customers_out for r in district_rows),
-        outages=len(outages),
+        outages=len(active),
         crews_working=crews_working,
         districts=district_rows,
-        areas={"type": "FeatureCollection", "features": area_features},
+        areas={"type": "FeatureCollection", "features": areas},
         districts_geojson=_district_shapes(districts, district_rows),
         small_outages_not_drawn=hidden,
         min_customers_shown=minimum,
+        warnings=_active_warnings(session, now),
+        customers_restored=sum(r.customers_restored for r in district_rows),
+        event_hours=event_hours,
+        progress_times=times,
+        progress_out=progress,
+        bounds=tuple(round(b, 5) for b in bounds) if bounds else None,  # type: ignore[arg-type]
         territory_name={
             "en": str(get_setting(session, "territory.name_en")),
             "zh": str(get_setting(session, "territory.name_zh")),
@@ -164,47 +374,186 @@ def build_public_snapshot(
     )
 
 
-def _pieces_by_district(model: NetworkModel, outage: Outage) -> dict[int, tuple[int, list[int]]]:
+def _pieces_by_district(model: NetworkModel, outage: Any) -> _OutagePieces:
     """The outage's customers and transformers grouped by the district they are in."""
-    index = model.net.index_of[outage.device_id]
+    index = model.net.index_of.get(outage.device_id)
+    if index is None:  # a device no longer in the network: count it where the outage was recorded
+        return _OutagePieces(outage, {outage.district_id: (outage.customers_affected, [])})
     transformers = model.net.transformers_at_or_below(outage.device_id) or [index]
-    pieces: dict[int, tuple[int, list[int]]] = {}
+    districts: dict[int, tuple[int, list[int]]] = {}
     for t in transformers:
         district_id = int(model.district[t])
-        customers, members = pieces.get(district_id, (0, []))
+        customers, members = districts.get(district_id, (0, []))
         members.append(t)
-        pieces[district_id] = (customers + int(model.customers_below[t]), members)
-    return pieces
+        districts[district_id] = (customers + int(model.customers_below[t]), members)
+    return _OutagePieces(outage, districts)
 
 
-def _area_feature(
-    outage: Outage,
-    customers_out: int,
-    model: NetworkModel,
-    transformers: list[int],
-    district: BaseGeometry,
+def _area_features(
+    active: list[_OutagePieces],
+    restored: list[_OutagePieces],
+    model: NetworkModel | None,
+    shapes: dict[int, Any],
+    minimum: int,
     now: datetime,
-) -> dict[str, Any]:
-    """A generalised area: the buffered hull of the transformers, kept inside their district."""
+) -> tuple[list[dict[str, Any]], int]:
+    """Generalised areas: the buffered hull of each outage's transformers, kept inside each district.
+
+    Pieces under `minimum` customers are not drawn; returns the features and how many active outages
+    had no piece drawn. Geometry is computed on arrays (shapely 2), so 5,000 outages stay cheap.
+    """
+    drawn: list[tuple[_OutagePieces, int, int, list[int]]] = []  # piece, district, customers, transformers
+    hidden = 0
+    for group, is_active in ((active, True), (restored, False)):
+        for piece in group:
+            outage = piece.outage
+            still_out = max(outage.customers_affected - outage.customers_restored, 0) if is_active else 0
+            scale = still_out / max(piece.total, 1)
+            any_drawn = False
+            for district_id, (customers, transformers) in piece.districts.items():
+                shown = round(customers * scale) if is_active else customers
+                if shown >= minimum and district_id in shapes and transformers:
+                    drawn.append((piece, district_id, shown, transformers))
+                    any_drawn = True
+            hidden += 0 if any_drawn or not is_active else 1
+    if not drawn or model is None:
+        return [], hidden
     assert model.net.lon is not None and model.net.lat is not None
-    points = shapely.points(model.net.lon[transformers], model.net.lat[transformers])
-    area = shapely.convex_hull(shapely.multipoints(points)).buffer(AREA_BUFFER_DEG)
-    area = shapely.intersection(area, district).simplify(AREA_SIMPLIFY_DEG)
-    area = shapely.set_precision(area, 1e-5)
-    etr_valid = outage.etr_at is not None and outage.etr_at > now
+    hulls = shapely.convex_hull(
+        np.array(
+            [
+                shapely.multipoints(np.column_stack([model.net.lon[t], model.net.lat[t]]))
+                for _, _, _, t in drawn
+            ]
+        )
+    )
+    areas = shapely.buffer(hulls, AREA_BUFFER_DEG, quad_segs=AREA_QUAD_SEGMENTS)
+    district_of = np.array([shapes[d] for _, d, _, _ in drawn])
+    for shape in shapes.values():
+        shapely.prepare(shape)
+    # Only areas that cross their district's edge need the (costly) intersection.
+    inside = shapely.contains(district_of, areas)
+    crossing = ~inside
+    if crossing.any():
+        areas[crossing] = shapely.intersection(areas[crossing], district_of[crossing])
+    areas = shapely.set_precision(shapely.simplify(areas, AREA_SIMPLIFY_DEG), AREA_PRECISION_DEG)
+    features = [
+        _area_feature(piece.outage, customers, area, now)
+        for (piece, _, customers, _), area in zip(drawn, areas, strict=True)
+        if not area.is_empty
+    ]
+    return features, hidden
+
+
+def _area_feature(outage: Any, customers: int, area: Any, now: datetime) -> dict[str, Any]:
+    restored = outage.state in RESTORED_STATES
+    etr_valid = not restored and outage.etr_at is not None and outage.etr_at > now
     return {
         "type": "Feature",
         "geometry": mapping(area),
         "properties": {
             "status": PUBLIC_STATUS.get(outage.state, "reported"),
-            "customers_out": customers_out,
+            "customers_out": 0 if restored else customers,
+            "customers_restored": customers if restored else 0,
             "since": outage.first_report_at.isoformat(),
+            "restored_at": outage.restored_at.isoformat() if restored and outage.restored_at else None,
             # An ETR in the past is never shown as valid: the public sees it is being reassessed.
-            "etr": outage.etr_at.isoformat() if etr_valid and outage.etr_at else None,
+            "etr": outage.etr_at.isoformat() if etr_valid else None,
             "etr_confidence": str(outage.etr_confidence) if etr_valid and outage.etr_confidence else None,
-            "etr_expired": outage.etr_at is not None and not etr_valid,
+            "etr_set_at": outage.etr_set_at.isoformat() if etr_valid and outage.etr_set_at else None,
+            "etr_expired": not restored and outage.etr_at is not None and not etr_valid,
         },
     }
+
+
+def _restored_since(session: Session, pieces: list[_OutagePieces], since: datetime) -> dict[int, float]:
+    """Customers restored within the window, per district (shared out like the outage's customers)."""
+    share = {p.outage.id: _district_shares(p) for p in pieces}
+    restored: dict[int, float] = {}
+    for outage_id, customers in session.execute(
+        select(RestorationStep.outage_id, func.sum(RestorationStep.customers_restored))
+        .where(RestorationStep.at >= since)
+        .group_by(RestorationStep.outage_id)
+    ):
+        for district_id, fraction in share.get(outage_id, {}).items():
+            restored[district_id] = restored.get(district_id, 0.0) + int(customers or 0) * fraction
+    return restored
+
+
+def _district_shares(piece: _OutagePieces) -> dict[int, float]:
+    total = max(piece.total, 1)
+    return {district_id: n / total for district_id, (n, _) in piece.districts.items()}
+
+
+def _progress(
+    session: Session,
+    pieces: list[_OutagePieces],
+    districts: list[District],
+    start: datetime,
+    now: datetime,
+) -> tuple[list[datetime], dict[str, list[int]]]:
+    """Customers out per district at even times across the event window, from the outage rows and
+    their restoration steps (no history table: an outage's start, steps and end are its history)."""
+    step = (now - start) / (PROGRESS_POINTS - 1)
+    times = [start + step * k for k in range(PROGRESS_POINTS - 1)] + [now]
+    codes = [d.code for d in districts]
+    if not pieces:
+        return times, {code: [0] * len(times) for code in codes}
+    t = np.array([moment.timestamp() for moment in times])
+    affected = np.array([p.outage.customers_affected for p in pieces], dtype=np.float64)
+    first = np.array([p.outage.first_report_at.timestamp() for p in pieces])
+    ended = np.array([p.outage.restored_at.timestamp() if p.outage.restored_at else np.inf for p in pieces])
+    out = np.where(first[:, None] <= t[None, :], affected[:, None], 0.0)
+    # Steps take customers off from the first sample at or after them.
+    position = {p.outage.id: i for i, p in enumerate(pieces)}
+    taken = np.zeros_like(out)
+    for outage_id, at, customers in _steps(session, [p.outage.id for p in pieces]):
+        column = int(np.searchsorted(t, at.timestamp(), side="left"))
+        if column < len(t):
+            taken[position[outage_id], column] += customers
+    out = np.clip(out - np.cumsum(taken, axis=1), 0, None)
+    out[ended[:, None] <= t[None, :]] = 0.0
+    row_of = {d.id: i for i, d in enumerate(districts)}
+    by_district = np.zeros((len(districts), len(times)))
+    for i, piece in enumerate(pieces):
+        for district_id, fraction in _district_shares(piece).items():
+            if district_id in row_of:
+                by_district[row_of[district_id]] += out[i] * fraction
+    return times, {code: [round(v) for v in by_district[row]] for row, code in enumerate(codes)}
+
+
+def _steps(session: Session, outage_ids: list[int]) -> Iterable[tuple[int, datetime, int]]:
+    """Restoration steps of these outages, read in chunks that every database accepts."""
+    for start in range(0, len(outage_ids), 1_000):
+        chunk = outage_ids[start : start + 1_000]
+        yield from session.execute(
+            select(RestorationStep.outage_id, RestorationStep.at, RestorationStep.customers_restored).where(
+                RestorationStep.outage_id.in_(chunk)
+            )
+        ).tuples()
+
+
+def _active_warnings(session: Session, now: datetime) -> list[PublicWarning]:
+    """Issued warnings in force now, most severe first (read from the table, whoever issued them)."""
+    rows = session.scalars(
+        select(Warning).where(Warning.status.in_(PUBLIC_WARNING_STATES), Warning.expires_at > now)
+    )
+    warnings = [
+        PublicWarning(
+            level=str(w.level),
+            colour=WARNING_COLOURS.get(WarningLevel(w.level), "#888888"),
+            hazard=str(w.hazard),
+            title_en=w.title_en,
+            title_zh=w.title_zh,
+            text_en=w.text_en or "",
+            text_zh=w.text_zh or "",
+            districts=list(w.area_districts or []),
+            effective_at=w.effective_at,
+            expires_at=w.expires_at,
+        )
+        for w in rows
+    ]
+    return sorted(warnings, key=lambda w: (WARNING_SEVERITY.get(WarningLevel(w.level), 9), w.effective_at))
 
 
 def _district_shapes(districts: list[District], rows: list[DistrictStatus]) -> dict[str, Any]:
@@ -219,6 +568,7 @@ def _district_shapes(districts: list[District], rows: list[DistrictStatus]) -> d
                     "code": d.code,
                     "name_en": d.name_en,
                     "name_zh": d.name_zh,
+                    "area_type": str(d.area_type),
                     "customers_served": by_code[d.code].customers_served,
                     "customers_out": by_code[d.code].customers_out,
                     "share_out": round(1 - by_code[d.code].share_with_power, 4),

@@ -33,6 +33,8 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
     "sla.at_risk_minutes": (3, "a clock is at risk in its last minutes"),
     "public.min_customers_shown": (25, "outage areas with fewer customers are merged or hidden"),
     "public.snapshot_interval_s": (60, "the public snapshot is rebuilt at most this often"),
+    "public.event_hours": (24, "the public restoration progress and 'restored so far' look back this far"),
+    "public.restored_shown_minutes": (60, "restored outage areas stay on the public map this long"),
     "dispatch.road_factor": (1.3, "road distance as a multiple of the straight-line (great-circle) distance"),
     "dispatch.speed_urban_kmh": (30, "average crew driving speed to an outage in an urban district"),
     "dispatch.speed_rural_kmh": (45, "average crew driving speed to an outage in a rural district"),
