@@ -33,6 +33,23 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
     "sla.at_risk_minutes": (3, "a clock is at risk in its last minutes"),
     "public.min_customers_shown": (25, "outage areas with fewer customers are merged or hidden"),
     "public.snapshot_interval_s": (60, "the public snapshot is rebuilt at most this often"),
+    "public.lookup_per_hour": (20, "check-my-outage lookups one browser session may make in an hour"),
+    "public.report_per_hour": (10, "web-form outage reports one browser session may send in an hour"),
+    "public.feedback_per_hour": (5, "feedback or complaints one browser session may send in an hour"),
+    "public.address_limit_factor": (
+        10,
+        "a client address may do this many times a session's hourly limit (many people share one address)",
+    ),
+    "public.report_duplicate_minutes": (
+        60,
+        "a web report for an account already reported this recently is answered with the first reference",
+    ),
+    "public.trusted_proxies": (
+        [],
+        "addresses of our own reverse proxies, whose X-Forwarded-For header names the real client",
+    ),
+    "public.lookup_restored_hours": (12, "check-my-outage says 'restored' this long after power came back"),
+    "public.feedback_max_chars": (2000, "longest accepted feedback or complaint text"),
     "public.event_hours": (24, "the public restoration progress and 'restored so far' look back this far"),
     "public.restored_shown_minutes": (60, "restored outage areas stay on the public map this long"),
     "dispatch.road_factor": (1.3, "road distance as a multiple of the straight-line (great-circle) distance"),
