@@ -95,6 +95,21 @@ class SlaDefault:
     stops_on: str
     limit_minutes: int | None = None
     limit_working_days: int | None = None
+    "dispatch.priority_disaster_factor": (
+        4.0,
+        "in a disaster-mode district, important users' storm-plan priority is multiplied by this",
+    ),
+    "warnings.disaster_mode_readiness": (
+        2,
+        "a warning whose readiness level is this or higher (1 is highest) puts its area in disaster mode",
+    ),
+    "warnings.max_upload_bytes": (1_048_576, "largest GeoJSON or CAP file a manager may upload"),
+    "warnings.max_vertices": (20_000, "most polygon vertices an uploaded or imported warning area may have"),
+    "warnings.max_radius_km": (300, "largest radius of a circular warning area"),
+    "warnings.crews_near_km": (10, "crews within this distance outside a warning area count as near it"),
+    "warnings.cap_sender": ("outage-desk@utility.invalid", "the CAP sender of warnings this utility issues"),
+    "warnings.notice_language": ("zh", "language of warning notices to customers: zh or en"),
+    "warnings.default_hours": (24, "an imported CAP warning without an expiry time expires after this"),
     calendar: str = "clock"
     area_type: str | None = None
     enforced: bool = True

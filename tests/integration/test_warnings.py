@@ -1,0 +1,321 @@
+"""Warnings on the small hand-made territory, on SQLite and PostgreSQL: areas, lifecycle, outbox.
+
+    West Town (W, 121.0-121.1): TX-1 (3 customers), TX-2 (4), TX-3 (1 grade-1 hospital, 8 h backup)
+    East Village (E, 121.1-121.2): TX-4 (5 customers at 121.150-121.154, 28.06), TX-5 (2 at 28.04)
+
+Every customer has a phone; crews C1, C2, C3 wait at the depot (121.03, 28.05) in West Town.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from emergency.auth import Actor
+from emergency.errors import Conflict, InvalidInput, PermissionDenied
+from emergency.models import (
+    AuditEvent,
+    Notification,
+    OutreachTask,
+    WarningRevision,
+    WarningStatus,
+)
+from emergency.models import Warning as WarningRow
+from emergency.warning_area import CircleArea, DistrictsArea, PolygonArea, resolve_area
+from emergency.warning_preview import preview
+from emergency.warnings import (
+    WarningInput,
+    cancel_warning,
+    create_warning,
+    disaster_mode_districts,
+    edit_draft,
+    expire_warnings,
+    history,
+    issue_warning,
+    update_warning,
+)
+from tests.support.small_territory import build_small_territory
+
+MANAGER = Actor("meng", "manager")
+DISPATCHER = Actor("alice", "dispatcher")
+HOSPITAL_CORNER = {
+    "type": "Polygon",
+    "coordinates": [[[121.0, 28.0], [121.08, 28.0], [121.08, 28.045], [121.0, 28.045], [121.0, 28.0]]],
+}
+
+
+@pytest.fixture
+def territory(database, clock):
+    return build_small_territory(database, clock)
+
+
+def draft(clock, area, readiness: int | None = 1, **changes) -> WarningInput:
+    fields = {
+        "hazard": "typhoon",
+        "level": "red",
+        "readiness_level": readiness,
+        "title_en": "Typhoon Haikui: red warning",
+        "title_zh": "台风海葵红色预警",
+        "text_en": "Landfall expected tonight.",
+        "text_zh": "预计今夜登陆。",
+        "area": area,
+        "effective_at": clock.now(),
+        "expires_at": clock.now() + timedelta(hours=12),
+    }
+    return WarningInput(**(fields | changes))
+
+
+def version(db, warning_id: int) -> int:
+    with db.read() as session:
+        return session.get(WarningRow, warning_id).version
+
+
+# --- areas -------------------------------------------------------------------------------
+
+
+def test_districts_area_holds_their_customers_and_important_users(database, territory):
+    with database.read() as session:
+        area = resolve_area(session, DistrictsArea(("W",)))
+        seen = preview(session, area)
+    assert area.district_codes == ("W",)
+    assert seen.customers == 8
+    assert [u.name for u in seen.important_users] == ["West Hospital 西镇医院"]
+    assert seen.important_users[0].backup_hours == 8
+    assert seen.important_by_grade["grade1"] == 1
+    assert {c.code for c in seen.crews_inside} == {"C1", "C2", "C3"}
+    assert seen.customers_by_district[0][0] == "W" and seen.customers_by_district[0][3] == 8
+
+
+def test_circle_area_holds_only_the_customers_inside(database, territory):
+    with database.read() as session:
+        area = resolve_area(session, CircleArea(121.152, 28.06, 1.0))
+        seen = preview(session, area)
+    assert area.kind == "circle" and area.district_codes == ("E",)
+    assert seen.customers == 5  # TX-4's five; TX-5 is 2 km south
+    assert seen.important_users == ()
+    assert seen.crews_inside == ()
+    assert seen.crews_near == ()  # the depot is 12 km west, beyond the 10 km "near"
+
+
+def test_uploaded_polygon_finds_the_hospital_and_the_crews_near_it(database, territory):
+    with database.read() as session:
+        area = resolve_area(
+            session, PolygonArea(json.dumps({"type": "Feature", "geometry": HOSPITAL_CORNER}))
+        )
+        seen = preview(session, area)
+    assert area.kind == "polygon"
+    assert seen.customers == 1
+    assert seen.important_users[0].account_no == territory.account_by_transformer["TX-3"][0]
+    # The depot (121.03, 28.05) is 0.55 km north of the polygon's top edge.
+    assert {c.code for c in seen.crews_near} == {"C1", "C2", "C3"}
+    assert 0.4 < seen.crews_near[0].distance_km < 0.7
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (DistrictsArea(()), "choose at least one district"),
+        (DistrictsArea(("W", "NOPE")), "unknown district(s): NOPE"),
+        (CircleArea(121.05, 28.05, 0), "more than 0 km"),
+        (CircleArea(121.05, 28.05, 5000), "at most 300 km"),
+        (CircleArea(100.0, 10.0, 5), "outside the territory"),
+        (
+            PolygonArea(
+                {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [[121.0, 28.0], [121.1, 28.1], [121.1, 28.0], [121.0, 28.1], [121.0, 28.0]]
+                    ],
+                }
+            ),
+            "Self-intersection",
+        ),
+        (
+            PolygonArea({"type": "Polygon", "coordinates": []}),
+            "empty",
+        ),
+        (PolygonArea({"type": "Point", "coordinates": [121.0, 28.0]}), "must be a polygon"),
+        (PolygonArea("{not json"), "not JSON"),
+        (PolygonArea({"type": "FeatureCollection", "features": []}), "no polygon"),
+    ],
+)
+def test_bad_areas_are_refused_with_the_reason(database, territory, spec, message):
+    with database.read() as session, pytest.raises(InvalidInput) as refused:
+        resolve_area(session, spec)
+    assert message in str(refused.value)
+
+
+def test_an_upload_over_the_size_limit_is_refused(database, territory):
+    ring = [[121.0 + i * 1e-6, 28.0] for i in range(60_000)] + [[121.05, 28.05], [121.0, 28.0]]
+    text = json.dumps({"type": "Polygon", "coordinates": [ring]})
+    with database.read() as session, pytest.raises(InvalidInput) as refused:
+        resolve_area(session, PolygonArea(text))
+    assert "larger than 1024 KiB" in str(refused.value)
+
+
+# --- lifecycle ---------------------------------------------------------------------------------
+
+
+def test_issue_queues_notices_builds_outreach_and_enters_disaster_mode(database, clock, territory):
+    warning_id = create_warning(database, clock, MANAGER, draft(clock, DistrictsArea(("W",))))
+    with database.read() as session:
+        assert disaster_mode_districts(session, clock.now()) == set()  # a draft changes nothing
+    result = issue_warning(
+        database, clock, MANAGER, warning_id, expected_version=version(database, warning_id)
+    )
+
+    assert (result.notices_queued, result.customers_without_phone, result.outreach_added) == (8, 0, 1)
+    assert result.disaster_mode
+    with database.read() as session:
+        warning = session.get(WarningRow, warning_id)
+        assert warning.status == WarningStatus.ACTIVE and warning.issued_by == "meng"
+        notices = session.scalars(select(Notification).order_by(Notification.customer_id)).all()
+        assert len(notices) == 8
+        assert {n.dedupe_key for n in notices} == {
+            f"warning:{warning.cap_identifier}:{n.customer_id}" for n in notices
+        }
+        assert all("台风海葵红色预警" in n.body and n.language == "zh" for n in notices)
+        assert {n.recipient for n in notices} == {f"1390000{i:04d}" for i in range(1, 9)}
+        task = session.scalars(select(OutreachTask)).one()
+        assert task.step == "message" and task.status == "pending"
+        assert disaster_mode_districts(session, clock.now()) == {territory.district_ids["W"]}
+        assert [r.cap_msg_type for r in history(session, warning_id)] == ["Alert"]
+
+
+def test_low_readiness_does_not_enter_disaster_mode(database, clock, territory):
+    warning_id = create_warning(database, clock, MANAGER, draft(clock, DistrictsArea(("W",)), readiness=3))
+    issue_warning(database, clock, MANAGER, warning_id, expected_version=version(database, warning_id))
+    with database.read() as session:
+        assert disaster_mode_districts(session, clock.now()) == set()
+
+
+def test_update_and_cancel_reference_every_earlier_message(database, clock, territory):
+    warning_id = create_warning(database, clock, MANAGER, draft(clock, DistrictsArea(("W",))))
+    issue_warning(database, clock, MANAGER, warning_id, expected_version=version(database, warning_id))
+    with database.read() as session:
+        first = session.get(WarningRow, warning_id).cap_identifier
+    clock.advance(hours=1)
+    result = update_warning(
+        database,
+        clock,
+        MANAGER,
+        warning_id,
+        draft(clock, DistrictsArea(("W", "E"))),
+        expected_version=version(database, warning_id),
+    )
+    # A new message: everyone in the wider area hears of it; the hospital is not listed twice.
+    assert (result.notices_queued, result.outreach_added) == (15, 0)
+    with database.read() as session:
+        warning = session.get(WarningRow, warning_id)
+        second = warning.cap_identifier
+        assert second != first and warning.status == WarningStatus.UPDATED
+        assert warning.cap_msg_type == "Update"
+        assert warning.cap_references == f"outage-desk@utility.invalid,{first},2026-07-01T02:00:00+00:00"
+        assert disaster_mode_districts(session, clock.now()) == set(territory.district_ids.values())
+    clock.advance(minutes=30)
+    cancel_warning(
+        database,
+        clock,
+        MANAGER,
+        warning_id,
+        "typhoon turned north",
+        expected_version=version(database, warning_id),
+    )
+    with database.read() as session:
+        warning = session.get(WarningRow, warning_id)
+        assert warning.status == WarningStatus.CANCELLED and warning.cap_msg_type == "Cancel"
+        assert warning.cap_references.split(" ") == [
+            f"outage-desk@utility.invalid,{first},2026-07-01T02:00:00+00:00",
+            f"outage-desk@utility.invalid,{second},2026-07-01T03:00:00+00:00",
+        ]
+        assert [r.cap_msg_type for r in history(session, warning_id)] == ["Alert", "Update", "Cancel"]
+        assert disaster_mode_districts(session, clock.now()) == set()
+        actions = session.scalars(
+            select(AuditEvent.action).where(AuditEvent.entity == "warning").order_by(AuditEvent.id)
+        ).all()
+        assert actions == ["warning.create", "warning.issue", "warning.update", "warning.cancel"]
+
+
+def test_warnings_expire_and_leave_disaster_mode(database, clock, territory):
+    warning_id = create_warning(database, clock, MANAGER, draft(clock, DistrictsArea(("E",))))
+    issue_warning(database, clock, MANAGER, warning_id, expected_version=version(database, warning_id))
+    clock.advance(hours=11)
+    assert expire_warnings(database, clock) == []
+    clock.advance(hours=1)
+    with database.read() as session:
+        # Disaster mode follows the expiry time even before the sweep marks it.
+        assert disaster_mode_districts(session, clock.now()) == set()
+    assert expire_warnings(database, clock) == [warning_id]
+    with database.read() as session:
+        assert session.get(WarningRow, warning_id).status == WarningStatus.EXPIRED
+        assert [r.status for r in history(session, warning_id)] == ["active", "expired"]
+
+
+def test_drafts_are_edited_in_place_and_stale_edits_refused(database, clock, territory):
+    warning_id = create_warning(database, clock, MANAGER, draft(clock, DistrictsArea(("W",))))
+    seen = version(database, warning_id)
+    edit_draft(
+        database,
+        clock,
+        MANAGER,
+        warning_id,
+        draft(clock, DistrictsArea(("E",)), level="orange"),
+        expected_version=seen,
+    )
+    with pytest.raises(Conflict, match="changed by someone else"):
+        issue_warning(database, clock, MANAGER, warning_id, expected_version=seen)
+    with database.read() as session:
+        warning = session.get(WarningRow, warning_id)
+        assert (warning.level, warning.area_districts) == ("orange", ["E"])
+        assert session.scalar(select(func.count()).select_from(WarningRevision)) == 0
+        assert session.scalar(select(func.count()).select_from(Notification)) == 0
+
+
+def test_issuing_twice_and_updating_a_draft_are_refused(database, clock, territory):
+    warning_id = create_warning(database, clock, MANAGER, draft(clock, DistrictsArea(("W",))))
+    with pytest.raises(Conflict, match="only a warning in force"):
+        update_warning(
+            database, clock, MANAGER, warning_id, draft(clock, DistrictsArea(("W",))), expected_version=1
+        )
+    issue_warning(database, clock, MANAGER, warning_id, expected_version=1)
+    with pytest.raises(Conflict, match="already active"):
+        issue_warning(database, clock, MANAGER, warning_id, expected_version=version(database, warning_id))
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"hazard": "meteor"}, "hazard"),
+        ({"level": "purple"}, "level"),
+        ({"readiness_level": 7}, "readiness_level"),
+        ({"title_zh": "  "}, "title_zh"),
+        ({"title_en": "x" * 201}, "title_en"),
+    ],
+)
+def test_bad_fields_are_refused_by_name(database, clock, territory, changes, field):
+    with pytest.raises(InvalidInput) as refused:
+        create_warning(database, clock, MANAGER, draft(clock, DistrictsArea(("W",)), **changes))
+    assert refused.value.field == field
+
+
+def test_expiry_before_effective_is_refused(database, clock, territory):
+    with pytest.raises(InvalidInput, match="after the effective time"):
+        create_warning(
+            database,
+            clock,
+            MANAGER,
+            draft(clock, DistrictsArea(("W",)), expires_at=clock.now() - timedelta(hours=1)),
+        )
+
+
+def test_only_managers_and_admins_handle_warnings(database, clock, territory):
+    with pytest.raises(PermissionDenied):
+        create_warning(database, clock, DISPATCHER, draft(clock, DistrictsArea(("W",))))
+    warning_id = create_warning(database, clock, Actor("root", "admin"), draft(clock, DistrictsArea(("W",))))
+    with pytest.raises(PermissionDenied):
+        issue_warning(database, clock, DISPATCHER, warning_id, expected_version=1)
+    with pytest.raises(PermissionDenied):
+        cancel_warning(database, clock, DISPATCHER, warning_id, "no", expected_version=1)
