@@ -235,6 +235,7 @@ class NotificationChannel(StrEnum):
 
 class NotificationStatus(StrEnum):
     PENDING = "pending"
+    SENDING = "sending"  # claimed by a sender process; sent_at holds when
     SENT = "sent"
     DELIVERED = "delivered"
     FAILED = "failed"
