@@ -1,0 +1,140 @@
+"""The public "report an outage" form's service: rate limited, duplicate-aware, through intake.
+
+The report itself goes through `emergency.intake.submit_reports` (channel "web") like every other
+channel, so it is validated, resolved to a transformer and analysed the same way. What this adds
+is what a web form needs:
+
+- a reference number to quote (`R-<report id>`);
+- duplicates answered with the first reference instead of a second report: an account already
+  reported on the web within `public.report_duplicate_minutes` (by anyone, e.g. two people in one
+  household), or the same session reporting the same account or place again (a double click, a
+  reload) - the latter through intake's idempotency on a stable external id;
+- the per-session and per-address rate limit, checked before anything is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from emergency import ratelimit
+from emergency.auth import Actor
+from emergency.clock import Clock
+from emergency.db import Database
+from emergency.intake import ItemError, submit_reports
+from emergency.models import Customer, Report, ReportChannel, ReportKind
+from emergency.settings import get_setting
+
+PUBLIC = Actor("public", "public")
+# What a member of the public can report; meters and SCADA speak for themselves.
+PUBLIC_KINDS = (ReportKind.NO_POWER, ReportKind.PARTIAL_POWER, ReportKind.HAZARD)
+# Two located reports from one session within about 100 m are the same place.
+LOCATION_DECIMALS = 3
+
+
+@dataclass(frozen=True)
+class WebReportReceipt:
+    reference: str
+    report_id: int
+    duplicate: bool  # True: we already had this report; the reference is the first one's
+    hazard: bool
+
+
+class ReportRefused(Exception):
+    """Intake refused the report; `errors` say which field and why, for the form to show."""
+
+    def __init__(self, errors: list[ItemError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e.field}: {e.reason}" for e in errors))
+
+
+def reference_of(report_id: int) -> str:
+    return f"R-{report_id}"
+
+
+def report_outage(
+    db: Database,
+    clock: Clock,
+    requester: ratelimit.Requester,
+    *,
+    kind: str,
+    account_no: str | None = None,
+    lon: float | None = None,
+    lat: float | None = None,
+    description: str | None = None,
+) -> WebReportReceipt:
+    """Send one public report. Raises ReportRefused for bad input (nothing stored) and
+    ratelimit.RateLimited when the session or address has reported too often."""
+    account = (account_no or "").strip().replace(" ", "") or None
+    if kind not in {k.value for k in PUBLIC_KINDS}:
+        raise ReportRefused([ItemError(0, "kind", "choose no power, partial power or wire down / hazard")])
+    if account is None and (lon is None or lat is None):
+        raise ReportRefused(
+            [ItemError(0, "account_no", "give an account number or a location (lon and lat)")]
+        )
+    ratelimit.attempt(db, clock, "report", requester)
+    now = clock.now()
+    with db.read() as session:
+        window = timedelta(minutes=float(get_setting(session, "public.report_duplicate_minutes")))
+        earlier = _recent_report(session, account, kind, now - window) if account else None
+    if earlier is not None:
+        report_id, earlier_kind = earlier
+        return WebReportReceipt(reference_of(report_id), report_id, True, earlier_kind == ReportKind.HAZARD)
+
+    place = f"{lon:.{LOCATION_DECIMALS}f},{lat:.{LOCATION_DECIMALS}f}" if account is None else ""
+    subject = f"account:{account}" if account else f"place:{place}"
+    item = {
+        "channel": ReportChannel.WEB.value,
+        "external_id": _external_id(requester.session, subject, kind, now, window),
+        "kind": kind,
+        "account_no": account,
+        "lon": None if account else lon,
+        "lat": None if account else lat,
+        "description": description,
+    }
+    result = submit_reports(db, clock, PUBLIC, [item])
+    if result.errors:
+        raise ReportRefused(result.errors)
+    accepted = result.accepted[0]
+    return WebReportReceipt(
+        reference_of(accepted.id), accepted.id, accepted.duplicate, kind == ReportKind.HAZARD.value
+    )
+
+
+def _recent_report(
+    session: Session, account: str, kind: str, since: datetime
+) -> tuple[int, ReportKind] | None:
+    """The first web report of this kind for this account since `since`: a wire down reported after a
+    plain "no power" is new (safety) information, so only the same kind counts as a duplicate."""
+    customer_id = session.scalar(select(Customer.id).where(Customer.account_no == account))
+    if customer_id is None:
+        return None  # intake will say the account is unknown
+    row = session.execute(
+        select(Report.id, Report.kind)
+        .where(
+            Report.customer_id == customer_id,
+            Report.channel == ReportChannel.WEB,
+            Report.kind == ReportKind(kind),
+            Report.received_at >= since,
+        )
+        .order_by(Report.id)
+        .limit(1)
+    ).first()
+    return None if row is None else (int(row[0]), ReportKind(row[1]))
+
+
+def _external_id(session_key: str, subject: str, kind: str, now: datetime, window: timedelta) -> str:
+    """Stable for one session, subject and kind within one window, so a resubmit is a retry."""
+    slot = int(now.timestamp() // max(window.total_seconds(), 60))
+    digest = hashlib.sha256(f"{session_key}|{subject}|{kind}|{slot}".encode()).hexdigest()[:40]
+    return f"web-{digest}"
+
+
+def description_limit(db: Database) -> int:
+    """The longest description intake accepts, for the form to stop typing at."""
+    with db.read() as session:
+        return int(get_setting(session, "intake.max_description_chars"))
