@@ -30,9 +30,10 @@ from emergency.models import (
 )
 from emergency.notify import deliver_pending, notify_outage_changes
 from emergency.outages import cancel_outage, confirm_outage, record_restoration, restore_outage
-from emergency.senders import Delivery, OutgoingMessage
+from emergency.senders import Delivery, OutgoingMessage, WebhookSender
 from emergency.settings import set_setting
 from tests.support.small_territory import SmallTerritory, build_small_territory
+from tests.unit.test_notify_senders import Gateway
 
 HOTLINE = Actor("hotline-gateway", "intake")
 DISPATCHER = Actor("dispatcher", "dispatcher")
@@ -425,3 +426,24 @@ def test_delivery_respects_its_limit_and_takes_over_a_claim_left_by_a_dead_proce
     clock.advance(minutes=11)
     assert deliver_pending(database, clock, sender).sent == 1
     assert sorted(m.id for m in sender.sent) == sorted(m.id for m in messages(database))
+
+
+def test_delivery_through_the_webhook_records_retries_and_refusals(
+    database: Database, clock: FakeClock, territory: SmallTerritory
+) -> None:
+    outage_id = outage_on(database, clock, territory, "TX-5")
+    confirm_outage(database, clock, DISPATCHER, outage_id)
+    assert sweep(database, clock).total == 2
+    naps: list[float] = []
+
+    # First message: two server errors, then taken. Second: refused as a bad request.
+    with Gateway([503, 500, 200, 400]) as gateway:
+        webhook = WebhookSender(gateway.url, max_attempts=3, backoff_s=0.01, sleep=naps.append)
+        summary = deliver_pending(database, clock, webhook)
+
+    assert (summary.sent, summary.failed, summary.attempts) == (1, 1, 4)
+    first, second = messages(database)
+    assert (first.status, first.attempts, first.last_error) == (NotificationStatus.SENT, 3, None)
+    assert (second.status, second.attempts) == (NotificationStatus.FAILED, 1)
+    assert second.last_error == 'HTTP 400: {"error": "unknown number"}'
+    assert [r["json"]["id"] for r in gateway.requests] == [first.id] * 3 + [second.id]
