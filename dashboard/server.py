@@ -29,6 +29,7 @@ from emergency.bootstrap import ensure_app_database
 from emergency.clock import SYSTEM_CLOCK
 from emergency.config import load_settings
 from emergency.db import Database, get_database
+from emergency.notify import notifications_enabled, run_notifications
 from emergency.sla import record_breaches
 
 
@@ -66,6 +67,24 @@ def _record_breaches(database: Database) -> None:
         record_breaches(session, SYSTEM_CLOCK)
 
 
+async def notify_customers(database: Database) -> None:
+    """Queue the messages outage changes call for and hand queued ones to the sender (emergency.notify).
+
+    Every app process runs this; dedupe keys and claimed rows keep each message queued and sent once.
+    """
+    while True:
+        try:
+            await asyncio.to_thread(_notify_round, database)
+        except Exception:  # keep going: one failed round must not stop customer messages
+            log.exception("notification round failed")
+        await asyncio.sleep(SLA_MONITOR_SECONDS)
+
+
+def _notify_round(database: Database) -> None:
+    if notifications_enabled(database):
+        run_notifications(database, SYSTEM_CLOCK)
+
+
 @asynccontextmanager
 async def lifespan(_app: object) -> AsyncIterator[None]:
     settings = load_settings()
@@ -74,10 +93,12 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
         ensure_app_database, database, SYSTEM_CLOCK, create_demo=settings.db_url_is_default
     )
     monitor = asyncio.create_task(watch_sla_clocks(database))
+    notifier = asyncio.create_task(notify_customers(database))
     try:
         yield
     finally:
         monitor.cancel()
+        notifier.cancel()
 
 
 routes = [

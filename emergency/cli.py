@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("bench", help="performance benchmarks beside naive baselines (bench --help)")
 
+    notify = commands.add_parser("notify", help="customer notifications (SMS, app push, e-mail)")
+    notify_commands = notify.add_subparsers(dest="notify_command", required=True, metavar="ACTION")
+    notify_run = notify_commands.add_parser(
+        "run", help="queue the messages outage changes call for, then send what is queued"
+    )
+    notify_run.add_argument("--json", action="store_true")
+
     ingest = commands.add_parser("ingest", help="store and analyse reports from a CSV or JSON Lines file")
     ingest.add_argument("file", type=Path, help="a .csv file with a header row, or .jsonl / .ndjson")
     ingest.add_argument(
@@ -152,6 +159,8 @@ def _run(args: argparse.Namespace, db: Database) -> int:
         return _ingest(args, db)
     if args.command == "tokens":
         return _tokens(args, db)
+    if args.command == "notify":
+        return _notify(args, db)
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -237,6 +246,17 @@ def _ingest(args: argparse.Namespace, db: Database) -> int:
         )
     _say(args, summary.summary(), summary.to_json())
     return 2 if summary.problems else 0
+
+
+def _notify(args: argparse.Namespace, db: Database) -> int:
+    from emergency.notify import run_notifications
+
+    swept, delivered = run_notifications(db, SYSTEM_CLOCK)
+    return _say(
+        args,
+        f"{swept.summary()}; {delivered.summary()}",
+        {"queued": swept.to_json(), "delivered": delivered.to_json()},
+    )
 
 
 def _tokens(args: argparse.Namespace, db: Database) -> int:
