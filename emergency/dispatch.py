@@ -56,6 +56,7 @@ from emergency.models import (
 )
 from emergency.outages import LIFECYCLE, outage_snapshot
 from emergency.settings import DEFAULT_SLA_TARGETS
+from emergency.warnings import disaster_mode_districts
 
 OPERATOR_ROLES = (Role.DISPATCHER, Role.MANAGER)
 POSITION_ROLES = (*OPERATOR_ROLES, TokenScope.CREW_POSITION.value)
@@ -92,8 +93,13 @@ class PriorityWeights:
     temporary: float
     per_customer: float
     customers_cap: float
+    # In a district in disaster mode important users come first: their bonus is multiplied so it
+    # outweighs a hazard plus any customer count.
+    disaster_factor: float = 1.0
 
-    def score(self, hazard: bool, important: Mapping[str, int], customers_out: int) -> float:
+    def score(
+        self, hazard: bool, important: Mapping[str, int], customers_out: int, *, disaster: bool = False
+    ) -> float:
         by_grade = {
             "special": self.special,
             "grade1": self.grade1,
@@ -103,6 +109,8 @@ class PriorityWeights:
         }
         users = max((by_grade[key] for key, n in important.items() if n and key in by_grade), default=0.0)
         customers = min(max(customers_out, 0) * self.per_customer, self.customers_cap)
+        if disaster:
+            users *= self.disaster_factor
         return (self.hazard if hazard else 0.0) + users + customers
 
 
@@ -134,6 +142,7 @@ class DispatchRules:
                 temporary=float(v["dispatch.priority_temporary_minutes"]),
                 per_customer=float(v["dispatch.priority_minutes_per_customer"]),
                 customers_cap=float(v["dispatch.priority_customers_cap_minutes"]),
+                disaster_factor=float(v["dispatch.priority_disaster_factor"]),
             ),
         )
 
@@ -327,6 +336,7 @@ class _Site:
     lat: float
     device_kind: DeviceKind
     area_type: AreaType
+    district_id: int | None
 
 
 def _sites(session: Session, outages: Sequence[Outage]) -> list[_Site]:
@@ -346,7 +356,7 @@ def _sites(session: Session, outages: Sequence[Outage]) -> list[_Site]:
         lon, lat, kind, device_district = devices[outage.device_id]
         district = outage.district_id if outage.district_id is not None else device_district
         # Unknown district: urban is the slowest speed, so the estimate errs on the late side.
-        sites.append(_Site(outage, lon, lat, kind, areas.get(district, AreaType.URBAN)))
+        sites.append(_Site(outage, lon, lat, kind, areas.get(district, AreaType.URBAN), district))
     return sites
 
 
@@ -582,12 +592,17 @@ def _plan(
         mobilisation_minutes=rules.mobilisation_minutes,
     )
     distance = road_km(site_xy, crew_xy, rules.road_factor)
+    disaster = disaster_mode_districts(session, now)
+    in_disaster = [s.district_id in disaster for s in sites]
     priority = np.array(
         [
             rules.priority.score(
-                o.hazard, o.important_affected or {}, o.customers_affected - o.customers_restored
+                o.hazard,
+                o.important_affected or {},
+                o.customers_affected - o.customers_restored,
+                disaster=flag,
             )
-            for o in outages
+            for o, flag in zip(outages, in_disaster, strict=True)
         ],
         dtype=np.float64,
     )
@@ -612,7 +627,8 @@ def _plan(
                 priority=round(float(priority[r]), 1),
                 reason=(
                     f"{str(crew.kind).replace('_', ' ')} crew {crew.code}, {minutes:.0f} min away "
-                    f"({float(distance[r, c]):.1f} km); priority {priority[r]:.0f}: {_why_urgent(outage)}"
+                    f"({float(distance[r, c]):.1f} km); priority {priority[r]:.0f}: "
+                    f"{_why_urgent(outage, in_disaster[r])}"
                 ),
             )
         )
@@ -649,8 +665,8 @@ def _allowed(outages: Sequence[Outage], crews: Sequence[Crew]) -> np.ndarray:
     return repair[None, :] | (assess[None, :] & unconfirmed[:, None])
 
 
-def _why_urgent(outage: Outage) -> str:
-    parts = []
+def _why_urgent(outage: Outage, disaster: bool = False) -> str:
+    parts = ["disaster mode: important users first"] if disaster else []
     if outage.hazard:
         parts.append("hazard reported")
     important = {k: n for k, n in (outage.important_affected or {}).items() if n}
