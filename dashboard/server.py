@@ -25,6 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from dashboard.api import reports_route
+from dashboard.warnings_api import warning_routes
 from emergency.bootstrap import ensure_app_database
 from emergency.clock import SYSTEM_CLOCK
 from emergency.config import load_settings
@@ -104,6 +105,7 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
 routes = [
     Route("/healthz", healthz),
     reports_route,
+    *warning_routes,
     Mount("/vendor/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR), name="leaflet"),
 ]
 

@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     token_list.add_argument("--json", action="store_true")
     token_revoke = token_commands.add_parser("revoke", help="stop a token working")
     token_revoke.add_argument("name")
+
+    warnings = commands.add_parser("warnings", help="disaster warnings: import an official CAP 1.2 alert")
+    warning_commands = warnings.add_subparsers(dest="warnings_command", required=True, metavar="ACTION")
+    warning_import = warning_commands.add_parser("import", help="read a CAP 1.2 XML file into a draft")
+    warning_import.add_argument("file", type=Path, help="a CAP 1.2 alert (.xml)")
+    warning_import.add_argument("--json", action="store_true")
     return parser
 
 
@@ -159,6 +165,8 @@ def _run(args: argparse.Namespace, db: Database) -> int:
         return _ingest(args, db)
     if args.command == "tokens":
         return _tokens(args, db)
+    if args.command == "warnings":
+        return _warnings(args, db)
     if args.command == "notify":
         return _notify(args, db)
     raise AssertionError(f"unhandled command {args.command}")
@@ -292,3 +300,30 @@ def _tokens(args: argparse.Namespace, db: Database) -> int:
         )
     print(f"{len(listed)} token(s)")
     return 0
+
+
+def _warnings(args: argparse.Namespace, db: Database) -> int:
+    from emergency.cap import import_alert
+    from emergency.models import Warning
+
+    try:
+        data = args.file.read_bytes()
+    except OSError as error:
+        raise InvalidInput(f"cannot read {args.file}: {error.strerror}", field="file") from None
+    warning_id = import_alert(db, SYSTEM_CLOCK, CLI_ADMIN, data)
+    with db.read() as session:
+        warning = session.get(Warning, warning_id)
+        assert warning is not None
+        summary = {
+            "id": warning_id,
+            "status": str(warning.status),
+            "hazard": str(warning.hazard),
+            "level": str(warning.level),
+            "districts": list(warning.area_districts or []),
+            "cap_identifier": warning.cap_identifier,
+        }
+    line = (
+        f"imported {args.file.name} as draft warning {warning_id}: {summary['level']} {summary['hazard']} "
+        f"over {', '.join(summary['districts'])}; check it and issue it on the warnings page"
+    )
+    return _say(args, line, summary)

@@ -93,7 +93,7 @@ def test_the_hazard_comes_first_outside_disaster_mode(database, clock, two_outag
 
 
 def test_disaster_mode_puts_the_hospital_first(database, clock, two_outages):
-    _territory, hazard, hospital = two_outages
+    _territory, _hazard, hospital = two_outages
     declare_disaster(database, clock, ("W",))
     outage_id, reason = planned_first(database, clock)
     assert outage_id == hospital

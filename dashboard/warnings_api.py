@@ -1,0 +1,78 @@
+"""CAP 1.2 feeds of our warnings for partners: `GET /api/warnings.cap.xml` and `/api/warnings/{id}.cap.xml`.
+
+Public, like the warnings themselves. The feed lists the warnings in force as an Atom feed whose
+entries each carry a full CAP alert; one warning's document is its current CAP message (an
+Update or Cancel references the earlier ones). Drafts are never shown: a draft id answers 404
+exactly like an unknown one.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from emergency.cap import alert_xml, feed_xml
+from emergency.clock import SYSTEM_CLOCK
+from emergency.config import load_settings
+from emergency.db import get_database
+from emergency.models import Warning, WarningStatus
+from emergency.warnings import warnings_in_force
+
+FEED_PATH = "/api/warnings.cap.xml"
+CACHE_SECONDS = 60
+RETRY_AFTER_SECONDS = 5
+
+
+def _feed() -> bytes:
+    with get_database(load_settings().db_url).read() as session:
+        now = SYSTEM_CLOCK.now()
+        return feed_xml(session, warnings_in_force(session, now), now, FEED_PATH)
+
+
+def _one(warning_id: int) -> bytes | None:
+    with get_database(load_settings().db_url).read() as session:
+        warning = session.get(Warning, warning_id)
+        if warning is None or warning.status == WarningStatus.DRAFT:
+            return None
+        return alert_xml(session, warning)
+
+
+def _xml(body: bytes, media_type: str) -> Response:
+    return Response(
+        body, media_type=media_type, headers={"Cache-Control": f"public, max-age={CACHE_SECONDS}"}
+    )
+
+
+def _unavailable() -> JSONResponse:
+    return JSONResponse(
+        {"error": "the database is busy or unreachable; try again shortly"},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def warnings_feed(_request: Request) -> Response:
+    try:
+        body = await run_in_threadpool(_feed)
+    except OperationalError:
+        return _unavailable()
+    return _xml(body, "application/atom+xml; charset=utf-8")
+
+
+async def warning_document(request: Request) -> Response:
+    try:
+        body = await run_in_threadpool(_one, int(request.path_params["warning_id"]))
+    except OperationalError:
+        return _unavailable()
+    if body is None:
+        return JSONResponse({"error": "no such warning"}, status_code=404)
+    return _xml(body, "application/cap+xml; charset=utf-8")
+
+
+warning_routes = [
+    Route(FEED_PATH, warnings_feed, methods=["GET"]),
+    Route("/api/warnings/{warning_id:int}.cap.xml", warning_document, methods=["GET"]),
+]
