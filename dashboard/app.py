@@ -35,7 +35,17 @@ public = [
         icon=":material/lightbulb:",
         url_path="status",
         default=True,
-    )
+    ),
+    st.Page(PAGES_DIR / "public_check.py", title=t("nav.check"), icon=":material/search:", url_path="check"),
+    st.Page(
+        PAGES_DIR / "public_report.py", title=t("nav.report"), icon=":material/report:", url_path="report"
+    ),
+    st.Page(
+        PAGES_DIR / "public_feedback.py",
+        title=t("nav.feedback"),
+        icon=":material/feedback:",
+        url_path="feedback",
+    ),
 ]
 sections: dict[str, list[st.Page]] = {t("nav.section.public"): public}
 if actor is None:

@@ -107,6 +107,137 @@ STRINGS: dict[str, tuple[str, str]] = {
     "popup.etr": ("Estimated restoration", "预计恢复时间"),
     "popup.etr_reassessed": ("Being reassessed", "正在重新评估"),
     "popup.etr_none": ("Not yet estimated", "尚未估计"),
+    # --- public forms: check my outage, report an outage, feedback (helper E) ---
+    "nav.check": ("Check my outage", "查询停电"),
+    "nav.report": ("Report an outage", "停电报修"),
+    "nav.feedback": ("Feedback and complaints", "意见与投诉"),
+    "form.field.account_no": ("Account number", "户号"),
+    "form.field.phone_last4": ("Last 4 digits of the phone on file", "预留电话后4位"),
+    "form.field.kind": ("What is wrong?", "故障情况"),
+    "form.field.lat": ("Latitude", "纬度"),
+    "form.field.lon": ("Longitude", "经度"),
+    "form.field.description": ("Description", "情况描述"),
+    "form.field.text": ("Your message", "内容"),
+    "form.field.contact_name": ("Your name (optional)", "姓名（选填）"),
+    "form.field.contact": ("Phone or e-mail for our answer (optional)", "回复用电话或电子邮箱（选填）"),
+    "form.field_error": ("{field}: {reason}", "{field}：{reason}"),
+    "form.rate_limited": (
+        "Too many attempts from here. Please try again in {minutes} min, or call the 95598 hotline.",
+        "尝试次数过多，请 {minutes} 分钟后再试，或拨打95598服务热线。",
+    ),
+    "form.reason.unknown_account": (
+        "we could not find this account number; check it on your bill, or give the location instead",
+        "未找到该户号，请核对电费账单，或改为填写位置",
+    ),
+    "form.reason.outside": ("this location is outside our service area", "该位置不在本公司供电范围内"),
+    "form.reason.no_transformer": (
+        "we have no supply near this location; check the coordinates",
+        "该位置附近没有我们的供电设施，请核对经纬度",
+    ),
+    "form.reason.too_long": ("the text is too long", "内容过长"),
+    "form.reason.control": ("contains characters that cannot be stored", "含有无法保存的字符"),
+    "form.reason.required": ("required", "必填"),
+    "form.reason.account_or_location": (
+        "give an account number or a location (latitude and longitude)",
+        "请填写户号或位置（纬度和经度）",
+    ),
+    "form.reason.both_coordinates": ("give both latitude and longitude", "请同时填写纬度和经度"),
+    "form.reason.coordinates": ("not a valid coordinate", "坐标无效"),
+    "form.reason.contact": ("a phone number or an e-mail address", "请填写电话号码或电子邮箱"),
+    "form.reason.account_shape": (
+        "4 to 32 letters, digits or '-', as printed on your bill",
+        "4至32位字母、数字或“-”，以电费账单为准",
+    ),
+    "form.reason.last4": ("exactly 4 digits", "请填写4位数字"),
+    "check.title": ("Check my outage", "查询停电"),
+    "check.intro": (
+        "Enter your account number and the last 4 digits of the phone number we have on file.",
+        "请输入户号及预留电话号码的后4位。",
+    ),
+    "check.submit": ("Check", "查询"),
+    "check.no_match": (
+        "We could not match this account number and phone digits. Check both against your bill; "
+        "if you are without power, report it or call the 95598 hotline.",
+        "户号与电话后4位无法匹配。请对照电费账单核对；如已停电，请报修或拨打95598服务热线。",
+    ),
+    "check.no_outage": (
+        "We know of no outage affecting your supply. If you have no power, please report it.",
+        "目前未发现影响您供电的停电。如您已停电，请报修。",
+    ),
+    "check.restored": (
+        "Power to your supply was restored at {at}. If you are still without power, please report it.",
+        "您的供电已于 {at} 恢复。如仍未来电，请报修。",
+    ),
+    "check.out": (
+        "Your supply is affected by an outage: {status} (since {since}).",
+        "您的供电受停电影响：{status}（自 {since} 起）。",
+    ),
+    "check.etr": (
+        "Estimated restoration: {at} (confidence: {confidence}; estimated at {set_at}).",
+        "预计恢复时间：{at}（可信度：{confidence}；{set_at} 估计）。",
+    ),
+    "check.etr_reassessing": (
+        "Estimated restoration: being reassessed. The earlier estimate has passed.",
+        "预计恢复时间：正在重新评估，原估计时间已过。",
+    ),
+    "check.etr_none": ("Estimated restoration: not yet estimated.", "预计恢复时间：尚未估计。"),
+    "status.no_outage": ("No known outage", "无已知停电"),
+    "confidence.low": ("low", "低"),
+    "confidence.medium": ("medium", "中"),
+    "confidence.high": ("high", "高"),
+    "report.title": ("Report an outage", "停电报修"),
+    "report.intro": (
+        "Tell us about a power problem. Give your account number, or the location if you do not have it.",
+        "请告诉我们供电问题。请填写户号；没有户号时请填写位置。",
+    ),
+    "report.kind.no_power": ("No power", "无电"),
+    "report.kind.partial_power": ("Partial power or flickering", "部分有电或电压不稳"),
+    "report.kind.hazard": ("Wire down or other danger", "电线落地或其他危险"),
+    "report.safety": (
+        "Stay at least 10 m away from fallen wires and anything touching them, and keep others away. "
+        "Always assume a wire is live. Call the 95598 hotline now; if someone is hurt or in danger, "
+        "call 110 or 120.",
+        "请远离落地电线及与之接触的物体至少10米，并劝阻他人靠近。任何电线都应视为带电。"
+        "请立即拨打95598服务热线；如有人受伤或处于危险中，请拨打110或120。",
+    ),
+    "report.where": ("Where", "位置"),
+    "report.where.account": ("By account number", "按户号"),
+    "report.where.location": ("By location", "按位置"),
+    "report.location_help": (
+        "Your phone's map app shows the latitude and longitude of where you are.",
+        "手机地图应用可以显示您所在位置的纬度和经度。",
+    ),
+    "report.description_hint": (
+        "What you see: e.g. the whole street is dark, a pole is leaning. No personal details needed.",
+        "您看到的情况：如整条街停电、电杆倾斜等。无需填写个人信息。",
+    ),
+    "report.submit": ("Send report", "提交报修"),
+    "report.received": (
+        "Thank you, your report is in. Your reference number is {reference}.",
+        "感谢报修，我们已收到。您的报修编号为 {reference}。",
+    ),
+    "report.duplicate": (
+        "We already have your report, reference {reference}; there is no need to report again.",
+        "我们已收到您的报修，编号 {reference}，无需重复报修。",
+    ),
+    "feedback.title": ("Feedback and complaints", "意见与投诉"),
+    "feedback.intro": (
+        "A suggestion, a complaint, praise or a question: we answer every one. Complaints get a first "
+        "response within 2 hours.",
+        "建议、投诉、表扬或咨询，我们都会答复。投诉将在2小时内首次响应。",
+    ),
+    "feedback.kind": ("Kind", "类别"),
+    "feedback.kind.suggestion": ("Suggestion", "建议"),
+    "feedback.kind.complaint": ("Complaint", "投诉"),
+    "feedback.kind.praise": ("Praise", "表扬"),
+    "feedback.kind.inquiry": ("Question", "咨询"),
+    "feedback.account_optional": ("Account number (optional)", "户号（选填）"),
+    "feedback.submit": ("Send", "提交"),
+    "feedback.received": (
+        "Thank you. Your reference number is {reference}; please quote it if you contact us.",
+        "感谢您的反馈。您的编号为 {reference}，联系我们时请提供此编号。",
+    ),
+    "feedback.deadline": ("{name}: by {at}", "{name}：{at} 前"),
     "popup.etr_detail": (
         "{etr} ({confidence} confidence, set {set_at})",
         "{etr}（可信度{confidence}，{set_at}设定）",

@@ -1,0 +1,65 @@
+"""What the public forms share: who is asking (for the rate limit) and refusals in the reader's words."""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+
+import streamlit as st
+
+from dashboard import services
+from dashboard.i18n import STRINGS, t
+from emergency.ratelimit import RateLimited, Requester, client_address, trusted_proxies
+
+SESSION_KEY = "public_form_session"
+# Intake's reasons are English sentences for machines and staff; the common ones a member of the
+# public can meet are given in the page's language, the rest shown as intake wrote them.
+REASONS = {
+    "unknown account number": "form.reason.unknown_account",
+    "is outside the territory": "form.reason.outside",
+    "no service transformer within": "form.reason.no_transformer",
+    "longer than": "form.reason.too_long",
+    "contains control characters": "form.reason.control",
+    "is not valid Unicode text": "form.reason.control",
+    "required": "form.reason.required",
+    "give an account number or a location": "form.reason.account_or_location",
+    "give both lon and lat": "form.reason.both_coordinates",
+    "must be a number from": "form.reason.coordinates",
+    "a phone number or an e-mail address": "form.reason.contact",
+    "letters, digits or '-'": "form.reason.account_shape",
+    "exactly 4 digits": "form.reason.last4",
+}
+
+
+def requester() -> Requester:
+    """This browser session (a random key kept in its state) and its client address."""
+    if SESSION_KEY not in st.session_state:
+        st.session_state[SESSION_KEY] = secrets.token_urlsafe(18)
+    forwarded = st.context.headers.get("X-Forwarded-For")
+    address = client_address(st.context.ip_address, forwarded, trusted_proxies(services.database()))
+    return Requester(session=st.session_state[SESSION_KEY], address=address)
+
+
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+
+
+def plain(text: str) -> str:
+    """Text that st.error and friends (which read Markdown) show exactly as written."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def reason_text(reason: str) -> str:
+    for start, key in REASONS.items():
+        if start in reason:
+            return t(key)
+    return plain(reason)
+
+
+def field_error(field: str | None, reason: str) -> None:
+    label = t(f"form.field.{field}") if f"form.field.{field}" in STRINGS else ""
+    st.error(t("form.field_error", field=label, reason=reason_text(reason)) if label else reason_text(reason))
+
+
+def rate_limited(error: RateLimited) -> None:
+    st.error(t("form.rate_limited", minutes=max(math.ceil(error.retry_after.total_seconds() / 60), 1)))

@@ -1,0 +1,68 @@
+"""Feedback and complaints: a suggestion, complaint, praise or question, answered with a reference.
+
+No login. Submitting starts the service standard's clocks; the receipt says by when to expect an
+answer, from the same targets the SLA monitor watches.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import public_forms, services
+from dashboard.i18n import current_language, local_time, t
+from emergency.clock import SYSTEM_CLOCK
+from emergency.config import load_settings
+from emergency.errors import InvalidInput
+from emergency.feedback import PUBLIC, feedback_limit, submit_feedback
+from emergency.models import FeedbackKind
+from emergency.ratelimit import RateLimited
+
+db = services.database()
+tz = load_settings().timezone
+
+st.title(t("feedback.title"))
+st.caption(t("feedback.intro"))
+
+with st.form("feedback", clear_on_submit=False):
+    kind = st.radio(
+        t("feedback.kind"),
+        options=[k.value for k in FeedbackKind],
+        format_func={k.value: t(f"feedback.kind.{k.value}") for k in FeedbackKind}.__getitem__,
+        horizontal=True,
+        key="feedback_kind",
+    )
+    text = st.text_area(t("form.field.text"), max_chars=feedback_limit(db), key="feedback_text")
+    account = st.text_input(t("feedback.account_optional"), max_chars=32, key="feedback_account")
+    col_name, col_contact = st.columns(2)
+    contact_name = col_name.text_input(t("form.field.contact_name"), max_chars=120, key="feedback_name")
+    contact = col_contact.text_input(t("form.field.contact"), max_chars=200, key="feedback_contact")
+    submitted = st.form_submit_button(t("feedback.submit"), type="primary")
+
+if submitted:
+    try:
+        receipt = submit_feedback(
+            db,
+            SYSTEM_CLOCK,
+            PUBLIC,
+            kind,
+            text,
+            account_no=account,
+            contact_name=contact_name,
+            contact=contact,
+            requester=public_forms.requester(),
+        )
+    except InvalidInput as error:
+        public_forms.field_error(error.field, error.reason)
+    except RateLimited as error:
+        public_forms.rate_limited(error)
+    else:
+        st.success(t("feedback.received", reference=receipt.reference))
+        zh = current_language() == "zh"
+        for clock in receipt.clocks:
+            st.caption(
+                t(
+                    "feedback.deadline",
+                    name=clock.name_zh if zh else clock.name_en,
+                    at=local_time(clock.deadline, tz),
+                )
+            )
