@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from emergency import audit
@@ -24,6 +24,7 @@ from emergency.auth import Actor
 from emergency.clock import Clock
 from emergency.config import load_settings
 from emergency.db import Database, lock_against_analysis
+from emergency.ids import IdBlock
 from emergency.models import Customer, Device, Report, ReportChannel, ReportKind, ReportStatus, Role
 from emergency.network import AnalysisResult, IncomingReport, NetworkModel, analyse_reports, network_model
 from emergency.settings import get_setting
@@ -127,13 +128,14 @@ def submit_reports(db: Database, clock: Clock, actor: Actor, items: Sequence[Any
         candidates = _validate_all(session, clock, model, items, result.errors)
         fresh, repeats = _drop_duplicates(session, candidates, result.accepted)
         if fresh:
-            stored = _store(session, clock, fresh)
+            stored = list(zip(fresh, IdBlock(session, Report.__table__).take(len(fresh)), strict=True))
             result.accepted.extend(Accepted(c.index, report_id, False) for c, report_id in stored)
             id_of = {c.index: report_id for c, report_id in stored}
             result.accepted.extend(Accepted(c.index, id_of[first.index], True) for c, first in repeats)
             result.analysis = analyse_reports(
                 session, clock, model, [_incoming(model, c, report_id) for c, report_id in stored]
             )
+            _store(session, clock, stored, result.analysis.report_links)
             if actor.role == "public":
                 # Machine intake at storm rates would drown the trail; a web report by hand is audited.
                 for _, report_id in stored:
@@ -416,35 +418,37 @@ def _drop_duplicates(
     return fresh, repeats
 
 
-def _store(session: Session, clock: Clock, fresh: list[_Candidate]) -> list[tuple[_Candidate, int]]:
+def _store(
+    session: Session,
+    clock: Clock,
+    stored: list[tuple[_Candidate, int]],
+    links: Mapping[int, tuple[int | None, ReportStatus]],
+) -> None:
+    """Write the batch in one statement, each report with the outage analysis gave it."""
     now = clock.now()
-    rows = [
-        {
-            "channel": c.channel,
-            "external_id": c.external_id,
-            "kind": c.kind,
-            "reported_at": c.reported_at,
-            "received_at": now,
-            "account_no": c.account_no,
-            "customer_id": c.customer_id,
-            "lon": c.lon,
-            "lat": c.lat,
-            "transformer_id": c.transformer_id,
-            "device_id": c.device_id,
-            "description": c.description,
-            "contact_name": c.contact_name,
-            "contact_phone": c.contact_phone,
-            "status": ReportStatus.RECEIVED,
-        }
-        for c in fresh
-    ]
-    if session.get_bind().dialect.name == "sqlite":
-        # SQLite cannot return ids from one multi-row INSERT, and SQLAlchemy then sends a statement
-        # per row. This transaction holds the write lock (BEGIN IMMEDIATE) and reports are never
-        # deleted, so the new rows take the ids after the current largest, in order.
-        last = session.scalar(select(func.max(Report.id))) or 0
-        session.execute(insert(Report.__table__), rows)
-        ids = list(range(last + 1, last + 1 + len(rows)))
-    else:
-        ids = list(session.scalars(insert(Report).returning(Report.id, sort_by_parameter_order=True), rows))
-    return list(zip(fresh, ids, strict=True))
+    unlinked = (None, ReportStatus.RECEIVED)
+    rows = []
+    for c, report_id in stored:
+        outage_id, status = links.get(report_id, unlinked)
+        rows.append(
+            {
+                "id": report_id,
+                "channel": c.channel,
+                "external_id": c.external_id,
+                "kind": c.kind,
+                "reported_at": c.reported_at,
+                "received_at": now,
+                "account_no": c.account_no,
+                "customer_id": c.customer_id,
+                "lon": c.lon,
+                "lat": c.lat,
+                "transformer_id": c.transformer_id,
+                "device_id": c.device_id,
+                "description": c.description,
+                "contact_name": c.contact_name,
+                "contact_phone": c.contact_phone,
+                "status": status,
+                "outage_id": outage_id,
+            }
+        )
+    session.execute(insert(Report.__table__), rows)

@@ -17,12 +17,14 @@ from typing import Any
 import numpy as np
 import shapely
 import shapely.geometry
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from emergency import audit
 from emergency.auth import Actor
 from emergency.clock import Clock
+from emergency.ids import IdBlock
 from emergency.models import (
     ACTIVE_OUTAGE_STATES,
     DEVICE_CHILDREN,
@@ -392,6 +394,9 @@ class AnalysisResult:
     nested: list[int] = field(default_factory=list)
     restored: list[int] = field(default_factory=list)
     grouped_reports: int = 0
+    # Where each report of the batch belongs: report id -> (outage id or None, status). Reports
+    # not named here stay received and unlinked. The caller stores the batch with these values.
+    report_links: dict[int, tuple[int | None, ReportStatus]] = field(default_factory=dict, repr=False)
 
     def summary(self) -> str:
         return (
@@ -432,8 +437,14 @@ class _Analysis:
         self.pending_checked: set[int] = set()
         # Outages restored recently on the batch's paths, per device index (for nested outages).
         self.restored_at_device: dict[int, list[Outage]] = {}
-        # Where each report of this batch ends up, written in one statement when the batch ends.
+        # Where each report of this batch ends up; the caller stores the batch with these links.
         self.report_links: dict[int, tuple[Outage | None, ReportStatus]] = {}
+        # New outages take their ids up front and are written together when the batch ends. Until
+        # then nothing may point at them in the database: statements that do wait in `after_flush`,
+        # and absorbed outages learn the id of the outage that took them over in `merges`.
+        self.outage_ids = IdBlock(session, Outage.__table__)
+        self.after_flush: list[Executable] = []
+        self.merges: list[tuple[Outage, Outage]] = []
 
     # loading ---------------------------------------------------------------------------------
 
@@ -548,10 +559,10 @@ class _Analysis:
 
     def run(self, reports: list[IncomingReport]) -> AnalysisResult:
         # Outage rows change in memory all through the batch; flushing them before every query
-        # would cost more than the analysis itself. New outages are flushed when created.
+        # would cost more than the analysis itself.
         with self.session.no_autoflush:
             self._run(reports)
-        self._write_report_links()
+        self._write()
         return self.result
 
     def _run(self, reports: list[IncomingReport]) -> None:
@@ -577,18 +588,17 @@ class _Analysis:
             self.predict(transformer)
         self.roll_up(touched)
 
-    def _write_report_links(self) -> None:
-        grouped = [
-            {"rid": report_id, "oid": outage.id if outage is not None else None, "st": status}
+    def _write(self) -> None:
+        """New and changed outages in one flush, then what refers to the new ones."""
+        self.session.flush()
+        for old, outage in self.merges:
+            old.merged_into_id = outage.id
+        for statement in self.after_flush:
+            self.session.execute(statement)
+        self.result.report_links = {
+            report_id: (outage.id if outage is not None else None, status)
             for report_id, (outage, status) in self.report_links.items()
-        ]
-        if grouped:
-            self.session.execute(
-                update(Report.__table__)
-                .where(Report.__table__.c.id == bindparam("rid"))
-                .values(outage_id=bindparam("oid"), status=bindparam("st")),
-                grouped,
-            )
+        }
 
     def supply_loss(self, report: IncomingReport) -> bool:
         """Attach to the outage covering this customer, open a nested one, or hold as pending."""
@@ -723,10 +733,10 @@ class _Analysis:
             outage.etr_confidence, outage.etr_set_at = latest.etr_confidence, latest.etr_set_at
         absorbed_ids = [o.id for o in absorbed]
         if absorbed_ids:
-            self.session.execute(
+            self.after_flush.append(
                 update(Report).where(Report.outage_id.in_(absorbed_ids)).values(outage_id=outage.id)
             )
-            self.session.execute(
+            self.after_flush.append(
                 update(CrewAssignment)
                 .where(
                     CrewAssignment.outage_id.in_(absorbed_ids),
@@ -742,7 +752,7 @@ class _Analysis:
         for old in absorbed:
             before = {"state": str(old.state)}
             old.state = OutageState.MERGED
-            old.merged_into_id = outage.id
+            self.merges.append((old, outage))
             del self.outage_at[self.net.index_of[old.device_id]]
             self.result.merged.append(old.id)
             self._audit("outage.merge", old, before, detail=f"merged into outage {outage.id}")
@@ -812,6 +822,8 @@ class _Analysis:
             return
         before = {"state": str(outage.state)}
         still_out = outage.customers_affected - outage.customers_restored
+        if outage in self.session.new:
+            self.session.flush()  # the restoration step refers to the outage row
         if still_out > 0:
             record_restoration(
                 self.session,
@@ -831,6 +843,7 @@ class _Analysis:
     def create(self, index: int, first_report_at: datetime, state: OutageState) -> Outage:
         now = self.clock.now()
         outage = Outage(
+            id=self.outage_ids.take()[0],
             state=state,
             device_id=int(self.net.ids[index]),
             district_id=int(self.model.district[index]) if self.model.district[index] >= 0 else None,
@@ -846,7 +859,6 @@ class _Analysis:
             nested=False,
         )
         self.session.add(outage)
-        self.session.flush()
         self.outage_at[index] = outage
         self._audit("outage.predict" if state == OutageState.PREDICTED else "outage.open", outage, None)
         return outage
@@ -855,7 +867,7 @@ class _Analysis:
         if report_ids:
             stored_earlier = [r for r in report_ids if r not in self.batch_ids]
             if stored_earlier:
-                self.session.execute(
+                self.after_flush.append(
                     update(Report)
                     .where(Report.id.in_(stored_earlier))
                     .values(outage_id=outage.id, status=ReportStatus.GROUPED)
@@ -905,7 +917,11 @@ class _Analysis:
 def analyse_reports(
     session: Session, clock: Clock, model: NetworkModel, reports: list[IncomingReport]
 ) -> AnalysisResult:
-    """Group newly stored reports into outages on the network (runs inside the intake transaction)."""
+    """Group a batch of new reports into outages on the network, inside the intake transaction.
+
+    The reports have their ids but are not stored yet: the caller stores them afterwards with the
+    outage and status in `report_links`, so each report row is written once.
+    """
     if not reports:
         return AnalysisResult()
     return _Analysis(session, clock, model, TcaRules.from_settings(session)).run(reports)
