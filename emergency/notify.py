@@ -64,7 +64,7 @@ CUSTOMER_CHANNELS = (NotificationChannel.SMS, NotificationChannel.PUSH, Notifica
 # outages but committed just after it is still seen by the next one (dedupe keys absorb the overlap).
 SWEEP_OVERLAP = timedelta(minutes=10)
 ID_CHUNK = 900  # below SQLite's bound-parameter limit
-INSERT_CHUNK = 500
+INSERT_CHUNK = 1000  # rows per executemany
 DELIVERY_BATCH = 100  # results written per transaction while delivering
 
 ACKNOWLEDGED, NESTED, DISPATCHED, ETR, RESTORED = "acknowledged", "nested", "dispatched", "etr", "restored"
@@ -404,13 +404,14 @@ class _Planner:
 
 
 def _insert_new(session: Session) -> Any:
-    """INSERT that skips a row whose dedupe key another process queued a moment ago."""
+    """A Core INSERT for many rows that skips a row whose dedupe key another process just queued."""
+    table = Notification.__table__
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return postgresql.insert(Notification).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
     if dialect == "sqlite":
-        return sqlite.insert(Notification).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    return insert(Notification)
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return insert(table)
 
 
 # --- delivery ------------------------------------------------------------------------------------
@@ -509,24 +510,29 @@ def _title(template: str, language: str) -> str:
 def _record(
     db: Database, clock: Clock, outcomes: list[tuple[OutgoingMessage, Delivery]], summary: DeliverySummary
 ) -> None:
+    # One UPDATE per distinct outcome, not per message: a batch is mostly "sent at the first attempt".
+    alike: dict[Delivery, list[int]] = {}
+    for message, delivery in outcomes:
+        alike.setdefault(delivery, []).append(message.id)
+        summary.attempts += delivery.attempts
+        if delivery.ok:
+            summary.sent += 1
+        else:
+            summary.failed += 1
     with db.write() as session:
         now = clock.now()
-        for message, delivery in outcomes:
+        for delivery, ids in alike.items():
             session.execute(
                 update(Notification)
-                .where(Notification.id == message.id)
+                .where(Notification.id.in_(ids))
                 .values(
                     status=NotificationStatus.SENT if delivery.ok else NotificationStatus.FAILED,
                     attempts=Notification.attempts + delivery.attempts,
                     last_error=delivery.error,
                     sent_at=now if delivery.ok else None,
                 )
+                .execution_options(synchronize_session=False)
             )
-            summary.attempts += delivery.attempts
-            if delivery.ok:
-                summary.sent += 1
-            else:
-                summary.failed += 1
 
 
 # --- wiring --------------------------------------------------------------------------------------
@@ -554,12 +560,24 @@ def notifications_enabled(db: Database) -> bool:
 def run_notifications(
     db: Database, clock: Clock, sender: Sender | None = None
 ) -> tuple[SweepSummary, DeliverySummary]:
-    """One round: queue what is due, then deliver what is queued."""
+    """One round: queue what is due, then deliver what is queued, batch after batch.
+
+    Stops when the queue is empty, or after a batch in which nothing went out: a gateway that is
+    down would otherwise hold the round (and the next sweep) for every message's retries.
+    """
     swept = notify_outage_changes(db, clock)
-    if sender is None:
-        with db.read() as session:
+    with db.read() as session:
+        if sender is None:
             sender = sender_from_settings(session)
-    return swept, deliver_pending(db, clock, sender)
+        batch_size = NotifyRules.from_settings(session).batch_size
+    total = DeliverySummary()
+    while True:
+        delivered = deliver_pending(db, clock, sender, limit=batch_size)
+        total.sent += delivered.sent
+        total.failed += delivered.failed
+        total.attempts += delivered.attempts
+        if delivered.sent == 0 or delivered.sent + delivered.failed < batch_size:
+            return swept, total
 
 
 def _chunks(items: Sequence[Any], size: int = ID_CHUNK) -> Iterator[Sequence[Any]]:

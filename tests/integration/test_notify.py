@@ -28,7 +28,7 @@ from emergency.models import (
     NotificationStatus,
     Outage,
 )
-from emergency.notify import deliver_pending, notify_outage_changes
+from emergency.notify import deliver_pending, notify_outage_changes, run_notifications
 from emergency.outages import cancel_outage, confirm_outage, record_restoration, restore_outage
 from emergency.senders import Delivery, OutgoingMessage, WebhookSender
 from emergency.settings import set_setting
@@ -447,3 +447,23 @@ def test_delivery_through_the_webhook_records_retries_and_refusals(
     assert (second.status, second.attempts) == (NotificationStatus.FAILED, 1)
     assert second.last_error == 'HTTP 400: {"error": "unknown number"}'
     assert [r["json"]["id"] for r in gateway.requests] == [first.id] * 3 + [second.id]
+
+
+def test_a_round_delivers_batch_after_batch_and_stops_when_nothing_goes_out(
+    database: Database, clock: FakeClock, territory: SmallTerritory
+) -> None:
+    with database.write() as session:
+        set_setting(session, "notify.batch_size", 2, clock)
+    outage_id = outage_on(database, clock, territory, "TX-4")
+    confirm_outage(database, clock, DISPATCHER, outage_id)
+    phones = {c.phone for c in customers_of(database, territory, "TX-4").values()}
+
+    gateway_down = RecordingSender(refuse=phones)
+    swept, delivered = run_notifications(database, clock, gateway_down)
+    assert swept.total == 5
+    assert (delivered.sent, delivered.failed) == (0, 2), "a batch with nothing sent ends the round"
+
+    working = RecordingSender()
+    _, delivered = run_notifications(database, clock, working)
+    assert (delivered.sent, delivered.failed) == (3, 0)
+    assert {m.status for m in messages(database)} == {NotificationStatus.SENT, NotificationStatus.FAILED}
