@@ -25,6 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from dashboard.api import reports_route
+from dashboard.public_api import public_routes
 from dashboard.warnings_api import warning_routes
 from emergency.bootstrap import ensure_app_database
 from emergency.clock import SYSTEM_CLOCK
@@ -105,6 +106,7 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
 routes = [
     Route("/healthz", healthz),
     reports_route,
+    *public_routes(),
     *warning_routes,
     Mount("/vendor/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR), name="leaflet"),
 ]

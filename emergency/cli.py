@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     notify_run.add_argument("--json", action="store_true")
 
+    publish = commands.add_parser("publish", help="write the public snapshot as static files to serve")
+    publish.add_argument("--out", type=Path, required=True, help="folder to write (created if missing)")
+    publish.add_argument("--json", action="store_true")
+
     ingest = commands.add_parser("ingest", help="store and analyse reports from a CSV or JSON Lines file")
     ingest.add_argument("file", type=Path, help="a .csv file with a header row, or .jsonl / .ndjson")
     ingest.add_argument(
@@ -169,6 +173,8 @@ def _run(args: argparse.Namespace, db: Database) -> int:
         return _warnings(args, db)
     if args.command == "notify":
         return _notify(args, db)
+    if args.command == "publish":
+        return _publish(args, db)
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -254,6 +260,21 @@ def _ingest(args: argparse.Namespace, db: Database) -> int:
         )
     _say(args, summary.summary(), summary.to_json())
     return 2 if summary.problems else 0
+
+
+def _publish(args: argparse.Namespace, db: Database) -> int:
+    from emergency.network import build_network_model
+    from emergency.publish import build_public_snapshot
+    from emergency.static_site import write_static_site
+
+    with db.read() as session:
+        snapshot = build_public_snapshot(session, SYSTEM_CLOCK, build_network_model(session))
+    files = write_static_site(snapshot, args.out, load_settings().timezone.key)
+    line = (
+        f"wrote {len(files)} files to {args.out}: {snapshot.customers_out:,} customers out "
+        f"in {snapshot.outages:,} outages, {len(snapshot.areas['features'])} areas drawn"
+    )
+    return _say(args, line, {"out": str(args.out), "files": len(files), **snapshot.summary_json()})
 
 
 def _notify(args: argparse.Namespace, db: Database) -> int:

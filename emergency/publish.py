@@ -12,9 +12,11 @@ every viewer of the process: public maps that queried the live system per viewer
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import threading
-from collections.abc import Iterable
+import weakref
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +24,6 @@ from typing import Any
 import numpy as np
 import shapely
 import shapely.geometry
-from shapely.geometry import mapping
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -50,10 +51,11 @@ log = logging.getLogger("outage_desk.publish")
 # area never shrinks to a point that would give away where its customers live.
 AREA_BUFFER_DEG = 0.002
 AREA_SIMPLIFY_DEG = 0.0005
-AREA_PRECISION_DEG = 1e-5
+AREA_DECIMALS = 5
 # Few segments per quarter circle: the areas are generalised anyway and the payload stays small.
 AREA_QUAD_SEGMENTS = 3
 PROGRESS_POINTS = 25  # samples of customers out across the event window (hourly for 24 h)
+PROGRESS_LEAD = timedelta(minutes=10)  # the chart starts this long before the first outage, at zero
 # After a failed rebuild, viewers keep the last snapshot this long before anyone tries again, so a
 # database that is down is not hammered by every page view.
 RETRY_AFTER_FAILURE_S = 10
@@ -129,7 +131,10 @@ class PublicSnapshot:
     outages: int
     crews_working: int
     districts: list[DistrictStatus]
-    areas: dict[str, Any]  # GeoJSON FeatureCollection of generalised outage areas
+    # The generalised outage areas as a GeoJSON FeatureCollection, encoded once at build time: the
+    # bulk of the bytes, sent on as they are by every map and feed, so a thousand viewers cost one
+    # encoding. `<`, `>` and `&` are escaped, so the text can sit inside a <script> as it is.
+    areas_json: str = field(repr=False)
     districts_geojson: dict[str, Any]
     small_outages_not_drawn: int
     min_customers_shown: int
@@ -140,6 +145,11 @@ class PublicSnapshot:
     progress_out: dict[str, list[int]] = field(default_factory=dict)  # district code -> out at each time
     bounds: tuple[float, float, float, float] | None = None  # west, south, east, north
     territory_name: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def areas(self) -> dict[str, Any]:
+        """The outage areas decoded (for readers in Python; the hot paths send `areas_json`)."""
+        return json.loads(self.areas_json)
 
     @property
     def share_with_power(self) -> float:
@@ -156,7 +166,7 @@ class PublicSnapshot:
         data = {
             f.name: _jsonable(getattr(self, f.name))
             for f in fields(self)
-            if f.name not in ("areas", "districts_geojson")
+            if f.name not in ("areas_json", "districts_geojson")
         }
         data["share_with_power"] = round(self.share_with_power, 4)
         for district, row in zip(data["districts"], self.districts, strict=True):
@@ -169,6 +179,15 @@ class PublicSnapshot:
             "areas": self.areas,
             "districts_geojson": self.districts_geojson,
         }
+
+
+def compact_json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def script_safe(text: str) -> str:
+    """JSON text with `<`, `>` and `&` escaped: still the same JSON, and safe inside <script>."""
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def _jsonable(value: Any) -> Any:
@@ -240,16 +259,50 @@ def forget_cached_snapshot(url: str | None = None) -> None:
 # --- building it --------------------------------------------------------------------------------
 
 
-@dataclass
-class _OutagePieces:
-    """One outage's customers and transformers per district it reaches."""
+@dataclass(frozen=True)
+class _Layout:
+    """Where the customers below one device are: customers and transformer indices per district."""
 
-    outage: Any  # an Outage row or a named row with the same columns
     districts: dict[int, tuple[int, list[int]]]
+    total: int
+
+    @property
+    def shares(self) -> dict[int, float]:
+        """Each district's share of the customers below the device."""
+        total = max(self.total, 1)
+        return {district_id: n / total for district_id, (n, _) in self.districts.items()}
+
+
+@dataclass(frozen=True)
+class _OutagePieces:
+    """One outage with the layout of the customers below its device."""
+
+    outage: Any  # a row with the Outage columns build_public_snapshot reads
+    layout: _Layout
+
+    @property
+    def districts(self) -> dict[int, tuple[int, list[int]]]:
+        return self.layout.districts
 
     @property
     def total(self) -> int:
-        return sum(n for n, _ in self.districts.values())
+        return self.layout.total
+
+
+# Layouts and area shapes depend only on the network model (and the districts, which move with
+# it), so they are kept per model: a storm's outages mostly stay from one build to the next, and
+# only new ones cost geometry. Entries go when the model is replaced and collected.
+_per_model: dict[int, dict[str, dict[Any, Any]]] = {}
+
+
+def _model_cache(model: NetworkModel) -> dict[str, dict[Any, Any]]:
+    key = id(model)
+    cache = _per_model.get(key)
+    if cache is None:
+        cache = {"layouts": {}, "areas": {}, "properties": {}, "districts": {}}
+        _per_model[key] = cache
+        weakref.finalize(model, _per_model.pop, key, None)
+    return cache
 
 
 def build_public_snapshot(
@@ -263,11 +316,16 @@ def build_public_snapshot(
     restored_shown = timedelta(minutes=int(get_setting(session, "public.restored_shown_minutes")))
     event_start = now - timedelta(hours=event_hours)
     districts = list(session.scalars(select(District).order_by(District.code)))
-    shapes = {d.id: shapely.geometry.shape(d.geometry) for d in districts}
+    shapes = _district_geometries(districts, model)
     served = dict(
         session.execute(select(Customer.district_id, func.count()).group_by(Customer.district_id)).all()
     )
     # Every outage whose customers were out at some time in the event window.
+    in_window = (
+        Outage.state.in_(REAL_OUTAGE_STATES),
+        Outage.first_report_at <= now,
+        or_(Outage.restored_at.is_(None), Outage.restored_at >= event_start),
+    )
     recent = list(
         session.execute(
             select(
@@ -282,16 +340,14 @@ def build_public_snapshot(
                 Outage.etr_at,
                 Outage.etr_confidence,
                 Outage.etr_set_at,
-            ).where(
-                Outage.state.in_(REAL_OUTAGE_STATES),
-                Outage.first_report_at <= now,
-                or_(Outage.restored_at.is_(None), Outage.restored_at >= event_start),
-            )
+            ).where(*in_window)
         ).all()
     )
     if recent and model is None:
         model = build_network_model(session)
-    pieces = [_pieces_by_district(model, row) for row in recent] if model is not None else []
+        shapes = _district_geometries(districts, model)
+    layouts = _model_cache(model)["layouts"] if model is not None else {}
+    pieces = [_pieces_by_district(model, row, layouts) for row in recent] if model is not None else []
     active = [p for p in pieces if p.outage.state in ACTIVE_OUTAGE_STATES]
     just_restored = [
         p
@@ -321,7 +377,8 @@ def build_public_snapshot(
                 reassessed_by_district[district_id] = reassessed_by_district.get(district_id, 0) + 1
 
     areas, hidden = _area_features(active, just_restored, model, shapes, minimum, now)
-    restored_by_district = _restored_since(session, pieces, event_start)
+    steps = _steps(session, in_window) if recent else []
+    restored_by_district = _restored_since(pieces, steps, event_start)
     district_rows = [
         DistrictStatus(
             code=d.code,
@@ -346,8 +403,9 @@ def build_public_snapshot(
         )
         or 0
     )
-    times, progress = _progress(session, pieces, districts, event_start, now)
-    bounds = shapely.union_all(list(shapes.values())).bounds if shapes else None
+    times, progress = _progress(steps, pieces, districts, event_start, now)
+    bounds = _bounds(list(shapes.values()))
+    areas_json = script_safe('{"type":"FeatureCollection","features":[' + ",".join(areas) + "]}")
     return PublicSnapshot(
         generated_at=now,
         next_update_at=now + timedelta(seconds=interval),
@@ -357,7 +415,7 @@ def build_public_snapshot(
         outages=len(active),
         crews_working=crews_working,
         districts=district_rows,
-        areas={"type": "FeatureCollection", "features": areas},
+        areas_json=areas_json,
         districts_geojson=_district_shapes(districts, district_rows),
         small_outages_not_drawn=hidden,
         min_customers_shown=minimum,
@@ -366,7 +424,7 @@ def build_public_snapshot(
         event_hours=event_hours,
         progress_times=times,
         progress_out=progress,
-        bounds=tuple(round(b, 5) for b in bounds) if bounds else None,  # type: ignore[arg-type]
+        bounds=bounds,
         territory_name={
             "en": str(get_setting(session, "territory.name_en")),
             "zh": str(get_setting(session, "territory.name_zh")),
@@ -374,11 +432,42 @@ def build_public_snapshot(
     )
 
 
-def _pieces_by_district(model: NetworkModel, outage: Any) -> _OutagePieces:
+def _district_geometries(districts: list[District], model: NetworkModel | None) -> dict[int, Any]:
+    """District shapes as shapely geometries, prepared; parsed once per model when there is one."""
+    cache = _model_cache(model)["districts"] if model is not None else {}
+    shapes = {}
+    for district in districts:
+        shape = cache.get(district.id)
+        if shape is None:
+            shape = shapely.geometry.shape(district.geometry)
+            shapely.prepare(shape)
+            cache[district.id] = shape
+        shapes[district.id] = shape
+    return shapes
+
+
+def _bounds(shapes: list[Any]) -> tuple[float, float, float, float] | None:
+    if not shapes:
+        return None
+    box = shapely.bounds(np.array(shapes, dtype=object))
+    west, south = box[:, 0].min(), box[:, 1].min()
+    east, north = box[:, 2].max(), box[:, 3].max()
+    return (round(float(west), 5), round(float(south), 5), round(float(east), 5), round(float(north), 5))
+
+
+def _pieces_by_district(model: NetworkModel, outage: Any, layouts: dict[int, _Layout]) -> _OutagePieces:
     """The outage's customers and transformers grouped by the district they are in."""
+    layout = layouts.get(outage.device_id)
+    if layout is None:
+        layout = _layout(model, outage)
+        layouts[outage.device_id] = layout
+    return _OutagePieces(outage, layout)
+
+
+def _layout(model: NetworkModel, outage: Any) -> _Layout:
     index = model.net.index_of.get(outage.device_id)
     if index is None:  # a device no longer in the network: count it where the outage was recorded
-        return _OutagePieces(outage, {outage.district_id: (outage.customers_affected, [])})
+        return _Layout({outage.district_id: (outage.customers_affected, [])}, outage.customers_affected)
     transformers = model.net.transformers_at_or_below(outage.device_id) or [index]
     districts: dict[int, tuple[int, list[int]]] = {}
     for t in transformers:
@@ -386,7 +475,7 @@ def _pieces_by_district(model: NetworkModel, outage: Any) -> _OutagePieces:
         customers, members = districts.get(district_id, (0, []))
         members.append(t)
         districts[district_id] = (customers + int(model.customers_below[t]), members)
-    return _OutagePieces(outage, districts)
+    return _Layout(districts, sum(n for n, _ in districts.values()))
 
 
 def _area_features(
@@ -396,13 +485,11 @@ def _area_features(
     shapes: dict[int, Any],
     minimum: int,
     now: datetime,
-) -> tuple[list[dict[str, Any]], int]:
-    """Generalised areas: the buffered hull of each outage's transformers, kept inside each district.
-
-    Pieces under `minimum` customers are not drawn; returns the features and how many active outages
-    had no piece drawn. Geometry is computed on arrays (shapely 2), so 5,000 outages stay cheap.
-    """
-    drawn: list[tuple[_OutagePieces, int, int, list[int]]] = []  # piece, district, customers, transformers
+) -> tuple[list[str], int]:
+    """Generalised areas as encoded GeoJSON features: the buffered hull of each outage's transformers
+    in each district it reaches. Pieces under `minimum` customers are not drawn; returns the features
+    and how many active outages had no piece drawn."""
+    drawn: list[tuple[_OutagePieces, int, int]] = []  # piece, district, customers shown
     hidden = 0
     for group, is_active in ((active, True), (restored, False)):
         for piece in group:
@@ -413,87 +500,117 @@ def _area_features(
             for district_id, (customers, transformers) in piece.districts.items():
                 shown = round(customers * scale) if is_active else customers
                 if shown >= minimum and district_id in shapes and transformers:
-                    drawn.append((piece, district_id, shown, transformers))
+                    drawn.append((piece, district_id, shown))
                     any_drawn = True
             hidden += 0 if any_drawn or not is_active else 1
     if not drawn or model is None:
         return [], hidden
-    assert model.net.lon is not None and model.net.lat is not None
-    hulls = shapely.convex_hull(
-        np.array(
-            [
-                shapely.multipoints(np.column_stack([model.net.lon[t], model.net.lat[t]]))
-                for _, _, _, t in drawn
-            ]
-        )
-    )
-    areas = shapely.buffer(hulls, AREA_BUFFER_DEG, quad_segs=AREA_QUAD_SEGMENTS)
-    district_of = np.array([shapes[d] for _, d, _, _ in drawn])
-    for shape in shapes.values():
-        shapely.prepare(shape)
-    # Only areas that cross their district's edge need the (costly) intersection.
-    inside = shapely.contains(district_of, areas)
-    crossing = ~inside
-    if crossing.any():
-        areas[crossing] = shapely.intersection(areas[crossing], district_of[crossing])
-    areas = shapely.set_precision(shapely.simplify(areas, AREA_SIMPLIFY_DEG), AREA_PRECISION_DEG)
-    features = [
-        _area_feature(piece.outage, customers, area, now)
-        for (piece, _, customers, _), area in zip(drawn, areas, strict=True)
-        if not area.is_empty
-    ]
+    geometries = _area_geometries(model, shapes, [(piece, district_id) for piece, district_id, _ in drawn])
+    # Properties are encoded again only when what they say changed (state, counts, ETR, or the ETR
+    # passing); the cache keeps just this build's entries.
+    cache = _model_cache(model)
+    previous, current = cache["properties"], {}
+    features = []
+    for (piece, district_id, customers), geometry in zip(drawn, geometries, strict=True):
+        if geometry is None:
+            continue
+        outage = piece.outage
+        etr_valid = outage.etr_at is not None and outage.etr_at > now
+        key = (outage.id, district_id)
+        signature = (outage.state, customers, outage.restored_at, outage.etr_at, outage.etr_set_at, etr_valid)
+        known = previous.get(key)
+        if known is None or known[0] != signature:
+            text = f'"properties":{compact_json(_area_properties(outage, customers, now))}}}'
+            known = (signature, f'{{"type":"Feature","geometry":{geometry},{text}')
+        current[key] = known
+        features.append(known[1])
+    cache["properties"] = current
     return features, hidden
 
 
-def _area_feature(outage: Any, customers: int, area: Any, now: datetime) -> dict[str, Any]:
+def _area_geometries(
+    model: NetworkModel, shapes: dict[int, Any], wanted: list[tuple[_OutagePieces, int]]
+) -> list[str | None]:
+    """Each piece's area as GeoJSON text (None when nothing is left inside its district), made on
+    arrays with shapely 2 for the pieces not seen before with this model."""
+    cache = _model_cache(model)["areas"]
+    keys = [(piece.outage.device_id, district_id) for piece, district_id in wanted]
+    missing = {key: piece.districts[key[1]][1] for key, (piece, _) in zip(keys, wanted, strict=True)}
+    for key in [key for key in missing if key in cache]:
+        del missing[key]
+    if missing:
+        assert model.net.lon is not None and model.net.lat is not None
+        members = list(missing.values())
+        flat = np.concatenate([np.asarray(m, dtype=np.int64) for m in members])
+        owner = np.repeat(np.arange(len(members)), [len(m) for m in members])
+        points = shapely.multipoints(
+            np.column_stack([model.net.lon[flat], model.net.lat[flat]]), indices=owner
+        )
+        areas = shapely.buffer(shapely.convex_hull(points), AREA_BUFFER_DEG, quad_segs=AREA_QUAD_SEGMENTS)
+        district_of = np.array([shapes[district_id] for _, district_id in missing], dtype=object)
+        # Only areas that cross their district's edge need the (costly) clipping and simplifying.
+        crossing = ~shapely.contains(district_of, areas)
+        if crossing.any():
+            clipped = shapely.intersection(areas[crossing], district_of[crossing])
+            areas[crossing] = shapely.simplify(clipped, AREA_SIMPLIFY_DEG)
+        empty = shapely.is_empty(areas)
+        texts = shapely.to_geojson(areas)
+        for n, key in enumerate(missing):
+            cache[key] = None if empty[n] else _LONG_DECIMAL.sub(_rounded, str(texts[n]))
+    return [cache[key] for key in keys]
+
+
+# GEOS writes 17 significant digits; 5 decimals (about 1 m) say as much for an area and cost less.
+_LONG_DECIMAL = re.compile(r"-?\d+\.\d{6,}")
+
+
+def _rounded(number: re.Match[str]) -> str:
+    return repr(round(float(number.group()), AREA_DECIMALS))
+
+
+def _area_properties(outage: Any, customers: int, now: datetime) -> dict[str, Any]:
     restored = outage.state in RESTORED_STATES
     etr_valid = not restored and outage.etr_at is not None and outage.etr_at > now
     return {
-        "type": "Feature",
-        "geometry": mapping(area),
-        "properties": {
-            "status": PUBLIC_STATUS.get(outage.state, "reported"),
-            "customers_out": 0 if restored else customers,
-            "customers_restored": customers if restored else 0,
-            "since": outage.first_report_at.isoformat(),
-            "restored_at": outage.restored_at.isoformat() if restored and outage.restored_at else None,
-            # An ETR in the past is never shown as valid: the public sees it is being reassessed.
-            "etr": outage.etr_at.isoformat() if etr_valid else None,
-            "etr_confidence": str(outage.etr_confidence) if etr_valid and outage.etr_confidence else None,
-            "etr_set_at": outage.etr_set_at.isoformat() if etr_valid and outage.etr_set_at else None,
-            "etr_expired": not restored and outage.etr_at is not None and not etr_valid,
-        },
+        "status": PUBLIC_STATUS.get(outage.state, "reported"),
+        "customers_out": 0 if restored else customers,
+        "customers_restored": customers if restored else 0,
+        "since": outage.first_report_at.isoformat(),
+        "restored_at": outage.restored_at.isoformat() if restored and outage.restored_at else None,
+        # An ETR in the past is never shown as valid: the public sees it is being reassessed.
+        "etr": outage.etr_at.isoformat() if etr_valid else None,
+        "etr_confidence": str(outage.etr_confidence) if etr_valid and outage.etr_confidence else None,
+        "etr_set_at": outage.etr_set_at.isoformat() if etr_valid and outage.etr_set_at else None,
+        "etr_expired": not restored and outage.etr_at is not None and not etr_valid,
     }
 
 
-def _restored_since(session: Session, pieces: list[_OutagePieces], since: datetime) -> dict[int, float]:
+def _restored_since(
+    pieces: list[_OutagePieces], steps: list[tuple[int, datetime, int]], since: datetime
+) -> dict[int, float]:
     """Customers restored within the window, per district (shared out like the outage's customers)."""
-    share = {p.outage.id: _district_shares(p) for p in pieces}
+    by_id = {p.outage.id: p for p in pieces}
     restored: dict[int, float] = {}
-    for outage_id, customers in session.execute(
-        select(RestorationStep.outage_id, func.sum(RestorationStep.customers_restored))
-        .where(RestorationStep.at >= since)
-        .group_by(RestorationStep.outage_id)
-    ):
-        for district_id, fraction in share.get(outage_id, {}).items():
-            restored[district_id] = restored.get(district_id, 0.0) + int(customers or 0) * fraction
+    for outage_id, at, customers in steps:
+        if at < since or outage_id not in by_id:
+            continue
+        for district_id, fraction in by_id[outage_id].layout.shares.items():
+            restored[district_id] = restored.get(district_id, 0.0) + customers * fraction
     return restored
 
 
-def _district_shares(piece: _OutagePieces) -> dict[int, float]:
-    total = max(piece.total, 1)
-    return {district_id: n / total for district_id, (n, _) in piece.districts.items()}
-
-
 def _progress(
-    session: Session,
+    steps: list[tuple[int, datetime, int]],
     pieces: list[_OutagePieces],
     districts: list[District],
     start: datetime,
     now: datetime,
 ) -> tuple[list[datetime], dict[str, list[int]]]:
     """Customers out per district at even times across the event window, from the outage rows and
-    their restoration steps (no history table: an outage's start, steps and end are its history)."""
+    their restoration steps (no history table: an outage's start, steps and end are its history).
+    The samples start with the earliest of these outages, so a young event fills the chart."""
+    if pieces:
+        start = max(start, min(p.outage.first_report_at for p in pieces) - PROGRESS_LEAD)
     step = (now - start) / (PROGRESS_POINTS - 1)
     times = [start + step * k for k in range(PROGRESS_POINTS - 1)] + [now]
     codes = [d.code for d in districts]
@@ -507,30 +624,37 @@ def _progress(
     # Steps take customers off from the first sample at or after them.
     position = {p.outage.id: i for i, p in enumerate(pieces)}
     taken = np.zeros_like(out)
-    for outage_id, at, customers in _steps(session, [p.outage.id for p in pieces]):
+    for outage_id, at, customers in steps:
+        if outage_id not in position:
+            continue
         column = int(np.searchsorted(t, at.timestamp(), side="left"))
         if column < len(t):
             taken[position[outage_id], column] += customers
     out = np.clip(out - np.cumsum(taken, axis=1), 0, None)
     out[ended[:, None] <= t[None, :]] = 0.0
     row_of = {d.id: i for i, d in enumerate(districts)}
-    by_district = np.zeros((len(districts), len(times)))
+    owners, rows, fractions = [], [], []
     for i, piece in enumerate(pieces):
-        for district_id, fraction in _district_shares(piece).items():
+        for district_id, fraction in piece.layout.shares.items():
             if district_id in row_of:
-                by_district[row_of[district_id]] += out[i] * fraction
+                owners.append(i)
+                rows.append(row_of[district_id])
+                fractions.append(fraction)
+    share = np.zeros((len(districts), len(pieces)))
+    np.add.at(share, (np.array(rows, dtype=np.int64), np.array(owners, dtype=np.int64)), fractions)
+    by_district = share @ out
     return times, {code: [round(v) for v in by_district[row]] for row, code in enumerate(codes)}
 
 
-def _steps(session: Session, outage_ids: list[int]) -> Iterable[tuple[int, datetime, int]]:
-    """Restoration steps of these outages, read in chunks that every database accepts."""
-    for start in range(0, len(outage_ids), 1_000):
-        chunk = outage_ids[start : start + 1_000]
-        yield from session.execute(
-            select(RestorationStep.outage_id, RestorationStep.at, RestorationStep.customers_restored).where(
-                RestorationStep.outage_id.in_(chunk)
-            )
+def _steps(session: Session, in_window: tuple[Any, ...]) -> list[tuple[int, datetime, int]]:
+    """Restoration steps of the outages in the window, in one query."""
+    return list(
+        session.execute(
+            select(RestorationStep.outage_id, RestorationStep.at, RestorationStep.customers_restored)
+            .join(Outage, Outage.id == RestorationStep.outage_id)
+            .where(*in_window)
         ).tuples()
+    )
 
 
 def _active_warnings(session: Session, now: datetime) -> list[PublicWarning]:

@@ -14,6 +14,8 @@ from dashboard.i18n import current_language, t
 from emergency.clock import SYSTEM_CLOCK
 from emergency.config import load_settings
 
+TABLE_ROW_PX = 35  # Streamlit's dataframe row height
+
 settings = load_settings()
 tz = settings.timezone
 language = current_language()
@@ -59,6 +61,8 @@ st.dataframe(
     public_map.district_rows(snapshot, language, t, tz),
     hide_index=True,
     width="stretch",
+    # Every district in view, no inner scrolling: the table is short and people print this page.
+    height=TABLE_ROW_PX * (len(snapshot.districts) + 1) + 3,
     column_config={
         t("public.col.share"): st.column_config.ProgressColumn(format="%.2f%%", min_value=0, max_value=100)
     },

@@ -16,6 +16,7 @@ from emergency.bench.common import GENERATE_SIZES, BenchRow, format_table, print
 from emergency.bench.dispatch import DISPATCH_CREWS, DISPATCH_CUSTOMERS, DISPATCH_OUTAGES, bench_dispatch
 from emergency.bench.generate import bench_generate
 from emergency.bench.intake import INTAKE_CUSTOMERS, INTAKE_REPORTS, bench_intake
+from emergency.bench.public import PUBLIC_CUSTOMERS, bench_public
 
 __all__ = [
     "BENCHMARKS",
@@ -23,6 +24,7 @@ __all__ = [
     "bench_dispatch",
     "bench_generate",
     "bench_intake",
+    "bench_public",
     "format_table",
     "main",
     "print_table",
@@ -34,6 +36,9 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[BenchRow]]] = {
     "intake": lambda args: bench_intake(customers=args.customers or INTAKE_CUSTOMERS, reports=args.reports),
     "dispatch": lambda args: bench_dispatch(
         customers=args.customers or DISPATCH_CUSTOMERS, outages=args.outages, crews=args.crews
+    ),
+    "public": lambda args: bench_public(
+        customers=args.customers or PUBLIC_CUSTOMERS, outages=args.outages, crews=args.crews
     ),
 }
 
@@ -74,7 +79,7 @@ def main(argv: list[str]) -> int:
         default=None,
         help=(
             f"territory size for 'intake' (default {INTAKE_CUSTOMERS}) "
-            f"and 'dispatch' (default {DISPATCH_CUSTOMERS})"
+            f"and 'dispatch' and 'public' (default {DISPATCH_CUSTOMERS})"
         ),
     )
     parser.add_argument(
@@ -87,13 +92,13 @@ def main(argv: list[str]) -> int:
         "--outages",
         type=_count,
         default=DISPATCH_OUTAGES,
-        help=f"active outages for 'dispatch' (default {DISPATCH_OUTAGES})",
+        help=f"active outages for 'dispatch' and 'public' (default {DISPATCH_OUTAGES})",
     )
     parser.add_argument(
         "--crews",
         type=_count,
         default=DISPATCH_CREWS,
-        help=f"crews for 'dispatch' (default {DISPATCH_CREWS})",
+        help=f"crews for 'dispatch' and 'public' (default {DISPATCH_CREWS})",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per result row")
     args = parser.parse_args(argv)
