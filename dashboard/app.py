@@ -62,6 +62,21 @@ else:
                 url_path="dispatch",
             )
         ]
+    if actor.role in {Role.MANAGER, Role.ADMIN}:
+        sections[t("nav.section.manager")] = [
+            st.Page(
+                PAGES_DIR / "manager_warnings.py",
+                title=t("nav.manager_warnings"),
+                icon=":material/warning:",
+                url_path="warnings",
+            ),
+            st.Page(
+                PAGES_DIR / "manager_outreach.py",
+                title=t("nav.manager_outreach"),
+                icon=":material/priority_high:",
+                url_path="priority",
+            ),
+        ]
     account = [
         st.Page(PAGES_DIR / "logout.py", title=t("nav.logout"), icon=":material/logout:", url_path="logout")
     ]

@@ -1,0 +1,136 @@
+"""Disaster mode at a glance: the priority queue of outages and the outreach list of important users."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import services
+from dashboard.i18n import local_time, t
+from dashboard.session import require_role
+from emergency import outreach, warnings
+from emergency.clock import SYSTEM_CLOCK
+from emergency.config import load_settings
+from emergency.disaster_queue import disaster_priority_queue
+from emergency.errors import EmergencyError
+from emergency.models import Role
+from emergency.network import network_model
+
+OUTCOME_KEY = "manager-outreach-outcome"
+
+actor = require_role(Role.MANAGER, Role.ADMIN)
+tz = load_settings().timezone
+db = services.database()
+
+st.title(t("mo.title"))
+outcome = st.session_state.pop(OUTCOME_KEY, None)
+if outcome is not None:
+    (st.success if outcome[0] == "ok" else st.error)(outcome[1])
+
+with db.read() as session:
+    in_force = warnings.warnings_in_force(session, SYSTEM_CLOCK.now())
+    disaster_districts = warnings.disaster_mode_districts(session, SYSTEM_CLOCK.now())
+    queue = disaster_priority_queue(session, SYSTEM_CLOCK, network_model(session, db.url))
+    every_warning = {w.id: w.title_en for w in warnings.list_warnings(session)}
+
+st.subheader(t("mo.queue"))
+if not disaster_districts:
+    st.info(t("mo.no_disaster"))
+else:
+    st.caption(t("mo.queue_help"))
+    st.dataframe(
+        [
+            {
+                t("mo.rank"): row.rank,
+                "#": row.outage_id,
+                t("mw.col.status"): row.state,
+                t("mw.col.districts"): row.district_code,
+                t("important.grade"): t(f"grade.{row.top_grade}") if row.top_grade else "—",
+                t("mo.backup_left"): row.backup_hours_left,
+                t("mw.important_users"): ", ".join(row.important_users),
+                t("mw.customers"): row.customers_out,
+                t("mo.since"): local_time(row.first_report_at, tz),
+                t("crew.col.why"): row.reason,
+            }
+            for row in queue
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+
+st.subheader(t("mo.outreach"))
+if not every_warning:
+    st.info(t("mw.none"))
+    st.stop()
+default = in_force[0].id if in_force else next(iter(every_warning))
+warning_id = st.selectbox(
+    t("mw.select"),
+    list(every_warning),
+    index=list(every_warning).index(default),
+    format_func=lambda i: f"#{i} {every_warning[i]}",
+    key="outreach-warning",
+)
+with db.read() as session:
+    lines = outreach.outreach_list(session, warning_id)
+if not lines:
+    st.info(t("mo.empty"))
+    st.stop()
+open_lines = [line for line in lines if line.status != "done"]
+c1, c2, c3 = st.columns(3)
+c1.metric(t("mo.pending"), sum(1 for line in lines if line.status == "pending"))
+c2.metric(t("mo.acknowledged"), sum(1 for line in lines if line.status == "acknowledged"))
+c3.metric(t("mo.done"), sum(1 for line in lines if line.status == "done"))
+st.dataframe(
+    [
+        {
+            "#": line.task_id,
+            t("important.name"): line.name,
+            t("important.grade"): t(f"grade.{line.grade}"),
+            t("important.backup"): line.backup_hours,
+            t("important.contact"): " ".join(filter(None, [line.contact_name, line.contact_phone])),
+            t("mo.step"): t(f"ostep.{line.step}"),
+            t("mw.col.status"): t(f"ostatus.{line.status}"),
+            t("mo.ack_by"): line.acknowledged_by or "",
+            t("mo.updated"): f"{local_time(line.updated_at, tz)} {line.updated_by or ''}",
+            t("mw.note"): line.note or "",
+        }
+        for line in lines
+    ],
+    hide_index=True,
+    width="stretch",
+)
+
+if open_lines:
+    by_task = {line.task_id: line for line in open_lines}
+    with st.form("outreach-action"):
+        task_id = st.selectbox(
+            t("mo.task"),
+            list(by_task),
+            format_func=lambda i: f"#{i} {by_task[i].name} ({t('ostep.' + by_task[i].step)})",
+        )
+        who = st.text_input(t("mo.ack_by"), max_chars=120)
+        note = st.text_input(t("mw.note"), max_chars=500)
+        escalate_col, ack_col, done_col = st.columns(3)
+        escalate = escalate_col.form_submit_button(t("mo.escalate"))
+        acknowledge = ack_col.form_submit_button(t("mo.acknowledge"))
+        complete = done_col.form_submit_button(t("mo.complete"), type="primary")
+    if escalate or acknowledge or complete:
+        line = by_task[task_id]
+        try:
+            if escalate:
+                step = outreach.escalate(
+                    db, SYSTEM_CLOCK, actor, task_id, expected_version=line.version, note=note
+                )
+                message = t("mo.escalated", name=line.name, step=t(f"ostep.{step}"))
+            elif acknowledge:
+                outreach.acknowledge(
+                    db, SYSTEM_CLOCK, actor, task_id, who, expected_version=line.version, note=note
+                )
+                message = t("mo.acknowledged_by", name=line.name, who=who.strip())
+            else:
+                outreach.complete(db, SYSTEM_CLOCK, actor, task_id, expected_version=line.version, note=note)
+                message = t("mo.completed", name=line.name)
+        except EmergencyError as error:
+            st.error(t("action.refused", reason=str(error)))
+        else:
+            st.session_state[OUTCOME_KEY] = ("ok", message)
+            st.rerun()

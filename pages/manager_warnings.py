@@ -1,0 +1,437 @@
+"""The manager's warnings console: list, create or import, preview who is in the area, then publish."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import folium
+import streamlit as st
+from streamlit_folium import st_folium
+
+from dashboard import maps, services
+from dashboard.i18n import current_language, local_time, t
+from dashboard.session import require_role
+from emergency import cap, warning_preview, warnings
+from emergency.clock import SYSTEM_CLOCK
+from emergency.config import load_settings
+from emergency.errors import EmergencyError
+from emergency.models import Hazard, Role, WarningLevel, WarningStatus
+from emergency.warning_area import CircleArea, DistrictsArea, PolygonArea, ResolvedArea
+from emergency.warnings import WarningInput
+
+SELECTED_KEY = "manager-warning"
+OUTCOME_KEY = "manager-warning-outcome"
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
+LEVEL_COLOURS = {"blue": "#1f5fbf", "yellow": "#e0b400", "orange": "#f28e2b", "red": "#d7191c"}
+
+actor = require_role(Role.MANAGER, Role.ADMIN)
+settings = load_settings()
+tz = settings.timezone
+language = current_language()
+db = services.database()
+warnings.expire_warnings(db, SYSTEM_CLOCK)
+
+st.title(t("mw.title"))
+outcome = st.session_state.pop(OUTCOME_KEY, None)
+if outcome is not None:
+    (st.success if outcome[0] == "ok" else st.error)(outcome[1])
+
+with db.read() as session:
+    listed = warnings.list_warnings(session)
+    rows = [
+        {
+            "id": w.id,
+            "version": w.version,
+            "status": str(w.status),
+            "hazard": str(w.hazard),
+            "level": str(w.level),
+            "readiness": w.readiness_level,
+            "disaster_mode": w.disaster_mode,
+            "title": w.title_zh if language == "zh" else w.title_en,
+            "districts": list(w.area_districts or []),
+            "effective_at": w.effective_at,
+            "expires_at": w.expires_at,
+            "source": w.source,
+        }
+        for w in listed
+    ]
+    districts = services.territory_base(db.url)["districts"]
+district_names = {
+    f["properties"]["code"]: f["properties"]["name_zh" if language == "zh" else "name_en"]
+    for f in districts["features"]
+}
+
+
+def plain_markdown(text: str) -> str:
+    """User text for st.markdown: every markdown (and emoji/icon shortcode) character escaped."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def done(message: str) -> None:
+    st.session_state[OUTCOME_KEY] = ("ok", message)
+    st.cache_data.clear()
+    st.rerun()
+
+
+def refused(error: EmergencyError) -> None:
+    st.error(t("action.refused", reason=str(error)))
+
+
+def warning_form(key: str, initial: dict[str, Any] | None) -> WarningInput | None:
+    """The fields of a warning; returns what was entered when the form is submitted."""
+    first = initial or {}
+    with st.form(key):
+        left, middle, right = st.columns(3)
+        hazards = [h.value for h in Hazard]
+        hazard = left.selectbox(
+            t("mw.hazard"),
+            hazards,
+            index=hazards.index(first.get("hazard", "typhoon")),
+            format_func=lambda h: t(f"hazard.{h}"),
+        )
+        levels = [v.value for v in WarningLevel]
+        level = middle.selectbox(
+            t("mw.level"),
+            levels,
+            index=levels.index(first.get("level", "yellow")),
+            format_func=lambda v: t(f"level.{v}"),
+        )
+        readiness_options = [None, 1, 2, 3, 4]
+        readiness = right.selectbox(
+            t("mw.readiness"),
+            readiness_options,
+            index=readiness_options.index(first.get("readiness")),
+            format_func=lambda r: t("mw.readiness_none") if r is None else t("mw.readiness_n", n=r),
+            help=t("mw.readiness_help"),
+        )
+        title_en = left.text_input(t("mw.title_en"), value=first.get("title_en", ""), max_chars=200)
+        title_zh = middle.text_input(t("mw.title_zh"), value=first.get("title_zh", ""), max_chars=200)
+        start = first.get("effective_at", datetime.now(UTC)).astimezone(tz)
+        day = right.date_input(t("mw.effective_day"), value=start.date(), key=f"{key}-day")
+        clock_time = right.time_input(
+            t("mw.effective_time"), value=time(start.hour, start.minute), key=f"{key}-time"
+        )
+        text_en = left.text_area(t("mw.text_en"), value=first.get("text_en", ""), max_chars=4000)
+        text_zh = middle.text_area(t("mw.text_zh"), value=first.get("text_zh", ""), max_chars=4000)
+        hours = right.number_input(
+            t("mw.hours"), min_value=1, max_value=24 * 14, value=int(first.get("hours", 24)), step=1
+        )
+        st.markdown(f"**{t('mw.area')}**")
+        kinds = ["districts", "circle", "polygon"]
+        area_kind = st.radio(
+            t("mw.area_kind"),
+            kinds,
+            horizontal=True,
+            format_func=lambda k: t(f"mw.area.{k}"),
+            index=kinds.index(first.get("area_kind", "districts")) if first.get("area_kind") in kinds else 0,
+        )
+        chosen = st.multiselect(
+            t("mw.area.districts"),
+            list(district_names),
+            default=first.get("districts", []),
+            format_func=lambda c: f"{c} {district_names.get(c, '')}",
+        )
+        c1, c2, c3 = st.columns(3)
+        circle = first.get("circle") or {}
+        lon = c1.number_input(t("mw.lon"), value=float(circle.get("lon", 0.0)), format="%.5f")
+        lat = c2.number_input(t("mw.lat"), value=float(circle.get("lat", 0.0)), format="%.5f")
+        radius = c3.number_input(t("mw.radius"), min_value=0.0, value=float(circle.get("radius_km", 10.0)))
+        upload = st.file_uploader(t("mw.area.polygon"), type=["geojson", "json"], key=f"{key}-geojson")
+        if not st.form_submit_button(t("mw.save"), type="primary"):
+            return None
+    effective = datetime.combine(day, clock_time, tzinfo=tz).astimezone(UTC)
+    if area_kind == "districts":
+        area: Any = DistrictsArea(tuple(chosen))
+    elif area_kind == "circle":
+        area = CircleArea(lon, lat, radius)
+    else:
+        area = PolygonArea(upload.getvalue().decode("utf-8", errors="replace") if upload else "")
+    return WarningInput(
+        hazard=hazard,
+        level=level,
+        readiness_level=readiness,
+        title_en=title_en,
+        title_zh=title_zh,
+        text_en=text_en,
+        text_zh=text_zh,
+        area=area,
+        effective_at=effective,
+        expires_at=effective + timedelta(hours=int(hours)),
+    )
+
+
+@st.cache_data(ttl=60, show_spinner=False, max_entries=16)
+def area_preview(db_url: str, warning_id: int, version: int) -> warning_preview.WarningPreview:
+    """Cached per warning version: a preview over a large territory is worth keeping a minute."""
+    with services.database().read() as session:
+        w = warnings.get_warning(session, warning_id)
+        area = ResolvedArea(w.area_kind, w.area, tuple(w.area_districts or []))
+        return warning_preview.preview(session, area)
+
+
+def area_map(area: dict[str, Any], level: str) -> folium.Map | None:
+    extent = services.territory_base(db.url)["extent"]
+    if extent is None:
+        return None
+    fmap = maps.base_map(
+        extent.centre, ((extent.south, extent.west), (extent.north, extent.east)), settings.tiles, 460
+    )
+    maps.district_layer(districts, language).add_to(fmap)
+    colour = LEVEL_COLOURS.get(level, "#d7191c")
+    folium.GeoJson(
+        {
+            "type": "Feature",
+            "geometry": {"type": area["type"], "coordinates": area["coordinates"]},
+            "properties": {},
+        },
+        name="warning-area",
+        style_function=lambda _f: {"color": colour, "weight": 2.5, "fillColor": colour, "fillOpacity": 0.25},
+        control=False,
+    ).add_to(fmap)
+    return fmap
+
+
+# --- the list -----------------------------------------------------------------------------------
+
+st.dataframe(
+    [
+        {
+            t("mw.col.id"): r["id"],
+            t("mw.col.status"): t(f"wstatus.{r['status']}"),
+            t("mw.col.level"): t(f"level.{r['level']}"),
+            t("mw.hazard"): t(f"hazard.{r['hazard']}"),
+            t("mw.col.title"): r["title"],
+            t("mw.col.readiness"): r["readiness"] or "—",
+            t("mw.col.disaster"): r["disaster_mode"],
+            t("mw.col.districts"): ", ".join(r["districts"]),
+            t("mw.col.effective"): local_time(r["effective_at"], tz),
+            t("mw.col.expires"): local_time(r["expires_at"], tz),
+        }
+        for r in rows
+    ],
+    hide_index=True,
+    width="stretch",
+)
+
+tab_view, tab_new, tab_import = st.tabs([t("mw.tab.view"), t("mw.tab.new"), t("mw.tab.import")])
+
+with tab_new:
+    entered = warning_form("new-warning", None)
+    if entered is not None:
+        try:
+            new_id = warnings.create_warning(db, SYSTEM_CLOCK, actor, entered)
+        except EmergencyError as error:
+            refused(error)
+        else:
+            st.session_state[SELECTED_KEY] = new_id
+            done(t("mw.created", id=new_id))
+
+with tab_import:
+    st.caption(t("mw.import_help"))
+    uploaded = st.file_uploader(t("mw.import_file"), type=["xml", "cap"], key="cap-upload")
+    if uploaded is not None and st.button(t("mw.import"), type="primary"):
+        try:
+            imported = cap.import_alert(db, SYSTEM_CLOCK, actor, uploaded.getvalue())
+        except EmergencyError as error:
+            refused(error)
+        else:
+            st.session_state[SELECTED_KEY] = imported
+            done(t("mw.imported", id=imported))
+
+with tab_view:
+    if not rows:
+        st.info(t("mw.none"))
+        st.stop()
+    ids = [r["id"] for r in rows]
+    if st.session_state.get(SELECTED_KEY) not in ids:
+        st.session_state[SELECTED_KEY] = ids[0]
+    by_id = {r["id"]: r for r in rows}
+    selected = st.selectbox(
+        t("mw.select"),
+        ids,
+        key=SELECTED_KEY,
+        format_func=lambda i: f"#{i} {t('wstatus.' + by_id[i]['status'])}: {by_id[i]['title']}",
+    )
+    row = by_id[selected]
+    with db.read() as session:
+        current = warnings.get_warning(session, selected)
+        area = dict(current.area)
+        form_initial = {
+            "hazard": row["hazard"],
+            "level": row["level"],
+            "readiness": row["readiness"],
+            "title_en": current.title_en,
+            "title_zh": current.title_zh,
+            "text_en": current.text_en,
+            "text_zh": current.text_zh,
+            "effective_at": current.effective_at,
+            "hours": max(round((current.expires_at - current.effective_at).total_seconds() / 3600), 1),
+            "area_kind": current.area_kind,
+            "districts": row["districts"],
+            "circle": area.get("circle"),
+        }
+        revisions = [
+            (r.at, r.by, str(r.status), r.cap_msg_type, r.cap_identifier, (r.snapshot or {}).get("note"))
+            for r in warnings.history(session, selected)
+        ]
+    words = [t("hazard." + row["hazard"]), t("level." + row["level"]), t("wstatus." + row["status"])]
+    if row["disaster_mode"]:
+        words.append(f"**{t('mw.disaster_on')}**")
+    # The title is user text: shown as plain text, never interpreted as markdown or HTML.
+    st.markdown("### " + plain_markdown(row["title"]))
+    st.markdown(" · ".join(words))
+    if row["status"] != WarningStatus.DRAFT:
+        cap_url = f"/api/warnings/{selected}.cap.xml"
+        st.markdown(f"[{t('mw.cap_link')}]({cap_url}) · [{t('mw.feed_link')}](/api/warnings.cap.xml)")
+
+    seen = area_preview(db.url, selected, row["version"])
+    m1, m2, m3, m4, m5 = st.columns(5)
+    m1.metric(t("mw.customers"), f"{seen.customers:,}")
+    m2.metric(t("mw.important"), len(seen.important_users))
+    m3.metric(t("mw.crews_inside"), len(seen.crews_inside))
+    m4.metric(t("mw.crews_near", km=f"{seen.near_km:g}"), len(seen.crews_near))
+    m5.metric(t("mw.outages"), len(seen.outages))
+    st.caption(t("mw.area_size", km2=f"{seen.area_km2:,.0f}", districts=", ".join(row["districts"])))
+
+    fmap = area_map(area, row["level"])
+    left, right = st.columns([3, 2])
+    with left:
+        if fmap is not None:
+            st_folium(fmap, height=460, width="stretch", returned_objects=[], key=f"warning-map-{selected}")
+    with right:
+        st.markdown(f"**{t('mw.by_grade')}**")
+        st.dataframe(
+            [
+                {t("important.grade"): t(f"grade.{g}"), t("mw.count"): n}
+                for g, n in seen.important_by_grade.items()
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+        st.markdown(f"**{t('mw.by_district')}**")
+        st.dataframe(
+            [
+                {t("mw.col.districts"): f"{code} {zh if language == 'zh' else en}", t("mw.customers"): n}
+                for code, en, zh, n in seen.customers_by_district
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+    st.markdown(f"**{t('mw.important_users')}**")
+    st.dataframe(
+        [
+            {
+                t("important.name"): u.name,
+                t("important.grade"): t(f"grade.{u.grade}"),
+                t("important.kind"): u.kind,
+                t("important.backup"): u.backup_hours,
+                t("important.contact"): " ".join(filter(None, [u.contact_name, u.contact_phone])),
+                t("mw.col.districts"): u.district_code,
+            }
+            for u in seen.important_users
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+    crews_col, outages_col = st.columns(2)
+    crews_col.markdown(f"**{t('mw.crews')}**")
+    crews_col.dataframe(
+        [
+            {
+                t("crew.col.crew"): c.code,
+                t("crew.col.kind"): c.kind,
+                t("mw.crew_status"): c.status,
+                t("mw.distance"): c.distance_km,
+            }
+            for c in (*seen.crews_inside, *seen.crews_near)
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+    outages_col.markdown(f"**{t('mw.outages')}**")
+    outages_col.dataframe(
+        [
+            {
+                "#": o.outage_id,
+                t("mw.col.status"): o.state,
+                t("mw.col.districts"): o.district_code,
+                t("mw.customers"): o.customers_out,
+                t("mw.important"): o.important,
+            }
+            for o in seen.outages
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+
+    st.subheader(t("mw.actions"))
+    if row["status"] == WarningStatus.DRAFT:
+        edit_col, issue_col = st.columns([3, 1])
+        with edit_col.expander(t("mw.edit")):
+            edited = warning_form(f"edit-{selected}", form_initial)
+            if edited is not None:
+                try:
+                    warnings.edit_draft(
+                        db, SYSTEM_CLOCK, actor, selected, edited, expected_version=row["version"]
+                    )
+                except EmergencyError as error:
+                    refused(error)
+                else:
+                    done(t("mw.saved", id=selected))
+        sure = issue_col.checkbox(
+            t("mw.issue_confirm", n=f"{seen.customers:,}"), key=f"issue-sure-{selected}"
+        )
+        if issue_col.button(t("mw.issue"), type="primary", disabled=not sure, key=f"issue-{selected}"):
+            try:
+                result = warnings.issue_warning(
+                    db, SYSTEM_CLOCK, actor, selected, expected_version=row["version"]
+                )
+            except EmergencyError as error:
+                refused(error)
+            else:
+                done(t("mw.issued", notices=f"{result.notices_queued:,}", outreach=result.outreach_added))
+    elif row["status"] in (WarningStatus.ACTIVE, WarningStatus.UPDATED):
+        with st.expander(t("mw.update")):
+            updated = warning_form(f"update-{selected}", form_initial)
+            if updated is not None:
+                try:
+                    result = warnings.update_warning(
+                        db, SYSTEM_CLOCK, actor, selected, updated, expected_version=row["version"]
+                    )
+                except EmergencyError as error:
+                    refused(error)
+                else:
+                    done(
+                        t("mw.updated", notices=f"{result.notices_queued:,}", outreach=result.outreach_added)
+                    )
+    if row["status"] in (WarningStatus.DRAFT, WarningStatus.ACTIVE, WarningStatus.UPDATED):
+        with st.form(f"cancel-{selected}"):
+            reason = st.text_input(t("mw.cancel_reason"), max_chars=500)
+            if st.form_submit_button(t("mw.cancel")):
+                try:
+                    warnings.cancel_warning(
+                        db, SYSTEM_CLOCK, actor, selected, reason, expected_version=row["version"]
+                    )
+                except EmergencyError as error:
+                    refused(error)
+                else:
+                    done(t("mw.cancelled", id=selected))
+
+    st.subheader(t("mw.history"))
+    st.dataframe(
+        [
+            {
+                t("report.time"): local_time(at, tz),
+                t("mw.by"): by,
+                t("mw.col.status"): t(f"wstatus.{status}"),
+                "CAP": msg_type,
+                t("mw.identifier"): identifier,
+                t("mw.note"): note or "",
+            }
+            for at, by, status, msg_type, identifier, note in revisions
+        ],
+        hide_index=True,
+        width="stretch",
+    )

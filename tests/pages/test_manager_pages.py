@@ -1,0 +1,116 @@
+"""The manager's pages through the real entry script (AppTest): warnings console and outreach."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from streamlit.testing.v1 import AppTest
+
+from emergency.auth import Actor
+from emergency.clock import SYSTEM_CLOCK
+from emergency.db import get_database
+from emergency.models import Notification, OutreachTask
+from emergency.models import Warning as WarningRow
+from emergency.warning_area import DistrictsArea
+from emergency.warnings import WarningInput, create_warning, issue_warning
+from tests.pages.conftest import APP, page
+from tests.pages.test_access import log_in, texts
+from tests.support.small_territory import PASSWORDS
+
+TIMEOUT = 30
+MANAGER = Actor("manager", "manager")
+
+
+def make_warning(url: str, title: str = "Typhoon **Haikui** <b>red</b>", issue: bool = False) -> int:
+    db = get_database(url)
+    now = SYSTEM_CLOCK.now()
+    warning_id = create_warning(
+        db,
+        SYSTEM_CLOCK,
+        MANAGER,
+        WarningInput(
+            "typhoon",
+            "red",
+            1,
+            title,
+            "台风海葵红色预警",
+            "",
+            "",
+            DistrictsArea(("W",)),
+            now,
+            now + timedelta(hours=12),
+        ),
+    )
+    if issue:
+        issue_warning(db, SYSTEM_CLOCK, MANAGER, warning_id, expected_version=1)
+    return warning_id
+
+
+def open_page(name: str, username: str = "manager") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    log_in(at, username, PASSWORDS[username])
+    at.switch_page(page(name)).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_dispatchers_are_not_offered_the_manager_pages(territory_db):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    log_in(at, "dispatcher", PASSWORDS["dispatcher"])
+    for name in ("manager_warnings.py", "manager_outreach.py"):
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            at.switch_page(page(name))
+
+
+def test_the_preview_shows_who_is_in_the_area_and_issuing_publishes(territory_db):
+    url, _territory = territory_db
+    warning_id = make_warning(url)
+    at = open_page("manager_warnings.py")
+    assert metric(at, "Customers") == "8"
+    assert metric(at, "Important users") == "1"
+    assert metric(at, "Crews inside") == "3"
+    # The user-written title is shown as typed, its markdown and HTML escaped.
+    assert "### Typhoon \\*\\*Haikui\\*\\* \\<b\\>red\\</b\\>" in [m.value for m in at.markdown]
+    frames = [f.value for f in at.dataframe]
+    assert any("West Hospital 西镇医院" in frame.to_string() for frame in frames)
+
+    issue = next(b for b in at.button if b.label == "Issue")
+    assert issue.disabled  # it asks first
+    next(c for c in at.checkbox if c.label == "Send to 8 customers").check().run()
+    next(b for b in at.button if b.label == "Issue").click().run()
+    assert not at.exception, at.exception
+    assert any("8 notices queued" in s.value for s in at.success)
+    with get_database(url).read() as session:
+        assert session.get(WarningRow, warning_id).status == "active"
+        assert session.scalar(select(func.count()).select_from(Notification)) == 8
+    assert any(f"/api/warnings/{warning_id}.cap.xml" in m.value for m in at.markdown)
+
+
+def test_a_bad_cancel_is_refused_with_the_reason(territory_db):
+    url, _territory = territory_db
+    make_warning(url, issue=True)
+    at = open_page("manager_warnings.py")
+    next(b for b in at.button if b.label == "Cancel the warning").click().run()
+    assert any("say why the warning is cancelled" in e.value for e in at.error)
+
+
+def test_the_outreach_page_moves_a_task_up_the_ladder(territory_db):
+    url, _territory = territory_db
+    make_warning(url, issue=True)
+    at = open_page("manager_outreach.py")
+    assert metric(at, "Pending") == "1"
+    # Disaster mode is on in West Town (readiness 1), so the queue is shown (empty: no outage yet).
+    assert "No district is in disaster mode." not in texts(at)
+    next(b for b in at.button if b.label == "Escalate (message → call → visit)").click().run()
+    assert not at.exception, at.exception
+    assert any("next step phone call" in s.value for s in at.success)
+    with get_database(url).read() as session:
+        assert session.scalars(select(OutreachTask.step)).one() == "call"
