@@ -432,9 +432,10 @@ class _Analysis:
         self.children: dict[int, list[int]] = self.net._children_of()
         self.hazard_reports: set[int] = set()  # pending reports of wires down or other danger
         self.batch_ids: set[int] = set()
-        # Devices and transformers already looked up in the database during this batch.
-        self.outages_checked: set[int] = set()
-        self.pending_checked: set[int] = set()
+        # Device indices with an active outage when the batch began (one cheap index-only query),
+        # so looking for outages below a device asks the database only where one exists.
+        self.active_devices: set[int] = set()
+        self.outages_checked: set[int] = set()  # devices already looked up during this batch
         # Outages restored recently on the batch's paths, per device index (for nested outages).
         self.restored_at_device: dict[int, list[Outage]] = {}
         # Where each report of this batch ends up; the caller stores the batch with these links.
@@ -449,9 +450,8 @@ class _Analysis:
     # loading ---------------------------------------------------------------------------------
 
     def load_around(self, reports: list[IncomingReport]) -> None:
-        """Active outages and switch states on the paths of these reports, and pending calls there."""
+        """Active outages and switch states on the paths of these reports, and pending calls."""
         devices: set[int] = set()
-        transformers: set[int] = set()
         for report in reports:
             start = (
                 report.device
@@ -461,16 +461,21 @@ class _Analysis:
             if start is None:
                 continue
             devices.update(self._path(start))
-            if report.transformer is not None:
-                transformers.add(report.transformer)
             if report.device is not None and report.kind == ReportKind.DEVICE_OPENED:
                 devices.update(self._below(report.device))
+        self.active_devices = {
+            self.net.index_of[device_id]
+            for device_id in self.session.scalars(
+                select(Outage.device_id).where(Outage.state.in_(ACTIVE_OUTAGE_STATES))
+            )
+        }
         self._load_outages(devices)
         self._load_switches(devices)
-        # This batch is already stored; its reports join `pending` one by one as the rules see them.
+        # The batch's own reports join `pending` one by one as the rules see them.
         self.batch_ids = {r.id for r in reports}
         earliest = min((r.reported_at for r in reports), default=self.clock.now())
-        self._load_pending(transformers, earliest)
+        # Roll-up looks at pending calls anywhere below a device, up to a window before now.
+        self._load_pending(min(earliest, self.clock.now() - self.rules.window))
         self._load_recently_restored(
             devices, earliest, max((r.reported_at for r in reports), default=earliest)
         )
@@ -491,7 +496,7 @@ class _Analysis:
     def _load_outages(self, devices: set[int]) -> None:
         fresh = devices - self.outages_checked
         self.outages_checked |= fresh
-        ids = [int(self.net.ids[d]) for d in fresh if d not in self.outage_at]
+        ids = [int(self.net.ids[d]) for d in fresh if d in self.active_devices and d not in self.outage_at]
         for start in range(0, len(ids), 900):
             for outage in self.session.scalars(
                 select(Outage).where(
@@ -510,25 +515,24 @@ class _Analysis:
             ):
                 self.switch_state[self.net.index_of[device_id]] = state
 
-    def _load_pending(self, transformers: set[int], earliest: datetime) -> None:
-        fresh = transformers - self.pending_checked
-        self.pending_checked |= fresh
-        ids = [int(self.net.ids[t]) for t in fresh]
+    def _load_pending(self, earliest: datetime) -> None:
+        """Every supply-loss call not yet in an outage, from a window before `earliest` on.
+
+        One query for the whole batch: calls waiting for an outage are few (most join one within a
+        batch or two), and they are found through the index on the report's outage.
+        """
         since = earliest - self.rules.window
-        for start in range(0, len(ids), 900):
-            for report_id, transformer_id, customer_id, reported_at in self.session.execute(
-                select(Report.id, Report.transformer_id, Report.customer_id, Report.reported_at).where(
-                    Report.transformer_id.in_(ids[start : start + 900]),
-                    Report.outage_id.is_(None),
-                    Report.status == ReportStatus.RECEIVED,
-                    Report.kind.in_(SUPPLY_LOSS_KINDS),
-                    Report.reported_at >= since,
-                )
-            ):
-                if report_id not in self.batch_ids:
-                    self.pending.setdefault(self.net.index_of[transformer_id], []).append(
-                        (report_id, customer_id, reported_at)
-                    )
+        for report_id, transformer_id, customer_id, reported_at in self.session.execute(
+            select(Report.id, Report.transformer_id, Report.customer_id, Report.reported_at).where(
+                Report.outage_id.is_(None),
+                Report.status == ReportStatus.RECEIVED,
+                Report.kind.in_(SUPPLY_LOSS_KINDS),
+                Report.reported_at >= since,
+            )
+        ):
+            transformer = self.net.index_of.get(transformer_id) if transformer_id is not None else None
+            if transformer is not None:
+                self.pending.setdefault(transformer, []).append((report_id, customer_id, reported_at))
 
     # walking ---------------------------------------------------------------------------------
 
@@ -676,10 +680,6 @@ class _Analysis:
             return False
         below = self._below(parent)
         self._load_outages(set(below))
-        self._load_pending(
-            {b for b in below if self.net.kinds[b] == DeviceKind.TRANSFORMER},
-            self.clock.now() - self.rules.window,
-        )
         # Only what happened close together in time is one event: outages below that were
         # last reported long before the newest activity are a different story.
         recent_below = self._within_window(self._outages_below(below))
