@@ -21,7 +21,9 @@ customer count cannot say who is back, so those customers hear at the outage's r
 
 Every message has a dedupe key (`outage:{id}:{stage}:{customer}`, `outage:{id}:etr:{set}:{customer}`)
 under a unique constraint, so rerunning a sweep, or two app processes sweeping at once, never
-queues a message twice. Messages never name anyone or say which important user is out.
+queues a message twice. When trouble-call analysis merges outages into a larger one, news a customer
+already had under a merged outage counts as told. Messages never name anyone or say which important
+user is out.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ DELIVERY_BATCH = 100  # results written per transaction while delivering
 
 ACKNOWLEDGED, NESTED, DISPATCHED, ETR, RESTORED = "acknowledged", "nested", "dispatched", "etr", "restored"
 TEMPLATE_PREFIX = "outage_"
+ALSO_TOLD = "also_told"  # planning only: keys under merged outages that carry the same news
 
 # {sig} signature, {ref} outage number, {etr} local time, {hotline}. Short enough for one or two SMS
 # parts in either language (tests/unit/test_notify_sms.py checks every template at its longest).
@@ -257,6 +260,7 @@ class _Planner:
         # ETR messages wait for their throttle check, which needs every candidate customer at once.
         self.etr_rows: list[dict[str, Any]] = []
         self._recipients: dict[int, list[_Recipient]] = {}
+        self._absorbed: dict[int, list[int]] = {}
 
     def plan(self, outage: Outage) -> None:
         if outage.state in (OutageState.CANCELLED, OutageState.MERGED):
@@ -305,6 +309,19 @@ class _Planner:
                 back.update(r.customer_id for r in self.recipients_below(device_id))
         return back
 
+    def absorbed_into(self, outage_id: int) -> list[int]:
+        """Outages merged into this one, at any depth: their customers may have heard already."""
+        if outage_id not in self._absorbed:
+            found: list[int] = []
+            frontier = [outage_id]
+            while frontier:
+                frontier = list(
+                    self.session.scalars(select(Outage.id).where(Outage.merged_into_id.in_(frontier)))
+                )
+                found.extend(frontier)
+            self._absorbed[outage_id] = found
+        return self._absorbed[outage_id]
+
     def recipients_below(self, device_id: int) -> list[_Recipient]:
         if device_id not in self._recipients:
             net = self.model.net
@@ -337,6 +354,7 @@ class _Planner:
             assert outage.etr_set_at is not None
             slot = f"etr:{int(outage.etr_set_at.timestamp())}"
         target = self.etr_rows if stage == ETR else self.rows
+        absorbed = self.absorbed_into(outage.id)
         for recipient in recipients:
             if recipient.address is None:
                 self.summary.unreachable += 1
@@ -355,6 +373,8 @@ class _Planner:
                     "dedupe_key": f"outage:{outage.id}:{slot}:{recipient.customer_id}",
                     "status": NotificationStatus.PENDING,
                     "attempts": 0,
+                    # The same news under an outage merged into this one counts as told.
+                    ALSO_TOLD: [f"outage:{a}:{slot}:{recipient.customer_id}" for a in absorbed],
                 }
             )
 
@@ -369,14 +389,20 @@ class _Planner:
 
     def _not_yet_queued(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         unique = list({row["dedupe_key"]: row for row in rows}.values())
+        keys = [key for row in unique for key in (row["dedupe_key"], *row[ALSO_TOLD])]
         existing: set[str] = set()
-        for chunk in _chunks([row["dedupe_key"] for row in unique]):
+        for chunk in _chunks(keys):
             existing.update(
                 self.session.scalars(
                     select(Notification.dedupe_key).where(Notification.dedupe_key.in_(chunk))
                 )
             )
-        return [row for row in unique if row["dedupe_key"] not in existing]
+        fresh = []
+        for row in unique:
+            also_told = row.pop(ALSO_TOLD)
+            if row["dedupe_key"] not in existing and existing.isdisjoint(also_told):
+                fresh.append(row)
+        return fresh
 
     def _not_throttled(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """At most one ETR message per customer per interval: the newest outage ETR wins a tie."""

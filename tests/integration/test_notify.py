@@ -467,3 +467,21 @@ def test_a_round_delivers_batch_after_batch_and_stops_when_nothing_goes_out(
     _, delivered = run_notifications(database, clock, working)
     assert (delivered.sent, delivered.failed) == (3, 0)
     assert {m.status for m in messages(database)} == {NotificationStatus.SENT, NotificationStatus.FAILED}
+
+
+def test_when_outages_merge_only_customers_new_to_the_news_hear_it(
+    database: Database, clock: FakeClock, territory: SmallTerritory
+) -> None:
+    first = outage_on(database, clock, territory, "TX-1")
+    confirm_outage(database, clock, DISPATCHER, first)
+    assert sweep(database, clock).queued == {"acknowledged": 3}
+
+    clock.advance(minutes=5)  # TX-2 goes out too: the prediction rolls up to FU-1 and absorbs TX-1's
+    merged = outage_on(database, clock, territory, "TX-2")
+    with database.read() as session:
+        assert session.get(Outage, first).merged_into_id == merged
+        assert session.get(Outage, merged).confirmed_at is not None
+
+    assert sweep(database, clock).queued == {"acknowledged": 4}
+    told = messages(database, "outage_acknowledged")
+    assert sorted(m.customer_id for m in told) == sorted(customers_of(database, territory, "TX-1", "TX-2"))
