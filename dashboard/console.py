@@ -11,9 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import folium
 import streamlit as st
+from streamlit_folium import st_folium
 
-from dashboard import services
+from dashboard import maps, services
 from dashboard.i18n import local_time, t
 from emergency import dispatch, etr, outages
 from emergency.auth import Actor
@@ -22,47 +24,126 @@ from emergency.clock import SYSTEM_CLOCK
 from emergency.errors import EmergencyError
 from emergency.models import OutageState
 from emergency.outage_detail import OutageDetail
-from emergency.sla import ClockStatus
+from emergency.sla import ClockState, ClockStatus
 
 SELECTED_KEY = "console-selected-outage"
 PENDING_KEY = "console-pending-action"
 OUTCOME_KEY = "console-outcome"
+MAP_HEIGHT = 560
+ZERO = timedelta(0)
+URGENCY_WORDS = ("breached", "at_risk", "on_track", "done")
 
 
 def clock_text(clock: ClockStatus | None) -> str:
     """A countdown a dispatcher reads at a glance: '7 min left', '3 min over', 'met'."""
-    if clock is None:
-        return "—"
-    if not clock.running:
-        return t(f"clock.{clock.state}")
-    minutes = int(abs(clock.remaining.total_seconds()) // 60)
-    seconds = int(abs(clock.remaining.total_seconds()) % 60)
-    key = "clock.over" if clock.remaining < timedelta(0) else "clock.left"
-    return t(key, time=f"{minutes}:{seconds:02d}")
+    return ClockTexts().text(clock)
+
+
+class ClockTexts:
+    """`clock_text` for thousands of clocks: the words looked up once, not once per clock."""
+
+    def __init__(self) -> None:
+        self.left = t("clock.left")
+        self.over = t("clock.over")
+        self.stopped = {state: t(f"clock.{state}") for state in ClockState}
+
+    def text(self, clock: ClockStatus | None) -> str:
+        if clock is None:
+            return "—"
+        if clock.stopped_at is not None:
+            return self.stopped[clock.state]
+        seconds = int(abs(clock.remaining.total_seconds()))
+        template = self.over if clock.remaining < ZERO else self.left
+        return template.format(time=f"{seconds // 60}:{seconds % 60:02d}")
+
+
+class LocalMinutes:
+    """`local_time` to the minute for many times, each distinct minute converted once."""
+
+    def __init__(self, tz: ZoneInfo, fmt: str) -> None:
+        self.tz = tz
+        self.fmt = fmt
+        self.seen: dict[int, str] = {}
+
+    def text(self, when: datetime | None) -> str:
+        if when is None:
+            return "—"
+        minute = int(when.timestamp()) // 60
+        shown = self.seen.get(minute)
+        if shown is None:
+            shown = self.seen[minute] = local_time(when, self.tz, self.fmt)
+        return shown
 
 
 def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[str, Any]]:
+    clocks = ClockTexts()
+    first_reports = LocalMinutes(tz, "%H:%M")
+    etrs = LocalMinutes(tz, "%m-%d %H:%M")
+    urgency = {u: t(f"urgency.{u}") for u in URGENCY_WORDS}
+    states = {state.value: t(f"state.{state.value}") for state in OutageState}
+    columns = [
+        t(key)
+        for key in (
+            "dispatch.col.id",
+            "board.urgency",
+            "board.dispatch_clock",
+            "board.on_site_clock",
+            "dispatch.col.state",
+            "dispatch.col.device",
+            "board.district",
+            "dispatch.col.customers",
+            "dispatch.col.important",
+            "board.hazard",
+            "board.crew",
+            "dispatch.col.first_report",
+            "dispatch.col.etr",
+        )
+    ]
     return [
-        {
-            t("dispatch.col.id"): r.outage_id,
-            t("board.urgency"): t(f"urgency.{r.urgency}"),
-            t("board.dispatch_clock"): clock_text(r.clock("outage_dispatch")),
-            t("board.on_site_clock"): clock_text(r.clock("outage_on_site")),
-            t("dispatch.col.state"): t(f"state.{r.state}"),
-            t("dispatch.col.device"): r.device_code,
-            t("board.district"): (r.district_zh if language == "zh" else r.district_en) or "—",
-            t("dispatch.col.customers"): r.customers_out,
-            t("dispatch.col.important"): r.important_total,
-            t("board.hazard"): "⚠" if r.hazard else "",
-            t("board.crew"): ", ".join(r.crews) or "—",
-            t("dispatch.col.first_report"): local_time(r.first_report_at, tz, "%H:%M"),
-            t("dispatch.col.etr"): local_time(r.etr_at, tz, "%m-%d %H:%M") if r.etr_at else "—",
-        }
+        dict(
+            zip(
+                columns,
+                (
+                    r.outage_id,
+                    urgency.get(r.urgency) or t(f"urgency.{r.urgency}"),
+                    clocks.text(r.clock("outage_dispatch")),
+                    clocks.text(r.clock("outage_on_site")),
+                    states.get(r.state) or t(f"state.{r.state}"),
+                    r.device_code,
+                    (r.district_zh if language == "zh" else r.district_en) or "—",
+                    r.customers_out,
+                    r.important_total,
+                    "⚠" if r.hazard else "",
+                    ", ".join(r.crews) or "—",
+                    first_reports.text(r.first_report_at),
+                    etrs.text(r.etr_at),
+                ),
+                strict=True,
+            )
+        )
         for r in rows
     ]
 
 
+# The outage layer's popup: these properties, under these column titles. Property names carry
+# no underscore: streamlit-folium scans the layer's script for `_name` variables to rename.
+OUTAGE_POPUP = {
+    "id": "dispatch.col.id",
+    "clock": "board.clock",
+    "state": "dispatch.col.state",
+    "device": "dispatch.col.device",
+    "customers": "dispatch.col.customers",
+    "important": "dispatch.col.important",
+    "reports": "dispatch.col.reports",
+    "reported": "dispatch.col.first_report",
+}
+CREW_TOOLTIP = ["name", "code", "status"]
+
+
 def outage_features(rows: list[BoardRow], language: str, tz: ZoneInfo) -> dict[str, Any]:
+    clocks = ClockTexts()
+    first_reports = LocalMinutes(tz, "%H:%M")
+    states = {state.value: t(f"state.{state.value}") for state in OutageState}
     return {
         "type": "FeatureCollection",
         "features": [
@@ -73,19 +154,64 @@ def outage_features(rows: list[BoardRow], language: str, tz: ZoneInfo) -> dict[s
                 "properties": {
                     "id": r.outage_id,
                     "urgency": r.urgency,
-                    "state_label": t(f"state.{r.state}"),
-                    "device_code": r.device_code,
+                    "state": states.get(r.state) or t(f"state.{r.state}"),
+                    "device": r.device_code,
                     "customers": r.customers_out,
                     "important": r.important_total,
                     "hazard": r.hazard,
                     "reports": r.reports,
-                    "clock": clock_text(r.urgent),
-                    "first_report_local": local_time(r.first_report_at, tz, "%H:%M"),
+                    "clock": clocks.text(r.urgent),
+                    "reported": first_reports.text(r.first_report_at),
                 },
             }
             for r in rows
         ],
     }
+
+
+def live_base_map(base: dict[str, Any], language: str, tiles: str | None) -> folium.Map | None:
+    """The map that stays put across refreshes: the territory's extent and districts (and the
+    configured tiles); it changes only with the language, so Leaflet keeps its view."""
+    extent = base["extent"]
+    if extent is None:
+        return None
+    fmap = maps.base_map(
+        extent.centre,
+        ((extent.south, extent.west), (extent.north, extent.east)),
+        tiles=tiles,
+        height=MAP_HEIGHT,
+    )
+    maps.district_layer(base["districts"], language).add_to(fmap)
+    return fmap
+
+
+def live_layers(layers: dict[str, Any], language: str, tz: ZoneInfo) -> list[folium.FeatureGroup]:
+    """What changes on every refresh: network (when shown), crews and outages, as layers added to
+    the base map (`feature_group_to_add`) rather than a new map."""
+    groups = []
+    if layers["network"] is not None:
+        groups.append(maps.network_layer(layers["network"]))
+    groups.append(maps.crew_layer(layers["crews"], CREW_TOOLTIP, [""] * len(CREW_TOOLTIP)))
+    groups.append(
+        maps.outage_layer(
+            outage_features(layers["board"], language, tz),
+            list(OUTAGE_POPUP),
+            [t(label) for label in OUTAGE_POPUP.values()],
+        )
+    )
+    return groups
+
+
+def draw_live_map(fmap: folium.Map, groups: list[folium.FeatureGroup]) -> dict[str, Any] | None:
+    """The live map on the page; returns what the dispatcher last clicked, if anything."""
+    return st_folium(
+        fmap,
+        feature_group_to_add=groups,
+        height=MAP_HEIGHT,
+        width="stretch",
+        returned_objects=["last_object_clicked"],
+        key="dispatch-map",
+    )
 
 
 def nearest_outage(rows: list[BoardRow], lat: float, lon: float) -> int | None:
@@ -127,6 +253,7 @@ def confirmation(actor: Actor) -> None:
             else:
                 st.session_state[OUTCOME_KEY] = ("ok", message)
             st.cache_data.clear()
+            services.forget_staff_layers()
             st.rerun()
         if no.button(t("action.no"), key="confirm-no"):
             st.session_state.pop(PENDING_KEY, None)

@@ -9,10 +9,12 @@ utility configures one (OUTAGE_TILES). Layers that change carry GeoJSON with sty
 from __future__ import annotations
 
 import html
+import json
 from typing import Any
 
 import folium
-from branca.element import Element
+from branca.element import Element, Figure, MacroElement
+from folium.template import Template
 
 VENDOR_PREFIX = "/vendor/leaflet"
 LEAFLET_JS = [("leaflet", f"{VENDOR_PREFIX}/leaflet.js")]
@@ -173,43 +175,135 @@ def outage_layer(
     """Outages sized by customers out and coloured by urgency; important users get a dark ring,
     a hazard (wires down) a red dashed one."""
     group = folium.FeatureGroup(name="outages")
-    folium.GeoJson(
-        escaped(outages),
-        marker=folium.CircleMarker(radius=8, fill=True),
-        style_function=lambda f: {
-            "radius": outage_radius(f["properties"]["customers"]),
-            "color": HAZARD_OUTLINE
-            if f["properties"].get("hazard")
-            else ("#222222" if f["properties"].get("important") else "#ffffff"),
-            "weight": 3 if f["properties"].get("hazard") or f["properties"].get("important") else 1,
-            "dashArray": "4 3" if f["properties"].get("hazard") else None,
-            "fillColor": URGENCY_COLOURS.get(f["properties"]["urgency"], URGENCY_COLOURS["on_track"]),
-            "fillOpacity": 0.85,
-        },
-        popup=folium.GeoJsonPopup(fields=popup_fields, aliases=popup_labels) if outages["features"] else None,
-    ).add_to(group)
+    PointLayer(outages, OUTAGE_STYLE_JS, popup_fields, popup_labels).add_to(group)
     return group
 
 
 def outage_radius(customers: int) -> float:
     """Area grows with customers: radius ~ sqrt, bounded so one feeder does not cover a city."""
-    return float(min(6 + customers**0.5 / 2.5, 30))
+    return float(min(OUTAGE_RADIUS_MIN + customers**0.5 / OUTAGE_RADIUS_DIVISOR, OUTAGE_RADIUS_MAX))
 
 
 def crew_layer(
     crews: dict[str, Any], popup_fields: list[str], popup_labels: list[str]
 ) -> folium.FeatureGroup:
     group = folium.FeatureGroup(name="crews")
-    folium.GeoJson(
-        escaped(crews),
-        marker=folium.CircleMarker(radius=5, fill=True),
-        style_function=lambda f: {
-            "radius": 5,
-            "color": "#ffffff",
-            "weight": 1.5,
-            "fillColor": CREW_COLOURS.get(f["properties"]["status"], CREW_BUSY_COLOUR),
-            "fillOpacity": 1,
-        },
-        tooltip=folium.GeoJsonTooltip(fields=popup_fields, aliases=popup_labels),
-    ).add_to(group)
+    PointLayer(crews, CREW_STYLE_JS, popup_fields, popup_labels, tooltip=True).add_to(group)
     return group
+
+
+OUTAGE_RADIUS_MIN = 6
+OUTAGE_RADIUS_DIVISOR = 2.5
+OUTAGE_RADIUS_MAX = 30
+# The browser styles each point from its properties: the same rules as `outage_radius` and the
+# colour tables above, sent once instead of once per feature.
+OUTAGE_STYLE_JS = f"""function (p) {{
+    var ring = p.hazard ? {json.dumps(HAZARD_OUTLINE)} : (p.important ? "#222222" : "#ffffff");
+    return {{
+        radius: Math.min(
+            {OUTAGE_RADIUS_MIN} + Math.sqrt(p.customers) / {OUTAGE_RADIUS_DIVISOR}, {OUTAGE_RADIUS_MAX}
+        ),
+        color: ring,
+        weight: p.hazard || p.important ? 3 : 1,
+        dashArray: p.hazard ? "4 3" : null,
+        fill: true,
+        fillColor: {json.dumps(URGENCY_COLOURS)}[p.urgency] || {json.dumps(URGENCY_COLOURS["on_track"])},
+        fillOpacity: 0.85
+    }};
+}}"""
+CREW_STYLE_JS = f"""function (p) {{
+    return {{
+        radius: 5,
+        color: "#ffffff",
+        weight: 1.5,
+        fill: true,
+        fillColor: {json.dumps(CREW_COLOURS)}[p.status] || {json.dumps(CREW_BUSY_COLOUR)},
+        fillOpacity: 1
+    }};
+}}"""
+
+
+class PointLayer(MacroElement):
+    """Thousands of points as one GeoJSON layer of circle markers, styled in the browser.
+
+    Folium's `GeoJson` evaluates a Python style function per feature and serialises the data
+    more than once; this layer sends the data once, compact, with a small JavaScript `style`
+    function of each feature's properties. The popup (or tooltip) is a table of `fields` under
+    `labels`, every value HTML-escaped in the browser whatever its source, so an imported name
+    like `<img onerror=...>` shows as text; the data itself is escaped for the script tag.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.geoJson({{ this.data }}, {
+            pointToLayer: function (feature, latlng) {
+                return L.circleMarker(latlng, ({{ this.style }})(feature.properties));
+            },
+            onEachFeature: function (feature, layer) {
+                var p = feature.properties, fields = {{ this.fields }}, labels = {{ this.labels }};
+                var entities = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"};
+                var escape = function (value) {
+                    var text = String(value === null || value === undefined ? "" : value);
+                    return text.replace(/[&<>"']/g, function (c) { return entities[c]; });
+                };
+                var rows = fields.map(function (field, i) {
+                    return "<tr><th>" + labels[i] + "</th><td>" + escape(p[field]) + "</td></tr>";
+                });
+                var table = "<table>" + rows.join("") + "</table>";
+                layer.{{ "bindTooltip" if this.tooltip else "bindPopup" }}(table);
+            }
+        }).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self,
+        collection: dict[str, Any],
+        style_js: str,
+        fields: list[str],
+        labels: list[str],
+        *,
+        tooltip: bool = False,
+    ) -> None:
+        super().__init__()
+        self._name = "PointLayer"
+        self.data = script_json(collection)
+        self.style = style_js
+        self.fields = script_json(fields)
+        # Labels are ours, but escaped all the same: they go into the table as HTML.
+        self.labels = script_json([html.escape(label) for label in labels])
+        self.tooltip = tooltip
+
+    def render(self, **kwargs: Any) -> None:
+        """Add the layer's script to the page once, as text.
+
+        `MacroElement.render` would wrap the rendered script in a new jinja Template, lexing
+        megabytes of data as template source on every refresh (and reading any `{{` in it as
+        template syntax).
+        """
+        figure = self.get_root()
+        if not isinstance(figure, Figure):
+            raise TypeError("a PointLayer must be added to a map inside a Figure before rendering")
+        figure.script.add_child(_ScriptText(self._template.module.script(self, kwargs)), name=self.get_name())
+
+
+class _ScriptText(Element):
+    """Already rendered JavaScript, added to a figure's script as it is."""
+
+    _template = Template("{{ this.text }}")
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+def script_json(value: Any) -> str:
+    """Compact JSON that is safe inside a <script> element: no `<`, `>` or `&` can end it early."""
+    return (
+        json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )

@@ -12,7 +12,7 @@ import streamlit as st
 
 from emergency import auth, board, dispatch, publish, territory
 from emergency import outage_detail as outage_detail_service
-from emergency.clock import SYSTEM_CLOCK
+from emergency.clock import SYSTEM_CLOCK, Clock
 from emergency.config import load_settings
 from emergency.db import Database, get_database
 from emergency.models import DeviceKind
@@ -45,13 +45,28 @@ def public_snapshot() -> publish.PublicSnapshot:
     return publish.cached_public_snapshot(database(), SYSTEM_CLOCK)
 
 
-@st.cache_data(ttl=STAFF_CACHE_SECONDS, show_spinner=False)
+# A resource, not data: st.cache_data would pickle 5,000 board rows on every read (longer than
+# building them); the rows are immutable named tuples and the pages only read the collections.
+@st.cache_resource(ttl=STAFF_CACHE_SECONDS, max_entries=8, show_spinner=False)
 def staff_layers(db_url: str, with_network: bool, with_transformers: bool) -> dict[str, Any]:
-    """The live console's data: the SLA board and the crew and network layers."""
+    """The live console's data, shared by every viewer for a few seconds; `forget_staff_layers`
+    drops it after an action so the dispatcher sees what they just did."""
+    return read_staff_layers(get_database(db_url), SYSTEM_CLOCK, with_network, with_transformers)
+
+
+def forget_staff_layers() -> None:
+    staff_layers.clear()
+
+
+def read_staff_layers(
+    db: Database, clock: Clock, with_network: bool, with_transformers: bool
+) -> dict[str, Any]:
+    """The live console's data: the SLA board and the crew and network layers (`bench dispatch`
+    times this same function)."""
     kinds = territory.NETWORK_KINDS_DEFAULT + ((DeviceKind.TRANSFORMER,) if with_transformers else ())
-    with get_database(db_url).read() as session:
+    with db.read() as session:
         return {
-            "board": board.sla_board(session, SYSTEM_CLOCK),
+            "board": board.sla_board(session, clock),
             "crews": territory.crew_collection(session),
             "network": territory.network_collection(session, kinds) if with_network else None,
         }

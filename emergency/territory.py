@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session, aliased
 
 from emergency.models import (
@@ -117,20 +117,21 @@ def network_collection(
 
 
 def crew_collection(session: Session) -> FeatureCollection:
+    rows = session.execute(
+        select(
+            Crew.code,
+            Crew.name,
+            type_coerce(Crew.kind, String),
+            Crew.size,
+            type_coerce(Crew.status, String),
+            Crew.lon,
+            Crew.lat,
+        ).order_by(Crew.code)
+    ).tuples()
     return _collection(
         [
-            _point(
-                c.lon,
-                c.lat,
-                {
-                    "code": c.code,
-                    "name": c.name,
-                    "kind": str(c.kind),
-                    "size": c.size,
-                    "status": str(c.status),
-                },
-            )
-            for c in session.scalars(select(Crew).order_by(Crew.code))
+            _point(lon, lat, {"code": code, "name": name, "kind": kind, "size": size, "status": status})
+            for code, name, kind, size, status, lon, lat in rows
         ]
     )
 

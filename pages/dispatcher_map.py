@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import streamlit as st
-from streamlit_folium import st_folium
 
-from dashboard import console, maps, services
+from dashboard import console, services
 from dashboard.i18n import current_language, t
 from dashboard.session import CONTROL_ROOM_ROLES, require_role
 from emergency.config import load_settings
@@ -72,55 +71,11 @@ def live_view() -> None:
             alerted.add((outage_id, state))
             st.toast(t(f"alert.{state}", id=outage_id), icon=":material/alarm:")
 
-    base = services.territory_base(db_url)
-    extent = base["extent"]
-    if extent is not None:
-        # The base map changes only with the language, so Leaflet keeps its view across refreshes;
-        # outages, crews and the network arrive as layers added to it.
-        fmap = maps.base_map(
-            extent.centre,
-            ((extent.south, extent.west), (extent.north, extent.east)),
-            tiles=settings.tiles,
-            height=560,
-        )
-        maps.district_layer(base["districts"], language).add_to(fmap)
-        groups = []
-        if layers["network"] is not None:
-            groups.append(maps.network_layer(layers["network"]))
-        groups.append(maps.crew_layer(layers["crews"], ["name", "code", "status"], ["", "", ""]))
-        groups.append(
-            maps.outage_layer(
-                console.outage_features(board, language, tz),
-                [
-                    "id",
-                    "clock",
-                    "state_label",
-                    "device_code",
-                    "customers",
-                    "important",
-                    "reports",
-                    "first_report_local",
-                ],
-                [
-                    t("dispatch.col.id"),
-                    t("board.clock"),
-                    t("dispatch.col.state"),
-                    t("dispatch.col.device"),
-                    t("dispatch.col.customers"),
-                    t("dispatch.col.important"),
-                    t("dispatch.col.reports"),
-                    t("dispatch.col.first_report"),
-                ],
-            )
-        )
-        clicked = st_folium(
-            fmap,
-            feature_group_to_add=groups,
-            height=560,
-            width="stretch",
-            returned_objects=["last_object_clicked"],
-            key="dispatch-map",
-        )
+    # The base map changes only with the language, so Leaflet keeps its view across refreshes;
+    # outages, crews and the network arrive as layers added to it.
+    fmap = console.live_base_map(services.territory_base(db_url), language, settings.tiles)
+    if fmap is not None:
+        clicked = console.draw_live_map(fmap, console.live_layers(layers, language, tz))
         st.caption(t("dispatch.legend"))
         point = (clicked or {}).get("last_object_clicked")
         if point:

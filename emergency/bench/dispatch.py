@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import html
+import logging
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -13,17 +15,17 @@ from zoneinfo import ZoneInfo
 
 import folium
 import numpy as np
+import streamlit_folium
 from sqlalchemy import insert, select
+from streamlit.logger import set_log_level
 
-from dashboard import maps
-from emergency import sla
+from dashboard import console, maps, services
 from emergency.bench.common import (
     BENCH_NOW,
     BenchRow,
     _fresh_sqlite,
     _timed,
 )
-from emergency.board import BoardRow, sla_board
 from emergency.clock import FakeClock
 from emergency.db import Database
 from emergency.demo import DEFAULT_SEED, Territory, generate_territory, load_territory
@@ -41,7 +43,7 @@ from emergency.models import (
     OutageState,
 )
 from emergency.network import build_network_model
-from emergency.territory import Extent, crew_collection, territory_extent
+from emergency.territory import district_collection, territory_extent
 
 # --- dispatch: the dispatcher page and the storm plan with a typhoon's outages and crews ---------
 
@@ -62,17 +64,7 @@ HAZARD_OUTAGE_SHARE = 0.03
 CREW_KINDS = (CrewKind.LINE, CrewKind.CABLE, CrewKind.TREE, CrewKind.ASSESSMENT, CrewKind.MUTUAL_AID)
 CREW_KIND_SHARES = (0.55, 0.12, 0.08, 0.1, 0.15)
 BENCH_TZ = ZoneInfo("Asia/Shanghai")
-OUTAGE_POPUP_FIELDS = [
-    "id",
-    "clock",
-    "state_label",
-    "device_code",
-    "customers",
-    "important",
-    "reports",
-    "first_report_local",
-]
-CREW_POPUP_FIELDS = ["name", "code", "status"]
+BENCH_LANGUAGE = "en"
 
 
 @dataclass(frozen=True)
@@ -225,76 +217,66 @@ def storm_on_territory(db: Database, clock: FakeClock, outages: int, crews: int,
     return Storm(unassigned, crews - busy - off_duty, busy)
 
 
-def _clock_text(clock: sla.ClockStatus | None) -> str:
-    """The board's countdown, in English: '7 min left', '3 min over', 'met'."""
-    if clock is None:
-        return "-"
-    if not clock.running:
-        return str(clock.state)
-    minutes = int(abs(clock.remaining.total_seconds()) // 60)
-    return f"{minutes} min {'over' if clock.remaining < timedelta(0) else 'left'}"
+class _SentToBrowser:
+    """Stands in for streamlit-folium's component call, which needs a running Streamlit server:
+    records what `st_folium` would send to the browser and answers as the component does before
+    any click. Everything `st_folium` computes in Python still runs, so it is timed."""
+
+    def __init__(self) -> None:
+        self.payload_bytes = 0
+
+    def __call__(self, **sent: Any) -> Any:
+        self.payload_bytes = sum(
+            len(str(sent[part]).encode("utf-8"))
+            for part in ("script", "header", "html", "feature_group", "layer_control")
+            if sent.get(part)
+        )
+        return sent["default"]
 
 
-def outage_geojson(rows: Sequence[BoardRow]) -> dict[str, Any]:
-    """The outage layer's GeoJSON with the console's properties (`dashboard.console.outage_features`),
-    labelled in English so the benchmark needs no Streamlit session for translations."""
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [round(r.lon, 5), round(r.lat, 5)]},
-                "properties": {
-                    "id": r.outage_id,
-                    "urgency": r.urgency,
-                    "state_label": r.state.replace("_", " "),
-                    "device_code": r.device_code,
-                    "customers": r.customers_out,
-                    "important": r.important_total,
-                    "hazard": r.hazard,
-                    "reports": r.reports,
-                    "clock": _clock_text(r.urgent),
-                    "first_report_local": r.first_report_at.astimezone(BENCH_TZ).strftime("%H:%M"),
-                },
-            }
-            for r in rows
-        ],
-    }
+@contextmanager
+def _browser_stand_in() -> Iterator[_SentToBrowser]:
+    sent = _SentToBrowser()
+    component = streamlit_folium._component_func
+    streamlit_folium._component_func = sent
+    try:
+        yield sent
+    finally:
+        streamlit_folium._component_func = component
 
 
-def _page_data(db: Database, clock: FakeClock) -> tuple[list[BoardRow], dict[str, Any]]:
-    with db.read() as session:
-        return sla_board(session, clock), crew_collection(session)
+def _staff_layers(db: Database, clock: FakeClock) -> dict[str, Any]:
+    return services.read_staff_layers(db, clock, with_network=False, with_transformers=False)
 
 
-def _empty_map(extent: Extent) -> folium.Map:
-    return maps.base_map(extent.centre, ((extent.south, extent.west), (extent.north, extent.east)))
-
-
-def _render(fmap: folium.Map) -> int:
-    """Bytes of the map as rendered to HTML and JavaScript."""
-    return len(fmap.get_root().render().encode("utf-8"))
-
-
-def dispatcher_page(db: Database, clock: FakeClock, extent: Extent) -> tuple[int, int, int]:
-    """Build the dispatcher page's live data and map layers as the page does; returns the bytes of
-    the rendered map, the outages and the crews."""
-    board, crews = _page_data(db, clock)
-    fmap = _empty_map(extent)
-    maps.crew_layer(crews, CREW_POPUP_FIELDS, ["", "", ""]).add_to(fmap)
-    maps.outage_layer(outage_geojson(board), OUTAGE_POPUP_FIELDS, OUTAGE_POPUP_FIELDS).add_to(fmap)
-    return _render(fmap), len(board), len(crews["features"])
+def dispatcher_page(db: Database, clock: FakeClock, base: dict[str, Any]) -> tuple[int, int, int]:
+    """The dispatcher page's live view, through the page's own functions: the staff layers
+    (`dashboard.services.read_staff_layers`, SLA board and crews), the layers added to the base
+    map (`dashboard.console.live_layers`) and the map drawn (`console.draw_live_map`, i.e.
+    `st_folium`). `base` is the districts and extent the page caches for five minutes. Returns
+    the bytes sent to the browser for the map, the outages and the crews."""
+    layers = services.read_staff_layers(db, clock, with_network=False, with_transformers=False)
+    fmap = console.live_base_map(base, BENCH_LANGUAGE, tiles=None)
+    if fmap is None:
+        raise AssertionError("the demo territory has no districts")
+    with _browser_stand_in() as sent:
+        console.draw_live_map(fmap, console.live_layers(layers, BENCH_LANGUAGE, BENCH_TZ))
+    return sent.payload_bytes, len(layers["board"]), len(layers["crews"]["features"])
 
 
 def _popup(properties: dict[str, Any], fields: Sequence[str]) -> str:
     return "<br>".join(f"<b>{field}</b> {html.escape(str(properties[field]))}" for field in fields)
 
 
-def dispatcher_page_markers(db: Database, clock: FakeClock, extent: Extent) -> int:
-    """The naive page: the same data, one folium CircleMarker with a popup per outage and per crew."""
-    board, crews = _page_data(db, clock)
-    fmap = _empty_map(extent)
-    for feature in crews["features"]:
+def dispatcher_page_markers(db: Database, clock: FakeClock, base: dict[str, Any]) -> int:
+    """The naive page: the same data and base map, one folium CircleMarker with a popup per
+    outage and per crew in the layers added to it."""
+    layers = services.read_staff_layers(db, clock, with_network=False, with_transformers=False)
+    fmap = console.live_base_map(base, BENCH_LANGUAGE, tiles=None)
+    if fmap is None:
+        raise AssertionError("the demo territory has no districts")
+    crews = folium.FeatureGroup(name="crews")
+    for feature in layers["crews"]["features"]:
         lon, lat = feature["geometry"]["coordinates"]
         properties = feature["properties"]
         folium.CircleMarker(
@@ -302,9 +284,10 @@ def dispatcher_page_markers(db: Database, clock: FakeClock, extent: Extent) -> i
             radius=5,
             fill=True,
             fill_color=maps.CREW_COLOURS.get(properties["status"], maps.CREW_BUSY_COLOUR),
-            popup=folium.Popup(_popup(properties, CREW_POPUP_FIELDS)),
-        ).add_to(fmap)
-    for feature in outage_geojson(board)["features"]:
+            popup=folium.Popup(_popup(properties, console.CREW_TOOLTIP)),
+        ).add_to(crews)
+    outages = folium.FeatureGroup(name="outages")
+    for feature in console.outage_features(layers["board"], BENCH_LANGUAGE, BENCH_TZ)["features"]:
         lon, lat = feature["geometry"]["coordinates"]
         properties = feature["properties"]
         folium.CircleMarker(
@@ -312,9 +295,11 @@ def dispatcher_page_markers(db: Database, clock: FakeClock, extent: Extent) -> i
             radius=maps.outage_radius(properties["customers"]),
             fill=True,
             fill_color=maps.URGENCY_COLOURS.get(properties["urgency"], maps.URGENCY_COLOURS["on_track"]),
-            popup=folium.Popup(_popup(properties, OUTAGE_POPUP_FIELDS)),
-        ).add_to(fmap)
-    return _render(fmap)
+            popup=folium.Popup(_popup(properties, list(console.OUTAGE_POPUP))),
+        ).add_to(outages)
+    with _browser_stand_in() as sent:
+        console.draw_live_map(fmap, [crews, outages])
+    return sent.payload_bytes
 
 
 def bench_dispatch(
@@ -334,6 +319,9 @@ def bench_dispatch(
     """
     clock = FakeClock(BENCH_NOW)
     say = sys.stderr
+    # The page's code runs here without a Streamlit server ("bare mode"), which Streamlit warns
+    # about on every session-state read; the language is the default one, which is all we need.
+    set_log_level(logging.ERROR)
     print(f"dispatch: generating {customers:,} customers, {outages:,} outages and {crews:,} crews", file=say)
     territory = _without_incidents(generate_territory(customers, seed, clock.now()))
     with tempfile.TemporaryDirectory() as directory:
@@ -341,16 +329,14 @@ def bench_dispatch(
         load_territory(db, clock, territory)
         storm = storm_on_territory(db, clock, outages, crews, seed + 2)
         with db.read() as session:
-            extent = territory_extent(session)
-        if extent is None:
-            raise AssertionError("the demo territory has no districts")
+            base = {"districts": district_collection(session), "extent": territory_extent(session)}
 
         print("dispatch: building the dispatcher page", file=say)
-        (payload, board_rows, crew_rows), _ = _timed(lambda: dispatcher_page(db, clock, extent))
-        page_s = min(_timed(lambda: dispatcher_page(db, clock, extent))[1] for _ in range(PAGE_REPEATS))
-        _, data_s = _timed(lambda: _page_data(db, clock))
+        (payload, board_rows, crew_rows), _ = _timed(lambda: dispatcher_page(db, clock, base))
+        page_s = min(_timed(lambda: dispatcher_page(db, clock, base))[1] for _ in range(PAGE_REPEATS))
+        data_s = min(_timed(lambda: _staff_layers(db, clock))[1] for _ in range(PAGE_REPEATS))
         print("dispatch: naive baseline, one CircleMarker per outage and crew", file=say)
-        naive_payload, naive_s = _timed(lambda: dispatcher_page_markers(db, clock, extent))
+        naive_payload, naive_s = _timed(lambda: dispatcher_page_markers(db, clock, base))
 
         plan_ids = storm.unassigned_outage_ids[:plan_outages]
         print(f"dispatch: storm plan, {len(plan_ids):,} outages and at most {plan_crews} crews", file=say)
