@@ -387,7 +387,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Thank you. Your reference number is {reference}; please quote it if you contact us.",
         "感谢您的反馈。您的编号为 {reference}，联系我们时请提供此编号。",
     ),
-    "feedback.deadline": ("{name}: by {at}", "{name}：{at} 前"),
+    "feedback.deadline": ("{name} — by {at}", "{name}：{at} 前"),
     "popup.etr_detail": (
         "{etr} ({confidence} confidence, set {set_at})",
         "{etr}（可信度{confidence}，{set_at}设定）",

@@ -41,7 +41,7 @@ def show(status: SupplyStatus) -> None:
                 "check.etr",
                 at=local_time(status.etr_at, tz),
                 confidence=t(f"confidence.{status.etr_confidence or 'low'}"),
-                set_at=local_time(status.etr_set_at, tz, "%H:%M"),
+                set_at=local_time(status.etr_set_at, tz),
             )
         )
     elif status.etr_reassessing:

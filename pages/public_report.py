@@ -85,5 +85,5 @@ if submitted:
             st.info(t("report.duplicate", reference=receipt.reference))
         else:
             st.success(t("report.received", reference=receipt.reference))
-        if receipt.hazard or kind == "hazard":
+        if receipt.hazard and kind != "hazard":  # a hazard's safety message is already above the form
             st.error(t("report.safety"), icon=":material/warning:")

@@ -135,7 +135,7 @@ def test_feedback_gets_a_reference_and_the_deadlines(territory_db):
         item = session.scalars(select(Feedback)).one()
     db.dispose()
     assert f"Your reference number is {item.reference}" in shown
-    assert "Complaint: response: by" in shown and "Complaint: preliminary solution: by" in shown
+    assert "Complaint: response — by" in shown and "Complaint: preliminary solution — by" in shown
 
 
 def test_the_forms_speak_chinese(territory_db):
