@@ -7,6 +7,8 @@ feeds TX-1 (3 customers) and TX-2 (4 customers).
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -485,3 +487,47 @@ def test_when_outages_merge_only_customers_new_to_the_news_hear_it(
     assert sweep(database, clock).queued == {"acknowledged": 4}
     told = messages(database, "outage_acknowledged")
     assert sorted(m.customer_id for m in told) == sorted(customers_of(database, territory, "TX-1", "TX-2"))
+
+
+class ThreadSafeRecorder(RecordingSender):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+
+    def send(self, message: OutgoingMessage) -> Delivery:
+        time.sleep(0.002)  # a gateway takes a moment: the other process runs meanwhile
+        with self.lock:
+            return super().send(message)
+
+
+def test_two_processes_sweeping_and_sending_at_once_queue_and_send_each_message_once(
+    database: Database, clock: FakeClock, territory: SmallTerritory
+) -> None:
+    outage_id = outage_on(database, clock, territory, "TX-1", "TX-2")
+    confirm_outage(database, clock, DISPATCHER, outage_id)
+    dispatch(database, clock, territory, outage_id)
+    sender = ThreadSafeRecorder()
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def app_process() -> None:
+        try:
+            start.wait()
+            notify_outage_changes(database, clock, tz=SHANGHAI)
+            start.wait()
+            while deliver_pending(database, clock, sender, limit=3).sent:
+                pass
+        except BaseException as error:  # surfaced below: a thread's failure must fail the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=app_process) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    queued = messages(database)
+    assert len(queued) == 14, "7 customers: dispatched and ETR once each"
+    assert sorted(m.id for m in sender.sent) == sorted(m.id for m in queued)
+    assert {m.status for m in queued} == {NotificationStatus.SENT}
