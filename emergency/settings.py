@@ -95,19 +95,6 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
     "etr.disaster_factor": (1.5, "typical repair time in disaster mode as a multiple of the normal one"),
     "etr.round_minutes": (15, "system ETRs are rounded up to a multiple of this many minutes (0: exact)"),
     "etr.max_days_ahead": (14, "an ETR further ahead than this many days is refused"),
-}
-
-
-@dataclass(frozen=True)
-class SlaDefault:
-    code: str
-    name_en: str
-    name_zh: str
-    applies_to: str
-    starts_on: str
-    stops_on: str
-    limit_minutes: int | None = None
-    limit_working_days: int | None = None
     "dispatch.priority_disaster_factor": (
         4.0,
         "in a disaster-mode district, important users' storm-plan priority is multiplied by this",
@@ -123,6 +110,23 @@ class SlaDefault:
     "warnings.cap_sender": ("outage-desk@utility.invalid", "the CAP sender of warnings this utility issues"),
     "warnings.notice_language": ("zh", "language of warning notices to customers: zh or en"),
     "warnings.default_hours": (24, "an imported CAP warning without an expiry time expires after this"),
+    "prepositioning.important_weight": (
+        100,
+        "crew pre-positioning: an important user at risk counts as this many customers",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SlaDefault:
+    code: str
+    name_en: str
+    name_zh: str
+    applies_to: str
+    starts_on: str
+    stops_on: str
+    limit_minutes: int | None = None
+    limit_working_days: int | None = None
     calendar: str = "clock"
     area_type: str | None = None
     enforced: bool = True

@@ -35,6 +35,8 @@ GRADE_ORDER = ("special", "grade1", "grade2", "life_support", "temporary")
 class AreaCustomers:
     ids: np.ndarray
     district_ids: np.ndarray
+    lons: np.ndarray
+    lats: np.ndarray
     phones: list[str | None] | None
 
 
@@ -49,6 +51,8 @@ class ImportantUserAtRisk:
     contact_name: str | None
     contact_phone: str | None
     district_code: str
+    lon: float
+    lat: float
 
 
 @dataclass(frozen=True)
@@ -134,17 +138,18 @@ def area_customers(session: Session, area: ResolvedArea, *, with_phone: bool = F
     rows = session.execute(query.order_by(Customer.id)).all()
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
-        return AreaCustomers(empty, empty, [] if with_phone else None)
+        nowhere = np.zeros(0, dtype=np.float64)
+        return AreaCustomers(empty, empty, nowhere, nowhere, [] if with_phone else None)
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     in_district = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+    lons = np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows))
+    lats = np.fromiter((r[3] for r in rows), dtype=np.float64, count=len(rows))
     if area.kind == "districts":
         mask = np.ones(len(rows), dtype=bool)
     else:
-        lons = np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows))
-        lats = np.fromiter((r[3] for r in rows), dtype=np.float64, count=len(rows))
         mask = contains_points(area.geometry, lons, lats)
     phones = [rows[i][4] for i in np.flatnonzero(mask).tolist()] if with_phone else None
-    return AreaCustomers(ids[mask], in_district[mask], phones)
+    return AreaCustomers(ids[mask], in_district[mask], lons[mask], lats[mask], phones)
 
 
 def important_users_in_area(session: Session, area: ResolvedArea) -> list[ImportantUserAtRisk]:
@@ -177,6 +182,8 @@ def important_users_in_area(session: Session, area: ResolvedArea) -> list[Import
             contact_name=c.contact_name,
             contact_phone=c.contact_phone,
             district_code=code,
+            lon=c.lon,
+            lat=c.lat,
         )
         for (c, code), keep in zip(rows, inside, strict=True)
         if keep
