@@ -203,6 +203,24 @@ STRINGS: dict[str, tuple[str, str]] = {
     "mo.escalated": ("{name}: next step {step}.", "{name}：升级为{step}。"),
     "mo.acknowledged_by": ("{name}: acknowledged by {who}.", "{name}：{who} 已确认。"),
     "mo.completed": ("{name}: done.", "{name}：已完成。"),
+    "mo.users_out": ("Important users out", "停电的重要用户"),
+    "mo.preposition": ("Crew pre-positioning", "抢修队伍预置"),
+    "mo.preposition_help": (
+        "Spreads the available crews over the staging depots in proportion to the customers and "
+        "important users at risk under the warnings in force. Nothing moves until you accept.",
+        "按生效预警范围内受威胁的用户和重要用户数量，将空闲抢修队伍按比例分配到各前置点。"
+        "确认前不会调动任何队伍。",
+    ),
+    "mo.suggest": ("Suggest", "生成建议"),
+    "mo.depot": ("Staging depot", "前置点"),
+    "mo.weight": ("Weight", "权重"),
+    "mo.crews": ("Crews", "队伍数"),
+    "mo.no_moves": (
+        "No move suggested ({n} crews available): no warning in force or no staging depot.",
+        "无调动建议（空闲队伍 {n} 支）：没有生效预警或没有前置点。",
+    ),
+    "mo.accept": ("Accept: base {n} crews at these depots", "确认：将 {n} 支队伍驻扎到这些前置点"),
+    "mo.accepted": ("{n} crews now based at staging depots.", "{n} 支队伍已驻扎到前置点。"),
     "users.title": ("Staff accounts", "员工账户"),
     "users.name": ("Name", "姓名"),
     "users.active": ("Active", "启用"),

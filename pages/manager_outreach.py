@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import services
-from dashboard.i18n import local_time, t
+from dashboard.i18n import current_language, local_time, t
 from dashboard.session import require_role
-from emergency import outreach, warnings
+from emergency import outreach, prepositioning, warnings
 from emergency.clock import SYSTEM_CLOCK
 from emergency.config import load_settings
 from emergency.disaster_queue import disaster_priority_queue
@@ -16,9 +16,11 @@ from emergency.models import Role
 from emergency.network import network_model
 
 OUTCOME_KEY = "manager-outreach-outcome"
+PLAN_KEY = "manager-preposition-plan"
 
 actor = require_role(Role.MANAGER, Role.ADMIN)
 tz = load_settings().timezone
+language = current_language()
 db = services.database()
 
 st.title(t("mo.title"))
@@ -46,7 +48,7 @@ else:
                 t("mw.col.districts"): row.district_code,
                 t("important.grade"): t(f"grade.{row.top_grade}") if row.top_grade else "—",
                 t("mo.backup_left"): row.backup_hours_left,
-                t("mw.important_users"): ", ".join(row.important_users),
+                t("mo.users_out"): ", ".join(row.important_users),
                 t("mw.customers"): row.customers_out,
                 t("mo.since"): local_time(row.first_report_at, tz),
                 t("crew.col.why"): row.reason,
@@ -56,6 +58,52 @@ else:
         hide_index=True,
         width="stretch",
     )
+
+st.subheader(t("mo.preposition"))
+st.caption(t("mo.preposition_help"))
+if st.button(t("mo.suggest"), key="preposition-suggest"):
+    with db.read() as session:
+        st.session_state[PLAN_KEY] = prepositioning.suggest_prepositioning(session, SYSTEM_CLOCK)
+plan = st.session_state.get(PLAN_KEY)
+if plan is not None:
+    st.dataframe(
+        [
+            {
+                t("mo.depot"): f"{d.code} {d.name_zh if language == 'zh' else d.name_en}",
+                t("mw.customers"): d.customers_at_risk,
+                t("mw.important"): d.important_at_risk,
+                t("mo.weight"): d.weight,
+                t("mo.crews"): d.crews,
+            }
+            for d in plan.depots
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+    if not plan.moves:
+        st.info(t("mo.no_moves", n=plan.crews_available))
+    else:
+        st.dataframe(
+            [
+                {
+                    t("crew.col.crew"): m.crew_code,
+                    t("mo.depot"): m.depot_code,
+                    t("mw.distance"): m.distance_km,
+                }
+                for m in plan.moves
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+        if st.button(t("mo.accept", n=len(plan.moves)), type="primary", key="preposition-accept"):
+            try:
+                moved = prepositioning.accept_prepositioning(db, SYSTEM_CLOCK, actor, plan.moves)
+            except EmergencyError as error:
+                st.error(t("action.refused", reason=str(error)))
+            else:
+                st.session_state.pop(PLAN_KEY, None)
+                st.session_state[OUTCOME_KEY] = ("ok", t("mo.accepted", n=moved))
+                st.rerun()
 
 st.subheader(t("mo.outreach"))
 if not every_warning:

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from emergency.auth import Actor
 from emergency.clock import SYSTEM_CLOCK
 from emergency.db import get_database
-from emergency.models import Notification, OutreachTask
+from emergency.models import Crew, Depot, Notification, OutreachTask
 from emergency.models import Warning as WarningRow
 from emergency.warning_area import DistrictsArea
 from emergency.warnings import WarningInput, create_warning, issue_warning
@@ -114,3 +114,31 @@ def test_the_outreach_page_moves_a_task_up_the_ladder(territory_db):
     assert any("next step phone call" in s.value for s in at.success)
     with get_database(url).read() as session:
         assert session.scalars(select(OutreachTask.step)).one() == "call"
+
+
+def test_the_manager_accepts_a_pre_positioning_suggestion(territory_db):
+    url, territory = territory_db
+    with get_database(url).write() as session:
+        session.add(
+            Depot(
+                code="SA-W",
+                name_en="West staging",
+                name_zh="西镇前置点",
+                district_id=territory.district_ids["W"],
+                lon=121.05,
+                lat=28.05,
+                is_staging=True,
+            )
+        )
+    make_warning(url, issue=True)
+    at = open_page("manager_outreach.py")
+    next(b for b in at.button if b.label == "Suggest").click().run()
+    accept = next(b for b in at.button if b.label == "Accept: base 2 crews at these depots")
+    accept.click().run()
+    assert not at.exception, at.exception
+    assert any("2 crews now based at staging depots" in s.value for s in at.success)
+    with get_database(url).read() as session:
+        staging = session.scalar(select(Depot.id).where(Depot.code == "SA-W"))
+        assert set(session.scalars(select(Crew.home_depot_id).where(Crew.code.in_(["C1", "C2"])))) == {
+            staging
+        }
