@@ -96,14 +96,14 @@ def lookup_supply(
         select(Customer.phone, Customer.transformer_id).where(Customer.account_no == account_no)
     ).first()
     phone, transformer_id = row if row is not None else (None, None)
-    on_file = _last4(phone) or _NO_PHONE
+    on_file = last_four_digits(phone) or _NO_PHONE
     matches = hmac.compare_digest(on_file.encode(), phone_last4.encode())
     if not matches or transformer_id is None or transformer_id not in model.net.index_of:
         return LookupAnswer(None)
     return LookupAnswer(supply_status(session, clock.now(), model, transformer_id))
 
 
-def _last4(phone: str | None) -> str | None:
+def last_four_digits(phone: str | None) -> str | None:
     digits = re.sub(r"\D", "", phone or "")
     return digits[-4:] if len(digits) >= 4 else None
 
@@ -130,7 +130,7 @@ def supply_status(session: Session, now: datetime, model: NetworkModel, transfor
         if back_at is not None:
             # Restored in a step at or above this supply while the rest of the outage is still out.
             return SupplyStatus("restored", since=outage.first_report_at, restored_at=back_at)
-        return _outage_status(outage, now)
+        return status_of_outage(outage, now)
 
     restored_hours = float(get_setting(session, "public.lookup_restored_hours"))
     restored = session.scalars(
@@ -163,7 +163,7 @@ def supply_status(session: Session, now: datetime, model: NetworkModel, transfor
     return SupplyStatus("no_outage")
 
 
-def _outage_status(outage: Outage, now: datetime) -> SupplyStatus:
+def status_of_outage(outage: Outage, now: datetime) -> SupplyStatus:
     etr_valid = outage.etr_at is not None and outage.etr_at > now
     return SupplyStatus(
         status=PUBLIC_STATUS.get(outage.state, "reported"),

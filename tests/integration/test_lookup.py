@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from emergency import ratelimit
 from emergency.auth import Actor
 from emergency.dispatch import dispatch_crew
 from emergency.errors import InvalidInput
@@ -137,7 +139,10 @@ def test_an_outage_above_the_transformer_covers_its_customers(database, clock, t
     # Two calls under TX-1 and two under TX-2 predict both, which roll up to fuse FU-1 above them.
     submit_reports(database, clock, HOTLINE, calls(territory, "TX-1", 2) + calls(territory, "TX-2", 2))
     with database.read() as session:
-        outage = session.scalars(select(Outage).where(Outage.device_id == territory.device_ids["FU-1"])).one()
+        fuse_outage = session.scalars(
+            select(Outage).where(Outage.device_id == territory.device_ids["FU-1"])
+        ).one()
+    assert fuse_outage.customers_affected == 7
     account = territory.account_by_transformer["TX-2"][3]  # did not call
     assert ask(database, clock, account, phone_last4(database, account)).status.status == "reported"
 
@@ -171,3 +176,29 @@ def test_lookups_are_limited_per_session_and_per_address(database, clock, territ
     with database.read() as session:
         keys = list(session.scalars(select(RateLimitHit.key)))
     assert not any("10.0.0" in key for key in keys)  # addresses are stored only as digests
+
+
+def test_attempts_at_once_from_many_threads_never_pass_the_limit(database, clock, territory):
+    with database.write() as session:
+        set_setting(session, "public.lookup_per_hour", 5, clock)
+    requester = Requester("one-session", "10.9.9.9")
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(12)
+
+    def one_attempt() -> None:
+        start.wait()
+        try:
+            ratelimit.attempt(database, clock, "lookup", requester)
+            result = "allowed"
+        except RateLimited:
+            result = "refused"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=one_attempt) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["allowed"] * 5 + ["refused"] * 7
