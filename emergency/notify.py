@@ -186,8 +186,7 @@ class SweepSummary:
 @dataclass(frozen=True)
 class _Recipient:
     customer_id: int
-    transformer_id: int
-    address: str | None
+    address: str | None  # the phone number messages go to; None when none is on file
 
 
 def notify_outage_changes(db: Database, clock: Clock, tz: ZoneInfo | None = None) -> SweepSummary:
@@ -332,15 +331,15 @@ class _Planner:
             )
             found: list[_Recipient] = []
             for chunk in _chunks(transformer_ids):
-                for customer_id, transformer_id, phone, contact_phone in self.session.execute(
-                    select(Customer.id, Customer.transformer_id, Customer.phone, Customer.contact_phone)
+                for customer_id, phone, contact_phone in self.session.execute(
+                    select(Customer.id, Customer.phone, Customer.contact_phone)
                     .where(Customer.transformer_id.in_(chunk))
                     .order_by(Customer.id)
                 ):
                     # An important user's own contact may be the only number on file; the message
                     # itself is the same generic text every customer of the area gets.
                     address = (phone or "").strip() or (contact_phone or "").strip() or None
-                    found.append(_Recipient(customer_id, transformer_id, address))
+                    found.append(_Recipient(customer_id, address))
             self._recipients[device_id] = found
         return self._recipients[device_id]
 
