@@ -13,7 +13,7 @@ from dashboard.i18n import current_language, local_time, t
 from emergency.clock import SYSTEM_CLOCK
 from emergency.config import load_settings
 from emergency.errors import InvalidInput
-from emergency.feedback import PUBLIC, feedback_limit, submit_feedback
+from emergency.feedback import PUBLIC, FeedbackReceipt, feedback_limit, submit_feedback
 from emergency.models import FeedbackKind
 from emergency.ratelimit import RateLimited
 
@@ -38,7 +38,30 @@ with st.form("feedback", clear_on_submit=False):
     contact = col_contact.text_input(t("form.field.contact"), max_chars=200, key="feedback_contact")
     submitted = st.form_submit_button(t("feedback.submit"), type="primary")
 
+LAST_KEY = (
+    "feedback_last"  # (what was sent, its receipt): a second click on the same text is not a second item
+)
+
+
+def show(receipt: FeedbackReceipt) -> None:
+    st.success(t("feedback.received", reference=receipt.reference))
+    zh = current_language() == "zh"
+    for clock in receipt.clocks:
+        st.caption(
+            t(
+                "feedback.deadline",
+                name=clock.name_zh if zh else clock.name_en,
+                at=local_time(clock.deadline, tz),
+            )
+        )
+
+
 if submitted:
+    sent = (kind, text.strip(), account.strip(), contact_name.strip(), contact.strip())
+    last = st.session_state.get(LAST_KEY)
+    if last is not None and last[0] == sent:
+        show(last[1])
+        st.stop()
     try:
         receipt = submit_feedback(
             db,
@@ -56,13 +79,5 @@ if submitted:
     except RateLimited as error:
         public_forms.rate_limited(error)
     else:
-        st.success(t("feedback.received", reference=receipt.reference))
-        zh = current_language() == "zh"
-        for clock in receipt.clocks:
-            st.caption(
-                t(
-                    "feedback.deadline",
-                    name=clock.name_zh if zh else clock.name_en,
-                    at=local_time(clock.deadline, tz),
-                )
-            )
+        st.session_state[LAST_KEY] = (sent, receipt)
+        show(receipt)

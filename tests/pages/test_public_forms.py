@@ -136,6 +136,12 @@ def test_feedback_gets_a_reference_and_the_deadlines(territory_db):
     db.dispose()
     assert f"Your reference number is {item.reference}" in shown
     assert "Complaint: response — by" in shown and "Complaint: preliminary solution — by" in shown
+    # A second click on the same message answers with the same reference and stores nothing more.
+    assert f"Your reference number is {item.reference}" in texts(submit(at))
+    db = Database(url)
+    with db.read() as session:
+        assert len(session.scalars(select(Feedback.id)).all()) == 1
+    db.dispose()
 
 
 def test_the_forms_speak_chinese(territory_db):
