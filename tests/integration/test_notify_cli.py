@@ -1,0 +1,50 @@
+"""`python -m emergency notify run`: one round by hand, through the sender the settings name."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from emergency import cli
+from emergency.auth import Actor
+from emergency.clock import FakeClock
+from emergency.db import Database
+from emergency.intake import submit_reports
+from emergency.outages import confirm_outage
+from emergency.settings import set_setting
+from tests.support.small_territory import build_small_territory
+from tests.unit.test_notify_senders import Gateway
+
+DISPATCHER = Actor("dispatcher", "dispatcher")
+
+
+def test_notify_run_queues_and_sends_through_the_configured_webhook(
+    sqlite_database: Database, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock(datetime.now(UTC))  # the command runs on the system clock
+    territory = build_small_territory(sqlite_database, clock)
+    calls = [
+        {"channel": "hotline", "kind": "no_power", "account_no": account}
+        for account in territory.account_by_transformer["TX-5"]
+    ]
+    outage_id = submit_reports(sqlite_database, clock, Actor("hotline", "intake"), calls).analysis.predicted[
+        0
+    ]
+    confirm_outage(sqlite_database, clock, DISPATCHER, outage_id)
+    monkeypatch.setenv("OUTAGE_NOTIFY_WEBHOOK_TOKEN", "gateway-secret")
+
+    with Gateway([503]) as gateway:
+        with sqlite_database.write() as session:
+            set_setting(session, "notify.webhook_url", gateway.url, clock)
+        assert cli.main(["--db", sqlite_database.url, "notify", "run", "--json"]) == 0
+        again = cli.main(["--db", sqlite_database.url, "notify", "run"])
+
+    first, second = capsys.readouterr().out.splitlines()
+    result = json.loads(first)
+    assert result["queued"]["queued"] == {"acknowledged": 2}
+    assert result["delivered"] == {"sent": 2, "failed": 0, "attempts": 3}
+    assert len(gateway.requests) == 3
+    assert {r["headers"]["Authorization"] for r in gateway.requests} == {"Bearer gateway-secret"}
+    assert again == 0 and "queued 0 (nothing new)" in second and "0 sent" in second
