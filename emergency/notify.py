@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, insert, make_url, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -563,6 +563,14 @@ def _record(
 # --- wiring --------------------------------------------------------------------------------------
 
 
+def outbox_dir_for(db_url: str) -> Path:
+    """Beside a SQLite database file, so each database keeps its own outbox; otherwise data/runtime/."""
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).resolve().parent / "outbox"
+    return OUTBOX_DIR
+
+
 def sender_from_settings(session: Session, outbox_dir: Path = OUTBOX_DIR) -> Sender:
     """The webhook sender when `notify.webhook_url` is set, otherwise the file sender."""
     values = load_prefixed(session, "notify.")
@@ -593,7 +601,7 @@ def run_notifications(
     swept = notify_outage_changes(db, clock)
     with db.read() as session:
         if sender is None:
-            sender = sender_from_settings(session)
+            sender = sender_from_settings(session, outbox_dir_for(db.url))
         batch_size = NotifyRules.from_settings(session).batch_size
     total = DeliverySummary()
     while True:

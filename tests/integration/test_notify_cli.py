@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from sqlalchemy import make_url
 
 from emergency import cli
 from emergency.auth import Actor
@@ -48,3 +50,25 @@ def test_notify_run_queues_and_sends_through_the_configured_webhook(
     assert len(gateway.requests) == 3
     assert {r["headers"]["Authorization"] for r in gateway.requests} == {"Bearer gateway-secret"}
     assert again == 0 and "queued 0 (nothing new)" in second and "0 sent" in second
+
+
+def test_without_a_webhook_messages_go_to_the_outbox_file_beside_the_sqlite_database(
+    sqlite_database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    territory = build_small_territory(sqlite_database, clock)
+    calls = [
+        {"channel": "hotline", "kind": "no_power", "account_no": account}
+        for account in territory.account_by_transformer["TX-5"]
+    ]
+    outage_id = submit_reports(sqlite_database, clock, Actor("hotline", "intake"), calls).analysis.predicted[
+        0
+    ]
+    confirm_outage(sqlite_database, clock, DISPATCHER, outage_id)
+
+    assert cli.main(["--db", sqlite_database.url, "notify", "run"]) == 0
+
+    assert "delivered: 2 sent" in capsys.readouterr().out
+    outbox = Path(make_url(sqlite_database.url).database).parent / "outbox" / "outbox.jsonl"
+    lines = [json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines()]
+    assert [line["template"] for line in lines] == ["outage_acknowledged"] * 2
