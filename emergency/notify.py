@@ -14,8 +14,9 @@ predicted outage nobody has confirmed could be a false alarm, so it stays quiet)
 - each new ETR, at most one ETR message per customer per `notify.etr_min_interval_minutes`; a
   throttled ETR waits, and the newest ETR is the one sent when the interval has passed; an ETR
   already in the past is never sent;
-- restored, with "if you are still without power, reply or call": a reply or call becomes a report,
-  and trouble-call analysis turns reports soon after a restoration into a nested outage.
+- restored, with "if you are still without power, reply or call": a call, or a reply the SMS gateway
+  posts to the intake API, becomes a report, and trouble-call analysis turns reports soon after a
+  restoration into a nested outage.
 A restoration step with a device tells only the customers below that device. A step of a bare
 customer count cannot say who is back, so those customers hear at the outage's restoration.
 
