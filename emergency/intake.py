@@ -16,16 +16,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from emergency import audit
 from emergency.auth import Actor
+from emergency.bulk import insert_rows
 from emergency.clock import Clock
 from emergency.config import load_settings
 from emergency.db import Database, lock_against_analysis
 from emergency.ids import IdBlock
-from emergency.models import Customer, Device, Report, ReportChannel, ReportKind, ReportStatus, Role
+from emergency.models import Device, Report, ReportChannel, ReportKind, ReportStatus, Role, Setting
 from emergency.network import AnalysisResult, IncomingReport, NetworkModel, analyse_reports, network_model
 from emergency.settings import get_setting
 
@@ -51,6 +52,9 @@ CLOCK_SKEW = timedelta(minutes=5)  # a caller's clock a little ahead of ours is 
 MAX_BATCH = 5_000
 CONTROL_IN_LINE = re.compile(r"[\x00-\x1f\x7f]")
 CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # newlines and tabs allowed
+ENUM_MEMBERS: dict[Any, dict[str, Any]] = {
+    enum: {member.value: member for member in enum} for enum in (ReportChannel, ReportKind)
+}
 PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{3,30}$")
 
 
@@ -123,6 +127,9 @@ def submit_reports(db: Database, clock: Clock, actor: Actor, items: Sequence[Any
         return IntakeResult(errors=[ItemError(-1, "reports", f"at most {MAX_BATCH} reports per batch")])
     with db.write() as session:
         lock_against_analysis(session, db)
+        # Every setting in one query, held until the batch ends: the session's identity map keeps
+        # only objects referenced elsewhere, and answers each `get_setting` from memory.
+        settings = session.scalars(select(Setting)).all()
         model = network_model(session, db.url)
         result = IntakeResult()
         candidates = _validate_all(session, clock, model, items, result.errors)
@@ -140,6 +147,7 @@ def submit_reports(db: Database, clock: Clock, actor: Actor, items: Sequence[Any
                 # Machine intake at storm rates would drown the trail; a web report by hand is audited.
                 for _, report_id in stored:
                     audit.record(session, clock, actor, "report.create", "report", report_id)
+        del settings
         result.accepted.sort(key=lambda a: a.index)
         result.errors.sort(key=lambda e: (e.index, e.field))
         return result
@@ -188,8 +196,10 @@ def _parse(
     if not isinstance(item, Mapping):
         problems.append(("report", "must be an object of fields"))
         return None
-    for name in sorted(set(item) - FIELDS):
-        problems.append((str(name)[:64], "unknown field"))
+    unknown = item.keys() - FIELDS
+    if unknown:
+        for name in sorted(unknown):
+            problems.append((str(name)[:64], "unknown field"))
     channel = _enum(item, "channel", ReportChannel, problems)
     kind = _enum(item, "kind", ReportKind, problems)
     reported_at = _time(item.get("reported_at"), now, max_age, problems)
@@ -235,6 +245,9 @@ def _parse(
 
 def _enum(item: Mapping[str, Any], name: str, enum: Any, problems: list[tuple[str, str]]) -> Any:
     value = item.get(name)
+    exact = ENUM_MEMBERS[enum].get(value) if isinstance(value, str) else None
+    if exact is not None:
+        return exact  # the usual case, without the cost of an enum lookup
     if value is None or value == "":
         problems.append((name, "required"))
         return None
@@ -265,7 +278,8 @@ def _text(
     # allowed in a description only.
     try:
         # A lone surrogate (from a JSON "\ud800" escape) is not text any database can store.
-        value.encode("utf-8")
+        if not value.isascii():
+            value.encode("utf-8")
     except UnicodeEncodeError:
         problems.append((name, "is not valid Unicode text"))
         return None
@@ -323,17 +337,7 @@ def _resolve(
     errors: list[ItemError],
 ) -> list[_Candidate]:
     """Accounts to customers and transformers, locations to the nearest transformer, codes to devices."""
-    accounts = {c.account_no for c in candidates if c.account_no}
-    customers: dict[str, tuple[int, int]] = {}
-    account_list = sorted(accounts)
-    for start in range(0, len(account_list), 900):
-        chunk = account_list[start : start + 900]
-        for account, customer_id, transformer_id in session.execute(
-            select(Customer.account_no, Customer.id, Customer.transformer_id).where(
-                Customer.account_no.in_(chunk)
-            )
-        ):
-            customers[account] = (customer_id, transformer_id)
+    customers = model.customers_by_account([c.account_no for c in candidates if c.account_no])
     codes = sorted({c.device_code for c in candidates if c.device_code})
     devices = (
         dict(session.execute(select(Device.code, Device.id).where(Device.code.in_(codes))).tuples().all())
@@ -385,21 +389,23 @@ def _drop_duplicates(
 ) -> tuple[list[_Candidate], list[tuple[_Candidate, _Candidate]]]:
     """Retries of reports already stored get the first report's id; repeats within this batch are
     returned paired with their first occurrence, to be answered once it has an id."""
-    keyed = [c for c in candidates if c.external_id]
+    keys = sorted({(str(c.channel), c.external_id) for c in candidates if c.external_id})
     existing: dict[tuple[str, str], int] = {}
-    by_channel: dict[str, set[str]] = {}
-    for c in keyed:
-        by_channel.setdefault(str(c.channel), set()).add(c.external_id or "")
-    # One channel at a time, so the lookup uses the (channel, external_id) unique index.
-    for channel, external_ids in by_channel.items():
-        wanted = sorted(external_ids)
-        for start in range(0, len(wanted), 900):
-            for external_id, report_id in session.execute(
-                select(Report.external_id, Report.id).where(
-                    Report.channel == channel, Report.external_id.in_(wanted[start : start + 900])
-                )
-            ):
-                existing[(channel, external_id)] = report_id
+    for start in range(0, len(keys), 900):
+        by_channel: dict[str, list[str]] = {}
+        for channel, external_id in keys[start : start + 900]:
+            by_channel.setdefault(channel, []).append(external_id)
+        # One query for every channel; each branch uses the (channel, external_id) unique index.
+        wanted = or_(
+            *(
+                and_(Report.channel == channel, Report.external_id.in_(ids))
+                for channel, ids in by_channel.items()
+            )
+        )
+        for channel, external_id, report_id in session.execute(
+            select(Report.channel, Report.external_id, Report.id).where(wanted)
+        ):
+            existing[(str(channel), external_id)] = report_id
     fresh: list[_Candidate] = []
     first_in_batch: dict[tuple[str, str], _Candidate] = {}
     repeats: list[tuple[_Candidate, _Candidate]] = []
@@ -418,6 +424,27 @@ def _drop_duplicates(
     return fresh, repeats
 
 
+REPORT_COLUMNS = (
+    "id",
+    "channel",
+    "external_id",
+    "kind",
+    "reported_at",
+    "received_at",
+    "account_no",
+    "customer_id",
+    "lon",
+    "lat",
+    "transformer_id",
+    "device_id",
+    "description",
+    "contact_name",
+    "contact_phone",
+    "status",
+    "outage_id",
+)
+
+
 def _store(
     session: Session,
     clock: Clock,
@@ -431,24 +458,24 @@ def _store(
     for c, report_id in stored:
         outage_id, status = links.get(report_id, unlinked)
         rows.append(
-            {
-                "id": report_id,
-                "channel": c.channel,
-                "external_id": c.external_id,
-                "kind": c.kind,
-                "reported_at": c.reported_at,
-                "received_at": now,
-                "account_no": c.account_no,
-                "customer_id": c.customer_id,
-                "lon": c.lon,
-                "lat": c.lat,
-                "transformer_id": c.transformer_id,
-                "device_id": c.device_id,
-                "description": c.description,
-                "contact_name": c.contact_name,
-                "contact_phone": c.contact_phone,
-                "status": status,
-                "outage_id": outage_id,
-            }
+            (
+                report_id,
+                c.channel,
+                c.external_id,
+                c.kind,
+                c.reported_at,
+                now,
+                c.account_no,
+                c.customer_id,
+                c.lon,
+                c.lat,
+                c.transformer_id,
+                c.device_id,
+                c.description,
+                c.contact_name,
+                c.contact_phone,
+                status,
+                outage_id,
+            )
         )
-    session.execute(insert(Report.__table__), rows)
+    insert_rows(session, Report.__table__, REPORT_COLUMNS, rows)

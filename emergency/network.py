@@ -227,9 +227,26 @@ class NetworkModel:
     weight_below: np.ndarray
     important_below: np.ndarray  # one column per IMPORTANT_KEYS entry
     transformers: np.ndarray  # indices of service transformers
+    # Customers by account number, sorted as UTF-8 bytes for a vectorised lookup: a dict of a
+    # million Python strings would cost ten times the memory.
+    accounts: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, dtype="S1"))
+    account_customer: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, dtype=np.int64))
+    account_transformer: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, dtype=np.int64))
     _tree: Any = field(repr=False, default=None)
     _lat0: float = 0.0
     _territory: Any = field(repr=False, default=None)
+
+    def customers_by_account(self, accounts: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """(customer id, transformer id) for each known account number among `accounts`."""
+        if not accounts or not len(self.accounts):
+            return {}
+        wanted = np.array([a.encode("utf-8") for a in accounts], dtype=self.accounts.dtype)
+        # A key longer than every stored one is cut to the stored width above; it must not match.
+        fits = np.array([len(a.encode("utf-8")) <= self.accounts.dtype.itemsize for a in accounts])
+        at = np.minimum(np.searchsorted(self.accounts, wanted), len(self.accounts) - 1)
+        found = (self.accounts[at] == wanted) & fits
+        customer, transformer = self.account_customer[at].tolist(), self.account_transformer[at].tolist()
+        return {account: (customer[n], transformer[n]) for n, account in enumerate(accounts) if found[n]}
 
     def important_at(self, index: int) -> dict[str, int]:
         return {key: int(n) for key, n in zip(IMPORTANT_KEYS, self.important_below[index], strict=True) if n}
@@ -309,6 +326,9 @@ def build_network_model(session: Session, revision: int = 0) -> NetworkModel:
         if str(kind) == CustomerKind.LIFE_SUPPORT:
             totals[index, grade_column["life_support"]] += count
     _sum_up_the_tree(net, totals)
+    account_rows = session.execute(select(Customer.account_no, Customer.id, Customer.transformer_id)).all()
+    accounts = np.array([r[0].encode("utf-8") for r in account_rows], dtype=bytes)
+    account_order = np.argsort(accounts, kind="stable")
     transformers = np.array(
         [i for i, k in enumerate(net.kinds) if k == DeviceKind.TRANSFORMER], dtype=np.int64
     )
@@ -321,6 +341,9 @@ def build_network_model(session: Session, revision: int = 0) -> NetworkModel:
         weight_below=totals[:, 1],
         important_below=totals[:, 2:].astype(np.int64),
         transformers=transformers,
+        accounts=accounts[account_order],
+        account_customer=np.array([r[1] for r in account_rows], dtype=np.int64)[account_order],
+        account_transformer=np.array([r[2] for r in account_rows], dtype=np.int64)[account_order],
     )
     if len(transformers):
         from scipy.spatial import cKDTree
@@ -439,7 +462,7 @@ class _Analysis:
         # Outages restored recently on the batch's paths, per device index (for nested outages).
         self.restored_at_device: dict[int, list[Outage]] = {}
         # Where each report of this batch ends up; the caller stores the batch with these links.
-        self.report_links: dict[int, tuple[Outage | None, ReportStatus]] = {}
+        self.report_links: dict[int, tuple[int | None, ReportStatus]] = {}
         # New outages take their ids up front and are written together when the batch ends. Until
         # then nothing may point at them in the database: statements that do wait in `after_flush`,
         # and absorbed outages learn the id of the outage that took them over in `merges`.
@@ -599,10 +622,7 @@ class _Analysis:
             old.merged_into_id = outage.id
         for statement in self.after_flush:
             self.session.execute(statement)
-        self.result.report_links = {
-            report_id: (outage.id if outage is not None else None, status)
-            for report_id, (outage, status) in self.report_links.items()
-        }
+        self.result.report_links = self.report_links
 
     def supply_loss(self, report: IncomingReport) -> bool:
         """Attach to the outage covering this customer, open a nested one, or hold as pending."""
@@ -747,8 +767,8 @@ class _Analysis:
         self._carry_breaches(absorbed_ids, outage)
         absorbed_set = set(absorbed_ids)
         for report_id, (linked, status) in self.report_links.items():
-            if linked is not None and linked.id in absorbed_set:
-                self.report_links[report_id] = (outage, status)
+            if linked in absorbed_set:
+                self.report_links[report_id] = (outage.id, status)
         for old in absorbed:
             before = {"state": str(old.state)}
             old.state = OutageState.MERGED
@@ -865,26 +885,32 @@ class _Analysis:
 
     def attach(self, outage: Outage, report_ids: list[int], at: datetime, *, hazard: bool) -> None:
         if report_ids:
-            stored_earlier = [r for r in report_ids if r not in self.batch_ids]
+            link = (outage.id, ReportStatus.GROUPED)
+            stored_earlier = []
+            for report_id in report_ids:
+                if report_id in self.batch_ids:
+                    self.report_links[report_id] = link
+                else:
+                    stored_earlier.append(report_id)
             if stored_earlier:
                 self.after_flush.append(
                     update(Report)
                     .where(Report.id.in_(stored_earlier))
                     .values(outage_id=outage.id, status=ReportStatus.GROUPED)
                 )
-            for report_id in report_ids:
-                if report_id in self.batch_ids:
-                    self.report_links[report_id] = (outage, ReportStatus.GROUPED)
             outage.report_count += len(report_ids)
             self.result.grouped_reports += len(report_ids)
-        if outage.last_report_at is None or at > outage.last_report_at:
+        # Attribute writes on a mapped object are not free: a storm attaches thousands of calls.
+        last = outage.last_report_at
+        if last is None or at > last:
             outage.last_report_at = at
         if at < outage.first_report_at:
             outage.first_report_at = at
-        outage.hazard = outage.hazard or hazard
+        if hazard and not outage.hazard:
+            outage.hazard = True
 
     def _set_report(self, report_id: int, outage: Outage | None, status: ReportStatus) -> None:
-        self.report_links[report_id] = (outage, status)
+        self.report_links[report_id] = (outage.id if outage is not None else None, status)
 
     def _set_switch(self, index: int, state: SwitchState, at: datetime) -> None:
         self.switch_state[index] = state
