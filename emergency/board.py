@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
@@ -232,7 +233,14 @@ def _json_values(values: Sequence[str | dict[str, int] | None]) -> list[Any]:
 
 
 def _datetimes(micros: sla.Micros) -> list[datetime | None]:
-    return [None if d is None else d.replace(tzinfo=UTC) for d in micros.astype("datetime64[us]").tolist()]
+    """Aware UTC datetimes (None where there is no time), made by pandas in C."""
+    present = micros != sla.NO_TIME
+    times: list[datetime | None] = [None] * len(micros)
+    if present.any():
+        made = pd.DatetimeIndex(micros[present].astype("datetime64[us]")).tz_localize(UTC).to_pydatetime()
+        for i, when in zip(np.flatnonzero(present).tolist(), made.tolist(), strict=True):
+            times[i] = when
+    return times
 
 
 def _board_clocks(
@@ -257,7 +265,8 @@ def _board_clocks(
         applies = started != sla.NO_TIME
         if target.area_type is not None:
             applies &= area_types == target.area_type
-        deadline = np.where(applies, _deadlines(session, target, started, applies), sla.NO_TIME)
+        deadline, deadline_at = _deadlines(session, target, started, aware[target.starts_on], applies)
+        deadline = np.where(applies, deadline, sla.NO_TIME)
         states, remaining = sla.clock_states(deadline, stopped, now_us, at_risk_us)
         remaining = np.where(applies, remaining, 0)
         if not target.reference:
@@ -270,7 +279,7 @@ def _board_clocks(
                 target,
                 applies.tolist(),
                 aware[target.starts_on],
-                _datetimes(deadline),
+                deadline_at,
                 aware[target.stops_on],
                 [sla.CLOCK_STATES[s] for s in states.tolist()],
                 remaining.astype("timedelta64[us]").tolist(),
@@ -312,21 +321,27 @@ def _board_clocks(
 
 
 def _deadlines(
-    session: Session, target: sla.Target, started: sla.Micros, applies: npt.NDArray[np.bool_]
-) -> sla.Micros:
+    session: Session,
+    target: sla.Target,
+    started: sla.Micros,
+    started_at: list[datetime | None],
+    applies: npt.NDArray[np.bool_],
+) -> tuple[sla.Micros, list[datetime | None]]:
+    """Each clock's deadline, as microseconds and as a datetime."""
     if target.calendar != "working_days":
         # `deadline_for` validates the target and gives its fixed limit.
         limit = sla.deadline_for(target, EPOCH) - EPOCH
-        return started + limit // MICROSECOND
+        return started + limit // MICROSECOND, [None if s is None else s + limit for s in started_at]
     # Working days depend on the start day and the holiday calendar: the reference, one by one.
     tz = load_settings().timezone
     overrides = load_overrides(session)
     deadlines = np.full(len(started), sla.NO_TIME, dtype=np.int64)
-    for i, started_at in enumerate(_datetimes(started)):
-        if applies[i] and started_at is not None:
-            deadline = sla.deadline_for(target, started_at, tz=tz, calendar_overrides=overrides)
-            deadlines[i] = (deadline - EPOCH) // MICROSECOND
-    return deadlines
+    deadline_at: list[datetime | None] = [None] * len(started)
+    for i, start in enumerate(started_at):
+        if applies[i] and start is not None:
+            deadline_at[i] = sla.deadline_for(target, start, tz=tz, calendar_overrides=overrides)
+            deadlines[i] = (deadline_at[i] - EPOCH) // MICROSECOND  # type: ignore[operator]
+    return deadlines, deadline_at
 
 
 def _open_crews(session: Session) -> dict[int, tuple[str, ...]]:

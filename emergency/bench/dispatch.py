@@ -312,9 +312,10 @@ def bench_dispatch(
 ) -> list[BenchRow]:
     """The dispatcher page and the storm plan with a typhoon's active outages and crews in SQLite.
 
-    The page's data is the SLA board, the crew collection and the outage and crew map layers
-    rendered to HTML and JavaScript (best of `PAGE_REPEATS` after one warm-up); the baseline builds
-    the same page with one folium CircleMarker and popup per outage and crew. The storm plan is timed
+    The page's data is what the console rebuilds on each refresh, through its own functions
+    (`dispatcher_page`): the SLA board and crews, the outage and crew layers, and the map as
+    `st_folium` renders it for the browser (best of `PAGE_REPEATS` after one warm-up); the
+    baseline draws the same page with one folium CircleMarker and popup per outage and crew. The storm plan is timed
     for `plan_outages` unassigned outages and at most `plan_crews` crews, beside nearest-crew greedy.
     """
     clock = FakeClock(BENCH_NOW)
@@ -354,7 +355,7 @@ def bench_dispatch(
     plan = f"{len(plan_ids):,} outages x {optimal.crews_available} crews, at most {plan_crews} used"
     greedy_note = f"nearest-crew greedy_plan on the same {len(plan_ids):,} outages and crews"
     return [
-        BenchRow(f"SLA board + crew collection queries ({size})", data_s, "s"),
+        BenchRow(f"staff layers: SLA board with its clocks + crew collection ({size})", data_s, "s"),
         BenchRow(
             f"dispatcher page data: board, crews, map layers rendered ({size})",
             page_s,
@@ -364,7 +365,7 @@ def bench_dispatch(
             baseline_description=naive,
         ),
         BenchRow(
-            "map payload: outage + crew layers rendered",
+            "map payload sent by st_folium: base map, districts, outage + crew layers",
             payload / 1e6,
             "MB",
             budget="<= 2 MB",
