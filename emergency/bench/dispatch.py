@@ -315,8 +315,9 @@ def bench_dispatch(
     The page's data is what the console rebuilds on each refresh, through its own functions
     (`dispatcher_page`): the SLA board and crews, the outage and crew layers, and the map as
     `st_folium` renders it for the browser (best of `PAGE_REPEATS` after one warm-up); the
-    baseline draws the same page with one folium CircleMarker and popup per outage and crew. The storm plan is timed
-    for `plan_outages` unassigned outages and at most `plan_crews` crews, beside nearest-crew greedy.
+    baseline draws the same page with one folium CircleMarker and popup per outage and crew. The
+    storm plan is timed for `plan_outages` unassigned outages and at most `plan_crews` crews,
+    beside nearest-crew greedy.
     """
     clock = FakeClock(BENCH_NOW)
     say = sys.stderr
