@@ -284,6 +284,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "form.field.kind": ("What is wrong?", "故障情况"),
     "form.field.lat": ("Latitude", "纬度"),
     "form.field.lon": ("Longitude", "经度"),
+    "form.field.location": ("Location", "位置"),
     "form.field.description": ("Description", "情况描述"),
     "form.field.text": ("Your message", "内容"),
     "form.field.contact_name": ("Your name (optional)", "姓名（选填）"),
@@ -374,6 +375,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "report.location_help": (
         "Your phone's map app shows the latitude and longitude of where you are.",
         "手机地图应用可以显示您所在位置的纬度和经度。",
+    ),
+    "report.map_help": (
+        "Click the map where the power is off, or type the coordinates below.",
+        "请在地图上点击停电位置，或在下方填写经纬度。",
     ),
     "report.description_hint": (
         "What you see: e.g. the whole street is dark, a pole is leaning. No personal details needed.",

@@ -57,6 +57,8 @@ def reason_text(reason: str) -> str:
 
 
 def field_error(field: str | None, reason: str) -> None:
+    # Intake names "lon" for any location problem; the reader chose a place, not a longitude.
+    field = "location" if field in ("lon", "lat") else field
     label = t(f"form.field.{field}") if f"form.field.{field}" in STRINGS else ""
     st.error(t("form.field_error", field=label, reason=reason_text(reason)) if label else reason_text(reason))
 

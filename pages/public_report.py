@@ -6,15 +6,20 @@ before anything else, as a utility's own page would.
 
 from __future__ import annotations
 
+import folium
 import streamlit as st
+from streamlit_folium import st_folium
 
-from dashboard import public_forms, services
-from dashboard.i18n import t
+from dashboard import maps, public_forms, services
+from dashboard.i18n import current_language, t
 from emergency.clock import SYSTEM_CLOCK
+from emergency.config import load_settings
 from emergency.ratelimit import RateLimited
 from emergency.web_reports import PUBLIC_KINDS, ReportRefused, description_limit, report_outage
 
 db = services.database()
+MAP_HEIGHT = 360
+PICKED_KEY = "report_picked"
 
 st.title(t("report.title"))
 st.caption(t("report.intro"))
@@ -36,6 +41,46 @@ where = st.radio(
     horizontal=True,
     key="report_where",
 )
+
+
+def pick_on_map() -> None:
+    """A click on the map fills in the latitude and longitude below (typing them still works)."""
+    base = services.territory_base(db.url)
+    extent = base["extent"]
+    if extent is None:
+        return
+    st.caption(t("report.map_help"))
+    fmap = maps.base_map(
+        extent.centre,
+        ((extent.south, extent.west), (extent.north, extent.east)),
+        tiles=load_settings().tiles,
+        height=MAP_HEIGHT,
+    )
+    maps.district_layer(base["districts"], current_language()).add_to(fmap)
+    marker = folium.FeatureGroup(name="picked")
+    picked = st.session_state.get(PICKED_KEY)
+    if picked is not None:
+        folium.CircleMarker(picked, radius=8, color="#b2182b", fill=True, fill_opacity=0.8).add_to(marker)
+    answer = st_folium(
+        fmap,
+        height=MAP_HEIGHT,
+        width="stretch",
+        returned_objects=["last_clicked"],
+        feature_group_to_add=marker,
+        key="report-map",
+    )
+    clicked = (answer or {}).get("last_clicked")
+    if clicked:
+        point = (round(float(clicked["lat"]), 5), round(float(clicked["lng"]), 5))
+        if point != picked:
+            # Set before the inputs below are drawn, so they show the clicked point.
+            st.session_state[PICKED_KEY] = point
+            st.session_state["report_lat"], st.session_state["report_lon"] = point
+            st.rerun()
+
+
+if where == "location":
+    pick_on_map()
 
 with st.form("report-outage", clear_on_submit=False):
     account = lat = lon = None

@@ -95,7 +95,7 @@ def test_report_form_refuses_bad_input_per_field_and_stores_nothing(territory_db
     at.radio(key="report_where").set_value("location").run()
     at.number_input(key="report_lat").set_value(30.0)
     at.number_input(key="report_lon").set_value(100.0)
-    assert "Longitude: this location is outside our service area" in texts(submit(at))
+    assert "Location: this location is outside our service area" in texts(submit(at))
     db = Database(url)
     with db.read() as session:
         assert session.scalar(select(Report.id)) is None
