@@ -842,8 +842,6 @@ class _Analysis:
             return
         before = {"state": str(outage.state)}
         still_out = outage.customers_affected - outage.customers_restored
-        if outage in self.session.new:
-            self.session.flush()  # the restoration step refers to the outage row
         if still_out > 0:
             record_restoration(
                 self.session,

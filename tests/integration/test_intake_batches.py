@@ -1,0 +1,135 @@
+"""Intake's batch paths: ids taken up front, rows written once, lookups through the network model.
+
+The small hand-made network of tests/support/small_territory.py, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from emergency.auth import Actor
+from emergency.intake import submit_reports
+from emergency.models import (
+    Customer,
+    CustomerKind,
+    ImportanceGrade,
+    Outage,
+    OutageState,
+    Report,
+    ReportStatus,
+    RestorationStep,
+)
+from emergency.settings import bump_territory_revision
+from tests.support.small_territory import build_small_territory
+
+HOTLINE = Actor("hotline-gateway", "intake")
+SCADA = Actor("scada-link", "intake")
+
+
+@pytest.fixture
+def territory(database, clock):
+    return build_small_territory(database, clock)
+
+
+def call(territory, transformer: str, n: int, clock, minutes_ago: float = 0) -> dict[str, Any]:
+    return {
+        "channel": "hotline",
+        "kind": "no_power",
+        "account_no": territory.account_by_transformer[transformer][n],
+        "reported_at": (clock.now() - timedelta(minutes=minutes_ago)).isoformat(),
+    }
+
+
+def test_reports_of_an_earlier_batch_move_to_the_outage_a_later_batch_rolls_up_to(database, clock, territory):
+    first = submit_reports(database, clock, HOTLINE, [call(territory, "TX-1", i, clock) for i in range(2)])
+    clock.advance(minutes=3)
+    second = submit_reports(database, clock, HOTLINE, [call(territory, "TX-2", i, clock) for i in range(2)])
+
+    with database.read() as session:
+        fuse = session.scalars(select(Outage).where(Outage.state == OutageState.PREDICTED)).one()
+        tx1 = session.get(Outage, first.analysis.predicted[0])
+        links = {r.id: (r.outage_id, r.status) for r in session.scalars(select(Report).order_by(Report.id))}
+    assert (tx1.state, tx1.merged_into_id) == (OutageState.MERGED, fuse.id)
+    assert fuse.report_count == 4
+    every_report = [a.id for a in first.accepted + second.accepted]
+    assert links == {report_id: (fuse.id, ReportStatus.GROUPED) for report_id in every_report}
+
+
+def test_a_device_opened_and_closed_in_one_batch_is_an_outage_restored_in_one_step(
+    database, clock, territory
+):
+    opened = {
+        "channel": "scada",
+        "kind": "device_opened",
+        "device_code": "REC-2",
+        "reported_at": (clock.now() - timedelta(minutes=1)).isoformat(),
+    }
+    closed = {"channel": "scada", "kind": "device_closed", "device_code": "REC-2"}
+
+    result = submit_reports(database, clock, SCADA, [opened, closed])
+
+    assert result.errors == []
+    assert result.analysis.confirmed == result.analysis.restored
+    with database.read() as session:
+        outage = session.get(Outage, result.analysis.restored[0])
+        steps = session.scalars(select(RestorationStep).where(RestorationStep.outage_id == outage.id)).all()
+        statuses = sorted(str(s) for s in session.scalars(select(Report.status)))
+    assert (outage.state, outage.customers_restored) == (OutageState.RESTORED, 7)
+    assert [s.customers_restored for s in steps] == [7]
+    assert statuses == [ReportStatus.GROUPED, ReportStatus.INFORMATIONAL]
+
+
+def test_the_same_external_id_on_two_channels_is_two_reports_each_retried_once(database, clock, territory):
+    by_phone = {**call(territory, "TX-4", 0, clock), "channel": "hotline", "external_id": "X-1"}
+    by_app = {**call(territory, "TX-4", 1, clock), "channel": "app", "external_id": "X-1"}
+    first = submit_reports(database, clock, HOTLINE, [by_phone, by_app])
+    again = submit_reports(database, clock, HOTLINE, [by_app, by_phone])
+
+    phone_id, app_id = (a.id for a in first.accepted)
+    assert phone_id != app_id
+    assert [(a.id, a.duplicate) for a in again.accepted] == [(app_id, True), (phone_id, True)]
+
+
+def test_an_account_is_matched_whole_not_by_its_beginning(database, clock, territory):
+    known = territory.account_by_transformer["TX-1"][0]
+    longer = {**call(territory, "TX-1", 0, clock), "account_no": known + "7"}
+    shorter = {**call(territory, "TX-1", 0, clock), "account_no": known[:-1]}
+
+    result = submit_reports(database, clock, HOTLINE, [longer, shorter])
+
+    assert [(e.index, e.field, e.reason) for e in result.errors] == [
+        (0, "account_no", "unknown account number"),
+        (1, "account_no", "unknown account number"),
+    ]
+
+
+def test_a_customer_added_with_a_new_territory_revision_can_report(database, clock, territory):
+    account = "9100000001"
+    report = {**call(territory, "TX-5", 0, clock), "account_no": account}
+    assert submit_reports(database, clock, HOTLINE, [report]).errors != []
+
+    with database.write() as session:
+        session.add(
+            Customer(
+                account_no=account,
+                name="New Customer",
+                lon=121.15,
+                lat=28.04,
+                transformer_id=territory.device_ids["TX-5"],
+                district_id=territory.district_ids["E"],
+                kind=CustomerKind.RESIDENTIAL,
+                importance=ImportanceGrade.NONE,
+                priority_weight=1,
+            )
+        )
+        bump_territory_revision(session, clock)
+
+    result = submit_reports(database, clock, HOTLINE, [report])
+    assert result.errors == []
+    with database.read() as session:
+        stored = session.get(Report, result.accepted[0].id)
+        assert stored.transformer_id == territory.device_ids["TX-5"]
