@@ -234,6 +234,9 @@ class NetworkModel:
     account_transformer: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, dtype=np.int64))
     _tree: Any = field(repr=False, default=None)
     _lat0: float = 0.0
+    # Paths to the substation by device index, filled as analysis asks: every report walks one.
+    _paths: dict[int, tuple[int, ...]] = field(repr=False, default_factory=dict)
+    _parents: list[int] | None = field(repr=False, default=None)
     _territory: Any = field(repr=False, default=None)
 
     def customers_by_account(self, accounts: Sequence[str]) -> dict[str, tuple[int, int]]:
@@ -247,6 +250,17 @@ class NetworkModel:
         found = (self.accounts[at] == wanted) & fits
         customer, transformer = self.account_customer[at].tolist(), self.account_transformer[at].tolist()
         return {account: (customer[n], transformer[n]) for n, account in enumerate(accounts) if found[n]}
+
+    def path(self, index: int) -> tuple[int, ...]:
+        """Device indices from this one up to its substation, inclusive."""
+        path = self._paths.get(index)
+        if path is None:
+            if self._parents is None:
+                self._parents = self.net.parent.tolist()
+            parent = self._parents[index]
+            path = (index, *self.path(parent)) if parent >= 0 else (index,)
+            self._paths[index] = path
+        return path
 
     def important_at(self, index: int) -> dict[str, int]:
         return {key: int(n) for key, n in zip(IMPORTANT_KEYS, self.important_below[index], strict=True) if n}
@@ -559,12 +573,8 @@ class _Analysis:
 
     # walking ---------------------------------------------------------------------------------
 
-    def _path(self, index: int) -> list[int]:
-        path = []
-        while index >= 0:
-            path.append(index)
-            index = int(self.net.parent[index])
-        return path
+    def _path(self, index: int) -> tuple[int, ...]:
+        return self.model.path(index)
 
     def _below(self, index: int) -> list[int]:
         found: list[int] = []
