@@ -425,6 +425,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "public.restored_so_far": ("Restored in the last {hours} h", "近{hours}小时恢复供电用户"),
     "public.warning_heading": ("{level} {hazard} warning", "{hazard}{level}预警"),
+    "public.warning_title": ("{heading}: {title}", "{heading}：{title}"),
     "public.warning_areas": ("Areas: {names}", "范围：{names}"),
     "public.warning_until": ("until {at}", "有效至 {at}"),
     "public.level.blue": ("Blue", "蓝色"),
@@ -446,8 +447,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "public.reassessed_n": ("{n} being reassessed", "{n}项正在重新评估"),
     "public.progress": ("Restoration progress", "恢复供电进度"),
     "public.progress_caption": (
-        "Customers without power in each district over the last {hours} hours (districts with outages).",
-        "近{hours}小时各区域停电用户数（仅显示有停电的区域）。",
+        "Customers without power in each district since the first outage of the last {hours} hours "
+        "(districts with outages only).",
+        "近{hours}小时内自首次停电起各区域停电用户数（仅显示有停电的区域）。",
     ),
     "dispatch.title": ("Dispatcher console", "调度指挥台"),
     "board.title": ("SLA board", "时限看板"),

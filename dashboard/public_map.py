@@ -235,10 +235,11 @@ def warning_banner(
         details.insert(0, translate("public.warning_areas", names=areas))
     colour = "#222222" if warning.level in DARK_TEXT_LEVELS else "#ffffff"
     body = f"<div>{html.escape(text)}</div>" if text else ""
+    headline = translate("public.warning_title", heading=heading, title=title)
     return (
         f'<div role="alert" style="background:{warning.colour};color:{colour};padding:0.6rem 0.9rem;'
         f'border-radius:0.5rem;margin-bottom:0.5rem">'
-        f"<strong>{html.escape(heading)}: {html.escape(title)}</strong>{body}"
+        f"<strong>{html.escape(headline)}</strong>{body}"
         f'<div style="font-size:0.9em">{html.escape(" · ".join(details))}</div></div>'
     )
 
@@ -280,12 +281,15 @@ def district_rows(
 
 def progress_frame(snapshot: PublicSnapshot, language: str, tz: ZoneInfo) -> pd.DataFrame:
     """Customers without power per district (columns) at each sample time (index, local time);
-    districts that had no outage in the window are left out so the chart stays readable."""
+    districts that had no outage in the window are left out so the chart stays readable.
+
+    Times are text on a 24-hour clock (a chart's own date axis would write "03 PM"), with the date
+    when the samples cross midnight so the text still sorts in time order."""
     names = {d.code: d.name_zh if language == "zh" else d.name_en for d in snapshot.districts}
     columns = {names.get(code, code): values for code, values in snapshot.progress_out.items() if any(values)}
-    index = pd.DatetimeIndex(
-        [moment.astimezone(tz).replace(tzinfo=None) for moment in snapshot.progress_times]
-    )
+    moments = [moment.astimezone(tz) for moment in snapshot.progress_times]
+    one_day = len({moment.date() for moment in moments}) <= 1
+    index = pd.Index([moment.strftime("%H:%M" if one_day else "%m-%d %H:%M") for moment in moments])
     return pd.DataFrame(columns, index=index)
 
 

@@ -265,12 +265,7 @@ class _Layout:
 
     districts: dict[int, tuple[int, list[int]]]
     total: int
-
-    @property
-    def shares(self) -> dict[int, float]:
-        """Each district's share of the customers below the device."""
-        total = max(self.total, 1)
-        return {district_id: n / total for district_id, (n, _) in self.districts.items()}
+    shares: dict[int, float]  # each district's share of the customers below the device
 
 
 @dataclass(frozen=True)
@@ -467,7 +462,11 @@ def _pieces_by_district(model: NetworkModel, outage: Any, layouts: dict[int, _La
 def _layout(model: NetworkModel, outage: Any) -> _Layout:
     index = model.net.index_of.get(outage.device_id)
     if index is None:  # a device no longer in the network: count it where the outage was recorded
-        return _Layout({outage.district_id: (outage.customers_affected, [])}, outage.customers_affected)
+        return _Layout(
+            {outage.district_id: (outage.customers_affected, [])},
+            outage.customers_affected,
+            {outage.district_id: 1.0},
+        )
     transformers = model.net.transformers_at_or_below(outage.device_id) or [index]
     districts: dict[int, tuple[int, list[int]]] = {}
     for t in transformers:
@@ -475,7 +474,10 @@ def _layout(model: NetworkModel, outage: Any) -> _Layout:
         customers, members = districts.get(district_id, (0, []))
         members.append(t)
         districts[district_id] = (customers + int(model.customers_below[t]), members)
-    return _Layout(districts, sum(n for n, _ in districts.values()))
+    total = sum(n for n, _ in districts.values())
+    return _Layout(
+        districts, total, {district_id: n / max(total, 1) for district_id, (n, _) in districts.items()}
+    )
 
 
 def _area_features(
@@ -575,12 +577,16 @@ def _area_properties(outage: Any, customers: int, now: datetime) -> dict[str, An
         "status": PUBLIC_STATUS.get(outage.state, "reported"),
         "customers_out": 0 if restored else customers,
         "customers_restored": customers if restored else 0,
-        "since": outage.first_report_at.isoformat(),
-        "restored_at": outage.restored_at.isoformat() if restored and outage.restored_at else None,
+        "since": outage.first_report_at.isoformat(timespec="seconds"),
+        "restored_at": outage.restored_at.isoformat(timespec="seconds")
+        if restored and outage.restored_at
+        else None,
         # An ETR in the past is never shown as valid: the public sees it is being reassessed.
-        "etr": outage.etr_at.isoformat() if etr_valid else None,
+        "etr": outage.etr_at.isoformat(timespec="seconds") if etr_valid else None,
         "etr_confidence": str(outage.etr_confidence) if etr_valid and outage.etr_confidence else None,
-        "etr_set_at": outage.etr_set_at.isoformat() if etr_valid and outage.etr_set_at else None,
+        "etr_set_at": outage.etr_set_at.isoformat(timespec="seconds")
+        if etr_valid and outage.etr_set_at
+        else None,
         "etr_expired": not restored and outage.etr_at is not None and not etr_valid,
     }
 
