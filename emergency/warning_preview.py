@@ -8,11 +8,11 @@ preview over a million-customer territory stays interactive.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from emergency.models import (
@@ -123,69 +123,150 @@ def preview(session: Session, area: ResolvedArea) -> WarningPreview:
     )
 
 
+@dataclass(frozen=True)
+class CustomerPoints:
+    """Every customer's id, district and position as arrays, for one territory revision."""
+
+    stamp: tuple[int, int, int | None]  # territory revision, customer count, highest id
+    ids: np.ndarray
+    district_ids: np.ndarray
+    lons: np.ndarray
+    lats: np.ndarray
+
+
+_points: dict[str, CustomerPoints] = {}
+_points_lock = threading.Lock()
+
+
+def customer_points(session: Session) -> CustomerPoints:
+    """The cached customer positions of this database, reloaded when the territory revision moves.
+
+    Customers move only when the territory is imported again (which bumps the revision), so a
+    preview tests the area against arrays in memory instead of reading every customer again. The
+    count and highest id are checked too, so a customer added by any other path is never missed.
+    """
+    key = session.get_bind().url.render_as_string(hide_password=False)
+    count, highest = session.execute(select(func.count(), func.max(Customer.id)).select_from(Customer)).one()
+    stamp = (int(get_setting(session, "territory.revision")), int(count), highest)
+    with _points_lock:
+        cached = _points.get(key)
+    if cached is not None and cached.stamp == stamp:
+        return cached
+    rows = (
+        session.execute(
+            select(Customer.id, Customer.district_id, Customer.lon, Customer.lat).order_by(Customer.id)
+        )
+        .tuples()
+        .all()
+    )
+    n = len(rows)
+    points = CustomerPoints(
+        stamp=stamp,
+        ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+        district_ids=np.fromiter((r[1] for r in rows), dtype=np.int64, count=n),
+        lons=np.fromiter((r[2] for r in rows), dtype=np.float64, count=n),
+        lats=np.fromiter((r[3] for r in rows), dtype=np.float64, count=n),
+    )
+    with _points_lock:
+        _points[key] = points
+    return points
+
+
 def area_customers(session: Session, area: ResolvedArea, *, with_phone: bool = False) -> AreaCustomers:
     """Every customer in the area: by district for a districts area, else by location."""
     district_ids = list(session.scalars(select(District.id).where(District.code.in_(area.district_codes))))
-    columns: list[Any] = [Customer.id, Customer.district_id, Customer.lon, Customer.lat]
-    if with_phone:
-        columns.append(Customer.phone)
-    query = select(*columns).where(Customer.district_id.in_(district_ids))
+    points = customer_points(session)
+    mask = np.isin(points.district_ids, np.array(district_ids, dtype=np.int64))
     if area.kind != "districts":
         west, south, east, north = bounds(area.geometry)
-        query = query.where(
-            Customer.lon >= west, Customer.lon <= east, Customer.lat >= south, Customer.lat <= north
+        mask &= (
+            (points.lons >= west) & (points.lons <= east) & (points.lats >= south) & (points.lats <= north)
         )
-    rows = session.execute(query.order_by(Customer.id)).all()
-    if not rows:
-        empty = np.zeros(0, dtype=np.int64)
-        nowhere = np.zeros(0, dtype=np.float64)
-        return AreaCustomers(empty, empty, nowhere, nowhere, [] if with_phone else None)
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    in_district = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-    lons = np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows))
-    lats = np.fromiter((r[3] for r in rows), dtype=np.float64, count=len(rows))
-    if area.kind == "districts":
-        mask = np.ones(len(rows), dtype=bool)
-    else:
-        mask = contains_points(area.geometry, lons, lats)
-    phones = [rows[i][4] for i in np.flatnonzero(mask).tolist()] if with_phone else None
-    return AreaCustomers(ids[mask], in_district[mask], lons[mask], lats[mask], phones)
+        candidates = np.flatnonzero(mask)
+        mask[candidates] = contains_points(area.geometry, points.lons[candidates], points.lats[candidates])
+    ids = points.ids[mask]
+    phones = _phones(session, district_ids, ids) if with_phone else None
+    return AreaCustomers(ids, points.district_ids[mask], points.lons[mask], points.lats[mask], phones)
+
+
+def _phones(session: Session, district_ids: list[int], ids: np.ndarray) -> list[str | None]:
+    """Phone numbers of these customers (sorted ids), read by district rather than by a huge IN list."""
+    rows = (
+        session.execute(
+            select(Customer.id, Customer.phone)
+            .where(Customer.district_id.in_(district_ids))
+            .order_by(Customer.id)
+        )
+        .tuples()
+        .all()
+    )
+    phone_of = dict(rows)
+    return [phone_of.get(customer_id) for customer_id in ids.tolist()]
 
 
 def important_users_in_area(session: Session, area: ResolvedArea) -> list[ImportantUserAtRisk]:
     """Important users and life-support customers in the area, most critical first, then the
     least backup power (unknown backup counts as none: the safe assumption)."""
-    rows = session.execute(
-        select(Customer, District.code)
-        .join(District, District.id == Customer.district_id)
-        .where(
-            District.code.in_(area.district_codes),
-            or_(Customer.importance != ImportanceGrade.NONE, Customer.kind == CustomerKind.LIFE_SUPPORT),
+    # Plain columns, not ORM objects: thousands of users over a large area load several times faster.
+    rows = (
+        session.execute(
+            select(
+                Customer.id,
+                Customer.account_no,
+                Customer.name,
+                Customer.importance,
+                Customer.kind,
+                Customer.backup_hours,
+                Customer.contact_name,
+                Customer.contact_phone,
+                District.code,
+                Customer.lon,
+                Customer.lat,
+            )
+            .join(District, District.id == Customer.district_id)
+            .where(
+                District.code.in_(area.district_codes),
+                or_(Customer.importance != ImportanceGrade.NONE, Customer.kind == CustomerKind.LIFE_SUPPORT),
+            )
         )
-    ).all()
+        .tuples()
+        .all()
+    )
     if not rows:
         return []
     if area.kind == "districts":
         inside = [True] * len(rows)
     else:
-        lons = np.array([c.lon for c, _ in rows], dtype=np.float64)
-        lats = np.array([c.lat for c, _ in rows], dtype=np.float64)
+        lons = np.array([r[9] for r in rows], dtype=np.float64)
+        lats = np.array([r[10] for r in rows], dtype=np.float64)
         inside = contains_points(area.geometry, lons, lats).tolist()
     users = [
         ImportantUserAtRisk(
-            customer_id=c.id,
-            account_no=c.account_no,
-            name=c.name,
-            grade=user_grade(str(c.importance), str(c.kind)),
-            kind=str(c.kind),
-            backup_hours=c.backup_hours,
-            contact_name=c.contact_name,
-            contact_phone=c.contact_phone,
+            customer_id=customer_id,
+            account_no=account_no,
+            name=name,
+            grade=user_grade(str(importance), str(kind)),
+            kind=str(kind),
+            backup_hours=backup_hours,
+            contact_name=contact_name,
+            contact_phone=contact_phone,
             district_code=code,
-            lon=c.lon,
-            lat=c.lat,
+            lon=lon,
+            lat=lat,
         )
-        for (c, code), keep in zip(rows, inside, strict=True)
+        for (
+            customer_id,
+            account_no,
+            name,
+            importance,
+            kind,
+            backup_hours,
+            contact_name,
+            contact_phone,
+            code,
+            lon,
+            lat,
+        ), keep in zip(rows, inside, strict=True)
         if keep
     ]
     users.sort(key=lambda u: (GRADE_ORDER.index(u.grade), u.backup_hours or 0.0, u.account_no))

@@ -545,12 +545,13 @@ def _queue_notices(
                 "attempts": 0,
             }
         )
+        # Core inserts: the ORM's per-row bookkeeping dominates at hundreds of thousands of notices.
         if len(rows) >= NOTICE_BATCH:
-            session.execute(insert(Notification), rows)
+            session.connection().execute(insert(Notification.__table__), rows)
             queued += len(rows)
             rows = []
     if rows:
-        session.execute(insert(Notification), rows)
+        session.connection().execute(insert(Notification.__table__), rows)
         queued += len(rows)
     return queued, without_phone
 
