@@ -504,3 +504,16 @@ def test_the_publish_command_writes_the_site(database, clock, tmp_path, capsys):
     assert (printed["customers_out"], printed["outages"]) == (7, 1)
     assert (tmp_path / "out" / "index.html").is_file()
     forget_database(database.url)
+
+
+def test_the_public_benchmark_runs_at_a_small_size() -> None:
+    from emergency.bench import bench_public
+
+    rows = {row.name.split(" (")[0]: row for row in bench_public(customers=3_000, outages=30, crews=10)}
+
+    build = rows["public snapshot build"]
+    page = rows["public page render from the cached snapshot"]
+    assert (build.budget, page.budget) == ("<= 0.5 s", "<= 0.1 s")
+    assert build.value > 0 and build.baseline is not None and build.baseline > 0
+    assert page.value > 0 and page.baseline is not None and page.baseline > page.value
+    assert rows["public map payload"].value > 0
