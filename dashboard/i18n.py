@@ -426,6 +426,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "public.restored_so_far": ("Restored in the last {hours} h", "近{hours}小时恢复供电用户"),
     "public.warning_heading": ("{level} {hazard} warning", "{hazard}{level}预警"),
     "public.warning_title": ("{heading}: {title}", "{heading}：{title}"),
+    "public.unavailable": (
+        "Power status cannot be shown just now. Please try again in a minute; to report an outage, "
+        "call 95598.",
+        "暂时无法显示供电状态，请稍后再试；报告停电请拨打95598。",
+    ),
     "public.warning_areas": ("Areas: {names}", "范围：{names}"),
     "public.warning_until": ("until {at}", "有效至 {at}"),
     "public.level.blue": ("Blue", "蓝色"),

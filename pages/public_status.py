@@ -6,6 +6,8 @@ construction; every viewer of the process is drawn from the same one, built at m
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 from streamlit_folium import st_folium
 
@@ -19,7 +21,13 @@ TABLE_ROW_PX = 35  # Streamlit's dataframe row height
 settings = load_settings()
 tz = settings.timezone
 language = current_language()
-snapshot = services.public_snapshot()
+try:
+    snapshot = services.public_snapshot()
+except Exception:  # no snapshot was ever built and the database cannot give one: say so, calmly
+    logging.getLogger(__name__).exception("public snapshot unavailable")
+    st.title(t("public.title"))
+    st.error(t("public.unavailable"))
+    st.stop()
 name = snapshot.territory_name.get(language) or snapshot.territory_name.get("en") or ""
 
 st.title(t("public.title"))

@@ -183,3 +183,15 @@ def test_the_stale_check_uses_twice_the_interval():
     assert not snapshot.is_stale(snapshot.generated_at + timedelta(seconds=120))
     assert snapshot.is_stale(snapshot.generated_at + timedelta(seconds=121))
     assert replace(snapshot, interval_s=300).is_stale(snapshot.generated_at + timedelta(seconds=601))
+
+
+def test_without_any_snapshot_the_page_says_it_is_unavailable(public_db, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise RuntimeError("database unreachable")
+
+    monkeypatch.setattr(publish, "build_public_snapshot", unreachable)
+    at = run_public_page()
+
+    assert at.title[0].value == "Power status"
+    assert "try again in a minute" in at.error[0].value
+    assert not at.metric
