@@ -140,32 +140,25 @@ OUTAGE_POPUP = {
 CREW_TOOLTIP = ["name", "code", "status"]
 
 
-def outage_features(rows: list[BoardRow], language: str, tz: ZoneInfo) -> dict[str, Any]:
+def outage_columns(rows: list[BoardRow], language: str, tz: ZoneInfo) -> maps.PointColumns:
+    """The outage layer's data, one list per property (`maps.PointLayer`)."""
     clocks = ClockTexts()
     first_reports = LocalMinutes(tz, "%H:%M")
     states = {state.value: t(f"state.{state.value}") for state in OutageState}
     return {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                # About a metre of precision is plenty on a control-room map, and keeps it light.
-                "geometry": {"type": "Point", "coordinates": [round(r.lon, 5), round(r.lat, 5)]},
-                "properties": {
-                    "id": r.outage_id,
-                    "urgency": r.urgency,
-                    "state": states.get(r.state) or t(f"state.{r.state}"),
-                    "device": r.device_code,
-                    "customers": r.customers_out,
-                    "important": r.important_total,
-                    "hazard": r.hazard,
-                    "reports": r.reports,
-                    "clock": clocks.text(r.urgent),
-                    "reported": first_reports.text(r.first_report_at),
-                },
-            }
-            for r in rows
-        ],
+        # About a metre of precision is plenty on a control-room map, and keeps it light.
+        "lon": [round(r.lon, 5) for r in rows],
+        "lat": [round(r.lat, 5) for r in rows],
+        "id": [r.outage_id for r in rows],
+        "urgency": [r.urgency for r in rows],
+        "state": [states.get(r.state) or t(f"state.{r.state}") for r in rows],
+        "device": [r.device_code for r in rows],
+        "customers": [r.customers_out for r in rows],
+        "important": [r.important_total for r in rows],
+        "hazard": [r.hazard for r in rows],
+        "reports": [r.reports for r in rows],
+        "clock": [clocks.text(r.urgent) for r in rows],
+        "reported": [first_reports.text(r.first_report_at) for r in rows],
     }
 
 
@@ -194,7 +187,7 @@ def live_layers(layers: dict[str, Any], language: str, tz: ZoneInfo) -> list[fol
     groups.append(maps.crew_layer(layers["crews"], CREW_TOOLTIP, [""] * len(CREW_TOOLTIP)))
     groups.append(
         maps.outage_layer(
-            outage_features(layers["board"], language, tz),
+            outage_columns(layers["board"], language, tz),
             list(OUTAGE_POPUP),
             [t(label) for label in OUTAGE_POPUP.values()],
         )

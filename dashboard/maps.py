@@ -20,6 +20,8 @@ VENDOR_PREFIX = "/vendor/leaflet"
 LEAFLET_JS = [("leaflet", f"{VENDOR_PREFIX}/leaflet.js")]
 LEAFLET_CSS = [("leaflet_css", f"{VENDOR_PREFIX}/leaflet.css")]
 SEA_COLOUR = "#cfe3ef"
+# Points as columns: one list per property, `lon` and `lat` among them (see `PointLayer`).
+PointColumns = dict[str, list[Any]]
 
 # Outages are coloured by their most urgent SLA clock.
 URGENCY_COLOURS = {
@@ -170,10 +172,11 @@ def _is_line(feature: dict[str, Any]) -> bool:
 
 
 def outage_layer(
-    outages: dict[str, Any], popup_fields: list[str], popup_labels: list[str]
+    outages: PointColumns, popup_fields: list[str], popup_labels: list[str]
 ) -> folium.FeatureGroup:
     """Outages sized by customers out and coloured by urgency; important users get a dark ring,
-    a hazard (wires down) a red dashed one."""
+    a hazard (wires down) a red dashed one. `outages` are columns (`PointLayer`) with at least
+    `urgency`, `customers`, `important` and `hazard`."""
     group = folium.FeatureGroup(name="outages")
     PointLayer(outages, OUTAGE_STYLE_JS, popup_fields, popup_labels).add_to(group)
     return group
@@ -188,7 +191,7 @@ def crew_layer(
     crews: dict[str, Any], popup_fields: list[str], popup_labels: list[str]
 ) -> folium.FeatureGroup:
     group = folium.FeatureGroup(name="crews")
-    PointLayer(crews, CREW_STYLE_JS, popup_fields, popup_labels, tooltip=True).add_to(group)
+    PointLayer(point_columns(crews), CREW_STYLE_JS, popup_fields, popup_labels, tooltip=True).add_to(group)
     return group
 
 
@@ -227,16 +230,30 @@ class PointLayer(MacroElement):
     """Thousands of points as one GeoJSON layer of circle markers, styled in the browser.
 
     Folium's `GeoJson` evaluates a Python style function per feature and serialises the data
-    more than once; this layer sends the data once, compact, with a small JavaScript `style`
-    function of each feature's properties. The popup (or tooltip) is a table of `fields` under
-    `labels`, every value HTML-escaped in the browser whatever its source, so an imported name
-    like `<img onerror=...>` shows as text; the data itself is escaped for the script tag.
+    more than once; this layer sends the data once, as columns (one list per property, `lon`
+    and `lat` among them: a third of the bytes of GeoJSON, which repeats every key for every
+    feature), turns them back into GeoJSON features in the browser and styles each with a small
+    JavaScript `style` function of its properties. The popup (or tooltip) is a table of `fields`
+    under `labels`, every value HTML-escaped in the browser whatever its source, so an imported
+    name like `<img onerror=...>` shows as text; the data itself is escaped for the script tag.
     """
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.geoJson({{ this.data }}, {
+        var {{ this.get_name() }} = L.geoJson((function (columns) {
+            var names = Object.keys(columns).filter(function (k) { return k !== "lon" && k !== "lat"; });
+            var features = columns.lon.map(function (lon, i) {
+                var properties = {};
+                names.forEach(function (name) { properties[name] = columns[name][i]; });
+                return {
+                    type: "Feature",
+                    geometry: {type: "Point", coordinates: [lon, columns.lat[i]]},
+                    properties: properties
+                };
+            });
+            return {type: "FeatureCollection", features: features};
+        })({{ this.data }}), {
             pointToLayer: function (feature, latlng) {
                 return L.circleMarker(latlng, ({{ this.style }})(feature.properties));
             },
@@ -260,7 +277,7 @@ class PointLayer(MacroElement):
 
     def __init__(
         self,
-        collection: dict[str, Any],
+        columns: PointColumns,
         style_js: str,
         fields: list[str],
         labels: list[str],
@@ -269,7 +286,11 @@ class PointLayer(MacroElement):
     ) -> None:
         super().__init__()
         self._name = "PointLayer"
-        self.data = script_json(collection)
+        if "lon" not in columns or "lat" not in columns:
+            raise ValueError("point columns need lon and lat")
+        if len({len(values) for values in columns.values()}) > 1:
+            raise ValueError("point columns must all be as long as each other")
+        self.data = script_json(columns)
         self.style = style_js
         self.fields = script_json(fields)
         # Labels are ours, but escaped all the same: they go into the table as HTML.
@@ -297,6 +318,17 @@ class _ScriptText(Element):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
+
+
+def point_columns(collection: dict[str, Any]) -> PointColumns:
+    """A GeoJSON collection of points as `PointLayer` columns."""
+    features = collection["features"]
+    names = list(dict.fromkeys(name for f in features for name in f["properties"]))
+    return {
+        "lon": [f["geometry"]["coordinates"][0] for f in features],
+        "lat": [f["geometry"]["coordinates"][1] for f in features],
+        **{name: [f["properties"].get(name) for f in features] for name in names},
+    }
 
 
 def script_json(value: Any) -> str:

@@ -287,11 +287,11 @@ def dispatcher_page_markers(db: Database, clock: FakeClock, base: dict[str, Any]
             popup=folium.Popup(_popup(properties, console.CREW_TOOLTIP)),
         ).add_to(crews)
     outages = folium.FeatureGroup(name="outages")
-    for feature in console.outage_features(layers["board"], BENCH_LANGUAGE, BENCH_TZ)["features"]:
-        lon, lat = feature["geometry"]["coordinates"]
-        properties = feature["properties"]
+    columns = console.outage_columns(layers["board"], BENCH_LANGUAGE, BENCH_TZ)
+    for i in range(len(columns["id"])):
+        properties = {name: values[i] for name, values in columns.items()}
         folium.CircleMarker(
-            [lat, lon],
+            [properties["lat"], properties["lon"]],
             radius=maps.outage_radius(properties["customers"]),
             fill=True,
             fill_color=maps.URGENCY_COLOURS.get(properties["urgency"], maps.URGENCY_COLOURS["on_track"]),

@@ -39,13 +39,11 @@ var L = {
 """
 
 
-def outage(n: int, **properties: Any) -> dict[str, Any]:
-    defaults = {"id": n, "urgency": "on_track", "customers": 0, "important": 0, "hazard": False}
-    return {
-        "type": "Feature",
-        "geometry": {"type": "Point", "coordinates": [121.0 + n / 100, 28.0]},
-        "properties": defaults | properties,
-    }
+def outages(*rows: dict[str, Any]) -> maps.PointColumns:
+    """Outage layer columns, one row per outage, with defaults for what a row leaves out."""
+    defaults = {"urgency": "on_track", "customers": 0, "important": 0, "hazard": False, "device": "TX"}
+    full = [{"lon": 121.0 + n / 100, "lat": 28.0, "id": n} | defaults | row for n, row in enumerate(rows, 1)]
+    return {name: [row[name] for row in full] for name in full[0]}
 
 
 def run_layer(group: folium.FeatureGroup) -> list[dict[str, Any]]:
@@ -68,15 +66,13 @@ pytestmark = pytest.mark.skipif(NODE is None, reason="needs Node.js to run the l
 
 
 def test_outages_are_coloured_by_urgency_sized_by_customers_and_ringed() -> None:
-    features = [
-        outage(1, urgency="breached", customers=400),
-        outage(2, urgency="at_risk", customers=10_000, important=2),
-        outage(3, urgency="done", hazard=True, important=1),
-        outage(4, urgency="something new"),
-    ]
-    drawn = run_layer(
-        maps.outage_layer({"type": "FeatureCollection", "features": features}, ["id"], ["Outage"])
+    columns = outages(
+        {"urgency": "breached", "customers": 400},
+        {"urgency": "at_risk", "customers": 10_000, "important": 2},
+        {"urgency": "done", "hazard": True, "important": 1},
+        {"urgency": "something new"},
     )
+    drawn = run_layer(maps.outage_layer(columns, ["id"], ["Outage"]))
     styles = [d["style"] for d in drawn]
     assert [s["fillColor"] for s in styles] == [
         maps.URGENCY_COLOURS["breached"],
@@ -84,8 +80,8 @@ def test_outages_are_coloured_by_urgency_sized_by_customers_and_ringed() -> None
         maps.URGENCY_COLOURS["done"],
         maps.URGENCY_COLOURS["on_track"],
     ]
-    for style, feature in zip(styles, features, strict=True):
-        assert style["radius"] == pytest.approx(maps.outage_radius(feature["properties"]["customers"]))
+    for style, customers in zip(styles, columns["customers"], strict=True):
+        assert style["radius"] == pytest.approx(maps.outage_radius(customers))
     assert (styles[0]["color"], styles[0]["weight"], styles[0]["dashArray"]) == ("#ffffff", 1, None)
     assert (styles[1]["color"], styles[1]["weight"]) == ("#222222", 3), "important users: dark ring"
     assert (styles[2]["color"], styles[2]["weight"], styles[2]["dashArray"]) == (
@@ -97,9 +93,8 @@ def test_outages_are_coloured_by_urgency_sized_by_customers_and_ringed() -> None
 
 
 def test_popups_and_tooltips_show_hostile_text_as_text() -> None:
-    features = [outage(1, device=HOSTILE, customers=3)]
-    collection = {"type": "FeatureCollection", "features": features}
-    layer = maps.outage_layer(collection, ["device", "customers"], ["Device <b>", "Customers"])
+    columns = outages({"device": HOSTILE, "customers": 3})
+    layer = maps.outage_layer(columns, ["device", "customers"], ["Device <b>", "Customers"])
     popup = run_layer(layer)[0]["popup"]
     assert popup == (
         "<table><tr><th>Device &lt;b&gt;</th>"
@@ -122,11 +117,15 @@ def test_popups_and_tooltips_show_hostile_text_as_text() -> None:
 
 
 def test_the_page_cannot_be_broken_out_of_by_the_data() -> None:
-    features = [outage(1, device=HOSTILE)]
     fmap = folium.Map(tiles=None)
-    maps.outage_layer({"type": "FeatureCollection", "features": features}, ["device"], ["Device"]).add_to(
-        fmap
-    )
+    maps.outage_layer(outages({"device": HOSTILE}), ["device"], ["Device"]).add_to(fmap)
     page = fmap.get_root().render()
     assert "</script><img" not in page and "<img" not in page
     assert "{{ 7*7 }}" in page, "data is never read as template source"
+
+
+def test_columns_must_be_points_of_one_length() -> None:
+    with pytest.raises(ValueError, match="lon and lat"):
+        maps.PointLayer({"id": [1]}, maps.CREW_STYLE_JS, ["id"], ["Id"])
+    with pytest.raises(ValueError, match="as long as each other"):
+        maps.PointLayer({"lon": [1.0, 2.0], "lat": [1.0], "id": [1, 2]}, maps.CREW_STYLE_JS, ["id"], ["Id"])
