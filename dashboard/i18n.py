@@ -108,6 +108,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "mw.area.circle": ("Circle", "圆形区域"),
     "mw.area.polygon": ("Polygon (GeoJSON file)", "多边形（GeoJSON 文件）"),
     "mw.area.cap": ("Official warning's area", "官方预警范围"),
+    "mw.districts_pick": ("Districts in the area", "预警范围内的行政区"),
     "mw.lon": ("Centre longitude", "中心经度"),
     "mw.lat": ("Centre latitude", "中心纬度"),
     "mw.radius": ("Radius (km)", "半径（公里）"),

@@ -128,7 +128,7 @@ def warning_form(key: str, initial: dict[str, Any] | None) -> WarningInput | Non
             index=kinds.index(first.get("area_kind", "districts")) if first.get("area_kind") in kinds else 0,
         )
         chosen = st.multiselect(
-            t("mw.area.districts"),
+            t("mw.districts_pick"),
             list(district_names),
             default=first.get("districts", []),
             format_func=lambda c: f"{c} {district_names.get(c, '')}",
