@@ -268,20 +268,15 @@ class _Layout:
     shares: dict[int, float]  # each district's share of the customers below the device
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _OutagePieces:
-    """One outage with the layout of the customers below its device."""
+    """One outage with the layout of the customers below its device (its parts copied out, as
+    plain attributes are read thousands of times a build)."""
 
     outage: Any  # a row with the Outage columns build_public_snapshot reads
     layout: _Layout
-
-    @property
-    def districts(self) -> dict[int, tuple[int, list[int]]]:
-        return self.layout.districts
-
-    @property
-    def total(self) -> int:
-        return self.layout.total
+    districts: dict[int, tuple[int, list[int]]]
+    total: int
 
 
 # Layouts and area shapes depend only on the network model (and the districts, which move with
@@ -456,7 +451,7 @@ def _pieces_by_district(model: NetworkModel, outage: Any, layouts: dict[int, _La
     if layout is None:
         layout = _layout(model, outage)
         layouts[outage.device_id] = layout
-    return _OutagePieces(outage, layout)
+    return _OutagePieces(outage, layout, layout.districts, layout.total)
 
 
 def _layout(model: NetworkModel, outage: Any) -> _Layout:
