@@ -34,6 +34,8 @@ STATUS_COLOURS = {
 # A dark edge keeps small areas visible on a district already shaded red.
 AREA_EDGE = "#4a0010"
 RESTORED_EDGE = "#0b5d2a"
+# The outage areas feed (dashboard/public_api.py), on the page's own origin like /vendor/leaflet.
+AREAS_URL = "/api/public/outages.geojson"
 # Text on the yellow signal must be dark to be read; on the others white.
 DARK_TEXT_LEVELS = frozenset({"yellow"})
 
@@ -46,7 +48,7 @@ class _RenderedScript(Element):
     """Script text already rendered: added to the page as it is.
 
     Branca turns each element's rendered script into a new Jinja template, which lexes every byte
-    of the embedded GeoJSON again (0.5 s for 5,000 areas); this element skips that step.
+    of embedded GeoJSON again (0.5 s for 5,000 outage areas); this element skips that step.
     """
 
     def __init__(self, text: str) -> None:
@@ -60,10 +62,10 @@ class _RenderedScript(Element):
 class PublicLayers(MacroElement):
     """Districts shaded by the share of customers out, and the outage areas coloured by status.
 
-    The areas go in as the snapshot's own encoded GeoJSON (encoded once per snapshot, shared by
-    every viewer); styles, words and local times are made in the browser from each feature's
-    properties, and popups are built with `textContent`, so no value is ever parsed as HTML.
-    `tojson` and the snapshot's encoding escape `<`, `>` and `&`, so no value can close the script.
+    The areas are fetched from the public feed (encoded once per snapshot, cacheable); styles,
+    words and local times are made in the browser from each feature's properties, and popups are
+    built with `textContent`, so no value is ever parsed as HTML. `tojson` escapes `<`, `>` and
+    `&`, so no value can close the script.
     """
 
     _template = Template(
@@ -114,7 +116,7 @@ class PublicLayers(MacroElement):
                     layer.bindTooltip(name);
                 }
             }).addTo({{ this._parent.get_name() }});
-            L.geoJson({{ this.areas_json }}, {
+            var areas = L.geoJson(null, {
                 style: function (f) {
                     var restored = f.properties.status === "restored";
                     return {fillColor: colours[f.properties.status] || colours.reported, fillOpacity: 0.75,
@@ -134,18 +136,23 @@ class PublicLayers(MacroElement):
                     });
                 }
             }).addTo({{ this._parent.get_name() }});
+            // The areas come from the shared feed, not the page: every viewer's browser revalidates
+            // one cached, pre-encoded body (304 when unchanged) instead of each page carrying it.
+            fetch({{ this.areas_url|tojson }}, {cache: "no-cache"})
+                .then(function (answer) { return answer.ok ? answer.json() : null; })
+                .then(function (data) { if (data) { areas.addData(data); } });
         })();
         {% endmacro %}
         """
     )
 
     def __init__(
-        self, districts: dict[str, Any], areas_json: str, texts: dict[str, Any], timezone: str
+        self, districts: dict[str, Any], areas_url: str, texts: dict[str, Any], timezone: str
     ) -> None:
         super().__init__()
         self._name = "PublicLayers"
         self.districts = districts
-        self.areas_json = areas_json
+        self.areas_url = areas_url
         self.texts = texts
         self.timezone = timezone
         self.colours = STATUS_COLOURS
@@ -198,16 +205,15 @@ def district_shading(snapshot: PublicSnapshot, language: str) -> dict[str, Any]:
 def public_map(
     snapshot: PublicSnapshot, language: str, translate: Translate, tz: ZoneInfo, tiles: str | None = None
 ) -> folium.Map | None:
-    """Districts shaded by the share of customers out, with the generalised outage areas on top."""
+    """Districts shaded by the share of customers out, with the generalised outage areas on top
+    (read by the browser from `AREAS_URL`, the feed of the same shared snapshot)."""
     if snapshot.bounds is None:
         return None
     west, south, east, north = snapshot.bounds
     fmap = maps.base_map(
         ((south + north) / 2, (west + east) / 2), ((south, west), (north, east)), tiles=tiles
     )
-    PublicLayers(
-        district_shading(snapshot, language), snapshot.areas_json, map_texts(translate), tz.key
-    ).add_to(fmap)
+    PublicLayers(district_shading(snapshot, language), AREAS_URL, map_texts(translate), tz.key).add_to(fmap)
     return fmap
 
 

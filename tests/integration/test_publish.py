@@ -516,4 +516,5 @@ def test_the_public_benchmark_runs_at_a_small_size() -> None:
     assert (build.budget, page.budget) == ("<= 0.5 s", "<= 0.1 s")
     assert build.value > 0 and build.baseline is not None and build.baseline > 0
     assert page.value > 0 and page.baseline is not None and page.baseline > page.value
-    assert rows["public map payload"].value > 0
+    assert rows["public page's map, rendered"].value > 0
+    assert rows["outage areas feed, encoded once per snapshot"].value > 0
