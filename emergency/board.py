@@ -109,48 +109,46 @@ def sla_board(session: Session, clock: Clock) -> list[BoardRow]:
     time_names = sorted({"first_report", "etr"} | {e for t in targets for e in (t.starts_on, t.stops_on)})
     times = [type_coerce(_event_column(name), String).label(f"{name}_at") for name in time_names]
     # Core rows through the session's connection: no ORM row processing for thousands of tuples.
-    rows = (
-        session.connection()
-        .execute(
-            select(
-                Outage.id,
-                Outage.version,
-                type_coerce(Outage.state, String),
-                Outage.device_id,
-                Outage.district_id,
-                Outage.customers_affected,
-                Outage.customers_restored,
-                type_coerce(Outage.important_affected, String),
-                Outage.weighted_customers,
-                Outage.hazard,
-                Outage.nested,
-                Outage.report_count,
-                type_coerce(Outage.etr_source, String),
-                Device.code,
-                type_coerce(Device.kind, String),
-                Device.lon,
-                Device.lat,
-                District.name_en,
-                District.name_zh,
-                type_coerce(District.area_type, String),
-                *times,
-            )
-            .join(Device, Device.id == Outage.device_id)
-            .outerjoin(District, District.id == Outage.district_id)
-            .where(Outage.state.in_(ACTIVE_OUTAGE_STATES))
+    result = session.connection().execute(
+        select(
+            Outage.id,
+            Outage.version,
+            type_coerce(Outage.state, String),
+            Outage.device_id,
+            Outage.district_id,
+            Outage.customers_affected,
+            Outage.customers_restored,
+            type_coerce(Outage.important_affected, String),
+            Outage.weighted_customers,
+            Outage.hazard,
+            Outage.nested,
+            Outage.report_count,
+            type_coerce(Outage.etr_source, String),
+            Device.code,
+            type_coerce(Device.kind, String),
+            Device.lon,
+            Device.lat,
+            District.name_en,
+            District.name_zh,
+            type_coerce(District.area_type, String),
+            *times,
         )
-        .all()
+        .join(Device, Device.id == Outage.device_id)
+        .outerjoin(District, District.id == Outage.district_id)
+        .where(Outage.state.in_(ACTIVE_OUTAGE_STATES))
     )
+    position = {key: i for i, key in enumerate(result.keys())}
+    rows = result.all()
     if not rows:
         return []
     columns = list(zip(*rows, strict=True))
-    micros = {name: _micros(columns[20 + k]) for k, name in enumerate(time_names)}
-    area_types = np.array(columns[19], dtype=object)
+    micros = {name: _micros(columns[position[f"{name}_at"]]) for name in time_names}
+    area_types = np.array(columns[position["area_type"]], dtype=object)
     aware = {name: _datetimes(values) for name, values in micros.items()}
     clocks = _board_clocks(session, targets, micros, aware, area_types, now, at_risk)
     first_reports = aware["first_report"]
     etrs = aware["etr"]
-    importants = _json_values(columns[7])
+    importants = _json_values(columns[position["important_affected"]])
     crews = _open_crews(session)
     breached = _breached_codes(session)
     board = [
