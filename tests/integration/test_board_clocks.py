@@ -9,7 +9,9 @@ from sqlalchemy import select
 
 from emergency import sla
 from emergency.board import sla_board
+from emergency.calendar import load_overrides
 from emergency.clock import FakeClock
+from emergency.config import load_settings
 from emergency.db import Database
 from emergency.models import (
     ACTIVE_OUTAGE_STATES,
@@ -19,6 +21,7 @@ from emergency.models import (
     Outage,
     OutageState,
     SlaBreach,
+    SlaTarget,
 )
 from tests.support.small_territory import SmallTerritory, build_small_territory
 
@@ -135,3 +138,44 @@ def test_the_first_moments_sort_the_board_by_what_breaks_first(database: Databas
     assert states["TX-1"] == sla.ClockState.ON_TRACK
     assert states["FU-1"] == sla.ClockState.AT_RISK
     assert by_device[-1] == "TX-5", "no clock running: last"
+
+
+def test_a_working_day_target_on_outages_counts_the_utility_calendar(
+    database: Database, clock: FakeClock
+) -> None:
+    """A utility may add an outage clock in working days: the board counts it with the holiday
+    calendar and OUTAGE_TZ, as the reference does."""
+    territory = build_small_territory(database, clock)
+    with database.write() as session:
+        session.add(
+            SlaTarget(
+                code="outage_restored_wd",
+                name_en="Restored within a working day",
+                name_zh="一个工作日内恢复",
+                applies_to="outage",
+                starts_on="first_report",
+                stops_on="restored",
+                limit_working_days=1,
+                calendar="working_days",
+            )
+        )
+    make_outages(database, clock, territory)
+    clock.advance(days=3)
+    with database.read() as session:
+        board = sla_board(session, clock)
+        targets = sla.load_targets(session, "outage")
+        tz = load_settings().timezone
+        overrides = load_overrides(session)
+        outages = {o.id: o for o in session.scalars(select(Outage))}
+        for row in board:
+            expected = sla.outage_clocks(
+                outages[row.outage_id],
+                targets,
+                clock.now(),
+                sla.at_risk_window(session),
+                row.area_type,
+                tz=tz,
+                calendar_overrides=overrides,
+            )
+            assert row.clocks == expected
+            assert "outage_restored_wd" in [c.code for c in row.clocks]
