@@ -283,39 +283,31 @@ def _board_clocks(
                 remaining.astype("timedelta64[us]").tolist(),
             )
         )
+    # One list per target, None where the target does not apply: built a target at a time, in
+    # comprehensions, then read across for each outage.
+    by_target = [
+        [
+            sla.ClockStatus(
+                target.code, target.name_en, target.name_zh, start, end, stop, state, left, target.reference
+            )
+            if applies
+            else None
+            for applies, start, end, stop, state, left in zip(
+                applies_list, started_at, deadline_at, stopped_at, states_list, remaining_list, strict=True
+            )
+        ]
+        for target, applies_list, started_at, deadline_at, stopped_at, states_list, remaining_list in (
+            per_target
+        )
+    ]
     urgent_index = keys.argmin(axis=0).tolist()
     has_urgent = (keys.min(axis=0) < URGENT_NONE).tolist()
-    result: list[tuple[list[sla.ClockStatus], sla.ClockStatus | None]] = []
-    for i in range(count):
-        clocks = []
-        urgent = None
-        for j, (
-            target,
-            applies_list,
-            started_at,
-            deadline_at,
-            stopped_at,
-            states_list,
-            remaining_list,
-        ) in enumerate(per_target):
-            if not applies_list[i]:
-                continue
-            status = sla.ClockStatus(
-                code=target.code,
-                name_en=target.name_en,
-                name_zh=target.name_zh,
-                started_at=started_at[i],  # type: ignore[arg-type]
-                deadline=deadline_at[i],  # type: ignore[arg-type]
-                stopped_at=stopped_at[i],
-                state=states_list[i],
-                remaining=remaining_list[i],
-                reference=target.reference,
-            )
-            clocks.append(status)
-            if has_urgent[i] and urgent_index[i] == j:
-                urgent = status
-        result.append((clocks, urgent))
-    return result
+    return [
+        ([c for c in outage_clocks if c is not None], outage_clocks[j] if urgent else None)
+        for outage_clocks, j, urgent in zip(
+            zip(*by_target, strict=True) if by_target else [()] * count, urgent_index, has_urgent, strict=True
+        )
+    ]
 
 
 def _deadlines(
