@@ -499,11 +499,12 @@ def _publish(session: Session, clock: Clock, warning: Warning) -> PublishResult:
 
 
 def notice_text(warning: Warning, language: str) -> str:
-    """The customer notice, from the warning's own words in that language."""
+    """The customer notice, from the warning's own words in that language; an update says so."""
+    update = warning.cap_msg_type == "Update"
     if language == "en":
-        body = f"[Power company] {warning.title_en}. {warning.text_en}".strip()
+        body = f"[Power company] {'Update: ' if update else ''}{warning.title_en}. {warning.text_en}".strip()
         return f"{body} Prepare for possible power cuts; report an outage on 95598."
-    body = f"【供电公司】{warning.title_zh}。{warning.text_zh}".strip()
+    body = f"【供电公司】{'预警更新：' if update else ''}{warning.title_zh}。{warning.text_zh}".strip()
     return f"{body}请做好停电准备，停电请拨打95598报修。"
 
 

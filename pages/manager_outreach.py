@@ -44,7 +44,7 @@ else:
             {
                 t("mo.rank"): row.rank,
                 "#": row.outage_id,
-                t("mw.col.status"): row.state,
+                t("mw.col.status"): t(f"state.{row.state}"),
                 t("mw.col.districts"): row.district_code,
                 t("important.grade"): t(f"grade.{row.top_grade}") if row.top_grade else "—",
                 t("mo.backup_left"): row.backup_hours_left,

@@ -341,8 +341,8 @@ with tab_view:
         [
             {
                 t("crew.col.crew"): c.code,
-                t("crew.col.kind"): c.kind,
-                t("mw.crew_status"): c.status,
+                t("crew.col.kind"): t(f"mw.crewkind.{c.kind}"),
+                t("mw.crew_status"): t(f"crew.{c.status}"),
                 t("mw.distance"): c.distance_km,
             }
             for c in (*seen.crews_inside, *seen.crews_near)
@@ -355,7 +355,7 @@ with tab_view:
         [
             {
                 "#": o.outage_id,
-                t("mw.col.status"): o.state,
+                t("mw.col.status"): t(f"state.{o.state}"),
                 t("mw.col.districts"): o.district_code,
                 t("mw.customers"): o.customers_out,
                 t("mw.important"): o.important,

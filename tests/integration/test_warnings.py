@@ -215,6 +215,10 @@ def test_update_and_cancel_reference_every_earlier_message(database, clock, terr
         assert warning.cap_msg_type == "Update"
         assert warning.cap_references == f"outage-desk@utility.invalid,{first},2026-07-01T02:00:00+00:00"
         assert disaster_mode_districts(session, clock.now()) == set(territory.district_ids.values())
+        updates = session.scalars(
+            select(Notification.body).where(Notification.template == "warning.update")
+        ).all()
+        assert len(updates) == 15 and all(body.startswith("【供电公司】预警更新：") for body in updates)
     clock.advance(minutes=30)
     cancel_warning(
         database,
