@@ -340,9 +340,7 @@ def build_network_model(session: Session, revision: int = 0) -> NetworkModel:
         if str(kind) == CustomerKind.LIFE_SUPPORT:
             totals[index, grade_column["life_support"]] += count
     _sum_up_the_tree(net, totals)
-    account_rows = session.execute(select(Customer.account_no, Customer.id, Customer.transformer_id)).all()
-    accounts = np.array([r[0].encode("utf-8") for r in account_rows], dtype=bytes)
-    account_order = np.argsort(accounts, kind="stable")
+    accounts, account_customer, account_transformer = _account_index(session)
     transformers = np.array(
         [i for i, k in enumerate(net.kinds) if k == DeviceKind.TRANSFORMER], dtype=np.int64
     )
@@ -355,9 +353,9 @@ def build_network_model(session: Session, revision: int = 0) -> NetworkModel:
         weight_below=totals[:, 1],
         important_below=totals[:, 2:].astype(np.int64),
         transformers=transformers,
-        accounts=accounts[account_order],
-        account_customer=np.array([r[1] for r in account_rows], dtype=np.int64)[account_order],
-        account_transformer=np.array([r[2] for r in account_rows], dtype=np.int64)[account_order],
+        accounts=accounts,
+        account_customer=account_customer,
+        account_transformer=account_transformer,
     )
     if len(transformers):
         from scipy.spatial import cKDTree
@@ -369,6 +367,22 @@ def build_network_model(session: Session, revision: int = 0) -> NetworkModel:
         model._territory = shapely.union_all(shapes)
         shapely.prepare(model._territory)
     return model
+
+
+def _account_index(session: Session) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Account numbers (sorted, as UTF-8 bytes) with each one's customer id and transformer id."""
+    # Straight through the driver: a million rows as SQLAlchemy rows take three times as long.
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute("SELECT account_no, id, transformer_id FROM customers")
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    accounts = np.array([r[0].encode("utf-8") for r in rows], dtype=bytes)
+    customer = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+    transformer = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
+    order = np.argsort(accounts, kind="stable")
+    return accounts[order], customer[order], transformer[order]
 
 
 def _sum_up_the_tree(net: RadialNetwork, totals: np.ndarray) -> None:
