@@ -84,6 +84,7 @@ def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[
     columns = [
         t(key)
         for key in (
+            "board.rank",
             "dispatch.col.id",
             "board.urgency",
             "board.dispatch_clock",
@@ -97,6 +98,7 @@ def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[
             "board.crew",
             "dispatch.col.first_report",
             "dispatch.col.etr",
+            "board.reason",
         )
     ]
     return [
@@ -104,6 +106,7 @@ def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[
             zip(
                 columns,
                 (
+                    r.priority.rank if r.priority else None,
                     r.outage_id,
                     urgency.get(r.urgency) or t(f"urgency.{r.urgency}"),
                     clocks.text(r.clock("outage_dispatch")),
@@ -117,6 +120,7 @@ def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[
                     ", ".join(r.crews) or "—",
                     first_reports.text(r.first_report_at),
                     etrs.text(r.etr_at),
+                    r.priority.reason(language) if r.priority else "",
                 ),
                 strict=True,
             )

@@ -471,6 +471,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "board.district": ("District", "区域"),
     "board.hazard": ("Hazard", "危险"),
     "board.crew": ("Crew", "队伍"),
+    "board.rank": ("Rank", "优先级"),
+    "board.reason": ("Why this rank", "排序原因"),
     "board.filter_district": ("Districts", "区域筛选"),
     "board.filter_state": ("States", "状态筛选"),
     "urgency.breached": ("breached", "已超时"),

@@ -1,4 +1,7 @@
-"""The dispatcher's SLA board: every active outage with its clocks, sorted by what breaks first.
+"""The dispatcher's SLA board: every active outage with its clocks, in the one priority order.
+
+The order and each row's reason come from `emergency.priority` (clocks first outside disaster
+mode, important users first inside it, then the restoration doctrine).
 
 Built in a handful of queries whatever the number of outages (5,000 in a typhoon), so the live
 page can rebuild it every few seconds.
@@ -17,6 +20,7 @@ import pandas as pd
 from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
+from emergency import priority as ranking
 from emergency import sla
 from emergency.calendar import load_overrides
 from emergency.clock import Clock
@@ -31,15 +35,14 @@ from emergency.models import (
     Outage,
     SlaBreach,
 )
+from emergency.warnings import disaster_mode_districts
 
 OPEN_ASSIGNMENTS = (AssignmentStatus.DISPATCHED, AssignmentStatus.EN_ROUTE, AssignmentStatus.ON_SITE)
-# Sort order of the most urgent clock's state: what breaks first comes first.
-URGENCY = {
-    sla.ClockState.BREACHED: 0,
-    sla.ClockState.AT_RISK: 1,
-    sla.ClockState.ON_TRACK: 2,
-    sla.ClockState.MISSED: 3,
-    sla.ClockState.MET: 4,
+# The priority band of the most urgent running clock's state: what breaks first comes first.
+CLOCK_BAND = {
+    sla.ClockState.BREACHED: ranking.BREACHED,
+    sla.ClockState.AT_RISK: ranking.AT_RISK,
+    sla.ClockState.ON_TRACK: ranking.ON_TRACK,
 }
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -78,6 +81,7 @@ class BoardRow(NamedTuple):
     urgent: sla.ClockStatus | None
     crews: tuple[str, ...] = ()  # codes of the crews on its open assignments
     breached: tuple[str, ...] = ()  # clocks that breached, even if since stopped
+    priority: ranking.Priority | None = None  # its rank and the reason for it
 
     @property
     def important_total(self) -> int:
@@ -95,7 +99,7 @@ class BoardRow(NamedTuple):
 
 
 def sla_board(session: Session, clock: Clock) -> list[BoardRow]:
-    """Every active outage with its clocks, most urgent first.
+    """Every active outage with its clocks, in priority order (`emergency.priority`).
 
     Rows are read as plain columns and the clocks evaluated as arrays (`sla.clock_states`), so a
     typhoon's 5,000 outages cost a few hundred milliseconds, not one ORM object and one Python
@@ -131,6 +135,7 @@ def sla_board(session: Session, clock: Clock) -> list[BoardRow]:
             District.name_en,
             District.name_zh,
             type_coerce(District.area_type, String),
+            Device.district_id.label("device_district_id"),
             *times,
         )
         .join(Device, Device.id == Outage.device_id)
@@ -151,6 +156,7 @@ def sla_board(session: Session, clock: Clock) -> list[BoardRow]:
     importants = _json_values(columns[position["important_affected"]])
     crews = _open_crews(session)
     breached = _breached_codes(session)
+    priorities = _priorities(session, now, columns, position, micros["first_report"], importants, clocks)
     board = [
         BoardRow(
             outage_id=outage_id,
@@ -178,6 +184,7 @@ def sla_board(session: Session, clock: Clock) -> list[BoardRow]:
             urgent=urgent,
             crews=crews.get(outage_id, ()),
             breached=breached.get(outage_id, ()),
+            priority=outage_priority,
         )
         for (
             outage_id,
@@ -201,12 +208,71 @@ def sla_board(session: Session, clock: Clock) -> list[BoardRow]:
             name_zh,
             area_type,
             *_,
-        ), important, first_report_at, etr_at, (outage_clocks, urgent) in zip(
-            rows, importants, first_reports, etrs, clocks, strict=True
+        ), important, first_report_at, etr_at, (outage_clocks, urgent), outage_priority in zip(
+            rows, importants, first_reports, etrs, clocks, priorities, strict=True
         )
     ]
-    board.sort(key=_urgency_key)
+    board.sort(key=lambda row: row.priority.rank)  # type: ignore[union-attr]
     return board
+
+
+def outage_priorities(session: Session, clock: Clock) -> dict[int, ranking.Priority]:
+    """Each active outage's place in the one ranking, by outage id (the storm plan's order)."""
+    return {row.outage_id: row.priority for row in sla_board(session, clock) if row.priority is not None}
+
+
+def _priorities(
+    session: Session,
+    now: datetime,
+    columns: list[tuple[Any, ...]],
+    position: dict[str, int],
+    first_report_us: sla.Micros,
+    importants: list[Any],
+    clocks: list[tuple[list[sla.ClockStatus], sla.ClockStatus | None]],
+) -> list[ranking.Priority]:
+    """Each row's priority, in the rows' order (`emergency.priority.rank` on the board's columns)."""
+    ids = np.array(columns[position["id"]], dtype=np.int64)
+    in_disaster = disaster_mode_districts(session, now)
+    districts = [
+        own if own is not None else device
+        for own, device in zip(
+            columns[position["district_id"]], columns[position["device_district_id"]], strict=True
+        )
+    ]
+    disaster = np.array([d in in_disaster for d in districts], dtype=bool)
+    urgents = [urgent if urgent is not None and urgent.running else None for _, urgent in clocks]
+    bands = np.array(
+        [ranking.NO_CLOCK if u is None else CLOCK_BAND.get(u.state, ranking.ON_TRACK) for u in urgents],
+        dtype=np.int8,
+    )
+    affected = np.array(columns[position["customers_affected"]], dtype=np.int64)
+    restored = np.array(columns[position["customers_restored"]], dtype=np.int64)
+    users = ranking.important_users_out(
+        session, columns[position["device_id"]], first_report_us, importants, now
+    )
+    by_priority = ranking.rank(
+        ranking.RankingInput(
+            outage_ids=ids,
+            hazard=np.array(columns[position["hazard"]], dtype=bool),
+            disaster=disaster,
+            clock_band=bands,
+            clock_en=[None if u is None else u.name_en for u in urgents],
+            clock_zh=[None if u is None else u.name_zh for u in urgents],
+            top_grade=users.top_grade,
+            important_users=users.count,
+            backup_left=users.backup_left,
+            customers_out=np.maximum(affected - restored, 0),
+            repair_hours=ranking.repair_hours(
+                session, columns[position["kind"]], columns[position["area_type"]], disaster
+            ),
+            first_report_us=first_report_us,
+        )
+    )
+    at = {outage_id: i for i, outage_id in enumerate(ids.tolist())}
+    in_row_order: list[ranking.Priority] = [None] * len(ids)  # type: ignore[list-item]
+    for item in by_priority:
+        in_row_order[at[item.outage_id]] = item
+    return in_row_order
 
 
 def _event_column(event: str) -> Any:
@@ -357,10 +423,3 @@ def _breached_codes(session: Session) -> dict[int, tuple[str, ...]]:
     ).tuples():
         breached.setdefault(outage_id, set()).add(code)
     return {outage_id: tuple(sorted(codes)) for outage_id, codes in breached.items()}
-
-
-def _urgency_key(row: BoardRow) -> tuple[Any, ...]:
-    urgent = row.urgent
-    if urgent is None or not urgent.running:
-        return (9, not row.hazard, -row.weighted_customers, row.first_report_at)
-    return (URGENCY[urgent.state], urgent.remaining, not row.hazard, -row.weighted_customers)

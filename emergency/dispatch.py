@@ -26,6 +26,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from emergency import audit
 from emergency.auth import Actor
+from emergency.board import outage_priorities
 from emergency.clock import Clock
 from emergency.db import Database, lock_against_analysis
 from emergency.errors import Conflict, EmergencyError, InvalidInput, NotFound
@@ -56,7 +57,6 @@ from emergency.models import (
 )
 from emergency.outages import LIFECYCLE, outage_snapshot
 from emergency.settings import DEFAULT_SLA_TARGETS
-from emergency.warnings import disaster_mode_districts
 
 OPERATOR_ROLES = (Role.DISPATCHER, Role.MANAGER)
 POSITION_ROLES = (*OPERATOR_ROLES, TokenScope.CREW_POSITION.value)
@@ -592,17 +592,19 @@ def _plan(
         mobilisation_minutes=rules.mobilisation_minutes,
     )
     distance = road_km(site_xy, crew_xy, rules.road_factor)
-    disaster = disaster_mode_districts(session, now)
-    in_disaster = [s.district_id in disaster for s in sites]
+    # The one ranking (`emergency.priority`) decides who is most urgent and why; its facts (the
+    # most critical user cut off, disaster mode) set each outage's bonus in minutes of travel.
+    ranked = outage_priorities(session, clock)
+    facts = [ranked[o.id] for o in outages]
     priority = np.array(
         [
             rules.priority.score(
                 o.hazard,
-                o.important_affected or {},
-                o.customers_affected - o.customers_restored,
-                disaster=flag,
+                {p.top_grade: p.important_users} if p.top_grade else {},
+                p.customers_out,
+                disaster=p.disaster_mode,
             )
-            for o, flag in zip(outages, in_disaster, strict=True)
+            for o, p in zip(outages, facts, strict=True)
         ],
         dtype=np.float64,
     )
@@ -627,8 +629,7 @@ def _plan(
                 priority=round(float(priority[r]), 1),
                 reason=(
                     f"{str(crew.kind).replace('_', ' ')} crew {crew.code}, {minutes:.0f} min away "
-                    f"({float(distance[r, c]):.1f} km); priority {priority[r]:.0f}: "
-                    f"{_why_urgent(outage, in_disaster[r])}"
+                    f"({float(distance[r, c]):.1f} km); rank {facts[r].rank}: {facts[r].reason()}"
                 ),
             )
         )
@@ -644,11 +645,12 @@ def _plan(
         else:
             why = "crews are short; outages with higher priority or nearer crews come first"
         unassigned.append(UnassignedOutage(outage.id, round(float(priority[r]), 1), why))
-    unassigned.sort(key=lambda u: -u.priority)
+    rank_of = {o.id: p.rank for o, p in zip(outages, facts, strict=True)}
+    unassigned.sort(key=lambda u: rank_of[u.outage_id])
     return StormPlan(
         method=method,
         generated_at=now,
-        rows=tuple(sorted(rows, key=lambda row: (-row.priority, row.eta))),
+        rows=tuple(sorted(rows, key=lambda row: rank_of[row.outage_id])),
         unassigned=tuple(unassigned),
         crews_available=len(crews),
         total_travel_minutes=round(float(sum(travel[r, c] for r, c in pairs)), 1),
@@ -663,17 +665,6 @@ def _allowed(outages: Sequence[Outage], crews: Sequence[Crew]) -> np.ndarray:
     assess = np.array([CrewKind(c.kind) == CrewKind.ASSESSMENT for c in crews], dtype=bool)
     unconfirmed = np.array([o.confirmed_at is None for o in outages], dtype=bool)
     return repair[None, :] | (assess[None, :] & unconfirmed[:, None])
-
-
-def _why_urgent(outage: Outage, disaster: bool = False) -> str:
-    parts = ["disaster mode: important users first"] if disaster else []
-    if outage.hazard:
-        parts.append("hazard reported")
-    important = {k: n for k, n in (outage.important_affected or {}).items() if n}
-    if important:
-        parts.append("important users " + ", ".join(f"{k} {n}" for k, n in sorted(important.items())))
-    parts.append(f"{outage.customers_affected - outage.customers_restored} customers out")
-    return ", ".join(parts)
 
 
 def apply_plan(

@@ -51,7 +51,7 @@ else:
                 t("mo.users_out"): ", ".join(row.important_users),
                 t("mw.customers"): row.customers_out,
                 t("mo.since"): local_time(row.first_report_at, tz),
-                t("crew.col.why"): row.reason,
+                t("crew.col.why"): row.reason(language),
             }
             for row in queue
         ],

@@ -503,7 +503,7 @@ def test_short_of_crews_the_plan_sends_the_one_crew_to_the_hospital(database, cl
 
     assert [(r.outage_id, r.crew_code) for r in plan.rows] == [(hospital, "C1")]
     (row,) = plan.rows
-    assert row.priority > 100 and "grade1 1" in row.reason
+    assert row.priority > 100 and "rank 1: grade-1 user (1 important), backup 8.0 h left" in row.reason
     assert row.crew_version == crew(database, territory, "C1").version
     assert minutes_between(row.eta, clock.now()) == pytest.approx(row.travel_minutes, abs=0.1)
     assert [u.outage_id for u in plan.unassigned] == [homes]

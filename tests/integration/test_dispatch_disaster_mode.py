@@ -97,7 +97,10 @@ def test_disaster_mode_puts_the_hospital_first(database, clock, two_outages):
     declare_disaster(database, clock, ("W",))
     outage_id, reason = planned_first(database, clock)
     assert outage_id == hospital
-    assert reason.endswith("disaster mode: important users first, important users grade1 1, 1 customers out")
+    assert reason.endswith(
+        "rank 1: disaster mode: important users first; grade-1 user (1 important), backup 8.0 h left; "
+        "1 out, 0.7 per crew-hour"
+    )
 
 
 def test_a_warning_below_the_disaster_readiness_changes_nothing(database, clock, two_outages):
@@ -118,8 +121,13 @@ def test_the_priority_queue_lists_important_users_first_with_backup_left(databas
     first, second = queue
     assert (first.top_grade, first.backup_hours_left, first.district_code) == ("grade1", 6.0, "W")
     assert first.important_users == ("West Hospital 西镇医院",)
-    assert (
-        first.reason == "1 important user(s), most critical grade1; backup power left 6.0 h; 1 customers out"
+    assert first.reason() == (
+        "disaster mode: important users first; grade-1 user (1 important), backup 6.0 h left; "
+        "1 out, 0.7 per crew-hour"
     )
-    assert second.top_grade is None
-    assert second.reason == "no important user; hazard reported; 5 customers out"
+    assert first.reason("zh") == (
+        "灾害模式：重要用户优先；一级重要用户（共 1 户），备用电源剩 6.0 小时；停电 1 户，每工时 0.7 户"
+    )
+    assert second.top_grade is None and second.important_users == ()
+    # East Village is rural: a transformer repair there takes 90 x 1.3 x 1.5 (disaster) minutes.
+    assert second.reason() == "disaster-mode area; public-safety hazard; 5 out, 1.7 per crew-hour"

@@ -64,6 +64,8 @@ def test_the_board_lists_the_outage_with_its_clocks(territory_db):
     assert row["Urgency"] == "on track"
     assert row["Dispatch (10 min)"].endswith("left")
     assert row["Customers"] == 5  # TX-4's customers; 2 of FU-3's 7 calling is under the 30 % roll-up share
+    # TX-4 is rural: 90 min x 1.3 to repair a transformer there, so 5 customers make 2.6 an hour.
+    assert (row["Rank"], row["Why this rank"]) == (1, "5 out, 2.6 per crew-hour")
     assert f"Outage {outage_id} · TX-4 (transformer)" in [s.value for s in at.subheader]
 
 
