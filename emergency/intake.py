@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from emergency import audit
@@ -180,7 +180,8 @@ def _validate_all(
         candidate = _parse(index, item, now, max_age, max_description, problems)
         if candidate is not None and not problems:
             candidates.append(candidate)
-        errors.extend(ItemError(index, f, r) for f, r in problems)
+        elif problems:
+            errors.extend(ItemError(index, f, r) for f, r in problems)
     good = _resolve(session, model, candidates, match_distance, errors)
     return good
 
@@ -193,22 +194,30 @@ def _parse(
     max_description: int,
     problems: list[tuple[str, str]],
 ) -> _Candidate | None:
-    if not isinstance(item, Mapping):
+    if not isinstance(item, dict | Mapping):  # a dict is answered without the ABC machinery
         problems.append(("report", "must be an object of fields"))
         return None
+    get = item.get
     unknown = item.keys() - FIELDS
     if unknown:
         for name in sorted(unknown):
             problems.append((str(name)[:64], "unknown field"))
-    channel = _enum(item, "channel", ReportChannel, problems)
-    kind = _enum(item, "kind", ReportKind, problems)
-    reported_at = _time(item.get("reported_at"), now, max_age, problems)
-    lon = _number(item, "lon", -180, 180, problems)
-    lat = _number(item, "lat", -90, 90, problems)
+    channel = _enum(get("channel"), "channel", ReportChannel, problems)
+    kind = _enum(get("kind"), "kind", ReportKind, problems)
+    reported_at = _time(get("reported_at"), now, max_age, problems)
+    # Optional fields are mostly absent: their checks run only for a value.
+    lon = lat = None
+    if (value := get("lon")) is not None:
+        lon = _number(value, "lon", -180, 180, problems)
+    if (value := get("lat")) is not None:
+        lat = _number(value, "lat", -90, 90, problems)
     if (lon is None) != (lat is None) and not any(f in ("lon", "lat") for f, _ in problems):
         problems.append(("lon" if lon is None else "lat", "give both lon and lat, or neither"))
-    account_no = _text(item, "account_no", 32, problems)
-    device_code = _text(item, "device_code", 48, problems)
+    account_no = device_code = contact_phone = external_id = description = contact_name = None
+    if (value := get("account_no")) is not None:
+        account_no = _text(value, "account_no", 32, problems)
+    if (value := get("device_code")) is not None:
+        device_code = _text(value, "device_code", 48, problems)
     if kind in SCADA_KINDS and device_code is None:
         problems.append(("device_code", f"required for a {kind} report"))
     elif (
@@ -219,14 +228,16 @@ def _parse(
         and not any(f in ("account_no", "lon", "lat") for f, _ in problems)
     ):
         problems.append(("account_no", "give an account number or a location (lon and lat)"))
-    contact_phone = _text(item, "contact_phone", 32, problems)
-    if contact_phone is not None and not PHONE.match(contact_phone):
-        problems.append(("contact_phone", "not a phone number"))
-    candidate_fields = {
-        "external_id": _text(item, "external_id", 64, problems),
-        "description": _text(item, "description", max_description, problems, multiline=True),
-        "contact_name": _text(item, "contact_name", 120, problems),
-    }
+    if (value := get("contact_phone")) is not None:
+        contact_phone = _text(value, "contact_phone", 32, problems)
+        if contact_phone is not None and not PHONE.match(contact_phone):
+            problems.append(("contact_phone", "not a phone number"))
+    if (value := get("external_id")) is not None:
+        external_id = _text(value, "external_id", 64, problems)
+    if (value := get("description")) is not None:
+        description = _text(value, "description", max_description, problems, multiline=True)
+    if (value := get("contact_name")) is not None:
+        contact_name = _text(value, "contact_name", 120, problems)
     if problems or channel is None or kind is None or reported_at is None:
         return None
     return _Candidate(
@@ -239,12 +250,13 @@ def _parse(
         lat=lat,
         device_code=device_code,
         contact_phone=contact_phone,
-        **candidate_fields,
+        external_id=external_id,
+        description=description,
+        contact_name=contact_name,
     )
 
 
-def _enum(item: Mapping[str, Any], name: str, enum: Any, problems: list[tuple[str, str]]) -> Any:
-    value = item.get(name)
+def _enum(value: Any, name: str, enum: Any, problems: list[tuple[str, str]]) -> Any:
     exact = ENUM_MEMBERS[enum].get(value) if isinstance(value, str) else None
     if exact is not None:
         return exact  # the usual case, without the cost of an enum lookup
@@ -260,11 +272,8 @@ def _enum(item: Mapping[str, Any], name: str, enum: Any, problems: list[tuple[st
 
 
 def _text(
-    item: Mapping[str, Any], name: str, limit: int, problems: list[tuple[str, str]], multiline: bool = False
+    value: Any, name: str, limit: int, problems: list[tuple[str, str]], multiline: bool = False
 ) -> str | None:
-    value = item.get(name)
-    if value is None:
-        return None
     if not isinstance(value, str | int):
         problems.append((name, "must be text"))
         return None
@@ -290,10 +299,9 @@ def _text(
 
 
 def _number(
-    item: Mapping[str, Any], name: str, low: float, high: float, problems: list[tuple[str, str]]
+    value: Any, name: str, low: float, high: float, problems: list[tuple[str, str]]
 ) -> float | None:
-    value = item.get(name)
-    if value is None or value == "":
+    if value == "":
         return None
     try:
         number = float(value)
@@ -384,28 +392,31 @@ def _resolve(
 # --- idempotency and storage ------------------------------------------------------------------
 
 
+# Uses the (channel, external_id) unique index.
+_EXISTING_REPORTS = select(Report.external_id, Report.id).where(
+    Report.channel == bindparam("channel"), Report.external_id.in_(bindparam("external_ids", expanding=True))
+)
+
+
 def _drop_duplicates(
     session: Session, candidates: list[_Candidate], accepted: list[Accepted]
 ) -> tuple[list[_Candidate], list[tuple[_Candidate, _Candidate]]]:
     """Retries of reports already stored get the first report's id; repeats within this batch are
     returned paired with their first occurrence, to be answered once it has an id."""
-    keys = sorted({(str(c.channel), c.external_id) for c in candidates if c.external_id})
+    by_channel: dict[str, set[str]] = {}
+    for c in candidates:
+        if c.external_id:
+            by_channel.setdefault(str(c.channel), set()).add(c.external_id)
     existing: dict[tuple[str, str], int] = {}
-    for start in range(0, len(keys), 900):
-        by_channel: dict[str, list[str]] = {}
-        for channel, external_id in keys[start : start + 900]:
-            by_channel.setdefault(channel, []).append(external_id)
-        # One query for every channel; each branch uses the (channel, external_id) unique index.
-        wanted = or_(
-            *(
-                and_(Report.channel == channel, Report.external_id.in_(ids))
-                for channel, ids in by_channel.items()
-            )
-        )
-        for channel, external_id, report_id in session.execute(
-            select(Report.channel, Report.external_id, Report.id).where(wanted)
-        ):
-            existing[(str(channel), external_id)] = report_id
+    for channel, wanted in by_channel.items():
+        ids = sorted(wanted)
+        for start in range(0, len(ids), 900):
+            # One compiled statement per channel, its list bound at execution: building an
+            # expression per key would cost more than the lookup itself.
+            for external_id, report_id in session.execute(
+                _EXISTING_REPORTS, {"channel": channel, "external_ids": ids[start : start + 900]}
+            ):
+                existing[(channel, external_id)] = report_id
     fresh: list[_Candidate] = []
     first_in_batch: dict[tuple[str, str], _Candidate] = {}
     repeats: list[tuple[_Candidate, _Candidate]] = []
