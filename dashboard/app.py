@@ -76,6 +76,12 @@ else:
                 icon=":material/priority_high:",
                 url_path="priority",
             ),
+            st.Page(
+                PAGES_DIR / "important_users.py",
+                title=t("nav.important_users"),
+                icon=":material/local_hospital:",
+                url_path="important-users",
+            ),
         ]
     account = [
         st.Page(PAGES_DIR / "logout.py", title=t("nav.logout"), icon=":material/logout:", url_path="logout")
