@@ -38,9 +38,7 @@ def insert_rows(
     compiled = insert(table).compile(dialect=dialect, column_keys=list(columns))
     if compiled.positional:
         order = [list(columns).index(name) for name in compiled.positiontup or ()]
-        arrange: Callable[[list[Any]], Any] = (
-            tuple if order == list(range(len(columns))) else _picker(order)
-        )
+        arrange: Callable[[list[Any]], Any] = tuple if order == list(range(len(columns))) else _picker(order)
     else:
         names = list(columns)
 

@@ -23,6 +23,7 @@ from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+SQLITE_CACHE_KIB = 65_536  # per connection, allocated only as pages are read
 _WRITE_OPTION = "outage_desk_write"
 MIGRATION_LOCK_KEY = 73_019_527
 # Serialises trouble-call analysis with the actions that change the outages it works on.
@@ -87,6 +88,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             _use_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # 64 MB of page cache instead of 2 MB: a storm's intake batch touches the report table's
+        # unique and foreign-key indexes all over, and re-reading their pages cost it 8 %.
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -298,9 +298,7 @@ def _text(
     return value
 
 
-def _number(
-    value: Any, name: str, low: float, high: float, problems: list[tuple[str, str]]
-) -> float | None:
+def _number(value: Any, name: str, low: float, high: float, problems: list[tuple[str, str]]) -> float | None:
     if value == "":
         return None
     try:

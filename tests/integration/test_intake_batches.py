@@ -133,3 +133,27 @@ def test_a_customer_added_with_a_new_territory_revision_can_report(database, clo
     with database.read() as session:
         stored = session.get(Report, result.accepted[0].id)
         assert stored.transformer_id == territory.device_ids["TX-5"]
+
+
+def test_calls_joining_an_outage_of_an_earlier_batch_update_its_row_once_with_a_new_version(
+    database, clock, territory
+):
+    first = submit_reports(database, clock, HOTLINE, [call(territory, "TX-4", i, clock) for i in range(2)])
+    (outage_id,) = first.analysis.predicted
+    with database.read() as session:
+        before = session.get(Outage, outage_id)
+    clock.advance(minutes=2)
+    wire_down = {**call(territory, "TX-4", 2, clock), "kind": "hazard"}
+
+    second = submit_reports(database, clock, HOTLINE, [wire_down])
+
+    assert second.analysis.predicted == [] and second.analysis.merged == []
+    with database.read() as session:
+        after = session.get(Outage, outage_id)
+        link = session.execute(
+            select(Report.outage_id, Report.status).where(Report.id == second.accepted[0].id)
+        ).one()
+    assert (after.state, after.report_count, after.hazard) == (before.state, 3, True)
+    assert (after.first_report_at, after.last_report_at) == (before.first_report_at, clock.now())
+    assert after.version == before.version + 1
+    assert tuple(link) == (outage_id, ReportStatus.GROUPED)
