@@ -109,6 +109,7 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
     "warnings.crews_near_km": (10, "crews within this distance outside a warning area count as near it"),
     "warnings.cap_sender": ("outage-desk@utility.invalid", "the CAP sender of warnings this utility issues"),
     "warnings.notice_language": ("zh", "language of warning notices to customers: zh or en"),
+    "warnings.notice_link": ("", "web address in warning SMS where the full warning is read (empty: none)"),
     "warnings.default_hours": (24, "an imported CAP warning without an expiry time expires after this"),
     "prepositioning.important_weight": (
         100,

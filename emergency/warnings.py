@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -24,6 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from emergency import audit, outreach
 from emergency.auth import SYSTEM, Actor
 from emergency.clock import Clock
+from emergency.config import load_settings
 from emergency.db import Database
 from emergency.errors import Conflict, InvalidInput, NotFound
 from emergency.models import (
@@ -39,6 +41,7 @@ from emergency.models import (
     WarningStatus,
 )
 from emergency.settings import get_setting
+from emergency.sms import sms_segments
 from emergency.warning_area import AreaSpec, ResolvedArea, resolve_area
 from emergency.warning_preview import area_customers, important_users_in_area
 
@@ -48,6 +51,9 @@ MAX_TITLE_CHARS = 200
 MAX_TEXT_CHARS = 4000
 MAX_REASON_CHARS = 500
 NOTICE_BATCH = 5_000
+# SMS parts a warning notice may take (each is billed, per customer): the full text is behind the
+# link and the hotline.
+NOTICE_MAX_PARTS = 2
 
 
 @dataclass(frozen=True)
@@ -498,14 +504,81 @@ def _publish(session: Session, clock: Clock, warning: Warning) -> PublishResult:
     )
 
 
-def notice_text(warning: Warning, language: str) -> str:
-    """The customer notice, from the warning's own words in that language; an update says so."""
+@dataclass(frozen=True)
+class NoticeSettings:
+    """What every warning notice carries besides the warning's own words."""
+
+    signature: str
+    hotline: str
+    link: str  # where the full warning is read; empty: none
+    tz: ZoneInfo
+
+    @classmethod
+    def from_settings(cls, session: Session, language: str) -> NoticeSettings:
+        return cls(
+            signature=str(get_setting(session, f"notify.signature_{language}")),
+            hotline=str(get_setting(session, "notify.hotline")),
+            link=str(get_setting(session, "warnings.notice_link") or "").strip(),
+            tz=load_settings().timezone,
+        )
+
+
+def notice_text(warning: Warning, language: str, notice: NoticeSettings) -> str:
+    """The customer SMS: the warning's title, colour and hazard, until when, what to do, the link
+    and the hotline, in at most `NOTICE_MAX_PARTS` SMS parts (`emergency.sms`: Chinese text goes
+    as UCS-2, 67 characters a part). The warning's text goes in only when it still fits; otherwise
+    the link and hotline stand for it, and a title too long is shortened."""
+    # Imported here: emergency.cap imports this module.
+    from emergency.cap import COLOUR_WORDS, EVENT_NAMES
+
     update = warning.cap_msg_type == "Update"
+    until = warning.expires_at.astimezone(notice.tz) if warning.expires_at else None
+    colour_zh, colour_en = COLOUR_WORDS.get(str(warning.level), ("", ""))
+    event_en, event_zh = EVENT_NAMES.get(str(warning.hazard), EVENT_NAMES["other"])
     if language == "en":
-        body = f"[Power company] {'Update: ' if update else ''}{warning.title_en}. {warning.text_en}".strip()
-        return f"{body} Prepare for possible power cuts; report an outage on 95598."
-    body = f"【供电公司】{'预警更新：' if update else ''}{warning.title_zh}。{warning.text_zh}".strip()
-    return f"{body}请做好停电准备，停电请拨打95598报修。"
+        ellipsis = "..."  # GSM-7: "…" would turn an English notice into UCS-2
+
+        def compose(title: str, text: str) -> str:
+            when = f" until {until:%d %b %H:%M}" if until else ""
+            link = f" Details: {notice.link}" if notice.link else ""
+            return (
+                f"{notice.signature} {'Update: ' if update else ''}{title}. {colour_en.capitalize()} "
+                f"{event_en.lower()} warning{when}. {text + ' ' if text else ''}Prepare for possible "
+                f"power cuts.{link} Report an outage on {notice.hotline}."
+            )
+
+        title, text = warning.title_en, warning.text_en
+    else:
+        ellipsis = "…"
+
+        def compose(title: str, text: str) -> str:
+            when = f"，有效至{until:%m月%d日%H:%M}" if until else ""
+            # A space after the address: phones would take a full-width comma into the link.
+            link = f"详情见{notice.link} ，" if notice.link else ""
+            return (
+                f"{notice.signature}{'预警更新：' if update else ''}{title}。"
+                f"{colour_zh}{event_zh}预警{when}。"
+                f"{text}请做好停电准备，{link}停电报修请拨{notice.hotline}。"
+            )
+
+        title, text = warning.title_zh, warning.text_zh
+    title, text = " ".join((title or "").split()), " ".join((text or "").split())
+
+    def fits(body: str) -> bool:
+        return len(sms_segments(body)) <= NOTICE_MAX_PARTS
+
+    for candidate in (compose(title, text), compose(title, "")):
+        if fits(candidate):
+            return candidate
+    # The longest start of the title that fits (binary search: fitting only shrinks with it).
+    low, high = 0, len(title)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(compose(title[:middle].rstrip() + ellipsis, "")):
+            low = middle
+        else:
+            high = middle - 1
+    return compose(title[:low].rstrip() + ellipsis if low < len(title) else title, "")
 
 
 def _queue_notices(
@@ -514,7 +587,7 @@ def _queue_notices(
     """One SMS per customer with a phone, inserted in batches; the dedupe key makes a retry harmless."""
     language = str(get_setting(session, "warnings.notice_language"))
     language = language if language in ("zh", "en") else "zh"
-    body = notice_text(warning, language)
+    body = notice_text(warning, language, NoticeSettings.from_settings(session, language))
     prefix = f"warning:{warning.cap_identifier}:"
     already = set(
         session.scalars(select(Notification.dedupe_key).where(Notification.dedupe_key.like(f"{prefix}%")))

@@ -218,7 +218,9 @@ def test_update_and_cancel_reference_every_earlier_message(database, clock, terr
         updates = session.scalars(
             select(Notification.body).where(Notification.template == "warning.update")
         ).all()
-        assert len(updates) == 15 and all(body.startswith("【供电公司】预警更新：") for body in updates)
+        assert len(updates) == 15 and all(
+            body.startswith("【供电服务】预警更新：台风海葵红色预警。") for body in updates
+        )
     clock.advance(minutes=30)
     cancel_warning(
         database,
