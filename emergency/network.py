@@ -535,8 +535,29 @@ class _Analysis:
         # Roll-up looks at pending calls anywhere below a device, up to a window before now.
         self._load_pending(min(earliest, self.clock.now() - self.rules.window))
         self._load_recently_restored(
-            devices, earliest, max((r.reported_at for r in reports), default=earliest)
+            self._uncovered(reports, devices),
+            earliest,
+            max((r.reported_at for r in reports), default=earliest),
         )
+
+    def _uncovered(self, reports: list[IncomingReport], devices: set[int]) -> set[int]:
+        """Devices on the paths of supply-loss reports no active outage covers.
+
+        Only those reports can open a nested outage, and in a storm most reports are covered.
+        Coverage shrinks during a batch only when a device closes, so a batch with a device
+        closed looks at every path.
+        """
+        if any(r.kind == ReportKind.DEVICE_CLOSED for r in reports):
+            return devices
+        uncovered: set[int] = set()
+        for report in reports:
+            if (
+                report.kind in SUPPLY_LOSS_KINDS
+                and report.transformer is not None
+                and self.covering(report.transformer) is None
+            ):
+                uncovered.update(self._path(report.transformer))
+        return uncovered
 
     def _load_recently_restored(self, devices: set[int], earliest: datetime, latest: datetime) -> None:
         ids = [int(self.net.ids[d]) for d in devices]
@@ -822,7 +843,7 @@ class _Analysis:
         absorbed_ids = [o.id for o in absorbed]
         if absorbed_ids:
             self.after_flush.append(
-                update(Report).where(Report.outage_id.in_(absorbed_ids)).values(outage_id=outage.id)
+                update(_REPORTS).where(_REPORTS.c.outage_id.in_(absorbed_ids)).values(outage_id=outage.id)
             )
             self.after_flush.append(
                 update(CrewAssignment)
@@ -960,8 +981,8 @@ class _Analysis:
                     stored_earlier.append(report_id)
             if stored_earlier:
                 self.after_flush.append(
-                    update(Report)
-                    .where(Report.id.in_(stored_earlier))
+                    update(_REPORTS)
+                    .where(_REPORTS.c.id.in_(stored_earlier))
                     .values(outage_id=outage.id, status=ReportStatus.GROUPED)
                 )
             outage.report_count += len(report_ids)
@@ -1008,6 +1029,9 @@ class _Analysis:
 
 _ATTACH_COLUMNS = frozenset({"report_count", "last_report_at", "first_report_at", "hazard"})
 _OUTAGES = Outage.__table__
+# Report rows are never loaded as objects during analysis: their updates skip the ORM's
+# bookkeeping for objects in the session.
+_REPORTS = Report.__table__
 _UPDATE_ATTACHED = (
     update(_OUTAGES)
     .where(_OUTAGES.c.id == bindparam("b_id"), _OUTAGES.c.version == bindparam("b_version"))
