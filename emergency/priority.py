@@ -12,11 +12,13 @@ the repairs that bring back the most customers per crew-hour. Two rules sit abov
 
 The core (`rank`) works on plain arrays, one sort for thousands of outages, so the dispatcher's
 board can rank a typhoon's 5,000 outages on every refresh. `important_users_out` finds which
-important users each outage cuts off, and their backup power left, in two queries.
+important users each outage cuts off, and their backup power left, from the register as cached
+per territory revision.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,7 +31,8 @@ from sqlalchemy.orm import Session
 
 from emergency.etr import EtrRules, typical_repair_minutes
 from emergency.models import Customer as CustomerRow
-from emergency.models import CustomerKind, Device, DeviceKind, ImportanceGrade
+from emergency.models import CustomerKind, Device, ImportanceGrade
+from emergency.settings import get_setting
 
 # Most critical first. Life support is not a grade, but counts as critical beside grade 2.
 GRADES = ("special", "grade1", "grade2", "life_support", "temporary")
@@ -193,6 +196,58 @@ def user_grade_index(importance: str, kind: str) -> int:
     return GRADES.index(str(importance))
 
 
+class RegisteredUser(NamedTuple):
+    grade: int  # index into GRADES
+    backup_hours: float | None
+    chain: tuple[int, ...]  # device ids from its transformer up to the substation
+
+
+_registers: dict[str, tuple[int, list[RegisteredUser]]] = {}
+_registers_lock = threading.Lock()
+
+
+def registered_users(session: Session) -> list[RegisteredUser]:
+    """Every important user with its way up the network, cached per database until the territory
+    revision moves (the register and the importers bump it, as for the network model): finding
+    life-support customers reads the whole customer table, too slow for every board refresh."""
+    revision = int(get_setting(session, "territory.revision"))
+    key = session.get_bind().url.render_as_string(hide_password=True)
+    with _registers_lock:
+        cached = _registers.get(key)
+    if cached is not None and cached[0] == revision:
+        return cached[1]
+    connection = session.connection()
+    found = connection.execute(
+        select(
+            type_coerce(CustomerRow.importance, String),
+            type_coerce(CustomerRow.kind, String),
+            CustomerRow.backup_hours,
+            CustomerRow.transformer_id,
+        ).where(
+            or_(
+                CustomerRow.importance != ImportanceGrade.NONE,
+                CustomerRow.kind == CustomerKind.LIFE_SUPPORT,
+            )
+        )
+    ).all()
+    users: list[RegisteredUser] = []
+    if found:
+        parents = dict(connection.execute(select(Device.id, Device.parent_id)).all())
+        for importance, kind, hours, transformer in found:
+            grade = user_grade_index(importance, kind)
+            if grade == NO_USER:
+                continue
+            chain = []
+            device: int | None = transformer
+            while device is not None and len(chain) < 64:  # 64: far deeper than any radial network
+                chain.append(device)
+                device = parents.get(device)
+            users.append(RegisteredUser(grade, hours, tuple(chain)))
+    with _registers_lock:
+        _registers[key] = (revision, users)
+    return users
+
+
 def important_users_out(
     session: Session,
     device_ids: Sequence[int],
@@ -202,12 +257,10 @@ def important_users_out(
 ) -> UsersOut:
     """Which important users each outage (at `device_ids`) cuts off, from the register.
 
-    Two queries whatever the number of outages: the important users with their transformer's
-    parent, and the parent of every device above the transformers (few beside the transformers).
     A user is cut off by every active outage on its way up to the substation. Backup left is the
     recorded backup hours less the time since the outage's first report; no recorded backup counts
     as none, the safe assumption for ordering. An outage whose recorded counts name a grade the
-    register walk did not find (a user moved since) keeps that grade, with no backup known.
+    register did not give it (a user moved since) keeps that grade, with no backup known.
     """
     count = len(device_ids)
     top = np.full(count, NO_USER, dtype=np.int8)
@@ -217,44 +270,15 @@ def important_users_out(
     outages_at: dict[int, list[int]] = {}
     for i, device in enumerate(device_ids):
         outages_at.setdefault(int(device), []).append(i)
-    connection = session.connection()
-    found = connection.execute(
-        select(
-            type_coerce(CustomerRow.importance, String),
-            type_coerce(CustomerRow.kind, String),
-            CustomerRow.backup_hours,
-            CustomerRow.transformer_id,
-            Device.parent_id,
-        )
-        .join(Device, Device.id == CustomerRow.transformer_id)
-        .where(
-            or_(
-                CustomerRow.importance != ImportanceGrade.NONE,
-                CustomerRow.kind == CustomerKind.LIFE_SUPPORT,
-            )
-        )
-    ).all()
-    if found and outages_at:
-        parents = dict(
-            connection.execute(
-                select(Device.id, Device.parent_id).where(Device.kind != DeviceKind.TRANSFORMER)
-            ).all()
-        )
-        for importance, kind, hours, transformer, parent in found:
-            grade = user_grade_index(importance, kind)
-            if grade == NO_USER:
-                continue
-            device: int | None = transformer
-            seen = 0
-            while device is not None and seen < 64:  # 64: far deeper than any radial network
+    if outages_at:
+        for grade, hours, chain in registered_users(session):
+            for device in chain:
                 for i in outages_at.get(device, ()):
                     out_hours = max((now_us - int(first_report_us[i])) / 3.6e9, 0.0)
                     left = max((hours or 0.0) - out_hours, 0.0)
                     users[i] += 1
                     if (grade, left) < (top[i], backup[i]):
                         top[i], backup[i] = grade, left
-                device = parent if device == transformer else parents.get(device)
-                seen += 1
     for i, counts in enumerate(recorded):
         if not counts:
             continue

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from emergency.auth import Actor
+from emergency.board import sla_board
 from emergency.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from emergency.important_users import (
     MAX_CSV_BYTES,
@@ -16,7 +17,7 @@ from emergency.important_users import (
     register_important_user,
     update_important_user,
 )
-from emergency.models import AuditEvent, Customer
+from emergency.models import AuditEvent, Customer, Outage, OutageState
 from emergency.settings import get_setting
 from tests.support.small_territory import build_small_territory
 
@@ -172,3 +173,25 @@ def test_a_csv_must_be_small_utf8_with_the_columns(database, clock, territory) -
         import_csv(database, clock, MANAGER, HEADER.encode() + "甲,grade1".encode("gbk"))
     with pytest.raises(PermissionDenied):
         import_csv(database, clock, DISPATCHER, HEADER.encode())
+
+
+def test_the_board_ranks_by_the_register_as_it_changes(database, clock, territory) -> None:
+    """The ranking caches the register per territory revision: a change made here shows at once."""
+    with database.write() as session:
+        session.add(
+            Outage(
+                state=OutageState.CONFIRMED,
+                device_id=territory.device_ids["TX-1"],
+                district_id=territory.district_ids["W"],
+                first_report_at=clock.now(),
+                customers_affected=3,
+                important_affected={},
+            )
+        )
+    with database.read() as session:
+        (before,) = sla_board(session, clock)
+    assert before.priority.top_grade is None
+    register(database, clock, territory)  # a customer on TX-1 becomes a grade-2 water works
+    with database.read() as session:
+        (after,) = sla_board(session, clock)
+    assert (after.priority.top_grade, after.priority.backup_hours_left) == ("grade2", 4.0)
