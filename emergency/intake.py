@@ -401,10 +401,11 @@ def _drop_duplicates(
 ) -> tuple[list[_Candidate], list[tuple[_Candidate, _Candidate]]]:
     """Retries of reports already stored get the first report's id; repeats within this batch are
     returned paired with their first occurrence, to be answered once it has an id."""
+    # Keyed by the channel member itself: a str enum hashes and compares as its value.
     by_channel: dict[str, set[str]] = {}
     for c in candidates:
         if c.external_id:
-            by_channel.setdefault(str(c.channel), set()).add(c.external_id)
+            by_channel.setdefault(c.channel, set()).add(c.external_id)
     existing: dict[tuple[str, str], int] = {}
     for channel, wanted in by_channel.items():
         ids = sorted(wanted)
@@ -422,7 +423,7 @@ def _drop_duplicates(
         if not c.external_id:
             fresh.append(c)
             continue
-        key = (str(c.channel), c.external_id)
+        key = (c.channel, c.external_id)
         if key in existing:
             accepted.append(Accepted(c.index, existing[key], True))
         elif key in first_in_batch:

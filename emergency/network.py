@@ -502,6 +502,8 @@ class _Analysis:
         # then nothing may point at them in the database: statements that do wait in `after_flush`,
         # and absorbed outages learn the id of the outage that took them over in `merges`.
         self.outage_ids = IdBlock(session, Outage.__table__)
+        self.created_ids: set[int] = set()
+        self.carried_breaches: dict[int, list[SlaBreach]] = {}  # added this batch, by outage id
         self.after_flush: list[Executable] = []
         self.merges: list[tuple[Outage, Outage]] = []
 
@@ -550,13 +552,12 @@ class _Analysis:
         if any(r.kind == ReportKind.DEVICE_CLOSED for r in reports):
             return devices
         uncovered: set[int] = set()
-        for report in reports:
-            if (
-                report.kind in SUPPLY_LOSS_KINDS
-                and report.transformer is not None
-                and self.covering(report.transformer) is None
-            ):
-                uncovered.update(self._path(report.transformer))
+        transformers = {
+            r.transformer for r in reports if r.kind in SUPPLY_LOSS_KINDS and r.transformer is not None
+        }
+        for transformer in transformers:
+            if self.covering(transformer) is None:
+                uncovered.update(self._path(transformer))
         return uncovered
 
     def _load_recently_restored(self, devices: set[int], earliest: datetime, latest: datetime) -> None:
@@ -875,27 +876,33 @@ class _Analysis:
     def _carry_breaches(self, absorbed_ids: list[int], outage: Outage) -> None:
         """A clock that already breached stays breached in the outage that took it over, so the
         duty manager is not told twice about one lateness."""
-        if not absorbed_ids:
-            return
-        earliest: dict[str, SlaBreach] = {}
-        for breach in self.session.scalars(
-            select(SlaBreach).where(
-                SlaBreach.subject_kind == "outage", SlaBreach.subject_id.in_(absorbed_ids)
+        # Outages opened in this batch have no stored breaches, only those carried into them
+        # earlier in the batch (not flushed yet): most absorbed outages of a storm need no query.
+        stored = [i for i in absorbed_ids if i not in self.created_ids]
+        found = [breach for i in absorbed_ids for breach in self.carried_breaches.get(i, [])]
+        if stored:
+            found.extend(
+                self.session.scalars(
+                    select(SlaBreach).where(
+                        SlaBreach.subject_kind == "outage", SlaBreach.subject_id.in_(stored)
+                    )
+                )
             )
-        ):
+        earliest: dict[str, SlaBreach] = {}
+        for breach in found:
             if breach.code not in earliest or breach.breached_at < earliest[breach.code].breached_at:
                 earliest[breach.code] = breach
         for code, breach in earliest.items():
-            self.session.add(
-                SlaBreach(
-                    subject_kind="outage",
-                    subject_id=outage.id,
-                    code=code,
-                    deadline=breach.deadline,
-                    breached_at=breach.breached_at,
-                    notified_at=breach.notified_at,
-                )
+            carried = SlaBreach(
+                subject_kind="outage",
+                subject_id=outage.id,
+                code=code,
+                deadline=breach.deadline,
+                breached_at=breach.breached_at,
+                notified_at=breach.notified_at,
             )
+            self.session.add(carried)
+            self.carried_breaches.setdefault(outage.id, []).append(carried)
 
     def device_opened(self, report: IncomingReport) -> None:
         assert report.device is not None
@@ -966,6 +973,7 @@ class _Analysis:
             nested=False,
         )
         self.session.add(outage)
+        self.created_ids.add(outage.id)
         self.outage_at[index] = outage
         self._audit("outage.predict" if state == OutageState.PREDICTED else "outage.open", outage, None)
         return outage

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from emergency import sla
 from emergency.auth import Actor
@@ -22,6 +22,7 @@ from emergency.db import Database
 from emergency.intake import submit_reports
 from emergency.models import (
     AuditEvent,
+    Device,
     Feedback,
     FeedbackKind,
     FeedbackStatus,
@@ -284,3 +285,31 @@ def test_a_breach_moves_with_its_outage_into_a_larger_one(
         carried = breaches_for(session, "outage", [fuse_outage])[fuse_outage]
     assert [b.code for b in carried] == ["outage_dispatch"]
     assert count(database, Notification) == 1
+
+
+def test_a_breach_carried_twice_in_one_batch_reaches_the_outage_that_takes_everything_over(
+    database: Database, clock: FakeClock, territory: SmallTerritory, outage_id: int
+) -> None:
+    clock.advance(minutes=11)
+    assert len(monitor(database, clock)) == 1
+
+    # REC-1's telemetry is lost, so nothing stops a roll-up at it. In one batch: TX-2 goes dark
+    # (FU-1 takes TX-1's outage over) and so does TX-3, FU-2's only transformer; with both its
+    # fuses out REC-1 takes FU-1's outage over in turn, before the breach carried into FU-1's
+    # outage has been written.
+    with database.write() as session:
+        session.execute(update(Device).where(Device.code == "REC-1").values(scada_state=None))
+    gasps = [
+        {"channel": "meter", "kind": "last_gasp", "account_no": territory.account_by_transformer[tx][n]}
+        for tx, n in (("TX-2", 0), ("TX-2", 1), ("TX-3", 0))
+    ]
+    result = submit_reports(database, clock, HOTLINE, gasps)
+    assert outage_id in result.analysis.merged
+    (survivor,) = [i for i in result.analysis.predicted if i not in result.analysis.merged]
+
+    assert monitor(database, clock) == [], "the surviving outage's breach is the same lateness"
+    with database.read() as session:
+        carried = breaches_for(session, "outage", [survivor])[survivor]
+        survivor_device = session.get(Outage, survivor).device.code
+    assert survivor_device == "REC-1"
+    assert [b.code for b in carried] == ["outage_dispatch"]
