@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, insert
@@ -30,46 +29,23 @@ def insert_rows(
         return
     connection = session.connection()
     dialect = connection.dialect
-    converters = [
-        (position, convert)
-        for position, name in enumerate(columns)
-        if (convert := _converter(table, name, dialect)) is not None
-    ]
     compiled = insert(table).compile(dialect=dialect, column_keys=list(columns))
+    # Column by column: each conversion runs once per distinct value (a batch repeats its time of
+    # receipt, a few kinds and statuses), and the rows are rebuilt in the statement's order by zip.
+    values = [list(column) for column in zip(*rows, strict=True)]
+    for position, name in enumerate(columns):
+        convert = _converter(table, name, dialect)
+        if convert is not None:
+            column = values[position]
+            converted = {value: convert(value) for value in set(column) if value is not None}
+            values[position] = [converted.get(value) for value in column]
     if compiled.positional:
         order = [list(columns).index(name) for name in compiled.positiontup or ()]
-        arrange: Callable[[list[Any]], Any] = tuple if order == list(range(len(columns))) else _picker(order)
+        parameters: list[Any] = list(zip(*(values[i] for i in order), strict=True))
     else:
         names = list(columns)
-
-        def arrange(values: list[Any]) -> Any:
-            return dict(zip(names, values, strict=True))
-
-    if not converters:
-        parameters = [arrange(list(row)) for row in rows]
-    else:
-        # A batch repeats most values of a converted column (its time of receipt, a few kinds and
-        # statuses), so each distinct value is converted once.
-        seen: list[dict[Any, Any]] = [{} for _ in converters]
-        parameters = []
-        for row in rows:
-            values = list(row)
-            for (position, convert), done in zip(converters, seen, strict=True):
-                value = values[position]
-                if value is not None:
-                    result = done.get(value)
-                    if result is None:
-                        result = done[value] = convert(value)
-                    values[position] = result
-            parameters.append(arrange(values))
+        parameters = [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
     connection.exec_driver_sql(str(compiled), parameters)
-
-
-def _picker(order: list[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
-    get = itemgetter(*order)
-    if len(order) == 1:
-        return lambda values: (get(values),)
-    return get  # type: ignore[return-value]
 
 
 def _converter(table: Table, name: str, dialect: Dialect) -> Callable[[Any], Any] | None:
