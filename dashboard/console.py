@@ -87,6 +87,7 @@ def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[
             "board.rank",
             "dispatch.col.id",
             "board.urgency",
+            "board.reason",
             "board.dispatch_clock",
             "board.on_site_clock",
             "dispatch.col.state",
@@ -98,7 +99,6 @@ def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[
             "board.crew",
             "dispatch.col.first_report",
             "dispatch.col.etr",
-            "board.reason",
         )
     ]
     return [
@@ -109,6 +109,7 @@ def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[
                     r.priority.rank if r.priority else None,
                     r.outage_id,
                     urgency.get(r.urgency) or t(f"urgency.{r.urgency}"),
+                    r.priority.reason(language) if r.priority else "",
                     clocks.text(r.clock("outage_dispatch")),
                     clocks.text(r.clock("outage_on_site")),
                     states.get(r.state) or t(f"state.{r.state}"),
@@ -120,7 +121,6 @@ def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[
                     ", ".join(r.crews) or "—",
                     first_reports.text(r.first_report_at),
                     etrs.text(r.etr_at),
-                    r.priority.reason(language) if r.priority else "",
                 ),
                 strict=True,
             )

@@ -105,6 +105,8 @@ def live_view() -> None:
         console.board_frame(shown, language, tz),
         hide_index=True,
         width="stretch",
+        # The reason is what a dispatcher reads to trust the order: wide enough to read whole.
+        column_config={t("board.reason"): st.column_config.TextColumn(width="large")},
         on_select="rerun",
         selection_mode="single-row",
         key="board-table",
