@@ -227,21 +227,7 @@ def issue_warning(
         warning.cap_references = None
         warning.issued_by = actor.username
         warning.issued_at = now
-        _flush(session, warning_id)
-        _add_revision(session, warning, now, actor)
-        result = _publish(session, clock, warning)
-        audit.record(
-            session,
-            clock,
-            actor,
-            "warning.issue",
-            "warning",
-            warning_id,
-            before=before,
-            after=snapshot(warning),
-            detail=_result_detail(result),
-        )
-        return result
+        return _record_and_publish(session, clock, actor, warning, now, "warning.issue", before)
 
 
 def update_warning(
@@ -264,21 +250,7 @@ def update_warning(
         warning.cap_identifier = new_identifier(now)
         warning.cap_msg_type = "Update"
         warning.status = WarningStatus.UPDATED
-        _flush(session, warning_id)
-        _add_revision(session, warning, now, actor)
-        result = _publish(session, clock, warning)
-        audit.record(
-            session,
-            clock,
-            actor,
-            "warning.update",
-            "warning",
-            warning_id,
-            before=before,
-            after=snapshot(warning),
-            detail=_result_detail(result),
-        )
-        return result
+        return _record_and_publish(session, clock, actor, warning, now, "warning.update", before)
 
 
 def cancel_warning(
@@ -486,6 +458,33 @@ def _references(session: Session, warning: Warning) -> str:
 def _cap_time(when: datetime) -> str:
     """CAP's dateTime: seconds, with a numeric offset ("Z" is not allowed)."""
     return when.isoformat(timespec="seconds")
+
+
+def _record_and_publish(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    warning: Warning,
+    now: datetime,
+    action: str,
+    before: dict[str, Any],
+) -> PublishResult:
+    """The common end of issuing and updating: a revision, the notices and outreach, and the audit."""
+    _flush(session, warning.id)
+    _add_revision(session, warning, now, actor)
+    result = _publish(session, clock, warning)
+    audit.record(
+        session,
+        clock,
+        actor,
+        action,
+        "warning",
+        warning.id,
+        before=before,
+        after=snapshot(warning),
+        detail=_result_detail(result),
+    )
+    return result
 
 
 def _publish(session: Session, clock: Clock, warning: Warning) -> PublishResult:
