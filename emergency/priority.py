@@ -79,9 +79,9 @@ class Priority(NamedTuple):
         elif self.disaster_mode:
             parts.append("灾害模式区域" if zh else "disaster-mode area")
         elif self.clock_band == BREACHED:
-            parts.append(f"{self.clock_zh}已超时" if zh else f"{self.clock_en}: breached")
+            parts.append(f"{self.clock_zh}已超时" if zh else f'"{self.clock_en}" clock breached')
         elif self.clock_band == AT_RISK:
-            parts.append(f"{self.clock_zh}即将超时" if zh else f"{self.clock_en}: at risk")
+            parts.append(f"{self.clock_zh}即将超时" if zh else f'"{self.clock_en}" clock at risk')
         if self.hazard:
             parts.append("公共安全隐患" if zh else "public-safety hazard")
         if self.top_grade is not None:

@@ -80,7 +80,7 @@ def test_outside_disaster_mode_the_breached_clock_leads_then_the_hazard_then_the
     database, clock, outages
 ) -> None:
     assert board_order(database, clock) == [
-        ("TX-1", "Crew on site: breached; 3 out, 2.0 per crew-hour"),
+        ("TX-1", '"Crew on site" clock breached; 3 out, 2.0 per crew-hour'),
         ("TX-4", "public-safety hazard; 5 out, 2.6 per crew-hour"),
         ("FU-2", "grade-1 user (1 important), backup 7.9 h left; 1 out, 1.0 per crew-hour"),
     ]
@@ -105,5 +105,5 @@ def test_in_disaster_mode_the_hospital_comes_first_and_its_districts_clocks_stop
         "灾害模式：重要用户优先；一级重要用户（共 1 户），备用电源剩 5.9 小时"
     )
     # East Village is not in disaster mode: its clock breached two hours ago and leads the rest.
-    assert hazard.reason().startswith("Crew on site: breached; public-safety hazard")
+    assert hazard.reason().startswith('"Crew on site" clock breached; public-safety hazard')
     assert homes.reason() == "disaster-mode area; 3 out, 1.3 per crew-hour"

@@ -84,10 +84,11 @@ def test_outside_disaster_mode_the_clocks_come_first() -> None:
     ]
     ranked = rank(ranking_input(rows))
     assert [p.outage_id for p in ranked] == [3, 2, 1, 4]
-    assert ranked[0].reason() == "Crew on site: breached; 1 out, 1.0 per crew-hour"
+    assert ranked[0].reason() == '"Crew on site" clock breached; 1 out, 1.0 per crew-hour'
     assert ranked[0].reason("zh") == "到场已超时；停电 1 户，每工时 1.0 户"
     assert ranked[1].reason() == (
-        "Crew on site: at risk; grade-1 user (1 important), no backup power left; 10 out, 10.0 per crew-hour"
+        '"Crew on site" clock at risk; grade-1 user (1 important), no backup power left; '
+        "10 out, 10.0 per crew-hour"
     )
     assert ranked[2].reason() == "public-safety hazard; 10 out, 10.0 per crew-hour"
 
