@@ -195,25 +195,27 @@ def area_map(area: dict[str, Any], level: str) -> folium.Map | None:
 
 # --- the list -----------------------------------------------------------------------------------
 
-st.dataframe(
-    [
-        {
-            t("mw.col.id"): r["id"],
-            t("mw.col.status"): t(f"wstatus.{r['status']}"),
-            t("mw.col.level"): t(f"level.{r['level']}"),
-            t("mw.hazard"): t(f"hazard.{r['hazard']}"),
-            t("mw.col.title"): r["title"],
-            t("mw.col.readiness"): r["readiness"] or "—",
-            t("mw.col.disaster"): r["disaster_mode"],
-            t("mw.col.districts"): ", ".join(r["districts"]),
-            t("mw.col.effective"): local_time(r["effective_at"], tz),
-            t("mw.col.expires"): local_time(r["expires_at"], tz),
-        }
-        for r in rows
-    ],
-    hide_index=True,
-    width="stretch",
-)
+# An empty table says nothing; the first tab says there are no warnings yet.
+if rows:
+    st.dataframe(
+        [
+            {
+                t("mw.col.id"): r["id"],
+                t("mw.col.status"): t(f"wstatus.{r['status']}"),
+                t("mw.col.level"): t(f"level.{r['level']}"),
+                t("mw.hazard"): t(f"hazard.{r['hazard']}"),
+                t("mw.col.title"): r["title"],
+                t("mw.col.readiness"): r["readiness"] or "—",
+                t("mw.col.disaster"): r["disaster_mode"],
+                t("mw.col.districts"): ", ".join(r["districts"]),
+                t("mw.col.effective"): local_time(r["effective_at"], tz),
+                t("mw.col.expires"): local_time(r["expires_at"], tz),
+            }
+            for r in rows
+        ],
+        hide_index=True,
+        width="stretch",
+    )
 
 tab_view, tab_new, tab_import = st.tabs([t("mw.tab.view"), t("mw.tab.new"), t("mw.tab.import")])
 
