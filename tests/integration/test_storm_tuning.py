@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import gc
+import time
 
-from emergency.db import SQLITE_CACHE_KIB, SQLITE_WAL_CHECKPOINT_PAGES, Database
+from sqlalchemy import text
+
+from emergency.db import SQLITE_CACHE_KIB, SQLITE_WAL_CHECKPOINT_PAGES, Database, checkpointer_of
 from emergency.network import network_model
 from tests.support.small_territory import build_small_territory
 
@@ -28,3 +31,32 @@ def test_building_the_network_model_moves_what_lives_on_out_of_the_collectors_si
 
     assert gc.get_freeze_count() > 0
     assert not any(tracked is model for tracked in gc.get_objects())  # frozen objects are not listed
+
+
+def test_sqlite_writes_are_checkpointed_by_a_thread_of_their_own(sqlite_database: Database) -> None:
+    checkpointer = checkpointer_of(sqlite_database.engine)
+    assert checkpointer is not None
+    with sqlite_database.write() as session:
+        session.execute(text("UPDATE settings SET description = description || ''"))
+
+    deadline = time.monotonic() + 10
+    while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with sqlite_database.engine.connect() as connection:
+        # A PASSIVE checkpoint now finds every frame of the WAL already in the database file.
+        busy, wal_frames, checkpointed = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+
+    assert checkpointer.checkpoints >= 1
+    assert (busy, checkpointed) == (0, wal_frames)
+    sqlite_database.dispose()
+    assert not checkpointer.running
+
+
+def test_postgresql_and_memory_engines_have_no_checkpointer(database: Database) -> None:
+    memory = Database("sqlite://")
+    try:
+        assert checkpointer_of(memory.engine) is None
+    finally:
+        memory.dispose()
+    if database.dialect == "postgresql":
+        assert checkpointer_of(database.engine) is None
