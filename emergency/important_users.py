@@ -178,6 +178,18 @@ def _apply(customer: Customer, data: ImportantUserInput) -> None:
     customer.contact_phone = data.contact_phone
 
 
+def _change(
+    session: Session, clock: Clock, actor: Actor, customer: Customer, clean: ImportantUserInput, action: str
+) -> None:
+    """Apply validated fields to one customer and audit the change with its before and after."""
+    before = _audited(customer)
+    _apply(customer, clean)
+    session.flush()
+    audit.record(
+        session, clock, actor, action, "customer", customer.id, before=before, after=_audited(customer)
+    )
+
+
 def register_important_user(
     db: Database, clock: Clock, actor: Actor, account_no: str, data: ImportantUserInput
 ) -> int:
@@ -192,19 +204,7 @@ def register_important_user(
             raise NotFound(f"no customer with account {account_no.strip()!r}")
         if _is_important(str(customer.importance), str(customer.kind)):
             raise Conflict(f"account {customer.account_no} is already on the register: edit it instead")
-        before = _audited(customer)
-        _apply(customer, clean)
-        session.flush()
-        audit.record(
-            session,
-            clock,
-            actor,
-            "important_user.register",
-            "customer",
-            customer.id,
-            before=before,
-            after=_audited(customer),
-        )
+        _change(session, clock, actor, customer, clean, "important_user.register")
         bump_territory_revision(session, clock, actor.username)
         return customer.id
 
@@ -229,19 +229,7 @@ def update_important_user(
                 raise NotFound(f"no customer {customer_id}")
             if customer.version != expected_version:
                 raise Conflict("someone changed this user first: reload and try again")
-            before = _audited(customer)
-            _apply(customer, clean)
-            session.flush()
-            audit.record(
-                session,
-                clock,
-                actor,
-                "important_user.update",
-                "customer",
-                customer.id,
-                before=before,
-                after=_audited(customer),
-            )
+            _change(session, clock, actor, customer, clean, "important_user.update")
             bump_territory_revision(session, clock, actor.username)
     except StaleDataError as error:
         raise Conflict("someone changed this user first: reload and try again") from error
@@ -320,19 +308,7 @@ def import_csv(db: Database, clock: Clock, actor: Actor, content: bytes) -> Impo
             return ImportResult(0, tuple(problems))
         for _, account, clean in parsed:
             customer = customers[account]
-            before = _audited(customer)
-            _apply(customer, clean)
-            session.flush()
-            audit.record(
-                session,
-                clock,
-                actor,
-                "important_user.import",
-                "customer",
-                customer.id,
-                before=before,
-                after=_audited(customer),
-            )
+            _change(session, clock, actor, customer, clean, "important_user.import")
         if parsed:
             bump_territory_revision(session, clock, actor.username)
     return ImportResult(len(parsed), ())
