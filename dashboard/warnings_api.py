@@ -25,6 +25,8 @@ FEED_PATH = "/api/warnings.cap.xml"
 CACHE_SECONDS = 60
 RETRY_AFTER_SECONDS = 5
 
+MAX_ROW_ID = 2**63 - 1  # the largest id SQLite and PostgreSQL bigint can hold
+
 
 def _feed() -> bytes:
     with get_database(load_settings().db_url).read() as session:
@@ -63,10 +65,14 @@ async def warnings_feed(_request: Request) -> Response:
 
 
 async def warning_document(request: Request) -> Response:
-    try:
-        body = await run_in_threadpool(_one, int(request.path_params["warning_id"]))
-    except OperationalError:
-        return _unavailable()
+    warning_id = int(request.path_params["warning_id"])
+    # No row has an id past a 64-bit integer; asking the driver would fail with a server error.
+    body = None
+    if warning_id <= MAX_ROW_ID:
+        try:
+            body = await run_in_threadpool(_one, warning_id)
+        except OperationalError:
+            return _unavailable()
     if body is None:
         return JSONResponse({"error": "no such warning"}, status_code=404)
     return _xml(body, "application/cap+xml; charset=utf-8")

@@ -92,6 +92,8 @@ def test_one_warning_is_its_current_cap_message(database, now_clock, client):
     # A draft is not public: it answers like an unknown id.
     assert client.get(f"/api/warnings/{draft}.cap.xml").status_code == 404
     assert client.get("/api/warnings/99999.cap.xml").status_code == 404
+    # An id no database integer can hold is simply not there, not a server error.
+    assert client.get(f"/api/warnings/{2**64}.cap.xml").status_code == 404
 
 
 def test_cli_imports_an_official_warning_into_a_draft(database, now_clock, client, tmp_path, capsys):
