@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import html
-import logging
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -15,11 +13,10 @@ from zoneinfo import ZoneInfo
 
 import folium
 import numpy as np
-import streamlit_folium
 from sqlalchemy import insert, select
-from streamlit.logger import set_log_level
 
 from dashboard import console, maps, services
+from dashboard.offline_render import browser_stand_in, quiet_bare_mode
 from emergency.bench.common import (
     BENCH_NOW,
     BenchRow,
@@ -217,34 +214,6 @@ def storm_on_territory(db: Database, clock: FakeClock, outages: int, crews: int,
     return Storm(unassigned, crews - busy - off_duty, busy)
 
 
-class _SentToBrowser:
-    """Stands in for streamlit-folium's component call, which needs a running Streamlit server:
-    records what `st_folium` would send to the browser and answers as the component does before
-    any click. Everything `st_folium` computes in Python still runs, so it is timed."""
-
-    def __init__(self) -> None:
-        self.payload_bytes = 0
-
-    def __call__(self, **sent: Any) -> Any:
-        self.payload_bytes = sum(
-            len(str(sent[part]).encode("utf-8"))
-            for part in ("script", "header", "html", "feature_group", "layer_control")
-            if sent.get(part)
-        )
-        return sent["default"]
-
-
-@contextmanager
-def _browser_stand_in() -> Iterator[_SentToBrowser]:
-    sent = _SentToBrowser()
-    component = streamlit_folium._component_func
-    streamlit_folium._component_func = sent
-    try:
-        yield sent
-    finally:
-        streamlit_folium._component_func = component
-
-
 def _staff_layers(db: Database, clock: FakeClock) -> dict[str, Any]:
     return services.read_staff_layers(db, clock, with_network=False, with_transformers=False)
 
@@ -259,7 +228,7 @@ def dispatcher_page(db: Database, clock: FakeClock, base: dict[str, Any]) -> tup
     fmap = console.live_base_map(base, BENCH_LANGUAGE, tiles=None)
     if fmap is None:
         raise AssertionError("the demo territory has no districts")
-    with _browser_stand_in() as sent:
+    with browser_stand_in() as sent:
         console.draw_live_map(fmap, console.live_layers(layers, BENCH_LANGUAGE, BENCH_TZ))
     return sent.payload_bytes, len(layers["board"]), len(layers["crews"]["features"])
 
@@ -297,7 +266,7 @@ def dispatcher_page_markers(db: Database, clock: FakeClock, base: dict[str, Any]
             fill_color=maps.URGENCY_COLOURS.get(properties["urgency"], maps.URGENCY_COLOURS["on_track"]),
             popup=folium.Popup(_popup(properties, list(console.OUTAGE_POPUP))),
         ).add_to(outages)
-    with _browser_stand_in() as sent:
+    with browser_stand_in() as sent:
         console.draw_live_map(fmap, [crews, outages])
     return sent.payload_bytes
 
@@ -321,9 +290,7 @@ def bench_dispatch(
     """
     clock = FakeClock(BENCH_NOW)
     say = sys.stderr
-    # The page's code runs here without a Streamlit server ("bare mode"), which Streamlit warns
-    # about on every session-state read; the language is the default one, which is all we need.
-    set_log_level(logging.ERROR)
+    quiet_bare_mode()
     print(f"dispatch: generating {customers:,} customers, {outages:,} outages and {crews:,} crews", file=say)
     territory = _without_incidents(generate_territory(customers, seed, clock.now()))
     with tempfile.TemporaryDirectory() as directory:
