@@ -16,6 +16,7 @@ from emergency.bench.common import GENERATE_SIZES, BenchRow, format_table, print
 from emergency.bench.dispatch import DISPATCH_CREWS, DISPATCH_CUSTOMERS, DISPATCH_OUTAGES, bench_dispatch
 from emergency.bench.generate import bench_generate
 from emergency.bench.intake import INTAKE_CUSTOMERS, INTAKE_REPORTS, bench_intake
+from emergency.bench.load import LOAD_CLIENTS, LOAD_CUSTOMERS, LOAD_REPORTS, bench_load
 from emergency.bench.public import PUBLIC_CUSTOMERS, bench_public
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "bench_dispatch",
     "bench_generate",
     "bench_intake",
+    "bench_load",
     "bench_public",
     "format_table",
     "main",
@@ -33,7 +35,14 @@ __all__ = [
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[BenchRow]]] = {
     "generate": lambda args: bench_generate(sizes=args.sizes),
-    "intake": lambda args: bench_intake(customers=args.customers or INTAKE_CUSTOMERS, reports=args.reports),
+    "intake": lambda args: bench_intake(
+        customers=args.customers or INTAKE_CUSTOMERS, reports=args.reports or INTAKE_REPORTS
+    ),
+    "load": lambda args: bench_load(
+        customers=args.customers or LOAD_CUSTOMERS,
+        reports=args.reports or LOAD_REPORTS,
+        clients=args.clients,
+    ),
     "dispatch": lambda args: bench_dispatch(
         customers=args.customers or DISPATCH_CUSTOMERS, outages=args.outages, crews=args.crews
     ),
@@ -78,15 +87,21 @@ def main(argv: list[str]) -> int:
         type=_count,
         default=None,
         help=(
-            f"territory size for 'intake' (default {INTAKE_CUSTOMERS}) "
+            f"territory size for 'intake' (default {INTAKE_CUSTOMERS}), 'load' (default {LOAD_CUSTOMERS}) "
             f"and 'dispatch' and 'public' (default {DISPATCH_CUSTOMERS})"
         ),
     )
     parser.add_argument(
         "--reports",
         type=_count,
-        default=INTAKE_REPORTS,
-        help=f"reports for 'intake' (default {INTAKE_REPORTS})",
+        default=None,
+        help=f"reports for 'intake' (default {INTAKE_REPORTS}) and 'load' (default {LOAD_REPORTS})",
+    )
+    parser.add_argument(
+        "--clients",
+        type=_count,
+        default=LOAD_CLIENTS,
+        help=f"concurrent intake clients for 'load' (default {LOAD_CLIENTS})",
     )
     parser.add_argument(
         "--outages",
