@@ -161,7 +161,7 @@ def _query_columns() -> list[str]:
 def _first_crews(session: Session, outage_ids: Sequence[int]) -> pd.Series:
     """The first crew assigned to each outage, as a nullable integer aligned with `outage_ids`."""
     first: dict[int, int] = {}
-    for chunk in _chunks(outage_ids):
+    for chunk in chunks(outage_ids):
         rows = session.execute(
             select(CrewAssignment.outage_id, CrewAssignment.crew_id)
             .where(CrewAssignment.outage_id.in_(chunk))
@@ -172,7 +172,7 @@ def _first_crews(session: Session, outage_ids: Sequence[int]) -> pd.Series:
     return pd.Series([first.get(i) for i in outage_ids], dtype="Int64")
 
 
-def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
+def chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
     for at in range(0, len(ids), size):
         yield ids[at : at + size]
 

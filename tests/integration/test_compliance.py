@@ -28,14 +28,14 @@ from emergency import compliance
 from emergency.clock import FakeClock
 from emergency.db import Database
 from emergency.models import (
-    AssignmentStatus,
     AuditEvent,
     CrewAssignment,
     Outage,
     OutageState,
     SlaTarget,
 )
-from tests.support.small_territory import SmallTerritory, build_small_territory
+from tests.support.outage_records import add_outage, assign
+from tests.support.small_territory import build_small_territory
 
 DAY = datetime(2026, 6, 30, tzinfo=UTC)
 NEXT_DAY = DAY + timedelta(days=1)
@@ -44,30 +44,6 @@ NOW = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 
 def at(hh: int, mm: int = 0, ss: int = 0, day: datetime = DAY) -> datetime:
     return day + timedelta(hours=hh, minutes=mm, seconds=ss)
-
-
-def add_outage(
-    session: Any, territory: SmallTerritory, device: str, state: OutageState, **times: Any
-) -> Outage:
-    device_id = territory.device_ids[device]
-    district = territory.district_ids["E" if device in ("TX-4", "TX-5", "FU-3", "REC-2") else "W"]
-    outage = Outage(
-        state=state,
-        device_id=device_id,
-        district_id=district,
-        customers_affected=times.pop("customers", 3),
-        **times,
-    )
-    session.add(outage)
-    session.flush()
-    return outage
-
-
-def assign(session: Any, outage: Outage, crew_id: int, assigned: datetime, **ends: datetime) -> None:
-    status = AssignmentStatus.COMPLETE if "completed_at" in ends else AssignmentStatus.ON_SITE
-    session.add(
-        CrewAssignment(outage_id=outage.id, crew_id=crew_id, status=status, assigned_at=assigned, **ends)
-    )
 
 
 @pytest.fixture
