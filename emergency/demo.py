@@ -1785,7 +1785,22 @@ def load_territory(
 
 
 def load_demo(
-    db: Database, clock: Clock, customers: int = DEFAULT_CUSTOMERS, seed: int = DEFAULT_SEED
+    db: Database,
+    clock: Clock,
+    customers: int = DEFAULT_CUSTOMERS,
+    seed: int = DEFAULT_SEED,
+    history_years: int | None = None,
 ) -> DemoSummary:
-    """Generate the demo territory for `clock.now()` and load it; see `load_territory`."""
-    return load_territory(db, clock, generate_territory(customers, seed, clock.now()))
+    """Generate the demo territory for `clock.now()` and load it; see `load_territory`.
+
+    Then years of closed outages before today (emergency.history; None: its default of 3 years,
+    0: none), so reliability reports and the major-event threshold have data from the first start.
+    """
+    from emergency.history import DEFAULT_HISTORY_YEARS, load_history
+
+    territory = generate_territory(customers, seed, clock.now())
+    summary = load_territory(db, clock, territory)
+    years = DEFAULT_HISTORY_YEARS if history_years is None else history_years
+    if years:
+        load_history(db, clock, territory, years, seed, load_parameters()["city"]["timezone"])
+    return summary
