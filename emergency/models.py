@@ -417,6 +417,8 @@ class Outage(Base):
     en_route_at: Mapped[datetime | None]
     on_site_at: Mapped[datetime | None]
     restored_at: Mapped[datetime | None]
+    # The customer's return call confirming power is back (the desk's 3-working-day check).
+    verified_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     cancel_reason: Mapped[str | None] = mapped_column(String(500))

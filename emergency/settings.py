@@ -17,7 +17,7 @@ from emergency.models import Setting, SlaTarget
 DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
     "auth.max_failed_logins": (5, "failed logins in a row that lock an account"),
     "auth.lockout_minutes": (15, "how long a locked account stays locked"),
-    "auth.session_idle_minutes": (60, "idle time after which a staff session ends"),
+    "auth.session_idle_minutes": (30, "minutes without a click after which a staff session ends"),
     "territory.is_demo": (False, "the database holds the generated demo territory"),
     "territory.name_en": ("", "the territory's name in English"),
     "territory.name_zh": ("", "the territory's name in Chinese"),
@@ -30,6 +30,10 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
     "intake.match_distance_m": (500, "a located report resolves to a transformer within this distance"),
     "intake.max_description_chars": (2000, "longest accepted report description"),
     "intake.max_age_hours": (72, "reports older than this are refused"),
+    "intake.rate_per_minute": (
+        1200,
+        "requests (each up to 5,000 reports) one API token may make to POST /api/reports in a minute",
+    ),
     "notify.enabled": (True, "the app queues and sends customer notifications every 30 s"),
     "notify.language": ("zh", "language of customer messages: zh or en"),
     "notify.etr_min_interval_minutes": (30, "at most one ETR message per customer in this many minutes"),
@@ -169,6 +173,18 @@ DEFAULT_SLA_TARGETS: tuple[SlaDefault, ...] = (
         "意见建议核实",
         "feedback",
         "submitted",
+        "verified",
+        limit_working_days=3,
+        calendar="working_days",
+    ),
+    # A restored outage is verified by a return call to the customer within 3 working days. Its own
+    # `applies_to`, so the outage clocks of the board and the compliance reports never include it.
+    SlaDefault(
+        "outage_verified",
+        "Restored outage: verified with the customer",
+        "复电回访核实",
+        "restored_outage",
+        "restored",
         "verified",
         limit_working_days=3,
         calendar="working_days",
