@@ -17,6 +17,7 @@ clocks follow `emergency.sla` exactly, limits from the `sla_targets` table:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -536,3 +537,25 @@ def compliance_summary(session: Session, timings: pd.DataFrame, clock: Clock = S
             }
         )
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+# --- what the report can be filtered by -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportChoices:
+    """The districts (id, English name, Chinese name, area type) and crews (id, code, name)."""
+
+    districts: list[tuple[int, str, str, str]]
+    crews: list[tuple[int, str, str]]
+
+
+def report_choices(session: Session) -> ReportChoices:
+    districts = session.execute(
+        select(District.id, District.name_en, District.name_zh, District.area_type).order_by(District.code)
+    ).all()
+    crews = session.execute(select(Crew.id, Crew.code, Crew.name).order_by(Crew.code)).all()
+    return ReportChoices(
+        districts=[(i, en, zh, str(area)) for i, en, zh, area in districts],
+        crews=[(i, code, name) for i, code, name in crews],
+    )

@@ -31,15 +31,21 @@ ALL_DISTRICTS_ZH = "全部区县"
 
 
 def restoration_curve(
-    session: Session, start: datetime, end: datetime, *, district_id: int | None = None
+    session: Session,
+    start: datetime,
+    end: datetime,
+    *,
+    district_id: int | None = None,
+    area_type: str | None = None,
 ) -> pd.DataFrame:
     """Customers out over [start, end], overall (district_id NA) and per district.
 
     Columns: at, district_id (NA on the overall rows), district, district_zh, customers_out (the
-    count from `at` until the next row of the same district). With `district_id`, only that
-    district's outages, and the overall rows equal its own.
+    count from `at` until the next row of the same district). With `district_id` or `area_type`,
+    only the outages of that district or of districts of that area type; the overall rows are
+    then their total.
     """
-    outages = _outages(session, start, end, district_id)
+    outages = _outages(session, start, end, district_id, area_type)
     steps = _steps(session, outages["outage_id"].tolist())
     return customers_out_curve(outages, steps, start, end)
 
@@ -114,7 +120,9 @@ def _step_function(
     return levels[["at", key, "customers_out"]].reset_index(drop=True)
 
 
-def _outages(session: Session, start: datetime, end: datetime, district_id: int | None) -> pd.DataFrame:
+def _outages(
+    session: Session, start: datetime, end: datetime, district_id: int | None, area_type: str | None
+) -> pd.DataFrame:
     district = func.coalesce(Outage.district_id, Device.district_id)
     query = (
         select(
@@ -138,6 +146,8 @@ def _outages(session: Session, start: datetime, end: datetime, district_id: int 
     )
     if district_id is not None:
         query = query.where(district == district_id)
+    if area_type is not None:
+        query = query.where(District.area_type == area_type)
     rows = session.execute(query).all()
     frame = pd.DataFrame(
         rows,
@@ -169,3 +179,20 @@ def _steps(session: Session, outage_ids: Sequence[int]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["outage_id", "at", "customers_restored"])
     frame["at"] = pd.to_datetime(frame["at"], utc=True).astype(TIMESTAMP)
     return frame
+
+
+def sampled(curve: pd.DataFrame, points: int) -> pd.DataFrame:
+    """The curve read at `points` evenly spaced moments per district (for a long window's chart).
+
+    Each moment takes the level then in force, so the result is still exact at those moments;
+    changes shorter than the spacing may fall between them.
+    """
+    start, end = curve["at"].min(), curve["at"].max()
+    grid = pd.DataFrame({"at": pd.date_range(start, end, periods=points).astype(TIMESTAMP)})
+    parts = [
+        pd.merge_asof(grid, rows.drop(columns="district"), on="at", direction="backward").assign(
+            district=name
+        )
+        for name, rows in curve.groupby("district", sort=False)
+    ]
+    return pd.concat(parts, ignore_index=True)[list(CURVE_COLUMNS)]

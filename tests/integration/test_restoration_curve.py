@@ -19,7 +19,7 @@ import pytest
 from emergency.clock import FakeClock
 from emergency.db import Database
 from emergency.models import OutageState, RestorationStep
-from emergency.restoration_curves import customers_out_curve, restoration_curve
+from emergency.restoration_curves import customers_out_curve, restoration_curve, sampled
 from tests.support.outage_records import add_outage
 from tests.support.small_territory import SmallTerritory, build_small_territory
 
@@ -134,11 +134,15 @@ def test_customers_out_overall_and_per_district_with_steps(
     assert set(curve.loc[curve["district"] == "East Village", "district_zh"]) == {"东村"}
 
 
-def test_one_district_only(database: Database, territory: SmallTerritory) -> None:
+def test_one_district_or_area_type_only(database: Database, territory: SmallTerritory) -> None:
     with database.read() as session:
         curve = restoration_curve(session, at(10), at(14), district_id=territory.district_ids["E"])
     assert series(curve, "All districts") == series(curve, "East Village")
     assert set(curve["district"]) == {"All districts", "East Village"}
+    with database.read() as session:
+        urban = restoration_curve(session, at(10), at(14), area_type="urban")
+    assert series(urban, "All districts") == series(urban, "West Town")
+    assert set(urban["district"]) == {"All districts", "West Town"}
 
 
 def test_a_quiet_window_is_zero_from_start_to_end() -> None:
@@ -156,3 +160,22 @@ def test_a_quiet_window_is_zero_from_start_to_end() -> None:
     steps = pd.DataFrame(columns=["outage_id", "at", "customers_restored"])
     curve = customers_out_curve(outages, steps, at(10), at(14))
     assert series(curve, "All districts") == [("10:00", 0), ("14:00", 0)]
+
+
+def test_a_long_curve_is_read_at_even_moments(database: Database, territory: SmallTerritory) -> None:
+    with database.read() as session:
+        curve = sampled(restoration_curve(session, at(10), at(14)), 5)
+    assert series(curve, "All districts") == [
+        ("10:00", 100),
+        ("11:00", 100),
+        ("12:00", 70),
+        ("13:00", 20),
+        ("14:00", 30),
+    ]
+    assert series(curve, "East Village") == [
+        ("10:00", 0),
+        ("11:00", 50),
+        ("12:00", 50),
+        ("13:00", 0),
+        ("14:00", 10),
+    ]
