@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import services
 from dashboard.i18n import language_switch, t
-from dashboard.session import CONTROL_ROOM_ROLES, current_actor
+from dashboard.session import CONTROL_ROOM_ROLES, announce_end, current_actor, keep_alive
 from emergency.models import Role
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
@@ -27,6 +27,8 @@ if not services.database_ready():
     st.error(t("no_db"))
     st.stop()
 
+keep_alive()
+announce_end()
 actor = current_actor()
 public = [
     st.Page(
@@ -86,6 +88,13 @@ else:
     account = [
         st.Page(PAGES_DIR / "logout.py", title=t("nav.logout"), icon=":material/logout:", url_path="logout")
     ]
+    if actor.role in {Role.MANAGER, Role.ADMIN}:
+        account.insert(
+            0,
+            st.Page(
+                PAGES_DIR / "audit_log.py", title=t("nav.audit"), icon=":material/history:", url_path="audit"
+            ),
+        )
     if actor.role == Role.ADMIN:
         account.insert(
             0,

@@ -1,16 +1,37 @@
-"""Who is using this browser session, and the guard every staff page starts with."""
+"""Who is using this browser session, how long it may sit idle, and the guard every staff page starts with.
+
+A staff session is the user in Streamlit's server-side session state. The entry script calls
+`keep_alive` on every full run, which is what a click, a form or a page switch causes; the live
+map's timed refreshes rerun only their fragment, so watching the board alone does not keep a
+session open. After `auth.session_idle_minutes` without a click, the next interaction signs the
+user out and says why. Logging out and expiring are both written to the audit trail.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import streamlit as st
 
-from dashboard.i18n import t
-from emergency.auth import Actor
+from dashboard import services
+from dashboard.i18n import LANGUAGE_KEY, t
+from dashboard.public_forms import SESSION_KEY as PUBLIC_FORM_KEY
+from emergency.auth import Actor, end_session
+from emergency.clock import SYSTEM_CLOCK, Clock
+from emergency.db import get_database
 from emergency.models import Role
+from emergency.settings import get_setting
 
 ACTOR_KEY = "actor"
+LAST_ACTIVE_KEY = "actor-last-active"
+ENDED_KEY = "session-ended"  # (reason, idle minutes) until shown
 STAFF_ROLES = (Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
 CONTROL_ROOM_ROLES = (Role.DISPATCHER, Role.MANAGER)
+# What outlives a sign-out: the language, and the public forms' rate-limit identity (a new one on
+# every logout would reset this browser's count).
+KEPT_ON_SIGN_OUT = frozenset({LANGUAGE_KEY, PUBLIC_FORM_KEY})
+# The clock sessions are timed by; page tests put a FakeClock here.
+CLOCK: Clock = SYSTEM_CLOCK
 
 
 def current_actor() -> Actor | None:
@@ -19,10 +40,59 @@ def current_actor() -> Actor | None:
 
 def sign_in(actor: Actor) -> None:
     st.session_state[ACTOR_KEY] = actor
+    st.session_state[LAST_ACTIVE_KEY] = CLOCK.now()
 
 
-def sign_out() -> None:
-    st.session_state.pop(ACTOR_KEY, None)
+def sign_out(reason: str = "logout") -> None:
+    """End the session: record why, and forget the user and everything they had open.
+
+    A control-room console is shared between shifts: the next user must not inherit a selected
+    outage, a storm plan or a half-filled form.
+    """
+    actor = current_actor()
+    for key in list(st.session_state):
+        if key not in KEPT_ON_SIGN_OUT:
+            del st.session_state[key]
+    if actor is not None:
+        end_session(services.database(), CLOCK, actor, reason)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def idle_minutes(db_url: str) -> float:
+    with get_database(db_url).read() as session:
+        return float(get_setting(session, "auth.session_idle_minutes"))
+
+
+def keep_alive() -> None:
+    """Sign out a session idle for too long; otherwise note that its user is active now."""
+    if current_actor() is None:
+        return
+    now = CLOCK.now()
+    last: datetime = st.session_state.get(LAST_ACTIVE_KEY, now)
+    minutes = idle_minutes(services.database().url)
+    if now - last > timedelta(minutes=minutes):
+        sign_out("idle")
+        st.session_state[ENDED_KEY] = ("idle", minutes)
+    else:
+        st.session_state[LAST_ACTIVE_KEY] = now
+
+
+def log_out() -> None:
+    """The user's own logout; the next run says so."""
+    sign_out("logout")
+    st.session_state[ENDED_KEY] = ("logout", None)
+
+
+def announce_end() -> None:
+    """Say once, on the run after a sign-out, that the session ended and why."""
+    ended = st.session_state.pop(ENDED_KEY, None)
+    if ended is None:
+        return
+    reason, minutes = ended
+    if reason == "idle":
+        st.warning(t("session.expired", minutes=f"{minutes:g}"), icon=":material/timer_off:")
+    else:
+        st.success(t("session.logged_out"), icon=":material/logout:")
 
 
 def require_role(*roles: Role) -> Actor:

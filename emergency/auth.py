@@ -146,6 +146,24 @@ def _attempt_login(session: Session, clock: Clock, username: str, password: str)
     return Actor(user.username, user.role)
 
 
+STAFF_ROLES = (Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
+SESSION_END_ACTIONS = {"logout": "user.logout", "idle": "user.session_expired"}
+
+
+def end_session(db: Database, clock: Clock, actor: Actor, reason: str) -> None:
+    """Note in the audit trail that a staff session ended: the user logged out, or it sat idle too long.
+
+    The session itself lives in the browser's server-side state (dashboard/session.py), which forgets
+    the user; this is the record of when and why.
+    """
+    actor.require(*STAFF_ROLES)
+    if reason not in SESSION_END_ACTIONS:
+        raise InvalidInput(f"one of {', '.join(SESSION_END_ACTIONS)}", field="reason")
+    with db.write() as session:
+        user_id = session.scalar(select(User.id).where(User.username == actor.username))
+        audit.record(session, clock, actor, SESSION_END_ACTIONS[reason], "user", user_id)
+
+
 def _verify(password_hash: str, password: str) -> bool:
     try:
         return _hasher.verify(password_hash, password)
@@ -168,17 +186,10 @@ def _get_user(session: Session, username: str) -> User:
 def disable_user(session: Session, clock: Clock, actor: Actor, username: str) -> User:
     actor.require(Role.ADMIN)
     user = _get_user(session, username)
+    before = {"active": user.active}
     user.active = False
-    audit.record(
-        session,
-        clock,
-        actor,
-        "user.disable",
-        "user",
-        user.id,
-        before={"active": True},
-        after={"active": False},
-    )
+    after = {"active": user.active}
+    audit.record(session, clock, actor, "user.disable", "user", user.id, before=before, after=after)
     return user
 
 
@@ -187,10 +198,22 @@ def reset_password(session: Session, clock: Clock, actor: Actor, username: str, 
     actor.require(Role.ADMIN)
     check_password_rules(password)
     user = _get_user(session, username)
+    before = _account_state(user)
     user.password_hash = hash_password(password)
     user.password_changed_at = clock.now()
     user.failed_logins = 0
     user.locked_until = None
     user.active = True
-    audit.record(session, clock, actor, "user.reset_password", "user", user.id)
+    after = _account_state(user)
+    audit.record(session, clock, actor, "user.reset_password", "user", user.id, before=before, after=after)
     return user
+
+
+def _account_state(user: User) -> dict[str, object]:
+    """What a password reset changes, for the audit trail (never the hash)."""
+    return {
+        "active": user.active,
+        "locked_until": user.locked_until.isoformat() if user.locked_until else None,
+        "failed_logins": user.failed_logins,
+        "password_changed_at": user.password_changed_at.isoformat(),
+    }

@@ -1,10 +1,10 @@
-"""Log out: forget the session's user and go back to the public page."""
+"""Log out: end the session (recorded in the audit trail) and go back to the public page."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.session import sign_out
+from dashboard.session import log_out
 
-sign_out()
+log_out()
 st.rerun()

@@ -1,0 +1,153 @@
+"""The audit trail (managers and administrators): filter, page newest first, read a change, download."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import streamlit as st
+
+from dashboard import services
+from dashboard.i18n import local_time, t
+from dashboard.session import require_role
+from emergency import audit_query
+from emergency.audit_query import AuditFilter, AuditRow
+from emergency.clock import SYSTEM_CLOCK
+from emergency.config import load_settings
+from emergency.errors import EmergencyError
+from emergency.models import Role
+
+FILTER_KEY = "audit-filter"
+# The `before_id` of each page shown so far (None for the newest), so "Newer" can go back.
+CURSORS_KEY = "audit-cursors"
+ROLES = ["", "dispatcher", "manager", "admin", "system", "public", "intake", "crew_position"]
+
+actor = require_role(Role.MANAGER, Role.ADMIN)
+tz = load_settings().timezone
+db = services.database()
+
+st.title(t("audit.title"))
+st.caption(t("audit.intro"))
+
+
+def day_start(day: date | None) -> datetime | None:
+    """Midnight of a local calendar day, in UTC."""
+    return None if day is None else datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)
+
+
+def role_label(role: str) -> str:
+    return t("audit.any") if not role else t(f"role.{role}")
+
+
+with st.form("audit-filters"):
+    since_col, until_col, actor_col, role_col = st.columns(4)
+    since_day = since_col.date_input(t("audit.since"), value=None, format="YYYY-MM-DD")
+    until_day = until_col.date_input(t("audit.until"), value=None, format="YYYY-MM-DD")
+    who = actor_col.text_input(t("audit.actor"), max_chars=64)
+    role = role_col.selectbox(t("login.role"), ROLES, format_func=role_label)
+    action_col, entity_col, entity_id_col, text_col = st.columns(4)
+    action = action_col.text_input(t("audit.action"), max_chars=64, help=t("audit.action_help"))
+    entity = entity_col.text_input(t("audit.entity"), max_chars=32, help=t("audit.entity_help"))
+    entity_id = entity_id_col.text_input(t("audit.entity_id"), max_chars=64)
+    text = text_col.text_input(t("audit.text"), max_chars=audit_query.MAX_FILTER_CHARS)
+    if st.form_submit_button(t("audit.apply"), type="primary"):
+        st.session_state[FILTER_KEY] = AuditFilter(
+            since=day_start(since_day),
+            until=day_start(until_day + timedelta(days=1)) if until_day else None,
+            actor=who,
+            role=role or None,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            text=text,
+        )
+        st.session_state[CURSORS_KEY] = [None]
+
+wanted: AuditFilter = st.session_state.get(FILTER_KEY, AuditFilter())
+cursors: list[int | None] = st.session_state.setdefault(CURSORS_KEY, [None])
+
+try:
+    with db.read() as session:
+        total = audit_query.count_audit(session, actor, wanted)
+        page = audit_query.search_audit(session, actor, wanted, before_id=cursors[-1])
+except EmergencyError as error:
+    st.error(t("action.refused", reason=str(error)))
+    st.stop()
+
+if total >= audit_query.COUNT_CAP:
+    st.markdown(t("audit.count_many", n=f"{audit_query.COUNT_CAP:,}"))
+else:
+    st.markdown(t("audit.count", n=f"{total:,}"))
+
+
+def table(rows: list[AuditRow]) -> list[dict[str, str]]:
+    return [
+        {
+            t("audit.col.at"): local_time(r.at, tz, "%Y-%m-%d %H:%M:%S"),
+            t("audit.actor"): r.actor,
+            t("login.role"): r.role,
+            t("audit.action"): r.action,
+            t("audit.entity"): r.entity,
+            t("audit.entity_id"): r.entity_id or "",
+            t("audit.col.changes"): audit_query.describe_changes(r.changes),
+            t("audit.col.detail"): r.detail or "",
+        }
+        for r in rows
+    ]
+
+
+if page.rows:
+    shown = st.dataframe(
+        table(page.rows),
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key=f"audit-table-{len(cursors)}-{cursors[-1]}",
+    )
+    newer, where, older = st.columns([1, 2, 1])
+    if newer.button(t("audit.newer"), disabled=len(cursors) == 1, width="stretch"):
+        cursors.pop()
+        st.rerun()
+    where.caption(t("audit.page", n=len(cursors)))
+    if older.button(t("audit.older"), disabled=page.next_before_id is None, width="stretch"):
+        cursors.append(page.next_before_id)
+        st.rerun()
+
+    picked = shown.selection.rows
+    if picked:
+        event = page.rows[picked[0]]
+        st.subheader(t("audit.event", id=event.id, action=event.action))
+        changes = event.changes
+        if changes:
+            st.dataframe(
+                [
+                    {
+                        t("audit.field"): c.field,
+                        t("audit.before"): "" if c.before is None else str(c.before),
+                        t("audit.after"): "" if c.after is None else str(c.after),
+                    }
+                    for c in changes
+                ],
+                hide_index=True,
+                width="stretch",
+            )
+        else:
+            st.caption(t("audit.no_changes"))
+    else:
+        st.caption(t("audit.pick"))
+else:
+    st.info(t("audit.none"))
+
+
+def csv_download() -> bytes:
+    return audit_query.export_audit_csv(db, SYSTEM_CLOCK, actor, wanted)
+
+
+st.download_button(
+    t("audit.download", n=f"{audit_query.MAX_EXPORT_ROWS:,}"),
+    data=csv_download,
+    file_name=f"audit-{SYSTEM_CLOCK.now().astimezone(tz):%Y%m%d-%H%M}.csv",
+    mime="text/csv",
+    disabled=not page.rows,
+    icon=":material/download:",
+)

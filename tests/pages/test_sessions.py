@@ -1,0 +1,142 @@
+"""Staff sessions through the real entry script: idle expiry on a fake clock, logout, uniform login refusals."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from dashboard import session as staff_session
+from emergency import auth
+from emergency.auth import CLI_ADMIN
+from emergency.clock import SYSTEM_CLOCK, FakeClock
+from emergency.db import get_database
+from emergency.models import AuditEvent
+from emergency.settings import set_setting
+from tests.pages.conftest import APP, page
+from tests.support.small_territory import PASSWORDS
+
+TIMEOUT = 30
+NAV_MISSING = "Could not find a navigation page"
+
+
+@pytest.fixture
+def session_clock(territory_db, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    clock = FakeClock(SYSTEM_CLOCK.now())
+    monkeypatch.setattr(staff_session, "CLOCK", clock)
+    return clock
+
+
+def signed_in(username: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page(page("login.py")).run()
+    at.text_input[0].input(username)
+    at.text_input[1].input(PASSWORDS.get(username, "not-the-password"))
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def session_events(url: str, username: str) -> list[str]:
+    with get_database(url).read() as session:
+        return list(
+            session.scalars(
+                select(AuditEvent.action)
+                .where(AuditEvent.actor == username, AuditEvent.action.in_(("user.logout", "user.session_expired")))
+                .order_by(AuditEvent.id)
+            )
+        )
+
+
+def test_a_session_idle_past_the_limit_is_signed_out_on_the_next_click(territory_db, session_clock) -> None:
+    url, _ = territory_db
+    at = signed_in("dispatcher")
+    at.switch_page(page("dispatcher_map.py")).run()
+    assert at.title[0].value == "Dispatcher console"
+
+    session_clock.advance(minutes=31)
+    at.run()
+
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Power status"
+    assert "signed out after 30 minutes without activity" in at.warning[0].value
+    assert staff_session.ACTOR_KEY not in at.session_state
+    with pytest.raises(ValueError, match=NAV_MISSING):
+        at.switch_page(page("dispatcher_map.py"))
+    assert session_events(url, "dispatcher") == ["user.session_expired"]
+    # The message is said once.
+    at.run()
+    assert not at.warning
+
+
+def test_each_click_restarts_the_idle_time(territory_db, session_clock) -> None:
+    at = signed_in("dispatcher")
+    for _ in range(3):
+        session_clock.advance(minutes=25)
+        at.switch_page(page("dispatcher_map.py")).run()
+        assert at.title[0].value == "Dispatcher console"
+    assert not at.warning
+
+
+def test_the_idle_limit_is_a_setting(territory_db, session_clock) -> None:
+    url, _ = territory_db
+    with get_database(url).write() as session:
+        set_setting(session, "auth.session_idle_minutes", 5, session_clock)
+    at = signed_in("manager")
+
+    session_clock.advance(minutes=6)
+    at.run()
+
+    assert "signed out after 5 minutes without activity" in at.warning[0].value
+    assert session_events(url, "manager") == ["user.session_expired"]
+
+
+def test_logout_ends_the_session_forgets_its_state_and_is_audited(territory_db, session_clock) -> None:
+    url, _ = territory_db
+    at = signed_in("manager")
+    at.session_state["console-selected"] = 7
+    at.switch_page(page("logout.py")).run()
+
+    assert at.title[0].value == "Power status"
+    assert at.success[0].value == "You are logged out."
+    assert "console-selected" not in at.session_state
+    assert "lang" in at.session_state
+    with pytest.raises(ValueError, match=NAV_MISSING):
+        at.switch_page(page("manager_warnings.py"))
+    assert session_events(url, "manager") == ["user.logout"]
+    # Coming back later does not count as a second ending.
+    session_clock.advance(hours=2)
+    at.run()
+    assert session_events(url, "manager") == ["user.logout"]
+
+
+def refusal(username: str, password: str) -> list[str]:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page(page("login.py")).run()
+    at.text_input[0].input(username)
+    at.text_input[1].input(password)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert staff_session.ACTOR_KEY not in at.session_state
+    return [e.value for e in at.error]
+
+
+def test_locked_disabled_unknown_and_wrong_password_read_the_same(territory_db) -> None:
+    url, _ = territory_db
+    db = get_database(url)
+    with db.write() as session:
+        auth.disable_user(session, SYSTEM_CLOCK, CLI_ADMIN, "admin")
+    for _ in range(5):
+        refusal("manager", "wrong-password")
+
+    answers = {
+        "wrong password": refusal("dispatcher", "wrong-password"),
+        "unknown user": refusal("nobody", "wrong-password"),
+        "locked, right password": refusal("manager", PASSWORDS["manager"]),
+        "disabled, right password": refusal("admin", PASSWORDS["admin"]),
+    }
+
+    assert len({tuple(a) for a in answers.values()}) == 1, answers
+    assert "Wrong username or password" in answers["unknown user"][0]
