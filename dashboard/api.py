@@ -8,6 +8,8 @@ ones even when others are refused. Answers:
 - 422 `{"errors": [{"index", "field", "reason"}], "accepted": [...], "outages": {...}}` when any item
   (or the body as a whole: index -1) was refused;
 - 401 with `WWW-Authenticate: Bearer` without a valid token, saying nothing of why;
+- 429 with `Retry-After` when the token has made `intake.rate_per_minute` requests in the last
+  minute (emergency.ratelimit), checked before the body is read: nothing of the request is stored;
 - 413 for a body over `MAX_BODY_BYTES`, found while reading it;
 - 503 with `Retry-After` when the database is busy or unreachable.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -24,8 +27,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from emergency import ratelimit
 from emergency.auth import Actor
-from emergency.clock import SYSTEM_CLOCK
+from emergency.clock import SYSTEM_CLOCK, Clock
 from emergency.config import load_settings
 from emergency.db import Database, get_database
 from emergency.intake import MAX_BATCH, submit_reports
@@ -56,6 +60,15 @@ def _unauthorized() -> JSONResponse:
 def _refused(reason: str, field: str = "body") -> JSONResponse:
     return JSONResponse(
         {"errors": [{"index": BODY, "field": field, "reason": reason}], "accepted": []}, status_code=422
+    )
+
+
+def _too_many(limited: ratelimit.RateLimited) -> JSONResponse:
+    seconds = max(math.ceil(limited.retry_after.total_seconds()), 1)
+    return JSONResponse(
+        {"error": f"too many requests with this token; nothing was stored, try again in {seconds} s"},
+        status_code=429,
+        headers={"Retry-After": str(seconds)},
     )
 
 
@@ -120,7 +133,7 @@ def _parse(body: bytes) -> list[Any] | str:
     return f"expected a JSON object (one report) or a JSON array of reports, not a {type(data).__name__}"
 
 
-async def post_reports(request: Request) -> JSONResponse:
+async def _post_reports(request: Request, clock: Clock) -> JSONResponse:
     if request.method != "POST":
         # Without this, other methods fall through to the pages' catch-all and get HTML.
         return JSONResponse({"error": "use POST to send reports"}, status_code=405, headers={"Allow": "POST"})
@@ -129,12 +142,15 @@ async def post_reports(request: Request) -> JSONResponse:
     if presented is None:
         return _unauthorized()
     try:
-        actor = await run_in_threadpool(authenticate_token, db, SYSTEM_CLOCK, presented, TokenScope.INTAKE)
+        actor = await run_in_threadpool(authenticate_token, db, clock, presented, TokenScope.INTAKE)
+        if actor is None:
+            return _unauthorized()
+        await run_in_threadpool(ratelimit.intake_attempt, db, clock, actor.username)
     except OperationalError:
         log.exception("POST /api/reports: the database could not check the token")
         return _unavailable()
-    if actor is None:
-        return _unauthorized()
+    except ratelimit.RateLimited as limited:
+        return _too_many(limited)
 
     try:
         body = await _read_body(request)
@@ -150,7 +166,7 @@ async def post_reports(request: Request) -> JSONResponse:
         return _refused(f"at most {MAX_BATCH:,} reports per request, got {len(items):,}", field="reports")
 
     try:
-        accepted, errors, outages = await run_in_threadpool(_submit, db, actor, items)
+        accepted, errors, outages = await run_in_threadpool(_submit, db, clock, actor, items)
     except OperationalError:
         # SQLite's lock wait ran out, or PostgreSQL went away: nothing was stored, try again.
         log.exception("POST /api/reports: database unavailable")
@@ -169,7 +185,9 @@ def _has_unpaired_surrogate(item: Any) -> bool:
     return False
 
 
-def _submit(db: Database, actor: Actor, items: list[Any]) -> tuple[list[Any], list[Any], dict[str, Any]]:
+def _submit(
+    db: Database, clock: Clock, actor: Actor, items: list[Any]
+) -> tuple[list[Any], list[Any], dict[str, Any]]:
     """Accepted items, errors and outages as JSON, indexed by position in the request.
 
     Items whose text no database can store are refused here, item by item, so the others still go in
@@ -183,7 +201,7 @@ def _submit(db: Database, actor: Actor, items: list[Any]) -> tuple[list[Any], li
     ]
     if not keep:
         return [], errors, AnalysisResult().to_json()
-    result = submit_reports(db, SYSTEM_CLOCK, actor, [items[i] for i in keep])
+    result = submit_reports(db, clock, actor, [items[i] for i in keep])
     accepted = [{"index": keep[a.index], "id": a.id, "duplicate": a.duplicate} for a in result.accepted]
     errors += [{**e.to_json(), "index": keep[e.index] if e.index >= 0 else e.index} for e in result.errors]
     errors.sort(key=lambda e: e["index"])
@@ -198,4 +216,13 @@ def _unavailable() -> JSONResponse:
     )
 
 
-reports_route = Route("/api/reports", post_reports, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+def reports_route_on(clock: Clock) -> Route:
+    """The route on `clock`: the server's is the system clock, tests step a fake one past the rate window."""
+
+    async def post_reports(request: Request) -> JSONResponse:
+        return await _post_reports(request, clock)
+
+    return Route("/api/reports", post_reports, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+
+
+reports_route = reports_route_on(SYSTEM_CLOCK)

@@ -1,4 +1,5 @@
-"""A sliding-window rate limit for the public forms, counted per browser session and per client address.
+"""Sliding-window rate limits: the public forms per browser session and per client address, and
+machine intake per API token.
 
 Counts live in the `rate_limit_hits` table, so every app process behind a load balancer sees the
 same count. An attempt is allowed only when none of its keys (its session, its address) has used
@@ -6,6 +7,9 @@ its hourly limit in the last hour; an allowed attempt counts against every key, 
 against none, so someone who waits gets back in. An address gets a multiple of a session's limit
 because a carrier's NAT puts many people behind one address, while one person can open new
 sessions at will: the session limit is for the honest, the address limit for the scripted.
+
+Machine intake is counted per token, by the minute (`intake_attempt`): a gateway's token, not its
+address, says who it is, so no header a client writes can move it to another count.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from emergency.models import RateLimitHit
 from emergency.settings import get_setting
 
 WINDOW = timedelta(hours=1)
+INTAKE_WINDOW = timedelta(minutes=1)
+INTAKE_ACTION = "intake"
 # The public actions and the setting that holds each one's per-session hourly limit.
 LIMIT_SETTINGS = {
     "lookup": "public.lookup_per_hour",
@@ -94,24 +100,43 @@ def check_and_count(session: Session, clock: Clock, action: str, requester: Requ
     """The same as `attempt`, inside the caller's transaction."""
     if action not in LIMIT_SETTINGS:
         raise ValueError(f"unknown public action {action!r}")
-    now = clock.now()
-    since = now - WINDOW
-    keys = requester.keys(action)
+    allowed = limits(session, action)
+    _check_and_count(
+        session, clock.now(), action, WINDOW, [(key, allowed[kind]) for kind, key in requester.keys(action)]
+    )
+
+
+def intake_attempt(db: Database, clock: Clock, token_name: str) -> None:
+    """Count one request of an intake token, or raise RateLimited (counting nothing) when the token
+    has made `intake.rate_per_minute` requests in the last minute."""
+    with db.write() as session:
+        allowed = int(get_setting(session, "intake.rate_per_minute"))
+        key = _digest(INTAKE_ACTION, "token", token_name)
+        _check_and_count(session, clock.now(), INTAKE_ACTION, INTAKE_WINDOW, [(key, allowed)])
+
+
+def _check_and_count(
+    session: Session, now: datetime, action: str, window: timedelta, limited: list[tuple[str, int]]
+) -> None:
+    """Raise RateLimited when any key has used its limit within `window`; otherwise count a hit on each."""
+    since = now - window
     if session.get_bind().dialect.name == "postgresql":
         # Two processes counting the same key at once would both see room for one more; SQLite's
         # BEGIN IMMEDIATE already serialises writers.
-        for _, key in sorted(keys, key=lambda k: k[1]):
+        for key, _ in sorted(limited):
             session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
-    session.execute(delete(RateLimitHit).where(RateLimitHit.at <= since))
-    allowed = limits(session, action)
+    # Only this action's rows: the actions' windows differ (an hour for forms, a minute for intake).
+    session.execute(
+        delete(RateLimitHit).where(RateLimitHit.at <= since, RateLimitHit.key.startswith(f"{action}:"))
+    )
     waits: list[timedelta] = []
-    for kind, key in keys:
+    for key, allowed in limited:
         used, oldest = _used(session, key, since)
-        if used >= allowed[kind]:
-            waits.append(_retry_after(session, key, since, used - allowed[kind], oldest, now))
+        if used >= allowed:
+            waits.append(_retry_after(session, key, since, used - allowed, oldest, now, window))
     if waits:
         raise RateLimited(max(waits))
-    session.execute(insert(RateLimitHit), [{"key": key, "at": now} for _, key in keys])
+    session.execute(insert(RateLimitHit), [{"key": key, "at": now} for key, _ in limited])
 
 
 def _used(session: Session, key: str, since: datetime) -> tuple[int, datetime | None]:
@@ -124,7 +149,13 @@ def _used(session: Session, key: str, since: datetime) -> tuple[int, datetime | 
 
 
 def _retry_after(
-    session: Session, key: str, since: datetime, surplus: int, oldest: datetime | None, now: datetime
+    session: Session,
+    key: str,
+    since: datetime,
+    surplus: int,
+    oldest: datetime | None,
+    now: datetime,
+    window: timedelta,
 ) -> timedelta:
     """When enough of the window's hits have aged out to leave room for one more."""
     if surplus > 0:
@@ -139,5 +170,5 @@ def _retry_after(
         )
         oldest = times[-1]
     if oldest is None:
-        return WINDOW  # a limit of 0: the action is switched off
-    return max(oldest + WINDOW - now, timedelta(seconds=1))
+        return window  # a limit of 0: the action is switched off
+    return max(oldest + window - now, timedelta(seconds=1))
