@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -40,6 +41,7 @@ from emergency.models import (
     Role,
 )
 from emergency.models import Warning as WarningRow
+from emergency.restoration_curves import restoration_curve
 from emergency.warning_preview import GRADE_ORDER, user_grade
 from emergency.warnings import disaster_mode_districts, warnings_in_force
 
@@ -199,12 +201,15 @@ def build_report(
     if event_start.tzinfo is None:
         raise InvalidInput("needs a time zone", field="event_start")
     kind = ReportKind(kind)
+    event_start = event_start.astimezone(UTC)
     as_of, previous = report_times(kind, now, event_start, tz)
     outages = _EventOutages.load(session, event_start, as_of)
-    curve = outages.curve()
-    bounds = (_us(event_start), _us(previous), _us(as_of))
-    active = outages.active_at(as_of)
-    restored = (outages.restored_us >= bounds[0]) & (outages.restored_us <= bounds[2])
+    # The restoration curve's own count of customers out, so the report and the chart agree.
+    curve = restoration_curve(session, event_start, as_of)
+    active = outages.first_us <= _us(as_of)
+    active &= outages.restored_us == NEVER
+    restored = (outages.restored_us >= _us(event_start)) & (outages.restored_us <= _us(as_of))
+    minutes_out = (_us(as_of) - outages.first_us) / 60e6
     crews = _crews(session, as_of)
     disaster = disaster_mode_districts(session, as_of)
     served = dict(
@@ -214,21 +219,20 @@ def build_report(
     )
     districts = []
     for district in session.scalars(select(District).order_by(District.code)):
-        in_district = outages.district == district.id
         districts.append(
             DistrictLine(
                 code=district.code,
                 name_en=district.name_en,
                 name_zh=district.name_zh,
                 customers_served=served.get(district.id, 0),
-                progress=curve.progress(*bounds, np.isin(curve.outage, np.flatnonzero(in_district))),
-                outages_active=int((active & in_district).sum()),
+                progress=_progress(curve[curve["district_id"] == district.id], previous),
+                outages_active=int((active & (outages.district == district.id)).sum()),
                 crews_deployed=crews.by_district.get(district.id, 0),
                 disaster_mode=district.id in disaster,
             )
         )
     codes = {d.id: d.code for d in session.scalars(select(District))}
-    users = _important_users_out(session, outages, active, as_of, codes)
+    users = _important_users_out(session, outages, active, codes)
     by_grade = {grade: 0 for grade in GRADE_ORDER}
     for user in users:
         by_grade[user.grade] += 1
@@ -239,13 +243,17 @@ def build_report(
         previous_at=previous,
         generated_at=now,
         customers_served=sum(served.values()),
-        progress=curve.progress(*bounds),
+        progress=_progress(curve[curve["district_id"].isna()], previous),
         outages_active=int(active.sum()),
         outages_in_event=len(outages.ids),
         outages_restored=int(restored.sum()),
-        longest_active=_duration(outages.active_minutes(as_of)[active], max),
-        mean_active=_duration(outages.active_minutes(as_of)[active], np.mean),
-        mean_restoration=_duration(((outages.restored_us - outages.first_us) / 60e6)[restored], np.mean),
+        longest_active=_minutes(minutes_out[active].max()) if active.any() else None,
+        mean_active=_minutes(minutes_out[active].mean()) if active.any() else None,
+        mean_restoration=(
+            _minutes(((outages.restored_us - outages.first_us)[restored] / 60e6).mean())
+            if restored.any()
+            else None
+        ),
         crews=crews.totals,
         important_users=tuple(users),
         districts=tuple(districts),
@@ -262,10 +270,32 @@ def _us(when: datetime) -> int:
     return (when - EPOCH) // MICROSECOND
 
 
-def _duration(minutes: npt.NDArray[np.float64], reduce: object) -> timedelta | None:
-    if not len(minutes):
-        return None
-    return timedelta(minutes=float(reduce(minutes)))  # type: ignore[operator]
+def _minutes(minutes: float) -> timedelta:
+    return timedelta(minutes=float(minutes))
+
+
+def _progress(levels: pd.DataFrame, previous: datetime) -> Progress:
+    """Restoration progress from one district's (or the whole territory's) restoration curve.
+
+    The curve holds the level at the event's start, then the level after each moment the count
+    changed, up to the report's time. A rise is customers cut off, a fall customers restored; two
+    outages changing at the very same microsecond would net out, which real report times do not.
+    """
+    if levels.empty:
+        return Progress(0, 0, None, 0, 0, 0)
+    out = levels["customers_out"].to_numpy(dtype=np.int64)
+    at = list(levels["at"])
+    change = np.diff(out)
+    peak = int(np.argmax(out))
+    since_previous = (levels["at"].iloc[1:] > pd.Timestamp(previous)).to_numpy()
+    return Progress(
+        out_now=int(out[-1]),
+        peak=int(out[peak]),
+        peak_at=at[peak].to_pydatetime() if out[peak] else None,
+        affected=int(out[0] + change[change > 0].sum()),
+        restored=int(-change[change < 0].sum()),
+        restored_since_previous=int(-change[(change < 0) & since_previous].sum()),
+    )
 
 
 NEVER = np.iinfo(np.int64).max
@@ -273,139 +303,57 @@ NEVER = np.iinfo(np.int64).max
 
 @dataclass
 class _EventOutages:
-    """The outages that had customers out at some moment of the event, up to the report's time."""
+    """The outages that had customers out at some moment of the event, up to the report's time,
+    with the devices their restoration steps brought back by then."""
 
     ids: npt.NDArray[np.int64]
     district: npt.NDArray[np.int64]  # -1 when unknown
     device: npt.NDArray[np.int64]
     first_us: npt.NDArray[np.int64]
     restored_us: npt.NDArray[np.int64]  # NEVER while not restored by the report's time
-    affected: npt.NDArray[np.int64]
-    steps: list[tuple[int, int, int, int | None]]  # (outage index, at us, customers, device id)
+    restored_devices: dict[int, set[int]]  # outage index -> devices of its steps
 
     @classmethod
     def load(cls, session: Session, event_start: datetime, as_of: datetime) -> _EventOutages:
+        in_event = (
+            Outage.state.not_in(NOT_COUNTED),
+            Outage.merged_into_id.is_(None),
+            Outage.first_report_at <= as_of,
+            or_(Outage.restored_at.is_(None), Outage.restored_at >= event_start),
+        )
         rows = session.execute(
             select(
                 Outage.id,
-                Outage.district_id,
+                # As the restoration curve places an outage without a district of its own.
+                func.coalesce(Outage.district_id, Device.district_id),
                 Outage.device_id,
                 Outage.first_report_at,
                 Outage.restored_at,
-                Outage.customers_affected,
             )
-            .where(
-                Outage.state.not_in(NOT_COUNTED),
-                Outage.first_report_at <= as_of,
-                or_(Outage.restored_at.is_(None), Outage.restored_at >= event_start),
-            )
+            .join(Device, Device.id == Outage.device_id)
+            .where(*in_event)
             .order_by(Outage.id)
         ).all()
         end = _us(as_of)
         restored = [_us(r[4]) if r[4] is not None and _us(r[4]) <= end else NEVER for r in rows]
-        loaded = cls(
+        index = {r[0]: n for n, r in enumerate(rows)}
+        restored_devices: dict[int, set[int]] = {}
+        if index:
+            for outage_id, device in session.execute(
+                select(RestorationStep.outage_id, RestorationStep.device_id).where(
+                    RestorationStep.outage_id.in_(select(Outage.id).where(*in_event).scalar_subquery()),
+                    RestorationStep.at <= as_of,
+                    RestorationStep.device_id.is_not(None),
+                )
+            ):
+                restored_devices.setdefault(index[outage_id], set()).add(device)
+        return cls(
             ids=np.array([r[0] for r in rows], dtype=np.int64),
             district=np.array([-1 if r[1] is None else r[1] for r in rows], dtype=np.int64),
             device=np.array([r[2] for r in rows], dtype=np.int64),
             first_us=np.array([_us(r[3]) for r in rows], dtype=np.int64),
             restored_us=np.array(restored, dtype=np.int64),
-            affected=np.array([r[5] for r in rows], dtype=np.int64),
-            steps=[],
-        )
-        index = {int(i): n for n, i in enumerate(loaded.ids)}
-        if index:
-            event_ids = (
-                select(Outage.id)
-                .where(
-                    Outage.state.not_in(NOT_COUNTED),
-                    Outage.first_report_at <= as_of,
-                    or_(Outage.restored_at.is_(None), Outage.restored_at >= event_start),
-                )
-                .scalar_subquery()
-            )
-            for outage_id, at, customers, device in session.execute(
-                select(
-                    RestorationStep.outage_id,
-                    RestorationStep.at,
-                    RestorationStep.customers_restored,
-                    RestorationStep.device_id,
-                )
-                .where(RestorationStep.outage_id.in_(event_ids), RestorationStep.at <= as_of)
-                .order_by(RestorationStep.at, RestorationStep.id)
-            ):
-                loaded.steps.append((index[outage_id], _us(at), customers, device))
-        return loaded
-
-    def active_at(self, as_of: datetime) -> npt.NDArray[np.bool_]:
-        return (self.first_us <= _us(as_of)) & (self.restored_us == NEVER)
-
-    def active_minutes(self, as_of: datetime) -> npt.NDArray[np.float64]:
-        return (_us(as_of) - self.first_us) / 60e6
-
-    def curve(self) -> _Curve:
-        """Customers cut off (+) at each first report and brought back (-) at each step; a restored
-        outage whose steps fall short of its customers brings the rest back when it is restored."""
-        outage, times, amounts = [], [], []
-        back = np.zeros(len(self.ids), dtype=np.int64)
-        for index, at, customers, _ in self.steps:
-            customers = int(min(customers, self.affected[index] - back[index]))
-            if customers > 0:
-                back[index] += customers
-                outage.append(index)
-                times.append(at)
-                amounts.append(-customers)
-        for index in range(len(self.ids)):
-            outage.append(index)
-            times.append(int(self.first_us[index]))
-            amounts.append(int(self.affected[index]))
-            rest = int(self.affected[index] - back[index])
-            if self.restored_us[index] != NEVER and rest > 0:
-                outage.append(index)
-                times.append(int(self.restored_us[index]))
-                amounts.append(-rest)
-        order = np.argsort(np.array(times, dtype=np.int64), kind="stable")
-        return _Curve(
-            np.array(outage, dtype=np.int64)[order],
-            np.array(times, dtype=np.int64)[order],
-            np.array(amounts, dtype=np.int64)[order],
-        )
-
-
-@dataclass(frozen=True)
-class _Curve:
-    """Changes in customers out, in time order, each tagged with its outage's index."""
-
-    outage: npt.NDArray[np.int64]
-    times: npt.NDArray[np.int64]
-    amounts: npt.NDArray[np.int64]
-
-    def progress(
-        self, start: int, previous: int, end: int, mask: npt.NDArray[np.bool_] | None = None
-    ) -> Progress:
-        times = self.times if mask is None else self.times[mask]
-        amounts = self.amounts if mask is None else self.amounts[mask]
-        before = times <= start
-        during = (times > start) & (times <= end)
-        at_start = int(amounts[before].sum())
-        running = at_start + np.cumsum(amounts[during])
-        # Only the last change at any one moment counts: several at once are one step of the curve.
-        moment_ends = (
-            np.append(times[during][1:] != times[during][:-1], True) if during.any() else during[during]
-        )
-        peak, peak_at = at_start, (start if at_start else None)
-        if len(running):
-            candidates = running[moment_ends]
-            best = int(np.argmax(candidates))
-            if candidates[best] > peak:
-                peak, peak_at = int(candidates[best]), int(times[during][moment_ends][best])
-        later = amounts[during]
-        return Progress(
-            out_now=int(at_start + later.sum()),
-            peak=peak,
-            peak_at=None if peak_at is None else EPOCH + peak_at * MICROSECOND,
-            affected=int(at_start + later[later > 0].sum()),
-            restored=int(-later[later < 0].sum()),
-            restored_since_previous=int(-amounts[(times > previous) & (times <= end) & (amounts < 0)].sum()),
+            restored_devices=restored_devices,
         )
 
 
@@ -464,7 +412,6 @@ def _important_users_out(
     session: Session,
     outages: _EventOutages,
     active: npt.NDArray[np.bool_],
-    as_of: datetime,
     codes: dict[int, str],
 ) -> list[ImportantUserOut]:
     """Important users (and life-support customers) below an outage active at the report's time,
@@ -472,10 +419,7 @@ def _important_users_out(
     out_at = {int(outages.device[i]): int(i) for i in np.flatnonzero(active)}
     if not out_at:
         return []
-    restored_devices: dict[int, set[int]] = {}
-    for index, _, _, device in outages.steps:
-        if device is not None:
-            restored_devices.setdefault(index, set()).add(device)
+    restored_devices = outages.restored_devices
     parents = dict(session.execute(select(Device.id, Device.parent_id)).tuples().all())
     users = []
     for customer in session.scalars(
