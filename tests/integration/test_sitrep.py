@@ -78,9 +78,7 @@ def event(database, clock):
         c = outage("FU-3", east, local(5), 7)
         outage("REC-2", east, local(4), 7, state=OutageState.CANCELLED, cancelled_at=local(4, 20))
         outage("TX-4", east, local(3), 5, state=OutageState.MERGED, merged_into_id=c.id)
-        old = outage(
-            "TX-4", east, local(10, day=30).replace(month=6), 5, state=OutageState.CLOSED
-        )
+        old = outage("TX-4", east, local(10, day=30).replace(month=6), 5, state=OutageState.CLOSED)
         old.restored_at = old.first_report_at + timedelta(hours=2)
         for row, at, customers, device in (
             (a, local(3), 3, "TX-1"),
@@ -89,7 +87,9 @@ def event(database, clock):
             (old, old.restored_at, 5, "TX-4"),
         ):
             session.add(
-                RestorationStep(outage_id=row.id, at=at, customers_restored=customers, device_id=devices[device])
+                RestorationStep(
+                    outage_id=row.id, at=at, customers_restored=customers, device_id=devices[device]
+                )
             )
         for crew, row, assigned, extra in (
             ("C2", a, local(1, 10), {"completed_at": local(3, 30), "status": AssignmentStatus.COMPLETE}),
@@ -164,7 +164,13 @@ def test_the_morning_update_counts_the_event_as_it_stood_at_08_00(database, even
         1,
         False,
     )
-    assert (east.code, east.progress.out_now, east.progress.peak, east.crews_deployed, east.disaster_mode) == (
+    assert (
+        east.code,
+        east.progress.out_now,
+        east.progress.peak,
+        east.crews_deployed,
+        east.disaster_mode,
+    ) == (
         "E",
         5,
         7,
@@ -179,7 +185,11 @@ def test_the_evening_update_reports_what_was_restored_since_the_morning(database
     with database.read() as session:
         report = build_report(session, MANAGER, "evening", EVENT_START, local(17, 5), SHANGHAI)
     assert (report.as_of, report.previous_at) == (local(17), local(8))
-    assert (report.progress.out_now, report.progress.restored, report.progress.restored_since_previous) == (6, 9, 4)
+    assert (report.progress.out_now, report.progress.restored, report.progress.restored_since_previous) == (
+        6,
+        9,
+        4,
+    )
     assert (report.outages_active, report.outages_restored) == (2, 1)
     assert report.mean_restoration == timedelta(hours=8)
     # C2's first job ended at 03:30; its second, dispatched at 06:00, has not moved.
@@ -218,7 +228,7 @@ def test_only_managers_and_admins_read_the_report_it_names_users(database, event
 def test_the_downloads_carry_the_figures_and_escape_names(database, event):
     with database.write() as session:
         hospital = session.query(Customer).filter(Customer.name.like("West Hospital%")).one()
-        hospital.name = "=HYPERLINK(\"http://x\") [click](javascript:x) <b>"
+        hospital.name = '=HYPERLINK("http://x") [click](javascript:x) <b>'
     report = morning(database)
 
     book = load_workbook(io.BytesIO(to_xlsx(report, "en", SHANGHAI)))
@@ -231,12 +241,14 @@ def test_the_downloads_carry_the_figures_and_escape_names(database, event):
     assert summary["Share restored"] == pytest.approx(1 / 3)
     assert summary["Districts in disaster mode"] == "E"
     name_cell = book["Important users affected"]["A2"]
-    assert (name_cell.value, name_cell.data_type) == ("=HYPERLINK(\"http://x\") [click](javascript:x) <b>", "s")
+    assert (name_cell.value, name_cell.data_type) == ('=HYPERLINK("http://x") [click](javascript:x) <b>', "s")
     districts = list(book["By district"].iter_rows(values_only=True))
     assert districts[2][:5] == ("W", "West Town", 8, 5, 8)
 
     chinese = load_workbook(io.BytesIO(to_xlsx(report, "zh", SHANGHAI)))
-    assert {row[0]: row[1] for row in chinese["总体情况"].iter_rows(values_only=True) if row}["当前停电用户数"] == 10
+    assert {row[0]: row[1] for row in chinese["总体情况"].iter_rows(values_only=True) if row}[
+        "当前停电用户数"
+    ] == 10
 
     markdown = to_markdown(report, "en", SHANGHAI)
     assert markdown.startswith("# Outage situation: 08:00 update\n")
