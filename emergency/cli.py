@@ -90,6 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
     token_revoke = token_commands.add_parser("revoke", help="stop a token working")
     token_revoke.add_argument("name")
 
+    backup = commands.add_parser("backup", help="copy the whole database to a file while it runs")
+    backup.add_argument("file", type=Path, help="the backup file to write (replaced only when complete)")
+    backup.add_argument("--json", action="store_true")
+    restore = commands.add_parser("restore", help="replace the database's content with a backup's")
+    restore.add_argument("file", type=Path, help="a file written by `backup`")
+    restore.add_argument("--force", action="store_true", help="replace a database that already has tables")
+    restore.add_argument("--json", action="store_true")
+
+    from emergency.simulator.command import add_parser as add_simulate_parser
+
+    add_simulate_parser(commands)
+
     warnings = commands.add_parser("warnings", help="disaster warnings: import an official CAP 1.2 alert")
     warning_commands = warnings.add_subparsers(dest="warnings_command", required=True, metavar="ACTION")
     warning_import = warning_commands.add_parser("import", help="read a CAP 1.2 XML file into a draft")
@@ -130,6 +142,9 @@ def _run(args: argparse.Namespace, db: Database) -> int:
             f"database ready at {_safe_url(db)}" + (f"; demo: {summary}" if summary else ""),
             {"database": _safe_url(db), "demo": _as_json(summary)},
         )
+    if args.command == "restore":
+        # Before the schema check: restoring into a new, empty database is the usual case.
+        return _backup_or_restore(args, db)
     if not db.has_schema():
         print(
             f"refused: no Outage Desk schema at {_safe_url(db)}; run `python -m emergency init` first",
@@ -175,6 +190,12 @@ def _run(args: argparse.Namespace, db: Database) -> int:
         return _notify(args, db)
     if args.command == "publish":
         return _publish(args, db)
+    if args.command == "simulate":
+        from emergency.simulator.command import run as simulate
+
+        return simulate(args, db)
+    if args.command == "backup":
+        return _backup_or_restore(args, db)
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -260,6 +281,16 @@ def _ingest(args: argparse.Namespace, db: Database) -> int:
         )
     _say(args, summary.summary(), summary.to_json())
     return 2 if summary.problems else 0
+
+
+def _backup_or_restore(args: argparse.Namespace, db: Database) -> int:
+    from emergency.backup import backup_database, restore_database
+
+    if args.command == "backup":
+        summary = backup_database(db, args.file)
+    else:
+        summary = restore_database(db, args.file, force=args.force)
+    return _say(args, summary.summary(), dataclasses.asdict(summary))
 
 
 def _publish(args: argparse.Namespace, db: Database) -> int:

@@ -1,0 +1,711 @@
+"""One simulation run: the storm's events in time order, acted out through the real services.
+
+Time: the run keeps its own clock (`emergency.clock.FakeClock`) and hands it to every service, so
+everything the services record (report times, dispatch and arrival times, restorations) is
+simulated time. That keeps a replayed storm's SLA figures, durations and ETR errors the same at
+any `--speed`: a 20-minute drive is recorded as 20 minutes whether it took 20 minutes or a
+fraction of a second of wall time. At speed 1 (the live demo) simulated time is wall time; faster,
+the records run ahead of the wall clock, so replay faster than real time into a training database,
+not one the control room watches. `run_fast` jumps from one due event to the next;
+`advance_to` lets a caller (the paced loop, the live demo, a test) move the clock as it likes.
+
+The run only writes through the services people and systems use: intake (`submit_reports`), CAP
+import and warning issue, dispatch (storm plan, en route, on site), ETR, and outage confirm,
+restore, cancel and close. Whatever a service refuses is logged, never forced.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from emergency.auth import Actor
+from emergency.cap import import_alert
+from emergency.clock import SYSTEM_CLOCK, FakeClock
+from emergency.db import Database
+from emergency.dispatch import (
+    DispatchRules,
+    apply_plan,
+    cancel_assignment,
+    mark_en_route,
+    mark_on_site,
+    storm_plan,
+    update_crew_position,
+)
+from emergency.errors import EmergencyError
+from emergency.etr import EtrRules, set_etr
+from emergency.intake import MAX_BATCH, submit_reports
+from emergency.models import (
+    ACTIVE_OUTAGE_STATES,
+    AssignmentStatus,
+    Crew,
+    CrewAssignment,
+    CrewKind,
+    CrewStatus,
+    District,
+    EtrConfidence,
+    EtrSource,
+    Outage,
+    Role,
+    TokenScope,
+)
+from emergency.outages import cancel_outage, close_outage, confirm_outage, restore_outage
+from emergency.simulator.cap_alert import cap_alert
+from emergency.simulator.crews import (
+    OPEN,
+    STEP_RESTORE_CUSTOMERS,
+    CrewPace,
+    Job,
+    Route,
+    along,
+    etr_time,
+    open_jobs,
+)
+from emergency.simulator.grid import Damage, Grid, load_territory
+from emergency.simulator.reports import Intent, ReportMaker
+from emergency.simulator.scenarios import Scenario
+from emergency.simulator.storm import StormModel, plan_damage
+from emergency.warnings import get_warning, issue_warning
+
+log = logging.getLogger("outage_desk.simulator")
+
+SIMULATOR = "simulator"
+SIM_INTAKE = Actor(SIMULATOR, "intake")
+SIM_DISPATCHER = Actor(SIMULATOR, Role.DISPATCHER)
+SIM_MANAGER = Actor(SIMULATOR, Role.MANAGER)
+SIM_POSITIONS = Actor(SIMULATOR, TokenScope.CREW_POSITION.value)
+NOISE_WINDOW_MINUTES = 10.0
+QUIET_NOISE_MINUTES = 120.0  # calls from powered customers on a day without weather
+QUIET_STRENGTH = 0.3
+MOVE_EVERY = timedelta(minutes=1)
+REPORT_BATCH_MINUTES = 1.0
+RETRY_AFTER = timedelta(minutes=1)
+MAX_FAILURES = 5
+
+
+@dataclass(frozen=True)
+class SimEvent:
+    """One thing the simulation did, for the log and the reproducibility check."""
+
+    minute: float
+    kind: str
+    subject: str
+    detail: str = ""
+
+    def line(self) -> str:
+        return f"{self.minute:8.2f}  {self.kind:<14} {self.subject:<18} {self.detail}".rstrip()
+
+
+@dataclass
+class RunSummary:
+    scenario: str
+    seed: int
+    minutes: float
+    damages: int = 0
+    reports_sent: int = 0
+    reports_refused: int = 0
+    outages: set[int] = field(default_factory=set)
+    dispatched: int = 0
+    restored: int = 0
+    false_alarms: int = 0
+    still_active: int = 0
+
+    def line(self) -> str:
+        return (
+            f"{self.scenario} (seed {self.seed}): {self.minutes:.0f} simulated minutes, {self.damages} "
+            f"devices failed, {self.reports_sent} reports sent ({self.reports_refused} refused by intake), "
+            f"{len(self.outages)} outages, {self.dispatched} crews dispatched by the simulator, "
+            f"{self.restored} outages restored, {self.false_alarms} false alarms cancelled, "
+            f"{self.still_active} still active"
+        )
+
+
+@dataclass
+class _OnSite:
+    repair_minutes: float
+    stepped: bool = False
+
+
+class Simulation:
+    """A scenario run against a database; see the module docstring for how time works."""
+
+    def __init__(
+        self,
+        db: Database,
+        scenario: Scenario,
+        *,
+        seed: int = 7,
+        start: datetime | None = None,
+        auto_dispatch: bool = False,
+        grace_minutes: float = 3.0,
+        show_movement: bool = False,
+        resume_minute: float = 0.0,
+    ) -> None:
+        self.db = db
+        self.scenario = scenario
+        self.seed = seed
+        origin = (start or SYSTEM_CLOCK.now()).astimezone(UTC).replace(microsecond=0)
+        self.origin = origin
+        self.clock = FakeClock(origin + timedelta(minutes=resume_minute))
+        self.auto_dispatch = auto_dispatch
+        self.grace = timedelta(minutes=grace_minutes)
+        self.show_movement = show_movement
+        self.events: list[SimEvent] = []
+        with db.read() as session:
+            self.territory = load_territory(session)
+            self.district_codes = list(session.scalars(select(District.code).order_by(District.code)))
+            dispatch_rules = DispatchRules.from_settings(session)
+            etr_rules = EtrRules.from_settings(session)
+        if not len(self.territory.device_ids) or not len(self.territory.customer_ids):
+            raise EmergencyError("the database holds no territory to simulate a storm over")
+        self.grid = Grid(self.territory)
+        self.storm = StormModel(scenario.storm, self.territory.bbox)
+        self.pace = CrewPace(
+            seed, dispatch_rules, etr_rules, scenario.repair_factor, self.storm, self.minute_of
+        )
+        tag = f"{seed}-{origin:%Y%m%d%H%M%S}"
+        # Which customers have a smart meter is a fact of the territory, fixed for the run.
+        meters = np.random.default_rng([seed, 10]).random(len(self.territory.customer_ids))
+        has_meter = meters < scenario.noise.smart_meter_share
+        noise = scenario.noise
+        # Separate streams: the storm's reports stay the same whatever the crews' timing does.
+        self.loss_reports = ReportMaker(
+            self.territory, noise, np.random.default_rng([seed, 11]), tag, has_meter
+        )
+        self.back_reports = ReportMaker(
+            self.territory, noise, np.random.default_rng([seed, 12]), tag + "r", has_meter
+        )
+
+        self._queue: list[tuple[datetime, int, str, Any]] = []
+        self._order = itertools.count()
+        self.routes: dict[int, tuple[Route, datetime]] = {}
+        self.on_site: dict[int, _OnSite] = {}
+        self.moved_at: dict[int, datetime] = {}
+        self.failures: dict[int, int] = {}
+        self.retry_at: dict[int, datetime] = {}
+        self.last_dispatch_at = origin - timedelta(days=1)
+        self.crews_freed = True
+        self.summary = RunSummary(scenario.name, seed, resume_minute)
+        self._seen: tuple[list[Job], datetime | None] | None = None
+        self._plan(resume_minute)
+
+    # --- time ---------------------------------------------------------------------------------
+
+    def at(self, minute: float) -> datetime:
+        return self.origin + timedelta(minutes=minute)
+
+    def minute_of(self, when: datetime) -> float:
+        return (when - self.origin).total_seconds() / 60.0
+
+    @property
+    def minute(self) -> float:
+        return self.minute_of(self.clock.now())
+
+    def shift(self, delta: timedelta) -> None:
+        """Move the storm and everything still to come later by `delta` (a paused live demo)."""
+        self.origin += delta
+        self._queue = [(when + delta, n, kind, payload) for when, n, kind, payload in self._queue]
+        heapq.heapify(self._queue)
+
+    # --- the plan -----------------------------------------------------------------------------
+
+    def _push(self, minute: float, kind: str, payload: Any) -> None:
+        if kind == "report":
+            # Call centres, head-ends and SCADA front-ends post in batches, not one by one; each
+            # report keeps its own time.
+            minute = math.ceil(minute / REPORT_BATCH_MINUTES - 1e-9) * REPORT_BATCH_MINUTES
+        heapq.heappush(self._queue, (self.at(minute), next(self._order), kind, payload))
+
+    def _plan(self, resume_minute: float) -> None:
+        spec = self.scenario.storm
+        end = spec.fade_minute if spec.shape != "none" else 0.0
+        rng = np.random.default_rng([self.seed, 1])
+        for damage in plan_damage(self.territory, spec, self.storm, end, rng):
+            if damage.at_minute >= resume_minute:
+                self._push(damage.at_minute, "damage", damage)
+        warning = self.scenario.warning
+        if warning is not None and warning.issue_minute >= resume_minute:
+            self._push(warning.issue_minute, "warning", warning)
+        noise_end = end if spec.shape != "none" else QUIET_NOISE_MINUTES
+        sample = np.random.default_rng([self.seed, 2]).choice(
+            len(self.territory.customer_ids), size=min(200, len(self.territory.customer_ids)), replace=False
+        )
+        for start in np.arange(0.0, noise_end, NOISE_WINDOW_MINUTES):
+            middle = float(start) + NOISE_WINDOW_MINUTES / 2
+            if spec.shape == "none":
+                strength = QUIET_STRENGTH
+            else:
+                lon, lat = self.territory.customer_lon[sample], self.territory.customer_lat[sample]
+                strength = float(self.storm.strength(middle, lon, lat).mean())
+            for intent in self.loss_reports.powered_calls(float(start), NOISE_WINDOW_MINUTES, strength):
+                if intent.minute >= resume_minute:
+                    self._push(intent.minute, "report", intent)
+
+    # --- running ------------------------------------------------------------------------------
+
+    def run_fast(self, max_minutes: float | None = None) -> RunSummary:
+        """Run event to event with no waiting until nothing is left to do (or `max_minutes`)."""
+        limit = self.at(max_minutes if max_minutes is not None else self.scenario.max_minutes)
+        while True:
+            due = self.next_due()
+            if due is None or due > limit:
+                break
+            self._run_at(due)
+        return self.finish()
+
+    def run_paced(
+        self,
+        speed: float,
+        max_minutes: float | None = None,
+        stop: threading.Event | None = None,
+        tick_seconds: float = 1.0,
+    ) -> RunSummary:
+        """Run with simulated time `speed` times faster than wall time, so people can watch and act
+        (dispatch, restore) while it runs; ends when nothing is left to do, at `max_minutes`, or
+        when `stop` is set."""
+        stop = stop or threading.Event()
+        limit = self.at(max_minutes if max_minutes is not None else self.scenario.max_minutes)
+        began, start_at = time.monotonic(), self.clock.now()
+        while not stop.is_set():
+            target = min(start_at + timedelta(seconds=(time.monotonic() - began) * speed), limit)
+            self.advance_to(target)
+            if target >= limit or self.idle():
+                break
+            stop.wait(tick_seconds)
+        return self.finish()
+
+    def idle(self) -> bool:
+        """Nothing left to simulate: the storm has passed, no crew is working, and no outage the run
+        caused is still waiting (for a person to dispatch it, without auto-dispatch)."""
+        if self._queue or open_jobs(self.db):
+            return False
+        with self.db.read() as session:
+            waiting = session.scalar(
+                select(Outage.id)
+                .where(Outage.id.in_(sorted(self.summary.outages)), Outage.state.in_(ACTIVE_OUTAGE_STATES))
+                .limit(1)
+            )
+        return waiting is None
+
+    def advance_to(self, until: datetime) -> None:
+        """Do everything due up to `until`, then let the clock stand there."""
+        while True:
+            due = self.next_due()
+            if due is None or due > until:
+                break
+            self._run_at(due)
+        if until > self.clock.now():
+            self.clock.set(until)
+        self.summary.minutes = self.minute
+
+    def finish(self) -> RunSummary:
+        with self.db.read() as session:
+            self.summary.still_active = len(
+                list(
+                    session.scalars(
+                        select(Outage.id).where(
+                            Outage.id.in_(sorted(self.summary.outages)),
+                            Outage.state.in_(ACTIVE_OUTAGE_STATES),
+                        )
+                    )
+                )
+            )
+        self.summary.minutes = self.minute
+        return self.summary
+
+    def next_due(self) -> datetime | None:
+        now = self.clock.now()
+        candidates = [self._queue[0][0]] if self._queue else []
+        self._seen = (open_jobs(self.db), self._dispatch_due(now))
+        jobs, dispatch = self._seen
+        for job in jobs:
+            due = self._job_due(job)
+            if due is not None:
+                candidates.append(due[0])
+        if dispatch is not None:
+            candidates.append(dispatch)
+        if not candidates:
+            return None
+        return max(min(candidates), now)
+
+    def _run_at(self, when: datetime) -> None:
+        # What `next_due` just read stays true unless the storm's events below change it.
+        seen, self._seen = self._seen, None
+        self.clock.set(max(when, self.clock.now()))
+        batch: list[Intent] = []
+        changed = False
+        while self._queue and self._queue[0][0] <= when:
+            changed = True
+            at, _, kind, payload = heapq.heappop(self._queue)
+            if kind == "report":
+                batch.append(payload)
+                continue
+            self._send(batch)
+            batch = []
+            self.clock.set(max(at, self.clock.now()))
+            {"damage": self._damage, "warning": self._warning, "close": self._close}[kind](payload)
+        self._send(batch)
+        self.clock.set(max(when, self.clock.now()))
+        jobs, dispatch = seen if seen is not None and not changed else (open_jobs(self.db), None)
+        acted = False
+        for job in jobs:
+            due = self._job_due(job)
+            if due is not None and due[0] <= when:
+                self._attempt(job, due[1])
+                acted = True
+        if not self.auto_dispatch:
+            return
+        if acted or changed or seen is None:
+            dispatch = self._dispatch_due(when)
+        if dispatch is not None and dispatch <= when:
+            self._auto_dispatch()
+
+    def _log(self, kind: str, subject: str, detail: str = "") -> None:
+        event = SimEvent(round(self.minute, 2), kind, subject, detail)
+        self.events.append(event)
+        log.debug(event.line())
+
+    # --- storm, warning and reports -----------------------------------------------------------
+
+    def _damage(self, damage: Damage) -> None:
+        t = self.territory
+        customers = self.grid.break_device(damage)
+        if damage.device in self.grid.broken and self.grid.broken[damage.device] is damage:
+            self.summary.damages += 1
+        self._log(
+            "damage", t.codes[damage.device], f"{t.kinds[damage.device]}, {len(customers)} customers out"
+        )
+        for intent in self.loss_reports.supply_lost(damage.at_minute, damage.device, customers):
+            self._push(intent.minute, "report", intent)
+
+    def _out(self, customer: int) -> bool:
+        return self.grid.dark(int(self.territory.customer_device[customer]))
+
+    def _warning(self, spec: Any) -> None:
+        document = cap_alert(spec, self.origin, self.clock.now(), self.district_codes, self.seed)
+        try:
+            warning_id = import_alert(self.db, self.clock, SIM_MANAGER, document)
+            with self.db.read() as session:
+                version = get_warning(session, warning_id).version
+            result = issue_warning(self.db, self.clock, SIM_MANAGER, warning_id, expected_version=version)
+        except EmergencyError as error:
+            self._log("refused", "warning", str(error))
+            return
+        self._log(
+            "warning",
+            f"warning {warning_id}",
+            f"{spec.hazard} {spec.level} issued, {result.notices_queued} notices, "
+            f"disaster mode {'on' if result.disaster_mode else 'off'}",
+        )
+
+    def _send(self, intents: list[Intent]) -> None:
+        items = []
+        for intent in intents:
+            customer = intent.customer
+            if customer is not None and not intent.powered_ok and not self._out(customer):
+                continue  # power came back before they called
+            happened = self.at(intent.minute if intent.happened is None else intent.happened)
+            items.append({**intent.item, "reported_at": happened.isoformat()})
+        for start in range(0, len(items), MAX_BATCH):
+            chunk = items[start : start + MAX_BATCH]
+            result = submit_reports(self.db, self.clock, SIM_INTAKE, chunk)
+            analysis = result.analysis
+            self.summary.reports_sent += len(chunk)
+            self.summary.reports_refused += len({e.index for e in result.errors})
+            created = analysis.predicted + analysis.confirmed + analysis.nested
+            self.summary.outages.update(created)
+            if created:
+                self.crews_freed = True
+            self._log(
+                "reports",
+                f"{len(chunk)} sent",
+                f"{result.stored} stored, {len(result.accepted) - result.stored} duplicates, "
+                f"{len({e.index for e in result.errors})} refused; outages {sorted(created)} new, "
+                f"{sorted(analysis.restored)} restored",
+            )
+
+    # --- crews --------------------------------------------------------------------------------
+
+    def _device(self, device_id: int) -> int:
+        return self.territory.index_of[device_id]
+
+    def _job_due(self, job: Job) -> tuple[datetime, Callable[[Job], None]] | None:
+        if self.failures.get(job.assignment_id, 0) >= MAX_FAILURES:
+            return None
+        due = self.__job_due(job)
+        if due is None:
+            return None
+        retry = self.retry_at.get(job.assignment_id)
+        return (max(due[0], retry), due[1]) if retry is not None else due
+
+    def __job_due(self, job: Job) -> tuple[datetime, Callable[[Job], None]] | None:
+        if job.status == AssignmentStatus.DISPATCHED:
+            return job.assigned_at + timedelta(minutes=self.pace.mobilise_minutes(job)), self._depart
+        if job.status == AssignmentStatus.EN_ROUTE:
+            route, departed = self._route(job)
+            arrival = departed + timedelta(minutes=route.minutes)
+            if self.show_movement:
+                moved = self.moved_at.get(job.assignment_id, departed)
+                if moved + MOVE_EVERY < arrival:
+                    return moved + MOVE_EVERY, self._move
+            return arrival, self._arrive
+        assert job.on_site_at is not None
+        plan = self.on_site.get(job.assignment_id)
+        if plan is None:
+            return job.on_site_at, self._arrived
+        if job.crew_kind == CrewKind.ASSESSMENT:
+            return job.on_site_at + timedelta(minutes=self.pace.assess_minutes(job)), self._assessed
+        if not plan.stepped and job.customers_out >= STEP_RESTORE_CUSTOMERS and job.customers_restored == 0:
+            return job.on_site_at + timedelta(minutes=plan.repair_minutes / 2), self._step
+        return job.on_site_at + timedelta(minutes=plan.repair_minutes), self._repaired
+
+    def _attempt(self, job: Job, action: Callable[[Job], None]) -> None:
+        try:
+            action(job)
+        except EmergencyError as error:
+            # A person changed the job first (or a rule refused): look again a minute later.
+            self.failures[job.assignment_id] = self.failures.get(job.assignment_id, 0) + 1
+            self.retry_at[job.assignment_id] = self.clock.now() + RETRY_AFTER
+            self._log("refused", f"crew {job.crew_code}", str(error))
+        else:
+            self.retry_at.pop(job.assignment_id, None)
+
+    def _route(self, job: Job) -> tuple[Route, datetime]:
+        known = self.routes.get(job.assignment_id)
+        if known is None:
+            # Sent on its way by a person: the route starts where the crew was last seen.
+            d = self._device(job.device_id)
+            departed = job.en_route_at or self.clock.now()
+            t = self.territory
+            route = self.pace.route(job, float(t.lon[d]), float(t.lat[d]), t.area_type[d], departed)
+            known = self.routes[job.assignment_id] = (route, departed)
+        return known
+
+    def _depart(self, job: Job) -> None:
+        mark_en_route(
+            self.db, self.clock, SIM_DISPATCHER, job.assignment_id, expected_version=job.assignment_version
+        )
+        d = self._device(job.device_id)
+        t = self.territory
+        now = self.clock.now()
+        route = self.pace.route(job, float(t.lon[d]), float(t.lat[d]), t.area_type[d], now)
+        self.routes[job.assignment_id] = (route, now)
+        self._log(
+            "en_route", f"crew {job.crew_code}", f"to outage {job.outage_id}, {route.minutes:.1f} min drive"
+        )
+
+    def _move(self, job: Job) -> None:
+        route, departed = self._route(job)
+        now = self.clock.now()
+        lon, lat = along(route, (now - departed).total_seconds() / 60.0 / max(route.minutes, 1e-9))
+        update_crew_position(self.db, self.clock, SIM_POSITIONS, job.crew_id, lon, lat)
+        self.moved_at[job.assignment_id] = now
+
+    def _arrive(self, job: Job) -> None:
+        mark_on_site(
+            self.db, self.clock, SIM_DISPATCHER, job.assignment_id, expected_version=job.assignment_version
+        )
+        self._log("on_site", f"crew {job.crew_code}", f"at outage {job.outage_id}")
+
+    def _arrived(self, job: Job) -> None:
+        d = self._device(job.device_id)
+        t = self.territory
+        repair = self.pace.repair_minutes(job, t.kinds[d], t.area_type[d])
+        self.on_site[job.assignment_id] = _OnSite(repair)
+        if not job.confirmed:
+            confirm_outage(self.db, self.clock, SIM_DISPATCHER, job.outage_id)
+            self._log("confirmed", f"outage {job.outage_id}", f"by crew {job.crew_code}")
+        if job.crew_kind != CrewKind.ASSESSMENT:
+            etr = etr_time(self.clock.now(), repair * self.pace.estimate_error(job))
+            set_etr(
+                self.db,
+                self.clock,
+                SIM_DISPATCHER,
+                job.outage_id,
+                etr,
+                EtrConfidence.MEDIUM,
+                EtrSource.CREW,
+                note=f"crew {job.crew_code} on site",
+            )
+            self._log("etr", f"outage {job.outage_id}", f"crew {job.crew_code}: {etr:%H:%M} UTC")
+
+    def _assessed(self, job: Job) -> None:
+        if self._nothing_wrong(job):
+            return
+        cancel_assignment(
+            self.db,
+            self.clock,
+            SIM_DISPATCHER,
+            job.assignment_id,
+            "assessed: needs a repair crew",
+            expected_version=job.assignment_version,
+        )
+        self.crews_freed = True
+        self._log("assessed", f"crew {job.crew_code}", f"outage {job.outage_id} needs a repair crew")
+
+    def _step(self, job: Job) -> None:
+        customers = max(1, job.customers_out // 2)
+        restore_outage(
+            self.db,
+            self.clock,
+            SIM_DISPATCHER,
+            job.outage_id,
+            customers=customers,
+            note=f"crew {job.crew_code}: {customers} customers back-fed by switching",
+        )
+        self.on_site[job.assignment_id].stepped = True
+        self._log("restore_step", f"outage {job.outage_id}", f"{customers} customers by crew {job.crew_code}")
+
+    def _repaired(self, job: Job) -> None:
+        if self._nothing_wrong(job):
+            return
+        d = self._device(job.device_id)
+        t = self.territory
+        found = self.grid.found_by_crew_at(d)
+        lit = self.grid.repair(found)
+        closed = [x for x in found if t.telemetered[x]]
+        if closed:
+            self._send(
+                [
+                    Intent(
+                        self.minute,
+                        {
+                            "channel": "scada",
+                            "kind": "device_closed",
+                            "device_code": t.codes[x],
+                            "external_id": f"sim-{self.loss_reports.tag}-close-{x}-{self.minute:.2f}",
+                        },
+                    )
+                    for x in closed
+                ]
+            )
+        repaired = ", ".join(t.codes[x] for x in found) or "nothing broken found"
+        self._restore(job.outage_id, f"crew {job.crew_code}: repaired {repaired}")
+        self._restore_lit_outages(found, f"crew {job.crew_code} repaired {repaired} above")
+        still_out = self.grid.customers_dark_below(d)
+        for intent in self.back_reports.supply_back(self.minute, lit, still_out):
+            self._push(intent.minute, "report", intent)
+        self.crews_freed = True
+
+    def _nothing_wrong(self, job: Job) -> bool:
+        """A crew that finds the supply on: a false alarm, or power already back from a repair
+        elsewhere. Either way the outage ends here."""
+        d = self._device(job.device_id)
+        if self.grid.dark(d) or len(self.grid.customers_dark_below(d)):
+            return False
+        if self.grid.ever_dark[d] or self._before_run(job.outage_id):
+            self._restore(job.outage_id, f"crew {job.crew_code}: supply found on")
+        else:
+            cancel_outage(
+                self.db,
+                self.clock,
+                SIM_DISPATCHER,
+                job.outage_id,
+                f"false alarm: crew {job.crew_code} found supply on",
+            )
+            self.summary.false_alarms += 1
+            self._log("false_alarm", f"outage {job.outage_id}", f"cancelled by crew {job.crew_code}")
+        self.crews_freed = True
+        return True
+
+    def _before_run(self, outage_id: int) -> bool:
+        """Outages already in the database when the run began (the demo's own) were real."""
+        with self.db.read() as session:
+            first = session.scalar(select(Outage.first_report_at).where(Outage.id == outage_id))
+        return first is not None and first < self.origin
+
+    def _restore(self, outage_id: int, note: str) -> None:
+        with self.db.read() as session:
+            state = session.scalar(select(Outage.state).where(Outage.id == outage_id))
+        if state in ACTIVE_OUTAGE_STATES:
+            restore_outage(self.db, self.clock, SIM_DISPATCHER, outage_id, note=note)
+        self.summary.restored += 1
+        self._log("restored", f"outage {outage_id}", note)
+        self._push(self.minute + self.pace.verify_minutes(outage_id), "close", outage_id)
+
+    def _restore_lit_outages(self, found: list[int], note: str) -> None:
+        """Outages below a repaired device whose customers now have power: the crew tells the
+        dispatcher the whole line is back, so nobody drives to them."""
+        t = self.territory
+        below = {int(x) for f in found for x in t.subtree(f)}
+        with self.db.read() as session:
+            rows = session.execute(
+                select(Outage.id, Outage.device_id).where(Outage.state.in_(ACTIVE_OUTAGE_STATES))
+            ).all()
+        for outage_id, device_id in rows:
+            d = t.index_of.get(device_id)
+            if d is None or d not in below or self.grid.dark(d) or len(self.grid.customers_dark_below(d)):
+                continue
+            try:
+                self._restore(outage_id, note)
+            except EmergencyError as error:
+                self._log("refused", f"outage {outage_id}", str(error))
+
+    def _close(self, outage_id: int) -> None:
+        try:
+            close_outage(self.db, self.clock, SIM_DISPATCHER, outage_id)
+        except EmergencyError as error:
+            self._log("refused", f"outage {outage_id}", str(error))
+            return
+        self._log("closed", f"outage {outage_id}", "restoration verified")
+
+    # --- auto-dispatch ------------------------------------------------------------------------
+
+    def _unassigned(self) -> list[tuple[int, datetime]]:
+        busy = select(CrewAssignment.outage_id).where(CrewAssignment.status.in_(OPEN))
+        with self.db.read() as session:
+            return [
+                (r[0], r[1])
+                for r in session.execute(
+                    select(Outage.id, Outage.first_report_at).where(
+                        Outage.state.in_(ACTIVE_OUTAGE_STATES), Outage.id.not_in(busy)
+                    )
+                ).all()
+            ]
+
+    def _dispatch_due(self, now: datetime) -> datetime | None:
+        """When the simulated dispatcher should next run the storm plan: when an outage has waited
+        the grace period for a person to dispatch it, or at once when crews came free."""
+        if not self.auto_dispatch:
+            return None
+        deadlines = [first + self.grace for _, first in self._unassigned()]
+        if not deadlines:
+            return None
+        if self.crews_freed and min(deadlines) <= now and self._crews_available():
+            return now
+        fresh = [d for d in deadlines if d > self.last_dispatch_at]
+        return max(min(fresh), now) if fresh else None
+
+    def _crews_available(self) -> bool:
+        with self.db.read() as session:
+            return (
+                session.scalar(select(Crew.id).where(Crew.status == CrewStatus.AVAILABLE).limit(1))
+                is not None
+            )
+
+    def _auto_dispatch(self) -> None:
+        now = self.clock.now()
+        self.last_dispatch_at = now
+        self.crews_freed = False
+        waiting = [outage_id for outage_id, first in self._unassigned() if first + self.grace <= now]
+        if not waiting:
+            return
+        with self.db.read() as session:
+            plan = storm_plan(session, self.clock, outage_ids=waiting)
+        for row, outcome in apply_plan(self.db, self.clock, SIM_DISPATCHER, plan.rows):
+            if isinstance(outcome, EmergencyError):
+                self._log("refused", f"crew {row.crew_code}", str(outcome))
+                continue
+            self.summary.dispatched += 1
+            self._log("dispatched", f"crew {row.crew_code}", f"to outage {row.outage_id} by the storm plan")
