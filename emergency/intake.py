@@ -303,7 +303,7 @@ def _number(value: Any, name: str, low: float, high: float, problems: list[tuple
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past a float
         problems.append((name, f"not a number: {str(value)[:40]!r}"))
         return None
     if isinstance(value, bool) or not math.isfinite(number) or not low <= number <= high:

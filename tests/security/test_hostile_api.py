@@ -1,0 +1,169 @@
+"""Hostile payloads against `POST /api/reports`, through the real route on SQLite and PostgreSQL.
+
+Inert text is stored exactly as sent; anything else is refused with the item, field and reason
+(or a body-level 413/422) and nothing of it is stored; no payload gets a server error (the test
+client re-raises any exception the route lets through).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from emergency.clock import FakeClock
+from emergency.db import Database
+from emergency.models import Report
+from tests.security.payloads import (
+    DEEP_JSON,
+    HOSTILE_NUMBERS,
+    HOSTILE_TIMES,
+    HUGE_TEXT,
+    INERT_TEXT,
+    MIB,
+    REFUSED_TEXT,
+)
+from tests.support.intake_api import IntakeApi, intake_api
+from tests.support.small_territory import build_small_territory
+
+
+def serve(db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[IntakeApi]:
+    territory = build_small_territory(db, clock)
+    with intake_api(db, clock, monkeypatch) as api:
+        api.account = territory.account_by_transformer["TX-4"][0]
+        yield api
+
+
+@pytest.fixture
+def api(database, clock, monkeypatch):
+    """On SQLite and PostgreSQL: for what reaches the database."""
+    yield from serve(database, clock, monkeypatch)
+
+
+@pytest.fixture
+def sqlite_api(sqlite_database, clock, monkeypatch):
+    """On SQLite only: for what is refused before any query."""
+    yield from serve(sqlite_database, clock, monkeypatch)
+
+
+def report(api: IntakeApi, **fields: Any) -> dict[str, Any]:
+    return {
+        "channel": "hotline",
+        "kind": "no_power",
+        "external_id": f"SEC-{uuid.uuid4().hex[:12]}",
+        "account_no": api.account,
+        **fields,
+    }
+
+
+def stored(api: IntakeApi, external_ids: list[str]) -> list[Report]:
+    with api.db.read() as session:
+        return list(session.scalars(select(Report).where(Report.external_id.in_(external_ids))))
+
+
+def post_json_text(api: IntakeApi, text: str) -> Any:
+    return api.post(
+        content=text.encode("utf-8", "surrogatepass"), headers={"Content-Type": "application/json"}
+    )
+
+
+def test_hostile_text_is_stored_exactly_as_written(api):
+    items = [
+        report(api, external_id=payload, description=payload, contact_name=payload)
+        for payload in INERT_TEXT.values()
+    ]
+
+    response = api.post(items)
+
+    assert response.status_code == 201, response.text
+    kept = {r.external_id: (r.description, r.contact_name) for r in stored(api, list(INERT_TEXT.values()))}
+    assert kept == {payload: (payload, payload) for payload in INERT_TEXT.values()}
+
+
+def test_control_characters_and_broken_unicode_are_refused_per_field(api):
+    fields = ["description", "contact_name", "external_id", "account_no", "device_code"]
+    sent = [(field, report(api, **{field: payload})) for field in fields for payload in REFUSED_TEXT.values()]
+    body = json.dumps([item for _, item in sent])  # "\ud800" travels as an escape, as a client would send it
+
+    response = post_json_text(api, body)
+
+    assert response.status_code == 422, response.text
+    errors = {e["index"]: e for e in response.json()["errors"]}
+    assert sorted(errors) == list(range(len(sent)))
+    for index, (field, _) in enumerate(sent):
+        # A lone surrogate is refused for the whole item, before intake, as no database can store it.
+        assert errors[index]["field"] in (field, "report") and errors[index]["reason"], errors[index]
+    assert api.report_count() == 0
+
+
+def test_hostile_text_in_codes_is_an_unknown_account_or_device_not_a_query(api):
+    account_items = [report(api, account_no=payload[:32]) for payload in INERT_TEXT.values()]
+    device_items = [
+        report(api, kind="device_opened", account_no=None, device_code=payload[:48])
+        for payload in INERT_TEXT.values()
+    ]
+
+    response = api.post(account_items + device_items)
+
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    fields = {e["index"]: e["field"] for e in errors}
+    assert fields == {n: "account_no" for n in range(len(account_items))} | {
+        len(account_items) + n: "device_code" for n in range(len(device_items))
+    }
+    assert api.report_count() == 0
+
+
+@pytest.mark.parametrize("field", ["lon", "lat"])
+def test_hostile_coordinates_are_refused(sqlite_api, field):
+    for name, number in HOSTILE_NUMBERS.items():
+        item = report(sqlite_api, account_no=None, lon=121.15, lat=28.06) | {field: number}
+
+        response = post_json_text(sqlite_api, json.dumps(item))  # NaN and Infinity as Python writes them
+
+        assert response.status_code == 422, (name, response.text)
+        [error] = response.json()["errors"]
+        assert error["field"] in (field, "body") and error["reason"], (name, error)
+    assert sqlite_api.report_count() == 0
+
+
+def test_hostile_times_are_refused(sqlite_api):
+    for name, when in HOSTILE_TIMES.items():
+        response = sqlite_api.post(report(sqlite_api, reported_at=when))
+
+        assert response.status_code == 422, (name, response.text)
+        [error] = response.json()["errors"]
+        assert error["field"] == "reported_at" and error["reason"], (name, error)
+    assert sqlite_api.report_count() == 0
+
+
+def test_a_megabyte_description_is_refused_with_its_length(api):
+    response = api.post([report(api, description=HUGE_TEXT), report(api)])
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert (error["index"], error["field"]) == (0, "description")
+    assert f"({len(HUGE_TEXT)})" in error["reason"]
+    assert api.report_count() == 1, "the good report of the same request is stored"
+
+
+MALFORMED_BODIES = {
+    "6 MiB body": (b"[" + b" " * (6 * MIB) + b"]", 413),
+    "deep nesting": (DEEP_JSON.encode(), 422),
+    "broken UTF-8": (b'[{"channel": "hotline", "description": "\xff\xfe broken"}]', 422),
+    "200,000 keys": (b'{"channel": "hotline"' + b', "x": 1' * 200_000 + b"}", 422),
+    "object where text belongs": (json.dumps([{"description": {"nested": ["deep"] * 1000}}]).encode(), 422),
+}
+
+
+def test_malformed_bodies_are_refused_and_nothing_stored(sqlite_api):
+    for name, (content, status) in MALFORMED_BODIES.items():
+        response = sqlite_api.post(content=content, headers={"Content-Type": "application/json"})
+
+        assert response.status_code == status, (name, response.text)
+        assert response.json()["errors" if status == 422 else "error"], name
+    assert sqlite_api.report_count() == 0
