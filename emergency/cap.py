@@ -26,7 +26,7 @@ from emergency.errors import InvalidInput
 from emergency.models import Hazard, Warning, WarningLevel, WarningStatus
 from emergency.settings import get_setting
 from emergency.warning_area import AreaSpec, CapArea, CircleArea, DistrictsArea, area_shape, resolve_area
-from emergency.warnings import IN_FORCE, WarningInput, create_warning, default_expiry, history
+from emergency.warnings import IN_FORCE, WARNING_ROLES, WarningInput, create_warning, default_expiry, history
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 ATOM = "http://www.w3.org/2005/Atom"
@@ -271,6 +271,8 @@ def parse_alert(data: bytes, max_bytes: int) -> ParsedAlert:
 
 def import_alert(db: Database, clock: Clock, actor: Actor, data: bytes) -> int:
     """An official CAP warning as a draft for the manager to check and issue. Returns its id."""
+    # Before parsing: a caller who may not create warnings learns nothing about the file either.
+    actor.require(*WARNING_ROLES)
     with db.read() as session:
         limit = int(get_setting(session, "warnings.max_upload_bytes"))
     parsed = parse_alert(data, limit)

@@ -26,7 +26,7 @@ from emergency.auth import Actor
 from emergency.clock import Clock
 from emergency.db import Database
 from emergency.errors import InvalidInput
-from emergency.intake import FIELDS, MAX_BATCH, IntakeResult, submit_reports
+from emergency.intake import FIELDS, INTAKE_ROLES, MAX_BATCH, IntakeResult, submit_reports
 from emergency.network import AnalysisResult
 
 DEFAULT_BATCH = 1_000
@@ -105,6 +105,9 @@ def ingest_file(
 
     Raises InvalidInput only when the file as a whole cannot be read (missing, wrong type, not text).
     """
+    # Intake checks the role again for each batch; checking here first keeps a refused caller
+    # from learning whether a path exists or what it holds.
+    actor.require(*INTAKE_ROLES)
     if not 1 <= batch_size <= MAX_BATCH:
         raise InvalidInput(f"from 1 to {MAX_BATCH}", field="batch")
     suffix = path.suffix.lower()

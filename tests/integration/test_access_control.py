@@ -1,0 +1,203 @@
+"""Every service that takes an actor checks its role, in the service, before doing anything.
+
+The list of services is not written by hand: every public function in `emergency` with an `actor`
+parameter is found by introspection and called as each role it must refuse, with placeholder
+arguments. A guarded service raises PermissionDenied before it looks at them; an unguarded one
+trips over them (or, worse, succeeds) and the test names it. Nothing may be stored by a refused
+call. A service missing from ALLOWED below must still refuse the public and machine tokens; the
+ones open to them are listed there, each with the reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable, Iterator
+from types import GeneratorType
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+import emergency
+from emergency.auth import Actor
+from emergency.clock import FakeClock
+from emergency.db import Database
+from emergency.errors import PermissionDenied
+from emergency.models import Base
+
+STAFF = frozenset({"dispatcher", "manager", "admin"})
+EVERY_ROLE = STAFF | {"public", "system", "intake", "crew_position", "nobody"}
+OPERATORS = frozenset({"dispatcher", "manager"})
+MANAGERS = frozenset({"manager", "admin"})
+ADMIN = frozenset({"admin"})
+# Who may report an outage: the public (web form), machine intake, the server itself and staff.
+REPORTERS = frozenset({"public", "intake", "system"}) | STAFF
+
+ALLOWED: dict[str, frozenset[str]] = {
+    "emergency.audit_query.count_audit": MANAGERS,
+    "emergency.audit_query.export_audit_csv": MANAGERS,
+    "emergency.audit_query.iter_audit_csv": MANAGERS,
+    "emergency.audit_query.search_audit": MANAGERS,
+    "emergency.auth.create_user": ADMIN,
+    "emergency.auth.disable_user": ADMIN,
+    "emergency.auth.end_session": STAFF,
+    "emergency.auth.list_users": ADMIN,
+    "emergency.auth.reset_password": ADMIN,
+    "emergency.cap.import_alert": MANAGERS,
+    "emergency.dispatch.apply_plan": OPERATORS,
+    "emergency.dispatch.cancel_assignment": OPERATORS,
+    "emergency.dispatch.dispatch_crew": OPERATORS,
+    "emergency.dispatch.mark_en_route": OPERATORS,
+    "emergency.dispatch.mark_on_site": OPERATORS,
+    "emergency.dispatch.set_crew_available": OPERATORS,
+    "emergency.dispatch.set_crew_off_duty": OPERATORS,
+    # A crew's own device posts its position with a crew_position token.
+    "emergency.dispatch.update_crew_position": OPERATORS | {"crew_position"},
+    "emergency.etr.set_etr": OPERATORS,
+    # Open to the public: anyone may give feedback or complain (the web form's actor is "public").
+    "emergency.feedback.submit_feedback": STAFF | {"public"},
+    "emergency.important_users.import_csv": MANAGERS,
+    "emergency.important_users.list_important_users": STAFF,
+    "emergency.important_users.register_important_user": MANAGERS,
+    "emergency.important_users.update_important_user": MANAGERS,
+    "emergency.importer.import_territory": ADMIN,
+    # Open to the public: `ingest` feeds reports to intake and accepts whoever intake accepts.
+    "emergency.ingest.ingest_file": REPORTERS,
+    # Open to the public: the web report form goes through intake as the public.
+    "emergency.intake.submit_reports": REPORTERS,
+    "emergency.outages.cancel_outage": OPERATORS,
+    "emergency.outages.close_outage": OPERATORS,
+    "emergency.outages.confirm_outage": OPERATORS,
+    "emergency.outages.restore_outage": OPERATORS,
+    "emergency.outreach.acknowledge": MANAGERS,
+    "emergency.outreach.complete": MANAGERS,
+    "emergency.outreach.escalate": MANAGERS,
+    "emergency.prepositioning.accept_prepositioning": MANAGERS,
+    "emergency.tokens.create_token": ADMIN,
+    "emergency.tokens.list_tokens": ADMIN,
+    "emergency.tokens.revoke_token": ADMIN,
+    "emergency.warnings.cancel_warning": MANAGERS,
+    "emergency.warnings.create_warning": MANAGERS,
+    "emergency.warnings.edit_draft": MANAGERS,
+    "emergency.warnings.issue_warning": MANAGERS,
+    "emergency.warnings.update_warning": MANAGERS,
+}
+# Steps that run inside a service's transaction after that service checked the role: they take
+# the actor only to write it down, and are never called from a page or a route on their own.
+INNER_STEPS = {
+    "emergency.audit.record",
+    "emergency.etr.apply_etr",
+}
+# Packages that are not services: the CLI and benchmarks act as a fixed CLI actor they build.
+NOT_SERVICES = ("emergency.migrations", "emergency.bench", "emergency.__main__")
+
+
+def services_taking_an_actor() -> dict[str, Callable[..., Any]]:
+    found: dict[str, Callable[..., Any]] = {}
+    for module_info in pkgutil.walk_packages(emergency.__path__, "emergency."):
+        if module_info.name.startswith(NOT_SERVICES):
+            continue
+        module = importlib.import_module(module_info.name)
+        for name, value in vars(module).items():
+            if name.startswith("_") or not inspect.isfunction(value) or value.__module__ != module.__name__:
+                continue
+            if "actor" in inspect.signature(value).parameters:
+                found[f"{module.__name__}.{name}"] = value
+    return found
+
+
+def row_counts(db: Database) -> dict[str, int]:
+    """The number of rows in every table, in one query."""
+    tables = Base.metadata.sorted_tables
+    counts = select(*(select(func.count()).select_from(t).scalar_subquery().label(t.name) for t in tables))
+    with db.read() as session:
+        return dict(session.execute(counts).one()._mapping)
+
+
+def call_as(service: Callable[..., Any], db: Database, clock: FakeClock, actor: Actor) -> None:
+    """Call with the infrastructure it needs and None for everything else; never commits a session."""
+    with db.read() as session:
+        arguments: dict[str, Any] = {}
+        for name, parameter in inspect.signature(service).parameters.items():
+            if name == "db":
+                arguments[name] = db
+            elif name == "session":
+                arguments[name] = session
+            elif name == "clock":
+                arguments[name] = clock
+            elif name == "actor":
+                arguments[name] = actor
+            elif parameter.default is inspect.Parameter.empty:
+                arguments[name] = None
+        result = service(**arguments)
+        if isinstance(result, GeneratorType | Iterator):
+            for _ in result:
+                pass
+        session.rollback()
+
+
+def refusals(db: Database, clock: FakeClock) -> Iterator[str]:
+    """A line for each way a service fails its role check."""
+    for qualified, service in sorted(services_taking_an_actor().items()):
+        if qualified in INNER_STEPS:
+            continue
+        allowed = ALLOWED.get(qualified, STAFF)
+        before = row_counts(db)
+        for role in sorted(EVERY_ROLE - allowed):
+            if qualified not in ALLOWED and role in STAFF:
+                continue  # a service not listed yet: at least the public and tokens must be refused
+            try:
+                call_as(service, db, clock, Actor(f"someone-{role}", role))
+            except PermissionDenied:
+                continue
+            except Exception as error:  # anything but a refusal means the role was not checked first
+                yield f"{qualified} as {role}: {type(error).__name__}: {error}"[:300]
+            else:
+                yield f"{qualified} as {role}: accepted"
+        if row_counts(db) != before:
+            yield f"{qualified}: a refused call stored something"
+
+
+def test_every_service_refuses_the_roles_it_does_not_serve(database: Database, clock: FakeClock) -> None:
+    failures = list(refusals(database, clock))
+    assert not failures, "\n".join(failures)
+
+
+# The placeholder ids make session.get warn that it cannot load anything, which is the point.
+@pytest.mark.filterwarnings("ignore:fully NULL primary key")
+def test_the_allowed_roles_get_past_the_check(database: Database, clock: FakeClock) -> None:
+    """The other half: ALLOWED is exact, so a service that wrongly refuses a role shows up too."""
+    wrongly_refused = []
+    services = services_taking_an_actor()
+    for qualified, roles in sorted(ALLOWED.items()):
+        for role in sorted(roles):
+            try:
+                call_as(services[qualified], database, clock, Actor(f"someone-{role}", role))
+            except PermissionDenied as refused:
+                wrongly_refused.append(f"{qualified} as {role}: {refused}")
+            except Exception:  # the placeholder arguments stop it after the role check: expected
+                pass
+    assert not wrongly_refused, "\n".join(wrongly_refused)
+
+
+def test_every_listed_service_still_exists() -> None:
+    assert set(ALLOWED) | INNER_STEPS <= set(services_taking_an_actor())
+
+
+def test_an_unguarded_service_would_be_caught(database: Database, clock: FakeClock, monkeypatch) -> None:
+    """The detector itself: a service that forgets its check is named."""
+    import emergency.outages as outages
+
+    def confirm_outage(db: Database, clock: FakeClock, actor: Actor, outage_id: int) -> None:
+        with db.read() as session:
+            session.execute(select(func.count()).select_from(Base.metadata.tables["outages"]))
+
+    monkeypatch.setattr(outages, "confirm_outage", confirm_outage)
+    confirm_outage.__module__ = outages.__name__
+
+    found = list(refusals(database, clock))
+
+    assert "emergency.outages.confirm_outage as public: accepted" in found
+    assert all(line.startswith("emergency.outages.confirm_outage") for line in found)
