@@ -86,7 +86,7 @@ _STORM_REPAIR_FACTOR = 1.7
 _STORM_TRAVEL_FACTOR = 1.3
 _STORM_DECISION_FACTOR = 1.8
 # Typhoon: the days around landfall, as multiples of a normal day's fault rate.
-_TYPHOON_PROFILE = np.array([3.0, 30.0, 9.0, 2.5])
+_TYPHOON_PROFILE = np.array([4.0, 80.0, 20.0, 4.0])
 _TYPHOONS_PER_YEAR = 2.5
 _RAINSTORM_DAYS_PER_YEAR = 4
 _RAINSTORM_FACTOR = 4.0

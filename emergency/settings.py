@@ -119,6 +119,10 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
         100,
         "crew pre-positioning: an important user at risk counts as this many customers",
     ),
+    "reliability.momentary_max_minutes": (
+        5,
+        "reliability indices: an interruption this long or shorter is momentary (MAIFI), longer sustained",
+    ),
 }
 
 

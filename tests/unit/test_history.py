@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -11,6 +13,7 @@ import pytest
 from emergency.demo import Territory, generate_territory
 from emergency.history import History, IdStart, generate_history
 from emergency.models import OutageState
+from emergency.reliability import ReliabilityData, build_report, interruption_pieces, served_customers
 
 NOW = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 SIZE = 5_000
@@ -59,7 +62,7 @@ def test_every_sustained_outage_has_its_lifecycle_in_order(history: History) -> 
         "restored_at",
         "closed_at",
     ]
-    for earlier, later in zip(order, order[1:], strict=False):
+    for earlier, later in pairwise(order):
         assert (sustained[earlier] <= sustained[later]).all(), (earlier, later)
     assert (sustained["customers_affected"] > 0).all()
     assert (sustained["customers_restored"] == sustained["customers_affected"]).all()
@@ -114,7 +117,9 @@ def test_sla_is_mostly_met_with_more_breaches_on_storm_days_and_far_from_town(
     to_dispatch = (sustained["dispatched_at"] - sustained["first_report_at"]).dt.total_seconds() / 60
     assert (to_dispatch <= 10).mean() > 0.8
     assert (to_site <= 30).mean() > 0.6
-    area = sustained["district_id"].map(dict(zip(territory.districts["id"], territory.districts["area_type"])))
+    area = sustained["district_id"].map(
+        dict(zip(territory.districts["id"], territory.districts["area_type"], strict=True))
+    )
     on_time = (to_site <= 30).groupby(area).mean()
     assert on_time["urban"] > on_time["remote"]
     breached = set(history.breaches["subject_id"])
@@ -138,3 +143,21 @@ def test_ids_start_where_asked(territory: Territory) -> None:
     assert history.assignments["id"].min() == 400
     assert history.breaches["id"].min() == 500
     assert np.isin(history.restoration_steps["outage_id"], history.outages["id"]).all()
+
+
+def test_the_app_sized_demo_has_a_few_major_event_days_a_year_in_typhoon_season() -> None:
+    territory = generate_territory(50_000, 7, NOW)
+    history = generate_history(territory, NOW, years=3, seed=7)
+    at = territory.customers.groupby(["transformer_id", "district_id"]).size().rename("customers")
+    served = served_customers(territory.devices, at.reset_index(), territory.districts["id"].to_numpy())
+    pieces = interruption_pieces(history.outages, history.restoration_steps, NOW)
+    data = ReliabilityData(served, pieces, NOW, ZoneInfo("Asia/Shanghai"), 5.0)
+    last_year = build_report(data, date(2025, 7, 1), date(2026, 6, 30))
+
+    assert last_year.threshold is not None and last_year.threshold.previous_only
+    assert 1 <= len(last_year.major_event_days) <= 8
+    assert all(7 <= day.month <= 9 for day in last_year.major_event_days)
+    overall = last_year.overall
+    assert overall.loc["without_major_events", "saidi"] < 0.7 * overall.loc["all_days", "saidi"]
+    # A plausible utility: one to three sustained interruptions a year per customer on normal days.
+    assert 0.8 < overall.loc["without_major_events", "saifi"] < 3
