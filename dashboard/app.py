@@ -84,6 +84,30 @@ else:
                 icon=":material/local_hospital:",
                 url_path="important-users",
             ),
+            st.Page(
+                PAGES_DIR / "manager_sitrep.py",
+                title=t("nav.sitrep"),
+                icon=":material/summarize:",
+                url_path="sitrep",
+            ),
+            st.Page(
+                PAGES_DIR / "manager_complaints.py",
+                title=t("nav.complaints"),
+                icon=":material/support_agent:",
+                url_path="complaints",
+            ),
+            st.Page(
+                PAGES_DIR / "manager_compliance.py",
+                title=t("nav.compliance"),
+                icon=":material/fact_check:",
+                url_path="compliance",
+            ),
+            st.Page(
+                PAGES_DIR / "manager_reliability.py",
+                title=t("nav.reliability"),
+                icon=":material/insights:",
+                url_path="reliability",
+            ),
         ]
     account = [
         st.Page(PAGES_DIR / "logout.py", title=t("nav.logout"), icon=":material/logout:", url_path="logout")

@@ -38,6 +38,8 @@ OUTCOME_COLUMNS = (
     "last_error_minutes",
     "last_met",
 )
+# The group of outages with no value in the column grouped by (no ETR, hence no source).
+UNKNOWN = "—"
 ACCURACY_COLUMNS = (
     "restored",
     "with_etr",
@@ -105,7 +107,7 @@ def etr_accuracy(outcomes: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     """
     if by is None:
         return pd.DataFrame([_figures(outcomes)], columns=list(ACCURACY_COLUMNS))
-    groups = outcomes.groupby(outcomes[by].fillna("—"), sort=True)
+    groups = outcomes.groupby(outcomes[by].fillna(UNKNOWN), sort=True)
     table = pd.DataFrame([_figures(group) for _, group in groups], columns=list(ACCURACY_COLUMNS))
     table.insert(0, by, [name for name, _ in groups])
     return table

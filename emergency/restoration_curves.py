@@ -94,9 +94,9 @@ def customers_out_curve(
 def _events(at: pd.Series, district: pd.Series, delta: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "at": pd.to_datetime(at, utc=True).astype(TIMESTAMP).to_numpy(),
-            "district_id": district.to_numpy(),
-            "delta": delta.to_numpy(dtype=np.int64),
+            "at": pd.to_datetime(at, utc=True).astype(TIMESTAMP).reset_index(drop=True),
+            "district_id": district.reset_index(drop=True),
+            "delta": delta.reset_index(drop=True).astype("int64"),
         }
     )
 
@@ -108,7 +108,7 @@ def _step_function(
     key = "district_id"
     bounds = pd.DataFrame(
         {
-            "at": np.repeat(pd.DatetimeIndex([start, end]).astype(TIMESTAMP).to_numpy(), len(keys)),
+            "at": pd.DatetimeIndex([start, end]).astype(TIMESTAMP).repeat(len(keys)),
             key: np.tile(keys.to_numpy(), 2),
             "delta": 0,
         }

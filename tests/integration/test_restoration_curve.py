@@ -131,6 +131,7 @@ def test_customers_out_overall_and_per_district_with_steps(
         ("14:00", 10),
     ]
     assert curve.loc[curve["district"] == "All districts", "district_id"].isna().all()
+    assert str(curve["at"].dtype) == "datetime64[us, UTC]"
     assert set(curve.loc[curve["district"] == "East Village", "district_zh"]) == {"东村"}
 
 
@@ -160,6 +161,7 @@ def test_a_quiet_window_is_zero_from_start_to_end() -> None:
     steps = pd.DataFrame(columns=["outage_id", "at", "customers_restored"])
     curve = customers_out_curve(outages, steps, at(10), at(14))
     assert series(curve, "All districts") == [("10:00", 0), ("14:00", 0)]
+    assert str(curve["at"].dtype) == "datetime64[us, UTC]"
 
 
 def test_a_long_curve_is_read_at_even_moments(database: Database, territory: SmallTerritory) -> None:

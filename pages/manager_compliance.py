@@ -1,0 +1,356 @@
+"""SLA compliance, ETR accuracy and restoration curves for a period, district, area type and crew."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from dashboard import services
+from dashboard.i18n import current_language, t
+from dashboard.session import require_role
+from emergency import compliance, etr_accuracy, restoration_curves
+from emergency.clock import SYSTEM_CLOCK
+from emergency.config import load_settings
+from emergency.models import AreaType, Role
+
+DEFAULT_DAYS = 30
+# A longer curve is read at this many moments per district, so the chart stays light.
+CURVE_POINTS = 600
+LIMIT_COLOUR = "#d62728"
+BAR_COLOUR = "#1f77b4"
+ONE_ROW = pd.DataFrame({"row": [0]})  # a limit rule is one mark
+
+require_role(Role.MANAGER, Role.ADMIN)
+zh = current_language() == "zh"
+tz = load_settings().timezone
+db = services.database()
+now = SYSTEM_CLOCK.now()
+
+
+def local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tz).astimezone(UTC)
+
+
+def percent(share: float) -> str:
+    return "—" if pd.isna(share) else f"{share:.1%}"
+
+
+def minutes(value: float) -> str:
+    return "—" if pd.isna(value) else f"{value:.1f}"
+
+
+def wall_clock(times: pd.Series) -> pd.Series:
+    """Local wall-clock time without an offset: charts draw it on a UTC scale, so every viewer
+    sees the utility's time whatever their browser's zone."""
+    return times.dt.tz_convert(tz).dt.tz_localize(None)
+
+
+def local_text(times: pd.Series) -> pd.Series:
+    return times.dt.tz_convert(tz).dt.strftime("%Y-%m-%d %H:%M:%S").fillna("—")
+
+
+def histogram(values: pd.Series, limit: float, title: str, axis: str) -> alt.LayerChart:
+    """Minutes binned, with the limit as a red rule."""
+    data = pd.DataFrame({"minutes": values.dropna()})
+    bars = (
+        alt.Chart(data, title=title)
+        .mark_bar(color=BAR_COLOUR)
+        .encode(
+            x=alt.X("minutes:Q", bin=alt.Bin(maxbins=40), title=axis),
+            y=alt.Y("count():Q", title=t("cmp.outages")),
+        )
+    )
+    rule = alt.Chart(ONE_ROW).mark_rule(color=LIMIT_COLOUR, size=2).encode(x=alt.datum(limit))
+    return alt.layer(bars, rule)
+
+
+def csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+st.title(t("cmp.title"))
+st.caption(t("cmp.help"))
+
+with db.read() as session:
+    choices = compliance.report_choices(session)
+district_names = {i: (zh_name if zh else en_name) for i, en_name, zh_name, _ in choices.districts}
+crew_names = {i: f"{code} · {name}" for i, code, name in choices.crews}
+
+today = now.astimezone(tz).date()
+columns = st.columns([2, 1, 1, 1])
+period = columns[0].date_input(
+    t("cmp.period"),
+    value=(today - timedelta(days=DEFAULT_DAYS - 1), today),
+    max_value=today,
+    key="cmp-period",
+)
+district_id = columns[1].selectbox(
+    t("board.district"),
+    [None, *district_names],
+    format_func=lambda i: t("cmp.all") if i is None else district_names[i],
+    key="cmp-district",
+)
+area_type = columns[2].selectbox(
+    t("cmp.area_type"),
+    [None, *(a.value for a in AreaType)],
+    format_func=lambda a: t("cmp.all") if a is None else t(f"area.{a}"),
+    key="cmp-area",
+)
+crew_id = columns[3].selectbox(
+    t("cmp.crew"),
+    [None, *crew_names],
+    format_func=lambda i: t("cmp.all") if i is None else crew_names[i],
+    key="cmp-crew",
+)
+if not isinstance(period, tuple) or len(period) != 2:
+    st.info(t("cmp.pick_period"))
+    st.stop()
+first_day, last_day = period
+start, end = local_midnight(first_day), local_midnight(last_day + timedelta(days=1))
+
+with db.read() as session:
+    timings = compliance.outage_timings(
+        session, start, end, district_id=district_id, area_type=area_type, crew_id=crew_id, clock=SYSTEM_CLOCK
+    )
+    summary = compliance.compliance_summary(session, timings, SYSTEM_CLOCK).set_index("code")
+    breaches = compliance.breach_list(session, timings, SYSTEM_CLOCK)
+    etr = etr_accuracy.etr_outcomes(session, timings)
+    curve = restoration_curves.restoration_curve(
+        session, start, min(end, now), district_id=district_id, area_type=area_type
+    )
+
+if timings.empty:
+    st.info(t("cmp.none"))
+    st.stop()
+
+
+def clock_row(code: str) -> pd.Series | None:
+    return summary.loc[code] if code in summary.index else None
+
+
+dispatch_clock = clock_row(compliance.DISPATCH_TARGET)
+on_site_clock = clock_row(compliance.ON_SITE_TARGET)
+metrics = st.columns(5)
+metrics[0].metric(t("cmp.outages"), f"{len(timings):,}")
+for column, clock, label in (
+    (metrics[1], dispatch_clock, "cmp.dispatch_share"),
+    (metrics[2], on_site_clock, "cmp.on_site_share"),
+):
+    if clock is not None:
+        column.metric(
+            t(label, limit=int(clock["limit_minutes"])),
+            percent(clock["share_met"]),
+            help=t(
+                "cmp.share_help",
+                met=int(clock["met"]),
+                missed=int(clock["missed"]),
+                running=int(clock["running"]),
+            ),
+        )
+metrics[3].metric(t("cmp.breaches"), f"{len(breaches):,}")
+if dispatch_clock is not None:
+    metrics[4].metric(
+        t("cmp.dispatch_median"),
+        minutes(dispatch_clock["median_minutes"]),
+        help=t("cmp.p90", minutes=minutes(dispatch_clock["p90_minutes"])),
+    )
+if crew_id is not None:
+    st.caption(t("cmp.crew_note"))
+
+clocks_tab, breaches_tab, curve_tab, etr_tab = st.tabs(
+    [t("cmp.tab.clocks"), t("cmp.tab.breaches"), t("cmp.tab.curve"), t("cmp.tab.etr")]
+)
+
+with clocks_tab:
+    charts = st.columns(2)
+    for column, clock, values in (
+        (charts[0], dispatch_clock, timings["dispatch_minutes"]),
+        (charts[1], on_site_clock, timings["on_site_minutes"]),
+    ):
+        if clock is None:
+            continue
+        name = clock["clock_zh"] if zh else clock["clock_en"]
+        column.altair_chart(
+            histogram(values, clock["limit_minutes"], name, t("cmp.minutes")), width="stretch"
+        )
+        column.caption(
+            t(
+                "cmp.distribution",
+                median=minutes(clock["median_minutes"]),
+                p90=minutes(clock["p90_minutes"]),
+                limit=int(clock["limit_minutes"]),
+            )
+        )
+    table = summary.reset_index()
+    st.dataframe(
+        pd.DataFrame(
+            {
+                t("cmp.col.clock"): table["clock_zh" if zh else "clock_en"],
+                t("cmp.col.limit"): table["limit_minutes"],
+                t("cmp.area_type"): table["area_type"].map(lambda a: t(f"area.{a}") if a else t("cmp.all")),
+                t("cmp.col.kind"): table["enforced"].map(
+                    lambda e: t("cmp.enforced") if e else t("cmp.reference")
+                ),
+                t("cmp.outages"): table["outages"],
+                t("cmp.col.met"): table["met"],
+                t("cmp.col.missed"): table["missed"],
+                t("cmp.col.running"): table["running"],
+                t("cmp.col.share"): table["share_met"].map(percent),
+                t("cmp.col.median"): table["median_minutes"].round(1),
+                t("cmp.col.p90"): table["p90_minutes"].round(1),
+                t("cmp.col.mean"): table["mean_minutes"].round(1),
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(t("cmp.reference_note"))
+    st.download_button(
+        t("cmp.download_outages"),
+        data=csv(timings),
+        file_name=f"sla-outages-{first_day:%Y%m%d}-{last_day:%Y%m%d}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key="cmp-dl-outages",
+    )
+
+with breaches_tab:
+    if breaches.empty:
+        st.success(t("cmp.no_breaches"))
+    else:
+        causes = breaches["cause"].value_counts()
+        cause_columns = st.columns(len(compliance.BreachCause))
+        for column, cause in zip(cause_columns, compliance.BreachCause, strict=True):
+            column.metric(t(f"cmp.cause.{cause.value}"), int(causes.get(cause.value, 0)))
+        st.caption(t("cmp.cause_rule"))
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    t("cmp.col.outage"): breaches["outage_id"],
+                    t("board.district"): breaches["district_zh" if zh else "district"],
+                    t("cmp.col.clock"): breaches["clock_zh" if zh else "clock_en"],
+                    t("cmp.col.first_report"): local_text(breaches["first_report_at"]),
+                    t("cmp.col.deadline"): local_text(breaches["deadline"]),
+                    t("cmp.col.stopped"): local_text(breaches["stopped_at"]),
+                    t("cmp.col.overrun"): breaches["overrun_minutes"].round(1),
+                    t("cmp.col.idle"): breaches["idle_crews_at_deadline"],
+                    t("cmp.col.cause"): breaches["cause"].map(lambda c: t(f"cmp.cause.{c}")),
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+    st.download_button(
+        t("cmp.download_breaches"),
+        data=csv(breaches),
+        file_name=f"sla-breaches-{first_day:%Y%m%d}-{last_day:%Y%m%d}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        disabled=breaches.empty,
+        key="cmp-dl-breaches",
+    )
+
+with curve_tab:
+    st.caption(t("cmp.curve_help"))
+    drawn = restoration_curves.sampled(curve, CURVE_POINTS) if len(curve) > 4 * CURVE_POINTS else curve
+    every = t("cmp.all_districts")
+    chart_data = pd.DataFrame(
+        {
+            "at": wall_clock(drawn["at"]),
+            "district": drawn["district_zh" if zh else "district"].where(drawn["district_id"].notna(), every),
+            "customers": drawn["customers_out"],
+        }
+    )
+    chart = (
+        alt.Chart(chart_data)
+        .mark_line(interpolate="step-after")
+        .encode(
+            x=alt.X("at:T", title=t("cmp.time"), scale=alt.Scale(type="utc")),
+            y=alt.Y("customers:Q", title=t("cmp.customers_out")),
+            color=alt.Color("district:N", title=t("board.district")),
+            tooltip=[
+                alt.Tooltip("at:T", title=t("cmp.time"), format="%Y-%m-%d %H:%M", formatType="utc"),
+                alt.Tooltip("district:N", title=t("board.district")),
+                alt.Tooltip("customers:Q", title=t("cmp.customers_out")),
+            ],
+        )
+    )
+    st.altair_chart(chart, width="stretch")
+    overall = curve[curve["district_id"].isna()]
+    peak = overall.loc[overall["customers_out"].idxmax()]
+    st.caption(
+        t(
+            "cmp.peak",
+            customers=f"{int(peak['customers_out']):,}",
+            at=local_text(pd.Series([peak["at"]])).iloc[0],
+        )
+    )
+    st.download_button(
+        t("cmp.download_curve"),
+        data=csv(curve),
+        file_name=f"restoration-curve-{first_day:%Y%m%d}-{last_day:%Y%m%d}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key="cmp-dl-curve",
+    )
+
+with etr_tab:
+    figures = etr_accuracy.etr_accuracy(etr).iloc[0]
+    etr_metrics = st.columns(5)
+    etr_metrics[0].metric(
+        t("cmp.etr.restored"),
+        f"{int(figures['restored']):,}",
+        help=t("cmp.etr.with", n=int(figures["with_etr"])),
+    )
+    etr_metrics[1].metric(t("cmp.etr.by_last"), percent(figures["share_by_last"]))
+    etr_metrics[2].metric(t("cmp.etr.by_first"), percent(figures["share_by_first"]))
+    etr_metrics[3].metric(
+        t("cmp.etr.mae"),
+        minutes(figures["mae_last_minutes"]),
+        help=t("cmp.etr.mae_first", minutes=minutes(figures["mae_first_minutes"])),
+    )
+    etr_metrics[4].metric(t("cmp.etr.revisions"), minutes(figures["revisions_per_outage"]))
+    st.altair_chart(
+        histogram(etr["last_error_minutes"], 0, t("cmp.etr.error_chart"), t("cmp.etr.error_axis")),
+        width="stretch",
+    )
+    st.caption(t("cmp.etr.error_help"))
+
+    def accuracy_table(by: str, label: str, name: Callable[[str], str] = str) -> pd.DataFrame:
+        table = etr_accuracy.etr_accuracy(etr, by)
+        return pd.DataFrame(
+            {
+                label: table[by].map(lambda v: t("cmp.etr.none") if v == etr_accuracy.UNKNOWN else name(v)),
+                t("cmp.etr.restored"): table["restored"],
+                t("cmp.etr.with_col"): table["with_etr"],
+                t("cmp.etr.by_last"): table["share_by_last"].map(percent),
+                t("cmp.etr.by_first"): table["share_by_first"].map(percent),
+                t("cmp.etr.mae"): table["mae_last_minutes"].round(1),
+                t("cmp.etr.bias"): table["bias_last_minutes"].round(1),
+                t("cmp.etr.revisions"): table["revisions_per_outage"].round(2),
+            }
+        )
+
+    tables = st.columns(2)
+    tables[0].dataframe(
+        accuracy_table("last_source", t("cmp.etr.source"), lambda source: t(f"cmp.source.{source}")),
+        hide_index=True,
+        width="stretch",
+    )
+    tables[1].dataframe(
+        accuracy_table("district_zh" if zh else "district", t("board.district")),
+        hide_index=True,
+        width="stretch",
+    )
+    st.download_button(
+        t("cmp.download_etr"),
+        data=csv(etr),
+        file_name=f"etr-accuracy-{first_day:%Y%m%d}-{last_day:%Y%m%d}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key="cmp-dl-etr",
+    )
