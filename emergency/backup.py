@@ -5,11 +5,12 @@ the copy is the database as of one moment even while the app keeps writing (WAL 
 for writers). The copy is a self-contained SQLite file (journal mode DELETE, no `-wal` beside it),
 checked with `PRAGMA integrity_check` before it replaces FILE.
 
-PostgreSQL: `pg_dump --format=custom` (one snapshot, also consistent while the app writes) and
-`pg_restore --single-transaction` (all or nothing). The client tools must be at least the server's
-major version; they are looked for in `OUTAGE_PG_BIN`, then Debian's /usr/lib/postgresql/<major>/bin,
-then on PATH. Connection details go to them through libpq's environment, never on a command line
-where other users of the machine could read a password.
+PostgreSQL: `pg_dump --format=custom` (one snapshot, also consistent while the app writes); a
+restore turns the dump into SQL with `pg_restore` and runs it with `psql` in one transaction (all
+or nothing, even when it replaces an existing database's content). The client tools must be at
+least the server's major version; they are looked for in `OUTAGE_PG_BIN`, then Debian's
+/usr/lib/postgresql/<major>/bin, then on PATH. Connection details go to them through libpq's
+environment, never on a command line where other users of the machine could read a password.
 
 A restore refuses a file that is not a backup of this application, a backup of the other kind of
 database, one from a newer schema than this code knows, and a target that already has tables unless
@@ -24,6 +25,7 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,19 +120,7 @@ def restore_database(db: Database, source: Path, *, force: bool = False) -> Back
     if kind == "sqlite":
         _sqlite_restore(source, _sqlite_path(db))
     else:
-        if existing:
-            _pg_empty_schema(db)
-        _pg_tool(
-            db,
-            "pg_restore",
-            "--single-transaction",
-            "--exit-on-error",
-            "--no-owner",
-            "--no-privileges",
-            "--dbname",
-            _pg_url(db).database or "",
-            str(source),
-        )
+        _pg_restore(db, source, replace=bool(existing))
     db.dispose()
     tables = len(inspect(db.engine).get_table_names())
     return BackupSummary("restored", kind, str(source), revision, tables, source.stat().st_size)
@@ -160,12 +150,16 @@ def _sqlite_backup_revision(path: Path) -> str:
     except sqlite3.Error as error:
         raise InvalidInput(f"{path} cannot be opened as a SQLite database: {error}", field="file") from None
     try:
-        problems = [row[0] for row in backup.execute("PRAGMA integrity_check")]
+        try:
+            problems = [row[0] for row in backup.execute("PRAGMA integrity_check")]
+        except sqlite3.DatabaseError as error:
+            problems = [str(error)]
         if problems != ["ok"]:
-            raise InvalidInput(f"{path} is damaged: {'; '.join(problems[:3])}", field="file")
-        rows = backup.execute("SELECT version_num FROM alembic_version").fetchall()
-    except sqlite3.DatabaseError as error:
-        raise InvalidInput(f"{path} is not an Outage Desk backup ({error})", field="file") from None
+            raise InvalidInput(f"{path} is damaged or cut short: {'; '.join(problems[:3])}", field="file")
+        try:
+            rows = backup.execute("SELECT version_num FROM alembic_version").fetchall()
+        except sqlite3.DatabaseError:
+            rows = []
     finally:
         backup.close()
     if len(rows) != 1:
@@ -212,10 +206,24 @@ def _sqlite_restore(source: Path, target_path: str) -> None:
         backup.close()
 
 
-def _pg_empty_schema(db: Database) -> None:
-    with db.engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
+def _pg_restore(db: Database, source: Path, *, replace: bool) -> None:
+    """The dump as SQL, written out whole by pg_restore first, then run by psql in one transaction
+    (after emptying the schema when `replace`): a failure anywhere leaves the database as it was."""
+    env = _pg_environment(_pg_url(db))
+    with tempfile.TemporaryDirectory() as directory:
+        script = Path(directory) / "restore.sql"
+        _pg_tool(db, "pg_restore", "--no-owner", "--no-privileges", f"--file={script}", str(source))
+        command = [str(pg_tool_path("psql", _server_major(db))), "--no-psqlrc", "--quiet"]
+        command += ["--single-transaction", "--set=ON_ERROR_STOP=1"]
+        if replace:
+            command += ["--command=DROP SCHEMA public CASCADE; CREATE SCHEMA public;"]
+        command += [f"--file={script}"]
+        applied = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=PG_TOOL_TIMEOUT_S, check=False
+        )
+    if applied.returncode != 0:
+        detail = "; ".join(applied.stderr.strip().splitlines()[-3:])
+        raise RuntimeError(f"restore failed, the database is unchanged: {detail}")
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -306,7 +314,9 @@ def _pg_tool(db: Database, name: str, *args: str, capture: bool = False) -> str:
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip().splitlines()
         detail = "; ".join(message[-3:]) or f"exit code {done.returncode}"
-        if name == "pg_restore" and "--list" in args:
-            raise InvalidInput(f"not a readable PostgreSQL dump: {detail}", field="file")
+        if name == "pg_restore":  # it only reads the dump: what fails is the file
+            raise InvalidInput(
+                f"not a readable PostgreSQL dump (damaged or cut short?): {detail}", field="file"
+            )
         raise RuntimeError(f"{name} failed: {detail}")
     return done.stdout if capture else ""

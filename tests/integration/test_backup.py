@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from emergency import cli
 from emergency.auth import Actor
 from emergency.backup import backup_database, pg_tool_path, restore_database
 from emergency.clock import SYSTEM_CLOCK, FakeClock
@@ -213,3 +214,53 @@ def test_a_missing_postgresql_tool_is_named_with_how_to_get_it(
         InvalidInput, match="pg_dump for PostgreSQL 15 not found: install postgresql-client-15"
     ):
         pg_tool_path("pg_dump", 15)
+
+
+def test_a_forced_restore_of_a_damaged_backup_changes_nothing(
+    database: Database, territory: SmallTerritory, tmp_path: Path
+) -> None:
+    submit_reports(database, SYSTEM_CLOCK, GATEWAY, calls(territory, "D-", 20))
+    whole = tmp_path / "whole.backup"
+    backup_database(database, whole)
+    damaged = tmp_path / "damaged.backup"
+    damaged.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
+    as_it_was = every_row(database)
+
+    with pytest.raises(InvalidInput, match="damaged or cut short"):
+        restore_database(database, damaged, force=True)
+
+    assert every_row(database) == as_it_was
+
+
+def test_restore_refuses_a_backup_from_a_newer_schema(sqlite_database: Database, tmp_path: Path) -> None:
+    backup = tmp_path / "newer.backup"
+    backup_database(sqlite_database, backup)
+    with sqlite3.connect(backup) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    connection.close()
+    target = Database(f"sqlite:///{tmp_path / 'target.db'}")
+    try:
+        with pytest.raises(
+            InvalidInput, match=r"revision 9999_from_the_future, which this version .* does not know"
+        ):
+            restore_database(target, backup)
+    finally:
+        target.dispose()
+
+
+def test_the_command_line_backs_up_and_restores_with_one_line_each(
+    sqlite_database: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backup = tmp_path / "cli.backup"
+    target = f"sqlite:///{tmp_path / 'cli-target.db'}"
+
+    assert cli.main(["--db", sqlite_database.url, "backup", str(backup)]) == 0
+    assert cli.main(["--db", target, "restore", str(backup)]) == 0
+    assert cli.main(["--db", target, "restore", str(backup)]) == 2
+    assert cli.main(["--db", target, "restore", str(tmp_path)]) == 2
+
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0].startswith("backed up the sqlite database (schema ")
+    assert out.splitlines()[1].startswith("restored the sqlite database (schema ")
+    assert "refused: the database at sqlite:///" in err and "pass --force" in err
+    assert f"cannot read {tmp_path}" in err
