@@ -1,0 +1,220 @@
+"""The complaints and feedback desk (manager): items with their clocks, the next step recorded, and
+restored outages verified with the customer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from dashboard import services
+from dashboard.i18n import current_language, local_time, t
+from dashboard.session import require_role
+from emergency import complaints
+from emergency.clock import SYSTEM_CLOCK
+from emergency.config import load_settings
+from emergency.errors import EmergencyError
+from emergency.models import FeedbackKind, FeedbackStatus, Role
+from emergency.sla import ClockStatus, format_duration
+
+OUTCOME_KEY = "desk-outcome"
+SEEN_KEY = "desk-seen"
+VERIFY_SEEN_KEY = "desk-verify-seen"
+KINDS = [k.value for k in FeedbackKind]
+STATUSES = [s.value for s in FeedbackStatus]
+SCORES = [None, 5, 4, 3, 2, 1]
+
+actor = require_role(Role.MANAGER, Role.ADMIN)
+db = services.database()
+tz = load_settings().timezone
+now = SYSTEM_CLOCK.now()
+language = current_language()
+
+
+def duration(clock: ClockStatus) -> str:
+    en, zh = format_duration(abs(clock.remaining))
+    return zh if language == "zh" else en
+
+
+def clock_text(clock: ClockStatus | None) -> str:
+    """Time left, the overrun, or how the clock stopped, in words."""
+    if clock is None:
+        return "—"
+    if clock.running:
+        return t("desk.overdue" if clock.breached else "desk.left", d=duration(clock))
+    return t("desk.missed" if clock.breached else "desk.met", d=duration(clock))
+
+
+def clock_name(clock: ClockStatus | None) -> str:
+    if clock is None:
+        return "—"
+    return clock.name_zh if language == "zh" else clock.name_en
+
+
+def attempt(action: Callable[[], object], success: str) -> None:
+    """Run a service call; keep its outcome for the next run, which redraws the lists."""
+    try:
+        action()
+    except EmergencyError as error:
+        st.session_state[OUTCOME_KEY] = ("error", t("action.refused", reason=str(error)))
+    else:
+        st.session_state[OUTCOME_KEY] = ("ok", success)
+    st.rerun()
+
+
+st.title(t("desk.title"))
+st.caption(t("desk.help"))
+outcome = st.session_state.pop(OUTCOME_KEY, None)
+if outcome is not None:
+    (st.success if outcome[0] == "ok" else st.error)(outcome[1])
+
+filters = st.columns([3, 3, 2])
+chosen_kinds = filters[0].multiselect(
+    t("feedback.kind"), KINDS, format_func=lambda k: t(f"feedback.kind.{k}"), key="desk-f-kind"
+)
+chosen_statuses = filters[1].multiselect(
+    t("desk.status"), STATUSES, format_func=lambda s: t(f"desk.status.{s}"), key="desk-f-status"
+)
+breached_only = filters[2].checkbox(t("desk.breached_only"), key="desk-f-breached")
+
+with db.read() as session:
+    items = complaints.list_feedback(
+        session, actor, now, tz, kinds=chosen_kinds, statuses=chosen_statuses, breached_only=breached_only
+    )
+    pending = complaints.pending_verifications(session, actor, now, tz)
+
+feedback_tab, verify_tab = st.tabs(
+    [t("desk.tab.feedback", n=len(items)), t("desk.tab.verify", n=len(pending))]
+)
+
+with feedback_tab:
+    if not items:
+        st.info(t("desk.none"))
+    else:
+        st.dataframe(
+            [
+                {
+                    t("desk.col.reference"): item.reference,
+                    t("feedback.kind"): t(f"feedback.kind.{item.kind}"),
+                    t("desk.status"): t(f"desk.status.{item.status}"),
+                    t("desk.col.submitted"): local_time(item.submitted_at, tz),
+                    t("desk.col.next"): t(f"desk.step.{item.next_step}") if item.next_step else "—",
+                    t("desk.col.clock"): clock_name(item.urgent),
+                    t("desk.col.left"): clock_text(item.urgent),
+                    t("desk.col.satisfaction"): item.satisfaction,
+                }
+                for item in items
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+        by_id = {item.id: item for item in items}
+        chosen = st.selectbox(
+            t("desk.pick"),
+            list(by_id),
+            index=None,
+            format_func=lambda i: f"{by_id[i].reference} · {t(f'feedback.kind.{by_id[i].kind}')}",
+            placeholder=t("desk.pick"),
+            key="desk-pick",
+        )
+        if chosen is not None:
+            item = by_id[chosen]
+            st.markdown(f"**{t('desk.text')}**")
+            st.text(item.text)  # plain text: whatever the customer typed is shown, never rendered
+            st.dataframe(
+                [
+                    {
+                        t("desk.col.channel"): item.channel,
+                        t("desk.contact"): " · ".join(x for x in (item.contact_name, item.contact) if x)
+                        or "—",
+                        t("desk.account"): item.account_no or "—",
+                    }
+                ],
+                hide_index=True,
+                width="stretch",
+            )
+            st.dataframe(
+                [
+                    {
+                        t("desk.col.clock"): clock_name(clock),
+                        t("desk.col.started"): local_time(clock.started_at, tz),
+                        t("desk.col.deadline"): local_time(clock.deadline, tz),
+                        t("desk.col.left"): clock_text(clock),
+                    }
+                    for clock in item.clocks
+                ],
+                hide_index=True,
+                width="stretch",
+            )
+            # The step and version this manager was shown, kept from the run that drew the form: a
+            # click reruns the page on fresh data, and acting on that would hide a colleague's change.
+            seen = st.session_state.setdefault(SEEN_KEY, {})
+            step, version = seen.get(item.id, (item.next_step, item.version))
+            seen[item.id] = (item.next_step, item.version)
+            if item.next_step is None:
+                st.info(t("desk.finished"))
+            else:
+                with st.form(f"desk-step-{item.id}", clear_on_submit=True):
+                    note = st.text_area(t("desk.note"), max_chars=complaints.MAX_NOTE_CHARS, key="desk-note")
+                    score = None
+                    if item.next_step == complaints.Step.CLOSE:
+                        score = st.selectbox(
+                            t("desk.satisfaction"),
+                            SCORES,
+                            format_func=lambda s: t("desk.satisfaction.none") if s is None else "★" * s,
+                            key="desk-satisfaction",
+                        )
+                    record = st.form_submit_button(
+                        t("desk.record", step=t(f"desk.step.{item.next_step}")), key="desk-record"
+                    )
+                if record and step is not None:
+                    attempt(
+                        lambda: complaints.record_step(
+                            db, SYSTEM_CLOCK, actor, item.id, step, version, note=note, satisfaction=score
+                        ),
+                        t("desk.recorded", reference=item.reference, step=t(f"desk.step.{step}")),
+                    )
+
+with verify_tab:
+    st.caption(t("desk.verify_help"))
+    if not pending:
+        st.info(t("desk.verify_none"))
+    else:
+        st.dataframe(
+            [
+                {
+                    t("desk.col.outage"): row.outage_id,
+                    t("desk.col.district"): row.district_code,
+                    t("desk.col.device"): row.device_code,
+                    t("desk.col.customers"): row.customers_affected,
+                    t("desk.col.restored"): local_time(row.restored_at, tz),
+                    t("desk.col.deadline"): local_time(row.clock.deadline, tz) if row.clock else "—",
+                    t("desk.col.left"): clock_text(row.clock),
+                }
+                for row in pending
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+        waiting = {row.outage_id: row.version for row in pending}
+        # As for the steps: the versions this manager was shown, not the ones reloaded by the click.
+        shown = st.session_state.get(VERIFY_SEEN_KEY, waiting)
+        st.session_state[VERIFY_SEEN_KEY] = waiting
+        with st.form("desk-verify", clear_on_submit=True):
+            outage_id = st.selectbox(t("desk.verify_pick"), list(waiting), key="desk-verify-pick")
+            verify_note = st.text_input(
+                t("desk.note"), max_chars=complaints.MAX_NOTE_CHARS, key="desk-verify-note"
+            )
+            confirmed = st.form_submit_button(t("desk.verify"))
+        if confirmed and outage_id is not None:
+            attempt(
+                lambda: complaints.verify_restoration(
+                    db,
+                    SYSTEM_CLOCK,
+                    actor,
+                    outage_id,
+                    shown.get(outage_id, waiting[outage_id]),
+                    note=verify_note,
+                ),
+                t("desk.verified", id=outage_id),
+            )

@@ -1,0 +1,114 @@
+"""Situation reports (manager): a quick report or the 08:00 / 17:00 update, previewed and downloaded."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import streamlit as st
+
+from dashboard import services
+from dashboard.i18n import LANGUAGE_LABELS, current_language, local_time, t
+from dashboard.session import require_role
+from emergency import sitrep, sitrep_export
+from emergency.clock import SYSTEM_CLOCK
+from emergency.config import load_settings
+from emergency.errors import EmergencyError
+from emergency.models import Role
+
+DAY_KEY = "sitrep-start-day"
+TIME_KEY = "sitrep-start-time"
+
+actor = require_role(Role.MANAGER, Role.ADMIN)
+db = services.database()
+tz = load_settings().timezone
+now = SYSTEM_CLOCK.now()
+
+st.title(t("sitrep.title"))
+st.caption(t("sitrep.help"))
+
+if DAY_KEY not in st.session_state:
+    # Suggested once per session, so the inputs keep what the manager chose on every rerun.
+    with db.read() as session:
+        suggested = sitrep.suggest_event_start(session, now).astimezone(tz)
+    st.session_state[DAY_KEY] = suggested.date()
+    st.session_state[TIME_KEY] = suggested.time().replace(second=0, microsecond=0)
+
+columns = st.columns([3, 2, 2, 2])
+kind = columns[0].radio(
+    t("sitrep.kind"),
+    [k.value for k in sitrep.ReportKind],
+    format_func=lambda k: t(f"sitrep.kind.{k}"),
+    horizontal=True,
+    key="sitrep-kind",
+)
+day = columns[1].date_input(t("sitrep.start_day"), key=DAY_KEY)
+start_time = columns[2].time_input(t("sitrep.start_time"), key=TIME_KEY, step=300)
+document_language = columns[3].selectbox(
+    t("sitrep.language"),
+    list(LANGUAGE_LABELS),
+    index=list(LANGUAGE_LABELS).index(current_language()),
+    format_func=LANGUAGE_LABELS.__getitem__,
+    key="sitrep-language",
+)
+event_start = datetime.combine(day, start_time, tzinfo=tz)
+
+try:
+    with db.read() as session:
+        report = sitrep.build_report(session, actor, kind, event_start, now, tz)
+except EmergencyError as error:
+    st.error(t("action.refused", reason=str(error)))
+    st.stop()
+
+st.caption(t("sitrep.as_of", at=local_time(report.as_of, tz), previous=local_time(report.previous_at, tz)))
+progress = report.progress
+figures = st.columns(6)
+figures[0].metric(
+    t("sitrep.out_now"),
+    f"{progress.out_now:,}",
+    t("sitrep.out_share", share=f"{report.share_out:.1%}"),
+    delta_color="off",
+)
+figures[1].metric(
+    t("sitrep.peak"),
+    f"{progress.peak:,}",
+    t("sitrep.peak_at", at=local_time(progress.peak_at, tz)) if progress.peak_at else None,
+    delta_color="off",
+)
+figures[2].metric(
+    t("sitrep.restored"),
+    f"{progress.restored_share:.1%}",
+    t("sitrep.restored_since", n=f"{progress.restored_since_previous:,}"),
+    delta_color="off",
+)
+figures[3].metric(t("sitrep.outages"), f"{report.outages_active:,}")
+figures[4].metric(
+    t("sitrep.crews"),
+    f"{report.crews.deployed:,}",
+    t("sitrep.workers", n=report.crews.workers),
+    delta_color="off",
+)
+figures[5].metric(t("sitrep.important"), f"{len(report.important_users):,}")
+
+markdown = sitrep_export.to_markdown(report, document_language, tz)
+stem = f"sitrep-{report.kind}-{report.as_of.astimezone(tz):%Y%m%d-%H%M}"
+buttons = st.columns(2)
+buttons[0].download_button(
+    t("sitrep.download_md"),
+    markdown.encode("utf-8"),
+    file_name=f"{stem}.md",
+    mime="text/markdown",
+    key="sitrep-md",
+    width="stretch",
+)
+buttons[1].download_button(
+    t("sitrep.download_xlsx"),
+    sitrep_export.to_xlsx(report, document_language, tz),
+    file_name=f"{stem}.xlsx",
+    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    key="sitrep-xlsx",
+    width="stretch",
+)
+st.subheader(t("sitrep.preview"))
+with st.container(border=True):
+    # Every name and title in it is escaped by to_markdown: none can become a link or HTML.
+    st.markdown(markdown)

@@ -1,0 +1,123 @@
+"""The complaints desk page through the real entry script (AppTest): the list with clocks and
+filters, recording the next step, a stale edit refused, and a restored outage verified."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from emergency.auth import Actor
+from emergency.clock import SYSTEM_CLOCK
+from emergency.complaints import record_step
+from emergency.db import get_database
+from emergency.feedback import PUBLIC, submit_feedback
+from emergency.models import Feedback, Outage, OutageState
+from tests.pages.conftest import APP, page
+from tests.pages.test_access import log_in
+from tests.support.small_territory import PASSWORDS
+
+TIMEOUT = 30
+PAGE = "manager_complaints.py"
+NASTY = "Crew was rude <script>alert(1)</script> **loud**"
+
+
+def open_desk() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    log_in(at, "manager", PASSWORDS["manager"])
+    at.switch_page(page(PAGE)).run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def desk(territory_db):
+    url, territory = territory_db
+    db = get_database(url)
+    complaint = submit_feedback(db, SYSTEM_CLOCK, PUBLIC, "complaint", NASTY, contact="13900000001").reference
+    submit_feedback(db, SYSTEM_CLOCK, PUBLIC, "praise", "Thank you for the quick repair")
+    now = SYSTEM_CLOCK.now()
+    with db.write() as session:
+        outage = Outage(
+            state=OutageState.RESTORED,
+            device_id=territory.device_ids["FU-3"],
+            district_id=territory.district_ids["E"],
+            first_report_at=now - timedelta(hours=5),
+            restored_at=now - timedelta(hours=1),
+            customers_affected=7,
+            customers_restored=7,
+        )
+        session.add(outage)
+        session.flush()
+        outage_id = outage.id
+        complaint_id = session.scalar(select(Feedback.id).where(Feedback.reference == complaint))
+    return db, complaint, complaint_id, outage_id
+
+
+def test_dispatchers_are_not_offered_the_desk(territory_db):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    log_in(at, "dispatcher", PASSWORDS["dispatcher"])
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(page(PAGE))
+
+
+def test_the_desk_lists_items_with_their_clocks_and_records_the_next_step(desk):
+    db, reference, complaint_id, _ = desk
+    at = open_desk()
+    frame = at.dataframe[0].value
+    assert list(frame["Kind"]) == ["Complaint", "Praise"]  # the 2-hour response first
+    row = frame.iloc[0]
+    assert (row["Reference"], row["Status"], row["Next step"], row["Most urgent clock"]) == (
+        reference,
+        "open",
+        "accept",
+        "Complaint: response",
+    )
+    assert row["Time left"].startswith(("1 h 59 min", "2 h")) and row["Time left"].endswith("left")
+    at.multiselect(key="desk-f-kind").set_value(["praise"]).run()
+    assert list(at.dataframe[0].value["Kind"]) == ["Praise"]
+    at.multiselect(key="desk-f-kind").set_value([]).run()
+
+    at.selectbox(key="desk-pick").set_value(complaint_id).run()
+    assert at.text[0].value == NASTY  # shown as plain text, never rendered as HTML or Markdown
+    at.text_area(key="desk-note").input("Logged; crew supervisor informed")
+    next(b for b in at.button if b.label == "Record: accept").click().run()
+    assert not at.exception, at.exception
+    assert at.success[0].value == f"{reference}: accept recorded."
+    with db.read() as session:
+        stored = session.get(Feedback, complaint_id)
+        assert (stored.status, stored.handled_by, stored.accepted_at is not None) == (
+            "in_progress",
+            "manager",
+            True,
+        )
+
+
+def test_a_step_on_a_stale_view_is_refused_with_who_changed_it(desk):
+    db, reference, complaint_id, _ = desk
+    at = open_desk()
+    at.selectbox(key="desk-pick").set_value(complaint_id).run()
+    record_step(db, SYSTEM_CLOCK, Actor("mei", "manager"), complaint_id, "accept", 1)
+    next(b for b in at.button if b.label == "Record: accept").click().run()
+    assert "was just changed (feedback.accept by mei); reload" in at.error[0].value
+
+
+def test_a_restored_outage_is_verified_from_the_desk(desk):
+    db, _, _, outage_id = desk
+    at = open_desk()
+    waiting = at.dataframe[1].value
+    assert (waiting["Outage"].iloc[0], waiting["Device"].iloc[0], waiting["Customers"].iloc[0]) == (
+        outage_id,
+        "FU-3",
+        7,
+    )
+    at.text_input(key="desk-verify-note").input("Called back: power on")
+    next(b for b in at.button if b.label == "Customer confirmed power is back").click().run()
+    assert at.success[0].value == f"Outage {outage_id} verified and closed."
+    assert any("No restored outage is waiting" in i.value for i in at.info)
+    with db.read() as session:
+        assert session.get(Outage, outage_id).state == OutageState.CLOSED
