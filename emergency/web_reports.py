@@ -15,6 +15,7 @@ is what a web form needs:
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,6 +27,7 @@ from emergency.auth import Actor
 from emergency.clock import Clock
 from emergency.db import Database
 from emergency.intake import ItemError, submit_reports
+from emergency.lookup import ACCOUNT
 from emergency.models import Customer, Report, ReportChannel, ReportKind
 from emergency.settings import get_setting
 
@@ -72,10 +74,16 @@ def report_outage(
     account = (account_no or "").strip().replace(" ", "") or None
     if kind not in {k.value for k in PUBLIC_KINDS}:
         raise ReportRefused([ItemError(0, "kind", "choose no power, partial power or wire down / hazard")])
+    if account is not None and not ACCOUNT.match(account):
+        # Checked before the duplicate look-up, whose query no NUL byte or broken text may reach.
+        raise ReportRefused(
+            [ItemError(0, "account_no", "4 to 32 letters, digits or '-', as printed on your bill")]
+        )
     if account is None and (lon is None or lat is None):
         raise ReportRefused(
             [ItemError(0, "account_no", "give an account number or a location (lon and lat)")]
         )
+    place = _place(lon, lat) if account is None else ""
     ratelimit.attempt(db, clock, "report", requester)
     now = clock.now()
     with db.read() as session:
@@ -85,7 +93,6 @@ def report_outage(
         report_id, earlier_kind = earlier
         return WebReportReceipt(reference_of(report_id), report_id, True, earlier_kind == ReportKind.HAZARD)
 
-    place = f"{lon:.{LOCATION_DECIMALS}f},{lat:.{LOCATION_DECIMALS}f}" if account is None else ""
     subject = f"account:{account}" if account else f"place:{place}"
     item = {
         "channel": ReportChannel.WEB.value,
@@ -103,6 +110,20 @@ def report_outage(
     return WebReportReceipt(
         reference_of(accepted.id), accepted.id, accepted.duplicate, kind == ReportKind.HAZARD.value
     )
+
+
+def _place(lon: float | None, lat: float | None) -> str:
+    """The place rounded to about 100 m, or ReportRefused for what is not a longitude and latitude
+    (NaN, infinities and integers past a float among them, which rounding cannot take)."""
+    try:
+        x, y = float(lon), float(lat)
+    except (TypeError, ValueError, OverflowError):
+        x = y = math.nan
+    if not (-180 <= x <= 180 and -90 <= y <= 90):  # NaN is in no range
+        raise ReportRefused(
+            [ItemError(0, "lon", "give a longitude from -180 to 180 and a latitude from -90 to 90")]
+        )
+    return f"{x:.{LOCATION_DECIMALS}f},{y:.{LOCATION_DECIMALS}f}"
 
 
 def _recent_report(
