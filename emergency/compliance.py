@@ -24,7 +24,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from emergency.calendar import load_overrides
@@ -385,7 +385,11 @@ def idle_crews_at(session: Session, moments: pd.Series) -> npt.NDArray[np.int64]
     crews = session.execute(select(Crew.id, Crew.status, Crew.status_at)).all()
     if not crews or not len(at):
         return np.zeros(len(at), dtype=np.int64)
-    intervals = pd.concat([_busy_intervals(session), _off_duty_intervals(session, crews)], ignore_index=True)
+    known = moments.dropna()
+    if known.empty:
+        return np.zeros(len(at), dtype=np.int64)
+    busy = _busy_intervals(session, known.min().to_pydatetime(), known.max().to_pydatetime())
+    intervals = pd.concat([busy, _off_duty_intervals(session, crews)], ignore_index=True)
     starts, ends = _merged_per_crew(intervals)
     unavailable = np.searchsorted(starts, at, side="right") - np.searchsorted(ends, at, side="right")
     idle = len(crews) - unavailable
@@ -400,12 +404,12 @@ def _micros(times: pd.Series | Sequence[datetime | None]) -> npt.NDArray[np.int6
     return np.where(np.isnat(values), EARLIEST, micros)
 
 
-def _busy_intervals(session: Session) -> pd.DataFrame:
+def _busy_intervals(session: Session, first: datetime, last: datetime) -> pd.DataFrame:
+    """Assignments that cover some moment in [first, last] (years of history are not loaded)."""
+    ended = func.coalesce(CrewAssignment.completed_at, CrewAssignment.cancelled_at)
     rows = session.execute(
-        select(
-            CrewAssignment.crew_id,
-            CrewAssignment.assigned_at,
-            func.coalesce(CrewAssignment.completed_at, CrewAssignment.cancelled_at),
+        select(CrewAssignment.crew_id, CrewAssignment.assigned_at, ended).where(
+            CrewAssignment.assigned_at <= last, or_(ended.is_(None), ended > first)
         )
     ).all()
     crew, start, end = zip(*rows, strict=True) if rows else ((), (), ())

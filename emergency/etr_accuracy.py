@@ -1,8 +1,9 @@
 """ETR accuracy: were restored outages back by the time we said, and how far off were we?
 
-For each restored outage, the ETRs that count are those set before its restoration (from
-`etr_history`; a cleared ETR with no time is skipped). The first one is what the customer heard
-first; the last one is the promise the restoration finally met or broke. Restored at or before an
+For each restored outage, the ETRs that count are those set between its first report and its
+restoration (from `etr_history`; a cleared ETR with no time is skipped, and so is one dated
+before the outage began, which only a broken record can hold). The first one is what the
+customer heard first; the last one is the promise the restoration finally met or broke. Restored at or before an
 ETR is "by the ETR". Errors are restoration minus ETR in minutes: positive is later than promised.
 Revisions are the ETRs after the first.
 
@@ -57,12 +58,12 @@ def etr_outcomes(session: Session, timings: pd.DataFrame) -> pd.DataFrame:
 
     An outage restored without any ETR has `etrs` 0 and NaN/NA in the ETR columns.
     """
-    restored = timings.loc[
-        timings["restored_at"].notna(), ["outage_id", "district", "district_zh", "restored_at"]
-    ]
+    columns = ["outage_id", "district", "district_zh", "first_report_at", "restored_at"]
+    restored = timings.loc[timings["restored_at"].notna(), columns]
     history = _history(session, restored["outage_id"].tolist())
-    history = history.merge(restored[["outage_id", "restored_at"]], on="outage_id")
-    history = history[history["etr_at"].notna() & (history["set_at"] <= history["restored_at"])]
+    history = history.merge(restored[["outage_id", "first_report_at", "restored_at"]], on="outage_id")
+    during = (history["set_at"] >= history["first_report_at"]) & (history["set_at"] <= history["restored_at"])
+    history = history[history["etr_at"].notna() & during]
     history = history.sort_values(["outage_id", "set_at", "id"])
     grouped = history.groupby("outage_id")
     first = grouped.first()[["etr_at", "source"]].add_prefix("first_")

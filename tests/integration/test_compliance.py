@@ -12,6 +12,8 @@ do not overlap unless a case wants them to:
     E 09:00 urban  C1 busy on X, C2 off duty 08:00-09:20: no crew free at 09:10; dispatched
                    09:20, on site 09:40: both clocks missed, no crew free
     K 11:00 urban  a recloser restored it after 4 min, nobody dispatched: clocks met at the end
+    I, J, Z on 1 July, still active at NOW (02:00): I within its limits, J past its dispatch
+             limit with C2 still on its job at Z
     cancelled, merged and before-the-period outages are left out.
 """
 
@@ -180,6 +182,17 @@ def outages(database: Database, clock: FakeClock) -> dict[str, int]:
             OutageState.CONFIRMED,
             first_report_at=NOW - timedelta(minutes=15),
         )
+        # C2 is on the job at Z, not finished: busy when J's dispatch clock runs out.
+        made["Z"] = add_outage(
+            session,
+            territory,
+            "TX-4",
+            OutageState.ON_SITE,
+            first_report_at=NOW - timedelta(minutes=30),
+            dispatched_at=NOW - timedelta(minutes=25),
+            on_site_at=NOW - timedelta(minutes=10),
+        )
+        assign(session, made["Z"], c2, NOW - timedelta(minutes=25))
     return {name: outage.id for name, outage in made.items()}
 
 
@@ -217,7 +230,7 @@ def test_running_clocks_are_undecided_until_their_deadline_passes(
     database: Database, outages: dict[str, int]
 ) -> None:
     rows = by_name(timings(database, NEXT_DAY, NEXT_DAY + timedelta(days=1)), outages)
-    assert sorted(rows) == ["I", "J"]
+    assert sorted(rows) == ["I", "J", "Z"]
     assert pd.isna(rows["I"].dispatch_met) and pd.isna(rows["I"].on_site_met)
     assert rows["J"].dispatch_met is False or rows["J"].dispatch_met == False  # noqa: E712 (numpy bool)
     assert pd.isna(rows["J"].on_site_met)
@@ -263,6 +276,7 @@ def test_a_running_clock_past_its_deadline_is_a_breach_overrunning_until_now(
         breaches = compliance.breach_list(session, frame, FakeClock(NOW))
     assert list(breaches["outage_id"]) == [outages["J"]]
     assert breaches["overrun_minutes"].iloc[0] == 5
+    assert breaches["idle_crews_at_deadline"].iloc[0] == 1, "C2 still on its job at Z, C3 off duty"
     assert pd.isna(breaches["stopped_at"].iloc[0])
 
 

@@ -45,6 +45,7 @@ def outcomes(database: Database, clock: FakeClock) -> pd.DataFrame:
             (p, at(10, 30), EtrSource.CREW, at(9)),
             (p, at(11), EtrSource.DISPATCHER, at(10, 5)),
             (q, at(9, 15), EtrSource.DISPATCHER, at(8, 30)),
+            (q, at(7, 30), EtrSource.SYSTEM, at(7)),
             (t, None, EtrSource.DISPATCHER, at(8, 10)),
             (t, at(11), EtrSource.SYSTEM, at(8, 20)),
             (s, at(13), EtrSource.SYSTEM, at(9, 5)),
@@ -71,6 +72,7 @@ def test_first_and_last_etr_before_restoration(outcomes: pd.DataFrame) -> None:
     assert (p.first_error_minutes, p.first_met) == (30, False)
     assert (p.last_error_minutes, p.last_met) == (-30, True), "the ETR set after restoration is ignored"
     assert (q.etrs, q.last_error_minutes, q.last_met) == (1, 0, True), "exactly at the ETR is by it"
+    assert q.first_source == "dispatcher", "an ETR set before the first report does not count"
     assert r.etrs == 0 and pd.isna(r.last_met) and pd.isna(r.last_etr_at)
     assert (t.etrs, t.first_error_minutes, t.last_met) == (1, 60, False), "a cleared ETR is skipped"
 
