@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from emergency.db import Database
 from emergency.dispatch import DispatchRules, great_circle_km
 from emergency.etr import EtrRules, typical_repair_minutes
 from emergency.models import (
@@ -75,33 +75,32 @@ class Route:
     minutes: float
 
 
-def open_jobs(db: Database) -> list[Job]:
-    with db.read() as session:
-        rows = session.execute(
-            select(
-                CrewAssignment.id,
-                CrewAssignment.version,
-                CrewAssignment.status,
-                CrewAssignment.assigned_at,
-                CrewAssignment.en_route_at,
-                CrewAssignment.on_site_at,
-                Crew.id,
-                Crew.code,
-                Crew.kind,
-                Crew.lon,
-                Crew.lat,
-                Outage.id,
-                Outage.state,
-                Outage.device_id,
-                Outage.confirmed_at,
-                Outage.customers_affected,
-                Outage.customers_restored,
-            )
-            .join(Crew, Crew.id == CrewAssignment.crew_id)
-            .join(Outage, Outage.id == CrewAssignment.outage_id)
-            .where(CrewAssignment.status.in_(OPEN))
-            .order_by(CrewAssignment.id)
-        ).all()
+def open_jobs(session: Session) -> list[Job]:
+    rows = session.execute(
+        select(
+            CrewAssignment.id,
+            CrewAssignment.version,
+            CrewAssignment.status,
+            CrewAssignment.assigned_at,
+            CrewAssignment.en_route_at,
+            CrewAssignment.on_site_at,
+            Crew.id,
+            Crew.code,
+            Crew.kind,
+            Crew.lon,
+            Crew.lat,
+            Outage.id,
+            Outage.state,
+            Outage.device_id,
+            Outage.confirmed_at,
+            Outage.customers_affected,
+            Outage.customers_restored,
+        )
+        .join(Crew, Crew.id == CrewAssignment.crew_id)
+        .join(Outage, Outage.id == CrewAssignment.outage_id)
+        .where(CrewAssignment.status.in_(OPEN))
+        .order_by(CrewAssignment.id)
+    ).all()
     return [
         Job(
             assignment_id=r[0],

@@ -7,6 +7,7 @@ kept as arrays: a depth-first order makes "everything below a device" a contiguo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,7 +72,7 @@ class Territory:
 
 def load_territory(session: Session) -> Territory:
     area_of = dict(session.execute(select(District.id, District.area_type)).tuples().all())
-    rows = session.execute(
+    devices = session.execute(
         select(
             Device.id,
             Device.code,
@@ -83,26 +84,37 @@ def load_territory(session: Session) -> Territory:
             Device.district_id,
         ).order_by(Device.id)
     ).all()
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    index_of = {int(i): n for n, i in enumerate(ids)}
-    parent = np.array([index_of.get(r[3], -1) if r[3] is not None else -1 for r in rows], dtype=np.int64)
-    tin, tout = _euler(parent)
     customers = session.execute(
         select(Customer.id, Customer.account_no, Customer.lon, Customer.lat, Customer.transformer_id)
     ).all()
+    return build_territory(
+        [(*d[:7], str(area_of.get(d[7], "urban"))) for d in devices], [tuple(c) for c in customers]
+    )
+
+
+def build_territory(
+    devices: Sequence[tuple[int, str, str, int | None, float, float, bool, str]],
+    customers: Sequence[tuple[int, str, float, float, int]],
+) -> Territory:
+    """From device rows (id, code, kind, parent id, lon, lat, telemetered, area type) and customer
+    rows (id, account, lon, lat, transformer id)."""
+    ids = np.array([r[0] for r in devices], dtype=np.int64)
+    index_of = {int(i): n for n, i in enumerate(ids)}
+    parent = np.array([index_of.get(r[3], -1) if r[3] is not None else -1 for r in devices], dtype=np.int64)
+    tin, tout = _euler(parent)
     device_of = np.array([index_of[c[4]] for c in customers], dtype=np.int64)
     order = np.lexsort((np.array([c[0] for c in customers], dtype=np.int64), device_of))
     device_sorted = device_of[order]
     n = len(ids)
     return Territory(
         device_ids=ids,
-        codes=[r[1] for r in rows],
-        kinds=[str(r[2]) for r in rows],
+        codes=[r[1] for r in devices],
+        kinds=[str(r[2]) for r in devices],
         parent=parent,
-        lon=np.array([r[4] for r in rows], dtype=np.float64),
-        lat=np.array([r[5] for r in rows], dtype=np.float64),
-        telemetered=np.array([bool(r[6]) for r in rows], dtype=bool),
-        area_type=[str(area_of.get(r[7], "urban")) for r in rows],
+        lon=np.array([r[4] for r in devices], dtype=np.float64),
+        lat=np.array([r[5] for r in devices], dtype=np.float64),
+        telemetered=np.array([bool(r[6]) for r in devices], dtype=bool),
+        area_type=[r[7] for r in devices],
         tin=tin,
         tout=tout,
         customer_ids=np.array([customers[i][0] for i in order], dtype=np.int64),

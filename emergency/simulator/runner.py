@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from emergency.auth import Actor
 from emergency.cap import import_alert
@@ -89,7 +90,7 @@ NOISE_WINDOW_MINUTES = 10.0
 QUIET_NOISE_MINUTES = 120.0  # calls from powered customers on a day without weather
 QUIET_STRENGTH = 0.3
 MOVE_EVERY = timedelta(minutes=1)
-REPORT_BATCH_MINUTES = 1.0
+REPORT_BATCH_MINUTES = 2.0
 RETRY_AFTER = timedelta(minutes=1)
 MAX_FAILURES = 5
 
@@ -288,9 +289,11 @@ class Simulation:
     def idle(self) -> bool:
         """Nothing left to simulate: the storm has passed, no crew is working, and no outage the run
         caused is still waiting (for a person to dispatch it, without auto-dispatch)."""
-        if self._queue or open_jobs(self.db):
+        if self._queue:
             return False
         with self.db.read() as session:
+            if open_jobs(session):
+                return False
             waiting = session.scalar(
                 select(Outage.id)
                 .where(Outage.id.in_(sorted(self.summary.outages)), Outage.state.in_(ACTIVE_OUTAGE_STATES))
@@ -327,7 +330,7 @@ class Simulation:
     def next_due(self) -> datetime | None:
         now = self.clock.now()
         candidates = [self._queue[0][0]] if self._queue else []
-        self._seen = (open_jobs(self.db), self._dispatch_due(now))
+        self._seen = self._read_state(now)
         jobs, dispatch = self._seen
         for job in jobs:
             due = self._job_due(job)
@@ -357,17 +360,16 @@ class Simulation:
             {"damage": self._damage, "warning": self._warning, "close": self._close}[kind](payload)
         self._send(batch)
         self.clock.set(max(when, self.clock.now()))
-        jobs, dispatch = seen if seen is not None and not changed else (open_jobs(self.db), None)
+        jobs, dispatch = seen if seen is not None and not changed else self._read_state(when)
         acted = False
         for job in jobs:
             due = self._job_due(job)
             if due is not None and due[0] <= when:
                 self._attempt(job, due[1])
                 acted = True
-        if not self.auto_dispatch:
-            return
-        if acted or changed or seen is None:
-            dispatch = self._dispatch_due(when)
+        if self.auto_dispatch and acted:
+            with self.db.read() as session:
+                dispatch = self._dispatch_due(session, when)
         if dispatch is not None and dispatch <= when:
             self._auto_dispatch()
 
@@ -662,46 +664,41 @@ class Simulation:
 
     # --- auto-dispatch ------------------------------------------------------------------------
 
-    def _unassigned(self) -> list[tuple[int, datetime]]:
+    def _unassigned(self, session: Session) -> list[tuple[int, datetime]]:
         busy = select(CrewAssignment.outage_id).where(CrewAssignment.status.in_(OPEN))
-        with self.db.read() as session:
-            return [
-                (r[0], r[1])
-                for r in session.execute(
-                    select(Outage.id, Outage.first_report_at).where(
-                        Outage.state.in_(ACTIVE_OUTAGE_STATES), Outage.id.not_in(busy)
-                    )
-                ).all()
-            ]
+        query = select(Outage.id, Outage.first_report_at).where(
+            Outage.state.in_(ACTIVE_OUTAGE_STATES), Outage.id.not_in(busy)
+        )
+        return [(r[0], r[1]) for r in session.execute(query).all()]
 
-    def _dispatch_due(self, now: datetime) -> datetime | None:
+    def _dispatch_due(self, session: Session, now: datetime) -> datetime | None:
         """When the simulated dispatcher should next run the storm plan: when an outage has waited
         the grace period for a person to dispatch it, or at once when crews came free."""
         if not self.auto_dispatch:
             return None
-        deadlines = [first + self.grace for _, first in self._unassigned()]
+        deadlines = [first + self.grace for _, first in self._unassigned(session)]
         if not deadlines:
             return None
-        if self.crews_freed and min(deadlines) <= now and self._crews_available():
+        if self.crews_freed and min(deadlines) <= now and _crews_available(session):
             return now
         fresh = [d for d in deadlines if d > self.last_dispatch_at]
         return max(min(fresh), now) if fresh else None
 
-    def _crews_available(self) -> bool:
+    def _read_state(self, now: datetime) -> tuple[list[Job], datetime | None]:
+        """The crews' open jobs and when the simulated dispatcher is next due, in one read."""
         with self.db.read() as session:
-            return (
-                session.scalar(select(Crew.id).where(Crew.status == CrewStatus.AVAILABLE).limit(1))
-                is not None
-            )
+            return open_jobs(session), self._dispatch_due(session, now)
 
     def _auto_dispatch(self) -> None:
         now = self.clock.now()
         self.last_dispatch_at = now
         self.crews_freed = False
-        waiting = [outage_id for outage_id, first in self._unassigned() if first + self.grace <= now]
-        if not waiting:
-            return
         with self.db.read() as session:
+            waiting = [
+                outage_id for outage_id, first in self._unassigned(session) if first + self.grace <= now
+            ]
+            if not waiting:
+                return
             plan = storm_plan(session, self.clock, outage_ids=waiting)
         for row, outcome in apply_plan(self.db, self.clock, SIM_DISPATCHER, plan.rows):
             if isinstance(outcome, EmergencyError):
@@ -709,3 +706,7 @@ class Simulation:
                 continue
             self.summary.dispatched += 1
             self._log("dispatched", f"crew {row.crew_code}", f"to outage {row.outage_id} by the storm plan")
+
+
+def _crews_available(session: Session) -> bool:
+    return session.scalar(select(Crew.id).where(Crew.status == CrewStatus.AVAILABLE).limit(1)) is not None
