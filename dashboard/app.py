@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard import services
 from dashboard.i18n import language_switch, t
 from dashboard.session import CONTROL_ROOM_ROLES, announce_end, current_actor, keep_alive
+from dashboard.simulator_view import draw_demo_banner
 from emergency.models import Role
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
@@ -124,10 +125,20 @@ else:
             0,
             st.Page(PAGES_DIR / "users.py", title=t("nav.users"), icon=":material/group:", url_path="users"),
         )
+        account.insert(
+            1,
+            st.Page(
+                PAGES_DIR / "simulator_admin.py",
+                title=t("nav.simulator"),
+                icon=":material/cyclone:",
+                url_path="simulator",
+            ),
+        )
     sections[t("nav.section.account")] = account
     st.sidebar.caption(t("who.signed_in", user=actor.username, role=t(f"role.{actor.role}")))
 
 if services.is_demo(services.database().url):
     st.sidebar.info(t("app.demo_banner"))
+    draw_demo_banner()
 
 st.navigation(sections).run()

@@ -1052,6 +1052,66 @@ STRINGS: dict[str, tuple[str, str]] = {
     "kind.recloser": ("recloser", "重合器"),
     "kind.fuse": ("fuse", "熔断器"),
     "kind.transformer": ("transformer", "配电变压器"),
+    # The storm simulator's live demo (emergency/simulator/live.py, pages/simulator_admin.py).
+    "nav.simulator": ("Storm simulator", "灾害模拟"),
+    "sim.banner.running": (
+        "DEMO: a simulated {scenario} is under way (minute {minute}). Outages, calls and crews are "
+        "invented by the storm simulator.",
+        "演示：正在模拟{scenario}（第{minute}分钟）。停电、来电和抢修队伍均由灾害模拟器虚构。",
+    ),
+    "sim.banner.paused": (
+        "DEMO: the simulated {scenario} is paused at minute {minute}. Everything shown is invented.",
+        "演示：{scenario}模拟已在第{minute}分钟暂停。所显示内容均为虚构。",
+    ),
+    "sim.banner.finished": (
+        "DEMO: the simulated {scenario} is over. Everything shown is invented.",
+        "演示：{scenario}模拟已结束。所显示内容均为虚构。",
+    ),
+    "sim.title": ("Storm simulator", "灾害模拟"),
+    "sim.intro": (
+        "On the demo database a simulated storm runs in the background at real time: it issues the "
+        "official warning, trips devices, sends calls and meter messages through intake, and its "
+        "crews follow the dispatchers' assignments. Outages nobody dispatches within {grace} minutes "
+        "are dispatched by the storm plan.",
+        "演示数据库中，灾害模拟在后台按真实时间运行：发布官方预警、使设备跳闸、通过受理渠道发送来电和电表信息，"
+        "模拟抢修队伍执行调度员的派工。{grace}分钟内无人派工的停电由抢修计划自动派工。",
+    ),
+    "sim.not_demo": (
+        "This is not the demo database: nothing is simulated here.",
+        "当前不是演示数据库：这里不进行任何模拟。",
+    ),
+    "sim.disabled": (
+        "The simulation is switched off (setting simulator.demo_enabled or OUTAGE_DEMO_SIMULATOR=off).",
+        "模拟已关闭（设置 simulator.demo_enabled 或 OUTAGE_DEMO_SIMULATOR=off）。",
+    ),
+    "sim.not_started": ("The simulation has not started yet.", "模拟尚未开始。"),
+    "sim.run": ("Run", "运行编号"),
+    "sim.scenario": ("Scenario", "场景"),
+    "sim.seed": ("Seed", "随机种子"),
+    "sim.state": ("State", "状态"),
+    "sim.minute": ("Simulated minute", "模拟时间（分钟）"),
+    "sim.started": ("Started", "开始时间"),
+    "sim.progress": ("Progress", "进展"),
+    "sim.state.running": ("running", "运行中"),
+    "sim.state.paused": ("paused", "已暂停"),
+    "sim.state.finished": ("finished", "已结束"),
+    "sim.pause": ("Pause", "暂停"),
+    "sim.resume": ("Resume", "继续"),
+    "sim.restart": ("Restart", "重新开始"),
+    "sim.restart.help": (
+        "Starts a new run now. Outages of the current run stay; their crews finish their jobs.",
+        "立即开始新的模拟。当前模拟产生的停电保留，抢修队伍会完成手头工作。",
+    ),
+    "sim.paused": ("Simulation paused.", "模拟已暂停。"),
+    "sim.resumed": ("Simulation resumed.", "模拟已继续。"),
+    "sim.restarted": (
+        "Run {number} started: {scenario}, seed {seed}.",
+        "第{number}次模拟已开始：{scenario}，种子{seed}。",
+    ),
+    "sim.scenario.typhoon": ("typhoon", "台风"),
+    "sim.scenario.thunderstorm": ("thunderstorm squall line", "飑线雷暴"),
+    "sim.scenario.feeder-trip": ("feeder breaker trip", "馈线开关跳闸"),
+    "sim.scenario.ice-storm": ("ice storm", "冻雨覆冰"),
 }
 
 

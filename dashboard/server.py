@@ -32,6 +32,7 @@ from emergency.clock import SYSTEM_CLOCK
 from emergency.config import load_settings
 from emergency.db import Database, get_database
 from emergency.notify import notifications_enabled, run_notifications
+from emergency.simulator.live import start_live_demo
 from emergency.sla import record_breaches
 
 
@@ -96,11 +97,15 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
     )
     monitor = asyncio.create_task(watch_sla_clocks(database))
     notifier = asyncio.create_task(notify_customers(database))
+    # On a demo database a storm runs in the background (emergency/simulator/live.py).
+    demo = start_live_demo(database)
     try:
         yield
     finally:
         monitor.cancel()
         notifier.cancel()
+        if demo is not None:
+            await asyncio.to_thread(demo.stop)
 
 
 routes = [

@@ -159,6 +159,7 @@ class Simulation:
         origin = (start or SYSTEM_CLOCK.now()).astimezone(UTC).replace(microsecond=0)
         self.origin = origin
         self.clock = FakeClock(origin + timedelta(minutes=resume_minute))
+        self.knows_since = self.clock.now()
         self.auto_dispatch = auto_dispatch
         self.grace = timedelta(minutes=grace_minutes)
         self.show_movement = show_movement
@@ -622,10 +623,11 @@ class Simulation:
         return True
 
     def _before_run(self, outage_id: int) -> bool:
-        """Outages already in the database when the run began (the demo's own) were real."""
+        """Outages from before this run knew the grid (the demo's own, or from before the app
+        restarted) were real, whatever the grid says now."""
         with self.db.read() as session:
             first = session.scalar(select(Outage.first_report_at).where(Outage.id == outage_id))
-        return first is not None and first < self.origin
+        return first is not None and first < self.knows_since
 
     def _restore(self, outage_id: int, note: str) -> None:
         with self.db.read() as session:
