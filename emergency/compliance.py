@@ -20,11 +20,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from emergency.calendar import load_overrides
@@ -112,6 +113,35 @@ def outage_timings(
     NA while a clock runs within its limit, or when the utility has no such target). `clock`
     decides whether a running clock has run out yet.
     """
+    frame = counted_outages(
+        session,
+        Outage.state,
+        Outage.customers_affected,
+        *(getattr(Outage, f"{event}_at") for event in OUTAGE_EVENTS),
+        where=(Outage.first_report_at >= start, Outage.first_report_at < end),
+        district_id=district_id,
+        area_type=area_type,
+    )
+    frame["crew_id"] = _first_crews(session, frame["outage_id"].tolist())
+    if crew_id is not None:
+        frame = frame[frame["crew_id"] == crew_id].reset_index(drop=True)
+    return _with_clocks(session, frame, clock.now())
+
+
+def counted_outages(
+    session: Session,
+    *columns: Any,
+    where: Iterable[Any] = (),
+    district_id: int | None = None,
+    area_type: str | None = None,
+) -> pd.DataFrame:
+    """The outages reports count, with `columns` of theirs, as a frame in outage id order.
+
+    Cancelled outages (false alarms) and outages merged into another (their customers and clocks
+    live on in the one that absorbed them) are left out. Each outage is in its own district, or
+    its device's when it has none. The frame starts with outage_id, district_id, district (English
+    name), district_zh and area_type, then the columns by name; `*_at` columns are UTC timestamps.
+    """
     district = func.coalesce(Outage.district_id, Device.district_id)
     query = (
         select(
@@ -120,17 +150,14 @@ def outage_timings(
             District.name_en.label("district"),
             District.name_zh.label("district_zh"),
             District.area_type.label("area_type"),
-            Outage.state,
-            Outage.customers_affected,
-            *(getattr(Outage, f"{event}_at") for event in OUTAGE_EVENTS),
+            *columns,
         )
         .join(Device, Device.id == Outage.device_id)
         .outerjoin(District, District.id == district)
         .where(
-            Outage.first_report_at >= start,
-            Outage.first_report_at < end,
             Outage.state.not_in([OutageState.CANCELLED, OutageState.MERGED]),
             Outage.merged_into_id.is_(None),
+            *where,
         )
         .order_by(Outage.id)
     )
@@ -138,38 +165,34 @@ def outage_timings(
         query = query.where(district == district_id)
     if area_type is not None:
         query = query.where(District.area_type == area_type)
-    rows = session.execute(query).all()
-    frame = pd.DataFrame(rows, columns=list(rows[0]._fields) if rows else _query_columns())
-    frame["crew_id"] = _first_crews(session, frame["outage_id"].tolist())
-    if crew_id is not None:
-        frame = frame[frame["crew_id"] == crew_id].reset_index(drop=True)
-    return _with_clocks(session, frame, clock.now())
+    frame = pd.DataFrame(session.execute(query).all(), columns=list(query.selected_columns.keys()))
+    frame["district_id"] = frame["district_id"].astype("Int64")
+    frame["area_type"] = frame["area_type"].map(lambda v: None if v is None else str(v)).astype("object")
+    for name in frame.columns:
+        if name.endswith("_at"):
+            frame[name] = pd.to_datetime(frame[name], utc=True).astype(TIMESTAMP)
+    return frame
 
 
-def _query_columns() -> list[str]:
-    return [
-        "outage_id",
-        "district_id",
-        "district",
-        "district_zh",
-        "area_type",
-        "state",
-        "customers_affected",
-        *(f"{event}_at" for event in OUTAGE_EVENTS),
-    ]
+def rows_for_outages(
+    session: Session, query: Select[Any], outage_column: Any, outage_ids: Sequence[int]
+) -> list[Any]:
+    """`query`'s rows for these outages, asked a chunk of ids at a time (both databases bound the
+    number of parameters); each chunk keeps the query's order."""
+    rows: list[Any] = []
+    for chunk in chunks(outage_ids):
+        rows.extend(session.execute(query.where(outage_column.in_(chunk))).all())
+    return rows
 
 
 def _first_crews(session: Session, outage_ids: Sequence[int]) -> pd.Series:
     """The first crew assigned to each outage, as a nullable integer aligned with `outage_ids`."""
+    query = select(CrewAssignment.outage_id, CrewAssignment.crew_id).order_by(
+        CrewAssignment.outage_id, CrewAssignment.assigned_at, CrewAssignment.id
+    )
     first: dict[int, int] = {}
-    for chunk in chunks(outage_ids):
-        rows = session.execute(
-            select(CrewAssignment.outage_id, CrewAssignment.crew_id)
-            .where(CrewAssignment.outage_id.in_(chunk))
-            .order_by(CrewAssignment.outage_id, CrewAssignment.assigned_at, CrewAssignment.id)
-        )
-        for outage_id, crew in rows:
-            first.setdefault(outage_id, crew)
+    for outage_id, crew in rows_for_outages(session, query, CrewAssignment.outage_id, outage_ids):
+        first.setdefault(outage_id, crew)
     return pd.Series([first.get(i) for i in outage_ids], dtype="Int64")
 
 
@@ -179,13 +202,9 @@ def chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
 
 
 def _with_clocks(session: Session, frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
-    for event in OUTAGE_EVENTS:
-        frame[f"{event}_at"] = pd.to_datetime(frame[f"{event}_at"], utc=True).astype(TIMESTAMP)
     ended = frame[[f"{name}" for name in OUTAGE_END_EVENTS]].min(axis=1)
     active = frame["state"].isin([str(s) for s in ACTIVE_OUTAGE_STATES])
     frame["ended_at"] = ended.where(~active).astype(TIMESTAMP)
-    frame["area_type"] = frame["area_type"].map(lambda v: None if v is None else str(v)).astype("object")
-    frame["district_id"] = frame["district_id"].astype("Int64")
     frame["customers_affected"] = frame["customers_affected"].astype("int64")
     first = frame["first_report_at"]
     frame["dispatch_minutes"] = _minutes(frame["dispatched_at"] - first)

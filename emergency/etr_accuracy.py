@@ -3,9 +3,9 @@
 For each restored outage, the ETRs that count are those set between its first report and its
 restoration (from `etr_history`; a cleared ETR with no time is skipped, and so is one dated
 before the outage began, which only a broken record can hold). The first one is what the
-customer heard first; the last one is the promise the restoration finally met or broke. Restored at or before an
-ETR is "by the ETR". Errors are restoration minus ETR in minutes: positive is later than promised.
-Revisions are the ETRs after the first.
+customer heard first; the last one is the promise the restoration finally met or broke.
+Restored at or before an ETR is "by the ETR". Errors are restoration minus ETR in minutes:
+positive is later than promised. Revisions are the ETRs after the first.
 
 Works on the outages of `emergency.compliance.outage_timings`, so it shares its period and
 filters (district, area type, crew).
@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from emergency.compliance import TIMESTAMP, chunks
+from emergency.compliance import TIMESTAMP, rows_for_outages
 from emergency.models import EtrChange
 
 OUTCOME_COLUMNS = (
@@ -82,15 +82,8 @@ def etr_outcomes(session: Session, timings: pd.DataFrame) -> pd.DataFrame:
 
 
 def _history(session: Session, outage_ids: Sequence[int]) -> pd.DataFrame:
-    rows = []
-    for chunk in chunks(outage_ids):
-        rows.extend(
-            session.execute(
-                select(
-                    EtrChange.id, EtrChange.outage_id, EtrChange.etr_at, EtrChange.set_at, EtrChange.source
-                ).where(EtrChange.outage_id.in_(chunk))
-            ).all()
-        )
+    query = select(EtrChange.id, EtrChange.outage_id, EtrChange.etr_at, EtrChange.set_at, EtrChange.source)
+    rows = rows_for_outages(session, query, EtrChange.outage_id, outage_ids)
     frame = pd.DataFrame(rows, columns=["id", "outage_id", "etr_at", "set_at", "source"])
     for column in ("etr_at", "set_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True).astype(TIMESTAMP)

@@ -19,11 +19,11 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from emergency.compliance import TIMESTAMP, chunks
-from emergency.models import Device, District, Outage, OutageState, RestorationStep
+from emergency.compliance import TIMESTAMP, counted_outages, rows_for_outages
+from emergency.models import Outage, RestorationStep
 
 CURVE_COLUMNS = ("at", "district_id", "district", "district_zh", "customers_out")
 ALL_DISTRICTS_EN = "All districts"
@@ -123,59 +123,20 @@ def _step_function(
 def _outages(
     session: Session, start: datetime, end: datetime, district_id: int | None, area_type: str | None
 ) -> pd.DataFrame:
-    district = func.coalesce(Outage.district_id, Device.district_id)
-    query = (
-        select(
-            Outage.id.label("outage_id"),
-            district.label("district_id"),
-            District.name_en.label("district"),
-            District.name_zh.label("district_zh"),
-            Outage.customers_affected,
-            Outage.first_report_at,
-            Outage.restored_at,
-        )
-        .join(Device, Device.id == Outage.device_id)
-        .outerjoin(District, District.id == district)
-        .where(
-            Outage.first_report_at <= end,
-            or_(Outage.restored_at.is_(None), Outage.restored_at >= start),
-            Outage.state.not_in([OutageState.CANCELLED, OutageState.MERGED]),
-            Outage.merged_into_id.is_(None),
-        )
-        .order_by(Outage.id)
+    return counted_outages(
+        session,
+        Outage.customers_affected,
+        Outage.first_report_at,
+        Outage.restored_at,
+        where=(Outage.first_report_at <= end, or_(Outage.restored_at.is_(None), Outage.restored_at >= start)),
+        district_id=district_id,
+        area_type=area_type,
     )
-    if district_id is not None:
-        query = query.where(district == district_id)
-    if area_type is not None:
-        query = query.where(District.area_type == area_type)
-    rows = session.execute(query).all()
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "outage_id",
-            "district_id",
-            "district",
-            "district_zh",
-            "customers_affected",
-            "first_report_at",
-            "restored_at",
-        ],
-    )
-    for column in ("first_report_at", "restored_at"):
-        frame[column] = pd.to_datetime(frame[column], utc=True).astype(TIMESTAMP)
-    return frame
 
 
 def _steps(session: Session, outage_ids: Sequence[int]) -> pd.DataFrame:
-    rows = []
-    for chunk in chunks(outage_ids):
-        rows.extend(
-            session.execute(
-                select(
-                    RestorationStep.outage_id, RestorationStep.at, RestorationStep.customers_restored
-                ).where(RestorationStep.outage_id.in_(chunk))
-            ).all()
-        )
+    query = select(RestorationStep.outage_id, RestorationStep.at, RestorationStep.customers_restored)
+    rows = rows_for_outages(session, query, RestorationStep.outage_id, outage_ids)
     frame = pd.DataFrame(rows, columns=["outage_id", "at", "customers_restored"])
     frame["at"] = pd.to_datetime(frame["at"], utc=True).astype(TIMESTAMP)
     return frame

@@ -68,8 +68,18 @@ def histogram(values: pd.Series, limit: float, title: str, axis: str) -> alt.Lay
     return alt.layer(bars, rule)
 
 
-def csv(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False).encode("utf-8")
+def csv_download(label: str, frame: pd.DataFrame, name: str) -> None:
+    """A CSV of `frame` for the period, written only when clicked, without rerunning the page."""
+    st.download_button(
+        t(label),
+        data=lambda: frame.to_csv(index=False).encode("utf-8"),
+        file_name=f"{name}-{first_day:%Y%m%d}-{last_day:%Y%m%d}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        on_click="ignore",
+        disabled=frame.empty,
+        key=f"cmp-dl-{name}",
+    )
 
 
 st.title(t("cmp.title"))
@@ -209,14 +219,7 @@ with clocks_tab:
         width="stretch",
     )
     st.caption(t("cmp.reference_note"))
-    st.download_button(
-        t("cmp.download_outages"),
-        data=csv(timings),
-        file_name=f"sla-outages-{first_day:%Y%m%d}-{last_day:%Y%m%d}.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        key="cmp-dl-outages",
-    )
+    csv_download("cmp.download_outages", timings, "sla-outages")
 
 with breaches_tab:
     if breaches.empty:
@@ -244,15 +247,7 @@ with breaches_tab:
             hide_index=True,
             width="stretch",
         )
-    st.download_button(
-        t("cmp.download_breaches"),
-        data=csv(breaches),
-        file_name=f"sla-breaches-{first_day:%Y%m%d}-{last_day:%Y%m%d}.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        disabled=breaches.empty,
-        key="cmp-dl-breaches",
-    )
+    csv_download("cmp.download_breaches", breaches, "sla-breaches")
 
 with curve_tab:
     st.caption(t("cmp.curve_help"))
@@ -289,14 +284,7 @@ with curve_tab:
             at=local_text(pd.Series([peak["at"]])).iloc[0],
         )
     )
-    st.download_button(
-        t("cmp.download_curve"),
-        data=csv(curve),
-        file_name=f"restoration-curve-{first_day:%Y%m%d}-{last_day:%Y%m%d}.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        key="cmp-dl-curve",
-    )
+    csv_download("cmp.download_curve", curve, "restoration-curve")
 
 with etr_tab:
     figures = etr_accuracy.etr_accuracy(etr).iloc[0]
@@ -346,11 +334,4 @@ with etr_tab:
         hide_index=True,
         width="stretch",
     )
-    st.download_button(
-        t("cmp.download_etr"),
-        data=csv(etr),
-        file_name=f"etr-accuracy-{first_day:%Y%m%d}-{last_day:%Y%m%d}.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        key="cmp-dl-etr",
-    )
+    csv_download("cmp.download_etr", etr, "etr-accuracy")
