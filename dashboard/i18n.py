@@ -89,9 +89,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "每日历史数据不足，暂无法确定重大事件日阈值。",
     ),
     "rel.threshold_note": (
-        "T_MED {t_med:.2f} min/day from {days} days with interruptions ({first} to {last}); "
-        "major event days in the period: {count}.",
-        "T_MED 为 {t_med:.2f} 分钟/日，依据 {first} 至 {last} 间 {days} 个有停电的日子；统计期内重大事件日：{count} 天。",
+        "For this period T_MED is {t_med:.2f} min/day, from {days} days with interruptions ({first} to "
+        "{last}); major event days in the period: {count}.",
+        "本统计期 T_MED 为 {t_med:.2f} 分钟/日，依据 {first} 至 {last} 间 {days} 个有停电的日子；"
+        "统计期内重大事件日：{count} 天。",
     ),
     "rel.threshold_includes_period": (
         "Less than {days} days of history before the period: the period itself is included in the fit.",

@@ -1,0 +1,221 @@
+"""Reliability indices for a period and district, major event days, and today's running SAIDI."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from dashboard import services
+from dashboard.i18n import current_language, t
+from dashboard.session import require_role
+from emergency.clock import SYSTEM_CLOCK
+from emergency.config import load_settings
+from emergency.models import Role
+from emergency.reliability import MED_MIN_DAYS, ReliabilityReport, reliability_report
+
+DEFAULT_DAYS = 365
+NEAR_SHARE = 0.8  # a warning once today's SAIDI reaches this share of T_MED
+MED_COLOUR = "#d62728"
+DAY_COLOUR = "#1f77b4"
+GAUGE_GREY = "#dddddd"
+WHOLE_TERRITORY = 0
+
+require_role(Role.MANAGER, Role.ADMIN)
+zh = current_language() == "zh"
+tz = load_settings().timezone
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def report_for(db_url: str, first_day: date, last_day: date, district_id: int | None) -> ReliabilityReport:
+    """Shared by every manager for half a minute: the indices are read, not edited, here."""
+    return reliability_report(services.database(), SYSTEM_CLOCK, first_day, last_day, tz, district_id)
+
+
+def index_table(frame: pd.DataFrame, labels: pd.Index | list[str], label_title: str) -> pd.DataFrame:
+    """The indices as a manager reads them: ASAI in per cent, minutes and counts rounded."""
+    return pd.DataFrame(
+        {
+            label_title: list(labels),
+            "SAIFI": frame["saifi"].round(3).to_numpy(),
+            "SAIDI (min)": frame["saidi"].round(2).to_numpy(),
+            "CAIDI (min)": frame["caidi"].round(1).to_numpy(),
+            "CAIFI": frame["caifi"].round(3).to_numpy(),
+            "ASAI (%)": (frame["asai"] * 100).round(4).to_numpy(),
+            "MAIFI": frame["maifi"].round(3).to_numpy(),
+            t("rel.customers_served"): frame["customers_served"].round().astype(int).to_numpy(),
+            t("rel.customer_interruptions"): frame["customers_interrupted"].round(1).to_numpy(),
+            t("rel.customer_minutes"): frame["customer_minutes"].round().to_numpy(),
+        }
+    )
+
+
+def csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode("utf-8-sig")  # with a BOM, so spreadsheets read Chinese
+
+
+def district_label(report: ReliabilityReport, district_id: int) -> str:
+    code, name_en, name_zh = report.district_names.get(district_id, (str(district_id), "", ""))
+    return f"{code} · {name_zh if zh else name_en}"
+
+
+def today_gauge(saidi: float, t_med: float) -> alt.LayerChart:
+    """Today's SAIDI as a bar against T_MED, the way a fuel gauge is read."""
+    top = max(saidi, t_med) * 1.15
+    scale = alt.Scale(domain=[0, top])
+    track = alt.Chart(pd.DataFrame({"value": [top]})).mark_bar(color=GAUGE_GREY, size=28)
+    bar_colour = MED_COLOUR if saidi > t_med else DAY_COLOUR
+    bar = alt.Chart(pd.DataFrame({"value": [saidi]})).mark_bar(color=bar_colour, size=28)
+    rule = alt.Chart(pd.DataFrame({"value": [t_med]})).mark_tick(color="black", thickness=3, size=44)
+    encode = {"x": alt.X("value:Q", scale=scale, title=t("rel.today_saidi"))}
+    label = rule.mark_text(align="left", dx=4, dy=-20, text="T_MED").encode(**encode)
+    return alt.layer(track.encode(**encode), bar.encode(**encode), rule.encode(**encode), label).properties(
+        height=70
+    )
+
+
+def daily_chart(report: ReliabilityReport) -> alt.LayerChart:
+    """One bar a day, major event days in red, T_MED a dashed line."""
+    med = set(report.major_event_days)
+    data = pd.DataFrame(
+        {
+            "day": pd.to_datetime(list(report.daily.index)),
+            "saidi": report.daily.to_numpy(),
+            "kind": [t("rel.med_day") if d in med else t("rel.normal_day") for d in report.daily.index],
+        }
+    )
+    colours = alt.Scale(domain=[t("rel.normal_day"), t("rel.med_day")], range=[DAY_COLOUR, MED_COLOUR])
+    bars = (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            x=alt.X("day:T", title=t("rel.day")),
+            # A symmetric log scale: a typhoon day is a hundred normal days, and both must be read.
+            y=alt.Y("saidi:Q", title=t("rel.daily_saidi"), scale=alt.Scale(type="symlog")),
+            color=alt.Color("kind:N", scale=colours, title=None, legend=alt.Legend(orient="top")),
+            tooltip=[alt.Tooltip("day:T", title=t("rel.day")), alt.Tooltip("saidi:Q", format=".2f")],
+        )
+    )
+    layers: list[alt.Chart] = [bars]
+    if report.threshold is not None:
+        line = pd.DataFrame({"t_med": [report.threshold.t_med]})
+        layers.append(alt.Chart(line).mark_rule(color="black", strokeDash=[6, 4]).encode(y="t_med:Q"))
+    return alt.layer(*layers).properties(height=320)
+
+
+st.title(t("rel.title"))
+
+today = SYSTEM_CLOCK.now().astimezone(tz).date()
+columns = st.columns([2, 1])
+period = columns[0].date_input(
+    t("rel.period"),
+    value=(today - timedelta(days=DEFAULT_DAYS - 1), today),
+    max_value=today,
+    key="rel-period",
+)
+if not isinstance(period, tuple) or len(period) != 2:
+    st.info(t("rel.pick_period"))
+    st.stop()
+first_day, last_day = period
+whole = report_for(services.database().url, first_day, last_day, None)
+# 0, not None, is the whole territory: a widget whose kept value is None shows as unselected
+# after the language switch rebuilds it.
+district_id = columns[1].selectbox(
+    t("rel.district"),
+    [WHOLE_TERRITORY, *whole.district_names],
+    format_func=lambda i: t("rel.all_districts") if i == WHOLE_TERRITORY else district_label(whole, i),
+    key="rel-district",
+)
+report = (
+    whole
+    if district_id == WHOLE_TERRITORY
+    else report_for(services.database().url, first_day, last_day, district_id)
+)
+st.caption(t("rel.help", minutes=f"{report.momentary_max_minutes:g}"))
+
+# --- today -------------------------------------------------------------------------------------
+st.subheader(t("rel.today"))
+running = report.running
+cells = st.columns(3)
+cells[0].metric(t("rel.today_saidi"), f"{running.saidi:.2f}", help=t("rel.today_saidi_help"))
+cells[2].metric(t("rel.customers_out"), f"{running.customers_out:,.0f}")
+if running.threshold is None:
+    st.info(t("rel.no_threshold"))
+else:
+    share = running.share_of_threshold or 0.0
+    cells[1].metric(t("rel.t_med"), f"{running.threshold.t_med:.2f}", t("rel.share", share=share), "off")
+    if running.is_major_event:
+        st.error(t("rel.med_now", saidi=running.saidi, t_med=running.threshold.t_med), icon=":material/bolt:")
+    elif share >= NEAR_SHARE:
+        st.warning(t("rel.med_near", share=share), icon=":material/warning:")
+    st.altair_chart(today_gauge(running.saidi, running.threshold.t_med), width="stretch")
+
+# --- the period --------------------------------------------------------------------------------
+st.subheader(t("rel.indices"))
+if report.overall.empty:
+    st.info(t("rel.none"))
+    st.stop()
+overall = index_table(
+    report.overall, [t("rel.all_days"), t("rel.without_med")][: len(report.overall)], t("rel.period")
+)
+st.dataframe(overall, hide_index=True, width="stretch")
+if report.threshold is not None:
+    threshold = report.threshold
+    st.caption(
+        t(
+            "rel.threshold_note",
+            t_med=threshold.t_med,
+            days=threshold.days_used,
+            first=threshold.first_day.isoformat(),
+            last=threshold.last_day.isoformat(),
+            count=len(report.major_event_days),
+        )
+    )
+    if not threshold.previous_only:
+        st.caption(t("rel.threshold_includes_period", days=MED_MIN_DAYS))
+st.download_button(
+    t("rel.download"),
+    csv(overall),
+    f"reliability-{first_day}-{last_day}.csv",
+    "text/csv",
+    key="rel-csv-overall",
+)
+
+st.subheader(t("rel.daily"))
+st.altair_chart(daily_chart(report), width="stretch")
+daily = pd.DataFrame(
+    {t("rel.day"): report.daily.index, t("rel.daily_saidi"): report.daily.round(4).to_numpy()}
+)
+st.download_button(
+    t("rel.download"), csv(daily), f"daily-saidi-{first_day}-{last_day}.csv", "text/csv", key="rel-csv-daily"
+)
+
+leave_out = st.toggle(t("rel.leave_out_med"), key="rel-leave-out")
+by_district = report.by_district_without_major_events if leave_out else report.by_district
+by_feeder = report.by_feeder_without_major_events if leave_out else report.by_feeder
+district_tab, feeder_tab = st.tabs([t("rel.by_district"), t("rel.by_feeder")])
+with district_tab:
+    table = index_table(
+        by_district, [district_label(report, i) for i in by_district.index], t("rel.district")
+    )
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.download_button(
+        t("rel.download"),
+        csv(table),
+        f"reliability-districts-{first_day}-{last_day}.csv",
+        "text/csv",
+        key="rel-csv-districts",
+    )
+with feeder_tab:
+    labels = [report.feeder_names.get(int(i), str(i)) for i in by_feeder.index]
+    table = index_table(by_feeder, labels, t("rel.feeder"))
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.download_button(
+        t("rel.download"),
+        csv(table),
+        f"reliability-feeders-{first_day}-{last_day}.csv",
+        "text/csv",
+        key="rel-csv-feeders",
+    )
