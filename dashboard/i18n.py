@@ -906,11 +906,11 @@ STRINGS: dict[str, tuple[str, str]] = {
         "统计截至 {at}；上次报告 {previous}。",
     ),
     "sitrep.out_now": ("Customers out now", "当前停电用户"),
-    "sitrep.out_share": ("{share} of customers served", "占服务用户 {share}"),
+    "sitrep.out_share": ("{share} of all customers", "占全部用户 {share}"),
     "sitrep.peak": ("Peak customers out", "峰值停电用户"),
     "sitrep.peak_at": ("at {at}", "出现于 {at}"),
     "sitrep.restored": ("Restored", "已恢复"),
-    "sitrep.restored_since": ("{n} since the previous report", "上次报告以来恢复 {n} 户"),
+    "sitrep.restored_since": ("+{n} since last", "较上次 +{n}"),
     "sitrep.outages": ("Outages active", "当前停电事件"),
     "sitrep.crews": ("Crews deployed", "投入抢修队伍"),
     "sitrep.workers": ("{n} workers", "{n} 人"),
@@ -938,6 +938,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "desk.col.submitted": ("Submitted", "提交时间"),
     "desk.col.next": ("Next step", "下一步"),
     "desk.col.clock": ("Most urgent clock", "最紧急时限"),
+    "desk.col.clock_name": ("Clock", "时限"),
     "desk.col.left": ("Time left", "剩余时间"),
     "desk.col.deadline": ("Deadline", "截止时间"),
     "desk.col.started": ("Started", "开始时间"),
@@ -978,9 +979,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "desk.missed": ("missed by {d}", "超时 {d} 完成"),
     "desk.verify_help": (
         "Restored outages wait for a return call confirming power is back, within 3 working days of "
-        "the restoration. If the customer is still without power, log a new report instead: it opens a "
-        "nested outage.",
-        "复电后3个工作日内需回访客户确认已恢复供电。若客户仍未来电，请另行登记报修，系统将建立嵌套停电事件。",
+        "the restoration. If the customer is still without power, do not verify: log a new outage "
+        "report for them.",
+        "复电后3个工作日内需回访客户确认已恢复供电。若客户仍未恢复供电，请勿核实，应为其另行登记报修。",
     ),
     "desk.verify_pick": ("Outage called back", "已回访的停电事件"),
     "desk.verify": ("Customer confirmed power is back", "客户确认已恢复供电"),

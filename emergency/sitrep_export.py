@@ -166,7 +166,10 @@ def report_tables(report: SituationReport, language: str, tz: ZoneInfo) -> list[
             (say("crews_on_site"), crews.on_site),
             (say("disaster_districts"), ", ".join(report.disaster_districts) or say("none")),
             (say("important_total"), len(report.important_users)),
-            *((say(f"grade.{grade}"), count) for grade, count in report.important_by_grade.items()),
+            *(
+                (f"{say('important_total')}: {say(f'grade.{grade}')}", count)
+                for grade, count in report.important_by_grade.items()
+            ),
         ),
     )
     important = Table(

@@ -101,7 +101,7 @@ with feedback_tab:
                     t("desk.col.next"): t(f"desk.step.{item.next_step}") if item.next_step else "—",
                     t("desk.col.clock"): clock_name(item.urgent),
                     t("desk.col.left"): clock_text(item.urgent),
-                    t("desk.col.satisfaction"): item.satisfaction,
+                    t("desk.col.satisfaction"): "★" * item.satisfaction if item.satisfaction else "—",
                 }
                 for item in items
             ],
@@ -136,7 +136,7 @@ with feedback_tab:
             st.dataframe(
                 [
                     {
-                        t("desk.col.clock"): clock_name(clock),
+                        t("desk.col.clock_name"): clock_name(clock),
                         t("desk.col.started"): local_time(clock.started_at, tz),
                         t("desk.col.deadline"): local_time(clock.deadline, tz),
                         t("desk.col.left"): clock_text(clock),

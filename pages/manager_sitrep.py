@@ -67,18 +67,21 @@ figures[0].metric(
     f"{progress.out_now:,}",
     t("sitrep.out_share", share=f"{report.share_out:.1%}"),
     delta_color="off",
+    delta_arrow="off",
 )
 figures[1].metric(
     t("sitrep.peak"),
     f"{progress.peak:,}",
-    t("sitrep.peak_at", at=local_time(progress.peak_at, tz)) if progress.peak_at else None,
+    t("sitrep.peak_at", at=local_time(progress.peak_at, tz, "%m-%d %H:%M")) if progress.peak_at else None,
     delta_color="off",
+    delta_arrow="off",
 )
 figures[2].metric(
     t("sitrep.restored"),
     f"{progress.restored_share:.1%}",
     t("sitrep.restored_since", n=f"{progress.restored_since_previous:,}"),
     delta_color="off",
+    delta_arrow="off",
 )
 figures[3].metric(t("sitrep.outages"), f"{report.outages_active:,}")
 figures[4].metric(
@@ -86,6 +89,7 @@ figures[4].metric(
     f"{report.crews.deployed:,}",
     t("sitrep.workers", n=report.crews.workers),
     delta_color="off",
+    delta_arrow="off",
 )
 figures[5].metric(t("sitrep.important"), f"{len(report.important_users):,}")
 
