@@ -338,6 +338,11 @@ def _required(parent: ET.Element, name: str) -> str:
     return value
 
 
+# A warning is about this era: a time outside it is a typing error, and year 9999 plus a warning's
+# default lifetime would overflow the calendar.
+CAP_YEARS = range(1970, 2200)
+
+
 def _time(text: str, field: str) -> datetime:
     try:
         when = datetime.fromisoformat(text)
@@ -345,7 +350,13 @@ def _time(text: str, field: str) -> datetime:
         raise InvalidInput(f"'{text[:40]}' is not an ISO 8601 time", field=field) from None
     if when.tzinfo is None:
         raise InvalidInput("CAP times need an offset such as +08:00", field=field)
-    return when.astimezone(UTC)
+    try:
+        when = when.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
+        when = datetime.min.replace(tzinfo=UTC)
+    if when.year not in CAP_YEARS:
+        raise InvalidInput(f"'{text[:40]}' is not a time a warning can be about", field=field)
+    return when
 
 
 def _optional_time(parent: ET.Element, name: str) -> datetime | None:

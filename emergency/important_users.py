@@ -37,6 +37,7 @@ MAX_CSV_BYTES = 1_000_000  # about 10,000 rows: more than any utility's register
 MAX_CSV_ROWS = 10_000
 MAX_BACKUP_HOURS = 720.0  # a month: anything longer is a typing error
 PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{3,30}$")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_ERRORS_SHOWN = 50
 
 
@@ -149,6 +150,9 @@ def validated(data: ImportantUserInput) -> ImportantUserInput:
     name = (data.contact_name or "").strip() or None
     if name is not None and len(name) > 120:
         raise InvalidInput("must be at most 120 characters", field="contact_name")
+    if name is not None and CONTROL.search(name):
+        # A NUL byte is an error in PostgreSQL; the others break SMS, logs and terminals.
+        raise InvalidInput("contains control characters", field="contact_name")
     phone = (data.contact_phone or "").strip() or None
     if phone is not None and not PHONE.match(phone):
         raise InvalidInput("is not a phone number", field="contact_phone")
@@ -272,6 +276,8 @@ def import_csv(db: Database, clock: Clock, actor: Actor, content: bytes) -> Impo
         try:
             if not account:
                 raise InvalidInput("is empty", field="account_no")
+            if CONTROL.search(account):
+                raise InvalidInput("contains control characters", field="account_no")
             if account in seen:
                 raise InvalidInput(f"repeats line {seen[account]}", field="account_no")
             seen[account] = line

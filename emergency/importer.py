@@ -92,6 +92,9 @@ _INTEGER = re.compile(r"^\+?\d+$")
 _CLOCK_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 # Digits, spaces, "+", "-" and parentheses, with at least three digits.
 _PHONE = re.compile(r"^(?=(?:\D*\d){3})[0-9+()\- ]+$")
+# Terminal escapes and the like have no place in a name or code; tabs and line breaks (a quoted
+# address over two lines) are let through.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "是"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "否"})
 
@@ -368,6 +371,9 @@ class _Row:
             return None
         if len(value) > max_len:
             self.fail(column, f"longer than {max_len} characters ({len(value)})")
+            return None
+        if _CONTROL.search(value):
+            self.fail(column, "contains control characters")
             return None
         return value
 

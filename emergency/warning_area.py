@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import shapely
 from pyproj import Geod
+from shapely.errors import GEOSException
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
@@ -183,6 +184,8 @@ def _polygon_from_geojson(geojson: str | dict[str, Any], session: Session) -> Ba
             geojson = json.loads(geojson)
         except json.JSONDecodeError as error:
             raise InvalidInput(f"not JSON: {error.msg} at line {error.lineno}", field="geojson") from None
+        except RecursionError:
+            raise InvalidInput("not JSON: arrays or objects nested too deeply", field="geojson") from None
     geometries = _geometries(geojson)
     polygons: list[BaseGeometry] = []
     for number, raw in enumerate(geometries, start=1):
@@ -193,7 +196,7 @@ def _polygon_from_geojson(geojson: str | dict[str, Any], session: Session) -> Ba
             )
         try:
             geometry = shape(raw)
-        except (ValueError, TypeError, IndexError, AttributeError) as error:
+        except (ValueError, TypeError, IndexError, AttributeError, OverflowError, GEOSException) as error:
             raise InvalidInput(f"geometry {number} is malformed: {error}", field="geojson") from None
         _check_polygonal(geometry, f"geometry {number}", "geojson")
         polygons.append(geometry)

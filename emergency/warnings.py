@@ -12,6 +12,7 @@ every earlier message of the warning ("sender,identifier,sent"), as CAP 1.2 asks
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,6 +51,8 @@ IN_FORCE = (WarningStatus.ACTIVE, WarningStatus.UPDATED)
 MAX_TITLE_CHARS = 200
 MAX_TEXT_CHARS = 4000
 MAX_REASON_CHARS = 500
+CONTROL_IN_LINE = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # newlines and tabs allowed in a warning's text
 NOTICE_BATCH = 5_000
 # SMS parts a warning notice may take (each is billed, per customer): the full text is behind the
 # link and the hotline.
@@ -345,6 +348,17 @@ def snapshot(warning: Warning) -> dict[str, Any]:
     }
 
 
+def _check_plain_text(text: str, field: str, control: re.Pattern[str]) -> None:
+    """Refuse what no SMS, CAP message or database should carry: control characters (a NUL byte
+    is an error in PostgreSQL) and lone surrogates (not UTF-8 at all)."""
+    if control.search(text):
+        raise InvalidInput("contains control characters", field=field)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("is not valid Unicode text", field=field) from None
+
+
 def _validated(session: Session, data: WarningInput) -> dict[str, Any]:
     try:
         hazard = Hazard(data.hazard)
@@ -362,10 +376,12 @@ def _validated(session: Session, data: WarningInput) -> dict[str, Any]:
             raise InvalidInput("a title is needed in both languages", field=field)
         if len(title) > MAX_TITLE_CHARS:
             raise InvalidInput(f"at most {MAX_TITLE_CHARS} characters", field=field)
+        _check_plain_text(title, field, CONTROL_IN_LINE)
     texts = {"text_en": data.text_en.strip(), "text_zh": data.text_zh.strip()}
     for field, text in texts.items():
         if len(text) > MAX_TEXT_CHARS:
             raise InvalidInput(f"at most {MAX_TEXT_CHARS} characters", field=field)
+        _check_plain_text(text, field, CONTROL_IN_TEXT)
     for field, when in (("effective_at", data.effective_at), ("expires_at", data.expires_at)):
         if when.tzinfo is None:
             raise InvalidInput("needs a time zone", field=field)
