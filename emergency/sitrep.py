@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import func, or_, select
+from sqlalchemy import String, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from emergency.auth import Actor
@@ -422,32 +422,36 @@ def _important_users_out(
     restored_devices = outages.restored_devices
     parents = dict(session.execute(select(Device.id, Device.parent_id)).tuples().all())
     users = []
-    for customer in session.scalars(
-        select(Customer).where(
-            or_(Customer.importance != ImportanceGrade.NONE, Customer.kind == CustomerKind.LIFE_SUPPORT)
-        )
+    # Plain rows, not ORM objects: a million-customer territory has thousands of important users.
+    for name, account_no, importance, kind, transformer_id, district_id, backup_hours in session.execute(
+        select(
+            Customer.name,
+            Customer.account_no,
+            type_coerce(Customer.importance, String),
+            type_coerce(Customer.kind, String),
+            Customer.transformer_id,
+            Customer.district_id,
+            Customer.backup_hours,
+        ).where(or_(Customer.importance != ImportanceGrade.NONE, Customer.kind == CustomerKind.LIFE_SUPPORT))
     ):
-        path = _path_up(customer.transformer_id, parents)
+        path = _path_up(transformer_id, parents)
+        on_path = set(path)
         index = next(
-            (
-                out_at[d]
-                for d in path
-                if d in out_at and not restored_devices.get(out_at[d], set()) & set(path)
-            ),
+            (out_at[d] for d in path if d in out_at and not restored_devices.get(out_at[d], set()) & on_path),
             None,
         )
         if index is None:
             continue
         users.append(
             ImportantUserOut(
-                name=customer.name,
-                account_no=customer.account_no,
-                grade=user_grade(str(customer.importance), str(customer.kind)),
-                kind=str(customer.kind),
-                district_code=codes.get(customer.district_id, ""),
+                name=name,
+                account_no=account_no,
+                grade=user_grade(importance, kind),
+                kind=kind,
+                district_code=codes.get(district_id, ""),
                 outage_id=int(outages.ids[index]),
                 out_since=EPOCH + int(outages.first_us[index]) * MICROSECOND,
-                backup_hours=customer.backup_hours,
+                backup_hours=backup_hours,
             )
         )
     users.sort(key=lambda u: (GRADE_ORDER.index(u.grade), u.out_since, u.name))

@@ -196,12 +196,39 @@ def test_the_evening_update_reports_what_was_restored_since_the_morning(database
     assert (report.crews.deployed, report.crews.dispatched) == (2, 1)
 
 
-def test_a_quick_report_is_as_of_now_and_a_restoration_step_brings_important_users_back(database, event):
+def test_a_quick_report_is_as_of_now(database, event):
     with database.read() as session:
         quick = build_report(session, MANAGER, "quick", EVENT_START, local(1, 30), SHANGHAI)
         assert suggest_event_start(session, local(8)) == local(2)  # B is the oldest outage not restored
     assert (quick.as_of, quick.previous_at) == (local(1, 30), EVENT_START)
     assert (quick.progress.out_now, quick.outages_active, quick.important_users) == (7, 1, ())
+
+
+def test_a_step_on_the_hospitals_branch_brings_it_back_while_the_rest_is_still_out(database, clock):
+    territory = build_small_territory(database, clock)
+    with database.write() as session:
+        recloser = Outage(
+            state=OutageState.ON_SITE,
+            device_id=territory.device_ids["REC-1"],  # TX-1, TX-2 and the hospital on TX-3: 8 customers
+            district_id=territory.district_ids["W"],
+            first_report_at=local(1),
+            customers_affected=8,
+        )
+        session.add(recloser)
+        session.flush()
+        session.add(
+            RestorationStep(
+                outage_id=recloser.id,
+                at=local(2),
+                customers_restored=1,
+                device_id=territory.device_ids["FU-2"],
+            )
+        )
+    with database.read() as session:
+        before = build_report(session, MANAGER, "quick", EVENT_START, local(1, 30), SHANGHAI)
+        after = build_report(session, MANAGER, "quick", EVENT_START, local(3), SHANGHAI)
+    assert [u.name for u in before.important_users] == ["West Hospital 西镇医院"]
+    assert (after.important_users, after.progress.out_now, after.outages_active) == ((), 7, 1)
 
 
 def test_update_times_follow_the_local_clock_and_refuse_an_event_after_them():
