@@ -25,7 +25,6 @@ from emergency.settings import get_setting
 ACTOR_KEY = "actor"
 LAST_ACTIVE_KEY = "actor-last-active"
 ENDED_KEY = "session-ended"  # (reason, idle minutes) until shown
-STAFF_ROLES = (Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
 CONTROL_ROOM_ROLES = (Role.DISPATCHER, Role.MANAGER)
 # What outlives a sign-out: the language, and the public forms' rate-limit identity (a new one on
 # every logout would reset this browser's count).

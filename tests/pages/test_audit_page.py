@@ -9,21 +9,9 @@ from emergency import audit
 from emergency.auth import Actor
 from emergency.clock import SYSTEM_CLOCK, FakeClock
 from emergency.db import get_database
-from tests.pages.conftest import APP, page
+from tests.pages.conftest import page
 from tests.support.small_territory import PASSWORDS
-
-TIMEOUT = 30
-
-
-def signed_in(username: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page(page("login.py")).run()
-    at.text_input[0].input(username)
-    at.text_input[1].input(PASSWORDS[username])
-    at.button[0].click().run()
-    assert not at.exception, at.exception
-    return at
+from tests.support.staff_login import TIMEOUT, signed_in
 
 
 def add_confirmations(url: str, count: int) -> None:
@@ -57,7 +45,7 @@ def button(at: AppTest, label: str):  # type: ignore[no-untyped-def]
 
 
 def test_a_dispatcher_has_no_audit_page(territory_db) -> None:
-    at = signed_in("dispatcher")
+    at = signed_in("dispatcher", PASSWORDS["dispatcher"])
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page(page("audit_log.py"))
 
@@ -72,7 +60,7 @@ def test_the_page_refuses_a_session_without_a_manager(territory_db) -> None:
 def test_a_manager_filters_and_pages_newest_first(territory_db) -> None:
     url, _ = territory_db
     add_confirmations(url, 60)
-    at = signed_in("manager")
+    at = signed_in("manager", PASSWORDS["manager"])
     at.switch_page(page("audit_log.py")).run()
     assert not at.exception, at.exception
 
@@ -95,7 +83,7 @@ def test_a_manager_filters_and_pages_newest_first(territory_db) -> None:
 def test_a_filter_with_no_match_says_so(territory_db) -> None:
     url, _ = territory_db
     add_confirmations(url, 3)
-    at = signed_in("admin")
+    at = signed_in("admin", PASSWORDS["admin"])
     at.switch_page(page("audit_log.py")).run()
 
     filter_input(at, "Who").input("nobody")

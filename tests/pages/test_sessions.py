@@ -1,10 +1,9 @@
-"""Staff sessions through the real entry script: idle expiry on a fake clock, logout, uniform login refusals."""
+"""Staff sessions through the entry script: idle expiry on a fake clock, logout, uniform login refusals."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
-from streamlit.testing.v1 import AppTest
 
 from dashboard import session as staff_session
 from emergency import auth
@@ -13,10 +12,10 @@ from emergency.clock import SYSTEM_CLOCK, FakeClock
 from emergency.db import get_database
 from emergency.models import AuditEvent
 from emergency.settings import set_setting
-from tests.pages.conftest import APP, page
+from tests.pages.conftest import page
 from tests.support.small_territory import PASSWORDS
+from tests.support.staff_login import signed_in
 
-TIMEOUT = 30
 NAV_MISSING = "Could not find a navigation page"
 
 
@@ -27,23 +26,15 @@ def session_clock(territory_db, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     return clock
 
 
-def signed_in(username: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page(page("login.py")).run()
-    at.text_input[0].input(username)
-    at.text_input[1].input(PASSWORDS.get(username, "not-the-password"))
-    at.button[0].click().run()
-    assert not at.exception, at.exception
-    return at
-
-
 def session_events(url: str, username: str) -> list[str]:
     with get_database(url).read() as session:
         return list(
             session.scalars(
                 select(AuditEvent.action)
-                .where(AuditEvent.actor == username, AuditEvent.action.in_(("user.logout", "user.session_expired")))
+                .where(
+                    AuditEvent.actor == username,
+                    AuditEvent.action.in_(("user.logout", "user.session_expired")),
+                )
                 .order_by(AuditEvent.id)
             )
         )
@@ -51,7 +42,7 @@ def session_events(url: str, username: str) -> list[str]:
 
 def test_a_session_idle_past_the_limit_is_signed_out_on_the_next_click(territory_db, session_clock) -> None:
     url, _ = territory_db
-    at = signed_in("dispatcher")
+    at = signed_in("dispatcher", PASSWORDS["dispatcher"])
     at.switch_page(page("dispatcher_map.py")).run()
     assert at.title[0].value == "Dispatcher console"
 
@@ -71,7 +62,7 @@ def test_a_session_idle_past_the_limit_is_signed_out_on_the_next_click(territory
 
 
 def test_each_click_restarts_the_idle_time(territory_db, session_clock) -> None:
-    at = signed_in("dispatcher")
+    at = signed_in("dispatcher", PASSWORDS["dispatcher"])
     for _ in range(3):
         session_clock.advance(minutes=25)
         at.switch_page(page("dispatcher_map.py")).run()
@@ -83,7 +74,7 @@ def test_the_idle_limit_is_a_setting(territory_db, session_clock) -> None:
     url, _ = territory_db
     with get_database(url).write() as session:
         set_setting(session, "auth.session_idle_minutes", 5, session_clock)
-    at = signed_in("manager")
+    at = signed_in("manager", PASSWORDS["manager"])
 
     session_clock.advance(minutes=6)
     at.run()
@@ -94,7 +85,7 @@ def test_the_idle_limit_is_a_setting(territory_db, session_clock) -> None:
 
 def test_logout_ends_the_session_forgets_its_state_and_is_audited(territory_db, session_clock) -> None:
     url, _ = territory_db
-    at = signed_in("manager")
+    at = signed_in("manager", PASSWORDS["manager"])
     at.session_state["console-selected"] = 7
     at.switch_page(page("logout.py")).run()
 
@@ -112,13 +103,7 @@ def test_logout_ends_the_session_forgets_its_state_and_is_audited(territory_db, 
 
 
 def refusal(username: str, password: str) -> list[str]:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page(page("login.py")).run()
-    at.text_input[0].input(username)
-    at.text_input[1].input(password)
-    at.button[0].click().run()
-    assert not at.exception, at.exception
+    at = signed_in(username, password)
     assert staff_session.ACTOR_KEY not in at.session_state
     return [e.value for e in at.error]
 
