@@ -56,7 +56,13 @@ else:
 
 if view.is_demo():
     with st.form("sim-restart"):
-        scenario = st.selectbox(t("sim.scenario"), sorted(SCENARIOS), format_func=view.scenario_name)
+        names = sorted(SCENARIOS)
+        scenario = st.selectbox(
+            t("sim.scenario"),
+            names,
+            index=names.index(run.scenario if run is not None else "typhoon"),
+            format_func=view.scenario_name,
+        )
         seed = st.number_input(t("sim.seed"), min_value=0, max_value=2**31 - 1, value=7, step=1)
         if st.form_submit_button(t("sim.restart"), help=t("sim.restart.help")):
             act(

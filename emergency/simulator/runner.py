@@ -666,19 +666,22 @@ class Simulation:
 
     # --- auto-dispatch ------------------------------------------------------------------------
 
-    def _unassigned(self, session: Session) -> list[tuple[int, datetime]]:
+    def _waiting(self, session: Session) -> list[tuple[int, datetime]]:
+        """Outages nobody is assigned to, each with the moment the simulated dispatcher may take it.
+
+        An outage already waiting when the run began gets the same grace as a new one."""
         busy = select(CrewAssignment.outage_id).where(CrewAssignment.status.in_(OPEN))
         query = select(Outage.id, Outage.first_report_at).where(
             Outage.state.in_(ACTIVE_OUTAGE_STATES), Outage.id.not_in(busy)
         )
-        return [(r[0], r[1]) for r in session.execute(query).all()]
+        return [(r[0], max(r[1], self.knows_since) + self.grace) for r in session.execute(query).all()]
 
     def _dispatch_due(self, session: Session, now: datetime) -> datetime | None:
         """When the simulated dispatcher should next run the storm plan: when an outage has waited
         the grace period for a person to dispatch it, or at once when crews came free."""
         if not self.auto_dispatch:
             return None
-        deadlines = [first + self.grace for _, first in self._unassigned(session)]
+        deadlines = [deadline for _, deadline in self._waiting(session)]
         if not deadlines:
             return None
         if self.crews_freed and min(deadlines) <= now and _crews_available(session):
@@ -696,9 +699,7 @@ class Simulation:
         self.last_dispatch_at = now
         self.crews_freed = False
         with self.db.read() as session:
-            waiting = [
-                outage_id for outage_id, first in self._unassigned(session) if first + self.grace <= now
-            ]
+            waiting = [outage_id for outage_id, deadline in self._waiting(session) if deadline <= now]
             if not waiting:
                 return
             plan = storm_plan(session, self.clock, outage_ids=waiting)

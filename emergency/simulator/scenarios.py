@@ -112,15 +112,17 @@ TYPHOON = Scenario(
     title_zh="台风登陆",
     storm=StormSpec(
         shape="cyclone",
-        start=(1.35, -0.35),
-        end=(-0.35, 1.35),
+        # The outer bands reach the south-east coast as the run starts; the eye crosses the city
+        # centre about 70 minutes in.
+        start=(1.0, 0.0),
+        end=(-0.5, 1.5),
         enter_minute=0.0,
         leave_minute=200.0,
         radius_share=0.45,
-        rise_from=3.0,
-        peak_minute=100.0,
+        rise_from=0.0,
+        peak_minute=70.0,
         fade_minute=240.0,
-        floor=0.25,
+        floor=0.35,
         fragility={
             DeviceKind.BREAKER: 0.07,
             DeviceKind.RECLOSER: 0.29,
@@ -136,7 +138,7 @@ TYPHOON = Scenario(
         severity="Extreme",
         readiness_level=1,
         issue_minute=0.0,
-        onset_minute=45.0,
+        onset_minute=20.0,
         expires_minute=24 * 60.0,
         event_en="Typhoon",
         event_zh="台风",
