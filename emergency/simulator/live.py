@@ -114,6 +114,7 @@ def resume_demo(db: Database, clock: Clock, actor: Actor) -> DemoRun:
 
 def restart_demo(db: Database, clock: Clock, actor: Actor, scenario: str, seed: int) -> DemoRun:
     """Start a new run now; outages of the old one stay and its crews finish their jobs."""
+    actor.require(Role.ADMIN)  # before the checks of the input, like every service
     if scenario not in SCENARIOS:
         raise InvalidInput(f"one of {', '.join(sorted(SCENARIOS))}", field="scenario")
     if not 0 <= int(seed) < 2**31:
