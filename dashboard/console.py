@@ -17,6 +17,7 @@ from streamlit_folium import st_folium
 
 from dashboard import maps, services
 from dashboard.i18n import local_time, t
+from dashboard.markdown_text import plain
 from emergency import dispatch, etr, outages
 from emergency.auth import Actor
 from emergency.board import BoardRow
@@ -315,12 +316,15 @@ def detail_panel(
 ) -> None:
     o = detail.outage
     district = (detail.district_name_zh if language == "zh" else detail.district_name_en) or "—"
-    st.subheader(t("detail.title", id=o.id, device=detail.device_code, kind=t(f"kind.{detail.device_kind}")))
+    # Device codes and district names come from the utility's import: text, never Markdown.
+    st.subheader(
+        t("detail.title", id=o.id, device=plain(detail.device_code), kind=t(f"kind.{detail.device_kind}"))
+    )
     st.caption(
         t(
             "detail.caption",
             state=t(f"state.{o.state}"),
-            district=district,
+            district=plain(district),
             customers=f"{o.customers_affected - o.customers_restored:,}",
             reports=detail.report_total,
             since=local_time(o.first_report_at, tz),
@@ -385,7 +389,7 @@ def detail_panel(
                     etr=local_time(change.etr_at, tz),
                     source=change.source,
                     confidence=change.confidence,
-                    by=change.set_by or "—",
+                    by=plain(change.set_by or "—"),
                 )
             )
         for step in detail.steps:
@@ -394,7 +398,7 @@ def detail_panel(
                     "detail.step",
                     at=local_time(step.at, tz, "%H:%M"),
                     n=step.customers_restored,
-                    by=step.by or "—",
+                    by=plain(step.by or "—"),
                 )
             )
 

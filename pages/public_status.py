@@ -13,6 +13,7 @@ from streamlit_folium import st_folium
 
 from dashboard import public_map, services
 from dashboard.i18n import current_language, t
+from dashboard.markdown_text import plain
 from emergency.clock import SYSTEM_CLOCK
 from emergency.config import load_settings
 
@@ -32,7 +33,7 @@ name = snapshot.territory_name.get(language) or snapshot.territory_name.get("en"
 
 st.title(t("public.title"))
 if name:
-    st.caption(t("public.subtitle", name=name))
+    st.caption(t("public.subtitle", name=plain(name)))  # the territory's name comes from an import
 
 for warning in snapshot.warnings:
     # The banner's texts are escaped in warning_banner; the HTML is only for the signal colour.
