@@ -931,6 +931,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "desk.tab.feedback": ("Complaints and feedback ({n})", "投诉与意见（{n}）"),
     "desk.tab.verify": ("Restored outages to verify ({n})", "待回访复电事件（{n}）"),
     "desk.status": ("Status", "状态"),
+    "desk.any": ("All", "全部"),
     "desk.breached_only": ("Breached clocks only", "仅显示超时"),
     "desk.none": ("Nothing matches these filters.", "没有符合条件的记录。"),
     "desk.col.reference": ("Reference", "编号"),

@@ -70,10 +70,18 @@ if outcome is not None:
 
 filters = st.columns([3, 3, 2])
 chosen_kinds = filters[0].multiselect(
-    t("feedback.kind"), KINDS, format_func=lambda k: t(f"feedback.kind.{k}"), key="desk-f-kind"
+    t("feedback.kind"),
+    KINDS,
+    format_func=lambda k: t(f"feedback.kind.{k}"),
+    placeholder=t("desk.any"),
+    key="desk-f-kind",
 )
 chosen_statuses = filters[1].multiselect(
-    t("desk.status"), STATUSES, format_func=lambda s: t(f"desk.status.{s}"), key="desk-f-status"
+    t("desk.status"),
+    STATUSES,
+    format_func=lambda s: t(f"desk.status.{s}"),
+    placeholder=t("desk.any"),
+    key="desk-f-status",
 )
 breached_only = filters[2].checkbox(t("desk.breached_only"), key="desk-f-breached")
 

@@ -48,7 +48,7 @@ document_language = columns[3].selectbox(
     list(LANGUAGE_LABELS),
     index=list(LANGUAGE_LABELS).index(current_language()),
     format_func=LANGUAGE_LABELS.__getitem__,
-    key="sitrep-language",
+    key=f"sitrep-language-{current_language()}",  # follows the page language until chosen
 )
 event_start = datetime.combine(day, start_time, tzinfo=tz)
 

@@ -92,7 +92,7 @@ def test_a_quick_report_shows_the_event_and_offers_both_downloads(storm):
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Download Markdown", "Download spreadsheet (.xlsx)"]
 
-    at.selectbox(key="sitrep-language").set_value("zh").run()
+    at.selectbox(key="sitrep-language-en").set_value("zh").run()
     assert "| 当前停电用户数 | 5 |" in "\n".join(m.value for m in at.markdown)
 
 
