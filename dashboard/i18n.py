@@ -142,7 +142,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "达标{met}起，超时{missed}起，{running}起仍在时限内计时",
     ),
     "cmp.breaches": ("Clocks missed", "超时次数"),
-    "cmp.dispatch_median": ("Median minutes to dispatch", "派工用时中位数（分钟）"),
+    "cmp.dispatch_median": ("Dispatch, median (min)", "派工中位数（分钟）"),
     "cmp.p90": ("90th percentile: {minutes} min", "第90百分位：{minutes}分钟"),
     "cmp.crew_note": (
         "A crew's figures count the outages it was the first crew sent to. The restoration curve "
@@ -168,7 +168,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "cmp.col.running": ("Running", "计时中"),
     "cmp.col.share": ("Share met", "达标率"),
     "cmp.col.median": ("Median (min)", "中位数（分钟）"),
-    "cmp.col.p90": ("90th percentile (min)", "第90百分位（分钟）"),
+    "cmp.col.p90": ("P90 (min)", "第90百分位（分钟）"),
     "cmp.col.mean": ("Mean (min)", "平均（分钟）"),
     "cmp.reference_note": (
         "Reference clocks are State Grid's average arrival commitments by area type: compare the mean "

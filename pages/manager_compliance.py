@@ -25,7 +25,10 @@ BAR_COLOUR = "#1f77b4"
 ONE_ROW = pd.DataFrame({"row": [0]})  # a limit rule is one mark
 
 require_role(Role.MANAGER, Role.ADMIN)
-zh = current_language() == "zh"
+language = current_language()
+# Filters keep one widget per language: their labels change with it, and a widget whose labels
+# change shows no choice at all.
+zh = language == "zh"
 tz = load_settings().timezone
 db = services.database()
 now = SYSTEM_CLOCK.now()
@@ -60,8 +63,8 @@ def histogram(values: pd.Series, limit: float, title: str, axis: str) -> alt.Lay
         alt.Chart(data, title=title)
         .mark_bar(color=BAR_COLOUR)
         .encode(
-            x=alt.X("minutes:Q", bin=alt.Bin(maxbins=40), title=axis),
-            y=alt.Y("count():Q", title=t("cmp.outages")),
+            x=alt.X("minutes:Q", bin=alt.Bin(maxbins=40), title=axis, axis=alt.Axis(format="d")),
+            y=alt.Y("count():Q", title=t("cmp.outages"), axis=alt.Axis(format="d", tickMinStep=1)),
         )
     )
     rule = alt.Chart(ONE_ROW).mark_rule(color=LIMIT_COLOUR, size=2).encode(x=alt.datum(limit))
@@ -102,19 +105,19 @@ district_id = columns[1].selectbox(
     t("board.district"),
     [None, *district_names],
     format_func=lambda i: t("cmp.all") if i is None else district_names[i],
-    key="cmp-district",
+    key=f"cmp-district-{language}",
 )
 area_type = columns[2].selectbox(
     t("cmp.area_type"),
     [None, *(a.value for a in AreaType)],
     format_func=lambda a: t("cmp.all") if a is None else t(f"area.{a}"),
-    key="cmp-area",
+    key=f"cmp-area-{language}",
 )
 crew_id = columns[3].selectbox(
     t("cmp.crew"),
     [None, *crew_names],
     format_func=lambda i: t("cmp.all") if i is None else crew_names[i],
-    key="cmp-crew",
+    key=f"cmp-crew-{language}",
 )
 if not isinstance(period, tuple) or len(period) != 2:
     st.info(t("cmp.pick_period"))
@@ -201,7 +204,9 @@ with clocks_tab:
             {
                 t("cmp.col.clock"): table["clock_zh" if zh else "clock_en"],
                 t("cmp.col.limit"): table["limit_minutes"],
-                t("cmp.area_type"): table["area_type"].map(lambda a: t(f"area.{a}") if a else t("cmp.all")),
+                t("cmp.area_type"): table["area_type"].map(
+                    lambda a: t("cmp.all") if pd.isna(a) else t(f"area.{a}")
+                ),
                 t("cmp.col.kind"): table["enforced"].map(
                     lambda e: t("cmp.enforced") if e else t("cmp.reference")
                 ),
@@ -210,9 +215,9 @@ with clocks_tab:
                 t("cmp.col.missed"): table["missed"],
                 t("cmp.col.running"): table["running"],
                 t("cmp.col.share"): table["share_met"].map(percent),
+                t("cmp.col.mean"): table["mean_minutes"].round(1),
                 t("cmp.col.median"): table["median_minutes"].round(1),
                 t("cmp.col.p90"): table["p90_minutes"].round(1),
-                t("cmp.col.mean"): table["mean_minutes"].round(1),
             }
         ),
         hide_index=True,
@@ -234,14 +239,14 @@ with breaches_tab:
             pd.DataFrame(
                 {
                     t("cmp.col.outage"): breaches["outage_id"],
-                    t("board.district"): breaches["district_zh" if zh else "district"],
                     t("cmp.col.clock"): breaches["clock_zh" if zh else "clock_en"],
+                    t("cmp.col.cause"): breaches["cause"].map(lambda c: t(f"cmp.cause.{c}")),
+                    t("cmp.col.overrun"): breaches["overrun_minutes"].round(1),
+                    t("board.district"): breaches["district_zh" if zh else "district"],
                     t("cmp.col.first_report"): local_text(breaches["first_report_at"]),
                     t("cmp.col.deadline"): local_text(breaches["deadline"]),
                     t("cmp.col.stopped"): local_text(breaches["stopped_at"]),
-                    t("cmp.col.overrun"): breaches["overrun_minutes"].round(1),
                     t("cmp.col.idle"): breaches["idle_crews_at_deadline"],
-                    t("cmp.col.cause"): breaches["cause"].map(lambda c: t(f"cmp.cause.{c}")),
                 }
             ),
             hide_index=True,
@@ -267,6 +272,8 @@ with curve_tab:
             x=alt.X("at:T", title=t("cmp.time"), scale=alt.Scale(type="utc")),
             y=alt.Y("customers:Q", title=t("cmp.customers_out")),
             color=alt.Color("district:N", title=t("board.district")),
+            # The territory's total stands out from its districts.
+            strokeWidth=alt.condition(alt.datum.district == every, alt.value(3), alt.value(1.2)),
             tooltip=[
                 alt.Tooltip("at:T", title=t("cmp.time"), format="%Y-%m-%d %H:%M", formatType="utc"),
                 alt.Tooltip("district:N", title=t("board.district")),
