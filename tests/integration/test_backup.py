@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from emergency import backup as backup_module
 from emergency import cli
 from emergency.auth import Actor
 from emergency.backup import backup_database, pg_tool_path, restore_database
@@ -264,3 +265,21 @@ def test_the_command_line_backs_up_and_restores_with_one_line_each(
     assert out.splitlines()[1].startswith("restored the sqlite database (schema ")
     assert "refused: the database at sqlite:///" in err and "pass --force" in err
     assert f"cannot read {tmp_path}" in err
+
+
+def test_the_postgresql_tools_are_the_servers_version_or_newer_never_older(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for major in ("14", "16"):
+        tool = tmp_path / major / "bin" / "pg_dump"
+        tool.parent.mkdir(parents=True)
+        tool.write_text("#!/bin/sh\n")
+        tool.chmod(0o755)
+    monkeypatch.setattr(backup_module, "PG_BIN_ROOT", tmp_path)
+    monkeypatch.delenv("OUTAGE_PG_BIN", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+
+    assert pg_tool_path("pg_dump", 15) == tmp_path / "16" / "bin" / "pg_dump"
+    assert pg_tool_path("pg_dump", 16) == tmp_path / "16" / "bin" / "pg_dump"
+    with pytest.raises(InvalidInput, match="pg_dump for PostgreSQL 17 not found"):
+        pg_tool_path("pg_dump", 17)
