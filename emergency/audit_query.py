@@ -222,38 +222,23 @@ def _safe_cell(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
-def _csv_line(values: list[str]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow([_safe_cell(v) for v in values])
-    return buffer.getvalue()
-
-
-def iter_audit_csv(
+def iter_audit_rows(
     session: Session, actor: Actor, wanted: AuditFilter, max_rows: int = MAX_EXPORT_ROWS
-) -> Iterator[str]:
-    """The matching events as CSV lines, newest first, at most `max_rows`, read in bounded chunks."""
+) -> Iterator[list[str]]:
+    """The CSV header, then the matching events as CSV cells, newest first, at most `max_rows`,
+    read in bounded chunks; cells a spreadsheet would run as a formula are made text."""
     actor.require(*READER_ROLES)
     wanted = wanted.cleaned()
-    yield _csv_line(list(CSV_COLUMNS))
+    yield list(CSV_COLUMNS)
     before_id: int | None = None
     left = max_rows
     while left > 0:
         size = min(EXPORT_CHUNK, left)
         chunk = _newest_first(session, wanted, before_id, size)
         for row in chunk:
-            yield _csv_line(
-                [
-                    str(row.id),
-                    row.at.isoformat(),
-                    row.actor,
-                    row.role,
-                    row.action,
-                    row.entity,
-                    row.entity_id or "",
-                    describe_changes(row.changes),
-                    row.detail or "",
-                ]
-            )
+            cells = [row.actor, row.role, row.action, row.entity, row.entity_id or ""]
+            cells += [describe_changes(row.changes), row.detail or ""]
+            yield [str(row.id), row.at.isoformat(), *(_safe_cell(c) for c in cells)]
         if len(chunk) < size:
             return
         left -= len(chunk)
@@ -268,9 +253,15 @@ def export_audit_csv(
     The export is itself recorded: who took a copy of the trail, and with which filters.
     """
     actor.require(*READER_ROLES)
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer)
+    rows = -1  # the header is not an event
     with db.read() as session:
-        lines = list(iter_audit_csv(session, actor, wanted, max_rows))
-    data = ("\ufeff" + "".join(lines)).encode("utf-8")
+        for cells in iter_audit_rows(session, actor, wanted, max_rows):
+            writer.writerow(cells)
+            rows += 1
+    data = buffer.getvalue().encode("utf-8")
     chosen = {
         spec.name: (value.isoformat() if isinstance(value, datetime) else value)
         for spec in fields(wanted)
@@ -283,6 +274,6 @@ def export_audit_csv(
             actor,
             "audit.export",
             "audit_events",
-            after={"filters": chosen, "rows": len(lines) - 1},
+            after={"filters": chosen, "rows": rows},
         )
     return data

@@ -38,7 +38,7 @@ REPORTERS = frozenset({"public", "intake", "system"}) | STAFF
 ALLOWED: dict[str, frozenset[str]] = {
     "emergency.audit_query.count_audit": MANAGERS,
     "emergency.audit_query.export_audit_csv": MANAGERS,
-    "emergency.audit_query.iter_audit_csv": MANAGERS,
+    "emergency.audit_query.iter_audit_rows": MANAGERS,
     "emergency.audit_query.search_audit": MANAGERS,
     "emergency.auth.create_user": ADMIN,
     "emergency.auth.disable_user": ADMIN,

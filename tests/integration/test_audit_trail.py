@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from emergency import audit, audit_query
-from emergency.audit_query import AuditFilter, count_audit, export_audit_csv, iter_audit_csv, search_audit
+from emergency.audit_query import AuditFilter, count_audit, export_audit_csv, iter_audit_rows, search_audit
 from emergency.auth import Actor
 from emergency.clock import FakeClock
 from emergency.db import Database
@@ -209,7 +209,7 @@ def test_only_managers_and_admins_read_the_trail(database: Database, clock: Fake
         with pytest.raises(PermissionDenied):
             count_audit(session, actor, AuditFilter())
         with pytest.raises(PermissionDenied):
-            list(iter_audit_csv(session, actor, AuditFilter()))
+            list(iter_audit_rows(session, actor, AuditFilter()))
     with pytest.raises(PermissionDenied):
         export_audit_csv(database, clock, actor, AuditFilter())
     assert audit_count(database) == 6
@@ -249,8 +249,8 @@ def test_the_export_reads_in_chunks_and_stops_at_the_limit(
     monkeypatch.setattr(audit_query, "EXPORT_CHUNK", 2)
 
     with database.read() as session:
-        every = list(iter_audit_csv(session, MANAGER, AuditFilter()))
-        five = list(iter_audit_csv(session, MANAGER, AuditFilter(), max_rows=5))
+        every = list(iter_audit_rows(session, MANAGER, AuditFilter()))
+        five = list(iter_audit_rows(session, MANAGER, AuditFilter(), max_rows=5))
 
     assert len(every) == 1 + 6
     assert every[1:6] == five[1:]
