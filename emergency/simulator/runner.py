@@ -444,15 +444,14 @@ class Simulation:
         return self.territory.index_of[device_id]
 
     def _job_due(self, job: Job) -> tuple[datetime, Callable[[Job], None]] | None:
+        """The crew's next step and when, held back after a refusal; None for a job given up on."""
         if self.failures.get(job.assignment_id, 0) >= MAX_FAILURES:
             return None
-        due = self.__job_due(job)
-        if due is None:
-            return None
+        due, step = self._next_step(job)
         retry = self.retry_at.get(job.assignment_id)
-        return (max(due[0], retry), due[1]) if retry is not None else due
+        return (max(due, retry) if retry is not None else due), step
 
-    def __job_due(self, job: Job) -> tuple[datetime, Callable[[Job], None]] | None:
+    def _next_step(self, job: Job) -> tuple[datetime, Callable[[Job], None]]:
         if job.status == AssignmentStatus.DISPATCHED:
             return job.assigned_at + timedelta(minutes=self.pace.mobilise_minutes(job)), self._depart
         if job.status == AssignmentStatus.EN_ROUTE:
