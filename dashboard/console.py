@@ -247,7 +247,7 @@ def confirmation(actor: Actor) -> None:
             try:
                 message = perform(actor, action)
             except EmergencyError as error:
-                st.session_state[OUTCOME_KEY] = ("error", t("action.refused", reason=str(error)))
+                st.session_state[OUTCOME_KEY] = ("error", t("action.refused", reason=plain(str(error))))
             else:
                 st.session_state[OUTCOME_KEY] = ("ok", message)
             st.cache_data.clear()

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import services
 from dashboard.i18n import local_time, t
+from dashboard.markdown_text import plain
 from dashboard.session import require_role
 from emergency import audit_query
 from emergency.audit_query import AuditFilter, AuditRow
@@ -70,7 +71,7 @@ try:
         total = audit_query.count_audit(session, actor, wanted)
         page = audit_query.search_audit(session, actor, wanted, before_id=cursors[-1])
 except EmergencyError as error:
-    st.error(t("action.refused", reason=str(error)))
+    st.error(t("action.refused", reason=plain(str(error))))
     st.stop()
 
 if total >= audit_query.COUNT_CAP:

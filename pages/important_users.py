@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import services
 from dashboard.i18n import current_language, t
+from dashboard.markdown_text import plain
 from dashboard.session import require_role
 from emergency import important_users as register
 from emergency.clock import SYSTEM_CLOCK
@@ -35,7 +36,7 @@ def attempt(action, success: str) -> None:  # type: ignore[no-untyped-def]
     try:
         action()
     except EmergencyError as error:
-        st.session_state[OUTCOME_KEY] = ("error", t("action.refused", reason=str(error)))
+        st.session_state[OUTCOME_KEY] = ("error", t("action.refused", reason=plain(str(error))))
     else:
         st.session_state[OUTCOME_KEY] = ("ok", success)
     st.rerun()
@@ -183,7 +184,7 @@ with import_tab:
         try:
             result = register.import_csv(db, SYSTEM_CLOCK, actor, upload.getvalue())
         except EmergencyError as error:
-            st.session_state[OUTCOME_KEY] = ("error", t("action.refused", reason=str(error)))
+            st.session_state[OUTCOME_KEY] = ("error", t("action.refused", reason=plain(str(error))))
         else:
             if result.problems:
                 st.session_state[OUTCOME_KEY] = ("error", t("iu.import_refused", count=len(result.problems)))

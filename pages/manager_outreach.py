@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import services
 from dashboard.i18n import current_language, local_time, t
+from dashboard.markdown_text import plain
 from dashboard.session import require_role
 from emergency import outreach, prepositioning, warnings
 from emergency.clock import SYSTEM_CLOCK
@@ -99,7 +100,7 @@ if plan is not None:
             try:
                 moved = prepositioning.accept_prepositioning(db, SYSTEM_CLOCK, actor, plan.moves)
             except EmergencyError as error:
-                st.error(t("action.refused", reason=str(error)))
+                st.error(t("action.refused", reason=plain(str(error))))
             else:
                 st.session_state.pop(PLAN_KEY, None)
                 st.session_state[OUTCOME_KEY] = ("ok", t("mo.accepted", n=moved))
@@ -178,7 +179,7 @@ if open_lines:
                 outreach.complete(db, SYSTEM_CLOCK, actor, task_id, expected_version=line.version, note=note)
                 message = t("mo.completed", name=line.name)
         except EmergencyError as error:
-            st.error(t("action.refused", reason=str(error)))
+            st.error(t("action.refused", reason=plain(str(error))))
         else:
             st.session_state[OUTCOME_KEY] = ("ok", message)
             st.rerun()

@@ -12,6 +12,7 @@ from streamlit_folium import st_folium
 
 from dashboard import maps, services
 from dashboard.i18n import current_language, local_time, t
+from dashboard.markdown_text import plain
 from dashboard.session import require_role
 from emergency import cap, warning_preview, warnings
 from emergency.clock import SYSTEM_CLOCK
@@ -76,7 +77,7 @@ def done(message: str) -> None:
 
 
 def refused(error: EmergencyError) -> None:
-    st.error(t("action.refused", reason=str(error)))
+    st.error(t("action.refused", reason=plain(str(error))))
 
 
 def warning_form(key: str, initial: dict[str, Any] | None) -> WarningInput | None:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import folium
 import pytest
@@ -163,6 +164,20 @@ def test_the_warnings_console_shows_hostile_titles_and_districts_as_text(territo
     at = open_as("manager_warnings.py", "manager")
 
     assert any("pixel" in s for s in shown_markdown(at)), "the warning's title is on the page"
+    assert live_markdown(at) == []
+
+
+def test_a_refused_cap_file_is_quoted_in_the_error_as_text(territory_db):
+    at = open_as("manager_warnings.py", "manager")
+    document = (Path(__file__).parent / "hostile-cap.xml").read_bytes()
+
+    at.file_uploader(key="cap-upload").set_value(("alert.xml", document, "application/xml"))
+    at.run()
+    next(b for b in at.button if b.label == "Import").click().run()
+
+    assert not at.exception, at.exception
+    [error] = at.error
+    assert "evil.example" in error.value and "not an ISO 8601 time" in error.value
     assert live_markdown(at) == []
 
 
