@@ -91,3 +91,15 @@ def test_a_filter_with_no_match_says_so(territory_db) -> None:
 
     assert at.info[0].value == "No events match these filters."
     assert not at.dataframe
+
+
+def test_the_page_reads_in_chinese(territory_db) -> None:
+    url, _ = territory_db
+    add_confirmations(url, 2)
+    at = signed_in("manager", PASSWORDS["manager"])
+    at.sidebar.button_group(key="lang").set_value("zh").run()
+    at.switch_page(page("audit_log.py")).run()
+
+    assert not at.exception, at.exception
+    assert at.title[0].value == "审计日志"
+    assert "变更（前 → 后）" in at.dataframe[0].value.columns
