@@ -13,10 +13,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import xstatic.pkg.leaflet
 from sqlalchemy import select
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.testclient import TestClient
 
+from dashboard.public_api import public_routes
+from dashboard.warnings_api import warning_routes
 from emergency.clock import FakeClock
-from emergency.db import Database
+from emergency.db import Database, forget_database
 from emergency.models import Report
 from tests.security.payloads import (
     DEEP_JSON,
@@ -167,3 +174,38 @@ def test_malformed_bodies_are_refused_and_nothing_stored(sqlite_api):
         assert response.status_code == status, (name, response.text)
         assert response.json()["errors" if status == 422 else "error"], name
     assert sqlite_api.report_count() == 0
+
+
+# --- the public feeds and CAP routes --------------------------------------------------------------
+
+HOSTILE_PATHS = [
+    "/api/warnings/99999999999999999999999999.cap.xml",
+    "/api/warnings/-1.cap.xml",
+    "/api/warnings/1%00.cap.xml",
+    "/api/warnings/1'%20OR%201=1.cap.xml",
+    "/api/warnings/%3Cscript%3E.cap.xml",
+    "/api/public/..%2F..%2Femergency%2Fsettings.py",
+    "/vendor/leaflet/..%2F..%2F..%2Fetc%2Fpasswd",
+    "/vendor/leaflet/../../../etc/passwd",
+]
+
+
+def test_hostile_paths_are_not_found_never_a_server_error(sqlite_database, monkeypatch):
+    monkeypatch.setenv("OUTAGE_DB_URL", sqlite_database.url)
+    app = Starlette(
+        routes=[
+            *public_routes(),
+            *warning_routes,
+            Mount("/vendor/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR)),
+        ]
+    )
+    try:
+        with TestClient(app) as client:
+            answers = {path: client.get(path) for path in HOSTILE_PATHS}
+            feed = client.get("/api/public/summary.json", headers={"If-None-Match": '"x"\r\nSet-Cookie: a=b'})
+    finally:
+        forget_database(sqlite_database.url)
+
+    assert {path: r.status_code for path, r in answers.items()} == dict.fromkeys(HOSTILE_PATHS, 404)
+    assert all(b"root:" not in r.content for r in answers.values())
+    assert feed.status_code == 200 and "set-cookie" not in feed.headers
