@@ -261,7 +261,10 @@ class Simulation:
         limit = self.at(max_minutes if max_minutes is not None else self.scenario.max_minutes)
         while True:
             due = self.next_due()
-            if due is None or due > limit:
+            if due is None:
+                break
+            if due > limit:
+                self.clock.set(limit)  # stopped with work still to come: the run lasted to the limit
                 break
             self._run_at(due)
         return self.finish()
