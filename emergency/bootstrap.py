@@ -33,6 +33,7 @@ def init_database(
     demo: bool = False,
     customers: int = DEFAULT_DEMO_CUSTOMERS,
     seed: int = DEFAULT_DEMO_SEED,
+    history_years: int | None = None,
 ) -> object | None:
     """`python -m emergency init`: schema, defaults and optionally the demo territory.
 
@@ -46,7 +47,7 @@ def init_database(
         raise Conflict("this database already holds a territory; use a new database for the demo")
     from emergency.demo import load_demo
 
-    return load_demo(db, clock, customers=customers, seed=seed)
+    return load_demo(db, clock, customers=customers, seed=seed, history_years=history_years)
 
 
 def ensure_app_database(db: Database, clock: Clock, *, create_demo: bool) -> None:

@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--demo", action="store_true", help="generate the demo territory")
     init.add_argument("--customers", type=_positive_int, default=DEFAULT_DEMO_CUSTOMERS)
     init.add_argument("--seed", type=int, default=DEFAULT_DEMO_SEED)
+    init.add_argument(
+        "--history-years",
+        type=int,
+        default=None,
+        help="with --demo: years of closed outages before today for the reliability report (default 3)",
+    )
     init.add_argument("--json", action="store_true")
 
     load = commands.add_parser("import", help="load a utility's own territory from CSV / GeoJSON")
@@ -136,7 +142,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, db: Database) -> int:
     clock = SYSTEM_CLOCK
     if args.command == "init":
-        summary = init_database(db, clock, demo=args.demo, customers=args.customers, seed=args.seed)
+        summary = init_database(
+            db,
+            clock,
+            demo=args.demo,
+            customers=args.customers,
+            seed=args.seed,
+            history_years=args.history_years,
+        )
         return _say(
             args,
             f"database ready at {_safe_url(db)}" + (f"; demo: {summary}" if summary else ""),

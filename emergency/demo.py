@@ -1798,9 +1798,11 @@ def load_demo(
     """
     from emergency.history import DEFAULT_HISTORY_YEARS, load_history
 
+    years = DEFAULT_HISTORY_YEARS if history_years is None else history_years
+    if years < 0:
+        raise InvalidInput("history years must be 0 or more", field="history_years")
     territory = generate_territory(customers, seed, clock.now())
     summary = load_territory(db, clock, territory)
-    years = DEFAULT_HISTORY_YEARS if history_years is None else history_years
     if years:
         load_history(db, clock, territory, years, seed, load_parameters()["city"]["timezone"])
     return summary

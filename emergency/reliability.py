@@ -26,12 +26,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from emergency.clock import Clock
@@ -244,22 +244,17 @@ class ReliabilityData:
     momentary_max_minutes: float
     district_names: dict[int, tuple[str, str, str]] = field(default_factory=dict)  # id -> code, en, zh
     feeder_names: dict[int, str] = field(default_factory=dict)  # breaker id -> code
-    _rows: np.ndarray | None = None
+    device_rows: np.ndarray = field(init=False)  # each piece's device as a row of `served`
 
     def __post_init__(self) -> None:
         pieces = self.pieces
-        self._rows = self.served.rows(pieces["device_id"].to_numpy(dtype=np.int64))
+        self.device_rows = self.served.rows(pieces["device_id"].to_numpy(dtype=np.int64))
         local = pd.to_datetime(pieces["start"], utc=True).dt.tz_convert(self.timezone)
         self.pieces = pieces.assign(
             # Local midnight as a naive timestamp: compared and grouped in numpy, not as date objects.
             day=local.dt.tz_localize(None).dt.normalize(),
             sustained=pieces["minutes"].to_numpy() > self.momentary_max_minutes,
         )
-
-    @property
-    def device_rows(self) -> np.ndarray:
-        assert self._rows is not None
-        return self._rows
 
 
 def load_reliability_data(
@@ -310,9 +305,13 @@ def load_reliability_data(
     )
 
 
-def _frame(session: Session, statement) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def _frame(session: Session, statement: Select[Any]) -> pd.DataFrame:
+    """The result as columns: transposed by zip in C, since pandas builds a frame from row objects
+    one attribute lookup at a time (a quarter of the read, measured at 200,000 customers)."""
     result = session.execute(statement)
-    return pd.DataFrame(result.all(), columns=list(result.keys()))
+    keys = list(result.keys())
+    columns = list(zip(*result.tuples().all(), strict=True)) or [()] * len(keys)
+    return pd.DataFrame({key: pd.Series(values) for key, values in zip(keys, columns, strict=True)})
 
 
 # --- periods and indices ---------------------------------------------------------------------

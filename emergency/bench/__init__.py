@@ -18,6 +18,7 @@ from emergency.bench.generate import bench_generate
 from emergency.bench.intake import INTAKE_CUSTOMERS, INTAKE_REPORTS, bench_intake
 from emergency.bench.load import LOAD_CLIENTS, LOAD_CUSTOMERS, LOAD_REPORTS, bench_load
 from emergency.bench.public import PUBLIC_CUSTOMERS, bench_public
+from emergency.bench.reliability import RELIABILITY_CUSTOMERS, bench_reliability
 
 __all__ = [
     "BENCHMARKS",
@@ -27,6 +28,7 @@ __all__ = [
     "bench_intake",
     "bench_load",
     "bench_public",
+    "bench_reliability",
     "format_table",
     "main",
     "print_table",
@@ -49,6 +51,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[BenchRow]]] = {
     "public": lambda args: bench_public(
         customers=args.customers or PUBLIC_CUSTOMERS, outages=args.outages, crews=args.crews
     ),
+    "reliability": lambda args: bench_reliability(customers=args.customers or RELIABILITY_CUSTOMERS),
 }
 
 
@@ -88,7 +91,8 @@ def main(argv: list[str]) -> int:
         default=None,
         help=(
             f"territory size for 'intake' (default {INTAKE_CUSTOMERS}), 'load' (default {LOAD_CUSTOMERS}) "
-            f"and 'dispatch' and 'public' (default {DISPATCH_CUSTOMERS})"
+            f"and 'dispatch' and 'public' (default {DISPATCH_CUSTOMERS}), 'reliability' (default "
+            f"{RELIABILITY_CUSTOMERS})"
         ),
     )
     parser.add_argument(

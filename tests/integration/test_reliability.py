@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from emergency.auth import Actor
+from emergency.bench import bench_reliability
 from emergency.clock import FakeClock
 from emergency.db import Database
 from emergency.demo import load_demo
@@ -159,3 +160,12 @@ def test_the_demo_history_gives_indices_a_threshold_and_todays_running_saidi(
     assert report.running.customers_out > 0, "the demo's active outages are out now"
     assert report.running.saidi > 0
     assert len(report.by_district) == 12 and len(report.by_feeder) > 1
+
+
+def test_the_benchmark_agrees_with_its_baseline_and_reports_every_figure() -> None:
+    rows = bench_reliability(customers=2_000)
+    names = [row.name for row in rows]
+    assert any(name.startswith("indices by feeder") for name in names)
+    assert any(name.startswith("T_MED from daily SAIDI") for name in names)
+    total = rows[-1]
+    assert total.baseline and total.baseline_description and total.ratio

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from emergency.demo import Territory, generate_territory
+from emergency.errors import InvalidInput
 from emergency.history import History, IdStart, generate_history
 from emergency.models import OutageState
 from emergency.reliability import ReliabilityData, build_report, interruption_pieces, served_customers
@@ -161,3 +162,9 @@ def test_the_app_sized_demo_has_a_few_major_event_days_a_year_in_typhoon_season(
     assert overall.loc["without_major_events", "saidi"] < 0.7 * overall.loc["all_days", "saidi"]
     # A plausible utility: one to three sustained interruptions a year per customer on normal days.
     assert 0.8 < overall.loc["without_major_events", "saifi"] < 3
+
+
+def test_no_history_is_allowed_and_a_negative_number_of_years_is_refused(territory: Territory) -> None:
+    assert generate_history(territory, NOW, years=0, seed=1).outages.empty
+    with pytest.raises(InvalidInput):
+        generate_history(territory, NOW, years=-1, seed=1)
