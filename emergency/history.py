@@ -11,13 +11,16 @@ What makes it look like a real utility's record, and why:
   (longer overhead lines, more trees), and more in summer (thunderstorms);
 - typhoon season (July to September): a few typhoons a year, each a cluster of storm days whose peak
   is a major event day, plus a few rainstorm days in spring and autumn;
-- recloser and breaker operations that clear within seconds (momentary interruptions, for MAIFI),
-  recorded as the live system records a SCADA trip and reclose: one outage with one restoration step;
+- recloser and breaker operations that clear in seconds to three minutes (momentary interruptions,
+  for MAIFI), recorded as the live system records a SCADA trip and reclose: one outage, one step;
 - repair times log-normal; large outages often restored in steps (switching first, repair later);
 - dispatch by a crew from the nearest depots, who may still be busy with the previous job, so storm
   days breach the 10 and 30 minute clocks more, as do rural and remote districts (longer drives).
 
-Reports (customers' calls) and audit events are not generated: the outage keeps its `report_count`.
+Reports (customers' calls) and per-action audit events are not generated (one audit event records the
+load): an outage keeps its `report_count` without the report rows. On the 50,000-customer demo, about
+three quarters of dispatches are within 10 minutes and two thirds of arrivals within 30 (nine in ten
+on normal days, half on storm days).
 """
 
 from __future__ import annotations
