@@ -16,6 +16,7 @@ clocks follow `emergency.sla` exactly, limits from the `sla_targets` table:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -581,4 +582,25 @@ def report_choices(session: Session) -> ReportChoices:
     return ReportChoices(
         districts=[(i, en, zh, str(area)) for i, en, zh, area in districts],
         crews=[(i, code, name) for i, code, name in crews],
+    )
+
+
+def right_closed_bins(values: pd.Series, max_bins: int) -> pd.DataFrame:
+    """Counts of `values` (minutes) in bins (low, high] of whole minutes, wider when the values
+    spread over more than `max_bins` minutes; only bins with a value are listed.
+
+    Closed on the right, so a clock stopped exactly at its limit (met) counts below the limit
+    and one a moment later above it; histogram tools bin closed on the left.
+    """
+    if values.empty:
+        return pd.DataFrame({"low": pd.Series(dtype="float64"), "high": [], "outages": []})
+    width = max(1, math.ceil((values.max() - values.min()) / max_bins))
+    high = np.ceil(values.to_numpy(dtype="float64") / width) * width
+    counts = pd.Series(high).value_counts().sort_index()
+    return pd.DataFrame(
+        {
+            "low": counts.index.to_numpy() - width,
+            "high": counts.index.to_numpy(),
+            "outages": counts.to_numpy(),
+        }
     )

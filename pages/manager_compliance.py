@@ -22,6 +22,7 @@ DEFAULT_DAYS = 30
 CURVE_POINTS = 600
 LIMIT_COLOUR = "#d62728"
 BAR_COLOUR = "#1f77b4"
+MAX_BINS = 40
 ONE_ROW = pd.DataFrame({"row": [0]})  # a limit rule is one mark
 
 require_role(Role.MANAGER, Role.ADMIN)
@@ -57,14 +58,26 @@ def local_text(times: pd.Series) -> pd.Series:
 
 
 def histogram(values: pd.Series, limit: float, title: str, axis: str) -> alt.LayerChart:
-    """Minutes binned, with the limit as a red rule."""
-    data = pd.DataFrame({"minutes": values.dropna()})
+    """Counts in bins closed on the right, (a, b], with the limit as a red rule.
+
+    Closed on the right so that a clock stopped exactly at its limit, which is met, falls left
+    of the rule; Vega-Lite's own bins are closed on the left. Binned here, the chart carries a
+    few dozen rows however many outages there are.
+    """
+    bins = compliance.right_closed_bins(values.dropna(), MAX_BINS)
     bars = (
-        alt.Chart(data, title=title)
-        .mark_bar(color=BAR_COLOUR)
+        alt.Chart(bins, title=title)
+        .mark_bar(color=BAR_COLOUR, binSpacing=1)
         .encode(
-            x=alt.X("minutes:Q", bin=alt.Bin(maxbins=40), title=axis, axis=alt.Axis(format="d")),
-            y=alt.Y("count():Q", title=t("cmp.outages"), axis=alt.Axis(format="d", tickMinStep=1)),
+            x=alt.X("low:Q", title=axis, axis=alt.Axis(format="d")),
+            x2="high:Q",
+            y2=alt.datum(0),
+            y=alt.Y("outages:Q", title=t("cmp.outages"), axis=alt.Axis(format="d", tickMinStep=1)),
+            tooltip=[
+                alt.Tooltip("low:Q"),
+                alt.Tooltip("high:Q"),
+                alt.Tooltip("outages:Q", title=t("cmp.outages")),
+            ],
         )
     )
     rule = alt.Chart(ONE_ROW).mark_rule(color=LIMIT_COLOUR, size=2).encode(x=alt.datum(limit))
