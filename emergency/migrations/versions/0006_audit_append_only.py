@@ -4,6 +4,10 @@ The service layer has no way to change an audit row; these triggers make the dat
 too, so a bug, a hand-written SQL statement or a compromised app account cannot rewrite history
 without first dropping the trigger (which needs the table owner).
 
+On SQLite, a later `batch_alter_table("audit_events")` copies the table and drops the old one,
+and these triggers with it: such a migration must create them again (tests/integration/
+test_audit_trail.py fails at the head revision if it does not).
+
 Revision ID: 0006_audit_append_only
 Revises: 0005_outage_verified
 Create Date: 2026-11-27 09:50:00
