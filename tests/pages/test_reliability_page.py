@@ -104,6 +104,19 @@ def test_a_day_past_the_threshold_is_flagged_as_a_major_event_day(territory_db, 
     ]
 
 
+def test_a_day_close_to_the_threshold_gets_a_warning(territory_db, fixed_now):
+    url, territory = territory_db
+    history_and_today(url, territory, out_since_hour=12)
+    at = open_page()
+
+    # 8 customers out for 3 hours: 96 minutes per customer served, 83 % of T_MED.
+    assert metrics(at)["SAIDI so far today (min)"] == "96.00"
+    assert [w.value for w in at.warning] == [
+        "Today's SAIDI is at 83% of T_MED: the day may become a major event day."
+    ]
+    assert not at.error
+
+
 def test_the_district_filter_and_the_tables_by_district_and_feeder(territory_db, fixed_now):
     url, territory = territory_db
     history_and_today(url, territory, out_since_hour=14)
