@@ -673,8 +673,10 @@ class _Builder:
         return breaches
 
 
-def _utc(values: np.ndarray) -> pd.Series:
-    return pd.Series(pd.to_datetime(values).tz_localize("UTC"))
+def _utc(values: np.ndarray) -> pd.DatetimeIndex:
+    # An index, not a Series: assigned to a sorted frame it goes by position. A Series would be
+    # lined up by label and put each time on another row.
+    return pd.to_datetime(values).tz_localize("UTC")
 
 
 def _round_up_15(values: np.ndarray) -> np.ndarray:

@@ -97,6 +97,12 @@ def test_etr_history_and_assignments_belong_to_dispatched_outages(history: Histo
     assert (etrs.groupby("outage_id").size() >= 2).mean() > 0.5
     latest = etrs.sort_values("set_at").groupby("outage_id").last()
     assert latest["etr_at"].eq(outages.loc[latest.index, "etr_at"]).all()
+    # Each ETR is given between the outage's dispatch and its restoration, for its own outage.
+    dispatched = outages.loc[etrs["outage_id"], "dispatched_at"].to_numpy()
+    restored = outages.loc[etrs["outage_id"], "restored_at"].to_numpy()
+    assert (etrs["set_at"].to_numpy() >= dispatched).all()
+    assert (etrs["set_at"].to_numpy() < restored).all()
+    assert (etrs["etr_at"].to_numpy() > dispatched).all()
     assignments = history.assignments.set_index("outage_id")
     assert set(assignments.index) == set(sustained)
     assert assignments["assigned_at"].eq(outages.loc[assignments.index, "dispatched_at"]).all()
