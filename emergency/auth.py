@@ -113,7 +113,11 @@ def _attempt_login(session: Session, clock: Clock, username: str, password: str)
     now = clock.now()
     # Row lock: parallel guesses must each count towards the lockout (SQLite's BEGIN IMMEDIATE
     # already serialises them; PostgreSQL needs FOR UPDATE).
-    user = session.scalar(select(User).where(User.username == username.strip().lower()).with_for_update())
+    name = username.strip().lower()
+    # No account has a name outside the pattern; a NUL byte in one would be an error in PostgreSQL.
+    user = None
+    if USERNAME_PATTERN.match(name):
+        user = session.scalar(select(User).where(User.username == name).with_for_update())
     if user is None:
         _verify(_DUMMY_HASH, password)
         return None
@@ -167,7 +171,7 @@ def end_session(db: Database, clock: Clock, actor: Actor, reason: str) -> None:
 def _verify(password_hash: str, password: str) -> bool:
     try:
         return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
+    except (VerificationError, InvalidHashError, UnicodeEncodeError):  # a lone surrogate is no password
         return False
 
 

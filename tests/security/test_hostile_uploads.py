@@ -19,9 +19,9 @@ from xml.etree import ElementTree as ET
 import pytest
 from sqlalchemy import func, select
 
-from emergency.auth import CLI_ADMIN, Actor, create_user
+from emergency.auth import CLI_ADMIN, Actor, authenticate, create_user
 from emergency.cap import NS, alert_xml, import_alert
-from emergency.errors import InvalidInput
+from emergency.errors import AuthenticationFailed, InvalidInput
 from emergency.important_users import import_csv
 from emergency.importer import ImportRejected, import_territory
 from emergency.ingest import CLI_INTAKE, ingest_file
@@ -396,7 +396,18 @@ def test_ingest_csv_keeps_formulas_as_text_and_refuses_broken_lines(database, cl
     assert kept == {"CSV-1": INERT_TEXT["CSV formula"], "CSV-2": "@SUM(1+1)"}
 
 
-# --- staff names: users and API tokens ----------------------------------------------------------
+# --- staff names: logins, users and API tokens --------------------------------------------------
+
+
+def test_a_hostile_login_is_the_same_refusal_as_a_wrong_password(database, clock):
+    with database.write() as session:
+        create_user(session, clock, CLI_ADMIN, "dispatcher", "a-long-enough-password", "dispatcher")
+    # Each refusal verifies a password hash (so a wrong name takes as long as a wrong password): a few.
+    for payload in [INERT_TEXT["SQL fragment"], *REFUSED_TEXT.values(), HUGE_TEXT, "dispatcher\x00"]:
+        with pytest.raises(AuthenticationFailed):
+            authenticate(database, clock, payload, payload)
+        with pytest.raises(AuthenticationFailed):
+            authenticate(database, clock, "dispatcher", payload)
 
 
 def test_staff_and_token_names_refuse_anything_but_plain_names(database, clock):
