@@ -209,3 +209,20 @@ def test_hostile_paths_are_not_found_never_a_server_error(sqlite_database, monke
     assert {path: r.status_code for path, r in answers.items()} == dict.fromkeys(HOSTILE_PATHS, 404)
     assert all(b"root:" not in r.content for r in answers.values())
     assert feed.status_code == 200 and "set-cookie" not in feed.headers
+
+
+def test_hostile_bearer_tokens_are_401_and_store_nothing(sqlite_api):
+    forged = [
+        "odk_" + "x" * 100_000,
+        "odk_' OR '1'='1",
+        "odk_%",
+        "odk__%",
+        sqlite_api.tokens["gateway"] + "'--",
+        sqlite_api.tokens["gateway"].upper(),
+    ]
+    for token in forged:
+        sqlite_api.tokens["forged"] = token
+        response = sqlite_api.post(report(sqlite_api), token="forged")
+
+        assert response.status_code == 401, token[:40]
+    assert sqlite_api.report_count() == 0
