@@ -62,18 +62,24 @@ def idle_minutes(db_url: str) -> float:
         return float(get_setting(session, "auth.session_idle_minutes"))
 
 
+def idle_too_long() -> bool:
+    """Whether the signed-in user has not clicked for longer than the idle limit."""
+    if current_actor() is None:
+        return False
+    last: datetime | None = st.session_state.get(LAST_ACTIVE_KEY)
+    minutes = idle_minutes(services.database().url)
+    return last is not None and CLOCK.now() - last > timedelta(minutes=minutes)
+
+
 def keep_alive() -> None:
     """Sign out a session idle for too long; otherwise note that its user is active now."""
     if current_actor() is None:
         return
-    now = CLOCK.now()
-    last: datetime = st.session_state.get(LAST_ACTIVE_KEY, now)
-    minutes = idle_minutes(services.database().url)
-    if now - last > timedelta(minutes=minutes):
+    if idle_too_long():
         sign_out("idle")
-        st.session_state[ENDED_KEY] = ("idle", minutes)
+        st.session_state[ENDED_KEY] = ("idle", idle_minutes(services.database().url))
     else:
-        st.session_state[LAST_ACTIVE_KEY] = now
+        st.session_state[LAST_ACTIVE_KEY] = CLOCK.now()
 
 
 def log_out() -> None:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import console, services
 from dashboard.i18n import current_language, t
-from dashboard.session import CONTROL_ROOM_ROLES, require_role
+from dashboard.session import CONTROL_ROOM_ROLES, idle_too_long, require_role
 from emergency.config import load_settings
 
 REFRESH_SECONDS = 10
@@ -36,6 +36,10 @@ def select(outage_id: int | None) -> None:
 
 @st.fragment(run_every=REFRESH_SECONDS)
 def live_view() -> None:
+    # Timed refreshes are not clicks: an unattended console must not go on showing the board
+    # past the idle limit, so the whole page reruns and the session ends there.
+    if idle_too_long():
+        st.rerun(scope="app")
     layers = services.staff_layers(db_url, show_network, show_network and show_transformers)
     board = layers["board"]
     busy = sum(

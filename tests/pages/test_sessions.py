@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
 
 from dashboard import session as staff_session
 from emergency import auth
@@ -125,3 +128,23 @@ def test_locked_disabled_unknown_and_wrong_password_read_the_same(territory_db) 
 
     assert len({tuple(a) for a in answers.values()}) == 1, answers
     assert "Wrong username or password" in answers["unknown user"][0]
+
+
+def _idle_check_script() -> None:
+    import streamlit as st
+
+    from dashboard.session import idle_too_long
+
+    st.text(f"idle too long: {idle_too_long()}")
+
+
+def test_idle_too_long_is_what_the_live_map_checks_between_clicks(territory_db, session_clock) -> None:
+    """The console's timed refresh asks `idle_too_long` (it is no click) and ends an unattended session."""
+    check = AppTest.from_function(_idle_check_script)
+    check.session_state[staff_session.ACTOR_KEY] = auth.Actor("dispatcher", "dispatcher")
+    check.session_state[staff_session.LAST_ACTIVE_KEY] = session_clock.now()
+    check.run()
+    assert check.text[0].value == "idle too long: False"
+    check.session_state[staff_session.LAST_ACTIVE_KEY] = session_clock.now() - timedelta(minutes=31)
+    check.run()
+    assert check.text[0].value == "idle too long: True"
