@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from emergency import backup as backup_module
 from emergency import cli
@@ -97,6 +98,10 @@ def test_a_round_trip_restores_every_row_of_every_table(
     assert sum(len(rows) for rows in original.values()) > 100
     assert restored.revision == backup.revision and restored.tables == backup.tables >= len(original)
     assert not (tmp_path / "backups" / "outage-desk.backup.partial").exists()
+    # The restored audit trail is as append-only as the original: the triggers came back too.
+    assert original["audit_events"], "rows for the trigger to guard"
+    with pytest.raises(DBAPIError, match="append-only"), empty_target.write() as session:
+        session.execute(text("UPDATE audit_events SET actor = 'someone-else'"))
 
 
 def test_restore_refuses_a_database_with_tables_unless_forced(
