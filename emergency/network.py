@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import shapely
@@ -413,9 +413,11 @@ SUPPLY_LOSS_KINDS = frozenset({ReportKind.NO_POWER, ReportKind.LAST_GASP, Report
 TCA_ACTOR = "trouble-call analysis"
 
 
-@dataclass(frozen=True)
-class IncomingReport:
-    """A stored report as analysis sees it: indices into the model, not database ids."""
+class IncomingReport(NamedTuple):
+    """A stored report as analysis sees it: indices into the model, not database ids.
+
+    A tuple, not a frozen dataclass: a storm builds a thousand per batch, at half the cost.
+    """
 
     id: int
     kind: ReportKind
