@@ -403,7 +403,7 @@ def test_a_hostile_login_is_the_same_refusal_as_a_wrong_password(database, clock
     with database.write() as session:
         create_user(session, clock, CLI_ADMIN, "dispatcher", "a-long-enough-password", "dispatcher")
     # Each refusal verifies a password hash (so a wrong name takes as long as a wrong password): a few.
-    for payload in [INERT_TEXT["SQL fragment"], *REFUSED_TEXT.values(), HUGE_TEXT, "dispatcher\x00"]:
+    for payload in [INERT_TEXT["SQL fragment"], *REFUSED_TEXT.values(), "x" * 65_536, "dispatcher\x00"]:
         with pytest.raises(AuthenticationFailed):
             authenticate(database, clock, payload, payload)
         with pytest.raises(AuthenticationFailed):
