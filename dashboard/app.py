@@ -141,4 +141,6 @@ if services.is_demo(services.database().url):
     st.sidebar.info(t("app.demo_banner"))
     draw_demo_banner()
 
-st.navigation(sections).run()
+# Expanded: a manager has more pages than Streamlit shows before a "View more" button, and a
+# report page hidden behind a click is a page nobody finds.
+st.navigation(sections, expanded=True).run()
