@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import services
 from dashboard.i18n import current_language, local_time, t
+from dashboard.markdown_text import plain
 from dashboard.session import require_role
 from emergency import complaints
 from emergency.clock import SYSTEM_CLOCK
@@ -56,7 +57,7 @@ def attempt(action: Callable[[], object], success: str) -> None:
     try:
         action()
     except EmergencyError as error:
-        st.session_state[OUTCOME_KEY] = ("error", t("action.refused", reason=str(error)))
+        st.session_state[OUTCOME_KEY] = ("error", t("action.refused", reason=plain(error)))
     else:
         st.session_state[OUTCOME_KEY] = ("ok", success)
     st.rerun()

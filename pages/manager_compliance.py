@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import services
+from dashboard.downloads import csv_bytes
 from dashboard.i18n import current_language, t
 from dashboard.session import require_role
 from emergency import compliance, etr_accuracy, restoration_curves
@@ -88,7 +89,7 @@ def csv_download(label: str, frame: pd.DataFrame, name: str) -> None:
     """A CSV of `frame` for the period, written only when clicked, without rerunning the page."""
     st.download_button(
         t(label),
-        data=lambda: frame.to_csv(index=False).encode("utf-8"),
+        data=lambda: csv_bytes(frame),
         file_name=f"{name}-{first_day:%Y%m%d}-{last_day:%Y%m%d}.csv",
         mime="text/csv",
         icon=":material/download:",

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import services
 from dashboard.i18n import LANGUAGE_LABELS, current_language, local_time, t
+from dashboard.markdown_text import plain
 from dashboard.session import require_role
 from emergency import sitrep, sitrep_export
 from emergency.clock import SYSTEM_CLOCK
@@ -56,7 +57,7 @@ try:
     with db.read() as session:
         report = sitrep.build_report(session, actor, kind, event_start, now, tz)
 except EmergencyError as error:
-    st.error(t("action.refused", reason=str(error)))
+    st.error(t("action.refused", reason=plain(error)))
     st.stop()
 
 st.caption(t("sitrep.as_of", at=local_time(report.as_of, tz), previous=local_time(report.previous_at, tz)))
