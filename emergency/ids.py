@@ -23,11 +23,13 @@ class IdBlock:
         self._session = session
         self._table = table
         self._next: int | None = None
+        # Asked once: analysis takes ids one outage at a time, hundreds per storm batch.
+        self._from_sequences = session.get_bind().dialect.name == "postgresql"
 
     def take(self, count: int = 1) -> list[int]:
         if count <= 0:
             return []
-        if self._session.get_bind().dialect.name == "postgresql":
+        if self._from_sequences:
             return self._from_sequence(count)
         if self._next is None:
             self._next = (self._session.scalar(select(func.max(self._table.c.id))) or 0) + 1

@@ -20,6 +20,7 @@ import shapely
 import shapely.geometry
 from sqlalchemy import bindparam, func, inspect, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql import Executable
 
@@ -475,6 +476,17 @@ class AnalysisResult:
         }
 
 
+@dataclass
+class _Gathered:
+    """Reports of a batch that joined one outage: how many, their time span, any hazard."""
+
+    outage: Outage
+    count: int
+    first: datetime
+    last: datetime
+    hazard: bool
+
+
 class _Analysis:
     """One batch of analysis: the active outages it touches, held in memory until it ends."""
 
@@ -508,6 +520,8 @@ class _Analysis:
         self.carried_breaches: dict[int, list[SlaBreach]] = {}  # added this batch, by outage id
         self.after_flush: list[Executable] = []
         self.merges: list[tuple[Outage, Outage]] = []
+        # Reports of this batch joining an active outage, per outage id, until `_count_gathered`.
+        self.gathered: dict[int, _Gathered] = {}
 
     # loading ---------------------------------------------------------------------------------
 
@@ -652,8 +666,10 @@ class _Analysis:
         touched: set[int] = set()
         for report in sorted(reports, key=lambda r: r.reported_at):
             if report.kind == ReportKind.DEVICE_OPENED and report.device is not None:
+                self._count_gathered()  # a SCADA event may merge or restore outages: counts first
                 self.device_opened(report)
             elif report.kind == ReportKind.DEVICE_CLOSED and report.device is not None:
+                self._count_gathered()
                 self.device_closed(report)
             elif report.kind in SUPPLY_LOSS_KINDS and report.transformer is not None:
                 if self.supply_loss(report):
@@ -666,6 +682,7 @@ class _Analysis:
                     if report.kind == ReportKind.POWER_RESTORED
                     else ReportStatus.RECEIVED,
                 )
+        self._count_gathered()
         for transformer in touched:
             self.predict(transformer)
         self.roll_up(touched)
@@ -674,8 +691,7 @@ class _Analysis:
         """New and changed outages in one flush, then what refers to the new ones."""
         self._write_attached_only()
         self.session.flush()
-        for old, outage in self.merges:
-            old.merged_into_id = outage.id
+        self._write_merged_into()
         for statement in self.after_flush:
             self.session.execute(statement)
         self.result.report_links = self.report_links
@@ -705,23 +721,52 @@ class _Analysis:
             written.append(outage)
         if not rows:
             return
+        self._update_versioned(_UPDATE_ATTACHED, rows)
+        for outage in written:
+            self.session.expunge(outage)
+            outage.version += 1  # detached: a plain attribute write, not a change to flush
+
+    def _write_merged_into(self) -> None:
+        """Point every outage merged in this batch at the one that took it over, in one UPDATE.
+
+        They are written in the flush before (the outage that took them over may be new, and
+        nothing may point at a row not yet there); a second flush would update each on its own.
+        """
+        if not self.merges:
+            return
+        self._update_versioned(
+            _UPDATE_MERGED_INTO,
+            [
+                {
+                    "b_id": old.id,
+                    "b_version": old.version,
+                    "b_new_version": old.version + 1,
+                    "b_merged_into_id": outage.id,
+                }
+                for old, outage in self.merges
+            ],
+        )
+        for old, outage in self.merges:
+            # What the row now holds, without marking the object changed.
+            set_committed_value(old, "merged_into_id", outage.id)
+            set_committed_value(old, "version", old.version + 1)
+
+    def _update_versioned(self, statement: Executable, rows: list[dict[str, Any]]) -> None:
+        """Run a versioned UPDATE for many outages; fail as the unit of work would if any moved on."""
         connection = self.session.connection()
-        result = connection.execute(_UPDATE_ATTACHED, rows)
+        result = connection.execute(statement, rows)
         if connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(rows):
             raise StaleDataError(
                 f"outages changed by someone else while analysis ran: {len(rows) - result.rowcount} "
                 f"of {len(rows)} were not updated"
             )
-        for outage in written:
-            self.session.expunge(outage)
-            outage.version += 1  # detached: a plain attribute write, not a change to flush
 
     def supply_loss(self, report: IncomingReport) -> bool:
         """Attach to the outage covering this customer, open a nested one, or hold as pending."""
         assert report.transformer is not None
         outage = self.covering(report.transformer)
         if outage is not None:
-            self.attach(outage, [report.id], report.reported_at, hazard=report.kind == ReportKind.HAZARD)
+            self._gather(outage, report)
             return False
         restored = self._recently_restored_above(report.transformer, report.reported_at)
         if restored is not None:
@@ -740,6 +785,8 @@ class _Analysis:
         return True
 
     def _recently_restored_above(self, index: int, at: datetime) -> Outage | None:
+        if not self.restored_at_device:
+            return None  # nothing restored lately near this batch: no walk per uncovered call
         candidates = [
             outage
             for node in self._path(index)
@@ -980,6 +1027,28 @@ class _Analysis:
         self._audit("outage.predict" if state == OutageState.PREDICTED else "outage.open", outage, None)
         return outage
 
+    def _gather(self, outage: Outage, report: IncomingReport) -> None:
+        """Attach a report of this batch to the active outage that covers it, counted later.
+
+        Most of a storm's batch joins outages already there; the counts and times go onto each
+        outage once per batch (`_count_gathered`) instead of as ORM attribute writes per report.
+        """
+        self.report_links[report.id] = (outage.id, ReportStatus.GROUPED)
+        at, hazard = report.reported_at, report.kind == ReportKind.HAZARD
+        gathered = self.gathered.get(outage.id)
+        if gathered is None:
+            self.gathered[outage.id] = _Gathered(outage, 1, at, at, hazard)
+            return
+        # Analysis takes a batch's reports in time order: the first gathered is the earliest.
+        gathered.count += 1
+        gathered.last = at
+        gathered.hazard = gathered.hazard or hazard
+
+    def _count_gathered(self) -> None:
+        for gathered in self.gathered.values():
+            self._count(gathered.outage, gathered.count, gathered.first, gathered.last, gathered.hazard)
+        self.gathered.clear()
+
     def attach(self, outage: Outage, report_ids: list[int], at: datetime, *, hazard: bool) -> None:
         if report_ids:
             link = (outage.id, ReportStatus.GROUPED)
@@ -995,14 +1064,19 @@ class _Analysis:
                     .where(_REPORTS.c.id.in_(stored_earlier))
                     .values(outage_id=outage.id, status=ReportStatus.GROUPED)
                 )
-            outage.report_count += len(report_ids)
-            self.result.grouped_reports += len(report_ids)
-        # Attribute writes on a mapped object are not free: a storm attaches thousands of calls.
-        last = outage.last_report_at
-        if last is None or at > last:
-            outage.last_report_at = at
-        if at < outage.first_report_at:
-            outage.first_report_at = at
+        self._count(outage, len(report_ids), at, at, hazard)
+
+    def _count(self, outage: Outage, reports: int, first: datetime, last: datetime, hazard: bool) -> None:
+        """Add attached reports to an outage's count, times and hazard flag."""
+        if reports:
+            outage.report_count += reports
+            self.result.grouped_reports += reports
+        # Attribute writes on a mapped object are not free: each is made only when it changes.
+        newest = outage.last_report_at
+        if newest is None or last > newest:
+            outage.last_report_at = last
+        if first < outage.first_report_at:
+            outage.first_report_at = first
         if hazard and not outage.hazard:
             outage.hazard = True
 
@@ -1042,11 +1116,20 @@ _OUTAGES = Outage.__table__
 # Report rows are never loaded as objects during analysis: their updates skip the ORM's
 # bookkeeping for objects in the session.
 _REPORTS = Report.__table__
-_UPDATE_ATTACHED = (
-    update(_OUTAGES)
-    .where(_OUTAGES.c.id == bindparam("b_id"), _OUTAGES.c.version == bindparam("b_version"))
-    .values(version=bindparam("b_new_version"), **{name: bindparam(f"b_{name}") for name in _ATTACH_COLUMNS})
-)
+
+
+def _versioned_outage_update(columns: Iterable[str]) -> Executable:
+    """UPDATE an outage row still at the version it was read at (`b_version`), moving the version
+    on (`b_new_version`); each column's value is bound as `b_<column>`."""
+    return (
+        update(_OUTAGES)
+        .where(_OUTAGES.c.id == bindparam("b_id"), _OUTAGES.c.version == bindparam("b_version"))
+        .values(version=bindparam("b_new_version"), **{name: bindparam(f"b_{name}") for name in columns})
+    )
+
+
+_UPDATE_ATTACHED = _versioned_outage_update(_ATTACH_COLUMNS)
+_UPDATE_MERGED_INTO = _versioned_outage_update(["merged_into_id"])
 
 
 def analyse_reports(

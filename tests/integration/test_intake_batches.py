@@ -157,3 +157,47 @@ def test_calls_joining_an_outage_of_an_earlier_batch_update_its_row_once_with_a_
     assert (after.first_report_at, after.last_report_at) == (before.first_report_at, clock.now())
     assert after.version == before.version + 1
     assert tuple(link) == (outage_id, ReportStatus.GROUPED)
+
+
+def test_calls_joining_one_outage_in_one_batch_add_up_and_widen_its_time_span(database, clock, territory):
+    first = submit_reports(
+        database, clock, HOTLINE, [call(territory, "TX-4", i, clock, minutes_ago=10) for i in range(2)]
+    )
+    (outage_id,) = first.analysis.predicted
+    clock.advance(minutes=1)
+    # A call held up in a call centre's queue arrives reporting a time before the outage's first.
+    late, now, hazard = (
+        call(territory, "TX-4", 2, clock, minutes_ago=15),
+        call(territory, "TX-4", 3, clock),
+        {**call(territory, "TX-4", 4, clock, minutes_ago=5), "kind": "hazard"},
+    )
+
+    second = submit_reports(database, clock, HOTLINE, [now, late, hazard])
+
+    with database.read() as session:
+        outage = session.get(Outage, outage_id)
+    assert second.analysis.grouped_reports == 3
+    assert (outage.report_count, outage.hazard) == (5, True)
+    assert (outage.first_report_at, outage.last_report_at) == (
+        clock.now() - timedelta(minutes=15),
+        clock.now(),
+    )
+
+
+def test_a_scada_trip_after_calls_in_the_same_batch_takes_over_the_outage_with_those_calls(
+    database, clock, territory
+):
+    first = submit_reports(database, clock, HOTLINE, [call(territory, "TX-4", i, clock) for i in range(2)])
+    (tx4,) = first.analysis.predicted
+    clock.advance(minutes=2)
+    trip = {"channel": "scada", "kind": "device_opened", "device_code": "FU-3", "external_id": "EMS-9"}
+    calls = [call(territory, "TX-4", i, clock, minutes_ago=1) for i in (2, 3)]
+
+    second = submit_reports(database, clock, SCADA, [*calls, trip])
+
+    (fuse_id,) = second.analysis.confirmed
+    with database.read() as session:
+        merged, fuse = session.get(Outage, tx4), session.get(Outage, fuse_id)
+    assert (merged.state, merged.merged_into_id, merged.report_count) == (OutageState.MERGED, fuse_id, 4)
+    # The two earlier calls, the two of this batch that joined them first, and the trip itself.
+    assert fuse.report_count == 5
