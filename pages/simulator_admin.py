@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import simulator_view as view
 from dashboard.i18n import local_time, t
+from dashboard.markdown_text import plain
 from dashboard.session import require_role
 from emergency.errors import EmergencyError
 from emergency.models import Role
@@ -26,7 +27,7 @@ def act(action: Callable[[], DemoRun], done: Callable[[DemoRun], str]) -> None:
     try:
         run = action()
     except EmergencyError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return
     st.session_state[FLASH_KEY] = done(run)
     st.rerun()
