@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
-from dashboard import services
+from dashboard import outcome, services
 from dashboard.i18n import current_language, t
 from dashboard.markdown_text import plain
+from dashboard.outcome import show_outcome
 from dashboard.session import require_role
 from emergency import important_users as register
 from emergency.clock import SYSTEM_CLOCK
@@ -31,15 +34,8 @@ def kind_label(kind: str) -> str:
     return t(f"customer_kind.{kind}")
 
 
-def attempt(action, success: str) -> None:  # type: ignore[no-untyped-def]
-    """Run a service call; keep its outcome for the next run, which redraws the list."""
-    try:
-        action()
-    except EmergencyError as error:
-        st.session_state[OUTCOME_KEY] = ("error", t("action.refused", reason=plain(str(error))))
-    else:
-        st.session_state[OUTCOME_KEY] = ("ok", success)
-    st.rerun()
+def attempt(action: Callable[[], object], success: str) -> None:
+    outcome.attempt(OUTCOME_KEY, action, success)
 
 
 def details_form(key: str, current: register.ImportantUser | None) -> register.ImportantUserInput | None:
@@ -87,9 +83,7 @@ def details_form(key: str, current: register.ImportantUser | None) -> register.I
 
 st.title(t("iu.title"))
 st.caption(t("iu.help"))
-outcome = st.session_state.pop(OUTCOME_KEY, None)
-if outcome is not None:
-    (st.success if outcome[0] == "ok" else st.error)(outcome[1])
+show_outcome(OUTCOME_KEY)
 problems = st.session_state.pop(PROBLEMS_KEY, None)
 if problems:
     st.dataframe(

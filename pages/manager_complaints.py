@@ -7,14 +7,13 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from dashboard import services
+from dashboard import outcome, services
 from dashboard.i18n import current_language, local_time, t
-from dashboard.markdown_text import plain
+from dashboard.outcome import show_outcome
 from dashboard.session import require_role
 from emergency import complaints
 from emergency.clock import SYSTEM_CLOCK
 from emergency.config import load_settings
-from emergency.errors import EmergencyError
 from emergency.models import FeedbackKind, FeedbackStatus, Role
 from emergency.sla import ClockStatus, format_duration
 
@@ -53,21 +52,12 @@ def clock_name(clock: ClockStatus | None) -> str:
 
 
 def attempt(action: Callable[[], object], success: str) -> None:
-    """Run a service call; keep its outcome for the next run, which redraws the lists."""
-    try:
-        action()
-    except EmergencyError as error:
-        st.session_state[OUTCOME_KEY] = ("error", t("action.refused", reason=plain(error)))
-    else:
-        st.session_state[OUTCOME_KEY] = ("ok", success)
-    st.rerun()
+    outcome.attempt(OUTCOME_KEY, action, success)
 
 
 st.title(t("desk.title"))
 st.caption(t("desk.help"))
-outcome = st.session_state.pop(OUTCOME_KEY, None)
-if outcome is not None:
-    (st.success if outcome[0] == "ok" else st.error)(outcome[1])
+show_outcome(OUTCOME_KEY)
 
 filters = st.columns([3, 3, 2])
 chosen_kinds = filters[0].multiselect(

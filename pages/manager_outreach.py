@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import services
 from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
+from dashboard.outcome import show_outcome
 from dashboard.session import require_role
 from emergency import outreach, prepositioning, warnings
 from emergency.clock import SYSTEM_CLOCK
@@ -25,9 +26,7 @@ language = current_language()
 db = services.database()
 
 st.title(t("mo.title"))
-outcome = st.session_state.pop(OUTCOME_KEY, None)
-if outcome is not None:
-    (st.success if outcome[0] == "ok" else st.error)(outcome[1])
+show_outcome(OUTCOME_KEY)
 
 with db.read() as session:
     in_force = warnings.warnings_in_force(session, SYSTEM_CLOCK.now())

@@ -13,6 +13,7 @@ from streamlit_folium import st_folium
 from dashboard import maps, services
 from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
+from dashboard.outcome import show_outcome
 from dashboard.session import require_role
 from emergency import cap, warning_preview, warnings
 from emergency.clock import SYSTEM_CLOCK
@@ -35,9 +36,7 @@ db = services.database()
 warnings.expire_warnings(db, SYSTEM_CLOCK)
 
 st.title(t("mw.title"))
-outcome = st.session_state.pop(OUTCOME_KEY, None)
-if outcome is not None:
-    (st.success if outcome[0] == "ok" else st.error)(outcome[1])
+show_outcome(OUTCOME_KEY)
 
 with db.read() as session:
     listed = warnings.list_warnings(session)
