@@ -341,6 +341,8 @@ class Device(Base):
 
 class Customer(Base):
     __tablename__ = "customers"
+    # Also serves lookups by transformer alone; the reliability report counts customers per pair.
+    __table_args__ = (Index("ix_customers_transformer_district", "transformer_id", "district_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_no: Mapped[str] = mapped_column(String(32), unique=True)
@@ -349,7 +351,7 @@ class Customer(Base):
     address: Mapped[str | None] = mapped_column(String(300))
     lon: Mapped[float] = mapped_column(Float)
     lat: Mapped[float] = mapped_column(Float)
-    transformer_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
+    transformer_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
     district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"), index=True)
     kind: Mapped[CustomerKind] = mapped_column(str_enum(CustomerKind), default=CustomerKind.RESIDENTIAL)
     importance: Mapped[ImportanceGrade] = mapped_column(
