@@ -10,11 +10,12 @@ East Village 7 on BRK-2), on 1 July 2026, local time:
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import gc
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 
 from emergency.auth import Actor
 from emergency.bench import bench_reliability
@@ -22,10 +23,18 @@ from emergency.clock import FakeClock
 from emergency.db import Database
 from emergency.demo import load_demo
 from emergency.intake import submit_reports
-from emergency.models import Outage
+from emergency.models import Customer, Outage, OutageState, RestorationStep
 from emergency.outages import cancel_outage, restore_outage
-from emergency.reliability import reliability_report
-from emergency.settings import set_setting
+from emergency.reliability import (
+    CUSTOMERS_PER_TRANSFORMER_AND_DISTRICT,
+    build_report,
+    load_reliability_data,
+    oldest_day_needed,
+    reliability_report,
+    served_territory,
+)
+from emergency.settings import bump_territory_revision, set_setting
+from tests.support.outage_records import add_outage
 from tests.support.small_territory import SmallTerritory, build_small_territory
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -168,3 +177,122 @@ def test_the_benchmark_agrees_with_its_baseline_and_reports_every_figure() -> No
     assert any(name.startswith("T_MED from daily SAIDI") for name in names)
     total = rows[-1]
     assert total.baseline and total.baseline_description and total.ratio
+
+
+def test_customers_served_are_read_again_only_when_the_territory_changes(
+    database: Database, clock: FakeClock
+) -> None:
+    territory = build_small_territory(database, clock)
+    west, east = territory.district_ids["W"], territory.district_ids["E"]
+    with database.read() as session:
+        first = served_territory(session)
+        assert served_territory(session) is first, "nothing changed: the cached figures"
+    assert first.served.served_total == 15
+
+    with database.write() as session:
+        # Written past every territory service, so no revision bump: the highest id still moves.
+        session.add(
+            Customer(
+                account_no="0999000001",
+                name="New Customer",
+                lon=121.15,
+                lat=28.05,
+                transformer_id=territory.device_ids["TX-4"],
+                district_id=east,
+            )
+        )
+    with database.read() as session:
+        added = served_territory(session)
+    assert added is not first and added.served.served_total == 16
+    assert added.served.served_by_district[east] == 8
+
+    with database.write() as session:
+        # A re-import moving a customer between districts changes no id but bumps the revision.
+        session.execute(update(Customer).where(Customer.account_no == "0999000001").values(district_id=west))
+        bump_territory_revision(session, clock)
+    with database.read() as session:
+        moved = served_territory(session)
+    assert moved.served.served_by_district[west] == 9 and moved.served.served_by_district[east] == 7
+
+
+def test_a_report_reads_back_to_its_oldest_day_and_every_outage_still_out(
+    database: Database, clock: FakeClock
+) -> None:
+    territory = build_small_territory(database, clock)
+    oldest = oldest_day_needed(DAY, DAY)
+    assert oldest == date(2021, 7, 1)
+
+    def local(day: date, hour: int, minute: int = 0) -> datetime:
+        return datetime(day.year, day.month, day.day, hour, minute, tzinfo=TZ)
+
+    def closed(session, device: str, start: datetime, minutes: int) -> Outage:
+        end = start + timedelta(minutes=minutes)
+        outage = add_outage(
+            session,
+            territory,
+            device,
+            OutageState.CLOSED,
+            customers_affected=5,
+            customers_restored=5,
+            first_report_at=start,
+            restored_at=end,
+            closed_at=end,
+        )
+        session.add(RestorationStep(outage_id=outage.id, at=end, customers_restored=5))
+        return outage
+
+    with database.write() as session:
+        # 23:30 local the day before the oldest day (15:30 UTC): outside every figure, not read.
+        too_old = closed(session, "TX-4", local(oldest - timedelta(days=1), 23, 30), 60)
+        # 00:30 local on the oldest day (16:30 UTC the day before), and a later day: the history.
+        history = [
+            closed(session, "TX-4", local(oldest, 0, 30), 60),
+            closed(session, "TX-4", local(oldest + timedelta(days=3), 12), 240),
+        ]
+        # Out since before the oldest day and still out: its 8 customers are out now.
+        still_out = add_outage(
+            session,
+            territory,
+            "BRK-1",
+            OutageState.CONFIRMED,
+            customers_affected=8,
+            first_report_at=local(oldest - timedelta(days=10), 9),
+        )
+
+    with database.read() as session:
+        read = load_reliability_data(session, clock.now(), TZ, since=oldest)
+        everything = load_reliability_data(session, clock.now(), TZ)
+    assert set(read.pieces["outage_id"]) == {*(o.id for o in history), still_out.id}
+    assert too_old.id in set(everything.pieces["outage_id"])
+
+    report = reliability_report(database, clock, DAY, DAY, TZ)
+    assert report.running.customers_out == 8
+    # The outage left unread lies outside every window: the figures are those of reading all.
+    unfiltered = build_report(everything, DAY, DAY)
+    assert report.threshold == unfiltered.threshold and report.threshold is not None
+    assert report.threshold.first_day == oldest and report.threshold.days_used == 2
+    assert report.overall.equals(unfiltered.overall)
+    assert report.running == unfiltered.running
+
+
+def test_reading_the_records_leaves_the_garbage_collector_as_it_was(
+    database: Database, clock: FakeClock
+) -> None:
+    build_small_territory(database, clock)
+    assert gc.isenabled()
+    reliability_report(database, clock, DAY, DAY, TZ)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        reliability_report(database, clock, DAY, DAY, TZ)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_sqlite_counts_customers_served_from_the_index_alone(sqlite_database: Database) -> None:
+    statement = CUSTOMERS_PER_TRANSFORMER_AND_DISTRICT.compile(sqlite_database.engine)
+    with sqlite_database.read() as session:
+        plan = session.execute(text(f"EXPLAIN QUERY PLAN {statement}")).all()
+    details = [str(row[-1]) for row in plan]
+    assert details == ["SCAN customers USING COVERING INDEX ix_customers_transformer_district"], details
