@@ -694,6 +694,14 @@ class _Analysis:
         self._write_merged_into()
         for statement in self.after_flush:
             self.session.execute(statement)
+        if self.merges:
+            # Reports stored earlier and crews at work follow each merged outage to the one that
+            # took it over, in the order of the merges (one may be taken over again, later in
+            # the batch); after the statements above, which only ever name outages still active.
+            moves = [{"b_from": old.id, "b_to": outage.id} for old, outage in self.merges]
+            connection = self.session.connection()
+            connection.execute(_MOVE_REPORTS, moves)
+            connection.execute(_MOVE_ASSIGNMENTS, moves)
         self.result.report_links = self.report_links
 
     def _write_attached_only(self) -> None:
@@ -891,18 +899,6 @@ class _Analysis:
             outage.etr_at, outage.etr_source = latest.etr_at, latest.etr_source
             outage.etr_confidence, outage.etr_set_at = latest.etr_confidence, latest.etr_set_at
         absorbed_ids = [o.id for o in absorbed]
-        if absorbed_ids:
-            self.after_flush.append(
-                update(_REPORTS).where(_REPORTS.c.outage_id.in_(absorbed_ids)).values(outage_id=outage.id)
-            )
-            self.after_flush.append(
-                update(CrewAssignment)
-                .where(
-                    CrewAssignment.outage_id.in_(absorbed_ids),
-                    CrewAssignment.status.not_in([AssignmentStatus.COMPLETE, AssignmentStatus.CANCELLED]),
-                )
-                .values(outage_id=outage.id, version=CrewAssignment.version + 1)
-            )
         self._carry_breaches(absorbed_ids, outage)
         absorbed_set = set(absorbed_ids)
         for report_id, (linked, status) in self.report_links.items():
@@ -1130,6 +1126,19 @@ def _versioned_outage_update(columns: Iterable[str]) -> Executable:
 
 _UPDATE_ATTACHED = _versioned_outage_update(_ATTACH_COLUMNS)
 _UPDATE_MERGED_INTO = _versioned_outage_update(["merged_into_id"])
+_MOVE_REPORTS = (
+    update(_REPORTS).where(_REPORTS.c.outage_id == bindparam("b_from")).values(outage_id=bindparam("b_to"))
+)
+_ASSIGNMENTS = CrewAssignment.__table__
+_MOVE_ASSIGNMENTS = (
+    update(_ASSIGNMENTS)
+    .where(
+        _ASSIGNMENTS.c.outage_id == bindparam("b_from"),
+        _ASSIGNMENTS.c.status != AssignmentStatus.COMPLETE,
+        _ASSIGNMENTS.c.status != AssignmentStatus.CANCELLED,
+    )
+    .values(outage_id=bindparam("b_to"), version=_ASSIGNMENTS.c.version + 1)
+)
 
 
 def analyse_reports(

@@ -9,19 +9,24 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from emergency.auth import Actor
+from emergency.dispatch import dispatch_crew
 from emergency.intake import submit_reports
 from emergency.models import (
+    Crew,
+    CrewAssignment,
     Customer,
     CustomerKind,
+    Device,
     ImportanceGrade,
     Outage,
     OutageState,
     Report,
     ReportStatus,
     RestorationStep,
+    SwitchState,
 )
 from emergency.settings import bump_territory_revision
 from tests.support.small_territory import build_small_territory
@@ -201,3 +206,39 @@ def test_a_scada_trip_after_calls_in_the_same_batch_takes_over_the_outage_with_t
     assert (merged.state, merged.merged_into_id, merged.report_count) == (OutageState.MERGED, fuse_id, 4)
     # The two earlier calls, the two of this batch that joined them first, and the trip itself.
     assert fuse.report_count == 5
+
+
+def test_a_crew_and_earlier_calls_follow_outages_merged_twice_in_one_batch(database, clock, territory):
+    """TX-1's outage goes into FU-1's, which goes into REC-1's, in one batch's roll-up."""
+    first = submit_reports(database, clock, HOTLINE, [call(territory, "TX-1", i, clock) for i in range(2)])
+    (tx1,) = first.analysis.predicted
+    crew_id = territory.crew_ids["C1"]
+    with database.read() as session:
+        crew_version = session.get(Crew, crew_id).version
+    assignment = dispatch_crew(
+        database, clock, Actor("dispatcher", "dispatcher"), tx1, crew_id, crew_version=crew_version
+    )
+    with database.write() as session:  # telemetry unknown: nothing stops the roll-up at REC-1
+        session.execute(update(Device).where(Device.code == "REC-1").values(scada_state=SwitchState.UNKNOWN))
+    clock.advance(minutes=2)
+
+    second = submit_reports(
+        database,
+        clock,
+        HOTLINE,
+        [call(territory, "TX-2", i, clock) for i in range(2)] + [call(territory, "TX-3", 0, clock)],
+    )
+
+    with database.read() as session:
+        recloser = session.scalars(
+            select(Outage).where(Outage.device_id == territory.device_ids["REC-1"])
+        ).one()
+        moved = session.get(CrewAssignment, assignment.id)
+        earlier = session.scalars(
+            select(Report.outage_id).where(Report.id.in_([a.id for a in first.accepted]))
+        )
+        assert set(earlier) == {recloser.id}
+        # Moved twice, each move a new version of the assignment.
+        assert (moved.outage_id, moved.version) == (recloser.id, assignment.version + 2)
+        assert session.get(Outage, tx1).state == OutageState.MERGED
+    assert tx1 in second.analysis.merged
