@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
 
 from emergency.auth import Actor
 from emergency.bench import bench_reliability
@@ -76,6 +77,31 @@ def one_day_of_outages(database: Database, clock: FakeClock, territory: SmallTer
     false_alarm = submit_reports(database, clock, HOTLINE, calls(territory, "TX-1")).analysis.predicted[0]
     cancel_outage(database, clock, DISPATCHER, false_alarm, "customer's own breaker")
     at(clock, 20)
+
+
+def add_restored_outage(
+    session: Session,
+    territory: SmallTerritory,
+    device: str,
+    start: datetime,
+    minutes: int,
+    customers: int = 5,
+) -> Outage:
+    """A closed outage whose customers all came back in one step `minutes` after `start`."""
+    end = start + timedelta(minutes=minutes)
+    outage = add_outage(
+        session,
+        territory,
+        device,
+        OutageState.CLOSED,
+        customers_affected=customers,
+        customers_restored=customers,
+        first_report_at=start,
+        restored_at=end,
+        closed_at=end,
+    )
+    session.add(RestorationStep(outage_id=outage.id, at=end, customers_restored=customers))
+    return outage
 
 
 def test_indices_from_live_records_match_the_hand_computation(database: Database, clock: FakeClock) -> None:
@@ -225,29 +251,15 @@ def test_a_report_reads_back_to_its_oldest_day_and_every_outage_still_out(
     def local(day: date, hour: int, minute: int = 0) -> datetime:
         return datetime(day.year, day.month, day.day, hour, minute, tzinfo=TZ)
 
-    def closed(session, device: str, start: datetime, minutes: int) -> Outage:
-        end = start + timedelta(minutes=minutes)
-        outage = add_outage(
-            session,
-            territory,
-            device,
-            OutageState.CLOSED,
-            customers_affected=5,
-            customers_restored=5,
-            first_report_at=start,
-            restored_at=end,
-            closed_at=end,
-        )
-        session.add(RestorationStep(outage_id=outage.id, at=end, customers_restored=5))
-        return outage
-
     with database.write() as session:
         # 23:30 local the day before the oldest day (15:30 UTC): outside every figure, not read.
-        too_old = closed(session, "TX-4", local(oldest - timedelta(days=1), 23, 30), 60)
+        too_old = add_restored_outage(
+            session, territory, "TX-4", local(oldest - timedelta(days=1), 23, 30), 60
+        )
         # 00:30 local on the oldest day (16:30 UTC the day before), and a later day: the history.
         history = [
-            closed(session, "TX-4", local(oldest, 0, 30), 60),
-            closed(session, "TX-4", local(oldest + timedelta(days=3), 12), 240),
+            add_restored_outage(session, territory, "TX-4", local(oldest, 0, 30), 60),
+            add_restored_outage(session, territory, "TX-4", local(oldest + timedelta(days=3), 12), 240),
         ]
         # Out since before the oldest day and still out: its 8 customers are out now.
         still_out = add_outage(

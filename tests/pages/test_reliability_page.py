@@ -16,7 +16,8 @@ from streamlit.testing.v1 import AppTest
 
 from emergency.clock import SystemClock
 from emergency.db import get_database
-from emergency.models import OutageState, RestorationStep
+from emergency.models import OutageState
+from tests.integration.test_reliability import add_restored_outage
 from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in, texts
 from tests.support.outage_records import add_outage
@@ -32,19 +33,7 @@ def history_and_today(url: str, territory, out_since_hour: int) -> None:
     with get_database(url).write() as session:
         for n in range(1, 41):
             start = datetime(2026, 7, 1, 12, 0, tzinfo=TZ) - timedelta(days=n)
-            end = start + timedelta(minutes=30 if n % 2 else 120)
-            outage = add_outage(
-                session,
-                territory,
-                "TX-4",
-                OutageState.CLOSED,
-                customers_affected=5,
-                customers_restored=5,
-                first_report_at=start,
-                restored_at=end,
-                closed_at=end,
-            )
-            session.add(RestorationStep(outage_id=outage.id, at=end, customers_restored=5))
+            add_restored_outage(session, territory, "TX-4", start, 30 if n % 2 else 120)
         add_outage(
             session,
             territory,
