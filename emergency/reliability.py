@@ -19,6 +19,10 @@ Major event days (IEEE 1366 2.5 beta method): from up to five years of daily SAI
 period, days with SAIDI 0 left out, alpha and beta are the mean and standard deviation (sample,
 n - 1) of ln(daily SAIDI), T_MED = exp(alpha + 2.5 beta); a day whose SAIDI exceeds T_MED is a
 major event day. `running_saidi` sets today's SAIDI so far (active outages up to now) against it.
+
+Reading, the costly part on a large territory: the customers served per device and district are
+kept per engine until the territory changes (`served_territory`), and a report reads only the
+outages of its period and the five years before it, plus any still out (`oldest_day_needed`).
 """
 
 from __future__ import annotations
