@@ -145,9 +145,22 @@ def submit_reports(db: Database, clock: Clock, actor: Actor, items: Sequence[Any
             )
             _store(session, clock, stored, result.analysis.report_links)
             if actor.role == "public":
-                # Machine intake at storm rates would drown the trail; a web report by hand is audited.
+                # A web report by hand is audited on its own.
                 for _, report_id in stored:
                     audit.record(session, clock, actor, "report.create", "report", report_id)
+            else:
+                # Machine intake comes at storm rates: one row per batch, naming the token and the
+                # reports it stored, keeps the trail complete without a row per call.
+                ids = [report_id for _, report_id in stored]
+                audit.record(
+                    session,
+                    clock,
+                    actor,
+                    "report.batch",
+                    "report",
+                    f"{ids[0]}-{ids[-1]}" if len(ids) > 1 else ids[0],
+                    after={"report_ids": ids, "count": len(ids)},
+                )
         del settings
         result.accepted.sort(key=lambda a: a.index)
         result.errors.sort(key=lambda e: (e.index, e.field))

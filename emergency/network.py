@@ -708,8 +708,11 @@ class _Analysis:
         """Outages whose only change is reports attached, in one UPDATE for the whole batch.
 
         The unit of work writes each versioned row with a statement of its own, and a storm's
-        batch adds calls to a hundred outages or more. The version is checked and moved on as the
-        unit of work would; the outages then leave the session, their rows now matching them.
+        batch adds calls to a hundred outages or more. The version is checked as the unit of work
+        would, but not moved on: it guards people's decisions (confirm, dispatch, ETR, restore),
+        and in a storm calls arrive on an outage every few seconds, so a version moved by every
+        call would refuse nearly every dispatcher action as "changed by someone else". The outages
+        then leave the session, their rows now matching them.
         """
         rows: list[dict[str, Any]] = []
         written: list[Outage] = []
@@ -722,7 +725,7 @@ class _Analysis:
                 {
                     "b_id": outage.id,
                     "b_version": outage.version,
-                    "b_new_version": outage.version + 1,
+                    "b_new_version": outage.version,
                     **{f"b_{name}": getattr(outage, name) for name in _ATTACH_COLUMNS},
                 }
             )
@@ -732,7 +735,6 @@ class _Analysis:
         self._update_versioned(_UPDATE_ATTACHED, rows)
         for outage in written:
             self.session.expunge(outage)
-            outage.version += 1  # detached: a plain attribute write, not a change to flush
 
     def _write_merged_into(self) -> None:
         """Point every outage merged in this batch at the one that took it over, in one UPDATE.

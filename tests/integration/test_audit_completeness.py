@@ -183,16 +183,19 @@ def test_an_outage_from_reports_to_close(
     assert event.detail == "a customer's own breaker"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="emergency/intake.py audits only public web reports, not machine intake (reported to the lead)",
-)
 def test_machine_intake_leaves_a_row_naming_the_token(
     database: Database, clock: FakeClock, territory: SmallTerritory
 ) -> None:
+    batch = [{**call, "external_id": f"call-{n}"} for n, call in enumerate(calls(territory, "TX-4", 2))]
     trail = Trail(database, clock)
-    submit_reports(database, clock, GATEWAY, calls(territory, "TX-4", 2))
-    assert any(e.actor == GATEWAY.username and e.entity == "report" for e in trail.new())
+    result = submit_reports(database, clock, GATEWAY, batch)
+    rows = [e for e in trail.new() if e.actor == GATEWAY.username and e.entity == "report"]
+    assert len(rows) == 1, "one row for the batch"
+    stored = sorted(a.id for a in result.accepted)
+    assert rows[0].after == {"report_ids": stored, "count": 2}
+    # A retry stores nothing new and adds no row.
+    submit_reports(database, clock, GATEWAY, batch)
+    assert not [e for e in trail.new() if e.entity == "report"]
 
 
 def warning_draft(clock: FakeClock, **changes: Any) -> WarningInput:
