@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -43,6 +43,7 @@ STARTUP_SECONDS = 120
 INIT_SECONDS = 300
 LOG_TAIL_CHARS = 20_000
 SERVER_LOG = pytest.StashKey[Path]()
+STORM_SERVER_LOG = pytest.StashKey[Path]()
 
 
 def missing(reason: str) -> None:
@@ -67,9 +68,10 @@ def read_log(path: Path) -> str:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """Attach the server's log to the report of a failed test that used the server."""
     report = yield
-    log = item.config.stash.get(SERVER_LOG, None)
-    if report.failed and log is not None and "app_server" in getattr(item, "fixturenames", ()):
-        report.sections.append(("outage desk server log (tail)", read_log(log)))
+    for fixture, key in (("app_server", SERVER_LOG), ("storm_server", STORM_SERVER_LOG)):
+        log = item.config.stash.get(key, None)
+        if report.failed and log is not None and fixture in getattr(item, "fixturenames", ()):
+            report.sections.append((f"outage desk server log of {fixture} (tail)", read_log(log)))
     return report
 
 
@@ -101,17 +103,17 @@ def stop(server: subprocess.Popen[bytes]) -> None:
         server.wait(timeout=15)
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[str]:
-    """The base URL of a running Outage Desk on a fresh demo territory (3,000 customers, seed 7)."""
-    workdir = tmp_path_factory.mktemp("app-server")
-    env = {
-        **os.environ,
-        "OUTAGE_DB_URL": f"sqlite:///{workdir / 'outage-desk.db'}",
-        "PYTHONUNBUFFERED": "1",
-        # These journeys check a demo that holds still; the storm simulator would change it under them.
-        "OUTAGE_DEMO_SIMULATOR": "off",
-    }
+def serve_demo(
+    workdir: Path,
+    extra_env: dict[str, str],
+    pytestconfig: pytest.Config,
+    log_key: pytest.StashKey[Path],
+    prepare: Callable[[str], None] | None = None,
+) -> Iterator[str]:
+    """A fresh demo territory (3,000 customers, seed 7) in `workdir`, served by the real server;
+    yields its base URL. `prepare` gets the database URL between `init` and the server's start."""
+    db_url = f"sqlite:///{workdir / 'outage-desk.db'}"
+    env = {**os.environ, "OUTAGE_DB_URL": db_url, "PYTHONUNBUFFERED": "1", **extra_env}
     init = subprocess.run(
         [sys.executable, "-m", "emergency", "init", "--demo", "--customers", "3000", "--seed", "7"],
         cwd=ROOT,
@@ -125,10 +127,12 @@ def app_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Co
         pytest.fail(
             f"`python -m emergency init --demo` failed ({init.returncode}):\n{init.stdout}{init.stderr}"
         )
+    if prepare is not None:
+        prepare(db_url)
 
     port = free_port()
     log = workdir / "server.log"
-    pytestconfig.stash[SERVER_LOG] = log
+    pytestconfig.stash[log_key] = log
     command = [
         sys.executable,
         "-m",
@@ -153,6 +157,15 @@ def app_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Co
         yield base_url
     finally:
         stop(server)
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[str]:
+    """The base URL of a running Outage Desk on a fresh demo territory (3,000 customers, seed 7)."""
+    # These journeys check a demo that holds still; the storm simulator would change it under them.
+    yield from serve_demo(
+        tmp_path_factory.mktemp("app-server"), {"OUTAGE_DEMO_SIMULATOR": "off"}, pytestconfig, SERVER_LOG
+    )
 
 
 @pytest.fixture(scope="session")
@@ -204,3 +217,19 @@ def page(browser: Browser, external_requests: list[str]) -> Iterator[Page]:
         yield new_page
     finally:
         context.close()
+
+
+@pytest.fixture(scope="session")
+def storm_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[str]:
+    """A second server, on its own demo database, for the journeys a storm drives
+    (tests/e2e/journeys_support.py): the tests run the storm beside it, so the app's own
+    background demo is off."""
+    from tests.e2e.journeys_support import prepare_drill_database
+
+    yield from serve_demo(
+        tmp_path_factory.mktemp("storm-server"),
+        {"OUTAGE_DEMO_SIMULATOR": "off"},
+        pytestconfig,
+        STORM_SERVER_LOG,
+        prepare_drill_database,
+    )
