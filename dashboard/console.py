@@ -23,7 +23,7 @@ from emergency.auth import Actor
 from emergency.board import BoardRow
 from emergency.clock import SYSTEM_CLOCK
 from emergency.errors import EmergencyError
-from emergency.models import OutageState
+from emergency.models import ACTIVE_OUTAGE_STATES, OutageState
 from emergency.outage_detail import OutageDetail
 from emergency.sla import ClockState, ClockStatus
 
@@ -405,6 +405,10 @@ def detail_panel(
 
 def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
     o = detail.outage
+    if o.state not in ACTIVE_OUTAGE_STATES:
+        # Restored, closed or cancelled (here or by a colleague): nothing is left to dispatch or do.
+        st.info(t("detail.inactive", id=o.id, state=t(f"state.{o.state}")))
+        return
     open_jobs = [a for a in detail.assignments if a.status in ("dispatched", "en_route", "on_site")]
     for job in open_jobs:
         left, mid, right = st.columns([3, 1, 1])

@@ -880,6 +880,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "plan.apply": ("Apply", "执行"),
     "plan.dispatch": ("Dispatch {n} crews", "派遣 {n} 支队伍"),
     "state.restored": ("restored", "已恢复"),
+    "detail.inactive": (
+        "Outage {id} is {state}: no crew to send and nothing left to act on here.",
+        "停电事件 {id} {state}：无需派工，此处已无可执行的操作。",
+    ),
     "state.merged": ("merged", "已合并"),
     "state.cancelled": ("cancelled", "已取消"),
     "state.closed": ("closed", "已关闭"),

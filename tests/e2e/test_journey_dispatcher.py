@@ -94,6 +94,11 @@ def test_dispatcher_handles_an_outage_the_storm_causes(
         page.get_by_role("button", name="Yes, do it").click()
         expect(page.get_by_text(f"Outage {outage_id} restored.")).to_be_visible(timeout=TIMEOUT_MS)
         expect(row).to_have_count(0, timeout=TIMEOUT_MS)
+        # The restored outage stays open on the console, with nothing left to act on and no error.
+        expect(page.get_by_text(f"Outage {outage_id} is restored: no crew to send")).to_be_visible(
+            timeout=TIMEOUT_MS
+        )
+        expect(page.get_by_test_id("stException")).to_have_count(0)
 
         with db.read() as session:
             outage = session.get(Outage, outage_id)

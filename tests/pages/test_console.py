@@ -134,3 +134,19 @@ def test_cancel_needs_a_reason(territory_db):
         OutageState.CANCELLED,
         "duplicate of a known outage",
     )
+
+
+def test_an_outage_restored_in_full_leaves_nothing_to_act_on_and_no_error(territory_db):
+    url, territory = territory_db
+    outage_id = make_outage(url, territory)
+    at = console(url, outage_id)
+    at.number_input(key=f"restore-n-{outage_id}").set_value(
+        outage_row(url, outage_id).customers_affected
+    ).run()
+    button(at, "Restore these customers").click().run()
+    button(at, "Yes, do it").click().run()
+
+    assert outage_row(url, outage_id).state == OutageState.RESTORED
+    assert not at.exception, at.exception
+    assert any(f"Outage {outage_id} is restored" in i.value for i in at.info)
+    assert not [b for b in at.button if b.label in ("Dispatch", "Confirm outage", "Restore these customers")]
