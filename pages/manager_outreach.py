@@ -28,6 +28,12 @@ db = services.database()
 st.title(t("mo.title"))
 show_outcome(OUTCOME_KEY)
 
+
+def hours(value: float | None) -> str:
+    """Backup hours for a table: a dash for a user with no backup supply, not "None"."""
+    return "—" if value is None else f"{value:.1f}"
+
+
 with db.read() as session:
     in_force = warnings.warnings_in_force(session, SYSTEM_CLOCK.now())
     disaster_districts = warnings.disaster_mode_districts(session, SYSTEM_CLOCK.now())
@@ -47,7 +53,7 @@ else:
                 t("mw.col.status"): t(f"state.{row.state}"),
                 t("mw.col.districts"): row.district_code,
                 t("important.grade"): t(f"grade.{row.top_grade}") if row.top_grade else "—",
-                t("mo.backup_left"): row.backup_hours_left,
+                t("mo.backup_left"): hours(row.backup_hours_left),
                 t("mo.users_out"): ", ".join(row.important_users),
                 t("mw.customers"): row.customers_out,
                 t("mo.since"): local_time(row.first_report_at, tz),
@@ -133,7 +139,7 @@ st.dataframe(
             "#": line.task_id,
             t("important.name"): line.name,
             t("important.grade"): t(f"grade.{line.grade}"),
-            t("important.backup"): line.backup_hours,
+            t("important.backup"): hours(line.backup_hours),
             t("important.contact"): " ".join(filter(None, [line.contact_name, line.contact_phone])),
             t("mo.step"): t(f"ostep.{line.step}"),
             t("mw.col.status"): t(f"ostatus.{line.status}"),
