@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from emergency.clock import FakeClock
 from emergency.db import Database, normalise_url
 from emergency.settings import seed_defaults
+from tests.support.browser import browser, external_requests, page  # noqa: F401 (fixtures for every folder)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_URL = os.environ.get("OUTAGE_TEST_PG_URL", "").strip()
