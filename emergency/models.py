@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -444,7 +445,32 @@ class Outage(Base):
 
 class Report(Base):
     __tablename__ = "reports"
-    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_reports_channel_external_id"),)
+    # Every index on this table is written by every report a storm sends, so each holds only the
+    # reports its lookups need (migration 0008): reports by outage, calls still waiting for one,
+    # and web reports by customer. The first two split the table, so no query for waiting calls
+    # (`outage_id IS NULL`) can choose the outage index and scan every report never in an outage.
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_reports_channel_external_id"),
+        Index(
+            "ix_reports_outage_id",
+            "outage_id",
+            sqlite_where=text("outage_id IS NOT NULL"),
+            postgresql_where=text("outage_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_reports_waiting",
+            "reported_at",
+            "transformer_id",
+            sqlite_where=text("outage_id IS NULL"),
+            postgresql_where=text("outage_id IS NULL"),
+        ),
+        Index(
+            "ix_reports_web_customer",
+            "customer_id",
+            sqlite_where=text("channel = 'web'"),
+            postgresql_where=text("channel = 'web'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[ReportChannel] = mapped_column(str_enum(ReportChannel))
@@ -453,16 +479,16 @@ class Report(Base):
     reported_at: Mapped[datetime]  # when the customer or device reported
     received_at: Mapped[datetime]  # when we stored it
     account_no: Mapped[str | None] = mapped_column(String(32))
-    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     lon: Mapped[float | None] = mapped_column(Float)
     lat: Mapped[float | None] = mapped_column(Float)
-    transformer_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"), index=True)
+    transformer_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))  # for SCADA reports
     description: Mapped[str | None] = mapped_column(Text)
     contact_name: Mapped[str | None] = mapped_column(String(120))
     contact_phone: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[ReportStatus] = mapped_column(str_enum(ReportStatus), default=ReportStatus.RECEIVED)
-    outage_id: Mapped[int | None] = mapped_column(ForeignKey("outages.id"), index=True)
+    outage_id: Mapped[int | None] = mapped_column(ForeignKey("outages.id"))
 
 
 class EtrChange(Base):
