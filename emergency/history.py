@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from emergency import audit
 from emergency.auth import CLI_ADMIN
-from emergency.bulk import insert_rows
+from emergency.bulk import insert_columns
 from emergency.clock import Clock
 from emergency.db import Database
 from emergency.demo import IMPORTANT_KEYS, Territory
@@ -715,7 +715,7 @@ def insert_history(session: Session, history: History) -> None:
                 insert(table), [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
             )
         else:
-            insert_rows(session, table, columns, list(zip(*values, strict=True)))
+            insert_columns(session, table, dict(zip(columns, values, strict=True)))
     if session.get_bind().dialect.name == "postgresql":
         for model, _ in history.tables():
             name = model.__tablename__

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from emergency import audit
 from emergency.auth import Actor
-from emergency.bulk import insert_rows
+from emergency.bulk import insert_columns
 from emergency.clock import Clock
 from emergency.config import load_settings
 from emergency.db import Database, lock_against_analysis
@@ -473,27 +473,6 @@ def _drop_duplicates(
     return fresh, repeats
 
 
-REPORT_COLUMNS = (
-    "id",
-    "channel",
-    "external_id",
-    "kind",
-    "reported_at",
-    "received_at",
-    "account_no",
-    "customer_id",
-    "lon",
-    "lat",
-    "transformer_id",
-    "device_id",
-    "description",
-    "contact_name",
-    "contact_phone",
-    "status",
-    "outage_id",
-)
-
-
 def _store(
     session: Session,
     clock: Clock,
@@ -501,30 +480,31 @@ def _store(
     links: Mapping[int, tuple[int | None, ReportStatus]],
 ) -> None:
     """Write the batch in one statement, each report with the outage analysis gave it."""
-    now = clock.now()
     unlinked = (None, ReportStatus.RECEIVED)
-    rows = []
-    for c, report_id in stored:
-        outage_id, status = links.get(report_id, unlinked)
-        rows.append(
-            (
-                report_id,
-                c.channel,
-                c.external_id,
-                c.kind,
-                c.reported_at,
-                now,
-                c.account_no,
-                c.customer_id,
-                c.lon,
-                c.lat,
-                c.transformer_id,
-                c.device_id,
-                c.description,
-                c.contact_name,
-                c.contact_phone,
-                status,
-                outage_id,
-            )
-        )
-    insert_rows(session, Report.__table__, REPORT_COLUMNS, rows)
+    candidates = [c for c, _ in stored]
+    ids = [report_id for _, report_id in stored]
+    outages, statuses = zip(*(links.get(report_id, unlinked) for report_id in ids), strict=True)
+    # Column by column, as the statement takes them: no tuple per report to take apart again.
+    insert_columns(
+        session,
+        Report.__table__,
+        {
+            "id": ids,
+            "channel": [c.channel for c in candidates],
+            "external_id": [c.external_id for c in candidates],
+            "kind": [c.kind for c in candidates],
+            "reported_at": [c.reported_at for c in candidates],
+            "received_at": [clock.now()] * len(ids),
+            "account_no": [c.account_no for c in candidates],
+            "customer_id": [c.customer_id for c in candidates],
+            "lon": [c.lon for c in candidates],
+            "lat": [c.lat for c in candidates],
+            "transformer_id": [c.transformer_id for c in candidates],
+            "device_id": [c.device_id for c in candidates],
+            "description": [c.description for c in candidates],
+            "contact_name": [c.contact_name for c in candidates],
+            "contact_phone": [c.contact_phone for c in candidates],
+            "status": statuses,
+            "outage_id": outages,
+        },
+    )

@@ -181,6 +181,16 @@ def typhoon_burst(territory: Territory, count: int, seed: int, start: datetime) 
         at, item = rows[original]
         rows.append((at + float(rng.uniform(5, 120)), item))  # the same report, sent again
     rows.sort(key=lambda r: r[0])
+    # Each source numbers its reports as they come in (a call centre's tickets, a meter head-end's
+    # events), so external ids rise with time on each channel; a retry keeps its first number.
+    numbered: dict[str, int] = {}
+    renumbered: set[int] = set()
+    for _, item in rows:
+        if id(item) not in renumbered:
+            renumbered.add(id(item))
+            prefix = str(item["external_id"]).split("-")[0]
+            number = numbered[prefix] = numbered.get(prefix, -1) + 1
+            item["external_id"] = f"{prefix}-{number:09d}"
     arrivals = [start + timedelta(seconds=min(at, span_s)) for at, _ in rows]
     return Burst([dict(item) for _, item in rows], arrivals, out_kinds)
 
