@@ -461,6 +461,10 @@ class Report(Base):
             "ix_reports_waiting",
             "reported_at",
             "transformer_id",
+            "customer_id",
+            "kind",
+            "status",
+            "outage_id",  # always NULL here, but SQLite reads the table for a column not listed
             sqlite_where=text("outage_id IS NULL"),
             postgresql_where=text("outage_id IS NULL"),
         ),

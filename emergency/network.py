@@ -1259,7 +1259,11 @@ def _waiting_calls(
     """
     if session.get_bind().dialect.name != "sqlite":
         return session.execute(_WAITING_CALLS, {"since": since}).tuples()
-    rows = session.connection().exec_driver_sql(_SQLITE_WAITING_CALLS, (sqlite_utc_text(since),))
+    cursor = session.connection().connection.cursor()  # the driver's own: no result object per row
+    try:
+        rows = cursor.execute(_SQLITE_WAITING_CALLS, (sqlite_utc_text(since),)).fetchall()
+    finally:
+        cursor.close()
     return [
         (report_id, transformer_id, customer_id, datetime.fromisoformat(at).replace(tzinfo=UTC))
         for report_id, transformer_id, customer_id, at in rows

@@ -7,8 +7,12 @@ a quarter of the run, in the insert and again in the pages each commit writes. T
 served need only a few reports:
 
 - calls not yet in an outage (trouble-call analysis's pending calls, "check my supply" finding a
-  call on the customer's transformer): ix_reports_waiting, (reported_at, transformer_id) where
-  outage_id IS NULL; a report leaves it when it joins an outage, nearly always in its own batch;
+  call on the customer's transformer): ix_reports_waiting, (reported_at, transformer_id,
+  customer_id, kind, status, outage_id) where outage_id IS NULL; a report leaves it when it joins
+  an outage, nearly always in its own batch. It holds every column those lookups read (outage_id
+  too, always NULL, or SQLite reads the table to check it), so neither reads the table: analysis
+  reads the waiting calls every batch, a thousand or so in a storm, and fetching the table row
+  behind each took 3.6 ms of a query that takes 2.0 ms without (measured, 1,189 calls waiting);
 - a customer's earlier web reports (the web form's duplicate check): ix_reports_web_customer,
   customer_id where channel = 'web'.
 
@@ -49,7 +53,11 @@ def upgrade() -> None:
     # Plain CREATE and DROP INDEX on both databases: a batch alter would copy the whole table.
     op.drop_index("ix_reports_outage_id", table_name="reports")
     _partial("ix_reports_outage_id", ["outage_id"], IN_AN_OUTAGE)
-    _partial("ix_reports_waiting", ["reported_at", "transformer_id"], WAITING)
+    _partial(
+        "ix_reports_waiting",
+        ["reported_at", "transformer_id", "customer_id", "kind", "status", "outage_id"],
+        WAITING,
+    )
     _partial("ix_reports_web_customer", ["customer_id"], WEB)
     op.drop_index("ix_reports_customer_id", table_name="reports")
     op.drop_index("ix_reports_transformer_id", table_name="reports")
