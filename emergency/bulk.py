@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table, insert
@@ -29,7 +30,7 @@ def insert_columns(session: Session, table: Table, columns: Mapping[str, Sequenc
         return
     connection = session.connection()
     dialect = connection.dialect
-    compiled = insert(table).compile(dialect=dialect, column_keys=names)
+    sql, positions = _statement(table, tuple(names), dialect)
     # Each conversion runs once per distinct value (a batch repeats its time of receipt, a few
     # kinds and statuses); the rows are then rebuilt in the statement's order by zip.
     values: dict[str, Sequence[Any]] = {}
@@ -39,12 +40,21 @@ def insert_columns(session: Session, table: Table, columns: Mapping[str, Sequenc
             converted = {value: convert(value) for value in set(column) if value is not None}
             column = [converted.get(value) for value in column]
         values[name] = column
-    if compiled.positional:
-        order = compiled.positiontup or ()
-        parameters: list[Any] = list(zip(*(values[name] for name in order), strict=True))
+    if positions is not None:
+        parameters: list[Any] = list(zip(*(values[name] for name in positions), strict=True))
     else:
         parameters = [dict(zip(names, row, strict=True)) for row in zip(*values.values(), strict=True)]
-    connection.exec_driver_sql(str(compiled), parameters)
+    connection.exec_driver_sql(sql, parameters)
+
+
+@lru_cache(maxsize=64)
+def _statement(table: Table, names: tuple[str, ...], dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
+    """The INSERT's text and, for a positional driver, its columns in parameter order.
+
+    Compiled once per table, columns and dialect: an intake batch would otherwise compile it anew.
+    """
+    compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
+    return str(compiled), tuple(compiled.positiontup or ()) if compiled.positional else None
 
 
 def _converter(table: Table, name: str, dialect: Dialect) -> Callable[[Any], Any] | None:

@@ -594,6 +594,7 @@ class _Analysis:
         self.merges: list[tuple[AnyOutage, Outage]] = []
         # Reports of this batch joining an active outage, per outage id, until `_count_gathered`.
         self.gathered: dict[int, _Gathered] = {}
+        self.audit_rows: list[dict[str, Any]] = []  # written together when the batch ends
 
     # loading ---------------------------------------------------------------------------------
 
@@ -771,6 +772,7 @@ class _Analysis:
         """New and changed outages in one flush, then what refers to the new ones."""
         self._write_attached_only()
         self.session.flush()
+        audit.record_many(self.session, self.audit_rows)
         self._write_merged_into()
         for statement in self.after_flush:
             self.session.execute(statement)
@@ -1182,20 +1184,22 @@ class _Analysis:
     def _audit(
         self, action: str, outage: AnyOutage, before: dict[str, Any] | None, detail: str | None = None
     ) -> None:
-        audit.record(
-            self.session,
-            self.clock,
-            Actor(TCA_ACTOR, "system"),
-            action,
-            "outage",
-            outage.id,
-            before=before,
-            after={
-                "state": str(outage.state),
-                "device_id": outage.device_id,
-                "customers_affected": outage.customers_affected,
-            },
-            detail=detail,
+        """Audit a change to an outage; the batch's rows are written together in `_write`."""
+        self.audit_rows.append(
+            audit.values(
+                self.clock,
+                Actor(TCA_ACTOR, "system"),
+                action,
+                "outage",
+                outage.id,
+                before=before,
+                after={
+                    "state": str(outage.state),
+                    "device_id": outage.device_id,
+                    "customers_affected": outage.customers_affected,
+                },
+                detail=detail,
+            )
         )
 
 
