@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -69,8 +69,9 @@ class ItemError:
         return {"index": self.index, "field": self.field, "reason": self.reason}
 
 
-@dataclass(frozen=True)
-class Accepted:
+class Accepted(NamedTuple):
+    """A report stored (or a retry of one), by its place in the request. A tuple: one per report."""
+
     index: int
     id: int
     duplicate: bool
@@ -102,7 +103,7 @@ class IntakeResult:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class _Candidate:
     index: int
     channel: ReportChannel
@@ -140,9 +141,7 @@ def submit_reports(db: Database, clock: Clock, actor: Actor, items: Sequence[Any
             result.accepted.extend(Accepted(c.index, report_id, False) for c, report_id in stored)
             id_of = {c.index: report_id for c, report_id in stored}
             result.accepted.extend(Accepted(c.index, id_of[first.index], True) for c, first in repeats)
-            result.analysis = analyse_reports(
-                session, clock, model, [_incoming(model, c, report_id) for c, report_id in stored]
-            )
+            result.analysis = analyse_reports(session, clock, model, _incoming(model, stored))
             _store(session, clock, stored, result.analysis.report_links)
             if actor.role == "public":
                 # A web report by hand is audited on its own.
@@ -167,15 +166,19 @@ def submit_reports(db: Database, clock: Clock, actor: Actor, items: Sequence[Any
         return result
 
 
-def _incoming(model: NetworkModel, c: _Candidate, report_id: int) -> IncomingReport:
-    return IncomingReport(
-        id=report_id,
-        kind=c.kind,
-        reported_at=c.reported_at,
-        customer_id=c.customer_id,
-        transformer=model.net.index_of[c.transformer_id] if c.transformer_id is not None else None,
-        device=model.net.index_of[c.device_id] if c.device_id is not None else None,
-    )
+def _incoming(model: NetworkModel, stored: list[tuple[_Candidate, int]]) -> list[IncomingReport]:
+    index_of = model.net.index_of
+    return [
+        IncomingReport(
+            report_id,
+            c.kind,
+            c.reported_at,
+            c.customer_id,
+            None if c.transformer_id is None else index_of[c.transformer_id],
+            None if c.device_id is None else index_of[c.device_id],
+        )
+        for c, report_id in stored
+    ]
 
 
 # --- validation -------------------------------------------------------------------------------
