@@ -96,6 +96,7 @@ ALLOWED: dict[str, frozenset[str]] = {
 # the actor only to write it down, and are never called from a page or a route on their own.
 INNER_STEPS = {
     "emergency.audit.record",
+    "emergency.audit.values",
     "emergency.etr.apply_etr",
 }
 # Packages that are not services: the CLI and benchmarks act as a fixed CLI actor they build.
