@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import heapq
+import json
 import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -612,12 +613,8 @@ class _Analysis:
             devices.update(self._path(start))
             if report.device is not None and report.kind == ReportKind.DEVICE_OPENED:
                 devices.update(self._below(report.device))
-        self.active_devices = {
-            self.net.index_of[device_id]
-            for device_id in self.session.scalars(
-                select(Outage.device_id).where(Outage.state.in_(ACTIVE_OUTAGE_STATES))
-            )
-        }
+        index_of = self.net.index_of
+        self.active_devices = {index_of[device_id] for device_id in _active_devices(self.session)}
         self._load_outages(devices)
         self._load_switches(devices)
         # The batch's own reports join `pending` one by one as the rules see them.
@@ -651,13 +648,24 @@ class _Analysis:
 
     def _load_recently_restored(self, devices: set[int], earliest: datetime, latest: datetime) -> None:
         ids = [int(self.net.ids[d]) for d in devices]
+        since = earliest - self.rules.nested_window
+        if ids and _on_sqlite(self.session):
+            # Nearly always none: look through the driver first, and map only what is there.
+            ids = [
+                device_id
+                for (device_id,) in _driver_rows(
+                    self.session,
+                    _SQLITE_RESTORED_AT,
+                    (json.dumps(ids), sqlite_utc_text(since), sqlite_utc_text(latest)),
+                )
+            ]
         for start in range(0, len(ids), 900):
             for outage in self.session.scalars(
                 select(Outage).where(
                     Outage.device_id.in_(ids[start : start + 900]),
                     Outage.state.in_([OutageState.RESTORED, OutageState.CLOSED]),
                     Outage.restored_at <= latest,
-                    Outage.restored_at >= earliest - self.rules.nested_window,
+                    Outage.restored_at >= since,
                 )
             ):
                 self.restored_at_device.setdefault(self.net.index_of[outage.device_id], []).append(outage)
@@ -666,14 +674,9 @@ class _Analysis:
         fresh = devices - self.outages_checked
         self.outages_checked |= fresh
         ids = [int(self.net.ids[d]) for d in fresh if d in self.active_devices and d not in self.outage_at]
-        for start in range(0, len(ids), 900):
-            for row in self.session.execute(
-                select(*(Outage.__table__.c[name] for name in _ACTIVE_COLUMNS)).where(
-                    Outage.state.in_(ACTIVE_OUTAGE_STATES), Outage.device_id.in_(ids[start : start + 900])
-                )
-            ):
-                outage = _Active(row)
-                self.outage_at[self.net.index_of[outage.device_id]] = outage
+        for row in _active_outages_at(self.session, ids):
+            outage = _Active(row)
+            self.outage_at[self.net.index_of[outage.device_id]] = outage
 
     def _mapped(self, index: int) -> Outage:
         """The active outage at device `index` as a mapped object, for a change beyond calls."""
@@ -693,11 +696,8 @@ class _Analysis:
         ids = [
             int(self.net.ids[d]) for d in devices if self.model.telemetered[d] and d not in self.switch_state
         ]
-        for start in range(0, len(ids), 900):
-            for device_id, state in self.session.execute(
-                select(Device.id, Device.scada_state).where(Device.id.in_(ids[start : start + 900]))
-            ):
-                self.switch_state[self.net.index_of[device_id]] = state
+        for device_id, state in _switch_states(self.session, ids):
+            self.switch_state[self.net.index_of[device_id]] = state
 
     def _load_pending(self, earliest: datetime) -> None:
         """Every supply-loss call not yet in an outage, from a window before `earliest` on.
@@ -1238,6 +1238,108 @@ _MOVE_ASSIGNMENTS = (
 )
 
 
+# --- reads analysis makes every batch ----------------------------------------------------------
+# On SQLite they go straight through the driver, the ids bound as one JSON array (one statement
+# text whatever their number): a storm's batch makes each of them, and SQLAlchemy's statement
+# building and per-row result processing cost more than SQLite's work.
+
+
+def _on_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def _driver_rows(session: Session, sql: str, parameters: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    cursor = session.connection().connection.cursor()  # the driver's own: no result object per row
+    try:
+        return cursor.execute(sql, parameters).fetchall()
+    finally:
+        cursor.close()
+
+
+def _utc(text: str | None) -> datetime | None:
+    """A time as SQLite holds it (naive UTC text), as SQLAlchemy's UTCDateTime would return it."""
+    return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def _optional(convert: Any) -> Any:
+    return lambda value: None if value is None else convert(value)
+
+
+_ACTIVE_STATES_SQL = ", ".join(f"'{state.value}'" for state in ACTIVE_OUTAGE_STATES)
+_SQLITE_ACTIVE_AT = (
+    f"SELECT {', '.join(_ACTIVE_COLUMNS)} FROM outages WHERE state IN ({_ACTIVE_STATES_SQL})"
+    " AND device_id IN (SELECT value FROM json_each(?))"
+)
+_SQLITE_ACTIVE_CONVERT = tuple(
+    {
+        "state": OutageState,
+        "hazard": bool,
+        "etr_source": _optional(EtrSource),
+        "etr_confidence": _optional(EtrConfidence),
+    }.get(name, _utc if name.endswith("_at") else None)
+    for name in _ACTIVE_COLUMNS
+)
+
+
+def _active_outages_at(session: Session, device_ids: list[int]) -> list[Sequence[Any]]:
+    """Rows of `_ACTIVE_COLUMNS` for the active outages at these devices."""
+    if not device_ids:
+        return []
+    if not _on_sqlite(session):
+        columns = [Outage.__table__.c[name] for name in _ACTIVE_COLUMNS]
+        return [
+            row
+            for start in range(0, len(device_ids), 900)
+            for row in session.execute(
+                select(*columns).where(
+                    Outage.state.in_(ACTIVE_OUTAGE_STATES),
+                    Outage.device_id.in_(device_ids[start : start + 900]),
+                )
+            )
+        ]
+    return [
+        tuple(
+            value if convert is None else convert(value)
+            for convert, value in zip(_SQLITE_ACTIVE_CONVERT, row, strict=True)
+        )
+        for row in _driver_rows(session, _SQLITE_ACTIVE_AT, (json.dumps(device_ids),))
+    ]
+
+
+def _active_devices(session: Session) -> list[int]:
+    """Ids of the devices with an active outage."""
+    if not _on_sqlite(session):
+        return list(session.scalars(select(Outage.device_id).where(Outage.state.in_(ACTIVE_OUTAGE_STATES))))
+    return [device_id for (device_id,) in _driver_rows(session, _SQLITE_ACTIVE_DEVICES, ())]
+
+
+_SQLITE_ACTIVE_DEVICES = f"SELECT device_id FROM outages WHERE state IN ({_ACTIVE_STATES_SQL})"
+_SQLITE_RESTORED_AT = (
+    "SELECT DISTINCT device_id FROM outages WHERE device_id IN (SELECT value FROM json_each(?))"
+    f" AND state IN ('{OutageState.RESTORED.value}', '{OutageState.CLOSED.value}')"
+    " AND restored_at >= ? AND restored_at <= ?"
+)
+_SQLITE_SWITCHES = "SELECT id, scada_state FROM devices WHERE id IN (SELECT value FROM json_each(?))"
+
+
+def _switch_states(session: Session, device_ids: list[int]) -> list[tuple[int, SwitchState | None]]:
+    """(device id, telemetered state or None) of these devices."""
+    if not device_ids:
+        return []
+    if not _on_sqlite(session):
+        return [
+            (device_id, state)
+            for start in range(0, len(device_ids), 900)
+            for device_id, state in session.execute(
+                select(Device.id, Device.scada_state).where(Device.id.in_(device_ids[start : start + 900]))
+            )
+        ]
+    return [
+        (device_id, None if state is None else SwitchState(state))
+        for device_id, state in _driver_rows(session, _SQLITE_SWITCHES, (json.dumps(device_ids),))
+    ]
+
+
 _WAITING_CALLS = select(Report.id, Report.transformer_id, Report.customer_id, Report.reported_at).where(
     Report.outage_id.is_(None),
     Report.status == ReportStatus.RECEIVED,
@@ -1261,16 +1363,13 @@ def _waiting_calls(
     batch reads several hundred, and SQLAlchemy's result processing of their times cost more
     than the query.
     """
-    if session.get_bind().dialect.name != "sqlite":
+    if not _on_sqlite(session):
         return session.execute(_WAITING_CALLS, {"since": since}).tuples()
-    cursor = session.connection().connection.cursor()  # the driver's own: no result object per row
-    try:
-        rows = cursor.execute(_SQLITE_WAITING_CALLS, (sqlite_utc_text(since),)).fetchall()
-    finally:
-        cursor.close()
     return [
         (report_id, transformer_id, customer_id, datetime.fromisoformat(at).replace(tzinfo=UTC))
-        for report_id, transformer_id, customer_id, at in rows
+        for report_id, transformer_id, customer_id, at in _driver_rows(
+            session, _SQLITE_WAITING_CALLS, (sqlite_utc_text(since),)
+        )
     ]
 
 
