@@ -1,4 +1,4 @@
-"""Many rows of one table written in one statement, straight through the database driver.
+"""Many rows written in one statement, and hot reads made, straight through the database driver.
 
 SQLAlchemy's executemany builds and processes a parameter dictionary per row, which at storm
 rates (thousands of reports a second) costs more than the database's own work. Here each column's
@@ -87,3 +87,22 @@ def sqlite_utc_text(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def sqlite_utc_time(text: str | None) -> datetime | None:
+    """A time as SQLite holds it (`sqlite_utc_text`), as SQLAlchemy's UTCDateTime returns it."""
+    return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def on_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def driver_rows(session: Session, sql: str, parameters: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Rows of `sql` from the driver's own cursor, in the session's transaction: no result object
+    per row, and values as the driver gives them (convert them with the functions above)."""
+    cursor = session.connection().connection.cursor()
+    try:
+        return cursor.execute(sql, parameters).fetchall()
+    finally:
+        cursor.close()

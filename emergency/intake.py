@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from emergency import audit
 from emergency.auth import Actor
-from emergency.bulk import insert_columns
+from emergency.bulk import insert_columns, on_sqlite
 from emergency.clock import Clock
 from emergency.config import load_settings
 from emergency.db import Database, lock_against_analysis
@@ -429,7 +429,7 @@ _SQLITE_EXISTING_REPORTS = (
 
 def _stored_reports(session: Session, channel: str, external_ids: list[str]) -> Iterator[tuple[str, int]]:
     """(external id, report id) of the reports already stored on this channel under these ids."""
-    if session.get_bind().dialect.name == "sqlite":
+    if on_sqlite(session):
         # One statement text for every batch, the ids bound as one JSON array: an IN list of
         # another length is another statement for SQLite to prepare, and SQLAlchemy to render.
         yield from session.connection().exec_driver_sql(

@@ -13,7 +13,7 @@ import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -27,7 +27,7 @@ from sqlalchemy.sql import Executable
 
 from emergency import audit
 from emergency.auth import Actor
-from emergency.bulk import sqlite_utc_text
+from emergency.bulk import driver_rows, on_sqlite, sqlite_utc_text, sqlite_utc_time
 from emergency.clock import Clock
 from emergency.ids import IdBlock
 from emergency.models import (
@@ -542,8 +542,8 @@ class _Active:
         self.loaded = self.attached()
 
     def attached(self) -> tuple[Any, ...]:
-        """The columns attaching calls changes (`_ATTACH_COLUMNS`), in a fixed order."""
-        return (self.report_count, self.first_report_at, self.last_report_at, self.hazard)
+        """The values of the columns attaching calls changes (`_ATTACH_COLUMNS`)."""
+        return tuple(getattr(self, name) for name in _ATTACH_COLUMNS)
 
 
 AnyOutage = Outage | _Active
@@ -649,11 +649,11 @@ class _Analysis:
     def _load_recently_restored(self, devices: set[int], earliest: datetime, latest: datetime) -> None:
         ids = [int(self.net.ids[d]) for d in devices]
         since = earliest - self.rules.nested_window
-        if ids and _on_sqlite(self.session):
+        if ids and on_sqlite(self.session):
             # Nearly always none: look through the driver first, and map only what is there.
             ids = [
                 device_id
-                for (device_id,) in _driver_rows(
+                for (device_id,) in driver_rows(
                     self.session,
                     _SQLITE_RESTORED_AT,
                     (json.dumps(ids), sqlite_utc_text(since), sqlite_utc_text(latest)),
@@ -1203,7 +1203,7 @@ class _Analysis:
         )
 
 
-_ATTACH_COLUMNS = frozenset({"report_count", "last_report_at", "first_report_at", "hazard"})
+_ATTACH_COLUMNS = ("report_count", "first_report_at", "last_report_at", "hazard")
 _OUTAGES = Outage.__table__
 # Report rows are never loaded as objects during analysis: their updates skip the ORM's
 # bookkeeping for objects in the session.
@@ -1222,7 +1222,7 @@ def _versioned_outage_update(columns: Iterable[str]) -> Executable:
 
 _UPDATE_ATTACHED = _versioned_outage_update(_ATTACH_COLUMNS)
 _UPDATE_MERGED_INTO = _versioned_outage_update(["merged_into_id"])
-_UPDATE_MERGED_FOUND = _versioned_outage_update(["state", "merged_into_id", *sorted(_ATTACH_COLUMNS)])
+_UPDATE_MERGED_FOUND = _versioned_outage_update(["state", "merged_into_id", *_ATTACH_COLUMNS])
 _MOVE_REPORTS = (
     update(_REPORTS).where(_REPORTS.c.outage_id == bindparam("b_from")).values(outage_id=bindparam("b_to"))
 )
@@ -1244,23 +1244,6 @@ _MOVE_ASSIGNMENTS = (
 # building and per-row result processing cost more than SQLite's work.
 
 
-def _on_sqlite(session: Session) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
-
-
-def _driver_rows(session: Session, sql: str, parameters: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    cursor = session.connection().connection.cursor()  # the driver's own: no result object per row
-    try:
-        return cursor.execute(sql, parameters).fetchall()
-    finally:
-        cursor.close()
-
-
-def _utc(text: str | None) -> datetime | None:
-    """A time as SQLite holds it (naive UTC text), as SQLAlchemy's UTCDateTime would return it."""
-    return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
 def _optional(convert: Any) -> Any:
     return lambda value: None if value is None else convert(value)
 
@@ -1276,7 +1259,7 @@ _SQLITE_ACTIVE_CONVERT = tuple(
         "hazard": bool,
         "etr_source": _optional(EtrSource),
         "etr_confidence": _optional(EtrConfidence),
-    }.get(name, _utc if name.endswith("_at") else None)
+    }.get(name, sqlite_utc_time if name.endswith("_at") else None)
     for name in _ACTIVE_COLUMNS
 )
 
@@ -1285,7 +1268,7 @@ def _active_outages_at(session: Session, device_ids: list[int]) -> list[Sequence
     """Rows of `_ACTIVE_COLUMNS` for the active outages at these devices."""
     if not device_ids:
         return []
-    if not _on_sqlite(session):
+    if not on_sqlite(session):
         columns = [Outage.__table__.c[name] for name in _ACTIVE_COLUMNS]
         return [
             row
@@ -1302,15 +1285,15 @@ def _active_outages_at(session: Session, device_ids: list[int]) -> list[Sequence
             value if convert is None else convert(value)
             for convert, value in zip(_SQLITE_ACTIVE_CONVERT, row, strict=True)
         )
-        for row in _driver_rows(session, _SQLITE_ACTIVE_AT, (json.dumps(device_ids),))
+        for row in driver_rows(session, _SQLITE_ACTIVE_AT, (json.dumps(device_ids),))
     ]
 
 
 def _active_devices(session: Session) -> list[int]:
     """Ids of the devices with an active outage."""
-    if not _on_sqlite(session):
+    if not on_sqlite(session):
         return list(session.scalars(select(Outage.device_id).where(Outage.state.in_(ACTIVE_OUTAGE_STATES))))
-    return [device_id for (device_id,) in _driver_rows(session, _SQLITE_ACTIVE_DEVICES, ())]
+    return [device_id for (device_id,) in driver_rows(session, _SQLITE_ACTIVE_DEVICES, ())]
 
 
 _SQLITE_ACTIVE_DEVICES = f"SELECT device_id FROM outages WHERE state IN ({_ACTIVE_STATES_SQL})"
@@ -1326,7 +1309,7 @@ def _switch_states(session: Session, device_ids: list[int]) -> list[tuple[int, S
     """(device id, telemetered state or None) of these devices."""
     if not device_ids:
         return []
-    if not _on_sqlite(session):
+    if not on_sqlite(session):
         return [
             (device_id, state)
             for start in range(0, len(device_ids), 900)
@@ -1336,7 +1319,7 @@ def _switch_states(session: Session, device_ids: list[int]) -> list[tuple[int, S
         ]
     return [
         (device_id, None if state is None else SwitchState(state))
-        for device_id, state in _driver_rows(session, _SQLITE_SWITCHES, (json.dumps(device_ids),))
+        for device_id, state in driver_rows(session, _SQLITE_SWITCHES, (json.dumps(device_ids),))
     ]
 
 
@@ -1363,11 +1346,11 @@ def _waiting_calls(
     batch reads several hundred, and SQLAlchemy's result processing of their times cost more
     than the query.
     """
-    if not _on_sqlite(session):
+    if not on_sqlite(session):
         return session.execute(_WAITING_CALLS, {"since": since}).tuples()
     return [
-        (report_id, transformer_id, customer_id, datetime.fromisoformat(at).replace(tzinfo=UTC))
-        for report_id, transformer_id, customer_id, at in _driver_rows(
+        (report_id, transformer_id, customer_id, sqlite_utc_time(at))
+        for report_id, transformer_id, customer_id, at in driver_rows(
             session, _SQLITE_WAITING_CALLS, (sqlite_utc_text(since),)
         )
     ]

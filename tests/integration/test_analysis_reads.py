@@ -27,7 +27,7 @@ def _both(monkeypatch: pytest.MonkeyPatch, read) -> tuple[object, object]:
     """What `read()` gives as the database's own form, then through SQLAlchemy's form."""
     own = read()
     with monkeypatch.context() as patch:
-        patch.setattr(network, "_on_sqlite", lambda session: False)
+        patch.setattr(network, "on_sqlite", lambda session: False)
         through_sqlalchemy = read()
     return own, through_sqlalchemy
 
