@@ -1,7 +1,7 @@
 """Machine intake over HTTP: `POST /api/reports` for the call centre, the app and smart meters.
 
 A bearer token of scope "intake" is required. The body is one report (a JSON object) or a list of
-them; each item is validated on its own by `emergency.intake.submit_reports`, which stores the good
+them; each item is validated on its own by `emergency.intake.reports.submit_reports`, which stores the good
 ones even when others are refused. Answers:
 
 - 201 `{"accepted": [{"index", "id", "duplicate"}], "outages": {...}}` when every item was accepted;
@@ -9,7 +9,7 @@ ones even when others are refused. Answers:
   (or the body as a whole: index -1) was refused;
 - 401 with `WWW-Authenticate: Bearer` without a valid token, saying nothing of why;
 - 429 with `Retry-After` when the token has made `intake.rate_per_minute` requests in the last
-  minute (emergency.ratelimit), checked before the body is read: nothing of the request is stored;
+  minute (emergency.core.ratelimit), checked before the body is read: nothing of the request is stored;
 - 413 for a body over `MAX_BODY_BYTES`, found while reading it;
 - 503 with `Retry-After` when the database is busy or unreachable.
 """
@@ -27,19 +27,19 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from emergency import ratelimit
-from emergency.auth import Actor
-from emergency.clock import SYSTEM_CLOCK, Clock
-from emergency.config import load_settings
-from emergency.db import Database, get_database
-from emergency.intake import MAX_BATCH, submit_reports
-from emergency.models import TokenScope
-from emergency.network import AnalysisResult
-from emergency.tokens import authenticate_token
+from emergency.core import ratelimit
+from emergency.core.auth import Actor
+from emergency.core.clock import SYSTEM_CLOCK, Clock
+from emergency.core.config import load_settings
+from emergency.core.db import Database, get_database
+from emergency.core.models import TokenScope
+from emergency.core.tokens import authenticate_token
+from emergency.intake.reports import MAX_BATCH, submit_reports
+from emergency.network.model import AnalysisResult
 
 # 5,000 reports of about 1 KiB each (the description alone may be 2,000 characters).
 MAX_BODY_BYTES = 5 * 1024 * 1024
-BODY = -1  # the index of an error about the request as a whole, as emergency.intake uses it
+BODY = -1  # the index of an error about the request as a whole, as emergency.intake.reports uses it
 RETRY_AFTER_SECONDS = 5
 
 log = logging.getLogger(__name__)

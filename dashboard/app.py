@@ -13,7 +13,7 @@ from dashboard import services
 from dashboard.i18n import language_switch, t
 from dashboard.session import CONTROL_ROOM_ROLES, announce_end, current_actor, keep_alive
 from dashboard.simulator_view import draw_demo_banner
-from emergency.models import Role
+from emergency.core.models import Role
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 

@@ -18,14 +18,15 @@ from streamlit_folium import st_folium
 from dashboard import maps, services
 from dashboard.i18n import local_time, t
 from dashboard.markdown_text import plain
-from emergency import dispatch, etr, outages
-from emergency.auth import Actor
-from emergency.board import BoardRow
-from emergency.clock import SYSTEM_CLOCK
-from emergency.errors import EmergencyError
-from emergency.models import ACTIVE_OUTAGE_STATES, OutageState
-from emergency.outage_detail import OutageDetail
-from emergency.sla import ClockState, ClockStatus
+from emergency.core.auth import Actor
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.errors import EmergencyError
+from emergency.core.models import ACTIVE_OUTAGE_STATES, OutageState
+from emergency.dispatch import crews as dispatch
+from emergency.dispatch import etr, outages
+from emergency.dispatch.board import BoardRow
+from emergency.dispatch.outage_detail import OutageDetail
+from emergency.dispatch.sla import ClockState, ClockStatus
 
 SELECTED_KEY = "console-selected-outage"
 PENDING_KEY = "console-pending-action"

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from emergency.config import load_settings
+from emergency.core.config import load_settings
 
 LANGUAGE_KEY = "lang"
 LANGUAGE_LABELS = {"en": "English", "zh": "简体中文"}

@@ -1,6 +1,6 @@
 """The page's map code run without a Streamlit server, as `python -m emergency bench` times it.
 
-Streamlit's UI hooks live here so that the benchmarks in `emergency/bench/` need not touch them.
+Streamlit's UI hooks live here so that the benchmarks in `bench/` need not touch them.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard.i18n import t
 from dashboard.markdown_text import plain
-from emergency.errors import EmergencyError
+from emergency.core.errors import EmergencyError
 
 
 def attempt(key: str, action: Callable[[], object], success: str) -> None:

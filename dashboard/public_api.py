@@ -4,7 +4,7 @@
 - `GET /api/public/outages.geojson`: the generalised outage areas;
 - `GET /api/public/districts.geojson`: district shapes with customers out and the share out.
 
-All three serve the same process-wide snapshot as the public page (`emergency.publish`), encoded
+All three serve the same process-wide snapshot as the public page (`emergency.public.snapshot`), encoded
 once per snapshot, with `Cache-Control: public, max-age` up to the next rebuild and an `ETag`, so
 a CDN or browser in front of us absorbs the storm traffic. No login: the snapshot holds no
 personal data. 503 with `Retry-After` only when no snapshot has ever been built and the database
@@ -26,10 +26,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from emergency.clock import SYSTEM_CLOCK, Clock
-from emergency.config import load_settings
-from emergency.db import get_database
-from emergency.publish import PublicSnapshot, cached_public_snapshot
+from emergency.core.clock import SYSTEM_CLOCK, Clock
+from emergency.core.config import load_settings
+from emergency.core.db import get_database
+from emergency.public.snapshot import PublicSnapshot, cached_public_snapshot
 
 RETRY_AFTER_SECONDS = 10
 JSON_TYPE = "application/json"

@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import services
 from dashboard.i18n import STRINGS, t
-from emergency.ratelimit import RateLimited, Requester, client_address, trusted_proxies
+from emergency.core.ratelimit import RateLimited, Requester, client_address, trusted_proxies
 
 SESSION_KEY = "public_form_session"
 # Intake's reasons are English sentences for machines and staff; the common ones a member of the

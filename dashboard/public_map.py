@@ -19,7 +19,7 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from dashboard import maps
-from emergency.publish import PublicSnapshot, PublicWarning
+from emergency.public.snapshot import PublicSnapshot, PublicWarning
 
 Translate = Callable[..., str]
 

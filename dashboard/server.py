@@ -27,13 +27,13 @@ from starlette.staticfiles import StaticFiles
 from dashboard.api import reports_route
 from dashboard.public_api import public_routes
 from dashboard.warnings_api import warning_routes
-from emergency.bootstrap import ensure_app_database
-from emergency.clock import SYSTEM_CLOCK
-from emergency.config import load_settings
-from emergency.db import Database, get_database
-from emergency.notify import notifications_enabled, run_notifications
+from emergency.app.bootstrap import ensure_app_database
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.config import load_settings
+from emergency.core.db import Database, get_database
+from emergency.dispatch.sla import record_breaches
+from emergency.public.notify import notifications_enabled, run_notifications
 from emergency.simulator.live import start_live_demo
-from emergency.sla import record_breaches
 
 
 async def healthz(_request: Request) -> JSONResponse:
@@ -71,7 +71,9 @@ def _record_breaches(database: Database) -> None:
 
 
 async def notify_customers(database: Database) -> None:
-    """Queue the messages outage changes call for and hand queued ones to the sender (emergency.notify).
+    """Queue the messages outage changes call for and hand queued ones to the sender.
+
+    See emergency.public.notify.
 
     Every app process runs this; dedupe keys and claimed rows keep each message queued and sent once.
     """

@@ -10,14 +10,18 @@ from typing import Any
 
 import streamlit as st
 
-from emergency import auth, board, dispatch, publish, territory
-from emergency import outage_detail as outage_detail_service
-from emergency.clock import SYSTEM_CLOCK, Clock
-from emergency.config import load_settings
-from emergency.db import Database, get_database
-from emergency.models import DeviceKind
-from emergency.network import network_model
-from emergency.settings import get_setting
+from emergency.core import auth
+from emergency.core.clock import SYSTEM_CLOCK, Clock
+from emergency.core.config import load_settings
+from emergency.core.db import Database, get_database
+from emergency.core.models import DeviceKind
+from emergency.core.settings import get_setting
+from emergency.dispatch import board
+from emergency.dispatch import crews as dispatch
+from emergency.dispatch import outage_detail as outage_detail_service
+from emergency.network import territory
+from emergency.network.model import network_model
+from emergency.public import snapshot as publish
 
 # Staff layers refresh often; the public snapshot follows its configured interval.
 STAFF_CACHE_SECONDS = 5

@@ -16,11 +16,11 @@ import streamlit as st
 from dashboard import services
 from dashboard.i18n import LANGUAGE_KEY, t
 from dashboard.public_forms import SESSION_KEY as PUBLIC_FORM_KEY
-from emergency.auth import Actor, end_session
-from emergency.clock import SYSTEM_CLOCK, Clock
-from emergency.db import get_database
-from emergency.models import Role
-from emergency.settings import get_setting
+from emergency.core.auth import Actor, end_session
+from emergency.core.clock import SYSTEM_CLOCK, Clock
+from emergency.core.db import get_database
+from emergency.core.models import Role
+from emergency.core.settings import get_setting
 
 ACTOR_KEY = "actor"
 LAST_ACTIVE_KEY = "actor-last-active"

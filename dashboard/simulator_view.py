@@ -7,10 +7,10 @@ import streamlit as st
 
 from dashboard import services
 from dashboard.i18n import t
-from emergency.auth import Actor
-from emergency.clock import SYSTEM_CLOCK
-from emergency.db import get_database
-from emergency.settings import get_setting
+from emergency.core.auth import Actor
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.db import get_database
+from emergency.core.settings import get_setting
 from emergency.simulator.live import (
     DemoRun,
     demo_run,

@@ -14,12 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from emergency.cap import alert_xml, feed_xml
-from emergency.clock import SYSTEM_CLOCK
-from emergency.config import load_settings
-from emergency.db import get_database
-from emergency.models import Warning, WarningStatus
-from emergency.warnings import warnings_in_force
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.config import load_settings
+from emergency.core.db import get_database
+from emergency.core.models import Warning, WarningStatus
+from emergency.warnings.cap import alert_xml, feed_xml
+from emergency.warnings.lifecycle import warnings_in_force
 
 FEED_PATH = "/api/warnings.cap.xml"
 CACHE_SECONDS = 60

@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from emergency.auth import CLI_ADMIN
-from emergency.bootstrap import DEFAULT_DEMO_CUSTOMERS, DEFAULT_DEMO_SEED, init_database
-from emergency.clock import SYSTEM_CLOCK
-from emergency.config import load_settings
-from emergency.db import Database, get_database
-from emergency.errors import EmergencyError, InvalidInput
-from emergency.models import Role, TokenScope
+from emergency.app.bootstrap import DEFAULT_DEMO_CUSTOMERS, DEFAULT_DEMO_SEED, init_database
+from emergency.core.auth import CLI_ADMIN
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.config import load_settings
+from emergency.core.db import Database, get_database
+from emergency.core.errors import EmergencyError, InvalidInput
+from emergency.core.models import Role, TokenScope
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:
         # Everything after `bench` belongs to the benchmark runner (names, --sizes, --json, --help).
-        from emergency import bench
+        import bench
 
         return bench.main(argv[1:])
     args = build_parser().parse_args(argv)
@@ -165,7 +165,7 @@ def _run(args: argparse.Namespace, db: Database) -> int:
         )
         return 2
     if args.command == "import":
-        from emergency.importer import ImportRejected, import_territory
+        from emergency.network.importer import ImportRejected, import_territory
 
         try:
             summary = import_territory(
@@ -188,7 +188,7 @@ def _run(args: argparse.Namespace, db: Database) -> int:
     if args.command == "users":
         return _users(args, db)
     if args.command == "status":
-        from emergency.status import current_status
+        from emergency.reporting.status import current_status
 
         with db.read() as session:
             status = current_status(session, clock)
@@ -213,7 +213,7 @@ def _run(args: argparse.Namespace, db: Database) -> int:
 
 
 def _users(args: argparse.Namespace, db: Database) -> int:
-    from emergency import auth
+    from emergency.core import auth
 
     clock = SYSTEM_CLOCK
     action = args.users_command
@@ -281,7 +281,7 @@ def _safe_url(db: Database) -> str:
 
 
 def _ingest(args: argparse.Namespace, db: Database) -> int:
-    from emergency.ingest import CLI_INTAKE, ingest_file
+    from emergency.intake.ingest_file import CLI_INTAKE, ingest_file
 
     summary = ingest_file(db, SYSTEM_CLOCK, CLI_INTAKE, args.file, batch_size=args.batch)
     for problem in summary.problems:
@@ -297,7 +297,7 @@ def _ingest(args: argparse.Namespace, db: Database) -> int:
 
 
 def _backup_or_restore(args: argparse.Namespace, db: Database) -> int:
-    from emergency.backup import backup_database, restore_database
+    from emergency.core.backup import backup_database, restore_database
 
     if args.command == "backup":
         summary = backup_database(db, args.file)
@@ -307,9 +307,9 @@ def _backup_or_restore(args: argparse.Namespace, db: Database) -> int:
 
 
 def _publish(args: argparse.Namespace, db: Database) -> int:
-    from emergency.network import build_network_model
-    from emergency.publish import build_public_snapshot
-    from emergency.static_site import write_static_site
+    from emergency.network.model import build_network_model
+    from emergency.public.snapshot import build_public_snapshot
+    from emergency.public.static_site import write_static_site
 
     with db.read() as session:
         snapshot = build_public_snapshot(session, SYSTEM_CLOCK, build_network_model(session))
@@ -322,7 +322,7 @@ def _publish(args: argparse.Namespace, db: Database) -> int:
 
 
 def _notify(args: argparse.Namespace, db: Database) -> int:
-    from emergency.notify import run_notifications
+    from emergency.public.notify import run_notifications
 
     swept, delivered = run_notifications(db, SYSTEM_CLOCK)
     return _say(
@@ -333,7 +333,7 @@ def _notify(args: argparse.Namespace, db: Database) -> int:
 
 
 def _tokens(args: argparse.Namespace, db: Database) -> int:
-    from emergency import tokens
+    from emergency.core import tokens
 
     action = args.tokens_command
     if action == "add":
@@ -368,8 +368,8 @@ def _tokens(args: argparse.Namespace, db: Database) -> int:
 
 
 def _warnings(args: argparse.Namespace, db: Database) -> int:
-    from emergency.cap import import_alert
-    from emergency.models import Warning
+    from emergency.core.models import Warning
+    from emergency.warnings.cap import import_alert
 
     try:
         data = args.file.read_bytes()

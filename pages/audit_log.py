@@ -10,12 +10,12 @@ from dashboard import services
 from dashboard.i18n import local_time, t
 from dashboard.markdown_text import plain
 from dashboard.session import require_role
-from emergency import audit_query
-from emergency.audit_query import AuditFilter, AuditRow
-from emergency.clock import SYSTEM_CLOCK
-from emergency.config import load_settings
-from emergency.errors import EmergencyError
-from emergency.models import Role
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.config import load_settings
+from emergency.core.errors import EmergencyError
+from emergency.core.models import Role
+from emergency.reporting import audit_log as audit_query
+from emergency.reporting.audit_log import AuditFilter, AuditRow
 
 FILTER_KEY = "audit-filter"
 # The `before_id` of each page shown so far (None for the newest), so "Newer" can go back.

@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import console, services
 from dashboard.i18n import current_language, t
 from dashboard.session import CONTROL_ROOM_ROLES, idle_too_long, require_role
-from emergency.config import load_settings
+from emergency.core.config import load_settings
 
 REFRESH_SECONDS = 10
 ALERTED_KEY = "console-alerted"

@@ -11,10 +11,10 @@ from dashboard.i18n import current_language, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import show_outcome
 from dashboard.session import require_role
-from emergency import important_users as register
-from emergency.clock import SYSTEM_CLOCK
-from emergency.errors import EmergencyError
-from emergency.models import CustomerKind, ImportanceGrade, Role
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.errors import EmergencyError
+from emergency.core.models import CustomerKind, ImportanceGrade, Role
+from emergency.network import important_users as register
 
 OUTCOME_KEY = "important-users-outcome"
 PROBLEMS_KEY = "important-users-problems"

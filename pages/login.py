@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import services
 from dashboard.i18n import t
 from dashboard.session import current_actor, sign_in
-from emergency.errors import AuthenticationFailed
+from emergency.core.errors import AuthenticationFailed
 
 st.title(t("login.title"))
 
@@ -35,7 +35,7 @@ if submitted:
             st.rerun()
 
 if services.is_demo(services.database().url):
-    from emergency.demo import DEMO_ACCOUNTS
+    from emergency.demo.territory import DEMO_ACCOUNTS
 
     st.subheader(t("login.demo_accounts"))
     st.caption(t("login.demo_note"))

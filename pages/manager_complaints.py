@@ -11,11 +11,11 @@ from dashboard import outcome, services
 from dashboard.i18n import current_language, local_time, t
 from dashboard.outcome import show_outcome
 from dashboard.session import require_role
-from emergency import complaints
-from emergency.clock import SYSTEM_CLOCK
-from emergency.config import load_settings
-from emergency.models import FeedbackKind, FeedbackStatus, Role
-from emergency.sla import ClockStatus, format_duration
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.config import load_settings
+from emergency.core.models import FeedbackKind, FeedbackStatus, Role
+from emergency.dispatch.sla import ClockStatus, format_duration
+from emergency.reporting import complaints
 
 OUTCOME_KEY = "desk-outcome"
 SEEN_KEY = "desk-seen"

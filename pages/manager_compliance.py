@@ -13,10 +13,10 @@ from dashboard import services
 from dashboard.downloads import csv_bytes
 from dashboard.i18n import current_language, t
 from dashboard.session import require_role
-from emergency import compliance, etr_accuracy, restoration_curves
-from emergency.clock import SYSTEM_CLOCK
-from emergency.config import load_settings
-from emergency.models import AreaType, Role
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.config import load_settings
+from emergency.core.models import AreaType, Role
+from emergency.reporting import compliance, etr_accuracy, restoration_curves
 
 DEFAULT_DAYS = 30
 # A longer curve is read at this many moments per district, so the chart stays light.

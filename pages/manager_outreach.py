@@ -9,13 +9,14 @@ from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import show_outcome
 from dashboard.session import require_role
-from emergency import outreach, prepositioning, warnings
-from emergency.clock import SYSTEM_CLOCK
-from emergency.config import load_settings
-from emergency.disaster_queue import disaster_priority_queue
-from emergency.errors import EmergencyError
-from emergency.models import Role
-from emergency.network import network_model
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.config import load_settings
+from emergency.core.errors import EmergencyError
+from emergency.core.models import Role
+from emergency.dispatch.disaster_queue import disaster_priority_queue
+from emergency.network.model import network_model
+from emergency.warnings import lifecycle as warnings
+from emergency.warnings import outreach, prepositioning
 
 OUTCOME_KEY = "manager-outreach-outcome"
 PLAN_KEY = "manager-preposition-plan"

@@ -11,10 +11,10 @@ import streamlit as st
 from dashboard import services
 from dashboard.i18n import current_language, t
 from dashboard.session import require_role
-from emergency.clock import SYSTEM_CLOCK
-from emergency.config import load_settings
-from emergency.models import Role
-from emergency.reliability import MED_MIN_DAYS, ReliabilityReport, reliability_report
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.config import load_settings
+from emergency.core.models import Role
+from emergency.reporting.reliability import MED_MIN_DAYS, ReliabilityReport, reliability_report
 
 DEFAULT_DAYS = 365
 NEAR_SHARE = 0.8  # a warning once today's SAIDI reaches this share of T_MED

@@ -10,11 +10,11 @@ from dashboard import services
 from dashboard.i18n import LANGUAGE_LABELS, current_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.session import require_role
-from emergency import sitrep, sitrep_export
-from emergency.clock import SYSTEM_CLOCK
-from emergency.config import load_settings
-from emergency.errors import EmergencyError
-from emergency.models import Role
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.config import load_settings
+from emergency.core.errors import EmergencyError
+from emergency.core.models import Role
+from emergency.reporting import sitrep, sitrep_export
 
 DAY_KEY = "sitrep-start-day"
 TIME_KEY = "sitrep-start-time"

@@ -15,13 +15,15 @@ from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import show_outcome
 from dashboard.session import require_role
-from emergency import cap, warning_preview, warnings
-from emergency.clock import SYSTEM_CLOCK
-from emergency.config import load_settings
-from emergency.errors import EmergencyError
-from emergency.models import Hazard, Role, WarningLevel, WarningStatus
-from emergency.warning_area import CircleArea, DistrictsArea, PolygonArea, ResolvedArea
-from emergency.warnings import WarningInput
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.config import load_settings
+from emergency.core.errors import EmergencyError
+from emergency.core.models import Hazard, Role, WarningLevel, WarningStatus
+from emergency.warnings import cap
+from emergency.warnings import lifecycle as warnings
+from emergency.warnings import preview as warning_preview
+from emergency.warnings.area import CircleArea, DistrictsArea, PolygonArea, ResolvedArea
+from emergency.warnings.lifecycle import WarningInput
 
 SELECTED_KEY = "manager-warning"
 OUTCOME_KEY = "manager-warning-outcome"

@@ -10,11 +10,11 @@ import streamlit as st
 
 from dashboard import public_forms, services
 from dashboard.i18n import local_time, t
-from emergency.clock import SYSTEM_CLOCK
-from emergency.config import load_settings
-from emergency.errors import InvalidInput
-from emergency.lookup import SupplyStatus, check_my_outage
-from emergency.ratelimit import RateLimited
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.config import load_settings
+from emergency.core.errors import InvalidInput
+from emergency.core.ratelimit import RateLimited
+from emergency.public.lookup import SupplyStatus, check_my_outage
 
 tz = load_settings().timezone
 

@@ -10,12 +10,12 @@ import streamlit as st
 
 from dashboard import public_forms, services
 from dashboard.i18n import current_language, local_time, t
-from emergency.clock import SYSTEM_CLOCK
-from emergency.config import load_settings
-from emergency.errors import InvalidInput
-from emergency.feedback import PUBLIC, FeedbackReceipt, feedback_limit, submit_feedback
-from emergency.models import FeedbackKind
-from emergency.ratelimit import RateLimited
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.config import load_settings
+from emergency.core.errors import InvalidInput
+from emergency.core.models import FeedbackKind
+from emergency.core.ratelimit import RateLimited
+from emergency.public.feedback import PUBLIC, FeedbackReceipt, feedback_limit, submit_feedback
 
 db = services.database()
 tz = load_settings().timezone

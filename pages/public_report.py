@@ -12,10 +12,10 @@ from streamlit_folium import st_folium
 
 from dashboard import maps, public_forms, services
 from dashboard.i18n import current_language, t
-from emergency.clock import SYSTEM_CLOCK
-from emergency.config import load_settings
-from emergency.ratelimit import RateLimited
-from emergency.web_reports import PUBLIC_KINDS, ReportRefused, description_limit, report_outage
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.config import load_settings
+from emergency.core.ratelimit import RateLimited
+from emergency.public.web_reports import PUBLIC_KINDS, ReportRefused, description_limit, report_outage
 
 db = services.database()
 MAP_HEIGHT = 360

@@ -14,8 +14,8 @@ from streamlit_folium import st_folium
 from dashboard import public_map, services
 from dashboard.i18n import current_language, t
 from dashboard.markdown_text import plain
-from emergency.clock import SYSTEM_CLOCK
-from emergency.config import load_settings
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.config import load_settings
 
 TABLE_ROW_PX = 35  # Streamlit's dataframe row height
 

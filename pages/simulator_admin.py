@@ -10,8 +10,8 @@ from dashboard import simulator_view as view
 from dashboard.i18n import local_time, t
 from dashboard.markdown_text import plain
 from dashboard.session import require_role
-from emergency.errors import EmergencyError
-from emergency.models import Role
+from emergency.core.errors import EmergencyError
+from emergency.core.models import Role
 from emergency.simulator.live import DemoRun
 from emergency.simulator.scenarios import SCENARIOS
 

@@ -7,8 +7,8 @@ import streamlit as st
 from dashboard import services
 from dashboard.i18n import local_time, t
 from dashboard.session import require_role
-from emergency.errors import EmergencyError
-from emergency.models import Role
+from emergency.core.errors import EmergencyError
+from emergency.core.models import Role
 
 admin = require_role(Role.ADMIN)
 st.title(t("users.title"))

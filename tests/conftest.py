@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from emergency.clock import FakeClock
-from emergency.db import Database, normalise_url
-from emergency.settings import seed_defaults
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database, normalise_url
+from emergency.core.settings import seed_defaults
 from tests.support.browser import browser, external_requests, page  # noqa: F401 (fixtures for every folder)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

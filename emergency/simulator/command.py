@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from emergency.db import Database
-from emergency.errors import InvalidInput
+from emergency.core.db import Database
+from emergency.core.errors import InvalidInput
 from emergency.simulator.scenarios import SCENARIOS
 
 

@@ -24,9 +24,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from emergency.dispatch import DispatchRules, great_circle_km
-from emergency.etr import EtrRules, typical_repair_minutes
-from emergency.models import (
+from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,
     AssignmentStatus,
     Crew,
@@ -34,6 +32,8 @@ from emergency.models import (
     CrewKind,
     Outage,
 )
+from emergency.dispatch.crews import DispatchRules, great_circle_km
+from emergency.dispatch.etr import EtrRules, typical_repair_minutes
 from emergency.simulator.storm import StormModel
 
 OPEN = (AssignmentStatus.DISPATCHED, AssignmentStatus.EN_ROUTE, AssignmentStatus.ON_SITE)

@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from emergency.models import Customer, Device, District
+from emergency.core.models import Customer, Device, District
 
 
 @dataclass

@@ -27,13 +27,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from emergency import audit
-from emergency.auth import Actor
-from emergency.clock import SYSTEM_CLOCK, Clock
-from emergency.db import Database
-from emergency.errors import Conflict, InvalidInput
-from emergency.models import Role, Setting
-from emergency.settings import get_setting, set_setting
+from emergency.core import audit
+from emergency.core.auth import Actor
+from emergency.core.clock import SYSTEM_CLOCK, Clock
+from emergency.core.db import Database
+from emergency.core.errors import Conflict, InvalidInput
+from emergency.core.models import Role, Setting
+from emergency.core.settings import get_setting, set_setting
 from emergency.simulator.scenarios import SCENARIOS
 
 log = logging.getLogger("outage_desk.simulator")

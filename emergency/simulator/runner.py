@@ -1,6 +1,6 @@
 """One simulation run: the storm's events in time order, acted out through the real services.
 
-Time: the run keeps its own clock (`emergency.clock.FakeClock`) and hands it to every service, so
+Time: the run keeps its own clock (`emergency.core.clock.FakeClock`) and hands it to every service, so
 everything the services record (report times, dispatch and arrival times, restorations) is
 simulated time. That keeps a replayed storm's SLA figures, durations and ETR errors the same at
 any `--speed`: a 20-minute drive is recorded as 20 minutes whether it took 20 minutes or a
@@ -31,23 +31,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from emergency.auth import Actor
-from emergency.cap import import_alert
-from emergency.clock import SYSTEM_CLOCK, FakeClock
-from emergency.db import Database
-from emergency.dispatch import (
-    DispatchRules,
-    apply_plan,
-    cancel_assignment,
-    mark_en_route,
-    mark_on_site,
-    storm_plan,
-    update_crew_position,
-)
-from emergency.errors import EmergencyError
-from emergency.etr import EtrRules, set_etr
-from emergency.intake import MAX_BATCH, submit_reports
-from emergency.models import (
+from emergency.core.auth import Actor
+from emergency.core.clock import SYSTEM_CLOCK, FakeClock
+from emergency.core.db import Database
+from emergency.core.errors import EmergencyError
+from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,
     AssignmentStatus,
     Crew,
@@ -61,7 +49,18 @@ from emergency.models import (
     Role,
     TokenScope,
 )
-from emergency.outages import cancel_outage, close_outage, confirm_outage, restore_outage
+from emergency.dispatch.crews import (
+    DispatchRules,
+    apply_plan,
+    cancel_assignment,
+    mark_en_route,
+    mark_on_site,
+    storm_plan,
+    update_crew_position,
+)
+from emergency.dispatch.etr import EtrRules, set_etr
+from emergency.dispatch.outages import cancel_outage, close_outage, confirm_outage, restore_outage
+from emergency.intake.reports import MAX_BATCH, submit_reports
 from emergency.simulator.cap_alert import cap_alert
 from emergency.simulator.crews import (
     OPEN,
@@ -77,7 +76,8 @@ from emergency.simulator.grid import Damage, Grid, load_territory
 from emergency.simulator.reports import Intent, ReportMaker
 from emergency.simulator.scenarios import Scenario
 from emergency.simulator.storm import StormModel, plan_damage
-from emergency.warnings import get_warning, issue_warning
+from emergency.warnings.cap import import_alert
+from emergency.warnings.lifecycle import get_warning, issue_warning
 
 log = logging.getLogger("outage_desk.simulator")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from emergency.models import DeviceKind, Hazard, WarningLevel
+from emergency.core.models import DeviceKind, Hazard, WarningLevel
 
 
 @dataclass(frozen=True)

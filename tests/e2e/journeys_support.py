@@ -32,12 +32,12 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
-from emergency.auth import Actor
-from emergency.clock import SYSTEM_CLOCK
-from emergency.db import Database
-from emergency.models import ACTIVE_OUTAGE_STATES, Customer, Outage, Role
-from emergency.outages import restore_outage
-from emergency.settings import set_setting
+from emergency.core.auth import Actor
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.db import Database
+from emergency.core.models import ACTIVE_OUTAGE_STATES, Customer, Outage, Role
+from emergency.core.settings import set_setting
+from emergency.dispatch.outages import restore_outage
 from emergency.simulator.crews import CrewPace, Job, Route
 from emergency.simulator.runner import REPORT_BATCH_MINUTES, Simulation
 from emergency.simulator.scenarios import Scenario

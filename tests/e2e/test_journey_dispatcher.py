@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from emergency.models import CrewAssignment, Outage, OutageState, RestorationStep
+from emergency.core.models import CrewAssignment, Outage, OutageState, RestorationStep
 from emergency.simulator.scenarios import TYPHOON
 from tests.e2e.journeys_support import DrillTimes, click_until_visible, drill, storm_database
 from tests.e2e.test_dispatcher import TIMEOUT_MS, log_in

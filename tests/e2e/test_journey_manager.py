@@ -17,8 +17,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from emergency.clock import SYSTEM_CLOCK
-from emergency.models import District
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.models import District
 from emergency.simulator.cap_alert import cap_alert
 from emergency.simulator.scenarios import TYPHOON
 from tests.e2e.journeys_support import drill, metric_value, storm_database

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from dashboard.public_map import AREA_EDGE, RESTORED_EDGE
-from emergency.models import Report
+from emergency.core.models import Report
 from emergency.simulator.scenarios import THUNDERSTORM
 from tests.e2e.journeys_support import DrillTimes, account_below, drill, metric_value, storm_database
 from tests.e2e.test_dispatcher import TIMEOUT_MS

@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from emergency.db import Database
-from emergency.models import ACTIVE_OUTAGE_STATES, Customer, Outage, Report
+from emergency.core.db import Database
+from emergency.core.models import ACTIVE_OUTAGE_STATES, Customer, Outage, Report
 from tests.e2e.conftest import SERVER_LOG
 
 pytestmark = pytest.mark.browser

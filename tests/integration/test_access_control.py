@@ -21,11 +21,11 @@ import pytest
 from sqlalchemy import func, select
 
 import emergency
-from emergency.auth import Actor
-from emergency.clock import FakeClock
-from emergency.db import Database
-from emergency.errors import PermissionDenied
-from emergency.models import Base
+from emergency.core.auth import Actor
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database
+from emergency.core.errors import PermissionDenied
+from emergency.core.models import Base
 
 STAFF = frozenset({"dispatcher", "manager", "admin"})
 EVERY_ROLE = STAFF | {"public", "system", "intake", "crew_position", "nobody"}
@@ -36,71 +36,71 @@ ADMIN = frozenset({"admin"})
 REPORTERS = frozenset({"public", "intake", "system"}) | STAFF
 
 ALLOWED: dict[str, frozenset[str]] = {
-    "emergency.audit_query.count_audit": MANAGERS,
-    "emergency.audit_query.export_audit_csv": MANAGERS,
-    "emergency.audit_query.iter_audit_rows": MANAGERS,
-    "emergency.audit_query.search_audit": MANAGERS,
-    "emergency.auth.create_user": ADMIN,
-    "emergency.auth.disable_user": ADMIN,
-    "emergency.auth.end_session": STAFF,
-    "emergency.auth.list_users": ADMIN,
-    "emergency.auth.reset_password": ADMIN,
-    "emergency.cap.import_alert": MANAGERS,
-    "emergency.complaints.list_feedback": MANAGERS,
-    "emergency.complaints.pending_verifications": MANAGERS,
-    "emergency.complaints.record_step": MANAGERS,
-    "emergency.complaints.verify_restoration": MANAGERS,
-    "emergency.dispatch.apply_plan": OPERATORS,
-    "emergency.dispatch.cancel_assignment": OPERATORS,
-    "emergency.dispatch.dispatch_crew": OPERATORS,
-    "emergency.dispatch.mark_en_route": OPERATORS,
-    "emergency.dispatch.mark_on_site": OPERATORS,
-    "emergency.dispatch.set_crew_available": OPERATORS,
-    "emergency.dispatch.set_crew_off_duty": OPERATORS,
+    "emergency.reporting.audit_log.count_audit": MANAGERS,
+    "emergency.reporting.audit_log.export_audit_csv": MANAGERS,
+    "emergency.reporting.audit_log.iter_audit_rows": MANAGERS,
+    "emergency.reporting.audit_log.search_audit": MANAGERS,
+    "emergency.core.auth.create_user": ADMIN,
+    "emergency.core.auth.disable_user": ADMIN,
+    "emergency.core.auth.end_session": STAFF,
+    "emergency.core.auth.list_users": ADMIN,
+    "emergency.core.auth.reset_password": ADMIN,
+    "emergency.warnings.cap.import_alert": MANAGERS,
+    "emergency.reporting.complaints.list_feedback": MANAGERS,
+    "emergency.reporting.complaints.pending_verifications": MANAGERS,
+    "emergency.reporting.complaints.record_step": MANAGERS,
+    "emergency.reporting.complaints.verify_restoration": MANAGERS,
+    "emergency.dispatch.crews.apply_plan": OPERATORS,
+    "emergency.dispatch.crews.cancel_assignment": OPERATORS,
+    "emergency.dispatch.crews.dispatch_crew": OPERATORS,
+    "emergency.dispatch.crews.mark_en_route": OPERATORS,
+    "emergency.dispatch.crews.mark_on_site": OPERATORS,
+    "emergency.dispatch.crews.set_crew_available": OPERATORS,
+    "emergency.dispatch.crews.set_crew_off_duty": OPERATORS,
     # A crew's own device posts its position with a crew_position token.
-    "emergency.dispatch.update_crew_position": OPERATORS | {"crew_position"},
-    "emergency.etr.set_etr": OPERATORS,
+    "emergency.dispatch.crews.update_crew_position": OPERATORS | {"crew_position"},
+    "emergency.dispatch.etr.set_etr": OPERATORS,
     # Open to the public: anyone may give feedback or complain (the web form's actor is "public").
-    "emergency.feedback.submit_feedback": STAFF | {"public"},
-    "emergency.important_users.import_csv": MANAGERS,
-    "emergency.important_users.list_important_users": STAFF,
-    "emergency.important_users.register_important_user": MANAGERS,
-    "emergency.important_users.update_important_user": MANAGERS,
-    "emergency.importer.import_territory": ADMIN,
+    "emergency.public.feedback.submit_feedback": STAFF | {"public"},
+    "emergency.network.important_users.import_csv": MANAGERS,
+    "emergency.network.important_users.list_important_users": STAFF,
+    "emergency.network.important_users.register_important_user": MANAGERS,
+    "emergency.network.important_users.update_important_user": MANAGERS,
+    "emergency.network.importer.import_territory": ADMIN,
     # Open to the public: `ingest` feeds reports to intake and accepts whoever intake accepts.
-    "emergency.ingest.ingest_file": REPORTERS,
+    "emergency.intake.ingest_file.ingest_file": REPORTERS,
     # Open to the public: the web report form goes through intake as the public.
-    "emergency.intake.submit_reports": REPORTERS,
-    "emergency.outages.cancel_outage": OPERATORS,
-    "emergency.outages.close_outage": OPERATORS,
-    "emergency.outages.confirm_outage": OPERATORS,
-    "emergency.outages.restore_outage": OPERATORS,
-    "emergency.outreach.acknowledge": MANAGERS,
-    "emergency.outreach.complete": MANAGERS,
-    "emergency.outreach.escalate": MANAGERS,
-    "emergency.prepositioning.accept_prepositioning": MANAGERS,
+    "emergency.intake.reports.submit_reports": REPORTERS,
+    "emergency.dispatch.outages.cancel_outage": OPERATORS,
+    "emergency.dispatch.outages.close_outage": OPERATORS,
+    "emergency.dispatch.outages.confirm_outage": OPERATORS,
+    "emergency.dispatch.outages.restore_outage": OPERATORS,
+    "emergency.warnings.outreach.acknowledge": MANAGERS,
+    "emergency.warnings.outreach.complete": MANAGERS,
+    "emergency.warnings.outreach.escalate": MANAGERS,
+    "emergency.warnings.prepositioning.accept_prepositioning": MANAGERS,
     "emergency.simulator.live.pause_demo": ADMIN,
     "emergency.simulator.live.restart_demo": ADMIN,
     "emergency.simulator.live.resume_demo": ADMIN,
-    "emergency.sitrep.build_report": MANAGERS,
-    "emergency.tokens.create_token": ADMIN,
-    "emergency.tokens.list_tokens": ADMIN,
-    "emergency.tokens.revoke_token": ADMIN,
-    "emergency.warnings.cancel_warning": MANAGERS,
-    "emergency.warnings.create_warning": MANAGERS,
-    "emergency.warnings.edit_draft": MANAGERS,
-    "emergency.warnings.issue_warning": MANAGERS,
-    "emergency.warnings.update_warning": MANAGERS,
+    "emergency.reporting.sitrep.build_report": MANAGERS,
+    "emergency.core.tokens.create_token": ADMIN,
+    "emergency.core.tokens.list_tokens": ADMIN,
+    "emergency.core.tokens.revoke_token": ADMIN,
+    "emergency.warnings.lifecycle.cancel_warning": MANAGERS,
+    "emergency.warnings.lifecycle.create_warning": MANAGERS,
+    "emergency.warnings.lifecycle.edit_draft": MANAGERS,
+    "emergency.warnings.lifecycle.issue_warning": MANAGERS,
+    "emergency.warnings.lifecycle.update_warning": MANAGERS,
 }
 # Steps that run inside a service's transaction after that service checked the role: they take
 # the actor only to write it down, and are never called from a page or a route on their own.
 INNER_STEPS = {
-    "emergency.audit.record",
-    "emergency.audit.values",
-    "emergency.etr.apply_etr",
+    "emergency.core.audit.record",
+    "emergency.core.audit.values",
+    "emergency.dispatch.etr.apply_etr",
 }
 # Packages that are not services: the CLI and benchmarks act as a fixed CLI actor they build.
-NOT_SERVICES = ("emergency.migrations", "emergency.bench", "emergency.__main__")
+NOT_SERVICES = ("emergency.migrations", "bench", "emergency.__main__")
 
 
 def services_taking_an_actor() -> dict[str, Callable[..., Any]]:
@@ -197,7 +197,7 @@ def test_every_listed_service_still_exists() -> None:
 
 def test_an_unguarded_service_would_be_caught(database: Database, clock: FakeClock, monkeypatch) -> None:
     """The detector itself: a service that forgets its check is named."""
-    import emergency.outages as outages
+    import emergency.dispatch.outages as outages
 
     def confirm_outage(db: Database, clock: FakeClock, actor: Actor, outage_id: int) -> None:
         with db.read() as session:
@@ -208,5 +208,5 @@ def test_an_unguarded_service_would_be_caught(database: Database, clock: FakeClo
 
     found = list(refusals(database, clock))
 
-    assert "emergency.outages.confirm_outage as public: accepted" in found
-    assert all(line.startswith("emergency.outages.confirm_outage") for line in found)
+    assert "emergency.dispatch.outages.confirm_outage as public: accepted" in found
+    assert all(line.startswith("emergency.dispatch.outages.confirm_outage") for line in found)

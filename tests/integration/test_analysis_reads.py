@@ -13,10 +13,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-import emergency.network as network
-from emergency.auth import Actor
-from emergency.intake import submit_reports
-from emergency.models import Device, EtrConfidence, EtrSource, OutageState, SwitchState
+import emergency.network.model as network
+from emergency.core.auth import Actor
+from emergency.core.models import Device, EtrConfidence, EtrSource, OutageState, SwitchState
+from emergency.intake.reports import submit_reports
 from tests.support.outage_records import add_outage
 from tests.support.small_territory import build_small_territory
 

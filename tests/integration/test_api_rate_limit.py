@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from emergency import ratelimit
-from emergency.models import Report
-from emergency.settings import set_setting
+from emergency.core import ratelimit
+from emergency.core.models import Report
+from emergency.core.settings import set_setting
 from tests.support.intake_api import IntakeApi, intake_api
 from tests.support.small_territory import build_small_territory
 

@@ -25,12 +25,12 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from emergency.auth import CLI_ADMIN
-from emergency.bootstrap import prepare_schema
-from emergency.clock import SYSTEM_CLOCK
-from emergency.db import Database
-from emergency.models import ApiToken, Report
-from emergency.tokens import create_token, revoke_token
+from emergency.app.bootstrap import prepare_schema
+from emergency.core.auth import CLI_ADMIN
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.db import Database
+from emergency.core.models import ApiToken, Report
+from emergency.core.tokens import create_token, revoke_token
 from tests.conftest import need_postgres
 from tests.support.small_territory import SmallTerritory, build_small_territory
 

@@ -14,20 +14,30 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from emergency import auth, tokens
-from emergency.auth import Actor
-from emergency.clock import FakeClock
-from emergency.db import Database
-from emergency.dispatch import dispatch_crew, mark_en_route, mark_on_site
-from emergency.etr import set_etr
-from emergency.feedback import PUBLIC, submit_feedback
-from emergency.important_users import ImportantUserInput, register_important_user, update_important_user
-from emergency.intake import submit_reports
-from emergency.models import AuditEvent, Crew, Customer, Outage
-from emergency.models import Warning as WarningRow
-from emergency.outages import cancel_outage, close_outage, confirm_outage, restore_outage
-from emergency.warning_area import DistrictsArea
-from emergency.warnings import WarningInput, cancel_warning, create_warning, issue_warning, update_warning
+from emergency.core import auth, tokens
+from emergency.core.auth import Actor
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database
+from emergency.core.models import AuditEvent, Crew, Customer, Outage
+from emergency.core.models import Warning as WarningRow
+from emergency.dispatch.crews import dispatch_crew, mark_en_route, mark_on_site
+from emergency.dispatch.etr import set_etr
+from emergency.dispatch.outages import cancel_outage, close_outage, confirm_outage, restore_outage
+from emergency.intake.reports import submit_reports
+from emergency.network.important_users import (
+    ImportantUserInput,
+    register_important_user,
+    update_important_user,
+)
+from emergency.public.feedback import PUBLIC, submit_feedback
+from emergency.warnings.area import DistrictsArea
+from emergency.warnings.lifecycle import (
+    WarningInput,
+    cancel_warning,
+    create_warning,
+    issue_warning,
+    update_warning,
+)
 from tests.support.small_territory import SmallTerritory, build_small_territory
 
 DISPATCHER = Actor("dispatcher", "dispatcher")

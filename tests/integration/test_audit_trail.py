@@ -11,13 +11,20 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from emergency import audit, audit_query
-from emergency.audit_query import AuditFilter, count_audit, export_audit_csv, iter_audit_rows, search_audit
-from emergency.auth import Actor
-from emergency.clock import FakeClock
-from emergency.db import Database
-from emergency.errors import InvalidInput, PermissionDenied
-from emergency.models import AuditEvent, Role
+from emergency.core import audit
+from emergency.core.auth import Actor
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database
+from emergency.core.errors import InvalidInput, PermissionDenied
+from emergency.core.models import AuditEvent, Role
+from emergency.reporting import audit_log as audit_query
+from emergency.reporting.audit_log import (
+    AuditFilter,
+    count_audit,
+    export_audit_csv,
+    iter_audit_rows,
+    search_audit,
+)
 
 MANAGER = Actor("mei", Role.MANAGER)
 ADMIN = Actor("root", Role.ADMIN)

@@ -7,13 +7,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from emergency import auth
-from emergency.auth import Actor
-from emergency.clock import FakeClock
-from emergency.db import Database
-from emergency.errors import AuthenticationFailed, Conflict, InvalidInput, PermissionDenied
-from emergency.models import AuditEvent, Role, User
-from emergency.settings import get_setting, set_setting
+from emergency.core import auth
+from emergency.core.auth import Actor
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database
+from emergency.core.errors import AuthenticationFailed, Conflict, InvalidInput, PermissionDenied
+from emergency.core.models import AuditEvent, Role, User
+from emergency.core.settings import get_setting, set_setting
 
 ADMIN = Actor("root", Role.ADMIN)
 PASSWORD = "correct horse battery"

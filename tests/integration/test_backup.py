@@ -15,15 +15,15 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from emergency import backup as backup_module
 from emergency import cli
-from emergency.auth import Actor
-from emergency.backup import backup_database, pg_tool_path, restore_database
-from emergency.clock import SYSTEM_CLOCK, FakeClock
-from emergency.db import Database
-from emergency.errors import Conflict, InvalidInput
-from emergency.intake import submit_reports
-from emergency.models import Base, Report
+from emergency.core import backup as backup_module
+from emergency.core.auth import Actor
+from emergency.core.backup import backup_database, pg_tool_path, restore_database
+from emergency.core.clock import SYSTEM_CLOCK, FakeClock
+from emergency.core.db import Database
+from emergency.core.errors import Conflict, InvalidInput
+from emergency.core.models import Base, Report
+from emergency.intake.reports import submit_reports
 from tests.support.small_territory import SmallTerritory, build_small_territory
 
 GATEWAY = Actor("gateway", "intake")

@@ -7,13 +7,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from emergency import sla
-from emergency.board import sla_board
-from emergency.calendar import load_overrides
-from emergency.clock import FakeClock
-from emergency.config import load_settings
-from emergency.db import Database
-from emergency.models import (
+from emergency.core.calendar import load_overrides
+from emergency.core.clock import FakeClock
+from emergency.core.config import load_settings
+from emergency.core.db import Database
+from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,
     AssignmentStatus,
     CrewAssignment,
@@ -23,6 +21,8 @@ from emergency.models import (
     SlaBreach,
     SlaTarget,
 )
+from emergency.dispatch import sla
+from emergency.dispatch.board import sla_board
 from tests.support.small_territory import SmallTerritory, build_small_territory
 
 # (device, state, seconds since the first report, dispatched after, on site after, hazard, important)

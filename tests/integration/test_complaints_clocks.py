@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from emergency.auth import Actor
-from emergency.clock import FakeClock
-from emergency.complaints import list_feedback, pending_verifications, record_step
-from emergency.feedback import PUBLIC, submit_feedback
-from emergency.models import CalendarDay, Feedback, Outage, OutageState
-from emergency.sla import ClockState
+from emergency.core.auth import Actor
+from emergency.core.clock import FakeClock
+from emergency.core.models import CalendarDay, Feedback, Outage, OutageState
+from emergency.dispatch.sla import ClockState
+from emergency.public.feedback import PUBLIC, submit_feedback
+from emergency.reporting.complaints import list_feedback, pending_verifications, record_step
 from tests.support.small_territory import build_small_territory
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -9,12 +9,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from emergency.auth import Actor
-from emergency.complaints import list_feedback, pending_verifications, record_step, verify_restoration
-from emergency.errors import Conflict, InvalidInput, PermissionDenied
-from emergency.feedback import PUBLIC, submit_feedback
-from emergency.models import AuditEvent, Feedback, Outage, OutageState
-from emergency.sla import ClockState
+from emergency.core.auth import Actor
+from emergency.core.errors import Conflict, InvalidInput, PermissionDenied
+from emergency.core.models import AuditEvent, Feedback, Outage, OutageState
+from emergency.dispatch.sla import ClockState
+from emergency.public.feedback import PUBLIC, submit_feedback
+from emergency.reporting.complaints import (
+    list_feedback,
+    pending_verifications,
+    record_step,
+    verify_restoration,
+)
 from tests.support.small_territory import build_small_territory
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

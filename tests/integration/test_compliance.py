@@ -26,16 +26,16 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from emergency import compliance
-from emergency.clock import FakeClock
-from emergency.db import Database
-from emergency.models import (
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database
+from emergency.core.models import (
     AuditEvent,
     CrewAssignment,
     Outage,
     OutageState,
     SlaTarget,
 )
+from emergency.reporting import compliance
 from tests.support.outage_records import add_outage, assign
 from tests.support.small_territory import build_small_territory
 

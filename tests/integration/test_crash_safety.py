@@ -25,10 +25,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import exists, func, select
 
-from emergency.clock import SYSTEM_CLOCK, FakeClock
-from emergency.db import Database
-from emergency.ingest import CLI_INTAKE, ingest_file
-from emergency.models import Outage, OutageState, Report
+from emergency.core.clock import SYSTEM_CLOCK, FakeClock
+from emergency.core.db import Database
+from emergency.core.models import Outage, OutageState, Report
+from emergency.intake.ingest_file import CLI_INTAKE, ingest_file
 from tests.support.small_territory import build_small_territory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ import sys, time
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 from emergency import cli
-from emergency.models import Report
+from emergency.core.models import Report
 
 HOLD = sys.argv[1] == "hold"
 

@@ -8,14 +8,13 @@ import pytest
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from emergency.auth import authenticate
-from emergency.bench import BenchRow, bench_generate, print_table
-from emergency.bench import main as bench_main
-from emergency.clock import FakeClock
-from emergency.db import Database
-from emergency.demo import DEMO_ACCOUNTS, load_demo
-from emergency.errors import Conflict
-from emergency.models import (
+from bench import BenchRow, bench_generate, print_table
+from bench import main as bench_main
+from emergency.core.auth import authenticate
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database
+from emergency.core.errors import Conflict
+from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,
     AuditEvent,
     Base,
@@ -33,7 +32,8 @@ from emergency.models import (
     Report,
     User,
 )
-from emergency.settings import get_setting
+from emergency.core.settings import get_setting
+from emergency.demo.territory import DEMO_ACCOUNTS, load_demo
 
 SIZE = 2_000
 

@@ -18,24 +18,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from emergency.auth import Actor
-from emergency.dispatch import (
-    apply_plan,
-    cancel_assignment,
-    dispatch_crew,
-    greedy_plan,
-    mark_en_route,
-    mark_on_site,
-    recommend_crews,
-    set_crew_available,
-    set_crew_off_duty,
-    storm_plan,
-    update_crew_position,
-)
-from emergency.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from emergency.etr import etr_history, set_etr
-from emergency.intake import submit_reports
-from emergency.models import (
+from emergency.core.auth import Actor
+from emergency.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,
     AssignmentStatus,
     AuditEvent,
@@ -49,7 +34,22 @@ from emergency.models import (
     Outage,
     OutageState,
 )
-from emergency.outages import confirm_outage, restore_outage
+from emergency.dispatch.crews import (
+    apply_plan,
+    cancel_assignment,
+    dispatch_crew,
+    greedy_plan,
+    mark_en_route,
+    mark_on_site,
+    recommend_crews,
+    set_crew_available,
+    set_crew_off_duty,
+    storm_plan,
+    update_crew_position,
+)
+from emergency.dispatch.etr import etr_history, set_etr
+from emergency.dispatch.outages import confirm_outage, restore_outage
+from emergency.intake.reports import submit_reports
 from tests.support.small_territory import build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")

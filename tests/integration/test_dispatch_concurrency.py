@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from emergency.auth import Actor
-from emergency.dispatch import OPEN_ASSIGNMENT, cancel_assignment, dispatch_crew, set_crew_off_duty
-from emergency.errors import Conflict
-from emergency.intake import submit_reports
-from emergency.models import Crew, CrewAssignment, Outage
+from emergency.core.auth import Actor
+from emergency.core.errors import Conflict
+from emergency.core.models import Crew, CrewAssignment, Outage
+from emergency.dispatch.crews import OPEN_ASSIGNMENT, cancel_assignment, dispatch_crew, set_crew_off_duty
+from emergency.intake.reports import submit_reports
 from tests.support.small_territory import build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")

@@ -15,14 +15,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from emergency.auth import Actor
-from emergency.disaster_queue import disaster_priority_queue
-from emergency.dispatch import storm_plan
-from emergency.intake import submit_reports
-from emergency.models import ACTIVE_OUTAGE_STATES, Outage
-from emergency.network import build_network_model
-from emergency.warning_area import DistrictsArea
-from emergency.warnings import WarningInput, create_warning, issue_warning
+from emergency.core.auth import Actor
+from emergency.core.models import ACTIVE_OUTAGE_STATES, Outage
+from emergency.dispatch.crews import storm_plan
+from emergency.dispatch.disaster_queue import disaster_priority_queue
+from emergency.intake.reports import submit_reports
+from emergency.network.model import build_network_model
+from emergency.warnings.area import DistrictsArea
+from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning
 from tests.support.small_territory import build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")

@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from emergency.clock import FakeClock
-from emergency.compliance import outage_timings
-from emergency.db import Database
-from emergency.etr_accuracy import etr_accuracy, etr_outcomes
-from emergency.models import EtrChange, EtrConfidence, EtrSource, OutageState
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database
+from emergency.core.models import EtrChange, EtrConfidence, EtrSource, OutageState
+from emergency.reporting.compliance import outage_timings
+from emergency.reporting.etr_accuracy import etr_accuracy, etr_outcomes
 from tests.support.outage_records import add_outage
 from tests.support.small_territory import build_small_territory
 

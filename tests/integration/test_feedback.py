@@ -8,14 +8,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from emergency.auth import Actor
-from emergency.config import load_settings
-from emergency.errors import InvalidInput, PermissionDenied
-from emergency.feedback import PUBLIC, submit_feedback
-from emergency.models import AuditEvent, Feedback, FeedbackStatus
-from emergency.ratelimit import RateLimited, Requester
-from emergency.settings import set_setting
-from emergency.sla import ClockState, feedback_clocks, load_targets
+from emergency.core.auth import Actor
+from emergency.core.config import load_settings
+from emergency.core.errors import InvalidInput, PermissionDenied
+from emergency.core.models import AuditEvent, Feedback, FeedbackStatus
+from emergency.core.ratelimit import RateLimited, Requester
+from emergency.core.settings import set_setting
+from emergency.dispatch.sla import ClockState, feedback_clocks, load_targets
+from emergency.public.feedback import PUBLIC, submit_feedback
 from tests.support.small_territory import build_small_territory
 
 REQUESTER = Requester("session-1", "10.1.1.1")

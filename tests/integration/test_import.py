@@ -14,13 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from emergency import importer
-from emergency.auth import Actor
-from emergency.clock import FakeClock
-from emergency.db import Database
-from emergency.errors import InvalidInput, PermissionDenied
-from emergency.importer import ImportCounts, ImportRejected, ImportSummary, RowError, import_territory
-from emergency.models import (
+from emergency.core.auth import Actor
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database
+from emergency.core.errors import InvalidInput, PermissionDenied
+from emergency.core.models import (
     AuditEvent,
     Crew,
     CrewStatus,
@@ -31,6 +29,8 @@ from emergency.models import (
     ImportanceGrade,
     Role,
 )
+from emergency.network import importer
+from emergency.network.importer import ImportCounts, ImportRejected, ImportSummary, RowError, import_territory
 
 Files = dict[str, Path]
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"

@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from emergency.auth import Actor
-from emergency.board import sla_board
-from emergency.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from emergency.important_users import (
+from emergency.core.auth import Actor
+from emergency.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from emergency.core.models import AuditEvent, Customer, Outage, OutageState
+from emergency.core.settings import get_setting
+from emergency.dispatch.board import sla_board
+from emergency.network.important_users import (
     MAX_CSV_BYTES,
     ImportantUserInput,
     import_csv,
@@ -17,8 +19,6 @@ from emergency.important_users import (
     register_important_user,
     update_important_user,
 )
-from emergency.models import AuditEvent, Customer, Outage, OutageState
-from emergency.settings import get_setting
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")

@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bench import bench_intake
 from emergency import cli
-from emergency.auth import CLI_ADMIN
-from emergency.bench import bench_intake
-from emergency.clock import FakeClock
-from emergency.config import REPO_ROOT
-from emergency.db import Database
-from emergency.errors import InvalidInput
-from emergency.importer import import_territory
-from emergency.ingest import CLI_INTAKE, IngestSummary, LineProblem, ingest_file
-from emergency.models import Device, Outage, OutageState, Report
+from emergency.core.auth import CLI_ADMIN
+from emergency.core.clock import FakeClock
+from emergency.core.config import REPO_ROOT
+from emergency.core.db import Database
+from emergency.core.errors import InvalidInput
+from emergency.core.models import Device, Outage, OutageState, Report
+from emergency.intake.ingest_file import CLI_INTAKE, IngestSummary, LineProblem, ingest_file
+from emergency.network.importer import import_territory
 from tests.support.small_territory import SmallTerritory, build_small_territory
 
 COLUMNS = (

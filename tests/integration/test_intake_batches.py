@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from emergency.auth import Actor
-from emergency.dispatch import dispatch_crew
-from emergency.intake import submit_reports
-from emergency.models import (
+from emergency.core.auth import Actor
+from emergency.core.models import (
     Crew,
     CrewAssignment,
     Customer,
@@ -28,7 +26,9 @@ from emergency.models import (
     RestorationStep,
     SwitchState,
 )
-from emergency.settings import bump_territory_revision
+from emergency.core.settings import bump_territory_revision
+from emergency.dispatch.crews import dispatch_crew
+from emergency.intake.reports import submit_reports
 from tests.support.small_territory import build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")

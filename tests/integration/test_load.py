@@ -1,6 +1,6 @@
 """The storm under load, bounded: the real server, concurrent intake clients and two dispatchers.
 
-`emergency.bench.load` runs the same storm at full size and prints the figures; here a small one
+`bench.load` runs the same storm at full size and prints the figures; here a small one
 asserts only the invariants (every report stored once under the id it was answered with, no server
 error, no crew booked twice), never timings. The checks themselves are tested to fail on a
 database that breaks them.
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from emergency.auth import Actor
-from emergency.bench.load import Posted, StormOutcome, _Ledger, check_stored_once, run_storm
-from emergency.clock import FakeClock
-from emergency.db import Database
-from emergency.intake import submit_reports
+from bench.load import Posted, StormOutcome, _Ledger, check_stored_once, run_storm
+from emergency.core.auth import Actor
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database
+from emergency.intake.reports import submit_reports
 from tests.support.small_territory import build_small_territory
 
 STORM = {"customers": 2_000, "reports": 1_500, "clients": 3, "batch": 50, "naive": 40}

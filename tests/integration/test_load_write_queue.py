@@ -1,4 +1,4 @@
-"""SQLite writers of one process take turns in arrival order (`emergency.db.SqliteWriteQueue`), so a
+"""SQLite writers of one process take turns in arrival order (`emergency.core.db.SqliteWriteQueue`), so a
 storm's intake threads cannot starve a dispatcher's write past SQLite's busy timeout."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import OperationalError
 
-from emergency.db import SqliteWriteQueue
+from emergency.core.db import SqliteWriteQueue
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:

@@ -9,17 +9,17 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from emergency import ratelimit
-from emergency.auth import Actor
-from emergency.dispatch import dispatch_crew
-from emergency.errors import InvalidInput
-from emergency.etr import set_etr
-from emergency.intake import submit_reports
-from emergency.lookup import check_my_outage
-from emergency.models import Crew, Customer, Outage, RateLimitHit
-from emergency.outages import restore_outage
-from emergency.ratelimit import RateLimited, Requester
-from emergency.settings import set_setting
+from emergency.core import ratelimit
+from emergency.core.auth import Actor
+from emergency.core.errors import InvalidInput
+from emergency.core.models import Crew, Customer, Outage, RateLimitHit
+from emergency.core.ratelimit import RateLimited, Requester
+from emergency.core.settings import set_setting
+from emergency.dispatch.crews import dispatch_crew
+from emergency.dispatch.etr import set_etr
+from emergency.dispatch.outages import restore_outage
+from emergency.intake.reports import submit_reports
+from emergency.public.lookup import check_my_outage
 from tests.support.small_territory import build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")

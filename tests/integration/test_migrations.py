@@ -18,8 +18,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Connection, Integer, MetaData, inspect
 
-from emergency.db import Database, alembic_config
-from emergency.models import Base
+from emergency.core.db import Database, alembic_config
+from emergency.core.models import Base
 
 
 def table_names(db: Database) -> set[str]:

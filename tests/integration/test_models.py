@@ -12,9 +12,9 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from emergency.clock import FakeClock
-from emergency.db import SQLITE_BUSY_TIMEOUT_MS, Database
-from emergency.models import (
+from emergency.core.clock import FakeClock
+from emergency.core.db import SQLITE_BUSY_TIMEOUT_MS, Database
+from emergency.core.models import (
     ApiToken,
     AreaType,
     AssignmentStatus,

@@ -16,13 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
-from emergency.auth import Actor
-from emergency.clock import FakeClock
-from emergency.db import Database
-from emergency.dispatch import dispatch_crew
-from emergency.etr import set_etr
-from emergency.intake import submit_reports
-from emergency.models import (
+from emergency.core.auth import Actor
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database
+from emergency.core.models import (
     Crew,
     Customer,
     Notification,
@@ -30,10 +27,13 @@ from emergency.models import (
     NotificationStatus,
     Outage,
 )
-from emergency.notify import deliver_pending, notify_outage_changes, run_notifications
-from emergency.outages import cancel_outage, confirm_outage, record_restoration, restore_outage
-from emergency.senders import Delivery, OutgoingMessage, WebhookSender
-from emergency.settings import set_setting
+from emergency.core.settings import set_setting
+from emergency.dispatch.crews import dispatch_crew
+from emergency.dispatch.etr import set_etr
+from emergency.dispatch.outages import cancel_outage, confirm_outage, record_restoration, restore_outage
+from emergency.intake.reports import submit_reports
+from emergency.public.notify import deliver_pending, notify_outage_changes, run_notifications
+from emergency.public.senders import Delivery, OutgoingMessage, WebhookSender
 from tests.support.small_territory import SmallTerritory, build_small_territory
 from tests.unit.test_notify_senders import Gateway
 

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import make_url
 
 from emergency import cli
-from emergency.auth import Actor
-from emergency.clock import FakeClock
-from emergency.db import Database
-from emergency.intake import submit_reports
-from emergency.outages import confirm_outage
-from emergency.settings import set_setting
+from emergency.core.auth import Actor
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database
+from emergency.core.settings import set_setting
+from emergency.dispatch.outages import confirm_outage
+from emergency.intake.reports import submit_reports
 from tests.support.small_territory import build_small_territory
 from tests.unit.test_notify_senders import Gateway
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from emergency.auth import Actor
-from emergency.dispatch import dispatch_crew
-from emergency.errors import Conflict
-from emergency.intake import submit_reports
-from emergency.models import Crew, CrewAssignment, CrewStatus, Outage, OutageState
-from emergency.outages import cancel_outage, confirm_outage
+from emergency.core.auth import Actor
+from emergency.core.errors import Conflict
+from emergency.core.models import Crew, CrewAssignment, CrewStatus, Outage, OutageState
+from emergency.dispatch.crews import dispatch_crew
+from emergency.dispatch.outages import cancel_outage, confirm_outage
+from emergency.intake.reports import submit_reports
 from tests.support.small_territory import build_small_territory
 
 DISPATCHER = Actor("dispatcher", "dispatcher")

@@ -7,13 +7,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from emergency.auth import Actor
-from emergency.errors import Conflict, InvalidInput, PermissionDenied
-from emergency.models import AuditEvent, Customer, CustomerKind, ImportanceGrade
-from emergency.models import Warning as WarningRow
-from emergency.outreach import acknowledge, complete, escalate, outreach_list
-from emergency.warning_area import DistrictsArea
-from emergency.warnings import WarningInput, create_warning, issue_warning, update_warning
+from emergency.core.auth import Actor
+from emergency.core.errors import Conflict, InvalidInput, PermissionDenied
+from emergency.core.models import AuditEvent, Customer, CustomerKind, ImportanceGrade
+from emergency.core.models import Warning as WarningRow
+from emergency.warnings.area import DistrictsArea
+from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning, update_warning
+from emergency.warnings.outreach import acknowledge, complete, escalate, outreach_list
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")

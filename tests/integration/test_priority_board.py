@@ -14,11 +14,11 @@ from datetime import timedelta
 
 import pytest
 
-from emergency.auth import Actor
-from emergency.board import outage_priorities, sla_board
-from emergency.models import Outage, OutageState
-from emergency.warning_area import DistrictsArea
-from emergency.warnings import WarningInput, create_warning, issue_warning
+from emergency.core.auth import Actor
+from emergency.core.models import Outage, OutageState
+from emergency.dispatch.board import outage_priorities, sla_board
+from emergency.warnings.area import DistrictsArea
+from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")

@@ -16,11 +16,10 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from dashboard.public_api import public_routes
-from emergency import publish
 from emergency.cli import main as cli_main
-from emergency.clock import FakeClock
-from emergency.db import Database, forget_database
-from emergency.models import (
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database, forget_database
+from emergency.core.models import (
     EtrConfidence,
     Hazard,
     Outage,
@@ -30,9 +29,10 @@ from emergency.models import (
     WarningLevel,
     WarningStatus,
 )
-from emergency.publish import build_public_snapshot, cached_public_snapshot, forget_cached_snapshot
-from emergency.settings import set_setting
-from emergency.static_site import write_static_site
+from emergency.core.settings import set_setting
+from emergency.public import snapshot as publish
+from emergency.public.snapshot import build_public_snapshot, cached_public_snapshot, forget_cached_snapshot
+from emergency.public.static_site import write_static_site
 from tests.support.small_territory import DEVICES, EAST, WEST, SmallTerritory, build_small_territory
 
 # Customers below each device of the small territory (tests/support/small_territory.py).
@@ -507,7 +507,7 @@ def test_the_publish_command_writes_the_site(database, clock, tmp_path, capsys):
 
 
 def test_the_public_benchmark_runs_at_a_small_size() -> None:
-    from emergency.bench import bench_public
+    from bench import bench_public
 
     rows = {row.name.split(" (")[0]: row for row in bench_public(customers=3_000, outages=30, crews=10)}
 

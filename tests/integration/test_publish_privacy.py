@@ -24,13 +24,13 @@ from streamlit.testing.v1 import AppTest
 from dashboard import public_map
 from dashboard.i18n import STRINGS
 from dashboard.public_api import FEEDS, public_routes
-from emergency.clock import SYSTEM_CLOCK
-from emergency.db import Database, forget_database
-from emergency.demo import generate_territory, load_territory
-from emergency.models import Crew, Customer, ImportanceGrade, Outage
-from emergency.publish import cached_public_snapshot, forget_cached_snapshot
-from emergency.settings import set_setting
-from emergency.static_site import write_static_site
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.db import Database, forget_database
+from emergency.core.models import Crew, Customer, ImportanceGrade, Outage
+from emergency.core.settings import set_setting
+from emergency.demo.territory import generate_territory, load_territory
+from emergency.public.snapshot import cached_public_snapshot, forget_cached_snapshot
+from emergency.public.static_site import write_static_site
 from tests.pages.conftest import APP
 
 DEMO_CUSTOMERS = 1_500

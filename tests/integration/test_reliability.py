@@ -18,15 +18,16 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from emergency.auth import Actor
-from emergency.bench import bench_reliability
-from emergency.clock import FakeClock
-from emergency.db import Database
-from emergency.demo import load_demo
-from emergency.intake import submit_reports
-from emergency.models import Customer, Outage, OutageState, RestorationStep
-from emergency.outages import cancel_outage, restore_outage
-from emergency.reliability import (
+from bench import bench_reliability
+from emergency.core.auth import Actor
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database
+from emergency.core.models import Customer, Outage, OutageState, RestorationStep
+from emergency.core.settings import bump_territory_revision, set_setting
+from emergency.demo.territory import load_demo
+from emergency.dispatch.outages import cancel_outage, restore_outage
+from emergency.intake.reports import submit_reports
+from emergency.reporting.reliability import (
     CUSTOMERS_PER_TRANSFORMER_AND_DISTRICT,
     build_report,
     load_reliability_data,
@@ -34,7 +35,6 @@ from emergency.reliability import (
     reliability_report,
     served_territory,
 )
-from emergency.settings import bump_territory_revision, set_setting
 from tests.support.outage_records import add_outage
 from tests.support.small_territory import SmallTerritory, build_small_territory
 

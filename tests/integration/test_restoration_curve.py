@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from emergency.clock import FakeClock
-from emergency.db import Database
-from emergency.models import OutageState, RestorationStep
-from emergency.restoration_curves import customers_out_curve, restoration_curve, sampled
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database
+from emergency.core.models import OutageState, RestorationStep
+from emergency.reporting.restoration_curves import customers_out_curve, restoration_curve, sampled
 from tests.support.outage_records import add_outage
 from tests.support.small_territory import SmallTerritory, build_small_territory
 

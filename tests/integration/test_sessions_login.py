@@ -14,12 +14,12 @@ import pytest
 from argon2 import extract_parameters
 from sqlalchemy import select
 
-from emergency import auth
-from emergency.auth import CLI_ADMIN
-from emergency.clock import FakeClock
-from emergency.db import Database
-from emergency.errors import AuthenticationFailed
-from emergency.models import User
+from emergency.core import auth
+from emergency.core.auth import CLI_ADMIN
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database
+from emergency.core.errors import AuthenticationFailed
+from emergency.core.models import User
 
 PASSWORD = "the-right-password"
 

@@ -8,12 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from emergency.auth import Actor
-from emergency.compliance import outage_timings
-from emergency.db import Database
-from emergency.demo import load_demo
-from emergency.dispatch import dispatch_crew, recommend_crews
-from emergency.models import (
+from emergency.core.auth import Actor
+from emergency.core.db import Database
+from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,
     AuditEvent,
     CrewAssignment,
@@ -24,6 +21,9 @@ from emergency.models import (
     Warning,
     WarningStatus,
 )
+from emergency.demo.territory import load_demo
+from emergency.dispatch.crews import dispatch_crew, recommend_crews
+from emergency.reporting.compliance import outage_timings
 from emergency.simulator.runner import Simulation
 from emergency.simulator.scenarios import SCENARIOS
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from emergency.auth import Actor
-from emergency.demo import load_demo
-from emergency.models import Report, Role, Warning, WarningStatus
+from emergency.core.auth import Actor
+from emergency.core.models import Report, Role, Warning, WarningStatus
+from emergency.demo.territory import load_demo
 from emergency.simulator.live import (
     LiveDemo,
     demo_run,

@@ -26,9 +26,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import load_workbook
 
-from emergency.auth import Actor
-from emergency.errors import InvalidInput, PermissionDenied
-from emergency.models import (
+from emergency.core.auth import Actor
+from emergency.core.errors import InvalidInput, PermissionDenied
+from emergency.core.models import (
     AssignmentStatus,
     CrewAssignment,
     Customer,
@@ -40,8 +40,8 @@ from emergency.models import (
     WarningLevel,
     WarningStatus,
 )
-from emergency.sitrep import ReportKind, build_report, report_times, suggest_event_start
-from emergency.sitrep_export import to_markdown, to_xlsx
+from emergency.reporting.sitrep import ReportKind, build_report, report_times, suggest_event_start
+from emergency.reporting.sitrep_export import to_markdown, to_xlsx
 from tests.support.small_territory import build_small_territory
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

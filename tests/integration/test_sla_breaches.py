@@ -15,12 +15,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, update
 
-from emergency import sla
-from emergency.auth import Actor
-from emergency.clock import FakeClock
-from emergency.db import Database
-from emergency.intake import submit_reports
-from emergency.models import (
+from emergency.core.auth import Actor
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database
+from emergency.core.models import (
     AuditEvent,
     Device,
     Feedback,
@@ -31,8 +29,10 @@ from emergency.models import (
     OutageState,
     SlaBreach,
 )
-from emergency.outages import restore_outage
-from emergency.sla import ClockState, breaches_for, load_targets, outage_clocks, record_breaches
+from emergency.dispatch import sla
+from emergency.dispatch.outages import restore_outage
+from emergency.dispatch.sla import ClockState, breaches_for, load_targets, outage_clocks, record_breaches
+from emergency.intake.reports import submit_reports
 from tests.support.small_territory import SmallTerritory, build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")

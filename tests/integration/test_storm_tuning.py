@@ -7,8 +7,8 @@ import time
 
 from sqlalchemy import text
 
-from emergency.db import SQLITE_CACHE_KIB, SQLITE_WAL_CHECKPOINT_PAGES, Database, checkpointer_of
-from emergency.network import network_model
+from emergency.core.db import SQLITE_CACHE_KIB, SQLITE_WAL_CHECKPOINT_PAGES, Database, checkpointer_of
+from emergency.network.model import network_model
 from tests.support.small_territory import build_small_territory
 
 

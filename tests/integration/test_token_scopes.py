@@ -8,14 +8,14 @@ import hashlib
 import pytest
 from sqlalchemy import select, text
 
-from emergency.auth import CLI_ADMIN
-from emergency.clock import FakeClock
-from emergency.db import Database
-from emergency.dispatch import update_crew_position
-from emergency.errors import PermissionDenied
-from emergency.intake import submit_reports
-from emergency.models import ApiToken, Crew, TokenScope
-from emergency.tokens import authenticate_token, create_token, revoke_token
+from emergency.core.auth import CLI_ADMIN
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database
+from emergency.core.errors import PermissionDenied
+from emergency.core.models import ApiToken, Crew, TokenScope
+from emergency.core.tokens import authenticate_token, create_token, revoke_token
+from emergency.dispatch.crews import update_crew_position
+from emergency.intake.reports import submit_reports
 from tests.support.intake_api import intake_api
 from tests.support.small_territory import SmallTerritory, build_small_territory
 

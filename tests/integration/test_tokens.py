@@ -9,12 +9,13 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from emergency import cli, tokens
-from emergency.auth import Actor
-from emergency.clock import FakeClock
-from emergency.db import Database
-from emergency.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from emergency.models import ApiToken, AuditEvent, Role, TokenScope
+from emergency import cli
+from emergency.core import tokens
+from emergency.core.auth import Actor
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database
+from emergency.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from emergency.core.models import ApiToken, AuditEvent, Role, TokenScope
 
 ADMIN = Actor("root", Role.ADMIN)
 

@@ -15,12 +15,20 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from emergency.auth import Actor
-from emergency.errors import Conflict, InvalidInput
-from emergency.intake import submit_reports
-from emergency.models import Device, Outage, OutageState, Report, ReportStatus, RestorationStep, SwitchState
-from emergency.outages import confirm_outage, restore_outage
-from emergency.settings import set_setting
+from emergency.core.auth import Actor
+from emergency.core.errors import Conflict, InvalidInput
+from emergency.core.models import (
+    Device,
+    Outage,
+    OutageState,
+    Report,
+    ReportStatus,
+    RestorationStep,
+    SwitchState,
+)
+from emergency.core.settings import set_setting
+from emergency.dispatch.outages import confirm_outage, restore_outage
+from emergency.intake.reports import submit_reports
 from tests.support.small_territory import build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")

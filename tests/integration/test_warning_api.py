@@ -15,14 +15,14 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from dashboard.warnings_api import warning_routes
-from emergency.auth import Actor
-from emergency.cap import NS
 from emergency.cli import main
-from emergency.clock import FakeClock, SystemClock
-from emergency.db import forget_database
-from emergency.models import Warning as WarningRow
-from emergency.warning_area import DistrictsArea
-from emergency.warnings import WarningInput, cancel_warning, create_warning, issue_warning
+from emergency.core.auth import Actor
+from emergency.core.clock import FakeClock, SystemClock
+from emergency.core.db import forget_database
+from emergency.core.models import Warning as WarningRow
+from emergency.warnings.area import DistrictsArea
+from emergency.warnings.cap import NS
+from emergency.warnings.lifecycle import WarningInput, cancel_warning, create_warning, issue_warning
 from tests.integration.test_warning_cap import OFFICIAL
 from tests.support.small_territory import build_small_territory
 

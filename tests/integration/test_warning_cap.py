@@ -10,12 +10,12 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from emergency.auth import Actor
-from emergency.cap import NS, alert_xml, cap_area_spec, feed_xml, import_alert, parse_alert
-from emergency.errors import Conflict, InvalidInput
-from emergency.models import Warning as WarningRow
-from emergency.warning_area import CircleArea, DistrictsArea, PolygonArea, resolve_area
-from emergency.warnings import (
+from emergency.core.auth import Actor
+from emergency.core.errors import Conflict, InvalidInput
+from emergency.core.models import Warning as WarningRow
+from emergency.warnings.area import CircleArea, DistrictsArea, PolygonArea, resolve_area
+from emergency.warnings.cap import NS, alert_xml, cap_area_spec, feed_xml, import_alert, parse_alert
+from emergency.warnings.lifecycle import (
     WarningInput,
     cancel_warning,
     create_warning,

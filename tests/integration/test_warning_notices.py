@@ -1,4 +1,4 @@
-"""Warning notices as SMS: short, split by `emergency.sms` (UCS-2 for Chinese, GSM-7 for plain
+"""Warning notices as SMS: short, split by `emergency.public.sms` (UCS-2 for Chinese, GSM-7 for plain
 English), at most `NOTICE_MAX_PARTS` parts whatever the warning's 4,000-character text, with the
 link and hotline; and what publishing puts in the outbox, on SQLite and PostgreSQL."""
 
@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from emergency.auth import Actor
-from emergency.models import Notification, Warning, WarningLevel
-from emergency.settings import set_setting
-from emergency.sms import GSM7, UCS2, encoding_for, sms_segments
-from emergency.warning_area import DistrictsArea
-from emergency.warnings import (
+from emergency.core.auth import Actor
+from emergency.core.models import Notification, Warning, WarningLevel
+from emergency.core.settings import set_setting
+from emergency.public.sms import GSM7, UCS2, encoding_for, sms_segments
+from emergency.warnings.area import DistrictsArea
+from emergency.warnings.lifecycle import (
     MAX_TEXT_CHARS,
     NOTICE_MAX_PARTS,
     NoticeSettings,

@@ -14,13 +14,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from emergency.auth import Actor
-from emergency.dispatch import set_crew_off_duty
-from emergency.errors import Conflict, PermissionDenied
-from emergency.models import AuditEvent, Crew, Depot
-from emergency.prepositioning import accept_prepositioning, apportion, suggest_prepositioning
-from emergency.warning_area import DistrictsArea
-from emergency.warnings import WarningInput, create_warning, issue_warning
+from emergency.core.auth import Actor
+from emergency.core.errors import Conflict, PermissionDenied
+from emergency.core.models import AuditEvent, Crew, Depot
+from emergency.dispatch.crews import set_crew_off_duty
+from emergency.warnings.area import DistrictsArea
+from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning
+from emergency.warnings.prepositioning import accept_prepositioning, apportion, suggest_prepositioning
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")

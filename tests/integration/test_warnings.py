@@ -14,19 +14,18 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from emergency.auth import Actor
-from emergency.errors import Conflict, InvalidInput, PermissionDenied
-from emergency.models import (
+from emergency.core.auth import Actor
+from emergency.core.errors import Conflict, InvalidInput, PermissionDenied
+from emergency.core.models import (
     AuditEvent,
     Notification,
     OutreachTask,
     WarningRevision,
     WarningStatus,
 )
-from emergency.models import Warning as WarningRow
-from emergency.warning_area import CircleArea, DistrictsArea, PolygonArea, resolve_area
-from emergency.warning_preview import preview
-from emergency.warnings import (
+from emergency.core.models import Warning as WarningRow
+from emergency.warnings.area import CircleArea, DistrictsArea, PolygonArea, resolve_area
+from emergency.warnings.lifecycle import (
     WarningInput,
     cancel_warning,
     create_warning,
@@ -37,6 +36,7 @@ from emergency.warnings import (
     issue_warning,
     update_warning,
 )
+from emergency.warnings.preview import preview
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")

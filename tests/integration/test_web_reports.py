@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from emergency.models import AuditEvent, Outage, Report
-from emergency.ratelimit import RateLimited, Requester
-from emergency.settings import set_setting
-from emergency.web_reports import ReportRefused, report_outage
+from emergency.core.models import AuditEvent, Outage, Report
+from emergency.core.ratelimit import RateLimited, Requester
+from emergency.core.settings import set_setting
+from emergency.public.web_reports import ReportRefused, report_outage
 from tests.support.small_territory import build_small_territory
 
 ME = Requester("session-me", "10.2.2.2")

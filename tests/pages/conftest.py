@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import streamlit as st
 
-from emergency.bootstrap import prepare_schema
-from emergency.db import Database, forget_database
+from emergency.app.bootstrap import prepare_schema
+from emergency.core.db import Database, forget_database
 from tests.support.small_territory import SmallTerritory, build_small_territory
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from emergency import audit
-from emergency.auth import Actor
-from emergency.clock import SYSTEM_CLOCK, FakeClock
-from emergency.db import get_database
+from emergency.core import audit
+from emergency.core.auth import Actor
+from emergency.core.clock import SYSTEM_CLOCK, FakeClock
+from emergency.core.db import get_database
 from tests.pages.conftest import page
 from tests.support.small_territory import PASSWORDS
 from tests.support.staff_login import TIMEOUT, signed_in

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from emergency.auth import Actor
-from emergency.clock import SYSTEM_CLOCK
-from emergency.complaints import record_step
-from emergency.db import get_database
-from emergency.feedback import PUBLIC, submit_feedback
-from emergency.models import Feedback, Outage, OutageState
+from emergency.core.auth import Actor
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.db import get_database
+from emergency.core.models import Feedback, Outage, OutageState
+from emergency.public.feedback import PUBLIC, submit_feedback
+from emergency.reporting.complaints import record_step
 from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in
 from tests.support.small_territory import PASSWORDS

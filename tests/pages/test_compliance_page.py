@@ -11,9 +11,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.i18n import local_time
-from emergency.clock import SYSTEM_CLOCK
-from emergency.db import get_database
-from emergency.models import EtrChange, EtrConfidence, EtrSource, OutageState, RestorationStep
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.db import get_database
+from emergency.core.models import EtrChange, EtrConfidence, EtrSource, OutageState, RestorationStep
 from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in, texts
 from tests.support.outage_records import add_outage, assign

@@ -8,11 +8,11 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from dashboard.console import SELECTED_KEY
-from emergency.auth import Actor
-from emergency.clock import SYSTEM_CLOCK
-from emergency.db import get_database
-from emergency.intake import submit_reports
-from emergency.models import CrewAssignment, Outage, OutageState
+from emergency.core.auth import Actor
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.db import get_database
+from emergency.core.models import CrewAssignment, Outage, OutageState
+from emergency.intake.reports import submit_reports
 from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in
 from tests.support.small_territory import PASSWORDS

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from emergency.db import get_database
-from emergency.models import AuditEvent, Customer
+from emergency.core.db import get_database
+from emergency.core.models import AuditEvent, Customer
 from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in
 from tests.support.small_territory import PASSWORDS

@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from emergency.auth import Actor
-from emergency.clock import SYSTEM_CLOCK
-from emergency.db import get_database
-from emergency.models import Crew, Depot, Notification, OutreachTask
-from emergency.models import Warning as WarningRow
-from emergency.warning_area import DistrictsArea
-from emergency.warnings import WarningInput, create_warning, issue_warning
+from emergency.core.auth import Actor
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.db import get_database
+from emergency.core.models import Crew, Depot, Notification, OutreachTask
+from emergency.core.models import Warning as WarningRow
+from emergency.warnings.area import DistrictsArea
+from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning
 from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in, texts
 from tests.support.small_territory import PASSWORDS

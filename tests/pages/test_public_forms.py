@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from emergency.clock import SYSTEM_CLOCK
-from emergency.db import Database
-from emergency.models import Customer, Feedback, Report
-from emergency.settings import set_setting
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.db import Database
+from emergency.core.models import Customer, Feedback, Report
+from emergency.core.settings import set_setting
 from tests.pages.conftest import APP, page
 
 TIMEOUT = 30

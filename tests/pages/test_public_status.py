@@ -8,10 +8,9 @@ from datetime import timedelta
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from emergency import publish
-from emergency.clock import SYSTEM_CLOCK, FakeClock
-from emergency.db import Database, get_database
-from emergency.models import (
+from emergency.core.clock import SYSTEM_CLOCK, FakeClock
+from emergency.core.db import Database, get_database
+from emergency.core.models import (
     EtrConfidence,
     Hazard,
     Outage,
@@ -20,6 +19,7 @@ from emergency.models import (
     WarningLevel,
     WarningStatus,
 )
+from emergency.public import snapshot as publish
 from tests.pages.conftest import APP
 from tests.support.small_territory import WEST
 

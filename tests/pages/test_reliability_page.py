@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from emergency.clock import SystemClock
-from emergency.db import get_database
-from emergency.models import OutageState
+from emergency.core.clock import SystemClock
+from emergency.core.db import get_database
+from emergency.core.models import OutageState
 from tests.integration.test_reliability import add_restored_outage
 from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in, texts

@@ -9,12 +9,12 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from dashboard import session as staff_session
-from emergency import auth
-from emergency.auth import CLI_ADMIN
-from emergency.clock import SYSTEM_CLOCK, FakeClock
-from emergency.db import get_database
-from emergency.models import AuditEvent
-from emergency.settings import set_setting
+from emergency.core import auth
+from emergency.core.auth import CLI_ADMIN
+from emergency.core.clock import SYSTEM_CLOCK, FakeClock
+from emergency.core.db import get_database
+from emergency.core.models import AuditEvent
+from emergency.core.settings import set_setting
 from tests.pages.conftest import page
 from tests.support.small_territory import PASSWORDS
 from tests.support.staff_login import signed_in

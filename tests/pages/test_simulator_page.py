@@ -6,12 +6,12 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from emergency.auth import Actor
-from emergency.clock import SYSTEM_CLOCK
-from emergency.db import Database
-from emergency.errors import PermissionDenied
-from emergency.models import AuditEvent, Role
-from emergency.settings import set_setting
+from emergency.core.auth import Actor
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.db import Database
+from emergency.core.errors import PermissionDenied
+from emergency.core.models import AuditEvent, Role
+from emergency.core.settings import set_setting
 from emergency.simulator.live import demo_run, pause_demo, restart_demo
 from tests.pages.conftest import APP, page
 from tests.support.small_territory import PASSWORDS

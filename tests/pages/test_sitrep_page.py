@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from emergency.clock import SYSTEM_CLOCK
-from emergency.db import get_database
-from emergency.models import Customer, Outage, OutageState, RestorationStep
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.db import get_database
+from emergency.core.models import Customer, Outage, OutageState, RestorationStep
 from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in
 from tests.support.small_territory import PASSWORDS

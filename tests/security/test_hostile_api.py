@@ -22,9 +22,9 @@ from starlette.testclient import TestClient
 
 from dashboard.public_api import public_routes
 from dashboard.warnings_api import warning_routes
-from emergency.clock import FakeClock
-from emergency.db import Database, forget_database
-from emergency.models import Report
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database, forget_database
+from emergency.core.models import Report
 from tests.security.payloads import (
     DEEP_JSON,
     HOSTILE_NUMBERS,

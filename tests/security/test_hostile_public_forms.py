@@ -8,12 +8,12 @@ import itertools
 import pytest
 from sqlalchemy import func, select
 
-from emergency.errors import InvalidInput
-from emergency.feedback import PUBLIC, submit_feedback
-from emergency.lookup import check_my_outage
-from emergency.models import Feedback, Report
-from emergency.ratelimit import Requester
-from emergency.web_reports import ReportRefused, report_outage
+from emergency.core.errors import InvalidInput
+from emergency.core.models import Feedback, Report
+from emergency.core.ratelimit import Requester
+from emergency.public.feedback import PUBLIC, submit_feedback
+from emergency.public.lookup import check_my_outage
+from emergency.public.web_reports import ReportRefused, report_outage
 from tests.security.payloads import HOSTILE_NUMBERS, HUGE_TEXT, INERT_TEXT, REFUSED_TEXT
 from tests.support.small_territory import build_small_territory
 

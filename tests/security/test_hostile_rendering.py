@@ -24,17 +24,17 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import maps
 from dashboard.console import SELECTED_KEY
-from emergency import publish
-from emergency.auth import Actor
-from emergency.clock import SYSTEM_CLOCK
-from emergency.db import get_database
-from emergency.intake import submit_reports
-from emergency.models import Crew, Device, District
-from emergency.network import build_network_model
-from emergency.settings import set_setting
-from emergency.static_site import write_static_site
-from emergency.warning_area import DistrictsArea
-from emergency.warnings import WarningInput, create_warning, issue_warning
+from emergency.core.auth import Actor
+from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.db import get_database
+from emergency.core.models import Crew, Device, District
+from emergency.core.settings import set_setting
+from emergency.intake.reports import submit_reports
+from emergency.network.model import build_network_model
+from emergency.public import snapshot as publish
+from emergency.public.static_site import write_static_site
+from emergency.warnings.area import DistrictsArea
+from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning
 from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in
 from tests.security.payloads import INERT_TEXT

@@ -19,16 +19,16 @@ from xml.etree import ElementTree as ET
 import pytest
 from sqlalchemy import func, select
 
-from emergency.auth import CLI_ADMIN, Actor, authenticate, create_user
-from emergency.cap import NS, alert_xml, import_alert
-from emergency.errors import AuthenticationFailed, InvalidInput
-from emergency.important_users import import_csv
-from emergency.importer import ImportRejected, import_territory
-from emergency.ingest import CLI_INTAKE, ingest_file
-from emergency.models import Crew, Customer, District, Report, User, Warning
-from emergency.tokens import create_token
-from emergency.warning_area import DistrictsArea, PolygonArea
-from emergency.warnings import WarningInput, create_warning, issue_warning
+from emergency.core.auth import CLI_ADMIN, Actor, authenticate, create_user
+from emergency.core.errors import AuthenticationFailed, InvalidInput
+from emergency.core.models import Crew, Customer, District, Report, User, Warning
+from emergency.core.tokens import create_token
+from emergency.intake.ingest_file import CLI_INTAKE, ingest_file
+from emergency.network.important_users import import_csv
+from emergency.network.importer import ImportRejected, import_territory
+from emergency.warnings.area import DistrictsArea, PolygonArea
+from emergency.warnings.cap import NS, alert_xml, import_alert
+from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning
 from tests.security.payloads import (
     DEEP_JSON,
     HOSTILE_NUMBERS,

@@ -18,11 +18,11 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from dashboard.api import reports_route_on
-from emergency.auth import CLI_ADMIN
-from emergency.clock import Clock
-from emergency.db import Database, forget_database
-from emergency.models import Report
-from emergency.tokens import create_token
+from emergency.core.auth import CLI_ADMIN
+from emergency.core.clock import Clock
+from emergency.core.db import Database, forget_database
+from emergency.core.models import Report
+from emergency.core.tokens import create_token
 
 
 @dataclass

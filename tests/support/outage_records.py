@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from emergency.models import AssignmentStatus, CrewAssignment, Outage, OutageState
+from emergency.core.models import AssignmentStatus, CrewAssignment, Outage, OutageState
 from tests.support.small_territory import SmallTerritory
 
 EAST_DEVICES = frozenset({"REC-2", "FU-3", "TX-4", "TX-5"})

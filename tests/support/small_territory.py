@@ -14,10 +14,10 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
-from emergency.auth import hash_password
-from emergency.clock import Clock
-from emergency.db import Database
-from emergency.models import (
+from emergency.core.auth import hash_password
+from emergency.core.clock import Clock
+from emergency.core.db import Database
+from emergency.core.models import (
     AreaType,
     Crew,
     CrewKind,

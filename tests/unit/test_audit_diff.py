@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emergency.audit_query import Change, describe_changes, diff
+from emergency.reporting.audit_log import Change, describe_changes, diff
 
 
 def test_only_changed_fields_are_listed_in_order() -> None:

@@ -10,8 +10,8 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, 
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from emergency.bulk import insert_columns, sqlite_utc_text
-from emergency.db import UTCDateTime
+from emergency.core.bulk import insert_columns, sqlite_utc_text
+from emergency.core.db import UTCDateTime
 
 SQLITE = sqlite.dialect()
 SQLALCHEMY_UTC_TEXT = UTCDateTime().dialect_impl(SQLITE).bind_processor(SQLITE)

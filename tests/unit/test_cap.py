@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from emergency.cap import cap_area_spec, parse_alert
-from emergency.errors import InvalidInput
-from emergency.warning_area import CapArea, CircleArea, DistrictsArea
+from emergency.core.errors import InvalidInput
+from emergency.warnings.area import CapArea, CircleArea, DistrictsArea
+from emergency.warnings.cap import cap_area_spec, parse_alert
 from tests.integration.test_warning_cap import OFFICIAL
 
 LIMIT = 1_048_576

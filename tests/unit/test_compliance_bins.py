@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from emergency.compliance import right_closed_bins
+from emergency.reporting.compliance import right_closed_bins
 
 
 def test_exactly_at_the_limit_falls_in_the_bin_ending_at_it() -> None:

@@ -11,10 +11,10 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from emergency.demo import IMPORTANT_KEYS, Territory, generate_territory, load_parameters
-from emergency.errors import InvalidInput
-from emergency.models import ACTIVE_OUTAGE_STATES, CustomerKind, ImportanceGrade
-from emergency.network import RadialNetwork
+from emergency.core.errors import InvalidInput
+from emergency.core.models import ACTIVE_OUTAGE_STATES, CustomerKind, ImportanceGrade
+from emergency.demo.territory import IMPORTANT_KEYS, Territory, generate_territory, load_parameters
+from emergency.network.model import RadialNetwork
 
 NOW = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 SIZE = 3_000

@@ -13,7 +13,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from emergency.dispatch import (
+from emergency.core.errors import InvalidInput
+from emergency.core.models import EtrConfidence, Outage
+from emergency.dispatch.crews import (
     DispatchRules,
     great_circle_km,
     plan_cost,
@@ -22,9 +24,7 @@ from emergency.dispatch import (
     solve_optimal,
     travel_minutes,
 )
-from emergency.errors import InvalidInput
-from emergency.etr import EtrRules, round_up, system_etr, typical_repair_minutes
-from emergency.models import EtrConfidence, Outage
+from emergency.dispatch.etr import EtrRules, round_up, system_etr, typical_repair_minutes
 
 KM_PER_DEGREE = 2 * math.pi * 6371.0088 / 360  # along the equator or a meridian
 

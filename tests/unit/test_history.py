@@ -10,11 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emergency.demo import Territory, generate_territory
-from emergency.errors import InvalidInput
-from emergency.history import History, IdStart, generate_history
-from emergency.models import OutageState
-from emergency.reliability import ReliabilityData, build_report, interruption_pieces, served_customers
+from emergency.core.errors import InvalidInput
+from emergency.core.models import OutageState
+from emergency.demo.history import History, IdStart, generate_history
+from emergency.demo.territory import Territory, generate_territory
+from emergency.reporting.reliability import (
+    ReliabilityData,
+    build_report,
+    interruption_pieces,
+    served_customers,
+)
 
 NOW = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 SIZE = 5_000

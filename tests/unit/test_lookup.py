@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from emergency.errors import InvalidInput
-from emergency.lookup import clean_inputs, last_four_digits, status_of_outage
-from emergency.models import EtrConfidence, OutageState
+from emergency.core.errors import InvalidInput
+from emergency.core.models import EtrConfidence, OutageState
+from emergency.public.lookup import clean_inputs, last_four_digits, status_of_outage
 
 NOW = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 

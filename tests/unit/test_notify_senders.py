@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from emergency.senders import FileSender, OutgoingMessage, WebhookSender
+from emergency.public.senders import FileSender, OutgoingMessage, WebhookSender
 
 MESSAGE = OutgoingMessage(
     id=42,

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from emergency.notify import TEMPLATES, NotifyRules, format_etr, render
-from emergency.sms import GSM7, UCS2, encoding_for, sms_length, sms_segments
+from emergency.public.notify import TEMPLATES, NotifyRules, format_etr, render
+from emergency.public.sms import GSM7, UCS2, encoding_for, sms_length, sms_segments
 
 
 def test_plain_english_is_gsm7_and_fits_160_characters_in_one_message() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from emergency.priority import (
+from emergency.dispatch.priority import (
     AT_RISK,
     BREACHED,
     GRADES,

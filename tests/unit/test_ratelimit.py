@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emergency.ratelimit import Requester, client_address
+from emergency.core.ratelimit import Requester, client_address
 
 PROXIES = frozenset({"10.0.0.5", "10.0.0.6"})
 

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emergency.clock import FakeClock
-from emergency.reliability import (
+from emergency.core.clock import FakeClock
+from emergency.reporting.reliability import (
     ReliabilityData,
     build_report,
     compute_indices,

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from emergency.clock import FakeClock
-from emergency.settings import DEFAULT_SLA_TARGETS
-from emergency.sla import (
+from emergency.core.clock import FakeClock
+from emergency.core.settings import DEFAULT_SLA_TARGETS
+from emergency.dispatch.sla import (
     ClockState,
     ClockStatus,
     Target,

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from emergency.calendar import add_working_days, is_working_day
+from emergency.core.calendar import add_working_days, is_working_day
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

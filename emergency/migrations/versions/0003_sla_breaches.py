@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import emergency.db
+import emergency.core.db
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -26,9 +26,9 @@ def upgrade() -> None:
         sa.Column("subject_kind", sa.String(length=16), nullable=False),
         sa.Column("subject_id", sa.Integer(), nullable=False),
         sa.Column("code", sa.String(length=48), nullable=False),
-        sa.Column("deadline", emergency.db.UTCDateTime(), nullable=False),
-        sa.Column("breached_at", emergency.db.UTCDateTime(), nullable=False),
-        sa.Column("notified_at", emergency.db.UTCDateTime(), nullable=True),
+        sa.Column("deadline", emergency.core.db.UTCDateTime(), nullable=False),
+        sa.Column("breached_at", emergency.core.db.UTCDateTime(), nullable=False),
+        sa.Column("notified_at", emergency.core.db.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["code"], ["sla_targets.code"], name=op.f("fk_sla_breaches_code_sla_targets")
         ),

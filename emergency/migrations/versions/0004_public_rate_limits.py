@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import emergency.db
+import emergency.core.db
 
 revision: str = "0004_public_rate_limits"
 down_revision: str | None = "0003"
@@ -23,7 +23,7 @@ def upgrade() -> None:
         "rate_limit_hits",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("key", sa.String(length=80), nullable=False),
-        sa.Column("at", emergency.db.UTCDateTime(), nullable=False),
+        sa.Column("at", emergency.core.db.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rate_limit_hits")),
     )
     op.create_index("ix_rate_limit_hits_key_at", "rate_limit_hits", ["key", "at"], unique=False)

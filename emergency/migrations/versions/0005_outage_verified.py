@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import emergency.db
+import emergency.core.db
 
 revision: str = "0005_outage_verified"
 down_revision: str | None = "0004_public_rate_limits"
@@ -20,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("outages", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("verified_at", emergency.db.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("verified_at", emergency.core.db.UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:

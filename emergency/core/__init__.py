@@ -1,0 +1,3 @@
+"""The foundations every part stands on: storage, the data model, settings, time, ids, errors, audit, users
+and tokens.
+"""

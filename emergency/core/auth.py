@@ -1,0 +1,223 @@
+"""Users, roles and login: argon2 hashes, lockout after repeated failures, role checks for services."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from emergency.core import audit
+from emergency.core.clock import Clock
+from emergency.core.db import Database
+from emergency.core.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, PermissionDenied
+from emergency.core.models import Role, User
+from emergency.core.settings import get_setting
+
+_hasher = PasswordHasher()
+# Verifying against this keeps a login for an unknown user as slow as one for a known user,
+# so timing does not tell which usernames exist.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{1,31}$")
+MIN_PASSWORD_LENGTH = 10
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: every service takes one and checks its role."""
+
+    username: str
+    role: str
+
+    def require(self, *roles: Role | str) -> None:
+        if self.role not in {str(r) for r in roles}:
+            raise PermissionDenied(f"{self.username} ({self.role}) may not do this")
+
+
+SYSTEM = Actor("system", "system")
+CLI_ADMIN = Actor("cli", Role.ADMIN)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"must be at least {MIN_PASSWORD_LENGTH} characters", field="password")
+    if len(password) > 256:
+        raise InvalidInput("must be at most 256 characters", field="password")
+
+
+def create_user(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    username: str,
+    password: str,
+    role: Role | str,
+    display_name: str | None = None,
+) -> User:
+    actor.require(Role.ADMIN)
+    username = username.strip().lower()
+    if not USERNAME_PATTERN.match(username):
+        raise InvalidInput(
+            "2-32 characters: lower-case letters, digits, '.', '_' or '-', starting with a letter",
+            field="username",
+        )
+    try:
+        role = Role(role)
+    except ValueError:
+        raise InvalidInput(f"one of {', '.join(r.value for r in Role)}", field="role") from None
+    check_password_rules(password)
+    if session.scalar(select(User).where(User.username == username)) is not None:
+        raise Conflict(f"user {username} already exists")
+    now = clock.now()
+    user = User(
+        username=username,
+        display_name=(display_name or username).strip()[:120],
+        role=role,
+        password_hash=hash_password(password),
+        active=True,
+        failed_logins=0,
+        created_at=now,
+        password_changed_at=now,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session, clock, actor, "user.create", "user", user.id, after={"username": username, "role": role}
+    )
+    return user
+
+
+def authenticate(db: Database, clock: Clock, username: str, password: str) -> Actor:
+    """Check a login in its own transaction; count failures and lock the account after too many.
+
+    The failure count is committed before the refusal is raised (a transaction rolled back by the
+    exception would forget it). Every refusal says the same thing, so an attacker learns nothing
+    about which usernames exist or which accounts are locked.
+    """
+    with db.write() as session:
+        actor = _attempt_login(session, clock, username, password)
+    if actor is None:
+        raise AuthenticationFailed("wrong username or password, or the account is locked")
+    return actor
+
+
+def _attempt_login(session: Session, clock: Clock, username: str, password: str) -> Actor | None:
+    now = clock.now()
+    # Row lock: parallel guesses must each count towards the lockout (SQLite's BEGIN IMMEDIATE
+    # already serialises them; PostgreSQL needs FOR UPDATE).
+    name = username.strip().lower()
+    # No account has a name outside the pattern; a NUL byte in one would be an error in PostgreSQL.
+    user = None
+    if USERNAME_PATTERN.match(name):
+        user = session.scalar(select(User).where(User.username == name).with_for_update())
+    if user is None:
+        _verify(_DUMMY_HASH, password)
+        return None
+    locked = user.locked_until is not None and user.locked_until > now
+    if not user.active or locked:
+        _verify(_DUMMY_HASH, password)
+        return None
+    if not _verify(user.password_hash, password):
+        user.failed_logins += 1
+        limit = int(get_setting(session, "auth.max_failed_logins"))
+        if user.failed_logins >= limit:
+            user.locked_until = now + timedelta(minutes=float(get_setting(session, "auth.lockout_minutes")))
+            user.failed_logins = 0
+            audit.record(
+                session,
+                clock,
+                Actor(user.username, user.role),
+                "user.locked",
+                "user",
+                user.id,
+                detail=f"{limit} failed logins",
+            )
+        return None
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    audit.record(session, clock, Actor(user.username, user.role), "user.login", "user", user.id)
+    return Actor(user.username, user.role)
+
+
+STAFF_ROLES = (Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
+SESSION_END_ACTIONS = {"logout": "user.logout", "idle": "user.session_expired"}
+
+
+def end_session(db: Database, clock: Clock, actor: Actor, reason: str) -> None:
+    """Note in the audit trail that a staff session ended: the user logged out, or it sat idle too long.
+
+    The session itself lives in the browser's server-side state (dashboard/session.py), which forgets
+    the user; this is the record of when and why.
+    """
+    actor.require(*STAFF_ROLES)
+    if reason not in SESSION_END_ACTIONS:
+        raise InvalidInput(f"one of {', '.join(SESSION_END_ACTIONS)}", field="reason")
+    with db.write() as session:
+        user_id = session.scalar(select(User.id).where(User.username == actor.username))
+        audit.record(session, clock, actor, SESSION_END_ACTIONS[reason], "user", user_id)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError, UnicodeEncodeError):  # a lone surrogate is no password
+        return False
+
+
+def list_users(session: Session, actor: Actor) -> list[User]:
+    actor.require(Role.ADMIN)
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def _get_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise NotFound(f"no user {username}")
+    return user
+
+
+def disable_user(session: Session, clock: Clock, actor: Actor, username: str) -> User:
+    actor.require(Role.ADMIN)
+    user = _get_user(session, username)
+    before = {"active": user.active}
+    user.active = False
+    after = {"active": user.active}
+    audit.record(session, clock, actor, "user.disable", "user", user.id, before=before, after=after)
+    return user
+
+
+def reset_password(session: Session, clock: Clock, actor: Actor, username: str, password: str) -> User:
+    """Set a new password; also lifts a lockout and re-enables the account."""
+    actor.require(Role.ADMIN)
+    check_password_rules(password)
+    user = _get_user(session, username)
+    before = _account_state(user)
+    user.password_hash = hash_password(password)
+    user.password_changed_at = clock.now()
+    user.failed_logins = 0
+    user.locked_until = None
+    user.active = True
+    after = _account_state(user)
+    audit.record(session, clock, actor, "user.reset_password", "user", user.id, before=before, after=after)
+    return user
+
+
+def _account_state(user: User) -> dict[str, object]:
+    """What a password reset changes, for the audit trail (never the hash)."""
+    return {
+        "active": user.active,
+        "locked_until": user.locked_until.isoformat() if user.locked_until else None,
+        "failed_logins": user.failed_logins,
+        "password_changed_at": user.password_changed_at.isoformat(),
+    }

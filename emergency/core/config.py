@@ -1,0 +1,40 @@
+"""Settings read from the environment, with the defaults a demo needs.
+
+Operational thresholds (SLA limits, trouble-call rules, lockout) live in the database's
+`settings` table instead, so a utility can change them without a deploy.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RUNTIME_DIR = REPO_ROOT / "data" / "runtime"
+DEFAULT_DB_PATH = RUNTIME_DIR / "outage-desk.db"
+LANGUAGES = ("en", "zh")
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_url: str
+    db_url_is_default: bool
+    tiles: str | None
+    language: str
+    timezone: ZoneInfo
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ) if env is None else env
+    url = env.get("OUTAGE_DB_URL", "").strip()
+    language = env.get("OUTAGE_LANG", "en").strip().lower().replace("_", "-")
+    language = "zh" if language.startswith("zh") else "en"
+    return Settings(
+        db_url=url or f"sqlite:///{DEFAULT_DB_PATH}",
+        db_url_is_default=not url,
+        tiles=env.get("OUTAGE_TILES", "").strip() or None,
+        language=language,
+        timezone=ZoneInfo(env.get("OUTAGE_TZ", "Asia/Shanghai").strip() or "Asia/Shanghai"),
+    )

@@ -1,0 +1,1 @@
+"""The demo territory, Lanhai City, and its years of history, generated from a seed."""

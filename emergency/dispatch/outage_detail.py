@@ -1,0 +1,165 @@
+"""One outage as the dispatcher sees it: the device, the reports, who is affected, the crews and ETRs.
+
+Staff-only: this carries important users' names and contacts and report texts as customers wrote them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from emergency.core.errors import NotFound
+from emergency.core.models import (
+    Crew,
+    CrewAssignment,
+    Customer,
+    CustomerKind,
+    Device,
+    District,
+    EtrChange,
+    ImportanceGrade,
+    Outage,
+    Report,
+    RestorationStep,
+)
+from emergency.network.model import NetworkModel
+
+MAX_REPORTS_SHOWN = 200
+
+
+@dataclass(frozen=True)
+class ReportLine:
+    id: int
+    channel: str
+    kind: str
+    reported_at: datetime
+    account_no: str | None
+    description: str | None
+    contact_name: str | None
+    contact_phone: str | None
+
+
+@dataclass(frozen=True)
+class ImportantUser:
+    account_no: str
+    name: str
+    grade: str
+    kind: str
+    backup_hours: float | None
+    contact_name: str | None
+    contact_phone: str | None
+
+
+@dataclass(frozen=True)
+class AssignmentLine:
+    id: int
+    crew_code: str
+    crew_name: str
+    status: str
+    assigned_at: datetime
+    assigned_by: str | None
+    eta_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OutageDetail:
+    outage: Outage
+    device_code: str
+    device_kind: str
+    device_name: str
+    district_name_en: str | None
+    district_name_zh: str | None
+    area_type: str | None
+    reports: list[ReportLine]
+    report_total: int
+    important_users: list[ImportantUser]
+    assignments: list[AssignmentLine]
+    etr_history: list[EtrChange]
+    steps: list[RestorationStep]
+
+
+def outage_detail(session: Session, model: NetworkModel, outage_id: int) -> OutageDetail:
+    outage = session.get(Outage, outage_id)
+    if outage is None:
+        raise NotFound(f"no outage {outage_id}")
+    device = session.get(Device, outage.device_id)
+    assert device is not None
+    district = session.get(District, outage.district_id) if outage.district_id else None
+    reports = session.scalars(
+        select(Report)
+        .where(Report.outage_id == outage_id)
+        .order_by(Report.reported_at.desc())
+        .limit(MAX_REPORTS_SHOWN)
+    ).all()
+    report_total = outage.report_count
+    transformer_ids = [int(model.net.ids[i]) for i in model.net.transformers_at_or_below(outage.device_id)]
+    important: list[ImportantUser] = []
+    for start in range(0, len(transformer_ids), 900):
+        for customer in session.scalars(
+            select(Customer).where(
+                Customer.transformer_id.in_(transformer_ids[start : start + 900]),
+                or_(Customer.importance != ImportanceGrade.NONE, Customer.kind == CustomerKind.LIFE_SUPPORT),
+            )
+        ):
+            important.append(
+                ImportantUser(
+                    account_no=customer.account_no,
+                    name=customer.name,
+                    grade=str(customer.importance),
+                    kind=str(customer.kind),
+                    backup_hours=customer.backup_hours,
+                    contact_name=customer.contact_name,
+                    contact_phone=customer.contact_phone,
+                )
+            )
+    grade_order = ["special", "grade1", "grade2", "temporary", "none"]
+    important.sort(
+        key=lambda u: (grade_order.index(u.grade), u.backup_hours if u.backup_hours is not None else 1e9)
+    )
+    assignments = [
+        AssignmentLine(a.id, code, name, str(a.status), a.assigned_at, a.assigned_by, a.eta_at)
+        for a, code, name in session.execute(
+            select(CrewAssignment, Crew.code, Crew.name)
+            .join(Crew, Crew.id == CrewAssignment.crew_id)
+            .where(CrewAssignment.outage_id == outage_id)
+            .order_by(CrewAssignment.assigned_at)
+        )
+    ]
+    etrs = list(
+        session.scalars(select(EtrChange).where(EtrChange.outage_id == outage_id).order_by(EtrChange.set_at))
+    )
+    steps = list(
+        session.scalars(
+            select(RestorationStep).where(RestorationStep.outage_id == outage_id).order_by(RestorationStep.at)
+        )
+    )
+    return OutageDetail(
+        outage=outage,
+        device_code=device.code,
+        device_kind=str(device.kind),
+        device_name=device.name,
+        district_name_en=district.name_en if district else None,
+        district_name_zh=district.name_zh if district else None,
+        area_type=str(district.area_type) if district else None,
+        reports=[
+            ReportLine(
+                r.id,
+                str(r.channel),
+                str(r.kind),
+                r.reported_at,
+                r.account_no,
+                r.description,
+                r.contact_name,
+                r.contact_phone,
+            )
+            for r in reports
+        ],
+        report_total=report_total,
+        important_users=important,
+        assignments=assignments,
+        etr_history=etrs,
+        steps=steps,
+    )

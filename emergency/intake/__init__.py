@@ -1,0 +1,1 @@
+"""Outage reports from every channel: validation, de-duplication and the hand-off to trouble-call analysis."""

@@ -1,0 +1,480 @@
+"""Situation reports in the regulator's format: a quick report when an event starts, then updates
+at 08:00 and 17:00 (DOMAIN.md section 2): customers out now and at the peak, outages, how long
+they have lasted, restoration progress, crews deployed, important users affected, by district,
+with the districts in disaster mode and the warnings in force.
+
+Every figure is computed from the records' own times, as they stood at the report's time: a
+quick report is as of now; an update is as of the latest 08:00 or 17:00 (local time), whenever it
+is generated, so the same update reads the same later. Customers out at a moment are each
+outage's customers less the restoration steps recorded by then. The report names important users:
+it is for staff and the regulator, never for the public.
+
+`to_markdown` and `to_xlsx` write the downloads, in English or Chinese.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sqlalchemy import String, func, or_, select, type_coerce
+from sqlalchemy.orm import Session
+
+from emergency.core.auth import Actor
+from emergency.core.errors import InvalidInput
+from emergency.core.models import (
+    Crew,
+    CrewAssignment,
+    Customer,
+    CustomerKind,
+    Device,
+    District,
+    ImportanceGrade,
+    Outage,
+    OutageState,
+    RestorationStep,
+    Role,
+)
+from emergency.core.models import Warning as WarningRow
+from emergency.reporting.restoration_curves import restoration_curve
+from emergency.warnings.lifecycle import disaster_mode_districts, warnings_in_force
+from emergency.warnings.preview import GRADE_ORDER, user_grade
+
+REPORT_ROLES = (Role.MANAGER, Role.ADMIN)
+# Outages that never cut anyone off (a false alarm) or live on inside another outage.
+NOT_COUNTED = (OutageState.CANCELLED, OutageState.MERGED)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+class ReportKind(StrEnum):
+    QUICK = "quick"  # 快报: within an hour of the event's impact
+    MORNING = "morning"  # 08:00 update
+    EVENING = "evening"  # 17:00 update
+
+
+UPDATE_HOURS = {ReportKind.MORNING: 8, ReportKind.EVENING: 17}
+
+
+# --- the report --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Customers out over an event, for the whole territory or one district."""
+
+    out_now: int
+    peak: int
+    peak_at: datetime | None
+    affected: int  # out at the event's start plus every customer cut off since
+    restored: int  # brought back since the event's start
+    restored_since_previous: int
+
+    @property
+    def restored_share(self) -> float:
+        return self.restored / self.affected if self.affected else 0.0
+
+
+@dataclass(frozen=True)
+class DistrictLine:
+    code: str
+    name_en: str
+    name_zh: str
+    customers_served: int
+    progress: Progress
+    outages_active: int
+    crews_deployed: int
+    disaster_mode: bool
+
+
+@dataclass(frozen=True)
+class ImportantUserOut:
+    name: str
+    account_no: str
+    grade: str  # GRADE_ORDER
+    kind: str
+    district_code: str
+    outage_id: int
+    out_since: datetime
+    backup_hours: float | None
+
+
+@dataclass(frozen=True)
+class WarningLine:
+    title_en: str
+    title_zh: str
+    hazard: str
+    level: str
+    readiness_level: int | None
+    disaster_mode: bool
+    districts: tuple[str, ...]
+    effective_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Crews:
+    deployed: int
+    workers: int
+    dispatched: int
+    en_route: int
+    on_site: int
+
+
+@dataclass(frozen=True)
+class SituationReport:
+    kind: ReportKind
+    event_start: datetime
+    as_of: datetime
+    previous_at: datetime  # the report before this one (or the event's start): "since the last report"
+    generated_at: datetime
+    customers_served: int
+    progress: Progress
+    outages_active: int
+    outages_in_event: int
+    outages_restored: int
+    longest_active: timedelta | None
+    mean_active: timedelta | None
+    mean_restoration: timedelta | None  # first report to restored, of outages restored in the event
+    crews: Crews
+    important_users: tuple[ImportantUserOut, ...]
+    districts: tuple[DistrictLine, ...]
+    disaster_districts: tuple[str, ...]
+    warnings: tuple[WarningLine, ...]
+    important_by_grade: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def share_out(self) -> float:
+        return self.progress.out_now / self.customers_served if self.customers_served else 0.0
+
+
+def report_times(
+    kind: ReportKind | str, now: datetime, event_start: datetime, tz: ZoneInfo
+) -> tuple[datetime, datetime]:
+    """(as of, previous report): a quick report is as of now and follows the event's start; an
+    update is as of the latest 08:00 or 17:00 and follows the other update (or the event's start,
+    if that came later)."""
+    kind = ReportKind(kind)
+    if kind == ReportKind.QUICK:
+        as_of = now
+        previous = event_start
+    else:
+        as_of = _latest_at_hour(UPDATE_HOURS[kind], now, tz)
+        other = next(h for k, h in UPDATE_HOURS.items() if k != kind)
+        previous = max(_latest_at_hour(other, as_of - MICROSECOND, tz), event_start)
+    if event_start > as_of:
+        raise InvalidInput(
+            f"the event starts after this report's time ({as_of.astimezone(tz):%Y-%m-%d %H:%M})",
+            field="event_start",
+        )
+    return as_of, previous
+
+
+def _latest_at_hour(hour: int, at_or_before: datetime, tz: ZoneInfo) -> datetime:
+    local = at_or_before.astimezone(tz)
+    candidate = datetime.combine(local.date(), time(hour), tzinfo=tz)
+    if candidate > local:
+        candidate = datetime.combine(local.date() - timedelta(days=1), time(hour), tzinfo=tz)
+    return candidate.astimezone(UTC)
+
+
+def suggest_event_start(session: Session, now: datetime) -> datetime:
+    """The first report of the oldest outage still active, or a day ago when none is."""
+    oldest = session.scalar(
+        select(func.min(Outage.first_report_at)).where(
+            Outage.restored_at.is_(None), Outage.state.not_in(NOT_COUNTED), Outage.state != OutageState.CLOSED
+        )
+    )
+    return oldest if oldest is not None and oldest <= now else now - timedelta(days=1)
+
+
+def build_report(
+    session: Session, actor: Actor, kind: ReportKind | str, event_start: datetime, now: datetime, tz: ZoneInfo
+) -> SituationReport:
+    """The situation report of the event that started at `event_start`, generated at `now`."""
+    actor.require(*REPORT_ROLES)
+    if event_start.tzinfo is None:
+        raise InvalidInput("needs a time zone", field="event_start")
+    kind = ReportKind(kind)
+    event_start = event_start.astimezone(UTC)
+    as_of, previous = report_times(kind, now, event_start, tz)
+    outages = _EventOutages.load(session, event_start, as_of)
+    # The restoration curve's own count of customers out, so the report and the chart agree.
+    curve = restoration_curve(session, event_start, as_of)
+    active = outages.first_us <= _us(as_of)
+    active &= outages.restored_us == NEVER
+    restored = (outages.restored_us >= _us(event_start)) & (outages.restored_us <= _us(as_of))
+    minutes_out = (_us(as_of) - outages.first_us) / 60e6
+    crews = _crews(session, as_of)
+    disaster = disaster_mode_districts(session, as_of)
+    served = dict(
+        session.execute(select(Customer.district_id, func.count()).group_by(Customer.district_id))
+        .tuples()
+        .all()
+    )
+    districts = []
+    for district in session.scalars(select(District).order_by(District.code)):
+        districts.append(
+            DistrictLine(
+                code=district.code,
+                name_en=district.name_en,
+                name_zh=district.name_zh,
+                customers_served=served.get(district.id, 0),
+                progress=_progress(curve[curve["district_id"] == district.id], previous),
+                outages_active=int((active & (outages.district == district.id)).sum()),
+                crews_deployed=crews.by_district.get(district.id, 0),
+                disaster_mode=district.id in disaster,
+            )
+        )
+    codes = {d.id: d.code for d in session.scalars(select(District))}
+    users = _important_users_out(session, outages, active, codes)
+    by_grade = {grade: 0 for grade in GRADE_ORDER}
+    for user in users:
+        by_grade[user.grade] += 1
+    return SituationReport(
+        kind=kind,
+        event_start=event_start,
+        as_of=as_of,
+        previous_at=previous,
+        generated_at=now,
+        customers_served=sum(served.values()),
+        progress=_progress(curve[curve["district_id"].isna()], previous),
+        outages_active=int(active.sum()),
+        outages_in_event=len(outages.ids),
+        outages_restored=int(restored.sum()),
+        longest_active=_minutes(minutes_out[active].max()) if active.any() else None,
+        mean_active=_minutes(minutes_out[active].mean()) if active.any() else None,
+        mean_restoration=(
+            _minutes(((outages.restored_us - outages.first_us)[restored] / 60e6).mean())
+            if restored.any()
+            else None
+        ),
+        crews=crews.totals,
+        important_users=tuple(users),
+        districts=tuple(districts),
+        disaster_districts=tuple(sorted(codes[i] for i in disaster if i in codes)),
+        warnings=tuple(_warning_line(w) for w in warnings_in_force(session, as_of)),
+        important_by_grade=by_grade,
+    )
+
+
+# --- the figures ---------------------------------------------------------------------------------
+
+
+def _us(when: datetime) -> int:
+    return (when - EPOCH) // MICROSECOND
+
+
+def _minutes(minutes: float) -> timedelta:
+    return timedelta(minutes=float(minutes))
+
+
+def _progress(levels: pd.DataFrame, previous: datetime) -> Progress:
+    """Restoration progress from one district's (or the whole territory's) restoration curve.
+
+    The curve holds the level at the event's start, then the level after each moment the count
+    changed, up to the report's time. A rise is customers cut off, a fall customers restored; two
+    outages changing at the very same microsecond would net out, which real report times do not.
+    """
+    if levels.empty:
+        return Progress(0, 0, None, 0, 0, 0)
+    out = levels["customers_out"].to_numpy(dtype=np.int64)
+    at = list(levels["at"])
+    change = np.diff(out)
+    peak = int(np.argmax(out))
+    since_previous = (levels["at"].iloc[1:] > pd.Timestamp(previous)).to_numpy()
+    return Progress(
+        out_now=int(out[-1]),
+        peak=int(out[peak]),
+        peak_at=at[peak].to_pydatetime() if out[peak] else None,
+        affected=int(out[0] + change[change > 0].sum()),
+        restored=int(-change[change < 0].sum()),
+        restored_since_previous=int(-change[(change < 0) & since_previous].sum()),
+    )
+
+
+NEVER = np.iinfo(np.int64).max
+
+
+@dataclass
+class _EventOutages:
+    """The outages that had customers out at some moment of the event, up to the report's time,
+    with the devices their restoration steps brought back by then."""
+
+    ids: npt.NDArray[np.int64]
+    district: npt.NDArray[np.int64]  # -1 when unknown
+    device: npt.NDArray[np.int64]
+    first_us: npt.NDArray[np.int64]
+    restored_us: npt.NDArray[np.int64]  # NEVER while not restored by the report's time
+    restored_devices: dict[int, set[int]]  # outage index -> devices of its steps
+
+    @classmethod
+    def load(cls, session: Session, event_start: datetime, as_of: datetime) -> _EventOutages:
+        in_event = (
+            Outage.state.not_in(NOT_COUNTED),
+            Outage.merged_into_id.is_(None),
+            Outage.first_report_at <= as_of,
+            or_(Outage.restored_at.is_(None), Outage.restored_at >= event_start),
+        )
+        rows = session.execute(
+            select(
+                Outage.id,
+                # As the restoration curve places an outage without a district of its own.
+                func.coalesce(Outage.district_id, Device.district_id),
+                Outage.device_id,
+                Outage.first_report_at,
+                Outage.restored_at,
+            )
+            .join(Device, Device.id == Outage.device_id)
+            .where(*in_event)
+            .order_by(Outage.id)
+        ).all()
+        end = _us(as_of)
+        restored = [_us(r[4]) if r[4] is not None and _us(r[4]) <= end else NEVER for r in rows]
+        index = {r[0]: n for n, r in enumerate(rows)}
+        restored_devices: dict[int, set[int]] = {}
+        if index:
+            for outage_id, device in session.execute(
+                select(RestorationStep.outage_id, RestorationStep.device_id).where(
+                    RestorationStep.outage_id.in_(select(Outage.id).where(*in_event).scalar_subquery()),
+                    RestorationStep.at <= as_of,
+                    RestorationStep.device_id.is_not(None),
+                )
+            ):
+                restored_devices.setdefault(index[outage_id], set()).add(device)
+        return cls(
+            ids=np.array([r[0] for r in rows], dtype=np.int64),
+            district=np.array([-1 if r[1] is None else r[1] for r in rows], dtype=np.int64),
+            device=np.array([r[2] for r in rows], dtype=np.int64),
+            first_us=np.array([_us(r[3]) for r in rows], dtype=np.int64),
+            restored_us=np.array(restored, dtype=np.int64),
+            restored_devices=restored_devices,
+        )
+
+
+@dataclass(frozen=True)
+class _CrewsAt:
+    totals: Crews
+    by_district: dict[int, int]
+
+
+def _crews(session: Session, as_of: datetime) -> _CrewsAt:
+    """Crews on a job at the report's time, by where they had got to, and by the job's district."""
+    rows = session.execute(
+        select(
+            CrewAssignment.crew_id,
+            Crew.size,
+            CrewAssignment.en_route_at,
+            CrewAssignment.on_site_at,
+            Outage.district_id,
+        )
+        .join(Crew, Crew.id == CrewAssignment.crew_id)
+        .join(Outage, Outage.id == CrewAssignment.outage_id)
+        .where(
+            CrewAssignment.assigned_at <= as_of,
+            or_(CrewAssignment.completed_at.is_(None), CrewAssignment.completed_at > as_of),
+            or_(CrewAssignment.cancelled_at.is_(None), CrewAssignment.cancelled_at > as_of),
+        )
+        .order_by(CrewAssignment.assigned_at, CrewAssignment.id)
+    ).all()
+    stage: dict[int, str] = {}
+    size: dict[int, int] = {}
+    district: dict[int, set[int]] = {}
+    for crew_id, crew_size, en_route_at, on_site_at, district_id in rows:
+        if on_site_at is not None and on_site_at <= as_of:
+            stage[crew_id] = "on_site"
+        elif en_route_at is not None and en_route_at <= as_of:
+            stage[crew_id] = "en_route"
+        else:
+            stage[crew_id] = "dispatched"
+        size[crew_id] = crew_size
+        if district_id is not None:
+            district.setdefault(district_id, set()).add(crew_id)
+    stages = list(stage.values())
+    return _CrewsAt(
+        Crews(
+            deployed=len(stage),
+            workers=sum(size.values()),
+            dispatched=stages.count("dispatched"),
+            en_route=stages.count("en_route"),
+            on_site=stages.count("on_site"),
+        ),
+        {d: len(crews) for d, crews in district.items()},
+    )
+
+
+def _important_users_out(
+    session: Session,
+    outages: _EventOutages,
+    active: npt.NDArray[np.bool_],
+    codes: dict[int, str],
+) -> list[ImportantUserOut]:
+    """Important users (and life-support customers) below an outage active at the report's time,
+    unless a restoration step on their way up (a device restored by then) brought them back."""
+    out_at = {int(outages.device[i]): int(i) for i in np.flatnonzero(active)}
+    if not out_at:
+        return []
+    restored_devices = outages.restored_devices
+    parents = dict(session.execute(select(Device.id, Device.parent_id)).tuples().all())
+    users = []
+    # Plain rows, not ORM objects: a million-customer territory has thousands of important users.
+    for name, account_no, importance, kind, transformer_id, district_id, backup_hours in session.execute(
+        select(
+            Customer.name,
+            Customer.account_no,
+            type_coerce(Customer.importance, String),
+            type_coerce(Customer.kind, String),
+            Customer.transformer_id,
+            Customer.district_id,
+            Customer.backup_hours,
+        ).where(or_(Customer.importance != ImportanceGrade.NONE, Customer.kind == CustomerKind.LIFE_SUPPORT))
+    ):
+        path = _path_up(transformer_id, parents)
+        on_path = set(path)
+        index = next(
+            (out_at[d] for d in path if d in out_at and not restored_devices.get(out_at[d], set()) & on_path),
+            None,
+        )
+        if index is None:
+            continue
+        users.append(
+            ImportantUserOut(
+                name=name,
+                account_no=account_no,
+                grade=user_grade(importance, kind),
+                kind=kind,
+                district_code=codes.get(district_id, ""),
+                outage_id=int(outages.ids[index]),
+                out_since=EPOCH + int(outages.first_us[index]) * MICROSECOND,
+                backup_hours=backup_hours,
+            )
+        )
+    users.sort(key=lambda u: (GRADE_ORDER.index(u.grade), u.out_since, u.name))
+    return users
+
+
+def _path_up(device: int | None, parents: dict[int, int | None]) -> list[int]:
+    path = []
+    while device is not None and len(path) < 64:  # 64: far deeper than any radial network
+        path.append(device)
+        device = parents.get(device)
+    return path
+
+
+def _warning_line(warning: WarningRow) -> WarningLine:
+    return WarningLine(
+        title_en=warning.title_en,
+        title_zh=warning.title_zh,
+        hazard=str(warning.hazard),
+        level=str(warning.level),
+        readiness_level=warning.readiness_level,
+        disaster_mode=bool(warning.disaster_mode),
+        districts=tuple(warning.area_districts or ()),
+        effective_at=warning.effective_at,
+        expires_at=warning.expires_at,
+    )
