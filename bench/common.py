@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.settings import seed_defaults

@@ -39,7 +39,7 @@ from sqlalchemy import func, select, tuple_
 from bench.common import BenchRow, format_table
 from bench.intake import typhoon_burst
 from emergency.app.bootstrap import prepare_schema
-from emergency.core.auth import CLI_ADMIN, Actor
+from emergency.core.actor import CLI_ADMIN, Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import Database
 from emergency.core.errors import EmergencyError

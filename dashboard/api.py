@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from emergency.core import ratelimit
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK, Clock
 from emergency.core.config import load_settings
 from emergency.core.db import Database, get_database

@@ -18,7 +18,7 @@ from streamlit_folium import st_folium
 from dashboard import maps, services
 from dashboard.i18n import local_time, t
 from dashboard.markdown_text import plain
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.errors import EmergencyError
 from emergency.core.models import ACTIVE_OUTAGE_STATES, OutageState

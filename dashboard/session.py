@@ -16,7 +16,8 @@ import streamlit as st
 from dashboard import services
 from dashboard.i18n import LANGUAGE_KEY, t
 from dashboard.public_forms import SESSION_KEY as PUBLIC_FORM_KEY
-from emergency.core.auth import Actor, end_session
+from emergency.core.actor import Actor
+from emergency.core.auth import end_session
 from emergency.core.clock import SYSTEM_CLOCK, Clock
 from emergency.core.db import get_database
 from emergency.core.models import Role

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import services
 from dashboard.i18n import t
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import get_database
 from emergency.core.settings import get_setting

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from emergency.app.bootstrap import DEFAULT_DEMO_CUSTOMERS, DEFAULT_DEMO_SEED, init_database
-from emergency.core.auth import CLI_ADMIN
+from emergency.core.actor import CLI_ADMIN
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.config import load_settings
 from emergency.core.db import Database, get_database

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from emergency.core.actor import Actor
 from emergency.core.clock import Clock
 from emergency.core.models import AuditEvent
-
-if TYPE_CHECKING:
-    from emergency.core.auth import Actor
 
 
 def record(

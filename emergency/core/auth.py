@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import timedelta
 
 from argon2 import PasswordHasher
@@ -12,9 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from emergency.core import audit
+from emergency.core.actor import Actor
 from emergency.core.clock import Clock
 from emergency.core.db import Database
-from emergency.core.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, PermissionDenied
+from emergency.core.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 from emergency.core.models import Role, User
 from emergency.core.settings import get_setting
 
@@ -26,20 +26,6 @@ USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{1,31}$")
 MIN_PASSWORD_LENGTH = 10
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: every service takes one and checks its role."""
-
-    username: str
-    role: str
-
-    def require(self, *roles: Role | str) -> None:
-        if self.role not in {str(r) for r in roles}:
-            raise PermissionDenied(f"{self.username} ({self.role}) may not do this")
-
-
-SYSTEM = Actor("system", "system")
-CLI_ADMIN = Actor("cli", Role.ADMIN)
 
 
 def hash_password(password: str) -> str:

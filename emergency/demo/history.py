@@ -37,7 +37,7 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from emergency.core import audit
-from emergency.core.auth import CLI_ADMIN
+from emergency.core.actor import CLI_ADMIN
 from emergency.core.bulk import insert_columns
 from emergency.core.clock import Clock
 from emergency.core.db import Database

@@ -36,7 +36,8 @@ from sqlalchemy import Integer, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from emergency.core import audit
-from emergency.core.auth import CLI_ADMIN, create_user
+from emergency.core.actor import CLI_ADMIN
+from emergency.core.auth import create_user
 from emergency.core.clock import Clock
 from emergency.core.config import REPO_ROOT
 from emergency.core.db import Database

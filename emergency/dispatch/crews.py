@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from emergency.core import audit
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import Clock
 from emergency.core.db import Database, lock_against_analysis
 from emergency.core.errors import Conflict, EmergencyError, InvalidInput, NotFound

@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from emergency.core import audit
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.calendar import NO_OVERRIDES, add_working_days, load_overrides
 from emergency.core.clock import Clock
 from emergency.core.config import load_settings

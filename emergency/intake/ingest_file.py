@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import Clock
 from emergency.core.db import Database
 from emergency.core.errors import InvalidInput

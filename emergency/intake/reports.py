@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from emergency.core import audit
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.bulk import insert_columns, on_sqlite
 from emergency.core.clock import Clock
 from emergency.core.config import load_settings

@@ -26,7 +26,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql import Executable
 
 from emergency.core import audit
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.bulk import driver_rows, on_sqlite, sqlite_utc_text, sqlite_utc_time
 from emergency.core.clock import Clock
 from emergency.core.ids import IdBlock

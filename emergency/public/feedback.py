@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from emergency.core import audit, ratelimit
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.calendar import load_overrides
 from emergency.core.clock import Clock
 from emergency.core.config import load_settings

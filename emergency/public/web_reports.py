@@ -23,7 +23,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from emergency.core import ratelimit
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import Clock
 from emergency.core.db import Database
 from emergency.core.models import Customer, Report, ReportChannel, ReportKind

@@ -25,7 +25,7 @@ import pandas as pd
 from sqlalchemy import String, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.errors import InvalidInput
 from emergency.core.models import (
     Crew,

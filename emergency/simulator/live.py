@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from emergency.core import audit
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK, Clock
 from emergency.core.db import Database
 from emergency.core.errors import Conflict, InvalidInput

@@ -31,7 +31,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK, FakeClock
 from emergency.core.db import Database
 from emergency.core.errors import EmergencyError

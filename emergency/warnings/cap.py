@@ -19,7 +19,7 @@ from xml.parsers import expat
 from shapely.geometry import MultiPolygon, Polygon
 from sqlalchemy.orm import Session
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import Clock
 from emergency.core.db import Database
 from emergency.core.errors import InvalidInput

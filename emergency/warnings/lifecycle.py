@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from emergency.core import audit
-from emergency.core.auth import SYSTEM, Actor
+from emergency.core.actor import SYSTEM, Actor
 from emergency.core.clock import Clock
 from emergency.core.config import load_settings
 from emergency.core.db import Database

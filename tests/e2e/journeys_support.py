@@ -32,7 +32,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import Database
 from emergency.core.models import ACTIVE_OUTAGE_STATES, Customer, Outage, Role

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 import emergency
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.errors import PermissionDenied

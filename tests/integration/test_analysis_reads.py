@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import update
 
 import emergency.network.model as network
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.models import Device, EtrConfidence, EtrSource, OutageState, SwitchState
 from emergency.intake.reports import submit_reports
 from tests.support.outage_records import add_outage

@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from emergency.app.bootstrap import prepare_schema
-from emergency.core.auth import CLI_ADMIN
+from emergency.core.actor import CLI_ADMIN
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import Database
 from emergency.core.models import ApiToken, Report

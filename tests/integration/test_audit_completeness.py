@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from emergency.core import auth, tokens
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.models import AuditEvent, Crew, Customer, Outage

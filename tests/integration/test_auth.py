@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from emergency.core import auth
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.errors import AuthenticationFailed, Conflict, InvalidInput, PermissionDenied

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from emergency import cli
 from emergency.core import backup as backup_module
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.backup import backup_database, pg_tool_path, restore_database
 from emergency.core.clock import SYSTEM_CLOCK, FakeClock
 from emergency.core.db import Database

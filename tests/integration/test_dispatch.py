@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,

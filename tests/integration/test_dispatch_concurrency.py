@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.errors import Conflict
 from emergency.core.models import Crew, CrewAssignment, Outage
 from emergency.dispatch.crews import OPEN_ASSIGNMENT, cancel_assignment, dispatch_crew, set_crew_off_duty

@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.models import ACTIVE_OUTAGE_STATES, Outage
 from emergency.dispatch.crews import storm_plan
 from emergency.dispatch.disaster_queue import disaster_priority_queue

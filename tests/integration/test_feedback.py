@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.config import load_settings
 from emergency.core.errors import InvalidInput, PermissionDenied
 from emergency.core.models import AuditEvent, Feedback, FeedbackStatus

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from emergency.core.models import AuditEvent, Customer, Outage, OutageState
 from emergency.core.settings import get_setting

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from bench import bench_intake
 from emergency import cli
-from emergency.core.auth import CLI_ADMIN
+from emergency.core.actor import CLI_ADMIN
 from emergency.core.clock import FakeClock
 from emergency.core.config import REPO_ROOT
 from emergency.core.db import Database

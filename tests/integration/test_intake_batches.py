@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.models import (
     Crew,
     CrewAssignment,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.load import Posted, StormOutcome, _Ledger, check_stored_once, run_storm
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.intake.reports import submit_reports

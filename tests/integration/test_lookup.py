@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from emergency.core import ratelimit
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.errors import InvalidInput
 from emergency.core.models import Crew, Customer, Outage, RateLimitHit
 from emergency.core.ratelimit import RateLimited, Requester

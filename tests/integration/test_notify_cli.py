@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import make_url
 
 from emergency import cli
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.settings import set_setting

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.errors import Conflict
 from emergency.core.models import Crew, CrewAssignment, CrewStatus, Outage, OutageState
 from emergency.dispatch.crews import dispatch_crew

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.models import Outage, OutageState
 from emergency.dispatch.board import outage_priorities, sla_board
 from emergency.warnings.area import DistrictsArea

@@ -19,7 +19,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from bench import bench_reliability
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.models import Customer, Outage, OutageState, RestorationStep

@@ -15,7 +15,7 @@ from argon2 import extract_parameters
 from sqlalchemy import select
 
 from emergency.core import auth
-from emergency.core.auth import CLI_ADMIN
+from emergency.core.actor import CLI_ADMIN
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.errors import AuthenticationFailed

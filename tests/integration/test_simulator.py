@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.db import Database
 from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.models import Report, Role, Warning, WarningStatus
 from emergency.demo.territory import load_demo
 from emergency.simulator.live import (

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import load_workbook
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.errors import InvalidInput, PermissionDenied
 from emergency.core.models import (
     AssignmentStatus,

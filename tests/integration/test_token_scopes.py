@@ -8,7 +8,7 @@ import hashlib
 import pytest
 from sqlalchemy import select, text
 
-from emergency.core.auth import CLI_ADMIN
+from emergency.core.actor import CLI_ADMIN
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.errors import PermissionDenied

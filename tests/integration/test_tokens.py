@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from emergency import cli
 from emergency.core import tokens
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied

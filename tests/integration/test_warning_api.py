@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 
 from dashboard.warnings_api import warning_routes
 from emergency.cli import main
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock, SystemClock
 from emergency.core.db import forget_database
 from emergency.core.models import Warning as WarningRow

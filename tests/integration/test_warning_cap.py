@@ -10,7 +10,7 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.errors import Conflict, InvalidInput
 from emergency.core.models import Warning as WarningRow
 from emergency.warnings.area import CircleArea, DistrictsArea, PolygonArea, resolve_area

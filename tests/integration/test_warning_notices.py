@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.models import Notification, Warning, WarningLevel
 from emergency.core.settings import set_setting
 from emergency.public.sms import GSM7, UCS2, encoding_for, sms_segments

@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.errors import Conflict, PermissionDenied
 from emergency.core.models import AuditEvent, Crew, Depot
 from emergency.dispatch.crews import set_crew_off_duty

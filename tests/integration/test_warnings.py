@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.errors import Conflict, InvalidInput, PermissionDenied
 from emergency.core.models import (
     AuditEvent,

@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from emergency.core import audit
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK, FakeClock
 from emergency.core.db import get_database
 from tests.pages.conftest import page

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import session as staff_session
 from emergency.core import auth
-from emergency.core.auth import CLI_ADMIN
+from emergency.core.actor import CLI_ADMIN
 from emergency.core.clock import SYSTEM_CLOCK, FakeClock
 from emergency.core.db import get_database
 from emergency.core.models import AuditEvent

@@ -24,7 +24,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import maps
 from dashboard.console import SELECTED_KEY
-from emergency.core.auth import Actor
+from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import get_database
 from emergency.core.models import Crew, Device, District

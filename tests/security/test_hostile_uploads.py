@@ -19,7 +19,8 @@ from xml.etree import ElementTree as ET
 import pytest
 from sqlalchemy import func, select
 
-from emergency.core.auth import CLI_ADMIN, Actor, authenticate, create_user
+from emergency.core.actor import CLI_ADMIN, Actor
+from emergency.core.auth import authenticate, create_user
 from emergency.core.errors import AuthenticationFailed, InvalidInput
 from emergency.core.models import Crew, Customer, District, Report, User, Warning
 from emergency.core.tokens import create_token

@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from dashboard.api import reports_route_on
-from emergency.core.auth import CLI_ADMIN
+from emergency.core.actor import CLI_ADMIN
 from emergency.core.clock import Clock
 from emergency.core.db import Database, forget_database
 from emergency.core.models import Report
