@@ -10,7 +10,9 @@ from typing import Any
 
 import streamlit as st
 
+from emergency.app.context import Context
 from emergency.core import auth
+from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK, Clock
 from emergency.core.config import load_settings
 from emergency.core.db import Database, get_database
@@ -29,6 +31,13 @@ STAFF_CACHE_SECONDS = 5
 
 def database() -> Database:
     return get_database(load_settings().db_url)
+
+
+def context(actor: Actor) -> Context:
+    """What a command or query from this page runs with: the process's database, the system clock,
+    the signed-in user (or the public) and the configured time zone."""
+    settings = load_settings()
+    return Context(get_database(settings.db_url), SYSTEM_CLOCK, actor, settings.timezone)
 
 
 def database_ready() -> bool:

@@ -1,4 +1,4 @@
-"""One unit of work for a state change: the role check, the write transaction, and the analysis lock.
+"""Units of work: the role check, then the write transaction and analysis lock, or a read session.
 
 Every service that changes state opens one of these instead of repeating the three steps. The role
 is checked before the transaction opens, so a refused call never waits for the write lock.
@@ -29,4 +29,12 @@ def unit_of_work(
     with db.write() as session:
         if against_analysis:
             lock_against_analysis(session, db)
+        yield session
+
+
+@contextmanager
+def read_as(db: Database, actor: Actor, roles: tuple[Role | str, ...]) -> Iterator[Session]:
+    """A read session for `actor`, who must hold one of `roles` (queries for pages and routes)."""
+    actor.require(*roles)
+    with db.read() as session:
         yield session
