@@ -7,6 +7,7 @@ such as another dispatcher having taken the crew first) stays on screen until th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,12 +19,22 @@ from streamlit_folium import st_folium
 from dashboard import maps, services
 from dashboard.i18n import local_time, t
 from dashboard.markdown_text import plain
+from emergency.app.bus import execute
+from emergency.app.commands.dispatch import (
+    ApplyStormPlan,
+    CancelOutage,
+    ConfirmOutage,
+    DispatchCrew,
+    MarkEnRoute,
+    MarkOnSite,
+    RestoreOutage,
+    SetEtr,
+)
+from emergency.app.queries import dispatch as dispatch_queries
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.errors import EmergencyError
 from emergency.core.models import ACTIVE_OUTAGE_STATES, OutageState
-from emergency.dispatch import crews as dispatch
-from emergency.dispatch import etr, outages
 from emergency.dispatch.board import BoardRow
 from emergency.dispatch.outage_detail import OutageDetail
 from emergency.dispatch.sla import ClockState, ClockStatus
@@ -223,8 +234,18 @@ def nearest_outage(rows: list[BoardRow], lat: float, lon: float) -> int | None:
 # --- asking before acting -----------------------------------------------------------------------
 
 
-def ask(action: dict[str, Any]) -> None:
-    st.session_state[PENDING_KEY] = action
+@dataclass(frozen=True)
+class Pending:
+    """An action waiting for "Yes": the command it will execute, the question asked, and the crew
+    code the outcome names (commands carry ids, people read codes)."""
+
+    command: object
+    question: str
+    crew_code: str = ""
+
+
+def ask(pending: Pending) -> None:
+    st.session_state[PENDING_KEY] = pending
     st.session_state.pop(OUTCOME_KEY, None)
 
 
@@ -237,16 +258,16 @@ def show_outcome() -> None:
 
 def confirmation(actor: Actor) -> None:
     """The pending question, if any, with Yes / No."""
-    action = st.session_state.get(PENDING_KEY)
-    if not action:
+    pending = st.session_state.get(PENDING_KEY)
+    if not pending:
         return
     with st.container(border=True):
-        st.warning(action["question"])
+        st.warning(pending.question)
         yes, no = st.columns(2)
         if yes.button(t("action.yes"), type="primary", key="confirm-yes"):
             st.session_state.pop(PENDING_KEY, None)
             try:
-                message = perform(actor, action)
+                message = perform(actor, pending)
             except EmergencyError as error:
                 st.session_state[OUTCOME_KEY] = ("error", t("action.refused", reason=plain(str(error))))
             else:
@@ -259,54 +280,44 @@ def confirmation(actor: Actor) -> None:
             st.rerun()
 
 
-def perform(actor: Actor, action: dict[str, Any]) -> str:
-    """Carry out a confirmed action through its service; returns what happened, in words."""
-    db = services.database()
-    clock = SYSTEM_CLOCK
-    kind = action["kind"]
-    outage_id = action["outage_id"]
-    if kind == "confirm":
-        outages.confirm_outage(db, clock, actor, outage_id, expected_version=action["version"])
-        return t("done.confirm", id=outage_id)
-    if kind == "dispatch":
-        assignment = dispatch.dispatch_crew(
-            db, clock, actor, outage_id, action["crew_id"], crew_version=action["crew_version"]
+def perform(actor: Actor, pending: Pending) -> str:
+    """Execute a confirmed action's command as `actor`; returns what happened, in words."""
+    ctx = services.context(actor)
+    return outcome_text(pending, execute(ctx, pending.command), ctx.tz)
+
+
+def outcome_text(pending: Pending, result: Any, tz: ZoneInfo) -> str:
+    """What a command's result means to the dispatcher who asked for it."""
+    command = pending.command
+    if isinstance(command, ConfirmOutage):
+        return t("done.confirm", id=command.outage_id)
+    if isinstance(command, DispatchCrew):
+        return t(
+            "done.dispatch", crew=pending.crew_code, id=command.outage_id, eta=local_time(result.eta_at, tz)
         )
-        return t("done.dispatch", crew=action["crew_code"], id=outage_id, eta=local_time(assignment.eta_at))
-    if kind == "en_route":
-        dispatch.mark_en_route(db, clock, actor, action["assignment_id"])
-        return t("done.en_route", crew=action["crew_code"])
-    if kind == "on_site":
-        dispatch.mark_on_site(db, clock, actor, action["assignment_id"])
-        return t("done.on_site", crew=action["crew_code"])
-    if kind == "etr":
-        etr.set_etr(db, clock, actor, outage_id, action["etr_at"], action["confidence"], "dispatcher")
-        return t("done.etr", id=outage_id, etr=local_time(action["etr_at"]))
-    if kind == "restore":
-        result = outages.restore_outage(
-            db, clock, actor, outage_id, customers=action.get("customers"), expected_version=action["version"]
-        )
+    if isinstance(command, MarkEnRoute):
+        return t("done.en_route", crew=pending.crew_code)
+    if isinstance(command, MarkOnSite):
+        return t("done.on_site", crew=pending.crew_code)
+    if isinstance(command, SetEtr):
+        return t("done.etr", id=command.outage_id, etr=local_time(command.etr_at, tz))
+    if isinstance(command, RestoreOutage):
         if result.state == OutageState.RESTORED:
-            return t("done.restore", id=outage_id)
-        still_out = result.customers_affected - result.customers_restored
-        return t("done.restore_step", id=outage_id, n=action["customers"], left=still_out)
-    if kind == "cancel":
-        outages.cancel_outage(
-            db, clock, actor, outage_id, action["reason"], expected_version=action["version"]
-        )
-        return t("done.cancel", id=outage_id)
-    if kind == "plan":
-        results = dispatch.apply_plan(db, clock, actor, action["rows"])
-        done = sum(1 for _, outcome in results if not isinstance(outcome, EmergencyError))
+            return t("done.restore", id=command.outage_id)
+        return t("done.restore_step", id=command.outage_id, n=command.customers, left=result.still_out)
+    if isinstance(command, CancelOutage):
+        return t("done.cancel", id=command.outage_id)
+    if isinstance(command, ApplyStormPlan):
+        done = sum(1 for outcome in result if outcome.refused is None)
         refused = [
-            f"{row.crew_code} → {row.outage_id}: {outcome}"
-            for row, outcome in results
-            if isinstance(outcome, EmergencyError)
+            f"{outcome.row.crew_code} → {outcome.row.outage_id}: {outcome.refused}"
+            for outcome in result
+            if outcome.refused is not None
         ]
         return t("done.plan", n=done) + (
             "" if not refused else " " + t("done.plan_refused", list="; ".join(refused))
         )
-    raise ValueError(f"unknown action {kind}")
+    raise TypeError(f"no outcome words for {type(command).__name__}")
 
 
 # --- the selected outage ---------------------------------------------------------------------
@@ -423,31 +434,27 @@ def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
         )
         if job.status == "dispatched" and mid.button(t("action.en_route"), key=f"enroute-{job.id}"):
             ask(
-                {
-                    "kind": "en_route",
-                    "outage_id": o.id,
-                    "assignment_id": job.id,
-                    "crew_code": job.crew_code,
-                    "question": t("ask.en_route", crew=job.crew_code),
-                }
+                Pending(
+                    MarkEnRoute(job.id, expected_version=job.version),
+                    t("ask.en_route", crew=job.crew_code),
+                    crew_code=job.crew_code,
+                )
             )
             st.rerun()
         if job.status in ("dispatched", "en_route") and right.button(
             t("action.on_site"), key=f"onsite-{job.id}"
         ):
             ask(
-                {
-                    "kind": "on_site",
-                    "outage_id": o.id,
-                    "assignment_id": job.id,
-                    "crew_code": job.crew_code,
-                    "question": t("ask.on_site", crew=job.crew_code),
-                }
+                Pending(
+                    MarkOnSite(job.id, expected_version=job.version),
+                    t("ask.on_site", crew=job.crew_code),
+                    crew_code=job.crew_code,
+                )
             )
             st.rerun()
 
     if not open_jobs:
-        options = services.recommend_crews(o.id)
+        options = dispatch_queries.recommend_crews(services.context(actor), o.id)
         if not options:
             st.warning(t("detail.no_crews"))
         else:
@@ -479,30 +486,18 @@ def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
                 crew = available[choice]
                 if st.button(t("action.dispatch"), type="primary", key=f"dispatch-{o.id}"):
                     ask(
-                        {
-                            "kind": "dispatch",
-                            "outage_id": o.id,
-                            "crew_id": crew.crew_id,
-                            "crew_version": crew.version,
-                            "crew_code": crew.code,
-                            "question": t(
-                                "ask.dispatch", crew=crew.code, id=o.id, eta=local_time(crew.eta, tz, "%H:%M")
-                            ),
-                        }
+                        Pending(
+                            DispatchCrew(o.id, crew.crew_id, crew_version=crew.version),
+                            t("ask.dispatch", crew=crew.code, id=o.id, eta=local_time(crew.eta, tz, "%H:%M")),
+                            crew_code=crew.code,
+                        )
                     )
                     st.rerun()
 
     st.divider()
     act1, act2, act3 = st.columns(3)
     if o.confirmed_at is None and act1.button(t("action.confirm"), key=f"confirm-{o.id}"):
-        ask(
-            {
-                "kind": "confirm",
-                "outage_id": o.id,
-                "version": o.version,
-                "question": t("ask.confirm", id=o.id),
-            }
-        )
+        ask(Pending(ConfirmOutage(o.id, expected_version=o.version), t("ask.confirm", id=o.id)))
         st.rerun()
     with act2.popover(t("action.etr")):
         now_local = SYSTEM_CLOCK.now().astimezone(tz)
@@ -519,13 +514,10 @@ def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
         if st.button(t("action.set_etr"), key=f"etr-set-{o.id}"):
             etr_at = datetime.combine(day, at, tzinfo=tz)
             ask(
-                {
-                    "kind": "etr",
-                    "outage_id": o.id,
-                    "etr_at": etr_at,
-                    "confidence": confidence,
-                    "question": t("ask.etr", id=o.id, etr=local_time(etr_at, tz)),
-                }
+                Pending(
+                    SetEtr(o.id, etr_at, confidence, "dispatcher", expected_version=o.version),
+                    t("ask.etr", id=o.id, etr=local_time(etr_at, tz)),
+                )
             )
             st.rerun()
     with act3.popover(t("action.restore")):
@@ -544,15 +536,7 @@ def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
                 if customers is None
                 else t("ask.restore_step", id=o.id, n=customers)
             )
-            ask(
-                {
-                    "kind": "restore",
-                    "outage_id": o.id,
-                    "version": o.version,
-                    "customers": customers,
-                    "question": question,
-                }
-            )
+            ask(Pending(RestoreOutage(o.id, expected_version=o.version, customers=customers), question))
             st.rerun()
     with st.expander(t("action.cancel")):
         reason = st.text_input(t("cancel.reason"), max_chars=500, key=f"cancel-reason-{o.id}")
@@ -560,22 +544,14 @@ def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
             if not reason.strip():
                 st.warning(t("cancel.need_reason"))
             else:
-                ask(
-                    {
-                        "kind": "cancel",
-                        "outage_id": o.id,
-                        "version": o.version,
-                        "reason": reason,
-                        "question": t("ask.cancel", id=o.id),
-                    }
-                )
+                ask(Pending(CancelOutage(o.id, reason, expected_version=o.version), t("ask.cancel", id=o.id)))
                 st.rerun()
 
 
 def storm_plan_panel(actor: Actor, tz: ZoneInfo) -> None:
     """All unassigned outages matched to available crews at once, for the dispatcher to approve."""
     if st.button(t("plan.make"), key="plan-make"):
-        st.session_state["console-plan"] = services.storm_plan()
+        st.session_state["console-plan"] = dispatch_queries.storm_plan(services.context(actor))
     plan = st.session_state.get("console-plan")
     if plan is None:
         st.caption(t("plan.explain"))
@@ -614,6 +590,6 @@ def storm_plan_panel(actor: Actor, tz: ZoneInfo) -> None:
     )
     chosen = [row for row, line in zip(plan.rows, edited, strict=True) if line[t("plan.apply")]]
     if chosen and st.button(t("plan.dispatch", n=len(chosen)), type="primary", key="plan-apply"):
-        ask({"kind": "plan", "outage_id": None, "rows": chosen, "question": t("ask.plan", n=len(chosen))})
+        ask(Pending(ApplyStormPlan(tuple(chosen)), t("ask.plan", n=len(chosen))))
         st.session_state.pop("console-plan", None)
         st.rerun()

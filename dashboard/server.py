@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 # `streamlit run` puts only this folder on the path; the domain package lives beside it.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -52,22 +53,22 @@ SLA_MONITOR_SECONDS = 30
 log = logging.getLogger("outage_desk.server")
 
 
-async def watch_sla_clocks(database: Database) -> None:
+async def watch_sla_clocks(database: Database, tz: ZoneInfo, language: str) -> None:
     """Record breached clocks and tell the duty manager, whoever has a page open or not.
 
     Every app process runs this; the breach table's unique key makes them agree on one record.
     """
     while True:
         try:
-            await asyncio.to_thread(_record_breaches, database)
+            await asyncio.to_thread(_record_breaches, database, tz, language)
         except Exception:  # keep watching: one failed round must not stop the monitor
             log.exception("SLA monitor round failed")
         await asyncio.sleep(SLA_MONITOR_SECONDS)
 
 
-def _record_breaches(database: Database) -> None:
+def _record_breaches(database: Database, tz: ZoneInfo, language: str) -> None:
     with database.write() as session:
-        record_breaches(session, SYSTEM_CLOCK)
+        record_breaches(session, SYSTEM_CLOCK, tz=tz, language=language)
 
 
 async def notify_customers(database: Database) -> None:
@@ -97,7 +98,7 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
     await asyncio.to_thread(
         ensure_app_database, database, SYSTEM_CLOCK, create_demo=settings.db_url_is_default
     )
-    monitor = asyncio.create_task(watch_sla_clocks(database))
+    monitor = asyncio.create_task(watch_sla_clocks(database, settings.timezone, settings.language))
     notifier = asyncio.create_task(notify_customers(database))
     # On a demo database a storm runs in the background (emergency/simulator/live.py).
     demo = start_live_demo(database)

@@ -11,18 +11,14 @@ from typing import Any
 import streamlit as st
 
 from emergency.app.context import Context
+from emergency.app.queries import dispatch as dispatch_queries
 from emergency.core import auth
 from emergency.core.actor import Actor
-from emergency.core.clock import SYSTEM_CLOCK, Clock
+from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.config import load_settings
 from emergency.core.db import Database, get_database
-from emergency.core.models import DeviceKind
 from emergency.core.settings import get_setting
-from emergency.dispatch import board
-from emergency.dispatch import crews as dispatch
-from emergency.dispatch import outage_detail as outage_detail_service
 from emergency.network import territory
-from emergency.network.model import network_model
 from emergency.public import snapshot as publish
 
 # Staff layers refresh often; the public snapshot follows its configured interval.
@@ -60,45 +56,25 @@ def public_snapshot() -> publish.PublicSnapshot:
 
 # A resource, not data: st.cache_data would pickle 5,000 board rows on every read (longer than
 # building them); the rows are immutable named tuples and the pages only read the collections.
+# `_ctx` is not part of the key (Streamlit skips arguments starting with "_"): every viewer of the
+# process shares the layers, and `staff_layers` checks each viewer's role before handing them out.
 @st.cache_resource(ttl=STAFF_CACHE_SECONDS, max_entries=8, show_spinner=False)
-def staff_layers(db_url: str, with_network: bool, with_transformers: bool) -> dict[str, Any]:
-    """The live console's data, shared by every viewer for a few seconds; `forget_staff_layers`
-    drops it after an action so the dispatcher sees what they just did."""
-    return read_staff_layers(get_database(db_url), SYSTEM_CLOCK, with_network, with_transformers)
+def _shared_staff_layers(
+    db_url: str, with_network: bool, with_transformers: bool, _ctx: Context
+) -> dict[str, Any]:
+    return dispatch_queries.staff_layers(_ctx, with_network, with_transformers)
+
+
+def staff_layers(actor: Actor, with_network: bool, with_transformers: bool) -> dict[str, Any]:
+    """The live console's data (`queries.dispatch.staff_layers`), shared by every viewer for a few
+    seconds; `forget_staff_layers` drops it after an action so the dispatcher sees what they did."""
+    actor.require(*dispatch_queries.CONTROL_ROOM)
+    ctx = context(actor)
+    return _shared_staff_layers(ctx.db.url, with_network, with_transformers, ctx)
 
 
 def forget_staff_layers() -> None:
-    staff_layers.clear()
-
-
-def read_staff_layers(
-    db: Database, clock: Clock, with_network: bool, with_transformers: bool
-) -> dict[str, Any]:
-    """The live console's data: the SLA board and the crew and network layers (`bench dispatch`
-    times this same function)."""
-    kinds = territory.NETWORK_KINDS_DEFAULT + ((DeviceKind.TRANSFORMER,) if with_transformers else ())
-    with db.read() as session:
-        return {
-            "board": board.sla_board(session, clock),
-            "crews": territory.crew_collection(session),
-            "network": territory.network_collection(session, kinds) if with_network else None,
-        }
-
-
-def outage_detail(outage_id: int) -> outage_detail_service.OutageDetail:
-    db = database()
-    with db.read() as session:
-        return outage_detail_service.outage_detail(session, network_model(session, db.url), outage_id)
-
-
-def recommend_crews(outage_id: int) -> list[dispatch.CrewOption]:
-    with database().read() as session:
-        return dispatch.recommend_crews(session, SYSTEM_CLOCK, outage_id)
-
-
-def storm_plan() -> dispatch.StormPlan:
-    with database().read() as session:
-        return dispatch.storm_plan(session, SYSTEM_CLOCK)
+    _shared_staff_layers.clear()
 
 
 @st.cache_data(ttl=300, show_spinner=False)

@@ -7,16 +7,18 @@ import streamlit as st
 from dashboard import console, services
 from dashboard.i18n import current_language, t
 from dashboard.session import CONTROL_ROOM_ROLES, idle_too_long, require_role
+from emergency.app.queries import dispatch as dispatch_queries
 from emergency.core.config import load_settings
 
 REFRESH_SECONDS = 10
 ALERTED_KEY = "console-alerted"
 
 actor = require_role(*CONTROL_ROOM_ROLES)
-settings = load_settings()
-tz = settings.timezone
+ctx = services.context(actor)
+tz = ctx.tz
+tiles = load_settings().tiles
 language = current_language()
-db_url = services.database().url
+db_url = ctx.db.url
 
 st.title(t("dispatch.title"))
 toggle_network, toggle_transformers, refresh_note = st.columns([1, 1, 2])
@@ -40,7 +42,7 @@ def live_view() -> None:
     # past the idle limit, so the whole page reruns and the session ends there.
     if idle_too_long():
         st.rerun(scope="app")
-    layers = services.staff_layers(db_url, show_network, show_network and show_transformers)
+    layers = services.staff_layers(actor, show_network, show_network and show_transformers)
     board = layers["board"]
     busy = sum(
         1
@@ -77,7 +79,7 @@ def live_view() -> None:
 
     # The base map changes only with the language, so Leaflet keeps its view across refreshes;
     # outages, crews and the network arrive as layers added to it.
-    fmap = console.live_base_map(services.territory_base(db_url), language, settings.tiles)
+    fmap = console.live_base_map(services.territory_base(db_url), language, tiles)
     if fmap is not None:
         clicked = console.draw_live_map(fmap, console.live_layers(layers, language, tz))
         st.caption(t("dispatch.legend"))
@@ -124,7 +126,7 @@ live_view()
 
 console.show_outcome()
 console.confirmation(actor)
-board_rows = services.staff_layers(db_url, show_network, show_network and show_transformers)["board"]
+board_rows = services.staff_layers(actor, show_network, show_network and show_transformers)["board"]
 rows = {r.outage_id: r for r in board_rows}
 selected = st.session_state.get(console.SELECTED_KEY)
 # The board and the map select by clicking; this picker does the same from the keyboard.
@@ -142,7 +144,9 @@ if picked is not None and picked != selected:
     st.session_state[console.SELECTED_KEY] = picked
     st.rerun()
 if selected is not None:
-    console.detail_panel(actor, services.outage_detail(selected), rows.get(selected), language, tz)
+    console.detail_panel(
+        actor, dispatch_queries.outage_detail(ctx, selected), rows.get(selected), language, tz
+    )
 
 with st.expander(t("plan.title")):
     console.storm_plan_panel(actor, tz)

@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -22,7 +23,6 @@ from sqlalchemy.orm import Session
 
 from emergency.core.calendar import load_overrides
 from emergency.core.clock import Clock
-from emergency.core.config import load_settings
 from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,
     AssignmentStatus,
@@ -98,12 +98,13 @@ class BoardRow(NamedTuple):
         return next((c for c in self.clocks if c.code == code), None)
 
 
-def sla_board(session: Session, clock: Clock) -> list[BoardRow]:
+def sla_board(session: Session, clock: Clock, tz: ZoneInfo) -> list[BoardRow]:
     """Every active outage with its clocks, in priority order (`emergency.dispatch.priority`).
 
     Rows are read as plain columns and the clocks evaluated as arrays (`sla.clock_states`), so a
     typhoon's 5,000 outages cost a few hundred milliseconds, not one ORM object and one Python
     clock evaluation each; `sla.outage_clocks` stays the reference and tests check both agree.
+    `tz` is the utility's time zone (working-day clocks end at a local end of day).
     """
     now = clock.now()
     targets = sla.load_targets(session, "outage")
@@ -150,7 +151,7 @@ def sla_board(session: Session, clock: Clock) -> list[BoardRow]:
     micros = {name: _micros(columns[position[f"{name}_at"]]) for name in time_names}
     area_types = np.array(columns[position["area_type"]], dtype=object)
     aware = {name: _datetimes(values) for name, values in micros.items()}
-    clocks = _board_clocks(session, targets, micros, aware, area_types, now, at_risk)
+    clocks = _board_clocks(session, targets, micros, aware, area_types, now, at_risk, tz)
     first_reports = aware["first_report"]
     etrs = aware["etr"]
     importants = _json_values(columns[position["important_affected"]])
@@ -216,9 +217,9 @@ def sla_board(session: Session, clock: Clock) -> list[BoardRow]:
     return board
 
 
-def outage_priorities(session: Session, clock: Clock) -> dict[int, ranking.Priority]:
+def outage_priorities(session: Session, clock: Clock, tz: ZoneInfo) -> dict[int, ranking.Priority]:
     """Each active outage's place in the one ranking, by outage id (the storm plan's order)."""
-    return {row.outage_id: row.priority for row in sla_board(session, clock) if row.priority is not None}
+    return {row.outage_id: row.priority for row in sla_board(session, clock, tz) if row.priority is not None}
 
 
 def _priorities(
@@ -315,6 +316,7 @@ def _board_clocks(
     area_types: npt.NDArray[np.object_],
     now: datetime,
     at_risk: timedelta,
+    tz: ZoneInfo,
 ) -> list[tuple[list[sla.ClockStatus], sla.ClockStatus | None]]:
     """Each outage's clocks in the order of `targets`, and the most urgent enforced one
     (`sla.most_urgent`'s order: running first, then the least time left)."""
@@ -329,7 +331,7 @@ def _board_clocks(
         applies = started != sla.NO_TIME
         if target.area_type is not None:
             applies &= area_types == target.area_type
-        deadline, deadline_at = _deadlines(session, target, started, aware[target.starts_on], applies)
+        deadline, deadline_at = _deadlines(session, target, started, aware[target.starts_on], applies, tz)
         deadline = np.where(applies, deadline, sla.NO_TIME)
         states, remaining = sla.clock_states(deadline, stopped, now_us, at_risk_us)
         remaining = np.where(applies, remaining, 0)
@@ -382,6 +384,7 @@ def _deadlines(
     started: sla.Micros,
     started_at: list[datetime | None],
     applies: npt.NDArray[np.bool_],
+    tz: ZoneInfo,
 ) -> tuple[sla.Micros, list[datetime | None]]:
     """Each clock's deadline, as microseconds and as a datetime."""
     if target.calendar != "working_days":
@@ -389,7 +392,6 @@ def _deadlines(
         limit = sla.deadline_for(target, EPOCH) - EPOCH
         return started + limit // MICROSECOND, [None if s is None else s + limit for s in started_at]
     # Working days depend on the start day and the holiday calendar: the reference, one by one.
-    tz = load_settings().timezone
     overrides = load_overrides(session)
     deadlines = np.full(len(started), sla.NO_TIME, dtype=np.int64)
     deadline_at: list[datetime | None] = [None] * len(started)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -49,9 +50,12 @@ class QueueRow:
         return self.priority.reason(language)
 
 
-def disaster_priority_queue(session: Session, clock: Clock, model: NetworkModel) -> list[QueueRow]:
+def disaster_priority_queue(
+    session: Session, clock: Clock, model: NetworkModel, tz: ZoneInfo
+) -> list[QueueRow]:
     now = clock.now()
-    in_disaster = [row for row in sla_board(session, clock) if row.priority and row.priority.disaster_mode]
+    board = sla_board(session, clock, tz)
+    in_disaster = [row for row in board if row.priority and row.priority.disaster_mode]
     if not in_disaster:
         return []
     codes = dict(session.execute(select(District.id, District.code)).tuples().all())

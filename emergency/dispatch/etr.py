@@ -21,7 +21,6 @@ from sqlalchemy.orm.exc import StaleDataError
 from emergency.core import audit
 from emergency.core.actor import Actor
 from emergency.core.clock import Clock
-from emergency.core.db import Database, lock_against_analysis
 from emergency.core.errors import Conflict, InvalidInput, NotFound
 from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,
@@ -31,14 +30,12 @@ from emergency.core.models import (
     EtrConfidence,
     EtrSource,
     Outage,
-    Role,
     Setting,
     Warning,
     WarningStatus,
 )
 from emergency.core.settings import DEFAULT_SETTINGS
 
-OPERATOR_ROLES = (Role.DISPATCHER, Role.MANAGER)
 MAX_NOTE_CHARS = 500
 # Warnings in force: an updated warning is still in force until it is cancelled or expires.
 WARNINGS_IN_FORCE = (WarningStatus.ACTIVE, WarningStatus.UPDATED)
@@ -211,7 +208,7 @@ def apply_etr(
 
 
 def set_etr(
-    db: Database,
+    session: Session,
     clock: Clock,
     actor: Actor,
     outage_id: int,
@@ -223,33 +220,30 @@ def set_etr(
     expected_version: int | None = None,
 ) -> Outage:
     """A dispatcher records an ETR (their own, or one a crew phoned in) for an active outage."""
-    actor.require(*OPERATOR_ROLES)
     confidence = _enum(EtrConfidence, confidence, "confidence")
     source = _enum(EtrSource, source, "source")
     note = _note(note)
-    with db.write() as session:
-        lock_against_analysis(session, db)
-        now = clock.now()
-        rules = EtrRules.from_settings(session)
-        check_etr_time(etr_at, now, rules)
-        outage = session.get(Outage, outage_id)
-        if outage is None:
-            raise NotFound(f"no outage {outage_id}")
-        if expected_version is not None and outage.version != expected_version:
-            raise Conflict(f"outage {outage_id} was changed by someone else; reload and try again")
-        if outage.state not in ACTIVE_OUTAGE_STATES:
-            raise Conflict(f"outage {outage_id} is {outage.state}; an ETR is for an active outage")
-        if source == EtrSource.SYSTEM and people_etr_stands(outage, now):
-            assert outage.etr_at is not None
-            raise Conflict(
-                f"outage {outage_id} has a {outage.etr_source} ETR ({outage.etr_at.isoformat()}) still "
-                "ahead, which takes precedence over a system estimate"
-            )
-        try:
-            apply_etr(session, clock, actor, outage, etr_at, confidence, source, note)
-        except StaleDataError:
-            raise Conflict(f"outage {outage_id} was changed by someone else; reload and try again") from None
-        return outage
+    now = clock.now()
+    rules = EtrRules.from_settings(session)
+    check_etr_time(etr_at, now, rules)
+    outage = session.get(Outage, outage_id)
+    if outage is None:
+        raise NotFound(f"no outage {outage_id}")
+    if expected_version is not None and outage.version != expected_version:
+        raise Conflict(f"outage {outage_id} was changed by someone else; reload and try again")
+    if outage.state not in ACTIVE_OUTAGE_STATES:
+        raise Conflict(f"outage {outage_id} is {outage.state}; an ETR is for an active outage")
+    if source == EtrSource.SYSTEM and people_etr_stands(outage, now):
+        assert outage.etr_at is not None
+        raise Conflict(
+            f"outage {outage_id} has a {outage.etr_source} ETR ({outage.etr_at.isoformat()}) still "
+            "ahead, which takes precedence over a system estimate"
+        )
+    try:
+        apply_etr(session, clock, actor, outage, etr_at, confidence, source, note)
+    except StaleDataError:
+        raise Conflict(f"outage {outage_id} was changed by someone else; reload and try again") from None
+    return outage
 
 
 def etr_history(session: Session, outage_id: int) -> list[EtrChange]:

@@ -1,6 +1,7 @@
 """One outage as the dispatcher sees it: the device, the reports, who is affected, the crews and ETRs.
 
 Staff-only: this carries important users' names and contacts and report texts as customers wrote them.
+Everything here is plain frozen data, read in one session, for a page to draw.
 """
 
 from __future__ import annotations
@@ -62,23 +63,57 @@ class AssignmentLine:
     assigned_at: datetime
     assigned_by: str | None
     eta_at: datetime | None
+    version: int
+
+
+@dataclass(frozen=True)
+class OutageFacts:
+    """The outage itself, as the page shows it and as its actions need it (`version`)."""
+
+    id: int
+    version: int
+    state: str
+    customers_affected: int
+    customers_restored: int
+    first_report_at: datetime
+    confirmed_at: datetime | None
+    etr_at: datetime | None
+    hazard: bool
+    nested: bool
+    nested_in_id: int | None
+
+
+@dataclass(frozen=True)
+class EtrLine:
+    set_at: datetime
+    etr_at: datetime
+    source: str
+    confidence: str
+    set_by: str | None
+
+
+@dataclass(frozen=True)
+class StepLine:
+    at: datetime
+    customers_restored: int
+    by: str | None
 
 
 @dataclass(frozen=True)
 class OutageDetail:
-    outage: Outage
+    outage: OutageFacts
     device_code: str
     device_kind: str
     device_name: str
     district_name_en: str | None
     district_name_zh: str | None
     area_type: str | None
-    reports: list[ReportLine]
+    reports: tuple[ReportLine, ...]
     report_total: int
-    important_users: list[ImportantUser]
-    assignments: list[AssignmentLine]
-    etr_history: list[EtrChange]
-    steps: list[RestorationStep]
+    important_users: tuple[ImportantUser, ...]
+    assignments: tuple[AssignmentLine, ...]
+    etr_history: tuple[EtrLine, ...]
+    steps: tuple[StepLine, ...]
 
 
 def outage_detail(session: Session, model: NetworkModel, outage_id: int) -> OutageDetail:
@@ -120,7 +155,7 @@ def outage_detail(session: Session, model: NetworkModel, outage_id: int) -> Outa
         key=lambda u: (grade_order.index(u.grade), u.backup_hours if u.backup_hours is not None else 1e9)
     )
     assignments = [
-        AssignmentLine(a.id, code, name, str(a.status), a.assigned_at, a.assigned_by, a.eta_at)
+        AssignmentLine(a.id, code, name, str(a.status), a.assigned_at, a.assigned_by, a.eta_at, a.version)
         for a, code, name in session.execute(
             select(CrewAssignment, Crew.code, Crew.name)
             .join(Crew, Crew.id == CrewAssignment.crew_id)
@@ -128,23 +163,39 @@ def outage_detail(session: Session, model: NetworkModel, outage_id: int) -> Outa
             .order_by(CrewAssignment.assigned_at)
         )
     ]
-    etrs = list(
-        session.scalars(select(EtrChange).where(EtrChange.outage_id == outage_id).order_by(EtrChange.set_at))
+    etrs = tuple(
+        EtrLine(e.set_at, e.etr_at, str(e.source), str(e.confidence), e.set_by)
+        for e in session.scalars(
+            select(EtrChange).where(EtrChange.outage_id == outage_id).order_by(EtrChange.set_at)
+        )
     )
-    steps = list(
-        session.scalars(
+    steps = tuple(
+        StepLine(s.at, s.customers_restored, s.by)
+        for s in session.scalars(
             select(RestorationStep).where(RestorationStep.outage_id == outage_id).order_by(RestorationStep.at)
         )
     )
     return OutageDetail(
-        outage=outage,
+        outage=OutageFacts(
+            id=outage.id,
+            version=outage.version,
+            state=str(outage.state),
+            customers_affected=outage.customers_affected,
+            customers_restored=outage.customers_restored,
+            first_report_at=outage.first_report_at,
+            confirmed_at=outage.confirmed_at,
+            etr_at=outage.etr_at,
+            hazard=outage.hazard,
+            nested=outage.nested,
+            nested_in_id=outage.nested_in_id,
+        ),
         device_code=device.code,
         device_kind=str(device.kind),
         device_name=device.name,
         district_name_en=district.name_en if district else None,
         district_name_zh=district.name_zh if district else None,
         area_type=str(district.area_type) if district else None,
-        reports=[
+        reports=tuple(
             ReportLine(
                 r.id,
                 str(r.channel),
@@ -156,10 +207,10 @@ def outage_detail(session: Session, model: NetworkModel, outage_id: int) -> Outa
                 r.contact_phone,
             )
             for r in reports
-        ],
+        ),
         report_total=report_total,
-        important_users=important,
-        assignments=assignments,
+        important_users=tuple(important),
+        assignments=tuple(assignments),
         etr_history=etrs,
         steps=steps,
     )

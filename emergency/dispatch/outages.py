@@ -1,8 +1,9 @@
 """The outage lifecycle people drive: confirm, restore (whole or in steps), cancel, close.
 
 Trouble-call analysis (emergency.network.model) predicts and merges outages; the actions here are the
-dispatcher's and the crew's. Each runs in its own transaction, checks the actor's role, refuses a
-stale edit (the version the caller saw), and writes an audit event.
+dispatcher's and the crew's. Each acts inside the caller's transaction (the handlers in
+`emergency.app.commands.dispatch` open it, check the role and keep trouble-call analysis out),
+refuses a stale edit (the version the caller saw), and writes an audit event.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from sqlalchemy.orm import Session
 from emergency.core import audit
 from emergency.core.actor import Actor
 from emergency.core.clock import Clock
-from emergency.core.db import Database, lock_against_analysis
 from emergency.core.errors import Conflict, InvalidInput, NotFound
 from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,
@@ -27,10 +27,8 @@ from emergency.core.models import (
     Outage,
     OutageState,
     RestorationStep,
-    Role,
 )
 
-OPERATOR_ROLES = (Role.DISPATCHER, Role.MANAGER)
 # How far along an outage is; merging keeps the furthest state of the outages merged.
 LIFECYCLE = (
     OutageState.REPORTED,
@@ -125,36 +123,33 @@ def _require_active(outage: Outage) -> None:
 
 
 def confirm_outage(
-    db: Database, clock: Clock, actor: Actor, outage_id: int, expected_version: int | None = None
+    session: Session, clock: Clock, actor: Actor, outage_id: int, expected_version: int | None = None
 ) -> Outage:
-    actor.require(*OPERATOR_ROLES)
-    with db.write() as session:
-        lock_against_analysis(session, db)
-        outage = _load(session, outage_id, expected_version)
-        _require_active(outage)
-        if outage.confirmed_at is not None:
-            raise Conflict(f"outage {outage_id} is already confirmed")
-        before = outage_snapshot(outage)
-        outage.confirmed_at = clock.now()
-        outage.confirmed_by = actor.username
-        if outage.state in (OutageState.REPORTED, OutageState.PREDICTED):
-            outage.state = OutageState.CONFIRMED
-        session.flush()
-        audit.record(
-            session,
-            clock,
-            actor,
-            "outage.confirm",
-            "outage",
-            outage.id,
-            before=before,
-            after=outage_snapshot(outage),
-        )
-        return outage
+    outage = _load(session, outage_id, expected_version)
+    _require_active(outage)
+    if outage.confirmed_at is not None:
+        raise Conflict(f"outage {outage_id} is already confirmed")
+    before = outage_snapshot(outage)
+    outage.confirmed_at = clock.now()
+    outage.confirmed_by = actor.username
+    if outage.state in (OutageState.REPORTED, OutageState.PREDICTED):
+        outage.state = OutageState.CONFIRMED
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        actor,
+        "outage.confirm",
+        "outage",
+        outage.id,
+        before=before,
+        after=outage_snapshot(outage),
+    )
+    return outage
 
 
 def restore_outage(
-    db: Database,
+    session: Session,
     clock: Clock,
     actor: Actor,
     outage_id: int,
@@ -163,83 +158,79 @@ def restore_outage(
     expected_version: int | None = None,
 ) -> Outage:
     """Restore everyone still out, or, with `customers`, a step of that many."""
-    actor.require(*OPERATOR_ROLES)
-    with db.write() as session:
-        lock_against_analysis(session, db)
-        outage = _load(session, outage_id, expected_version)
-        _require_active(outage)
-        still_out = outage.customers_affected - outage.customers_restored
-        if customers is None:
-            customers = still_out
-        elif not 0 < customers <= still_out:
-            raise InvalidInput(f"must be from 1 to the {still_out} customers still out", field="customers")
-        before = outage_snapshot(outage)
-        record_restoration(session, outage, clock.now(), customers, actor.username, _reason(note, "note"))
-        session.flush()
-        action = "outage.restore" if outage.state == OutageState.RESTORED else "outage.restore_step"
-        audit.record(
-            session, clock, actor, action, "outage", outage.id, before=before, after=outage_snapshot(outage)
-        )
-        return outage
+    outage = _load(session, outage_id, expected_version)
+    _require_active(outage)
+    still_out = outage.customers_affected - outage.customers_restored
+    if customers is None:
+        customers = still_out
+    elif not 0 < customers <= still_out:
+        raise InvalidInput(f"must be from 1 to the {still_out} customers still out", field="customers")
+    before = outage_snapshot(outage)
+    record_restoration(session, outage, clock.now(), customers, actor.username, _reason(note, "note"))
+    session.flush()
+    action = "outage.restore" if outage.state == OutageState.RESTORED else "outage.restore_step"
+    audit.record(
+        session, clock, actor, action, "outage", outage.id, before=before, after=outage_snapshot(outage)
+    )
+    return outage
 
 
 def cancel_outage(
-    db: Database, clock: Clock, actor: Actor, outage_id: int, reason: str, expected_version: int | None = None
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    outage_id: int,
+    reason: str,
+    expected_version: int | None = None,
 ) -> Outage:
     """A false alarm or a duplicate: not deleted, cancelled with the reason."""
-    actor.require(*OPERATOR_ROLES)
     reason_text = _reason(reason, "reason")
     if not reason_text:
         raise InvalidInput("say why the outage is cancelled", field="reason")
-    with db.write() as session:
-        lock_against_analysis(session, db)
-        outage = _load(session, outage_id, expected_version)
-        _require_active(outage)
-        before = outage_snapshot(outage)
-        outage.state = OutageState.CANCELLED
-        outage.cancelled_at = clock.now()
-        outage.cancel_reason = reason_text
-        end_open_assignments(session, outage.id, AssignmentStatus.CANCELLED, clock.now())
-        session.flush()
-        audit.record(
-            session,
-            clock,
-            actor,
-            "outage.cancel",
-            "outage",
-            outage.id,
-            before=before,
-            after=outage_snapshot(outage),
-            detail=reason_text,
-        )
-        return outage
+    outage = _load(session, outage_id, expected_version)
+    _require_active(outage)
+    before = outage_snapshot(outage)
+    outage.state = OutageState.CANCELLED
+    outage.cancelled_at = clock.now()
+    outage.cancel_reason = reason_text
+    end_open_assignments(session, outage.id, AssignmentStatus.CANCELLED, clock.now())
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        actor,
+        "outage.cancel",
+        "outage",
+        outage.id,
+        before=before,
+        after=outage_snapshot(outage),
+        detail=reason_text,
+    )
+    return outage
 
 
 def close_outage(
-    db: Database, clock: Clock, actor: Actor, outage_id: int, expected_version: int | None = None
+    session: Session, clock: Clock, actor: Actor, outage_id: int, expected_version: int | None = None
 ) -> Outage:
     """Restoration verified: the outage leaves the board for good."""
-    actor.require(*OPERATOR_ROLES)
-    with db.write() as session:
-        lock_against_analysis(session, db)
-        outage = _load(session, outage_id, expected_version)
-        if outage.state != OutageState.RESTORED:
-            raise Conflict(f"outage {outage_id} is {outage.state}; only a restored outage can be closed")
-        before = outage_snapshot(outage)
-        outage.state = OutageState.CLOSED
-        outage.closed_at = clock.now()
-        session.flush()
-        audit.record(
-            session,
-            clock,
-            actor,
-            "outage.close",
-            "outage",
-            outage.id,
-            before=before,
-            after=outage_snapshot(outage),
-        )
-        return outage
+    outage = _load(session, outage_id, expected_version)
+    if outage.state != OutageState.RESTORED:
+        raise Conflict(f"outage {outage_id} is {outage.state}; only a restored outage can be closed")
+    before = outage_snapshot(outage)
+    outage.state = OutageState.CLOSED
+    outage.closed_at = clock.now()
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        actor,
+        "outage.close",
+        "outage",
+        outage.id,
+        before=before,
+        after=outage_snapshot(outage),
+    )
+    return outage
 
 
 def _reason(text: str | None, field: str) -> str | None:

@@ -39,7 +39,6 @@ from emergency.core import audit
 from emergency.core.actor import Actor
 from emergency.core.calendar import NO_OVERRIDES, add_working_days, load_overrides
 from emergency.core.clock import Clock
-from emergency.core.config import load_settings
 from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,
     District,
@@ -367,20 +366,17 @@ def _text(value: Any) -> str | None:
 
 
 def record_breaches(
-    session: Session, clock: Clock, *, tz: ZoneInfo | None = None, language: str | None = None
+    session: Session, clock: Clock, *, tz: ZoneInfo, language: str
 ) -> list[SlaBreach]:
     """Record every enforced clock of an active outage or open feedback that is past its deadline.
 
     Each new breach gets an `SlaBreach` row, one outbox notification to the duty manager and one
     audit event, all in a SAVEPOINT: when another process recorded the same breach first, the
     unique constraint refuses the row and this one is skipped, so nobody is told twice. Returns
-    the breaches this call recorded. `tz` and `language` default to OUTAGE_TZ and OUTAGE_LANG.
+    the breaches this call recorded. `tz` and `language` are the utility's (the server passes what
+    it read at start).
     """
     now = clock.now()
-    if tz is None:
-        tz = load_settings().timezone
-    if language is None:
-        language = load_settings().language
     targets = load_targets(session)
     overrides = load_overrides(session)
     at_risk = at_risk_window(session)

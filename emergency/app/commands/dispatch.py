@@ -1,0 +1,377 @@
+"""The dispatcher's actions: confirm, dispatch, en route, on site, ETR, restore, cancel, the storm
+plan, crew duty and positions.
+
+Every action on an outage or a crew assignment carries the version the user saw, so an edit made
+on a stale screen is refused with a Conflict instead of overwriting a colleague's. (`None` is for
+the callers that act on whatever is current, with no screen: the simulator, the CLI.) Each handler
+opens the unit of work (role check, write transaction, and the analysis lock where outages or crews
+change) and returns plain frozen data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from emergency.app.bus import handles
+from emergency.app.context import Context
+from emergency.core.errors import Conflict
+from emergency.core.models import Crew, CrewAssignment, EtrConfidence, EtrSource, Outage
+from emergency.core.unit_of_work import unit_of_work
+from emergency.dispatch import crews, etr, outages
+from emergency.dispatch.crews import OPERATOR_ROLES, POSITION_ROLES
+from emergency.dispatch.plan import PlanRow
+
+# --- what the handlers return ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutageChanged:
+    """An outage as an action left it."""
+
+    id: int
+    version: int
+    state: str
+    customers_affected: int
+    customers_restored: int
+    etr_at: datetime | None
+
+    @property
+    def still_out(self) -> int:
+        return self.customers_affected - self.customers_restored
+
+
+@dataclass(frozen=True)
+class AssignmentChanged:
+    """A crew assignment as an action left it."""
+
+    id: int
+    version: int
+    outage_id: int
+    crew_id: int
+    status: str
+    eta_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CrewChanged:
+    id: int
+    version: int
+    code: str
+    status: str
+    lon: float
+    lat: float
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    """One approved plan row: dispatched, or refused with the Conflict's words."""
+
+    row: PlanRow
+    dispatched: AssignmentChanged | None
+    refused: str | None
+
+
+def _outage(outage: Outage) -> OutageChanged:
+    return OutageChanged(
+        outage.id,
+        outage.version,
+        str(outage.state),
+        outage.customers_affected,
+        outage.customers_restored,
+        outage.etr_at,
+    )
+
+
+def _assignment(assignment: CrewAssignment) -> AssignmentChanged:
+    return AssignmentChanged(
+        assignment.id,
+        assignment.version,
+        assignment.outage_id,
+        assignment.crew_id,
+        str(assignment.status),
+        assignment.eta_at,
+    )
+
+
+def _crew(crew: Crew) -> CrewChanged:
+    return CrewChanged(crew.id, crew.version, crew.code, str(crew.status), crew.lon, crew.lat)
+
+
+# --- outages -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfirmOutage:
+    outage_id: int
+    expected_version: int | None
+
+
+@handles(ConfirmOutage)
+def confirm_outage(ctx: Context, cmd: ConfirmOutage) -> OutageChanged:
+    with unit_of_work(ctx.db, ctx.actor, OPERATOR_ROLES, against_analysis=True) as session:
+        outage = outages.confirm_outage(session, ctx.clock, ctx.actor, cmd.outage_id, cmd.expected_version)
+        return _outage(outage)
+
+
+@dataclass(frozen=True)
+class SetEtr:
+    """A dispatcher's ETR, their own or one a crew phoned in (`source`)."""
+
+    outage_id: int
+    etr_at: datetime
+    confidence: EtrConfidence | str
+    source: EtrSource | str
+    expected_version: int | None
+    note: str | None = None
+
+
+@handles(SetEtr)
+def set_etr(ctx: Context, cmd: SetEtr) -> OutageChanged:
+    with unit_of_work(ctx.db, ctx.actor, OPERATOR_ROLES, against_analysis=True) as session:
+        outage = etr.set_etr(
+            session,
+            ctx.clock,
+            ctx.actor,
+            cmd.outage_id,
+            cmd.etr_at,
+            cmd.confidence,
+            cmd.source,
+            cmd.note,
+            expected_version=cmd.expected_version,
+        )
+        return _outage(outage)
+
+
+@dataclass(frozen=True)
+class RestoreOutage:
+    """Restore everyone still out, or, with `customers`, a step of that many."""
+
+    outage_id: int
+    expected_version: int | None
+    customers: int | None = None
+    note: str | None = None
+
+
+@handles(RestoreOutage)
+def restore_outage(ctx: Context, cmd: RestoreOutage) -> OutageChanged:
+    with unit_of_work(ctx.db, ctx.actor, OPERATOR_ROLES, against_analysis=True) as session:
+        outage = outages.restore_outage(
+            session,
+            ctx.clock,
+            ctx.actor,
+            cmd.outage_id,
+            customers=cmd.customers,
+            note=cmd.note,
+            expected_version=cmd.expected_version,
+        )
+        return _outage(outage)
+
+
+@dataclass(frozen=True)
+class CancelOutage:
+    """A false alarm or a duplicate: cancelled with the reason, never deleted."""
+
+    outage_id: int
+    reason: str
+    expected_version: int | None
+
+
+@handles(CancelOutage)
+def cancel_outage(ctx: Context, cmd: CancelOutage) -> OutageChanged:
+    with unit_of_work(ctx.db, ctx.actor, OPERATOR_ROLES, against_analysis=True) as session:
+        outage = outages.cancel_outage(
+            session, ctx.clock, ctx.actor, cmd.outage_id, cmd.reason, expected_version=cmd.expected_version
+        )
+        return _outage(outage)
+
+
+@dataclass(frozen=True)
+class CloseOutage:
+    """Restoration verified: the outage leaves the board for good."""
+
+    outage_id: int
+    expected_version: int | None
+
+
+@handles(CloseOutage)
+def close_outage(ctx: Context, cmd: CloseOutage) -> OutageChanged:
+    with unit_of_work(ctx.db, ctx.actor, OPERATOR_ROLES, against_analysis=True) as session:
+        outage = outages.close_outage(session, ctx.clock, ctx.actor, cmd.outage_id, cmd.expected_version)
+        return _outage(outage)
+
+
+# --- crews on outages --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DispatchCrew:
+    """Send an available crew, as the dispatcher saw it (`crew_version`), to an active outage.
+
+    With `outage_version`, an outage changed since is refused too.
+    """
+
+    outage_id: int
+    crew_id: int
+    crew_version: int
+    outage_version: int | None = None
+
+
+@handles(DispatchCrew)
+def dispatch_crew(ctx: Context, cmd: DispatchCrew) -> AssignmentChanged:
+    with unit_of_work(ctx.db, ctx.actor, OPERATOR_ROLES, against_analysis=True) as session:
+        assignment = crews.dispatch_crew(
+            session,
+            ctx.clock,
+            ctx.actor,
+            cmd.outage_id,
+            cmd.crew_id,
+            crew_version=cmd.crew_version,
+            outage_version=cmd.outage_version,
+        )
+        return _assignment(assignment)
+
+
+@dataclass(frozen=True)
+class MarkEnRoute:
+    """The crew has left for the outage."""
+
+    assignment_id: int
+    expected_version: int
+
+
+@handles(MarkEnRoute)
+def mark_en_route(ctx: Context, cmd: MarkEnRoute) -> AssignmentChanged:
+    with unit_of_work(ctx.db, ctx.actor, OPERATOR_ROLES, against_analysis=True) as session:
+        assignment = crews.mark_en_route(
+            session, ctx.clock, ctx.actor, cmd.assignment_id, expected_version=cmd.expected_version
+        )
+        return _assignment(assignment)
+
+
+@dataclass(frozen=True)
+class MarkOnSite:
+    """The crew has arrived: this stops the on-site clock."""
+
+    assignment_id: int
+    expected_version: int
+
+
+@handles(MarkOnSite)
+def mark_on_site(ctx: Context, cmd: MarkOnSite) -> AssignmentChanged:
+    with unit_of_work(ctx.db, ctx.actor, OPERATOR_ROLES, against_analysis=True) as session:
+        assignment = crews.mark_on_site(
+            session, ctx.clock, ctx.actor, cmd.assignment_id, expected_version=cmd.expected_version
+        )
+        return _assignment(assignment)
+
+
+@dataclass(frozen=True)
+class CancelAssignment:
+    """Call a crew off a job, saying why; the crew is available again."""
+
+    assignment_id: int
+    reason: str
+    expected_version: int | None
+
+
+@handles(CancelAssignment)
+def cancel_assignment(ctx: Context, cmd: CancelAssignment) -> AssignmentChanged:
+    with unit_of_work(ctx.db, ctx.actor, OPERATOR_ROLES, against_analysis=True) as session:
+        assignment = crews.cancel_assignment(
+            session,
+            ctx.clock,
+            ctx.actor,
+            cmd.assignment_id,
+            cmd.reason,
+            expected_version=cmd.expected_version,
+        )
+        return _assignment(assignment)
+
+
+@dataclass(frozen=True)
+class ApplyStormPlan:
+    """Dispatch the plan rows a dispatcher approved (`emergency.dispatch.plan.storm_plan`)."""
+
+    rows: tuple[PlanRow, ...]
+
+
+@handles(ApplyStormPlan)
+def apply_storm_plan(ctx: Context, cmd: ApplyStormPlan) -> tuple[PlanOutcome, ...]:
+    """Each row in its own transaction, against the crew version planned. A row whose crew was
+    taken, or whose outage got a crew or closed since the plan was made, is reported with its
+    Conflict; the other rows still go ahead."""
+    ctx.actor.require(*OPERATOR_ROLES)
+    results: list[PlanOutcome] = []
+    for row in cmd.rows:
+        try:
+            with unit_of_work(ctx.db, ctx.actor, OPERATOR_ROLES, against_analysis=True) as session:
+                assignment = crews.dispatch_crew(
+                    session,
+                    ctx.clock,
+                    ctx.actor,
+                    row.outage_id,
+                    row.crew_id,
+                    crew_version=row.crew_version,
+                    require_unassigned=True,
+                )
+                done = _assignment(assignment)
+        except Conflict as conflict:
+            results.append(PlanOutcome(row, None, str(conflict)))
+        else:
+            results.append(PlanOutcome(row, done, None))
+    return tuple(results)
+
+
+# --- crews on and off duty ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetCrewOffDuty:
+    """The crew's shift ends (or it stands down); it must not be on a job."""
+
+    crew_id: int
+    crew_version: int | None
+
+
+@handles(SetCrewOffDuty)
+def set_crew_off_duty(ctx: Context, cmd: SetCrewOffDuty) -> CrewChanged:
+    with unit_of_work(ctx.db, ctx.actor, OPERATOR_ROLES) as session:
+        crew = crews.set_crew_off_duty(
+            session, ctx.clock, ctx.actor, cmd.crew_id, crew_version=cmd.crew_version
+        )
+        return _crew(crew)
+
+
+@dataclass(frozen=True)
+class SetCrewAvailable:
+    """The crew is ready for work: back on duty, or released from a job that ended without a
+    restoration."""
+
+    crew_id: int
+    crew_version: int | None
+
+
+@handles(SetCrewAvailable)
+def set_crew_available(ctx: Context, cmd: SetCrewAvailable) -> CrewChanged:
+    with unit_of_work(ctx.db, ctx.actor, OPERATOR_ROLES) as session:
+        crew = crews.set_crew_available(
+            session, ctx.clock, ctx.actor, cmd.crew_id, crew_version=cmd.crew_version
+        )
+        return _crew(crew)
+
+
+@dataclass(frozen=True)
+class UpdateCrewPosition:
+    """Where the crew is now: from its device (a `crew_position` token) or moved by a dispatcher."""
+
+    crew_id: int
+    lon: float
+    lat: float
+
+
+@handles(UpdateCrewPosition)
+def update_crew_position(ctx: Context, cmd: UpdateCrewPosition) -> CrewChanged:
+    with unit_of_work(ctx.db, ctx.actor, POSITION_ROLES) as session:
+        crew = crews.update_crew_position(session, ctx.clock, ctx.actor, cmd.crew_id, cmd.lon, cmd.lat)
+        return _crew(crew)
