@@ -21,8 +21,11 @@ from bench.common import (
     _fresh_sqlite,
     _timed,
 )
-from dashboard import console, maps, services
+from dashboard import console, maps
 from dashboard.offline_render import browser_stand_in, quiet_bare_mode
+from emergency.app.context import Context
+from emergency.app.queries import dispatch as dispatch_queries
+from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.errors import InvalidInput
@@ -36,9 +39,10 @@ from emergency.core.models import (
     DeviceKind,
     Outage,
     OutageState,
+    Role,
 )
 from emergency.demo.territory import DEFAULT_SEED, Territory, generate_territory, load_territory
-from emergency.dispatch.crews import greedy_plan, storm_plan
+from emergency.dispatch.plan import greedy_plan, storm_plan
 from emergency.network.model import build_network_model
 from emergency.network.territory import district_collection, territory_extent
 
@@ -61,6 +65,7 @@ HAZARD_OUTAGE_SHARE = 0.03
 CREW_KINDS = (CrewKind.LINE, CrewKind.CABLE, CrewKind.TREE, CrewKind.ASSESSMENT, CrewKind.MUTUAL_AID)
 CREW_KIND_SHARES = (0.55, 0.12, 0.08, 0.1, 0.15)
 BENCH_TZ = ZoneInfo("Asia/Shanghai")
+BENCH_DISPATCHER = Actor("bench", Role.DISPATCHER)
 BENCH_LANGUAGE = "en"
 
 
@@ -215,16 +220,17 @@ def storm_on_territory(db: Database, clock: FakeClock, outages: int, crews: int,
 
 
 def _staff_layers(db: Database, clock: FakeClock) -> dict[str, Any]:
-    return services.read_staff_layers(db, clock, with_network=False, with_transformers=False)
+    ctx = Context(db, clock, BENCH_DISPATCHER, BENCH_TZ)
+    return dispatch_queries.staff_layers(ctx, with_network=False, with_transformers=False)
 
 
 def dispatcher_page(db: Database, clock: FakeClock, base: dict[str, Any]) -> tuple[int, int, int]:
     """The dispatcher page's live view, through the page's own functions: the staff layers
-    (`dashboard.services.read_staff_layers`, SLA board and crews), the layers added to the base
+    (`emergency.app.queries.dispatch.staff_layers`, SLA board and crews), the layers added to the base
     map (`dashboard.console.live_layers`) and the map drawn (`console.draw_live_map`, i.e.
     `st_folium`). `base` is the districts and extent the page caches for five minutes. Returns
     the bytes sent to the browser for the map, the outages and the crews."""
-    layers = services.read_staff_layers(db, clock, with_network=False, with_transformers=False)
+    layers = _staff_layers(db, clock)
     fmap = console.live_base_map(base, BENCH_LANGUAGE, tiles=None)
     if fmap is None:
         raise AssertionError("the demo territory has no districts")
@@ -240,7 +246,7 @@ def _popup(properties: dict[str, Any], fields: Sequence[str]) -> str:
 def dispatcher_page_markers(db: Database, clock: FakeClock, base: dict[str, Any]) -> int:
     """The naive page: the same data and base map, one folium CircleMarker with a popup per
     outage and per crew in the layers added to it."""
-    layers = services.read_staff_layers(db, clock, with_network=False, with_transformers=False)
+    layers = _staff_layers(db, clock)
     fmap = console.live_base_map(base, BENCH_LANGUAGE, tiles=None)
     if fmap is None:
         raise AssertionError("the demo territory has no districts")
@@ -311,11 +317,11 @@ def bench_dispatch(
         print(f"dispatch: storm plan, {len(plan_ids):,} outages and at most {plan_crews} crews", file=say)
         with db.read() as session:
             optimal, optimal_s = _timed(
-                lambda: storm_plan(session, clock, outage_ids=plan_ids, max_crews=plan_crews)
+                lambda: storm_plan(session, clock, BENCH_TZ, outage_ids=plan_ids, max_crews=plan_crews)
             )
         with db.read() as session:
             greedy, greedy_s = _timed(
-                lambda: greedy_plan(session, clock, outage_ids=plan_ids, max_crews=plan_crews)
+                lambda: greedy_plan(session, clock, BENCH_TZ, outage_ids=plan_ids, max_crews=plan_crews)
             )
         db.dispose()
     size = f"{board_rows:,} outages + {crew_rows:,} crews"

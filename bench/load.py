@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import numpy as np
@@ -39,6 +40,10 @@ from sqlalchemy import func, select, tuple_
 from bench.common import BenchRow, format_table
 from bench.intake import typhoon_burst
 from emergency.app.bootstrap import prepare_schema
+from emergency.app.bus import execute
+from emergency.app.commands.dispatch import ConfirmOutage, DispatchCrew, RestoreOutage, SetEtr
+from emergency.app.context import Context
+from emergency.app.queries import dispatch as dispatch_queries
 from emergency.core.actor import CLI_ADMIN, Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import Database
@@ -46,9 +51,6 @@ from emergency.core.errors import EmergencyError
 from emergency.core.models import AssignmentStatus, CrewAssignment, OutageState, Report, Role
 from emergency.core.tokens import create_token
 from emergency.demo.territory import DEFAULT_SEED, generate_territory, load_territory
-from emergency.dispatch import crews as dispatch
-from emergency.dispatch import etr, outages
-from emergency.dispatch.board import sla_board
 
 ROOT = Path(__file__).resolve().parents[1]
 LOAD_CUSTOMERS = 50_000
@@ -57,6 +59,7 @@ LOAD_CLIENTS = 4
 LOAD_BATCH = 100
 NAIVE_REPORTS = 300
 DISPATCHERS = 2
+BENCH_TZ = ZoneInfo("Asia/Shanghai")
 STARTUP_SECONDS = 120
 REQUEST_TIMEOUT_S = 120.0
 MAX_RETRY_AFTER_S = 5.0
@@ -286,6 +289,7 @@ class _Dispatcher:
     def __init__(self, db: Database, actor: Actor, seed: int, outcome: StormOutcome, lock: threading.Lock):
         self.db = db
         self.actor = actor
+        self.ctx = Context(db, SYSTEM_CLOCK, actor, BENCH_TZ)
         self.rng = random.Random(seed)
         self.outcome = outcome
         self.lock = lock
@@ -312,45 +316,33 @@ class _Dispatcher:
 
     def _step(self) -> str | None:
         now = SYSTEM_CLOCK.now()
-        with self.db.read() as session:
-            board = sla_board(session, SYSTEM_CLOCK)
-            if not board:
-                return None
-            # Mostly the top of the board, as both dispatchers would see it: they collide on purpose.
-            row = board[min(int(self.rng.expovariate(0.5)), len(board) - 1)]
-            crews = (
-                [] if row.crews else dispatch.recommend_crews(session, SYSTEM_CLOCK, row.outage_id, limit=1)
-            )
+        board = dispatch_queries.sla_board(self.ctx)
+        if not board:
+            return None
+        # Mostly the top of the board, as both dispatchers would see it: they collide on purpose.
+        row = board[min(int(self.rng.expovariate(0.5)), len(board) - 1)]
+        crews = () if row.crews else dispatch_queries.recommend_crews(self.ctx, row.outage_id, limit=1)
         if row.state in (OutageState.REPORTED, OutageState.PREDICTED):
-            outages.confirm_outage(
-                self.db, SYSTEM_CLOCK, self.actor, row.outage_id, expected_version=row.version
-            )
+            execute(self.ctx, ConfirmOutage(row.outage_id, expected_version=row.version))
             return "confirm"
         if not row.crews:
             if not crews:
                 return None
-            dispatch.dispatch_crew(
-                self.db,
-                SYSTEM_CLOCK,
-                self.actor,
-                row.outage_id,
-                crews[0].crew_id,
-                crew_version=crews[0].version,
-            )
+            execute(self.ctx, DispatchCrew(row.outage_id, crews[0].crew_id, crew_version=crews[0].version))
             return "dispatch"
         if row.etr_source != "dispatcher":
-            etr.set_etr(
-                self.db,
-                SYSTEM_CLOCK,
-                self.actor,
-                row.outage_id,
-                now + timedelta(hours=2),
-                "medium",
-                "dispatcher",
-                expected_version=row.version,
+            execute(
+                self.ctx,
+                SetEtr(
+                    row.outage_id,
+                    now + timedelta(hours=2),
+                    "medium",
+                    "dispatcher",
+                    expected_version=row.version,
+                ),
             )
             return "set ETR"
-        outages.restore_outage(self.db, SYSTEM_CLOCK, self.actor, row.outage_id, expected_version=row.version)
+        execute(self.ctx, RestoreOutage(row.outage_id, expected_version=row.version))
         return "restore"
 
 

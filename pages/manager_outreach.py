@@ -38,7 +38,9 @@ def hours(value: float | None) -> str:
 with db.read() as session:
     in_force = warnings.warnings_in_force(session, SYSTEM_CLOCK.now())
     disaster_districts = warnings.disaster_mode_districts(session, SYSTEM_CLOCK.now())
-    queue = disaster_priority_queue(session, SYSTEM_CLOCK, network_model(session, db.url))
+    queue = disaster_priority_queue(
+        session, SYSTEM_CLOCK, network_model(session, db.url), services.context(actor).tz
+    )
     every_warning = {w.id: w.title_en for w in warnings.list_warnings(session)}
 
 st.subheader(t("mo.queue"))

@@ -32,8 +32,8 @@ from emergency.core.models import (
     CrewKind,
     Outage,
 )
-from emergency.dispatch.crews import DispatchRules, great_circle_km
 from emergency.dispatch.etr import EtrRules, typical_repair_minutes
+from emergency.dispatch.routing import DispatchRules, great_circle_km
 from emergency.simulator.storm import StormModel
 
 OPEN = (AssignmentStatus.DISPATCHED, AssignmentStatus.EN_ROUTE, AssignmentStatus.ON_SITE)

@@ -26,11 +26,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from emergency.app.bus import execute
+from emergency.app.commands.dispatch import (
+    ApplyStormPlan,
+    CancelAssignment,
+    CancelOutage,
+    CloseOutage,
+    ConfirmOutage,
+    MarkEnRoute,
+    MarkOnSite,
+    RestoreOutage,
+    SetEtr,
+    UpdateCrewPosition,
+)
+from emergency.app.context import Context
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK, FakeClock
 from emergency.core.db import Database
@@ -49,17 +64,9 @@ from emergency.core.models import (
     Role,
     TokenScope,
 )
-from emergency.dispatch.crews import (
-    DispatchRules,
-    apply_plan,
-    cancel_assignment,
-    mark_en_route,
-    mark_on_site,
-    storm_plan,
-    update_crew_position,
-)
-from emergency.dispatch.etr import EtrRules, set_etr
-from emergency.dispatch.outages import cancel_outage, close_outage, confirm_outage, restore_outage
+from emergency.dispatch.etr import EtrRules
+from emergency.dispatch.plan import storm_plan
+from emergency.dispatch.routing import DispatchRules
 from emergency.intake.reports import MAX_BATCH, submit_reports
 from emergency.simulator.cap_alert import cap_alert
 from emergency.simulator.crews import (
@@ -93,6 +100,9 @@ MOVE_EVERY = timedelta(minutes=1)
 REPORT_BATCH_MINUTES = 2.0
 RETRY_AFTER = timedelta(minutes=1)
 MAX_FAILURES = 5
+# The service standard's time zone; only working-day clocks (none of the shipped outage clocks)
+# depend on it. An entry point with the utility's configuration passes its own.
+SERVICE_STANDARD_TZ = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
@@ -152,14 +162,19 @@ class Simulation:
         grace_minutes: float = 3.0,
         show_movement: bool = False,
         resume_minute: float = 0.0,
+        tz: ZoneInfo = SERVICE_STANDARD_TZ,
     ) -> None:
         self.db = db
+        self.tz = tz
         self.scenario = scenario
         self.seed = seed
         origin = (start or SYSTEM_CLOCK.now()).astimezone(UTC).replace(microsecond=0)
         self.origin = origin
         self.clock = FakeClock(origin + timedelta(minutes=resume_minute))
         self.knows_since = self.clock.now()
+        # The simulated dispatcher and crew devices act through the application layer, as people do.
+        self.dispatcher = Context(db, self.clock, SIM_DISPATCHER, tz)
+        self.positions = self.dispatcher.acting_as(SIM_POSITIONS)
         self.auto_dispatch = auto_dispatch
         self.grace = timedelta(minutes=grace_minutes)
         self.show_movement = show_movement
@@ -498,9 +513,7 @@ class Simulation:
         return known
 
     def _depart(self, job: Job) -> None:
-        mark_en_route(
-            self.db, self.clock, SIM_DISPATCHER, job.assignment_id, expected_version=job.assignment_version
-        )
+        execute(self.dispatcher, MarkEnRoute(job.assignment_id, expected_version=job.assignment_version))
         d = self._device(job.device_id)
         t = self.territory
         now = self.clock.now()
@@ -514,13 +527,11 @@ class Simulation:
         route, departed = self._route(job)
         now = self.clock.now()
         lon, lat = along(route, (now - departed).total_seconds() / 60.0 / max(route.minutes, 1e-9))
-        update_crew_position(self.db, self.clock, SIM_POSITIONS, job.crew_id, lon, lat)
+        execute(self.positions, UpdateCrewPosition(job.crew_id, lon, lat))
         self.moved_at[job.assignment_id] = now
 
     def _arrive(self, job: Job) -> None:
-        mark_on_site(
-            self.db, self.clock, SIM_DISPATCHER, job.assignment_id, expected_version=job.assignment_version
-        )
+        execute(self.dispatcher, MarkOnSite(job.assignment_id, expected_version=job.assignment_version))
         self._log("on_site", f"crew {job.crew_code}", f"at outage {job.outage_id}")
 
     def _arrived(self, job: Job) -> None:
@@ -529,45 +540,45 @@ class Simulation:
         repair = self.pace.repair_minutes(job, t.kinds[d], t.area_type[d])
         self.on_site[job.assignment_id] = _OnSite(repair)
         if not job.confirmed:
-            confirm_outage(self.db, self.clock, SIM_DISPATCHER, job.outage_id)
+            execute(self.dispatcher, ConfirmOutage(job.outage_id, expected_version=None))
             self._log("confirmed", f"outage {job.outage_id}", f"by crew {job.crew_code}")
         if job.crew_kind != CrewKind.ASSESSMENT:
             etr = etr_time(self.clock.now(), repair * self.pace.estimate_error(job))
-            set_etr(
-                self.db,
-                self.clock,
-                SIM_DISPATCHER,
-                job.outage_id,
-                etr,
-                EtrConfidence.MEDIUM,
-                EtrSource.CREW,
-                note=f"crew {job.crew_code} on site",
+            execute(
+                self.dispatcher,
+                SetEtr(
+                    job.outage_id,
+                    etr,
+                    EtrConfidence.MEDIUM,
+                    EtrSource.CREW,
+                    expected_version=None,
+                    note=f"crew {job.crew_code} on site",
+                ),
             )
             self._log("etr", f"outage {job.outage_id}", f"crew {job.crew_code}: {etr:%H:%M} UTC")
 
     def _assessed(self, job: Job) -> None:
         if self._nothing_wrong(job):
             return
-        cancel_assignment(
-            self.db,
-            self.clock,
-            SIM_DISPATCHER,
-            job.assignment_id,
-            "assessed: needs a repair crew",
-            expected_version=job.assignment_version,
+        execute(
+            self.dispatcher,
+            CancelAssignment(
+                job.assignment_id, "assessed: needs a repair crew", expected_version=job.assignment_version
+            ),
         )
         self.crews_freed = True
         self._log("assessed", f"crew {job.crew_code}", f"outage {job.outage_id} needs a repair crew")
 
     def _step(self, job: Job) -> None:
         customers = max(1, job.customers_out // 2)
-        restore_outage(
-            self.db,
-            self.clock,
-            SIM_DISPATCHER,
-            job.outage_id,
-            customers=customers,
-            note=f"crew {job.crew_code}: {customers} customers back-fed by switching",
+        execute(
+            self.dispatcher,
+            RestoreOutage(
+                job.outage_id,
+                expected_version=None,
+                customers=customers,
+                note=f"crew {job.crew_code}: {customers} customers back-fed by switching",
+            ),
         )
         self.on_site[job.assignment_id].stepped = True
         self._log("restore_step", f"outage {job.outage_id}", f"{customers} customers by crew {job.crew_code}")
@@ -612,12 +623,11 @@ class Simulation:
         if self.grid.ever_dark[d] or self._before_run(job.outage_id):
             self._restore(job.outage_id, f"crew {job.crew_code}: supply found on")
         else:
-            cancel_outage(
-                self.db,
-                self.clock,
-                SIM_DISPATCHER,
-                job.outage_id,
-                f"false alarm: crew {job.crew_code} found supply on",
+            execute(
+                self.dispatcher,
+                CancelOutage(
+                    job.outage_id, f"false alarm: crew {job.crew_code} found supply on", expected_version=None
+                ),
             )
             self.summary.false_alarms += 1
             self._log("false_alarm", f"outage {job.outage_id}", f"cancelled by crew {job.crew_code}")
@@ -635,7 +645,7 @@ class Simulation:
         with self.db.read() as session:
             state = session.scalar(select(Outage.state).where(Outage.id == outage_id))
         if state in ACTIVE_OUTAGE_STATES:
-            restore_outage(self.db, self.clock, SIM_DISPATCHER, outage_id, note=note)
+            execute(self.dispatcher, RestoreOutage(outage_id, expected_version=None, note=note))
         self.summary.restored += 1
         self._log("restored", f"outage {outage_id}", note)
         self._push(self.minute + self.pace.verify_minutes(outage_id), "close", outage_id)
@@ -660,7 +670,7 @@ class Simulation:
 
     def _close(self, outage_id: int) -> None:
         try:
-            close_outage(self.db, self.clock, SIM_DISPATCHER, outage_id)
+            execute(self.dispatcher, CloseOutage(outage_id, expected_version=None))
         except EmergencyError as error:
             self._log("refused", f"outage {outage_id}", str(error))
             return
@@ -704,10 +714,11 @@ class Simulation:
             waiting = [outage_id for outage_id, deadline in self._waiting(session) if deadline <= now]
             if not waiting:
                 return
-            plan = storm_plan(session, self.clock, outage_ids=waiting)
-        for row, outcome in apply_plan(self.db, self.clock, SIM_DISPATCHER, plan.rows):
-            if isinstance(outcome, EmergencyError):
-                self._log("refused", f"crew {row.crew_code}", str(outcome))
+            plan = storm_plan(session, self.clock, self.tz, outage_ids=waiting)
+        for outcome in execute(self.dispatcher, ApplyStormPlan(plan.rows)):
+            row = outcome.row
+            if outcome.refused is not None:
+                self._log("refused", f"crew {row.crew_code}", outcome.refused)
                 continue
             self.summary.dispatched += 1
             self._log("dispatched", f"crew {row.crew_code}", f"to outage {row.outage_id} by the storm plan")

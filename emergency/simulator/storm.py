@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from emergency.dispatch.crews import great_circle_km
+from emergency.dispatch.routing import great_circle_km
 from emergency.simulator.grid import Damage, Territory
 from emergency.simulator.scenarios import StormSpec
 

@@ -29,7 +29,7 @@ from emergency.core.db import Database
 from emergency.core.errors import Conflict, InvalidInput
 from emergency.core.models import Crew, CrewStatus, Depot, Role
 from emergency.core.settings import get_setting
-from emergency.dispatch.crews import great_circle_km
+from emergency.dispatch.routing import great_circle_km
 from emergency.warnings.area import ResolvedArea
 from emergency.warnings.lifecycle import warnings_in_force
 from emergency.warnings.preview import area_customers, important_users_in_area

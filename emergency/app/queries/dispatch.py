@@ -31,6 +31,12 @@ def staff_layers(ctx: Context, with_network: bool, with_transformers: bool) -> d
         }
 
 
+def sla_board(ctx: Context) -> list[board.BoardRow]:
+    """Every active outage with its clocks, in priority order (the board alone, without the map)."""
+    with read_as(ctx.db, ctx.actor, CONTROL_ROOM) as session:
+        return board.sla_board(session, ctx.clock, ctx.tz)
+
+
 def outage_detail(ctx: Context, outage_id: int) -> detail.OutageDetail:
     """One outage with its reports, important users, crews, ETR history and restoration steps."""
     with read_as(ctx.db, ctx.actor, CONTROL_ROOM) as session:
