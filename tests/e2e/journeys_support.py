@@ -37,11 +37,11 @@ from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import Database
 from emergency.core.models import ACTIVE_OUTAGE_STATES, Customer, Outage, Role
 from emergency.core.settings import set_setting
-from emergency.dispatch.outages import restore_outage
 from emergency.simulator.crews import CrewPace, Job, Route
 from emergency.simulator.runner import REPORT_BATCH_MINUTES, Simulation
 from emergency.simulator.scenarios import Scenario
 from tests.e2e.conftest import STORM_SERVER_LOG
+from tests.support.dispatch_actions import restore_outage
 
 # The public snapshot is rebuilt at most this often on the journeys' server (60 s by default), so a
 # visitor who reloads sees power come back within seconds; a utility may set it as low.

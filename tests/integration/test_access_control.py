@@ -50,16 +50,6 @@ ALLOWED: dict[str, frozenset[str]] = {
     "emergency.reporting.complaints.pending_verifications": MANAGERS,
     "emergency.reporting.complaints.record_step": MANAGERS,
     "emergency.reporting.complaints.verify_restoration": MANAGERS,
-    "emergency.dispatch.crews.apply_plan": OPERATORS,
-    "emergency.dispatch.crews.cancel_assignment": OPERATORS,
-    "emergency.dispatch.crews.dispatch_crew": OPERATORS,
-    "emergency.dispatch.crews.mark_en_route": OPERATORS,
-    "emergency.dispatch.crews.mark_on_site": OPERATORS,
-    "emergency.dispatch.crews.set_crew_available": OPERATORS,
-    "emergency.dispatch.crews.set_crew_off_duty": OPERATORS,
-    # A crew's own device posts its position with a crew_position token.
-    "emergency.dispatch.crews.update_crew_position": OPERATORS | {"crew_position"},
-    "emergency.dispatch.etr.set_etr": OPERATORS,
     # Open to the public: anyone may give feedback or complain (the web form's actor is "public").
     "emergency.public.feedback.submit_feedback": STAFF | {"public"},
     "emergency.network.important_users.import_csv": MANAGERS,
@@ -71,10 +61,6 @@ ALLOWED: dict[str, frozenset[str]] = {
     "emergency.intake.ingest_file.ingest_file": REPORTERS,
     # Open to the public: the web report form goes through intake as the public.
     "emergency.intake.reports.submit_reports": REPORTERS,
-    "emergency.dispatch.outages.cancel_outage": OPERATORS,
-    "emergency.dispatch.outages.close_outage": OPERATORS,
-    "emergency.dispatch.outages.confirm_outage": OPERATORS,
-    "emergency.dispatch.outages.restore_outage": OPERATORS,
     "emergency.warnings.outreach.acknowledge": MANAGERS,
     "emergency.warnings.outreach.complete": MANAGERS,
     "emergency.warnings.outreach.escalate": MANAGERS,
@@ -98,6 +84,20 @@ INNER_STEPS = {
     "emergency.core.audit.record",
     "emergency.core.audit.values",
     "emergency.dispatch.etr.apply_etr",
+    # The dispatch actions act in the session their command's handler opened after checking the
+    # role (emergency.app.commands.dispatch; tests/integration/test_dispatch_commands.py).
+    "emergency.dispatch.crews.cancel_assignment",
+    "emergency.dispatch.crews.dispatch_crew",
+    "emergency.dispatch.crews.mark_en_route",
+    "emergency.dispatch.crews.mark_on_site",
+    "emergency.dispatch.crews.set_crew_available",
+    "emergency.dispatch.crews.set_crew_off_duty",
+    "emergency.dispatch.crews.update_crew_position",
+    "emergency.dispatch.etr.set_etr",
+    "emergency.dispatch.outages.cancel_outage",
+    "emergency.dispatch.outages.close_outage",
+    "emergency.dispatch.outages.confirm_outage",
+    "emergency.dispatch.outages.restore_outage",
 }
 # Packages that are not services: the CLI and benchmarks act as a fixed CLI actor they build.
 NOT_SERVICES = ("emergency.migrations", "bench", "emergency.__main__")
@@ -199,14 +199,14 @@ def test_an_unguarded_service_would_be_caught(database: Database, clock: FakeClo
     """The detector itself: a service that forgets its check is named."""
     import emergency.dispatch.outages as outages
 
-    def confirm_outage(db: Database, clock: FakeClock, actor: Actor, outage_id: int) -> None:
+    def reopen_outage(db: Database, clock: FakeClock, actor: Actor, outage_id: int) -> None:
         with db.read() as session:
             session.execute(select(func.count()).select_from(Base.metadata.tables["outages"]))
 
-    monkeypatch.setattr(outages, "confirm_outage", confirm_outage)
-    confirm_outage.__module__ = outages.__name__
+    monkeypatch.setattr(outages, "reopen_outage", reopen_outage, raising=False)
+    reopen_outage.__module__ = outages.__name__
 
     found = list(refusals(database, clock))
 
-    assert "emergency.dispatch.outages.confirm_outage as public: accepted" in found
-    assert all(line.startswith("emergency.dispatch.outages.confirm_outage") for line in found)
+    assert "emergency.dispatch.outages.reopen_outage as public: accepted" in found
+    assert all(line.startswith("emergency.dispatch.outages.reopen_outage") for line in found)

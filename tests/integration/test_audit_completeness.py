@@ -20,9 +20,6 @@ from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.models import AuditEvent, Crew, Customer, Outage
 from emergency.core.models import Warning as WarningRow
-from emergency.dispatch.crews import dispatch_crew, mark_en_route, mark_on_site
-from emergency.dispatch.etr import set_etr
-from emergency.dispatch.outages import cancel_outage, close_outage, confirm_outage, restore_outage
 from emergency.intake.reports import submit_reports
 from emergency.network.important_users import (
     ImportantUserInput,
@@ -37,6 +34,16 @@ from emergency.warnings.lifecycle import (
     create_warning,
     issue_warning,
     update_warning,
+)
+from tests.support.dispatch_actions import (
+    cancel_outage,
+    close_outage,
+    confirm_outage,
+    dispatch_crew,
+    mark_en_route,
+    mark_on_site,
+    restore_outage,
+    set_etr,
 )
 from tests.support.small_territory import SmallTerritory, build_small_territory
 

@@ -23,6 +23,7 @@ from emergency.core.models import (
 )
 from emergency.dispatch import sla
 from emergency.dispatch.board import sla_board
+from tests.support.dispatch_actions import SHANGHAI
 from tests.support.small_territory import SmallTerritory, build_small_territory
 
 # (device, state, seconds since the first report, dispatched after, on site after, hazard, important)
@@ -108,7 +109,7 @@ def test_board_clocks_equal_the_reference_as_time_goes_by(database: Database, cl
         clock.advance(seconds=step)
         expected = reference_clocks(database, clock)
         with database.read() as session:
-            board = sla_board(session, clock)
+            board = sla_board(session, clock, SHANGHAI)
         assert sorted(r.outage_id for r in board) == sorted(expected)
         for row in board:
             assert row.clocks == expected[row.outage_id]
@@ -128,7 +129,7 @@ def test_the_first_moments_sort_the_board_by_what_breaks_first(database: Databas
     territory = build_small_territory(database, clock)
     make_outages(database, clock, territory)
     with database.read() as session:
-        board = sla_board(session, clock)
+        board = sla_board(session, clock, SHANGHAI)
     by_device = [r.device_code for r in board]
     # TX-3 is one second over its dispatch clock, TX-2 exactly at it: late before on time.
     assert by_device.index("TX-3") < by_device.index("TX-2")
@@ -162,7 +163,7 @@ def test_a_working_day_target_on_outages_counts_the_utility_calendar(
     make_outages(database, clock, territory)
     clock.advance(days=3)
     with database.read() as session:
-        board = sla_board(session, clock)
+        board = sla_board(session, clock, SHANGHAI)
         targets = sla.load_targets(session, "outage")
         tz = load_settings().timezone
         overrides = load_overrides(session)

@@ -34,22 +34,23 @@ from emergency.core.models import (
     Outage,
     OutageState,
 )
-from emergency.dispatch.crews import (
+from emergency.dispatch.etr import etr_history
+from emergency.dispatch.plan import greedy_plan, recommend_crews, storm_plan
+from emergency.intake.reports import submit_reports
+from tests.support.dispatch_actions import (
+    SHANGHAI,
     apply_plan,
     cancel_assignment,
+    confirm_outage,
     dispatch_crew,
-    greedy_plan,
     mark_en_route,
     mark_on_site,
-    recommend_crews,
+    restore_outage,
     set_crew_available,
     set_crew_off_duty,
-    storm_plan,
+    set_etr,
     update_crew_position,
 )
-from emergency.dispatch.etr import etr_history, set_etr
-from emergency.dispatch.outages import confirm_outage, restore_outage
-from emergency.intake.reports import submit_reports
 from tests.support.small_territory import build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")
@@ -498,8 +499,8 @@ def test_short_of_crews_the_plan_sends_the_one_crew_to_the_hospital(database, cl
     update_crew_position(database, clock, ALICE, territory.crew_ids["C1"], 121.15, 28.06)  # at the homes
 
     with database.read() as session:
-        plan = storm_plan(session, clock)
-        greedy = greedy_plan(session, clock)
+        plan = storm_plan(session, clock, SHANGHAI)
+        greedy = greedy_plan(session, clock, SHANGHAI)
 
     assert [(r.outage_id, r.crew_code) for r in plan.rows] == [(hospital, "C1")]
     (row,) = plan.rows
@@ -520,9 +521,9 @@ def test_the_plan_covers_only_unassigned_outages_and_never_plans_a_tree_crew(dat
     set_crew_available(database, clock, MANAGER, territory.crew_ids["C3"])  # a tree crew
 
     with database.read() as session:
-        plan = storm_plan(session, clock)
-        only_tx4 = storm_plan(session, clock, outage_ids=[tx4, tx1])
-        reserve = storm_plan(session, clock, max_crews=0)
+        plan = storm_plan(session, clock, SHANGHAI)
+        only_tx4 = storm_plan(session, clock, SHANGHAI, outage_ids=[tx4, tx1])
+        reserve = storm_plan(session, clock, SHANGHAI, max_crews=0)
 
     assert {r.outage_id for r in plan.rows} | {u.outage_id for u in plan.unassigned} == {hospital, tx4}
     assert [r.crew_code for r in plan.rows] == ["C2"], "C1 is busy and C3 only helps"
@@ -535,7 +536,7 @@ def test_apply_plan_dispatches_each_row_and_reports_the_conflicts(database, cloc
     tx4 = outage_at(database, clock, territory, "TX-4")
     tx1 = outage_at(database, clock, territory, "TX-1")
     with database.read() as session:
-        plan = storm_plan(session, clock, outage_ids=[hospital, tx4])
+        plan = storm_plan(session, clock, SHANGHAI, outage_ids=[hospital, tx4])
     assert len(plan.rows) == 2
     taken = plan.rows[1]
     # While alice looks at the plan, bob sends the second row's crew to another outage.

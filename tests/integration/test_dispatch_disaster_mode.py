@@ -17,12 +17,13 @@ from sqlalchemy import select
 
 from emergency.core.actor import Actor
 from emergency.core.models import ACTIVE_OUTAGE_STATES, Outage
-from emergency.dispatch.crews import storm_plan
 from emergency.dispatch.disaster_queue import disaster_priority_queue
+from emergency.dispatch.plan import storm_plan
 from emergency.intake.reports import submit_reports
 from emergency.network.model import build_network_model
 from emergency.warnings.area import DistrictsArea
 from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning
+from tests.support.dispatch_actions import SHANGHAI
 from tests.support.small_territory import build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")
@@ -80,7 +81,7 @@ def declare_disaster(database, clock, codes: tuple[str, ...], readiness: int = 1
 
 def planned_first(database, clock) -> tuple[int, str]:
     with database.read() as session:
-        plan = storm_plan(session, clock, max_crews=1)
+        plan = storm_plan(session, clock, SHANGHAI, max_crews=1)
     assert len(plan.rows) == 1
     return plan.rows[0].outage_id, plan.rows[0].reason
 
@@ -112,11 +113,11 @@ def test_a_warning_below_the_disaster_readiness_changes_nothing(database, clock,
 def test_the_priority_queue_lists_important_users_first_with_backup_left(database, clock, two_outages):
     _territory, hazard, hospital = two_outages
     with database.read() as session:
-        assert disaster_priority_queue(session, clock, build_network_model(session)) == []
+        assert disaster_priority_queue(session, clock, build_network_model(session), SHANGHAI) == []
     declare_disaster(database, clock, ("W", "E"))
     clock.advance(hours=2)
     with database.read() as session:
-        queue = disaster_priority_queue(session, clock, build_network_model(session))
+        queue = disaster_priority_queue(session, clock, build_network_model(session), SHANGHAI)
     assert [(row.rank, row.outage_id) for row in queue] == [(1, hospital), (2, hazard)]
     first, second = queue
     assert (first.top_grade, first.backup_hours_left, first.district_code) == ("grade1", 6.0, "W")

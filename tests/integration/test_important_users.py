@@ -19,6 +19,7 @@ from emergency.network.important_users import (
     register_important_user,
     update_important_user,
 )
+from tests.support.dispatch_actions import SHANGHAI
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")
@@ -189,9 +190,9 @@ def test_the_board_ranks_by_the_register_as_it_changes(database, clock, territor
             )
         )
     with database.read() as session:
-        (before,) = sla_board(session, clock)
+        (before,) = sla_board(session, clock, SHANGHAI)
     assert before.priority.top_grade is None
     register(database, clock, territory)  # a customer on TX-1 becomes a grade-2 water works
     with database.read() as session:
-        (after,) = sla_board(session, clock)
+        (after,) = sla_board(session, clock, SHANGHAI)
     assert (after.priority.top_grade, after.priority.backup_hours_left) == ("grade2", 4.0)

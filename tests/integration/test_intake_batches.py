@@ -27,8 +27,8 @@ from emergency.core.models import (
     SwitchState,
 )
 from emergency.core.settings import bump_territory_revision
-from emergency.dispatch.crews import dispatch_crew
 from emergency.intake.reports import submit_reports
+from tests.support.dispatch_actions import dispatch_crew
 from tests.support.small_territory import build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")

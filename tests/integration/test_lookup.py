@@ -15,11 +15,9 @@ from emergency.core.errors import InvalidInput
 from emergency.core.models import Crew, Customer, Outage, RateLimitHit
 from emergency.core.ratelimit import RateLimited, Requester
 from emergency.core.settings import set_setting
-from emergency.dispatch.crews import dispatch_crew
-from emergency.dispatch.etr import set_etr
-from emergency.dispatch.outages import restore_outage
 from emergency.intake.reports import submit_reports
 from emergency.public.lookup import check_my_outage
+from tests.support.dispatch_actions import dispatch_crew, restore_outage, set_etr
 from tests.support.small_territory import build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")

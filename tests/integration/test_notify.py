@@ -28,12 +28,17 @@ from emergency.core.models import (
     Outage,
 )
 from emergency.core.settings import set_setting
-from emergency.dispatch.crews import dispatch_crew
-from emergency.dispatch.etr import set_etr
-from emergency.dispatch.outages import cancel_outage, confirm_outage, record_restoration, restore_outage
+from emergency.dispatch.outages import record_restoration
 from emergency.intake.reports import submit_reports
 from emergency.public.notify import deliver_pending, notify_outage_changes, run_notifications
 from emergency.public.senders import Delivery, OutgoingMessage, WebhookSender
+from tests.support.dispatch_actions import (
+    cancel_outage,
+    confirm_outage,
+    dispatch_crew,
+    restore_outage,
+    set_etr,
+)
 from tests.support.small_territory import SmallTerritory, build_small_territory
 from tests.unit.test_notify_senders import Gateway
 

@@ -7,9 +7,8 @@ import pytest
 from emergency.core.actor import Actor
 from emergency.core.errors import Conflict
 from emergency.core.models import Crew, CrewAssignment, CrewStatus, Outage, OutageState
-from emergency.dispatch.crews import dispatch_crew
-from emergency.dispatch.outages import cancel_outage, confirm_outage
 from emergency.intake.reports import submit_reports
+from tests.support.dispatch_actions import cancel_outage, confirm_outage, dispatch_crew
 from tests.support.small_territory import build_small_territory
 
 DISPATCHER = Actor("dispatcher", "dispatcher")

@@ -19,6 +19,7 @@ from emergency.core.models import Outage, OutageState
 from emergency.dispatch.board import outage_priorities, sla_board
 from emergency.warnings.area import DistrictsArea
 from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning
+from tests.support.dispatch_actions import SHANGHAI
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")
@@ -73,7 +74,7 @@ def declare_disaster(database, clock, codes: tuple[str, ...]) -> None:
 
 def board_order(database, clock) -> list[tuple[str, str]]:
     with database.read() as session:
-        return [(row.device_code, row.priority.reason()) for row in sla_board(session, clock)]
+        return [(row.device_code, row.priority.reason()) for row in sla_board(session, clock, SHANGHAI)]
 
 
 def test_outside_disaster_mode_the_breached_clock_leads_then_the_hazard_then_the_hospital(
@@ -92,8 +93,8 @@ def test_in_disaster_mode_the_hospital_comes_first_and_its_districts_clocks_stop
     declare_disaster(database, clock, ("W",))
     clock.advance(hours=2)
     with database.read() as session:
-        board = sla_board(session, clock)
-        ranks = outage_priorities(session, clock)
+        board = sla_board(session, clock, SHANGHAI)
+        ranks = outage_priorities(session, clock, SHANGHAI)
     assert [row.device_code for row in board] == ["FU-2", "TX-4", "TX-1"]
     assert [ranks[row.outage_id].rank for row in board] == [1, 2, 3]
     hospital, hazard, homes = (row.priority for row in board)

@@ -22,10 +22,11 @@ from emergency.core.models import (
     WarningStatus,
 )
 from emergency.demo.territory import load_demo
-from emergency.dispatch.crews import dispatch_crew, recommend_crews
+from emergency.dispatch.plan import recommend_crews
 from emergency.reporting.compliance import outage_timings
 from emergency.simulator.runner import Simulation
 from emergency.simulator.scenarios import SCENARIOS
+from tests.support.dispatch_actions import dispatch_crew
 
 DISPATCHER = Actor("dana", Role.DISPATCHER)
 

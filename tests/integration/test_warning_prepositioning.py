@@ -17,10 +17,10 @@ from sqlalchemy import select
 from emergency.core.actor import Actor
 from emergency.core.errors import Conflict, PermissionDenied
 from emergency.core.models import AuditEvent, Crew, Depot
-from emergency.dispatch.crews import set_crew_off_duty
 from emergency.warnings.area import DistrictsArea
 from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning
 from emergency.warnings.prepositioning import accept_prepositioning, apportion, suggest_prepositioning
+from tests.support.dispatch_actions import set_crew_off_duty
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")

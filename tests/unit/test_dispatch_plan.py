@@ -15,7 +15,8 @@ import pytest
 
 from emergency.core.errors import InvalidInput
 from emergency.core.models import EtrConfidence, Outage
-from emergency.dispatch.crews import (
+from emergency.dispatch.etr import EtrRules, round_up, system_etr, typical_repair_minutes
+from emergency.dispatch.routing import (
     DispatchRules,
     great_circle_km,
     plan_cost,
@@ -24,7 +25,6 @@ from emergency.dispatch.crews import (
     solve_optimal,
     travel_minutes,
 )
-from emergency.dispatch.etr import EtrRules, round_up, system_etr, typical_repair_minutes
 
 KM_PER_DEGREE = 2 * math.pi * 6371.0088 / 360  # along the equator or a meridian
 
