@@ -34,6 +34,9 @@ from emergency.core.models import (
     Outage,
     OutageState,
 )
+from emergency.core.unit_of_work import unit_of_work
+from emergency.dispatch import crews
+from emergency.dispatch.crews import OPERATOR_ROLES
 from emergency.dispatch.etr import etr_history
 from emergency.dispatch.plan import greedy_plan, recommend_crews, storm_plan
 from emergency.intake.reports import submit_reports
@@ -224,7 +227,8 @@ def test_dispatch_en_route_on_site_restore_frees_the_crew_with_an_audit_trail(da
     job = dispatch(database, clock, territory, tx1, "C1")
 
     travel = expected_minutes(DEPOT, (121.05, 28.06), 30)
-    assert (job.status, job.assigned_by, job.assigned_at) == ("dispatched", "alice", clock.now())
+    stored = assignment(database, job.id)
+    assert (job.status, stored.assigned_by, stored.assigned_at) == ("dispatched", "alice", clock.now())
     assert minutes_between(job.eta_at, clock.now()) == pytest.approx(travel, abs=0.1)
     c1 = crew(database, territory, "C1")
     assert (c1.status, c1.status_at, c1.version) == ("dispatched", clock.now(), before.version + 1)
@@ -339,10 +343,13 @@ def test_a_second_crew_may_join_an_outage_but_not_through_a_plan(database, clock
     tx1 = outage_at(database, clock, territory, "TX-1")
     dispatch(database, clock, territory, tx1, "C1", actor=BOB)
     seen = crew(database, territory, "C2").version
-    with pytest.raises(Conflict, match=f"outage {tx1} already has crew C1 \\(dispatched by bob\\)"):
-        dispatch_crew(
-            database, clock, ALICE, tx1, territory.crew_ids["C2"], crew_version=seen, require_unassigned=True
-        )
+    c2 = territory.crew_ids["C2"]
+    # What a storm plan's row does (`ApplyStormPlan`): the domain step, in the handler's unit of work.
+    with (
+        pytest.raises(Conflict, match=f"outage {tx1} already has crew C1 \\(dispatched by bob\\)"),
+        unit_of_work(database, ALICE, OPERATOR_ROLES, against_analysis=True) as session,
+    ):
+        crews.dispatch_crew(session, clock, ALICE, tx1, c2, crew_version=seen, require_unassigned=True)
     second = dispatch_crew(database, clock, ALICE, tx1, territory.crew_ids["C2"], crew_version=seen)
     assert second.status == "dispatched"
 
@@ -544,12 +551,12 @@ def test_apply_plan_dispatches_each_row_and_reports_the_conflicts(database, cloc
 
     results = apply_plan(database, clock, ALICE, plan.rows)
 
-    assert [row for row, _ in results] == list(plan.rows)
-    first, second = (result for _, result in results)
-    assert isinstance(first, CrewAssignment) and first.outage_id == plan.rows[0].outage_id
-    assert isinstance(second, Conflict)
-    assert str(second) == f"crew {taken.crew_code} was just dispatched to outage {tx1} by bob"
+    assert [outcome.row for outcome in results] == list(plan.rows)
+    first, second = results
+    assert first.dispatched is not None and first.dispatched.outage_id == plan.rows[0].outage_id
+    assert second.dispatched is None
+    assert second.refused == f"crew {taken.crew_code} was just dispatched to outage {tx1} by bob"
     assert outage(database, taken.outage_id).state == OutageState.PREDICTED
 
     again = apply_plan(database, clock, ALICE, plan.rows[:1])
-    assert isinstance(again[0][1], Conflict), "applying a row twice does not send a second crew"
+    assert again[0].refused is not None, "applying a row twice does not send a second crew"

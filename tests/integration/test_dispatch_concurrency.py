@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from emergency.app.commands.dispatch import AssignmentChanged
 from emergency.core.actor import Actor
 from emergency.core.errors import Conflict
 from emergency.core.models import Crew, CrewAssignment, Outage
@@ -99,7 +100,7 @@ def test_two_dispatchers_sending_one_crew_to_two_outages_at_once_one_wins(
             functools.partial(dispatch_crew, database, clock, BOB, east, c1, crew_version=seen),
         )
 
-        won = [r for r in results if isinstance(r, CrewAssignment)]
+        won = [r for r in results if isinstance(r, AssignmentChanged)]
         lost = [r for r in results if isinstance(r, Conflict)]
         assert (len(won), len(lost)) == (1, 1), f"round {round_no}: {results!r}"
         winner = won[0]
@@ -134,7 +135,7 @@ def test_two_dispatchers_sending_different_crews_at_once_both_succeed(
         lambda: dispatch_crew(database, clock, BOB, east, c2, crew_version=v2),
     )
 
-    assert all(isinstance(r, CrewAssignment) for r in results), results
+    assert all(isinstance(r, AssignmentChanged) for r in results), results
     assert [a.outage_id for a in open_assignments(database, c1)] == [west]
     assert [a.outage_id for a in open_assignments(database, c2)] == [east]
 

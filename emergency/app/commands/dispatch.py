@@ -35,6 +35,7 @@ class OutageChanged:
     customers_affected: int
     customers_restored: int
     etr_at: datetime | None
+    restored_at: datetime | None
 
     @property
     def still_out(self) -> int:
@@ -51,6 +52,7 @@ class AssignmentChanged:
     crew_id: int
     status: str
     eta_at: datetime | None
+    assigned_by: str | None
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ def _outage(outage: Outage) -> OutageChanged:
         outage.customers_affected,
         outage.customers_restored,
         outage.etr_at,
+        outage.restored_at,
     )
 
 
@@ -91,6 +94,7 @@ def _assignment(assignment: CrewAssignment) -> AssignmentChanged:
         assignment.crew_id,
         str(assignment.status),
         assignment.eta_at,
+        assignment.assigned_by,
     )
 
 
