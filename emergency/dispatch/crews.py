@@ -11,10 +11,10 @@ checks the role and keeps trouble-call analysis out) and writes the audit events
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -104,11 +104,15 @@ def dispatch_crew(
     require_active(outage)
     if require_unassigned:
         _require_no_crew(session, outage)
-    taken = session.execute(
-        update(Crew)
-        .where(Crew.id == crew_id, Crew.version == crew_version, Crew.status == CrewStatus.AVAILABLE)
-        .values(status=CrewStatus.DISPATCHED, status_at=now, version=Crew.version + 1)
-        .execution_options(synchronize_session=False)
+    # An UPDATE's result is a cursor result, which counts the rows it changed.
+    taken = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Crew)
+            .where(Crew.id == crew_id, Crew.version == crew_version, Crew.status == CrewStatus.AVAILABLE)
+            .values(status=CrewStatus.DISPATCHED, status_at=now, version=Crew.version + 1)
+            .execution_options(synchronize_session=False)
+        ),
     )
     if taken.rowcount != 1:
         raise _why_not_available(session, crew_id, crew_version)

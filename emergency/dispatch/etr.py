@@ -220,8 +220,8 @@ def set_etr(
     expected_version: int | None = None,
 ) -> Outage:
     """A dispatcher records an ETR (their own, or one a crew phoned in) for an active outage."""
-    confidence = _enum(EtrConfidence, confidence, "confidence")
-    source = _enum(EtrSource, source, "source")
+    confidence_value: EtrConfidence = _enum(EtrConfidence, confidence, "confidence")
+    source_value: EtrSource = _enum(EtrSource, source, "source")
     note = _note(note)
     now = clock.now()
     rules = EtrRules.from_settings(session)
@@ -233,14 +233,14 @@ def set_etr(
         raise Conflict(f"outage {outage_id} was changed by someone else; reload and try again")
     if outage.state not in ACTIVE_OUTAGE_STATES:
         raise Conflict(f"outage {outage_id} is {outage.state}; an ETR is for an active outage")
-    if source == EtrSource.SYSTEM and people_etr_stands(outage, now):
+    if source_value == EtrSource.SYSTEM and people_etr_stands(outage, now):
         assert outage.etr_at is not None
         raise Conflict(
             f"outage {outage_id} has a {outage.etr_source} ETR ({outage.etr_at.isoformat()}) still "
             "ahead, which takes precedence over a system estimate"
         )
     try:
-        apply_etr(session, clock, actor, outage, etr_at, confidence, source, note)
+        apply_etr(session, clock, actor, outage, etr_at, confidence_value, source_value, note)
     except StaleDataError:
         raise Conflict(f"outage {outage_id} was changed by someone else; reload and try again") from None
     return outage

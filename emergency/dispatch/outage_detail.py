@@ -86,7 +86,7 @@ class OutageFacts:
 @dataclass(frozen=True)
 class EtrLine:
     set_at: datetime
-    etr_at: datetime
+    etr_at: datetime | None
     source: str
     confidence: str
     set_by: str | None

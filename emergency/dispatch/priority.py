@@ -211,7 +211,7 @@ def registered_users(session: Session) -> list[RegisteredUser]:
     revision moves (the register and the importers bump it, as for the network model): finding
     life-support customers reads the whole customer table, too slow for every board refresh."""
     revision = int(get_setting(session, "territory.revision"))
-    key = session.get_bind().url.render_as_string(hide_password=True)
+    key = session.get_bind().engine.url.render_as_string(hide_password=True)
     with _registers_lock:
         cached = _registers.get(key)
     if cached is not None and cached[0] == revision:
@@ -232,12 +232,14 @@ def registered_users(session: Session) -> list[RegisteredUser]:
     ).all()
     users: list[RegisteredUser] = []
     if found:
-        parents = dict(connection.execute(select(Device.id, Device.parent_id)).all())
+        parents: dict[int, int | None] = dict(
+            connection.execute(select(Device.id, Device.parent_id)).tuples().all()
+        )
         for importance, kind, hours, transformer in found:
             grade = user_grade_index(importance, kind)
             if grade == NO_USER:
                 continue
-            chain = []
+            chain: list[int] = []
             device: int | None = transformer
             while device is not None and len(chain) < 64:  # 64: far deeper than any radial network
                 chain.append(device)

@@ -365,9 +365,7 @@ def _text(value: Any) -> str | None:
 # --- breaches that stay breached ------------------------------------------------------------
 
 
-def record_breaches(
-    session: Session, clock: Clock, *, tz: ZoneInfo, language: str
-) -> list[SlaBreach]:
+def record_breaches(session: Session, clock: Clock, *, tz: ZoneInfo, language: str) -> list[SlaBreach]:
     """Record every enforced clock of an active outage or open feedback that is past its deadline.
 
     Each new breach gets an `SlaBreach` row, one outbox notification to the duty manager and one

@@ -376,7 +376,12 @@ class Simulation:
             self._send(batch)
             batch = []
             self.clock.set(max(at, self.clock.now()))
-            {"damage": self._damage, "warning": self._warning, "close": self._close}[kind](payload)
+            actions: dict[str, Callable[[Any], None]] = {
+                "damage": self._damage,
+                "warning": self._warning,
+                "close": self._close,
+            }
+            actions[kind](payload)
         self._send(batch)
         self.clock.set(max(when, self.clock.now()))
         jobs, dispatch = seen if seen is not None and not changed else self._read_state(when)
