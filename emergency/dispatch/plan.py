@@ -70,7 +70,7 @@ class CrewOption:
 
 @dataclass(frozen=True)
 class PlanRow:
-    """One proposed dispatch. `apply_plan` dispatches against `crew_version`, so a crew changed since
+    """One proposed dispatch. `ApplyStormPlan` dispatches against `crew_version`, so a crew changed since
     the plan was made is refused. `outage_version` is the outage as planned, for the screen: new
     reports bump it, so applying does not insist on it, only that the outage still has no crew."""
 
@@ -95,7 +95,7 @@ class UnassignedOutage:
 
 @dataclass(frozen=True)
 class StormPlan:
-    """A proposal for the dispatcher to approve or edit; nothing is dispatched until `apply_plan`."""
+    """A proposal for the dispatcher to approve or edit; nothing is dispatched until `ApplyStormPlan`."""
 
     method: str  # "optimal" or "greedy"
     generated_at: datetime
