@@ -26,11 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from emergency.app.bus import execute
+from emergency.app.commands.warnings import ImportCapAlert, IssueWarning
+from emergency.app.context import Context
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK, FakeClock
 from emergency.core.db import Database
@@ -76,8 +80,7 @@ from emergency.simulator.grid import Damage, Grid, load_territory
 from emergency.simulator.reports import Intent, ReportMaker
 from emergency.simulator.scenarios import Scenario
 from emergency.simulator.storm import StormModel, plan_damage
-from emergency.warnings.cap import import_alert
-from emergency.warnings.lifecycle import get_warning, issue_warning
+from emergency.warnings.records import get_warning
 
 log = logging.getLogger("outage_desk.simulator")
 
@@ -93,6 +96,8 @@ MOVE_EVERY = timedelta(minutes=1)
 REPORT_BATCH_MINUTES = 2.0
 RETRY_AFTER = timedelta(minutes=1)
 MAX_FAILURES = 5
+# The local time the simulated warning's notices state, unless the caller passes the configured one.
+DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
@@ -152,8 +157,10 @@ class Simulation:
         grace_minutes: float = 3.0,
         show_movement: bool = False,
         resume_minute: float = 0.0,
+        tz: ZoneInfo = DEFAULT_TZ,
     ) -> None:
         self.db = db
+        self.tz = tz
         self.scenario = scenario
         self.seed = seed
         origin = (start or SYSTEM_CLOCK.now()).astimezone(UTC).replace(microsecond=0)
@@ -401,10 +408,11 @@ class Simulation:
     def _warning(self, spec: Any) -> None:
         document = cap_alert(spec, self.origin, self.clock.now(), self.district_codes, self.seed)
         try:
-            warning_id = import_alert(self.db, self.clock, SIM_MANAGER, document)
+            ctx = Context(self.db, self.clock, SIM_MANAGER, self.tz)
+            warning_id = execute(ctx, ImportCapAlert(document))
             with self.db.read() as session:
                 version = get_warning(session, warning_id).version
-            result = issue_warning(self.db, self.clock, SIM_MANAGER, warning_id, expected_version=version)
+            result = execute(ctx, IssueWarning(warning_id, version))
         except EmergencyError as error:
             self._log("refused", "warning", str(error))
             return
