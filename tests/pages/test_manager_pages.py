@@ -8,15 +8,18 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
+from emergency.app.bus import execute
+from emergency.app.commands.warnings import CreateWarning, IssueWarning
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import get_database
 from emergency.core.models import Crew, Depot, Notification, OutreachTask
 from emergency.core.models import Warning as WarningRow
 from emergency.warnings.area import DistrictsArea
-from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning
+from emergency.warnings.lifecycle import WarningInput
 from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in, texts
+from tests.support.app_context import context_of
 from tests.support.small_territory import PASSWORDS
 
 TIMEOUT = 30
@@ -26,25 +29,25 @@ MANAGER = Actor("manager", "manager")
 def make_warning(url: str, title: str = "Typhoon **Haikui** <b>red</b>", issue: bool = False) -> int:
     db = get_database(url)
     now = SYSTEM_CLOCK.now()
-    warning_id = create_warning(
-        db,
-        SYSTEM_CLOCK,
-        MANAGER,
-        WarningInput(
-            "typhoon",
-            "red",
-            1,
-            title,
-            "台风海葵红色预警",
-            "",
-            "",
-            DistrictsArea(("W",)),
-            now,
-            now + timedelta(hours=12),
+    warning_id = execute(
+        context_of(db, SYSTEM_CLOCK, MANAGER),
+        CreateWarning(
+            WarningInput(
+                "typhoon",
+                "red",
+                1,
+                title,
+                "台风海葵红色预警",
+                "",
+                "",
+                DistrictsArea(("W",)),
+                now,
+                now + timedelta(hours=12),
+            )
         ),
     )
     if issue:
-        issue_warning(db, SYSTEM_CLOCK, MANAGER, warning_id, expected_version=1)
+        execute(context_of(db, SYSTEM_CLOCK, MANAGER), IssueWarning(warning_id, 1))
     return warning_id
 
 
