@@ -29,6 +29,10 @@ from dashboard.api import reports_route
 from dashboard.public_api import public_routes
 from dashboard.warnings_api import warning_routes
 from emergency.app.bootstrap import ensure_app_database
+from emergency.app.bus import execute
+from emergency.app.commands.warnings import ExpireWarnings
+from emergency.app.context import Context
+from emergency.core.actor import SYSTEM
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.config import load_settings
 from emergency.core.db import Database, get_database
@@ -91,6 +95,25 @@ def _notify_round(database: Database) -> None:
         run_notifications(database, SYSTEM_CLOCK)
 
 
+async def expire_warnings(context: Context) -> None:
+    """Expire warnings whose time has passed, whoever has a page open or not.
+
+    Every app process runs this; a warning another process is expiring at that moment is skipped
+    (its row is locked), so each is expired, and audited by the system, once.
+    """
+    while True:
+        try:
+            await asyncio.to_thread(expire_due_warnings, context)
+        except Exception:  # keep going: one failed round must not stop warnings expiring
+            log.exception("warning expiry round failed")
+        await asyncio.sleep(SLA_MONITOR_SECONDS)
+
+
+def expire_due_warnings(context: Context) -> tuple[int, ...]:
+    """One round of the expiry loop, as the system: the ids of the warnings it expired."""
+    return execute(context.acting_as(SYSTEM), ExpireWarnings())
+
+
 @asynccontextmanager
 async def lifespan(_app: object) -> AsyncIterator[None]:
     settings = load_settings()
@@ -100,6 +123,7 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
     )
     monitor = asyncio.create_task(watch_sla_clocks(database, settings.timezone, settings.language))
     notifier = asyncio.create_task(notify_customers(database))
+    expiry = asyncio.create_task(expire_warnings(Context(database, SYSTEM_CLOCK, SYSTEM, settings.timezone)))
     # On a demo database a storm runs in the background (emergency/simulator/live.py).
     demo = start_live_demo(database)
     try:
@@ -107,6 +131,7 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
     finally:
         monitor.cancel()
         notifier.cancel()
+        expiry.cancel()
         if demo is not None:
             await asyncio.to_thread(demo.stop)
 

@@ -14,12 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from emergency.core.clock import SYSTEM_CLOCK
-from emergency.core.config import load_settings
-from emergency.core.db import get_database
-from emergency.core.models import Warning, WarningStatus
-from emergency.warnings.cap import alert_xml, feed_xml
-from emergency.warnings.lifecycle import warnings_in_force
+from dashboard import services
+from emergency.app.queries import warnings as queries
+from emergency.public.web_reports import PUBLIC
 
 FEED_PATH = "/api/warnings.cap.xml"
 CACHE_SECONDS = 60
@@ -29,17 +26,11 @@ MAX_ROW_ID = 2**63 - 1  # the largest id SQLite and PostgreSQL bigint can hold
 
 
 def _feed() -> bytes:
-    with get_database(load_settings().db_url).read() as session:
-        now = SYSTEM_CLOCK.now()
-        return feed_xml(session, warnings_in_force(session, now), now, FEED_PATH)
+    return queries.cap_feed(services.context(PUBLIC), FEED_PATH)
 
 
 def _one(warning_id: int) -> bytes | None:
-    with get_database(load_settings().db_url).read() as session:
-        warning = session.get(Warning, warning_id)
-        if warning is None or warning.status == WarningStatus.DRAFT:
-            return None
-        return alert_xml(session, warning)
+    return queries.cap_document(services.context(PUBLIC), warning_id)
 
 
 def _xml(body: bytes, media_type: str) -> Response:

@@ -368,14 +368,16 @@ def _tokens(args: argparse.Namespace, db: Database) -> int:
 
 
 def _warnings(args: argparse.Namespace, db: Database) -> int:
+    from emergency.app.bus import execute
+    from emergency.app.commands.warnings import ImportCapAlert
+    from emergency.app.context import Context
     from emergency.core.models import Warning
-    from emergency.warnings.cap import import_alert
 
     try:
         data = args.file.read_bytes()
     except OSError as error:
         raise InvalidInput(f"cannot read {args.file}: {error.strerror}", field="file") from None
-    warning_id = import_alert(db, SYSTEM_CLOCK, CLI_ADMIN, data)
+    warning_id = execute(Context(db, SYSTEM_CLOCK, CLI_ADMIN, load_settings().timezone), ImportCapAlert(data))
     with db.read() as session:
         warning = session.get(Warning, warning_id)
         assert warning is not None

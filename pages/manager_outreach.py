@@ -9,22 +9,24 @@ from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import show_outcome
 from dashboard.session import require_role
-from emergency.core.clock import SYSTEM_CLOCK
-from emergency.core.config import load_settings
+from emergency.app.bus import execute
+from emergency.app.commands.warnings import (
+    AcceptPrepositioning,
+    AcknowledgeOutreach,
+    CompleteOutreach,
+    EscalateOutreach,
+)
+from emergency.app.queries import warnings as queries
 from emergency.core.errors import EmergencyError
 from emergency.core.models import Role
-from emergency.dispatch.disaster_queue import disaster_priority_queue
-from emergency.network.model import network_model
-from emergency.warnings import lifecycle as warnings
-from emergency.warnings import outreach, prepositioning
 
 OUTCOME_KEY = "manager-outreach-outcome"
 PLAN_KEY = "manager-preposition-plan"
 
 actor = require_role(Role.MANAGER, Role.ADMIN)
-tz = load_settings().timezone
+ctx = services.context(actor)
+tz = ctx.tz
 language = current_language()
-db = services.database()
 
 st.title(t("mo.title"))
 show_outcome(OUTCOME_KEY)
@@ -35,13 +37,11 @@ def hours(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
 
-with db.read() as session:
-    in_force = warnings.warnings_in_force(session, SYSTEM_CLOCK.now())
-    disaster_districts = warnings.disaster_mode_districts(session, SYSTEM_CLOCK.now())
-    queue = disaster_priority_queue(
-        session, SYSTEM_CLOCK, network_model(session, db.url), services.context(actor).tz
-    )
-    every_warning = {w.id: w.title_en for w in warnings.list_warnings(session)}
+overview = queries.outreach_overview(ctx)
+in_force = overview.in_force_ids
+disaster_districts = overview.disaster_district_ids
+queue = overview.queue
+every_warning = overview.warning_titles
 
 st.subheader(t("mo.queue"))
 if not disaster_districts:
@@ -71,8 +71,7 @@ else:
 st.subheader(t("mo.preposition"))
 st.caption(t("mo.preposition_help"))
 if st.button(t("mo.suggest"), key="preposition-suggest"):
-    with db.read() as session:
-        st.session_state[PLAN_KEY] = prepositioning.suggest_prepositioning(session, SYSTEM_CLOCK)
+    st.session_state[PLAN_KEY] = queries.suggest_prepositioning(ctx)
 plan = st.session_state.get(PLAN_KEY)
 if plan is not None:
     st.dataframe(
@@ -106,7 +105,7 @@ if plan is not None:
         )
         if st.button(t("mo.accept", n=len(plan.moves)), type="primary", key="preposition-accept"):
             try:
-                moved = prepositioning.accept_prepositioning(db, SYSTEM_CLOCK, actor, plan.moves)
+                moved = execute(ctx, AcceptPrepositioning(tuple(plan.moves)))
             except EmergencyError as error:
                 st.error(t("action.refused", reason=plain(str(error))))
             else:
@@ -118,7 +117,7 @@ st.subheader(t("mo.outreach"))
 if not every_warning:
     st.info(t("mw.none"))
     st.stop()
-default = in_force[0].id if in_force else next(iter(every_warning))
+default = in_force[0] if in_force else next(iter(every_warning))
 warning_id = st.selectbox(
     t("mw.select"),
     list(every_warning),
@@ -126,8 +125,7 @@ warning_id = st.selectbox(
     format_func=lambda i: f"#{i} {every_warning[i]}",
     key="outreach-warning",
 )
-with db.read() as session:
-    lines = outreach.outreach_list(session, warning_id)
+lines = queries.outreach_lines(ctx, warning_id)
 if not lines:
     st.info(t("mo.empty"))
     st.stop()
@@ -174,17 +172,13 @@ if open_lines:
         line = by_task[task_id]
         try:
             if escalate:
-                step = outreach.escalate(
-                    db, SYSTEM_CLOCK, actor, task_id, expected_version=line.version, note=note
-                )
+                step = execute(ctx, EscalateOutreach(task_id, line.version, note=note))
                 message = t("mo.escalated", name=line.name, step=t(f"ostep.{step}"))
             elif acknowledge:
-                outreach.acknowledge(
-                    db, SYSTEM_CLOCK, actor, task_id, who, expected_version=line.version, note=note
-                )
+                execute(ctx, AcknowledgeOutreach(task_id, line.version, who, note=note))
                 message = t("mo.acknowledged_by", name=line.name, who=who.strip())
             else:
-                outreach.complete(db, SYSTEM_CLOCK, actor, task_id, expected_version=line.version, note=note)
+                execute(ctx, CompleteOutreach(task_id, line.version, note=note))
                 message = t("mo.completed", name=line.name)
         except EmergencyError as error:
             st.error(t("action.refused", reason=plain(str(error))))

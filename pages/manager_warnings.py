@@ -15,15 +15,22 @@ from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import show_outcome
 from dashboard.session import require_role
-from emergency.core.clock import SYSTEM_CLOCK
+from emergency.app.bus import execute
+from emergency.app.commands.warnings import (
+    CancelWarning,
+    CreateWarning,
+    EditDraft,
+    ImportCapAlert,
+    IssueWarning,
+    UpdateWarning,
+)
+from emergency.app.queries import warnings as queries
 from emergency.core.config import load_settings
 from emergency.core.errors import EmergencyError
 from emergency.core.models import Hazard, Role, WarningLevel, WarningStatus
-from emergency.warnings import cap
-from emergency.warnings import lifecycle as warnings
-from emergency.warnings import preview as warning_preview
-from emergency.warnings.area import CircleArea, DistrictsArea, PolygonArea, ResolvedArea
-from emergency.warnings.lifecycle import WarningInput
+from emergency.warnings.area import CircleArea, DistrictsArea, PolygonArea
+from emergency.warnings.preview import WarningPreview
+from emergency.warnings.records import IN_FORCE, WarningInput
 
 SELECTED_KEY = "manager-warning"
 OUTCOME_KEY = "manager-warning-outcome"
@@ -32,34 +39,16 @@ LEVEL_COLOURS = {"blue": "#1f5fbf", "yellow": "#e0b400", "orange": "#f28e2b", "r
 
 actor = require_role(Role.MANAGER, Role.ADMIN)
 settings = load_settings()
-tz = settings.timezone
+ctx = services.context(actor)
+tz = ctx.tz
+db_url = ctx.db.url
 language = current_language()
-db = services.database()
-warnings.expire_warnings(db, SYSTEM_CLOCK)
 
 st.title(t("mw.title"))
 show_outcome(OUTCOME_KEY)
 
-with db.read() as session:
-    listed = warnings.list_warnings(session)
-    rows = [
-        {
-            "id": w.id,
-            "version": w.version,
-            "status": str(w.status),
-            "hazard": str(w.hazard),
-            "level": str(w.level),
-            "readiness": w.readiness_level,
-            "disaster_mode": w.disaster_mode,
-            "title": w.title_zh if language == "zh" else w.title_en,
-            "districts": list(w.area_districts or []),
-            "effective_at": w.effective_at,
-            "expires_at": w.expires_at,
-            "source": w.source,
-        }
-        for w in listed
-    ]
-    districts = services.territory_base(db.url)["districts"]
+rows = queries.warning_rows(ctx)
+districts = services.territory_base(db_url)["districts"]
 district_names = {
     f["properties"]["code"]: f["properties"]["name_zh" if language == "zh" else "name_en"]
     for f in districts["features"]
@@ -165,16 +154,13 @@ def warning_form(key: str, initial: dict[str, Any] | None) -> WarningInput | Non
 
 
 @st.cache_data(ttl=60, show_spinner=False, max_entries=16)
-def area_preview(db_url: str, warning_id: int, version: int) -> warning_preview.WarningPreview:
+def area_preview(db_url: str, warning_id: int, version: int) -> WarningPreview:
     """Cached per warning version: a preview over a large territory is worth keeping a minute."""
-    with services.database().read() as session:
-        w = warnings.get_warning(session, warning_id)
-        area = ResolvedArea(w.area_kind, w.area, tuple(w.area_districts or []))
-        return warning_preview.preview(session, area)
+    return queries.warning_preview(ctx, warning_id)
 
 
 def area_map(area: dict[str, Any], level: str) -> folium.Map | None:
-    extent = services.territory_base(db.url)["extent"]
+    extent = services.territory_base(db_url)["extent"]
     if extent is None:
         return None
     fmap = maps.base_map(
@@ -202,16 +188,16 @@ if rows:
     st.dataframe(
         [
             {
-                t("mw.col.id"): r["id"],
-                t("mw.col.status"): t(f"wstatus.{r['status']}"),
-                t("mw.col.level"): t(f"level.{r['level']}"),
-                t("mw.hazard"): t(f"hazard.{r['hazard']}"),
-                t("mw.col.title"): r["title"],
-                t("mw.col.readiness"): r["readiness"] or "—",
-                t("mw.col.disaster"): r["disaster_mode"],
-                t("mw.col.districts"): ", ".join(r["districts"]),
-                t("mw.col.effective"): local_time(r["effective_at"], tz),
-                t("mw.col.expires"): local_time(r["expires_at"], tz),
+                t("mw.col.id"): r.id,
+                t("mw.col.status"): t(f"wstatus.{r.status}"),
+                t("mw.col.level"): t(f"level.{r.level}"),
+                t("mw.hazard"): t(f"hazard.{r.hazard}"),
+                t("mw.col.title"): r.title(language),
+                t("mw.col.readiness"): r.readiness or "—",
+                t("mw.col.disaster"): r.disaster_mode,
+                t("mw.col.districts"): ", ".join(r.districts),
+                t("mw.col.effective"): local_time(r.effective_at, tz),
+                t("mw.col.expires"): local_time(r.expires_at, tz),
             }
             for r in rows
         ],
@@ -225,7 +211,7 @@ with tab_new:
     entered = warning_form("new-warning", None)
     if entered is not None:
         try:
-            new_id = warnings.create_warning(db, SYSTEM_CLOCK, actor, entered)
+            new_id = execute(ctx, CreateWarning(entered))
         except EmergencyError as error:
             refused(error)
         else:
@@ -237,7 +223,7 @@ with tab_import:
     uploaded = st.file_uploader(t("mw.import_file"), type=["xml", "cap"], key="cap-upload")
     if uploaded is not None and st.button(t("mw.import"), type="primary"):
         try:
-            imported = cap.import_alert(db, SYSTEM_CLOCK, actor, uploaded.getvalue())
+            imported = execute(ctx, ImportCapAlert(uploaded.getvalue()))
         except EmergencyError as error:
             refused(error)
         else:
@@ -248,58 +234,54 @@ with tab_view:
     if not rows:
         st.info(t("mw.none"))
         st.stop()
-    ids = [r["id"] for r in rows]
+    ids = [r.id for r in rows]
     if st.session_state.get(SELECTED_KEY) not in ids:
         st.session_state[SELECTED_KEY] = ids[0]
-    by_id = {r["id"]: r for r in rows}
+    by_id = {r.id: r for r in rows}
     selected = st.selectbox(
         t("mw.select"),
         ids,
         key=SELECTED_KEY,
-        format_func=lambda i: f"#{i} {t('wstatus.' + by_id[i]['status'])}: {by_id[i]['title']}",
+        format_func=lambda i: f"#{i} {t('wstatus.' + by_id[i].status)}: {by_id[i].title(language)}",
     )
     row = by_id[selected]
-    with db.read() as session:
-        current = warnings.get_warning(session, selected)
-        area = dict(current.area)
-        form_initial = {
-            "hazard": row["hazard"],
-            "level": row["level"],
-            "readiness": row["readiness"],
-            "title_en": current.title_en,
-            "title_zh": current.title_zh,
-            "text_en": current.text_en,
-            "text_zh": current.text_zh,
-            "effective_at": current.effective_at,
-            "hours": max(round((current.expires_at - current.effective_at).total_seconds() / 3600), 1),
-            "area_kind": current.area_kind,
-            "districts": row["districts"],
-            "circle": area.get("circle"),
-        }
-        revisions = [
-            (r.at, r.by, str(r.status), r.cap_msg_type, r.cap_identifier, (r.snapshot or {}).get("note"))
-            for r in warnings.history(session, selected)
-        ]
-    words = [t("hazard." + row["hazard"]), t("level." + row["level"]), t("wstatus." + row["status"])]
-    if row["disaster_mode"]:
+    current = queries.warning_detail(ctx, selected)
+    area = dict(current.area)
+    form_initial = {
+        "hazard": row.hazard,
+        "level": row.level,
+        "readiness": row.readiness,
+        "title_en": current.row.title_en,
+        "title_zh": current.row.title_zh,
+        "text_en": current.text_en,
+        "text_zh": current.text_zh,
+        "effective_at": current.row.effective_at,
+        "hours": max(round((current.row.expires_at - current.row.effective_at).total_seconds() / 3600), 1),
+        "area_kind": current.area_kind,
+        "districts": list(row.districts),
+        "circle": area.get("circle"),
+    }
+    revisions = [(r.at, r.by, r.status, r.msg_type, r.identifier, r.note) for r in current.revisions]
+    words = [t("hazard." + row.hazard), t("level." + row.level), t("wstatus." + row.status)]
+    if row.disaster_mode:
         words.append(f"**{t('mw.disaster_on')}**")
     # The title is user text: shown as plain text, never interpreted as markdown or HTML.
-    st.markdown("### " + plain_markdown(row["title"]))
+    st.markdown("### " + plain_markdown(row.title(language)))
     st.markdown(" · ".join(words))
-    if row["status"] != WarningStatus.DRAFT:
+    if row.status != WarningStatus.DRAFT:
         cap_url = f"/api/warnings/{selected}.cap.xml"
         st.markdown(f"[{t('mw.cap_link')}]({cap_url}) · [{t('mw.feed_link')}](/api/warnings.cap.xml)")
 
-    seen = area_preview(db.url, selected, row["version"])
+    seen = area_preview(db_url, selected, row.version)
     m1, m2, m3, m4, m5 = st.columns(5)
     m1.metric(t("mw.customers"), f"{seen.customers:,}")
     m2.metric(t("mw.important"), len(seen.important_users))
     m3.metric(t("mw.crews_inside"), len(seen.crews_inside))
     m4.metric(t("mw.crews_near", km=f"{seen.near_km:g}"), len(seen.crews_near))
     m5.metric(t("mw.outages"), len(seen.outages))
-    st.caption(t("mw.area_size", km2=f"{seen.area_km2:,.0f}", districts=", ".join(row["districts"])))
+    st.caption(t("mw.area_size", km2=f"{seen.area_km2:,.0f}", districts=", ".join(row.districts)))
 
-    fmap = area_map(area, row["level"])
+    fmap = area_map(area, row.level)
     left, right = st.columns([3, 2])
     with left:
         if fmap is not None:
@@ -371,15 +353,13 @@ with tab_view:
     )
 
     st.subheader(t("mw.actions"))
-    if row["status"] == WarningStatus.DRAFT:
+    if row.status == WarningStatus.DRAFT:
         edit_col, issue_col = st.columns([3, 1])
         with edit_col.expander(t("mw.edit")):
             edited = warning_form(f"edit-{selected}", form_initial)
             if edited is not None:
                 try:
-                    warnings.edit_draft(
-                        db, SYSTEM_CLOCK, actor, selected, edited, expected_version=row["version"]
-                    )
+                    execute(ctx, EditDraft(selected, row.version, edited))
                 except EmergencyError as error:
                     refused(error)
                 else:
@@ -389,35 +369,29 @@ with tab_view:
         )
         if issue_col.button(t("mw.issue"), type="primary", disabled=not sure, key=f"issue-{selected}"):
             try:
-                result = warnings.issue_warning(
-                    db, SYSTEM_CLOCK, actor, selected, expected_version=row["version"]
-                )
+                result = execute(ctx, IssueWarning(selected, row.version))
             except EmergencyError as error:
                 refused(error)
             else:
                 done(t("mw.issued", notices=f"{result.notices_queued:,}", outreach=result.outreach_added))
-    elif row["status"] in (WarningStatus.ACTIVE, WarningStatus.UPDATED):
+    elif row.status in IN_FORCE:
         with st.expander(t("mw.update")):
             updated = warning_form(f"update-{selected}", form_initial)
             if updated is not None:
                 try:
-                    result = warnings.update_warning(
-                        db, SYSTEM_CLOCK, actor, selected, updated, expected_version=row["version"]
-                    )
+                    result = execute(ctx, UpdateWarning(selected, row.version, updated))
                 except EmergencyError as error:
                     refused(error)
                 else:
                     done(
                         t("mw.updated", notices=f"{result.notices_queued:,}", outreach=result.outreach_added)
                     )
-    if row["status"] in (WarningStatus.DRAFT, WarningStatus.ACTIVE, WarningStatus.UPDATED):
+    if row.status in (WarningStatus.DRAFT, *IN_FORCE):
         with st.form(f"cancel-{selected}"):
             reason = st.text_input(t("mw.cancel_reason"), max_chars=500)
             if st.form_submit_button(t("mw.cancel")):
                 try:
-                    warnings.cancel_warning(
-                        db, SYSTEM_CLOCK, actor, selected, reason, expected_version=row["version"]
-                    )
+                    execute(ctx, CancelWarning(selected, row.version, reason))
                 except EmergencyError as error:
                     refused(error)
                 else:

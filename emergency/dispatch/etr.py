@@ -32,13 +32,11 @@ from emergency.core.models import (
     Outage,
     Setting,
     Warning,
-    WarningStatus,
 )
 from emergency.core.settings import DEFAULT_SETTINGS
+from emergency.warnings.records import in_force
 
 MAX_NOTE_CHARS = 500
-# Warnings in force: an updated warning is still in force until it is cancelled or expires.
-WARNINGS_IN_FORCE = (WarningStatus.ACTIVE, WarningStatus.UPDATED)
 PEOPLE = frozenset({EtrSource.DISPATCHER, EtrSource.CREW})
 
 
@@ -135,9 +133,7 @@ def disaster_mode_active(session: Session, now: datetime) -> bool:
         select(Warning.id)
         .where(
             Warning.disaster_mode.is_(True),
-            Warning.status.in_(WARNINGS_IN_FORCE),
-            Warning.effective_at <= now,
-            Warning.expires_at > now,
+            in_force(now),
         )
         .limit(1)
     )

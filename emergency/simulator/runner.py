@@ -45,6 +45,7 @@ from emergency.app.commands.dispatch import (
     SetEtr,
     UpdateCrewPosition,
 )
+from emergency.app.commands.warnings import ImportCapAlert, IssueWarning
 from emergency.app.context import Context
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK, FakeClock
@@ -83,8 +84,7 @@ from emergency.simulator.grid import Damage, Grid, load_territory
 from emergency.simulator.reports import Intent, ReportMaker
 from emergency.simulator.scenarios import Scenario
 from emergency.simulator.storm import StormModel, plan_damage
-from emergency.warnings.cap import import_alert
-from emergency.warnings.lifecycle import get_warning, issue_warning
+from emergency.warnings.records import get_warning
 
 log = logging.getLogger("outage_desk.simulator")
 
@@ -421,10 +421,11 @@ class Simulation:
     def _warning(self, spec: Any) -> None:
         document = cap_alert(spec, self.origin, self.clock.now(), self.district_codes, self.seed)
         try:
-            warning_id = import_alert(self.db, self.clock, SIM_MANAGER, document)
+            ctx = Context(self.db, self.clock, SIM_MANAGER, self.tz)
+            warning_id = execute(ctx, ImportCapAlert(document))
             with self.db.read() as session:
                 version = get_warning(session, warning_id).version
-            result = issue_warning(self.db, self.clock, SIM_MANAGER, warning_id, expected_version=version)
+            result = execute(ctx, IssueWarning(warning_id, version))
         except EmergencyError as error:
             self._log("refused", "warning", str(error))
             return

@@ -19,21 +19,11 @@ from xml.parsers import expat
 from shapely.geometry import MultiPolygon, Polygon
 from sqlalchemy.orm import Session
 
-from emergency.core.actor import Actor
-from emergency.core.clock import Clock
-from emergency.core.db import Database
 from emergency.core.errors import InvalidInput
 from emergency.core.models import Hazard, Warning, WarningLevel, WarningStatus
 from emergency.core.settings import get_setting
 from emergency.warnings.area import AreaSpec, CapArea, CircleArea, DistrictsArea, area_shape, resolve_area
-from emergency.warnings.lifecycle import (
-    IN_FORCE,
-    WARNING_ROLES,
-    WarningInput,
-    create_warning,
-    default_expiry,
-    history,
-)
+from emergency.warnings.records import IN_FORCE, WarningInput, default_expiry, history
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 ATOM = "http://www.w3.org/2005/Atom"
@@ -276,16 +266,14 @@ def parse_alert(data: bytes, max_bytes: int) -> ParsedAlert:
     )
 
 
-def import_alert(db: Database, clock: Clock, actor: Actor, data: bytes) -> int:
-    """An official CAP warning as a draft for the manager to check and issue. Returns its id."""
-    # Before parsing: a caller who may not create warnings learns nothing about the file either.
-    actor.require(*WARNING_ROLES)
-    with db.read() as session:
-        limit = int(get_setting(session, "warnings.max_upload_bytes"))
+def draft_from_alert(session: Session, data: bytes) -> tuple[WarningInput, tuple[str, str]]:
+    """An official CAP warning read as a draft for the manager to check and issue, with its own
+    CAP identity (sender, identifier). The caller (the ImportCapAlert command) has checked the role
+    before this reads the file: a caller who may not create warnings learns nothing about it."""
+    limit = int(get_setting(session, "warnings.max_upload_bytes"))
     parsed = parse_alert(data, limit)
-    with db.read() as session:
-        area = resolve_area(session, cap_area_spec(parsed.area))
-        expires = parsed.expires_at or default_expiry(session, parsed.effective_at)
+    area = resolve_area(session, cap_area_spec(parsed.area))
+    expires = parsed.expires_at or default_expiry(session, parsed.effective_at)
     draft = WarningInput(
         hazard=parsed.hazard,
         level=parsed.level,
@@ -299,9 +287,7 @@ def import_alert(db: Database, clock: Clock, actor: Actor, data: bytes) -> int:
         onset_at=parsed.onset_at,
         expires_at=expires,
     )
-    return create_warning(
-        db, clock, actor, draft, source="cap_import", cap_identity=(parsed.sender, parsed.identifier)
-    )
+    return draft, (parsed.sender, parsed.identifier)
 
 
 def cap_area_spec(area: CapArea) -> AreaSpec:
@@ -314,7 +300,7 @@ def cap_area_spec(area: CapArea) -> AreaSpec:
 
 
 def _safe_parse(data: bytes) -> ET.Element:
-    def refuse(*_args: object) -> None:
+    def refuse(*_args: Any) -> Any:  # one refusal for handlers of several signatures
         raise InvalidInput("DTDs and entity declarations are not accepted in a CAP file", field="cap")
 
     # First pass: expat with handlers that stop at any DTD or entity, before anything is expanded.

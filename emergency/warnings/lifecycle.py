@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,9 +26,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from emergency.core import audit
 from emergency.core.actor import SYSTEM, Actor
 from emergency.core.clock import Clock
-from emergency.core.config import load_settings
-from emergency.core.db import Database
-from emergency.core.errors import Conflict, InvalidInput, NotFound
+from emergency.core.errors import Conflict, InvalidInput
 from emergency.core.models import (
     District,
     Hazard,
@@ -44,11 +42,12 @@ from emergency.core.models import (
 from emergency.core.settings import get_setting
 from emergency.public.sms import sms_segments
 from emergency.warnings import outreach
-from emergency.warnings.area import AreaSpec, ResolvedArea, resolve_area
+from emergency.warnings.area import ResolvedArea, resolve_area
+from emergency.warnings.cap import COLOUR_WORDS, EVENT_NAMES
 from emergency.warnings.preview import area_customers, important_users_in_area
+from emergency.warnings.records import IN_FORCE, WarningInput, get_warning, history, warnings_in_force
 
 WARNING_ROLES = (Role.MANAGER, Role.ADMIN)
-IN_FORCE = (WarningStatus.ACTIVE, WarningStatus.UPDATED)
 MAX_TITLE_CHARS = 200
 MAX_TEXT_CHARS = 4000
 MAX_REASON_CHARS = 500
@@ -58,23 +57,6 @@ NOTICE_BATCH = 5_000
 # SMS parts a warning notice may take (each is billed, per customer): the full text is behind the
 # link and the hotline.
 NOTICE_MAX_PARTS = 2
-
-
-@dataclass(frozen=True)
-class WarningInput:
-    """What a manager fills in (or a CAP import supplies) for a warning."""
-
-    hazard: Hazard | str
-    level: WarningLevel | str
-    readiness_level: int | None
-    title_en: str
-    title_zh: str
-    text_en: str
-    text_zh: str
-    area: AreaSpec | ResolvedArea
-    effective_at: datetime
-    expires_at: datetime
-    onset_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -90,38 +72,11 @@ class PublishResult:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def get_warning(session: Session, warning_id: int) -> Warning:
-    warning = session.get(Warning, warning_id)
-    if warning is None:
-        raise NotFound(f"no warning {warning_id}")
-    return warning
-
-
 def list_warnings(session: Session, *, include_closed: bool = True) -> list[Warning]:
     query = select(Warning).order_by(Warning.created_at.desc(), Warning.id.desc())
     if not include_closed:
         query = query.where(Warning.status.in_((WarningStatus.DRAFT, *IN_FORCE)))
     return list(session.scalars(query))
-
-
-def warnings_in_force(session: Session, now: datetime) -> list[Warning]:
-    return list(
-        session.scalars(
-            select(Warning)
-            .where(Warning.status.in_(IN_FORCE), Warning.effective_at <= now, Warning.expires_at > now)
-            .order_by(Warning.effective_at, Warning.id)
-        )
-    )
-
-
-def history(session: Session, warning_id: int) -> list[WarningRevision]:
-    return list(
-        session.scalars(
-            select(WarningRevision)
-            .where(WarningRevision.warning_id == warning_id)
-            .order_by(WarningRevision.at, WarningRevision.id)
-        )
-    )
 
 
 def disaster_mode_districts(session: Session, now: datetime) -> set[int]:
@@ -141,11 +96,12 @@ def declares_disaster_mode(session: Session, readiness_level: int | None) -> boo
     return readiness_level is not None and readiness_level <= threshold
 
 
-# --- commands ----------------------------------------------------------------------------------
+# --- commands: each runs in the caller's unit of work (emergency.app.commands.warnings), which
+# has checked the actor's role and commits or rolls back the whole step -------------------------
 
 
 def create_warning(
-    db: Database,
+    session: Session,
     clock: Clock,
     actor: Actor,
     data: WarningInput,
@@ -157,167 +113,180 @@ def create_warning(
 
     `cap_identity` (sender, identifier) keeps an imported official warning's own CAP identity.
     """
-    actor.require(*WARNING_ROLES)
     now = clock.now()
-    with db.write() as session:
-        fields = _validated(session, data)
-        if cap_identity is not None:
-            sender, identifier = cap_identity
-            taken = session.scalar(select(Warning.id).where(Warning.cap_identifier == identifier))
-            if taken is not None:
-                raise Conflict(f"CAP message {identifier} was already imported as warning {taken}")
-        else:
-            sender, identifier = _our_sender(session), new_identifier(now)
-        warning = Warning(
-            cap_identifier=identifier,
-            cap_sender=sender,
-            cap_msg_type="Alert",
-            source=source,
-            status=WarningStatus.DRAFT,
-            created_by=actor.username,
-            created_at=now,
-            **fields,
-        )
-        session.add(warning)
-        session.flush()
-        audit.record(session, clock, actor, "warning.create", "warning", warning.id, after=snapshot(warning))
-        return warning.id
+    fields = _validated(session, data)
+    if cap_identity is not None:
+        sender, identifier = cap_identity
+        taken = session.scalar(select(Warning.id).where(Warning.cap_identifier == identifier))
+        if taken is not None:
+            raise Conflict(f"CAP message {identifier} was already imported as warning {taken}")
+    else:
+        sender, identifier = _our_sender(session), new_identifier(now)
+    warning = Warning(
+        cap_identifier=identifier,
+        cap_sender=sender,
+        cap_msg_type="Alert",
+        source=source,
+        status=WarningStatus.DRAFT,
+        created_by=actor.username,
+        created_at=now,
+        **fields,
+    )
+    session.add(warning)
+    session.flush()
+    audit.record(session, clock, actor, "warning.create", "warning", warning.id, after=snapshot(warning))
+    return warning.id
 
 
 def edit_draft(
-    db: Database, clock: Clock, actor: Actor, warning_id: int, data: WarningInput, *, expected_version: int
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    warning_id: int,
+    data: WarningInput,
+    *,
+    expected_version: int,
 ) -> None:
     """Change a draft in place (a draft was never sent, so it has no history to keep)."""
-    actor.require(*WARNING_ROLES)
-    with db.write() as session:
-        warning = _get_for_change(session, warning_id, expected_version)
-        if warning.status != WarningStatus.DRAFT:
-            raise Conflict(f"warning {warning_id} is {warning.status}; publish an update instead")
-        before = snapshot(warning)
-        for key, value in _validated(session, data).items():
-            setattr(warning, key, value)
-        _flush(session, warning_id)
-        audit.record(
-            session,
-            clock,
-            actor,
-            "warning.edit",
-            "warning",
-            warning_id,
-            before=before,
-            after=snapshot(warning),
-        )
+    warning = _get_for_change(session, warning_id, expected_version)
+    if warning.status != WarningStatus.DRAFT:
+        raise Conflict(f"warning {warning_id} is {warning.status}; publish an update instead")
+    before = snapshot(warning)
+    for key, value in _validated(session, data).items():
+        setattr(warning, key, value)
+    _flush(session, warning_id)
+    audit.record(
+        session,
+        clock,
+        actor,
+        "warning.edit",
+        "warning",
+        warning_id,
+        before=before,
+        after=snapshot(warning),
+    )
 
 
 def issue_warning(
-    db: Database, clock: Clock, actor: Actor, warning_id: int, *, expected_version: int
+    session: Session, clock: Clock, actor: Actor, warning_id: int, *, expected_version: int, tz: ZoneInfo
 ) -> PublishResult:
-    """Publish a draft: CAP Alert, notices, outreach list and, if declared, disaster mode."""
-    actor.require(*WARNING_ROLES)
+    """Publish a draft: CAP Alert, notices, outreach list and, if declared, disaster mode.
+
+    `tz` is the local time zone the customer notices state the expiry time in.
+    """
     now = clock.now()
-    with db.write() as session:
-        warning = _get_for_change(session, warning_id, expected_version)
-        if warning.status != WarningStatus.DRAFT:
-            raise Conflict(f"warning {warning_id} is already {warning.status}")
-        _require_not_over(warning, now)
-        before = snapshot(warning)
-        if warning.source == "cap_import":
-            # We issue the utility's own message about it: our identity, the official one kept
-            # in the history (the import revision) and the audit trail.
-            warning.cap_sender = _our_sender(session)
-            warning.cap_identifier = new_identifier(now)
-        warning.status = WarningStatus.ACTIVE
-        warning.cap_msg_type = "Alert"
-        warning.cap_references = None
-        warning.issued_by = actor.username
-        warning.issued_at = now
-        return _record_and_publish(session, clock, actor, warning, now, "warning.issue", before)
+    warning = _get_for_change(session, warning_id, expected_version)
+    if warning.status != WarningStatus.DRAFT:
+        raise Conflict(f"warning {warning_id} is already {warning.status}")
+    _require_not_over(warning, now)
+    before = snapshot(warning)
+    if warning.source == "cap_import":
+        # We issue the utility's own message about it: our identity, the official one kept
+        # in the history (the import revision) and the audit trail.
+        warning.cap_sender = _our_sender(session)
+        warning.cap_identifier = new_identifier(now)
+    warning.status = WarningStatus.ACTIVE
+    warning.cap_msg_type = "Alert"
+    warning.cap_references = None
+    warning.issued_by = actor.username
+    warning.issued_at = now
+    return _record_and_publish(session, clock, actor, warning, now, "warning.issue", before, tz)
 
 
 def update_warning(
-    db: Database, clock: Clock, actor: Actor, warning_id: int, data: WarningInput, *, expected_version: int
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    warning_id: int,
+    data: WarningInput,
+    *,
+    expected_version: int,
+    tz: ZoneInfo,
 ) -> PublishResult:
     """Publish a change to a warning in force: a CAP Update referencing every earlier message."""
-    actor.require(*WARNING_ROLES)
     now = clock.now()
-    with db.write() as session:
-        warning = _get_for_change(session, warning_id, expected_version)
-        if warning.status not in IN_FORCE:
-            raise Conflict(
-                f"warning {warning_id} is {warning.status}; only a warning in force can be updated"
-            )
-        before = snapshot(warning)
-        for key, value in _validated(session, data).items():
-            setattr(warning, key, value)
-        _require_not_over(warning, now)
-        warning.cap_references = _references(session, warning)
-        warning.cap_identifier = new_identifier(now)
-        warning.cap_msg_type = "Update"
-        warning.status = WarningStatus.UPDATED
-        return _record_and_publish(session, clock, actor, warning, now, "warning.update", before)
+    warning = _get_for_change(session, warning_id, expected_version)
+    if warning.status not in IN_FORCE:
+        raise Conflict(f"warning {warning_id} is {warning.status}; only a warning in force can be updated")
+    before = snapshot(warning)
+    for key, value in _validated(session, data).items():
+        setattr(warning, key, value)
+    _require_not_over(warning, now)
+    warning.cap_references = _references(session, warning)
+    warning.cap_identifier = new_identifier(now)
+    warning.cap_msg_type = "Update"
+    warning.status = WarningStatus.UPDATED
+    return _record_and_publish(session, clock, actor, warning, now, "warning.update", before, tz)
 
 
 def cancel_warning(
-    db: Database, clock: Clock, actor: Actor, warning_id: int, reason: str, *, expected_version: int
+    session: Session, clock: Clock, actor: Actor, warning_id: int, reason: str, *, expected_version: int
 ) -> None:
     """Withdraw a warning (CAP Cancel); a draft is simply cancelled. Disaster mode ends with it."""
-    actor.require(*WARNING_ROLES)
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("say why the warning is cancelled", field="reason")
     if len(reason) > MAX_REASON_CHARS:
         raise InvalidInput(f"at most {MAX_REASON_CHARS} characters", field="reason")
     now = clock.now()
-    with db.write() as session:
-        warning = _get_for_change(session, warning_id, expected_version)
-        if warning.status not in (WarningStatus.DRAFT, *IN_FORCE):
-            raise Conflict(f"warning {warning_id} is already {warning.status}")
+    warning = _get_for_change(session, warning_id, expected_version)
+    if warning.status not in (WarningStatus.DRAFT, *IN_FORCE):
+        raise Conflict(f"warning {warning_id} is already {warning.status}")
+    before = snapshot(warning)
+    published = warning.status != WarningStatus.DRAFT
+    if published:
+        warning.cap_references = _references(session, warning)
+        warning.cap_identifier = new_identifier(now)
+        warning.cap_msg_type = "Cancel"
+    warning.status = WarningStatus.CANCELLED
+    _flush(session, warning_id)
+    if published:
+        _add_revision(session, warning, now, actor, note=reason)
+    audit.record(
+        session,
+        clock,
+        actor,
+        "warning.cancel",
+        "warning",
+        warning_id,
+        before=before,
+        after=snapshot(warning),
+        detail=reason,
+    )
+
+
+def expire_warnings(session: Session, clock: Clock) -> list[int]:
+    """Mark warnings in force whose expiry time has passed as expired, as the system. Returns their ids.
+
+    The server's periodic loop calls this in every app process: on PostgreSQL a warning another
+    process is expiring right now is skipped (its row is locked), so each is expired and audited once;
+    SQLite runs one writer at a time anyway.
+    """
+    now = clock.now()
+    due = list(
+        session.scalars(
+            select(Warning)
+            .where(Warning.status.in_(IN_FORCE), Warning.expires_at <= now)
+            .order_by(Warning.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for warning in due:
         before = snapshot(warning)
-        published = warning.status != WarningStatus.DRAFT
-        if published:
-            warning.cap_references = _references(session, warning)
-            warning.cap_identifier = new_identifier(now)
-            warning.cap_msg_type = "Cancel"
-        warning.status = WarningStatus.CANCELLED
-        _flush(session, warning_id)
-        if published:
-            _add_revision(session, warning, now, actor, note=reason)
+        warning.status = WarningStatus.EXPIRED
+        session.flush()
+        _add_revision(session, warning, now, SYSTEM, note="expired")
         audit.record(
             session,
             clock,
-            actor,
-            "warning.cancel",
+            SYSTEM,
+            "warning.expire",
             "warning",
-            warning_id,
+            warning.id,
             before=before,
             after=snapshot(warning),
-            detail=reason,
         )
-
-
-def expire_warnings(db: Database, clock: Clock) -> list[int]:
-    """Mark warnings in force whose expiry time has passed as expired. Returns their ids."""
-    now = clock.now()
-    with db.write() as session:
-        due = list(
-            session.scalars(select(Warning).where(Warning.status.in_(IN_FORCE), Warning.expires_at <= now))
-        )
-        for warning in due:
-            before = snapshot(warning)
-            warning.status = WarningStatus.EXPIRED
-            session.flush()
-            _add_revision(session, warning, now, SYSTEM, note="expired")
-            audit.record(
-                session,
-                clock,
-                SYSTEM,
-                "warning.expire",
-                "warning",
-                warning.id,
-                before=before,
-                after=snapshot(warning),
-            )
-        return [w.id for w in due]
+    return [w.id for w in due]
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -485,11 +454,12 @@ def _record_and_publish(
     now: datetime,
     action: str,
     before: dict[str, Any],
+    tz: ZoneInfo,
 ) -> PublishResult:
     """The common end of issuing and updating: a revision, the notices and outreach, and the audit."""
     _flush(session, warning.id)
     _add_revision(session, warning, now, actor)
-    result = _publish(session, clock, warning)
+    result = _publish(session, clock, warning, tz)
     audit.record(
         session,
         clock,
@@ -504,10 +474,10 @@ def _record_and_publish(
     return result
 
 
-def _publish(session: Session, clock: Clock, warning: Warning) -> PublishResult:
+def _publish(session: Session, clock: Clock, warning: Warning, tz: ZoneInfo) -> PublishResult:
     area = ResolvedArea(warning.area_kind, warning.area, tuple(warning.area_districts or []))
     customers = area_customers(session, area, with_phone=True)
-    queued, without_phone = _queue_notices(session, clock, warning, customers.ids, customers.phones or [])
+    queued, without_phone = _queue_notices(session, clock, warning, customers.ids, customers.phones or [], tz)
     important = important_users_in_area(session, area)
     added = outreach.add_tasks(session, clock, warning.id, [u.customer_id for u in important])
     return PublishResult(
@@ -530,12 +500,12 @@ class NoticeSettings:
     tz: ZoneInfo
 
     @classmethod
-    def from_settings(cls, session: Session, language: str) -> NoticeSettings:
+    def from_settings(cls, session: Session, language: str, tz: ZoneInfo) -> NoticeSettings:
         return cls(
             signature=str(get_setting(session, f"notify.signature_{language}")),
             hotline=str(get_setting(session, "notify.hotline")),
             link=str(get_setting(session, "warnings.notice_link") or "").strip(),
-            tz=load_settings().timezone,
+            tz=tz,
         )
 
 
@@ -544,9 +514,6 @@ def notice_text(warning: Warning, language: str, notice: NoticeSettings) -> str:
     and the hotline, in at most `NOTICE_MAX_PARTS` SMS parts (`emergency.public.sms`: Chinese text goes
     as UCS-2, 67 characters a part). The warning's text goes in only when it still fits; otherwise
     the link and hotline stand for it, and a title too long is shortened."""
-    # Imported here: emergency.warnings.cap imports this module.
-    from emergency.warnings.cap import COLOUR_WORDS, EVENT_NAMES
-
     update = warning.cap_msg_type == "Update"
     until = warning.expires_at.astimezone(notice.tz) if warning.expires_at else None
     colour_zh, colour_en = COLOUR_WORDS.get(str(warning.level), ("", ""))
@@ -598,12 +565,17 @@ def notice_text(warning: Warning, language: str, notice: NoticeSettings) -> str:
 
 
 def _queue_notices(
-    session: Session, clock: Clock, warning: Warning, customer_ids: Any, phones: list[str | None]
+    session: Session,
+    clock: Clock,
+    warning: Warning,
+    customer_ids: Any,
+    phones: list[str | None],
+    tz: ZoneInfo,
 ) -> tuple[int, int]:
     """One SMS per customer with a phone, inserted in batches; the dedupe key makes a retry harmless."""
     language = str(get_setting(session, "warnings.notice_language"))
     language = language if language in ("zh", "en") else "zh"
-    body = notice_text(warning, language, NoticeSettings.from_settings(session, language))
+    body = notice_text(warning, language, NoticeSettings.from_settings(session, language, tz))
     prefix = f"warning:{warning.cap_identifier}:"
     already = set(
         session.scalars(select(Notification.dedupe_key).where(Notification.dedupe_key.like(f"{prefix}%")))
@@ -637,11 +609,11 @@ def _queue_notices(
         )
         # Core inserts: the ORM's per-row bookkeeping dominates at hundreds of thousands of notices.
         if len(rows) >= NOTICE_BATCH:
-            session.connection().execute(insert(Notification.__table__), rows)
+            session.connection().execute(insert(Notification), rows)
             queued += len(rows)
             rows = []
     if rows:
-        session.connection().execute(insert(Notification.__table__), rows)
+        session.connection().execute(insert(Notification), rows)
         queued += len(rows)
     return queued, without_phone
 
@@ -652,7 +624,3 @@ def _result_detail(result: PublishResult) -> str:
         f"{result.customers_without_phone} customers without a phone, "
         f"{result.outreach_added} important users added to outreach, disaster mode {result.disaster_mode}"
     )
-
-
-def default_expiry(session: Session, start: datetime) -> datetime:
-    return start + timedelta(hours=float(get_setting(session, "warnings.default_hours")))

@@ -19,7 +19,6 @@ from sqlalchemy.orm.exc import StaleDataError
 from emergency.core import audit
 from emergency.core.actor import Actor
 from emergency.core.clock import Clock
-from emergency.core.db import Database
 from emergency.core.errors import Conflict, InvalidInput, NotFound
 from emergency.core.models import (
     Customer,
@@ -130,36 +129,34 @@ def outreach_list(session: Session, warning_id: int | None = None) -> list[Outre
 
 
 def escalate(
-    db: Database, clock: Clock, actor: Actor, task_id: int, *, expected_version: int, note: str = ""
+    session: Session, clock: Clock, actor: Actor, task_id: int, *, expected_version: int, note: str = ""
 ) -> str:
     """Move a task up the ladder: message -> call -> visit. Returns the new step."""
-    actor.require(*OUTREACH_ROLES)
-    with db.write() as session:
-        task = _get(session, task_id, expected_version)
-        if task.status == OutreachStatus.DONE:
-            raise Conflict(f"outreach task {task_id} is already done")
-        position = LADDER.index(OutreachStep(task.step))
-        if position == len(LADDER) - 1:
-            raise Conflict(f"outreach task {task_id} is already at a visit, the last step")
-        before = _snapshot(task)
-        task.step = LADDER[position + 1]
-        _touch(task, clock, actor, note)
-        _flush(session, task_id)
-        audit.record(
-            session,
-            clock,
-            actor,
-            "outreach.escalate",
-            "outreach_task",
-            task_id,
-            before=before,
-            after=_snapshot(task),
-        )
-        return str(task.step)
+    task = _get(session, task_id, expected_version)
+    if task.status == OutreachStatus.DONE:
+        raise Conflict(f"outreach task {task_id} is already done")
+    position = LADDER.index(OutreachStep(task.step))
+    if position == len(LADDER) - 1:
+        raise Conflict(f"outreach task {task_id} is already at a visit, the last step")
+    before = _snapshot(task)
+    task.step = LADDER[position + 1]
+    _touch(task, clock, actor, note)
+    _flush(session, task_id)
+    audit.record(
+        session,
+        clock,
+        actor,
+        "outreach.escalate",
+        "outreach_task",
+        task_id,
+        before=before,
+        after=_snapshot(task),
+    )
+    return str(task.step)
 
 
 def acknowledge(
-    db: Database,
+    session: Session,
     clock: Clock,
     actor: Actor,
     task_id: int,
@@ -169,57 +166,53 @@ def acknowledge(
     note: str = "",
 ) -> None:
     """Record that someone at the user's end (named) has received the warning."""
-    actor.require(*OUTREACH_ROLES)
     by_whom = (by_whom or "").strip()
     if not by_whom:
         raise InvalidInput("say who acknowledged (a name at the user's end)", field="acknowledged_by")
     if len(by_whom) > MAX_NAME_CHARS:
         raise InvalidInput(f"at most {MAX_NAME_CHARS} characters", field="acknowledged_by")
-    with db.write() as session:
-        task = _get(session, task_id, expected_version)
-        if task.status != OutreachStatus.PENDING:
-            raise Conflict(f"outreach task {task_id} is already {task.status}")
-        before = _snapshot(task)
-        task.status = OutreachStatus.ACKNOWLEDGED
-        task.acknowledged_by = by_whom
-        task.acknowledged_at = clock.now()
-        _touch(task, clock, actor, note)
-        _flush(session, task_id)
-        audit.record(
-            session,
-            clock,
-            actor,
-            "outreach.acknowledge",
-            "outreach_task",
-            task_id,
-            before=before,
-            after=_snapshot(task),
-        )
+    task = _get(session, task_id, expected_version)
+    if task.status != OutreachStatus.PENDING:
+        raise Conflict(f"outreach task {task_id} is already {task.status}")
+    before = _snapshot(task)
+    task.status = OutreachStatus.ACKNOWLEDGED
+    task.acknowledged_by = by_whom
+    task.acknowledged_at = clock.now()
+    _touch(task, clock, actor, note)
+    _flush(session, task_id)
+    audit.record(
+        session,
+        clock,
+        actor,
+        "outreach.acknowledge",
+        "outreach_task",
+        task_id,
+        before=before,
+        after=_snapshot(task),
+    )
 
 
 def complete(
-    db: Database, clock: Clock, actor: Actor, task_id: int, *, expected_version: int, note: str = ""
+    session: Session, clock: Clock, actor: Actor, task_id: int, *, expected_version: int, note: str = ""
 ) -> None:
     """Close a task: the user is reached and ready. Only an acknowledged task can be done."""
-    actor.require(*OUTREACH_ROLES)
-    with db.write() as session:
-        task = _get(session, task_id, expected_version)
-        if task.status != OutreachStatus.ACKNOWLEDGED:
-            raise Conflict(f"outreach task {task_id} is {task.status}; it must be acknowledged first")
-        before = _snapshot(task)
-        task.status = OutreachStatus.DONE
-        _touch(task, clock, actor, note)
-        _flush(session, task_id)
-        audit.record(
-            session,
-            clock,
-            actor,
-            "outreach.done",
-            "outreach_task",
-            task_id,
-            before=before,
-            after=_snapshot(task),
-        )
+    task = _get(session, task_id, expected_version)
+    if task.status != OutreachStatus.ACKNOWLEDGED:
+        raise Conflict(f"outreach task {task_id} is {task.status}; it must be acknowledged first")
+    before = _snapshot(task)
+    task.status = OutreachStatus.DONE
+    _touch(task, clock, actor, note)
+    _flush(session, task_id)
+    audit.record(
+        session,
+        clock,
+        actor,
+        "outreach.done",
+        "outreach_task",
+        task_id,
+        before=before,
+        after=_snapshot(task),
+    )
 
 
 def _get(session: Session, task_id: int, expected_version: int) -> OutreachTask:

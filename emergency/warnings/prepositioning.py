@@ -25,14 +25,13 @@ from sqlalchemy.orm import Session
 from emergency.core import audit
 from emergency.core.actor import Actor
 from emergency.core.clock import Clock
-from emergency.core.db import Database
 from emergency.core.errors import Conflict, InvalidInput
 from emergency.core.models import Crew, CrewStatus, Depot, Role
 from emergency.core.settings import get_setting
 from emergency.dispatch.routing import great_circle_km
 from emergency.warnings.area import ResolvedArea
-from emergency.warnings.lifecycle import warnings_in_force
 from emergency.warnings.preview import area_customers, important_users_in_area
+from emergency.warnings.records import warnings_in_force
 
 PREPOSITION_ROLES = (Role.MANAGER, Role.ADMIN)
 
@@ -118,30 +117,28 @@ def suggest_prepositioning(session: Session, clock: Clock) -> PrepositionPlan:
     return PrepositionPlan(now, shares, tuple(moves), len(crews))
 
 
-def accept_prepositioning(db: Database, clock: Clock, actor: Actor, moves: Sequence[Move]) -> int:
+def accept_prepositioning(session: Session, clock: Clock, actor: Actor, moves: Sequence[Move]) -> int:
     """Base each crew at its staging depot, if nobody changed the crew since the suggestion."""
-    actor.require(*PREPOSITION_ROLES)
     if not moves:
         raise InvalidInput("the suggestion moves no crew", field="moves")
-    with db.write() as session:
-        for move in moves:
-            crew = session.get(Crew, move.crew_id)
-            if crew is None or crew.version != move.crew_version or crew.status != CrewStatus.AVAILABLE:
-                raise Conflict(f"crew {move.crew_code} changed since the suggestion; make a new one")
-            before = {"home_depot_id": crew.home_depot_id, "version": crew.version}
-            crew.home_depot_id = move.depot_id
-            session.flush()
-            audit.record(
-                session,
-                clock,
-                actor,
-                "crew.preposition",
-                "crew",
-                crew.id,
-                before=before,
-                after={"home_depot_id": crew.home_depot_id, "version": crew.version},
-                detail=f"to staging depot {move.depot_code} ({move.distance_km:.1f} km)",
-            )
+    for move in moves:
+        crew = session.get(Crew, move.crew_id)
+        if crew is None or crew.version != move.crew_version or crew.status != CrewStatus.AVAILABLE:
+            raise Conflict(f"crew {move.crew_code} changed since the suggestion; make a new one")
+        before = {"home_depot_id": crew.home_depot_id, "version": crew.version}
+        crew.home_depot_id = move.depot_id
+        session.flush()
+        audit.record(
+            session,
+            clock,
+            actor,
+            "crew.preposition",
+            "crew",
+            crew.id,
+            before=before,
+            after={"home_depot_id": crew.home_depot_id, "version": crew.version},
+            detail=f"to staging depot {move.depot_code} ({move.distance_km:.1f} km)",
+        )
     return len(moves)
 
 

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import func, or_, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
 from emergency.core.models import (
@@ -145,7 +145,9 @@ def customer_points(session: Session) -> CustomerPoints:
     preview tests the area against arrays in memory instead of reading every customer again. The
     count and highest id are checked too, so a customer added by any other path is never missed.
     """
-    key = session.get_bind().url.render_as_string(hide_password=False)
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    key = engine.url.render_as_string(hide_password=False)
     count, highest = session.execute(select(func.count(), func.max(Customer.id)).select_from(Customer)).one()
     stamp = (int(get_setting(session, "territory.revision")), int(count), highest)
     with _points_lock:

@@ -45,7 +45,6 @@ ALLOWED: dict[str, frozenset[str]] = {
     "emergency.core.auth.end_session": STAFF,
     "emergency.core.auth.list_users": ADMIN,
     "emergency.core.auth.reset_password": ADMIN,
-    "emergency.warnings.cap.import_alert": MANAGERS,
     "emergency.reporting.complaints.list_feedback": MANAGERS,
     "emergency.reporting.complaints.pending_verifications": MANAGERS,
     "emergency.reporting.complaints.record_step": MANAGERS,
@@ -61,10 +60,6 @@ ALLOWED: dict[str, frozenset[str]] = {
     "emergency.intake.ingest_file.ingest_file": REPORTERS,
     # Open to the public: the web report form goes through intake as the public.
     "emergency.intake.reports.submit_reports": REPORTERS,
-    "emergency.warnings.outreach.acknowledge": MANAGERS,
-    "emergency.warnings.outreach.complete": MANAGERS,
-    "emergency.warnings.outreach.escalate": MANAGERS,
-    "emergency.warnings.prepositioning.accept_prepositioning": MANAGERS,
     "emergency.simulator.live.pause_demo": ADMIN,
     "emergency.simulator.live.restart_demo": ADMIN,
     "emergency.simulator.live.resume_demo": ADMIN,
@@ -72,11 +67,6 @@ ALLOWED: dict[str, frozenset[str]] = {
     "emergency.core.tokens.create_token": ADMIN,
     "emergency.core.tokens.list_tokens": ADMIN,
     "emergency.core.tokens.revoke_token": ADMIN,
-    "emergency.warnings.lifecycle.cancel_warning": MANAGERS,
-    "emergency.warnings.lifecycle.create_warning": MANAGERS,
-    "emergency.warnings.lifecycle.edit_draft": MANAGERS,
-    "emergency.warnings.lifecycle.issue_warning": MANAGERS,
-    "emergency.warnings.lifecycle.update_warning": MANAGERS,
 }
 # Steps that run inside a service's transaction after that service checked the role: they take
 # the actor only to write it down, and are never called from a page or a route on their own.
@@ -98,6 +88,16 @@ INNER_STEPS = {
     "emergency.dispatch.outages.close_outage",
     "emergency.dispatch.outages.confirm_outage",
     "emergency.dispatch.outages.restore_outage",
+    # The warnings domain: its commands' handlers (emergency.app.commands.warnings) check the role.
+    "emergency.warnings.lifecycle.cancel_warning",
+    "emergency.warnings.lifecycle.create_warning",
+    "emergency.warnings.lifecycle.edit_draft",
+    "emergency.warnings.lifecycle.issue_warning",
+    "emergency.warnings.lifecycle.update_warning",
+    "emergency.warnings.outreach.acknowledge",
+    "emergency.warnings.outreach.complete",
+    "emergency.warnings.outreach.escalate",
+    "emergency.warnings.prepositioning.accept_prepositioning",
 }
 # Packages that are not services: the CLI and benchmarks act as a fixed CLI actor they build.
 NOT_SERVICES = ("emergency.migrations", "bench", "emergency.__main__")

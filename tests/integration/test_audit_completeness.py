@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from emergency.app.bus import execute
+from emergency.app.commands.warnings import CancelWarning, CreateWarning, IssueWarning, UpdateWarning
 from emergency.core import auth, tokens
 from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
@@ -30,11 +32,8 @@ from emergency.public.feedback import PUBLIC, submit_feedback
 from emergency.warnings.area import DistrictsArea
 from emergency.warnings.lifecycle import (
     WarningInput,
-    cancel_warning,
-    create_warning,
-    issue_warning,
-    update_warning,
 )
+from tests.support.app_context import context_of
 from tests.support.dispatch_actions import (
     cancel_outage,
     close_outage,
@@ -239,11 +238,11 @@ def test_a_warning_is_created_issued_updated_and_cancelled(
     database: Database, clock: FakeClock, territory: SmallTerritory
 ) -> None:
     trail = Trail(database, clock)
-    warning_id = create_warning(database, clock, MANAGER, warning_draft(clock))
+    warning_id = execute(context_of(database, clock, MANAGER), CreateWarning(warning_draft(clock)))
     trail.expect("warning.create", MANAGER, "warning", warning_id, after={"status": "draft"})
 
     clock.advance(minutes=5)
-    issue_warning(database, clock, MANAGER, warning_id, expected_version=version(database, warning_id))
+    execute(context_of(database, clock, MANAGER), IssueWarning(warning_id, version(database, warning_id)))
     trail.expect(
         "warning.issue",
         MANAGER,
@@ -254,21 +253,17 @@ def test_a_warning_is_created_issued_updated_and_cancelled(
     )
 
     clock.advance(hours=1)
-    update_warning(
-        database, clock, MANAGER, warning_id, warning_draft(clock, level="red"), expected_version=2
+    execute(
+        context_of(database, clock, MANAGER), UpdateWarning(warning_id, 2, warning_draft(clock, level="red"))
     )
     trail.expect(
         "warning.update", MANAGER, "warning", warning_id, before={"level": "orange"}, after={"level": "red"}
     )
 
     clock.advance(hours=3)
-    cancel_warning(
-        database,
-        clock,
-        ADMIN,
-        warning_id,
-        "the typhoon turned north",
-        expected_version=version(database, warning_id),
+    execute(
+        context_of(database, clock, ADMIN),
+        CancelWarning(warning_id, version(database, warning_id), "the typhoon turned north"),
     )
     trail.expect("warning.cancel", ADMIN, "warning", warning_id, after={"status": "cancelled"})
 

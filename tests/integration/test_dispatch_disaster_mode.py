@@ -15,6 +15,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from emergency.app.bus import execute
+from emergency.app.commands.warnings import CreateWarning, IssueWarning
 from emergency.core.actor import Actor
 from emergency.core.models import ACTIVE_OUTAGE_STATES, Outage
 from emergency.dispatch.disaster_queue import disaster_priority_queue
@@ -22,7 +24,8 @@ from emergency.dispatch.plan import storm_plan
 from emergency.intake.reports import submit_reports
 from emergency.network.model import build_network_model
 from emergency.warnings.area import DistrictsArea
-from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning
+from emergency.warnings.lifecycle import WarningInput
+from tests.support.app_context import context_of
 from tests.support.dispatch_actions import SHANGHAI
 from tests.support.small_territory import build_small_territory
 
@@ -59,24 +62,24 @@ def two_outages(database, clock):
 
 
 def declare_disaster(database, clock, codes: tuple[str, ...], readiness: int = 1) -> None:
-    warning_id = create_warning(
-        database,
-        clock,
-        MANAGER,
-        WarningInput(
-            "typhoon",
-            "red",
-            readiness,
-            "Typhoon",
-            "台风",
-            "",
-            "",
-            DistrictsArea(codes),
-            clock.now(),
-            clock.now() + timedelta(hours=24),
+    warning_id = execute(
+        context_of(database, clock, MANAGER),
+        CreateWarning(
+            WarningInput(
+                "typhoon",
+                "red",
+                readiness,
+                "Typhoon",
+                "台风",
+                "",
+                "",
+                DistrictsArea(codes),
+                clock.now(),
+                clock.now() + timedelta(hours=24),
+            )
         ),
     )
-    issue_warning(database, clock, MANAGER, warning_id, expected_version=1)
+    execute(context_of(database, clock, MANAGER), IssueWarning(warning_id, 1))
 
 
 def planned_first(database, clock) -> tuple[int, str]:

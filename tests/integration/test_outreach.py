@@ -7,13 +7,23 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from emergency.app.bus import execute
+from emergency.app.commands.warnings import (
+    AcknowledgeOutreach,
+    CompleteOutreach,
+    CreateWarning,
+    EscalateOutreach,
+    IssueWarning,
+    UpdateWarning,
+)
 from emergency.core.actor import Actor
 from emergency.core.errors import Conflict, InvalidInput, PermissionDenied
 from emergency.core.models import AuditEvent, Customer, CustomerKind, ImportanceGrade
 from emergency.core.models import Warning as WarningRow
 from emergency.warnings.area import DistrictsArea
-from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning, update_warning
-from emergency.warnings.outreach import acknowledge, complete, escalate, outreach_list
+from emergency.warnings.lifecycle import WarningInput
+from emergency.warnings.outreach import outreach_list
+from tests.support.app_context import context_of
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")
@@ -29,24 +39,24 @@ def listed(database, clock):
         )
         home.kind = CustomerKind.LIFE_SUPPORT
         home.backup_hours = 2
-    warning_id = create_warning(
-        database,
-        clock,
-        MANAGER,
-        WarningInput(
-            "typhoon",
-            "red",
-            1,
-            "Typhoon",
-            "台风",
-            "",
-            "",
-            DistrictsArea(("W", "E")),
-            clock.now(),
-            clock.now() + timedelta(hours=24),
+    warning_id = execute(
+        context_of(database, clock, MANAGER),
+        CreateWarning(
+            WarningInput(
+                "typhoon",
+                "red",
+                1,
+                "Typhoon",
+                "台风",
+                "",
+                "",
+                DistrictsArea(("W", "E")),
+                clock.now(),
+                clock.now() + timedelta(hours=24),
+            )
         ),
     )
-    issue_warning(database, clock, MANAGER, warning_id, expected_version=1)
+    execute(context_of(database, clock, MANAGER), IssueWarning(warning_id, 1))
     return warning_id
 
 
@@ -67,19 +77,26 @@ def test_the_list_holds_important_and_life_support_users_most_critical_first(dat
 def test_a_task_climbs_the_ladder_then_is_acknowledged_and_done(database, clock, listed):
     hospital = lines(database, listed)[0]
     clock.advance(minutes=30)
-    assert escalate(database, clock, MANAGER, hospital.task_id, expected_version=hospital.version) == "call"
+    assert (
+        execute(context_of(database, clock, MANAGER), EscalateOutreach(hospital.task_id, hospital.version))
+        == "call"
+    )
     line = lines(database, listed)[0]
     assert (
-        escalate(database, clock, MANAGER, line.task_id, expected_version=line.version, note="no answer")
+        execute(
+            context_of(database, clock, MANAGER),
+            EscalateOutreach(line.task_id, line.version, note="no answer"),
+        )
         == "visit"
     )
     line = lines(database, listed)[0]
     with pytest.raises(Conflict, match="last step"):
-        escalate(database, clock, MANAGER, line.task_id, expected_version=line.version)
+        execute(context_of(database, clock, MANAGER), EscalateOutreach(line.task_id, line.version))
     with pytest.raises(Conflict, match="must be acknowledged first"):
-        complete(database, clock, MANAGER, line.task_id, expected_version=line.version)
-    acknowledge(
-        database, clock, MANAGER, line.task_id, "Dr Wang, duty director", expected_version=line.version
+        execute(context_of(database, clock, MANAGER), CompleteOutreach(line.task_id, line.version))
+    execute(
+        context_of(database, clock, MANAGER),
+        AcknowledgeOutreach(line.task_id, line.version, "Dr Wang, duty director"),
     )
     line = next(x for x in lines(database, listed) if x.task_id == hospital.task_id)
     assert (line.status, line.acknowledged_by, line.updated_by) == (
@@ -89,7 +106,10 @@ def test_a_task_climbs_the_ladder_then_is_acknowledged_and_done(database, clock,
     )
     assert line.acknowledged_at == clock.now()
     assert line.note == "no answer"
-    complete(database, clock, MANAGER, line.task_id, expected_version=line.version, note="generator tested")
+    execute(
+        context_of(database, clock, MANAGER),
+        CompleteOutreach(line.task_id, line.version, note="generator tested"),
+    )
     done = next(x for x in lines(database, listed) if x.task_id == hospital.task_id)
     assert done.status == "done"
     # Done tasks sink below open ones.
@@ -103,15 +123,16 @@ def test_a_task_climbs_the_ladder_then_is_acknowledged_and_done(database, clock,
 
 def test_stale_versions_empty_names_and_dispatchers_are_refused(database, clock, listed):
     line = lines(database, listed)[0]
-    escalate(database, clock, MANAGER, line.task_id, expected_version=line.version)
+    execute(context_of(database, clock, MANAGER), EscalateOutreach(line.task_id, line.version))
     with pytest.raises(Conflict, match="changed by meng first"):
-        escalate(database, clock, MANAGER, line.task_id, expected_version=line.version)
+        execute(context_of(database, clock, MANAGER), EscalateOutreach(line.task_id, line.version))
     fresh = lines(database, listed)[0]
     with pytest.raises(InvalidInput, match="who acknowledged"):
-        acknowledge(database, clock, MANAGER, fresh.task_id, "  ", expected_version=fresh.version)
+        execute(context_of(database, clock, MANAGER), AcknowledgeOutreach(fresh.task_id, fresh.version, "  "))
     with pytest.raises(PermissionDenied):
-        acknowledge(
-            database, clock, Actor("alice", "dispatcher"), fresh.task_id, "x", expected_version=fresh.version
+        execute(
+            context_of(database, clock, Actor("alice", "dispatcher")),
+            AcknowledgeOutreach(fresh.task_id, fresh.version, "x"),
         )
 
 
@@ -122,24 +143,24 @@ def test_an_update_adds_only_newcomers(database, clock, listed):
     with database.read() as session:
         current = session.get(WarningRow, listed)
         seen = current.version
-    result = update_warning(
-        database,
-        clock,
-        MANAGER,
-        listed,
-        WarningInput(
-            "typhoon",
-            "red",
-            1,
-            "Typhoon, update",
-            "台风更新",
-            "",
-            "",
-            DistrictsArea(("W", "E")),
-            clock.now(),
-            clock.now() + timedelta(hours=24),
+    result = execute(
+        context_of(database, clock, MANAGER),
+        UpdateWarning(
+            listed,
+            seen,
+            WarningInput(
+                "typhoon",
+                "red",
+                1,
+                "Typhoon, update",
+                "台风更新",
+                "",
+                "",
+                DistrictsArea(("W", "E")),
+                clock.now(),
+                clock.now() + timedelta(hours=24),
+            ),
         ),
-        expected_version=seen,
     )
     assert result.outreach_added == 1
     assert len(lines(database, listed)) == 3

@@ -15,6 +15,8 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from dashboard.warnings_api import warning_routes
+from emergency.app.bus import execute
+from emergency.app.commands.warnings import CancelWarning, CreateWarning, IssueWarning
 from emergency.cli import main
 from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock, SystemClock
@@ -22,8 +24,9 @@ from emergency.core.db import forget_database
 from emergency.core.models import Warning as WarningRow
 from emergency.warnings.area import DistrictsArea
 from emergency.warnings.cap import NS
-from emergency.warnings.lifecycle import WarningInput, cancel_warning, create_warning, issue_warning
+from emergency.warnings.lifecycle import WarningInput
 from tests.integration.test_warning_cap import OFFICIAL
+from tests.support.app_context import context_of
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")
@@ -58,9 +61,9 @@ def warning(database, clock, title: str, issue: bool = True) -> int:
         clock.now(),
         clock.now() + timedelta(hours=6),
     )
-    warning_id = create_warning(database, clock, MANAGER, data)
+    warning_id = execute(context_of(database, clock, MANAGER), CreateWarning(data))
     if issue:
-        issue_warning(database, clock, MANAGER, warning_id, expected_version=1)
+        execute(context_of(database, clock, MANAGER), IssueWarning(warning_id, 1))
     return warning_id
 
 
@@ -70,7 +73,7 @@ def test_the_feed_lists_warnings_in_force_only(database, now_clock, client):
     gone = warning(database, now_clock, "Cancelled one")
     with database.read() as session:
         seen = session.get(WarningRow, gone).version
-    cancel_warning(database, now_clock, MANAGER, gone, "passed", expected_version=seen)
+    execute(context_of(database, now_clock, MANAGER), CancelWarning(gone, seen, "passed"))
 
     response = client.get("/api/warnings.cap.xml")
     assert response.status_code == 200

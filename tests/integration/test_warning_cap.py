@@ -10,19 +10,24 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
+from emergency.app.bus import execute
+from emergency.app.commands.warnings import (
+    CancelWarning,
+    CreateWarning,
+    ImportCapAlert,
+    IssueWarning,
+    UpdateWarning,
+)
 from emergency.core.actor import Actor
 from emergency.core.errors import Conflict, InvalidInput
 from emergency.core.models import Warning as WarningRow
 from emergency.warnings.area import CircleArea, DistrictsArea, PolygonArea, resolve_area
-from emergency.warnings.cap import NS, alert_xml, cap_area_spec, feed_xml, import_alert, parse_alert
+from emergency.warnings.cap import NS, alert_xml, cap_area_spec, feed_xml, parse_alert
 from emergency.warnings.lifecycle import (
     WarningInput,
-    cancel_warning,
-    create_warning,
-    issue_warning,
-    update_warning,
     warnings_in_force,
 )
+from tests.support.app_context import context_of
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")
@@ -77,7 +82,7 @@ def make(database, clock, area, **changes) -> int:
         "onset_at": clock.now() + timedelta(hours=2),
         "expires_at": clock.now() + timedelta(hours=12),
     }
-    return create_warning(database, clock, MANAGER, WarningInput(**(fields | changes)))
+    return execute(context_of(database, clock, MANAGER), CreateWarning(WarningInput(**(fields | changes))))
 
 
 def version(database, warning_id: int) -> int:
@@ -87,7 +92,7 @@ def version(database, warning_id: int) -> int:
 
 def issued(database, clock, area, **changes) -> int:
     warning_id = make(database, clock, area, **changes)
-    issue_warning(database, clock, MANAGER, warning_id, expected_version=1)
+    execute(context_of(database, clock, MANAGER), IssueWarning(warning_id, 1))
     return warning_id
 
 
@@ -148,15 +153,18 @@ def test_update_and_cancel_reference_the_earlier_messages(database, clock, terri
             current.effective_at,
             current.expires_at,
         )
-    update_warning(database, clock, MANAGER, warning_id, data, expected_version=version(database, warning_id))
+    execute(
+        context_of(database, clock, MANAGER), UpdateWarning(warning_id, version(database, warning_id), data)
+    )
     update = ET.fromstring(exported(database, warning_id))
     assert update.findtext(f"{Q}msgType") == "Update"
     reference = (
         f"{first.findtext(f'{Q}sender')},{first.findtext(f'{Q}identifier')},{first.findtext(f'{Q}sent')}"
     )
     assert update.findtext(f"{Q}references") == reference
-    cancel_warning(
-        database, clock, MANAGER, warning_id, "eased", expected_version=version(database, warning_id)
+    execute(
+        context_of(database, clock, MANAGER),
+        CancelWarning(warning_id, version(database, warning_id), "eased"),
     )
     cancel = ET.fromstring(exported(database, warning_id))
     assert cancel.findtext(f"{Q}msgType") == "Cancel"
@@ -207,11 +215,11 @@ def test_round_trip_keeps_the_area_and_fields(database, clock, territory, area):
 def test_importing_our_own_message_again_is_a_conflict(database, clock, territory):
     warning_id = issued(database, clock, DistrictsArea(("W",)))
     with pytest.raises(Conflict, match="already imported"):
-        import_alert(database, clock, MANAGER, exported(database, warning_id))
+        execute(context_of(database, clock, MANAGER), ImportCapAlert(exported(database, warning_id)))
 
 
 def test_an_official_warning_imports_as_a_draft(database, clock, territory):
-    warning_id = import_alert(database, clock, MANAGER, OFFICIAL)
+    warning_id = execute(context_of(database, clock, MANAGER), ImportCapAlert(OFFICIAL))
     with database.read() as session:
         warning = session.get(WarningRow, warning_id)
         assert (warning.status, warning.source, warning.area_kind) == ("draft", "cap_import", "cap")
@@ -222,7 +230,7 @@ def test_an_official_warning_imports_as_a_draft(database, clock, territory):
         assert warning.effective_at.isoformat() == "2026-07-01T02:00:00+00:00"
         assert shape(warning.area).bounds == pytest.approx((121.12, 28.0, 121.19, 28.09))
     # Issued by us, it becomes our own message.
-    issue_warning(database, clock, MANAGER, warning_id, expected_version=1)
+    execute(context_of(database, clock, MANAGER), IssueWarning(warning_id, 1))
     with database.read() as session:
         warning = session.get(WarningRow, warning_id)
         assert warning.cap_sender == "outage-desk@utility.invalid"
@@ -265,7 +273,7 @@ def test_feed_carries_each_warning_in_force_as_a_full_alert(database, clock, ter
 )
 def test_bad_cap_files_are_refused(database, clock, territory, document, message):
     with pytest.raises(InvalidInput, match=message):
-        import_alert(database, clock, MANAGER, document)
+        execute(context_of(database, clock, MANAGER), ImportCapAlert(document))
 
 
 def test_an_official_area_outside_the_territory_is_refused(database, clock, territory):
@@ -274,7 +282,7 @@ def test_an_official_area_outside_the_territory_is_refused(database, clock, terr
         b"30.0,100.0 30.0,100.5 30.5,100.5 30.0,100.0",
     )
     with pytest.raises(InvalidInput, match="outside the territory"):
-        import_alert(database, clock, MANAGER, far)
+        execute(context_of(database, clock, MANAGER), ImportCapAlert(far))
 
 
 def test_geojson_feature_round_trip_is_json_safe(database, clock, territory):

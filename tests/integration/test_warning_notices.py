@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from emergency.app.bus import execute
+from emergency.app.commands.warnings import CreateWarning, IssueWarning
 from emergency.core.actor import Actor
 from emergency.core.models import Notification, Warning, WarningLevel
 from emergency.core.settings import set_setting
@@ -19,10 +21,9 @@ from emergency.warnings.lifecycle import (
     NOTICE_MAX_PARTS,
     NoticeSettings,
     WarningInput,
-    create_warning,
-    issue_warning,
     notice_text,
 )
+from tests.support.app_context import context_of
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")
@@ -94,24 +95,24 @@ def test_publishing_puts_the_short_split_notice_in_the_outbox(database, clock) -
     build_small_territory(database, clock)
     with database.write() as session:
         set_setting(session, "warnings.notice_link", "https://power.example/w", clock, "test")
-    warning_id = create_warning(
-        database,
-        clock,
-        MANAGER,
-        WarningInput(
-            "typhoon",
-            "red",
-            1,
-            "Typhoon Haikui",
-            "台风海葵红色预警",
-            "Full text " * 300,
-            "台风中心附近最大风力十四级。" * 250,
-            DistrictsArea(("W",)),
-            clock.now(),
-            clock.now() + timedelta(hours=12),
+    warning_id = execute(
+        context_of(database, clock, MANAGER),
+        CreateWarning(
+            WarningInput(
+                "typhoon",
+                "red",
+                1,
+                "Typhoon Haikui",
+                "台风海葵红色预警",
+                "Full text " * 300,
+                "台风中心附近最大风力十四级。" * 250,
+                DistrictsArea(("W",)),
+                clock.now(),
+                clock.now() + timedelta(hours=12),
+            )
         ),
     )
-    issue_warning(database, clock, MANAGER, warning_id, expected_version=1)
+    execute(context_of(database, clock, MANAGER), IssueWarning(warning_id, 1))
     with database.read() as session:
         bodies = session.scalars(select(Notification.body)).all()
     assert len(bodies) == 8 and len(set(bodies)) == 1

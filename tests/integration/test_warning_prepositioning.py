@@ -14,12 +14,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from emergency.app.bus import execute
+from emergency.app.commands.warnings import AcceptPrepositioning, CreateWarning, IssueWarning
 from emergency.core.actor import Actor
 from emergency.core.errors import Conflict, PermissionDenied
 from emergency.core.models import AuditEvent, Crew, Depot
 from emergency.warnings.area import DistrictsArea
-from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning
-from emergency.warnings.prepositioning import accept_prepositioning, apportion, suggest_prepositioning
+from emergency.warnings.lifecycle import WarningInput
+from emergency.warnings.prepositioning import apportion, suggest_prepositioning
+from tests.support.app_context import context_of
 from tests.support.dispatch_actions import set_crew_off_duty
 from tests.support.small_territory import build_small_territory
 
@@ -46,24 +49,24 @@ def staged(database, clock):
 
 
 def warn(database, clock, codes=("W", "E")) -> None:
-    warning_id = create_warning(
-        database,
-        clock,
-        MANAGER,
-        WarningInput(
-            "typhoon",
-            "red",
-            1,
-            "Typhoon",
-            "台风",
-            "",
-            "",
-            DistrictsArea(codes),
-            clock.now(),
-            clock.now() + timedelta(hours=12),
+    warning_id = execute(
+        context_of(database, clock, MANAGER),
+        CreateWarning(
+            WarningInput(
+                "typhoon",
+                "red",
+                1,
+                "Typhoon",
+                "台风",
+                "",
+                "",
+                DistrictsArea(codes),
+                clock.now(),
+                clock.now() + timedelta(hours=12),
+            )
         ),
     )
-    issue_warning(database, clock, MANAGER, warning_id, expected_version=1)
+    execute(context_of(database, clock, MANAGER), IssueWarning(warning_id, 1))
 
 
 def test_apportion_is_proportional_and_adds_up():
@@ -90,7 +93,7 @@ def test_crews_go_where_the_customers_and_important_users_are(database, clock, s
     assert [(m.crew_code, m.depot_code) for m in plan.moves] == [("C1", "SA-W"), ("C2", "SA-W")]
     assert plan.moves[0].distance_km == pytest.approx(1.96, abs=0.05)  # 0.02 deg of longitude at 28 N
 
-    accept_prepositioning(database, clock, MANAGER, plan.moves)
+    execute(context_of(database, clock, MANAGER), AcceptPrepositioning(tuple(plan.moves)))
     with database.read() as session:
         west = session.scalar(select(Depot.id).where(Depot.code == "SA-W"))
         assert set(session.scalars(select(Crew.home_depot_id).where(Crew.code.in_(["C1", "C2"])))) == {west}
@@ -112,8 +115,10 @@ def test_a_stale_suggestion_is_refused_whole(database, clock, staged):
         plan = suggest_prepositioning(session, clock)
     set_crew_off_duty(database, clock, Actor("alice", "dispatcher"), staged.crew_ids["C2"])
     with pytest.raises(Conflict, match="crew C2 changed"):
-        accept_prepositioning(database, clock, MANAGER, plan.moves)
+        execute(context_of(database, clock, MANAGER), AcceptPrepositioning(tuple(plan.moves)))
     with database.read() as session:
         assert session.scalar(select(Crew.home_depot_id).where(Crew.code == "C1")) != plan.moves[0].depot_id
     with pytest.raises(PermissionDenied):
-        accept_prepositioning(database, clock, Actor("alice", "dispatcher"), plan.moves)
+        execute(
+            context_of(database, clock, Actor("alice", "dispatcher")), AcceptPrepositioning(tuple(plan.moves))
+        )

@@ -14,6 +14,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from emergency.app.bus import execute
+from emergency.app.commands.warnings import (
+    CancelWarning,
+    CreateWarning,
+    EditDraft,
+    ExpireWarnings,
+    IssueWarning,
+    UpdateWarning,
+)
 from emergency.core.actor import Actor
 from emergency.core.errors import Conflict, InvalidInput, PermissionDenied
 from emergency.core.models import (
@@ -27,16 +36,11 @@ from emergency.core.models import Warning as WarningRow
 from emergency.warnings.area import CircleArea, DistrictsArea, PolygonArea, resolve_area
 from emergency.warnings.lifecycle import (
     WarningInput,
-    cancel_warning,
-    create_warning,
     disaster_mode_districts,
-    edit_draft,
-    expire_warnings,
     history,
-    issue_warning,
-    update_warning,
 )
 from emergency.warnings.preview import preview
+from tests.support.app_context import context_of
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")
@@ -160,11 +164,13 @@ def test_an_upload_over_the_size_limit_is_refused(database, territory):
 
 
 def test_issue_queues_notices_builds_outreach_and_enters_disaster_mode(database, clock, territory):
-    warning_id = create_warning(database, clock, MANAGER, draft(clock, DistrictsArea(("W",))))
+    warning_id = execute(
+        context_of(database, clock, MANAGER), CreateWarning(draft(clock, DistrictsArea(("W",))))
+    )
     with database.read() as session:
         assert disaster_mode_districts(session, clock.now()) == set()  # a draft changes nothing
-    result = issue_warning(
-        database, clock, MANAGER, warning_id, expected_version=version(database, warning_id)
+    result = execute(
+        context_of(database, clock, MANAGER), IssueWarning(warning_id, version(database, warning_id))
     )
 
     assert (result.notices_queued, result.customers_without_phone, result.outreach_added) == (8, 0, 1)
@@ -186,25 +192,25 @@ def test_issue_queues_notices_builds_outreach_and_enters_disaster_mode(database,
 
 
 def test_low_readiness_does_not_enter_disaster_mode(database, clock, territory):
-    warning_id = create_warning(database, clock, MANAGER, draft(clock, DistrictsArea(("W",)), readiness=3))
-    issue_warning(database, clock, MANAGER, warning_id, expected_version=version(database, warning_id))
+    warning_id = execute(
+        context_of(database, clock, MANAGER), CreateWarning(draft(clock, DistrictsArea(("W",)), readiness=3))
+    )
+    execute(context_of(database, clock, MANAGER), IssueWarning(warning_id, version(database, warning_id)))
     with database.read() as session:
         assert disaster_mode_districts(session, clock.now()) == set()
 
 
 def test_update_and_cancel_reference_every_earlier_message(database, clock, territory):
-    warning_id = create_warning(database, clock, MANAGER, draft(clock, DistrictsArea(("W",))))
-    issue_warning(database, clock, MANAGER, warning_id, expected_version=version(database, warning_id))
+    warning_id = execute(
+        context_of(database, clock, MANAGER), CreateWarning(draft(clock, DistrictsArea(("W",))))
+    )
+    execute(context_of(database, clock, MANAGER), IssueWarning(warning_id, version(database, warning_id)))
     with database.read() as session:
         first = session.get(WarningRow, warning_id).cap_identifier
     clock.advance(hours=1)
-    result = update_warning(
-        database,
-        clock,
-        MANAGER,
-        warning_id,
-        draft(clock, DistrictsArea(("W", "E"))),
-        expected_version=version(database, warning_id),
+    result = execute(
+        context_of(database, clock, MANAGER),
+        UpdateWarning(warning_id, version(database, warning_id), draft(clock, DistrictsArea(("W", "E")))),
     )
     # A new message: everyone in the wider area hears of it; the hospital is not listed twice.
     assert (result.notices_queued, result.outreach_added) == (15, 0)
@@ -222,13 +228,9 @@ def test_update_and_cancel_reference_every_earlier_message(database, clock, terr
             body.startswith("【供电服务】预警更新：台风海葵红色预警。") for body in updates
         )
     clock.advance(minutes=30)
-    cancel_warning(
-        database,
-        clock,
-        MANAGER,
-        warning_id,
-        "typhoon turned north",
-        expected_version=version(database, warning_id),
+    execute(
+        context_of(database, clock, MANAGER),
+        CancelWarning(warning_id, version(database, warning_id), "typhoon turned north"),
     )
     with database.read() as session:
         warning = session.get(WarningRow, warning_id)
@@ -246,33 +248,33 @@ def test_update_and_cancel_reference_every_earlier_message(database, clock, terr
 
 
 def test_warnings_expire_and_leave_disaster_mode(database, clock, territory):
-    warning_id = create_warning(database, clock, MANAGER, draft(clock, DistrictsArea(("E",))))
-    issue_warning(database, clock, MANAGER, warning_id, expected_version=version(database, warning_id))
+    warning_id = execute(
+        context_of(database, clock, MANAGER), CreateWarning(draft(clock, DistrictsArea(("E",))))
+    )
+    execute(context_of(database, clock, MANAGER), IssueWarning(warning_id, version(database, warning_id)))
     clock.advance(hours=11)
-    assert expire_warnings(database, clock) == []
+    assert execute(context_of(database, clock), ExpireWarnings()) == ()
     clock.advance(hours=1)
     with database.read() as session:
         # Disaster mode follows the expiry time even before the sweep marks it.
         assert disaster_mode_districts(session, clock.now()) == set()
-    assert expire_warnings(database, clock) == [warning_id]
+    assert execute(context_of(database, clock), ExpireWarnings()) == (warning_id,)
     with database.read() as session:
         assert session.get(WarningRow, warning_id).status == WarningStatus.EXPIRED
         assert [r.status for r in history(session, warning_id)] == ["active", "expired"]
 
 
 def test_drafts_are_edited_in_place_and_stale_edits_refused(database, clock, territory):
-    warning_id = create_warning(database, clock, MANAGER, draft(clock, DistrictsArea(("W",))))
+    warning_id = execute(
+        context_of(database, clock, MANAGER), CreateWarning(draft(clock, DistrictsArea(("W",))))
+    )
     seen = version(database, warning_id)
-    edit_draft(
-        database,
-        clock,
-        MANAGER,
-        warning_id,
-        draft(clock, DistrictsArea(("E",)), level="orange"),
-        expected_version=seen,
+    execute(
+        context_of(database, clock, MANAGER),
+        EditDraft(warning_id, seen, draft(clock, DistrictsArea(("E",)), level="orange")),
     )
     with pytest.raises(Conflict, match="changed by someone else"):
-        issue_warning(database, clock, MANAGER, warning_id, expected_version=seen)
+        execute(context_of(database, clock, MANAGER), IssueWarning(warning_id, seen))
     with database.read() as session:
         warning = session.get(WarningRow, warning_id)
         assert (warning.level, warning.area_districts) == ("orange", ["E"])
@@ -281,14 +283,17 @@ def test_drafts_are_edited_in_place_and_stale_edits_refused(database, clock, ter
 
 
 def test_issuing_twice_and_updating_a_draft_are_refused(database, clock, territory):
-    warning_id = create_warning(database, clock, MANAGER, draft(clock, DistrictsArea(("W",))))
+    warning_id = execute(
+        context_of(database, clock, MANAGER), CreateWarning(draft(clock, DistrictsArea(("W",))))
+    )
     with pytest.raises(Conflict, match="only a warning in force"):
-        update_warning(
-            database, clock, MANAGER, warning_id, draft(clock, DistrictsArea(("W",))), expected_version=1
+        execute(
+            context_of(database, clock, MANAGER),
+            UpdateWarning(warning_id, 1, draft(clock, DistrictsArea(("W",)))),
         )
-    issue_warning(database, clock, MANAGER, warning_id, expected_version=1)
+    execute(context_of(database, clock, MANAGER), IssueWarning(warning_id, 1))
     with pytest.raises(Conflict, match="already active"):
-        issue_warning(database, clock, MANAGER, warning_id, expected_version=version(database, warning_id))
+        execute(context_of(database, clock, MANAGER), IssueWarning(warning_id, version(database, warning_id)))
 
 
 @pytest.mark.parametrize(
@@ -303,25 +308,29 @@ def test_issuing_twice_and_updating_a_draft_are_refused(database, clock, territo
 )
 def test_bad_fields_are_refused_by_name(database, clock, territory, changes, field):
     with pytest.raises(InvalidInput) as refused:
-        create_warning(database, clock, MANAGER, draft(clock, DistrictsArea(("W",)), **changes))
+        execute(
+            context_of(database, clock, MANAGER),
+            CreateWarning(draft(clock, DistrictsArea(("W",)), **changes)),
+        )
     assert refused.value.field == field
 
 
 def test_expiry_before_effective_is_refused(database, clock, territory):
     with pytest.raises(InvalidInput, match="after the effective time"):
-        create_warning(
-            database,
-            clock,
-            MANAGER,
-            draft(clock, DistrictsArea(("W",)), expires_at=clock.now() - timedelta(hours=1)),
+        execute(
+            context_of(database, clock, MANAGER),
+            CreateWarning(draft(clock, DistrictsArea(("W",)), expires_at=clock.now() - timedelta(hours=1))),
         )
 
 
 def test_only_managers_and_admins_handle_warnings(database, clock, territory):
     with pytest.raises(PermissionDenied):
-        create_warning(database, clock, DISPATCHER, draft(clock, DistrictsArea(("W",))))
-    warning_id = create_warning(database, clock, Actor("root", "admin"), draft(clock, DistrictsArea(("W",))))
+        execute(context_of(database, clock, DISPATCHER), CreateWarning(draft(clock, DistrictsArea(("W",)))))
+    warning_id = execute(
+        context_of(database, clock, Actor("root", "admin")),
+        CreateWarning(draft(clock, DistrictsArea(("W",)))),
+    )
     with pytest.raises(PermissionDenied):
-        issue_warning(database, clock, DISPATCHER, warning_id, expected_version=1)
+        execute(context_of(database, clock, DISPATCHER), IssueWarning(warning_id, 1))
     with pytest.raises(PermissionDenied):
-        cancel_warning(database, clock, DISPATCHER, warning_id, "no", expected_version=1)
+        execute(context_of(database, clock, DISPATCHER), CancelWarning(warning_id, 1, "no"))

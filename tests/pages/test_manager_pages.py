@@ -5,18 +5,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from streamlit.testing.v1 import AppTest
 
+from emergency.app.bus import execute
+from emergency.app.commands.warnings import CreateWarning, IssueWarning
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import get_database
-from emergency.core.models import Crew, Depot, Notification, OutreachTask
+from emergency.core.models import AuditEvent, Crew, Depot, Notification, OutreachTask, WarningRevision
 from emergency.core.models import Warning as WarningRow
 from emergency.warnings.area import DistrictsArea
-from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning
+from emergency.warnings.lifecycle import WarningInput
 from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in, texts
+from tests.support.app_context import context_of
 from tests.support.small_territory import PASSWORDS
 
 TIMEOUT = 30
@@ -26,25 +29,25 @@ MANAGER = Actor("manager", "manager")
 def make_warning(url: str, title: str = "Typhoon **Haikui** <b>red</b>", issue: bool = False) -> int:
     db = get_database(url)
     now = SYSTEM_CLOCK.now()
-    warning_id = create_warning(
-        db,
-        SYSTEM_CLOCK,
-        MANAGER,
-        WarningInput(
-            "typhoon",
-            "red",
-            1,
-            title,
-            "台风海葵红色预警",
-            "",
-            "",
-            DistrictsArea(("W",)),
-            now,
-            now + timedelta(hours=12),
+    warning_id = execute(
+        context_of(db, SYSTEM_CLOCK, MANAGER),
+        CreateWarning(
+            WarningInput(
+                "typhoon",
+                "red",
+                1,
+                title,
+                "台风海葵红色预警",
+                "",
+                "",
+                DistrictsArea(("W",)),
+                now,
+                now + timedelta(hours=12),
+            )
         ),
     )
     if issue:
-        issue_warning(db, SYSTEM_CLOCK, MANAGER, warning_id, expected_version=1)
+        execute(context_of(db, SYSTEM_CLOCK, MANAGER), IssueWarning(warning_id, 1))
     return warning_id
 
 
@@ -100,6 +103,37 @@ def test_a_bad_cancel_is_refused_with_the_reason(territory_db):
     at = open_page("manager_warnings.py")
     next(b for b in at.button if b.label == "Cancel the warning").click().run()
     assert any("say why the warning is cancelled" in e.value for e in at.error)
+
+
+def test_opening_the_warnings_page_writes_nothing_not_even_an_overdue_expiry(territory_db):
+    """Expiry is the server loop's work (dashboard/server.py); a page view only reads."""
+    url, _territory = territory_db
+    warning_id = make_warning(url, issue=True)
+    db = get_database(url)
+    with db.write() as session:  # its time ran out while no expiry round ran
+        session.execute(
+            update(WarningRow)
+            .where(WarningRow.id == warning_id)
+            .values(expires_at=SYSTEM_CLOCK.now() - timedelta(minutes=5))
+        )
+
+    def warning_writes() -> tuple[int, int, int]:
+        with db.read() as session:
+            return (
+                session.scalar(select(func.count()).select_from(WarningRevision)),
+                session.scalar(
+                    select(func.count()).select_from(AuditEvent).where(AuditEvent.entity == "warning")
+                ),
+                session.scalar(select(WarningRow.version).where(WarningRow.id == warning_id)),
+            )
+
+    before = warning_writes()
+    at = open_page("manager_warnings.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert warning_writes() == before
+    with db.read() as session:
+        assert session.get(WarningRow, warning_id).status == "active"
 
 
 def test_the_outreach_page_moves_a_task_up_the_ladder(territory_db):

@@ -24,6 +24,8 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import maps
 from dashboard.console import SELECTED_KEY
+from emergency.app.bus import execute
+from emergency.app.commands.warnings import CreateWarning, IssueWarning
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import get_database
@@ -34,10 +36,11 @@ from emergency.network.model import build_network_model
 from emergency.public import snapshot as publish
 from emergency.public.static_site import write_static_site
 from emergency.warnings.area import DistrictsArea
-from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning
+from emergency.warnings.lifecycle import WarningInput
 from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in
 from tests.security.payloads import INERT_TEXT
+from tests.support.app_context import context_of
 from tests.support.small_territory import PASSWORDS
 from tests.unit.test_point_layer import NODE, outages, run_layer
 
@@ -109,25 +112,25 @@ def hostile_reports(url: str, territory) -> int:
 def hostile_warning(url: str, issue: bool) -> int:
     db = get_database(url)
     now = SYSTEM_CLOCK.now()
-    warning_id = create_warning(
-        db,
-        SYSTEM_CLOCK,
-        MANAGER,
-        WarningInput(
-            hazard="typhoon",
-            level="red",
-            readiness_level=1,
-            title_en=INERT_TEXT["markdown image from the internet"],
-            title_zh=INERT_TEXT["streamlit markdown directives"],
-            text_en=INERT_TEXT["script tag"],
-            text_zh=INERT_TEXT["img onerror"],
-            area=DistrictsArea(("W",)),
-            effective_at=now,
-            expires_at=now + timedelta(hours=12),
+    warning_id = execute(
+        context_of(db, SYSTEM_CLOCK, MANAGER),
+        CreateWarning(
+            WarningInput(
+                hazard="typhoon",
+                level="red",
+                readiness_level=1,
+                title_en=INERT_TEXT["markdown image from the internet"],
+                title_zh=INERT_TEXT["streamlit markdown directives"],
+                text_en=INERT_TEXT["script tag"],
+                text_zh=INERT_TEXT["img onerror"],
+                area=DistrictsArea(("W",)),
+                effective_at=now,
+                expires_at=now + timedelta(hours=12),
+            )
         ),
     )
     if issue:
-        issue_warning(db, SYSTEM_CLOCK, MANAGER, warning_id, expected_version=1)
+        execute(context_of(db, SYSTEM_CLOCK, MANAGER), IssueWarning(warning_id, 1))
     return warning_id
 
 

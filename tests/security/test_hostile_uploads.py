@@ -19,6 +19,8 @@ from xml.etree import ElementTree as ET
 import pytest
 from sqlalchemy import func, select
 
+from emergency.app.bus import execute
+from emergency.app.commands.warnings import CreateWarning, ImportCapAlert, IssueWarning
 from emergency.core.actor import CLI_ADMIN, Actor
 from emergency.core.auth import authenticate, create_user
 from emergency.core.errors import AuthenticationFailed, InvalidInput
@@ -28,8 +30,8 @@ from emergency.intake.ingest_file import CLI_INTAKE, ingest_file
 from emergency.network.important_users import import_csv
 from emergency.network.importer import ImportRejected, import_territory
 from emergency.warnings.area import DistrictsArea, PolygonArea
-from emergency.warnings.cap import NS, alert_xml, import_alert
-from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning
+from emergency.warnings.cap import NS, alert_xml
+from emergency.warnings.lifecycle import WarningInput
 from tests.security.payloads import (
     DEEP_JSON,
     HOSTILE_NUMBERS,
@@ -40,6 +42,7 @@ from tests.security.payloads import (
     REFUSED_TEXT,
     square_ring,
 )
+from tests.support.app_context import context_of
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")
@@ -80,13 +83,13 @@ def warning_input(clock, area=None, **texts: str) -> WarningInput:
 
 def test_warning_texts_are_kept_as_written_and_escaped_in_cap(database, clock, territory):
     for payload in INERT_TEXT.values():
-        warning_id = create_warning(
-            database,
-            clock,
-            MANAGER,
-            warning_input(clock, title_en=payload, title_zh=payload, text_en=payload, text_zh=payload),
+        warning_id = execute(
+            context_of(database, clock, MANAGER),
+            CreateWarning(
+                warning_input(clock, title_en=payload, title_zh=payload, text_en=payload, text_zh=payload)
+            ),
         )
-        issue_warning(database, clock, MANAGER, warning_id, expected_version=1)
+        execute(context_of(database, clock, MANAGER), IssueWarning(warning_id, 1))
         with database.read() as session:
             row = session.get(Warning, warning_id)
             assert (row.title_en, row.title_zh, row.text_en, row.text_zh) == (payload,) * 4
@@ -102,7 +105,10 @@ def test_warning_texts_with_control_characters_or_a_megabyte_are_refused(databas
     for field in fields:
         for name, payload in [*REFUSED_TEXT.items(), ("1 MiB", HUGE_TEXT)]:
             with pytest.raises(InvalidInput) as refused:
-                create_warning(database, clock, MANAGER, warning_input(clock, **{field: payload}))
+                execute(
+                    context_of(database, clock, MANAGER),
+                    CreateWarning(warning_input(clock, **{field: payload})),
+                )
             assert refused.value.field == field, (field, name)
     assert count(database, Warning) == 0
 
@@ -147,7 +153,9 @@ def cap_document(clock, n: int = 0, sent: str | None = None, text: str = "Typhoo
 
 def test_cap_import_keeps_hostile_text_inert(database, clock, territory):
     for n, payload in enumerate(INERT_TEXT.values()):
-        warning_id = import_alert(database, clock, MANAGER, cap_document(clock, n, text=payload))
+        warning_id = execute(
+            context_of(database, clock, MANAGER), ImportCapAlert(cap_document(clock, n, text=payload))
+        )
         with database.read() as session:
             row = session.get(Warning, warning_id)
             assert (row.title_en, row.text_en) == (payload, payload)
@@ -157,7 +165,7 @@ def test_cap_import_never_expands_or_fetches_entities(sqlite_database, clock, sm
     for name, document in HOSTILE_XML.items():
         started = time.perf_counter()
         with pytest.raises(InvalidInput) as refused:
-            import_alert(sqlite_database, clock, MANAGER, document)
+            execute(context_of(sqlite_database, clock, MANAGER), ImportCapAlert(document))
         assert refused.value.field == "cap", name
         assert time.perf_counter() - started < 1, f"{name}: refused before anything was expanded"
     assert count(sqlite_database, Warning) == 0
@@ -176,7 +184,7 @@ def test_cap_import_refuses_hostile_times_sizes_and_text(sqlite_database, clock,
     for name, document in refused_documents.items():
         document = document.replace(b"&amp;#", b"&#")  # the references above, as the sender wrote them
         with pytest.raises(InvalidInput) as refused:
-            import_alert(sqlite_database, clock, MANAGER, document)
+            execute(context_of(sqlite_database, clock, MANAGER), ImportCapAlert(document))
         assert refused.value.field and str(refused.value), name
     assert count(sqlite_database, Warning) == 0
 
@@ -217,7 +225,10 @@ def test_geojson_areas_that_are_hostile_are_refused(sqlite_database, clock, smal
     for name, geojson in hostile.items():
         started = time.perf_counter()
         with pytest.raises(InvalidInput) as refused:
-            create_warning(sqlite_database, clock, MANAGER, warning_input(clock, area=PolygonArea(geojson)))
+            execute(
+                context_of(sqlite_database, clock, MANAGER),
+                CreateWarning(warning_input(clock, area=PolygonArea(geojson))),
+            )
         assert refused.value.field in ("geojson", "area"), (name, refused.value.field)
         assert time.perf_counter() - started < 5, name
     assert count(sqlite_database, Warning) == 0

@@ -1,0 +1,179 @@
+"""Warning queries for the manager's Warnings and Outreach pages and the CAP routes: plain frozen
+data (dataclasses, tuples, bytes), never an ORM object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from emergency.app.context import Context
+from emergency.core.models import Role, Warning, WarningStatus
+from emergency.core.unit_of_work import read_as
+from emergency.dispatch.disaster_queue import QueueRow, disaster_priority_queue
+from emergency.network.model import network_model
+from emergency.warnings import cap, lifecycle, outreach, prepositioning
+from emergency.warnings import preview as area_preview
+from emergency.warnings.area import ResolvedArea
+from emergency.warnings.outreach import OutreachLine
+from emergency.warnings.prepositioning import PrepositionPlan
+from emergency.warnings.records import get_warning, history, warnings_in_force
+
+MANAGER_ROLES = (Role.MANAGER, Role.ADMIN)
+# The CAP feeds are public, like the warnings themselves.
+CAP_ROLES = ("public", "system", Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
+
+
+@dataclass(frozen=True)
+class WarningRow:
+    """One warning as the manager's list shows it."""
+
+    id: int
+    version: int
+    status: str
+    hazard: str
+    level: str
+    readiness: int | None
+    disaster_mode: bool
+    title_en: str
+    title_zh: str
+    districts: tuple[str, ...]
+    effective_at: datetime
+    expires_at: datetime
+    source: str
+
+    def title(self, language: str) -> str:
+        return self.title_zh if language == "zh" else self.title_en
+
+
+@dataclass(frozen=True)
+class RevisionLine:
+    """One published state (or the cancellation or expiry) in a warning's history."""
+
+    at: datetime
+    by: str
+    status: str
+    msg_type: str
+    identifier: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class WarningDetail:
+    """What the manager's form and map need of one warning, and its history."""
+
+    row: WarningRow
+    text_en: str
+    text_zh: str
+    onset_at: datetime | None
+    area_kind: str
+    area: dict[str, Any]  # GeoJSON geometry, with a "circle" entry for a circle area
+    revisions: tuple[RevisionLine, ...]
+
+
+@dataclass(frozen=True)
+class OutreachOverview:
+    """The Outreach page's top half: which warnings there are, which are in force, and the disaster
+    priority queue."""
+
+    in_force_ids: tuple[int, ...]
+    disaster_district_ids: frozenset[int]
+    queue: tuple[QueueRow, ...]
+    warning_titles: dict[int, str]  # every warning, newest first, by its English title
+
+
+def warning_rows(ctx: Context) -> tuple[WarningRow, ...]:
+    """Every warning, newest first."""
+    with read_as(ctx.db, ctx.actor, MANAGER_ROLES) as session:
+        return tuple(_row(w) for w in lifecycle.list_warnings(session))
+
+
+def warning_detail(ctx: Context, warning_id: int) -> WarningDetail:
+    with read_as(ctx.db, ctx.actor, MANAGER_ROLES) as session:
+        warning = get_warning(session, warning_id)
+        return WarningDetail(
+            row=_row(warning),
+            text_en=warning.text_en,
+            text_zh=warning.text_zh,
+            onset_at=warning.onset_at,
+            area_kind=warning.area_kind,
+            area=dict(warning.area),
+            revisions=tuple(
+                RevisionLine(
+                    at=r.at,
+                    by=r.by,
+                    status=str(r.status),
+                    msg_type=r.cap_msg_type,
+                    identifier=r.cap_identifier,
+                    note=(r.snapshot or {}).get("note"),
+                )
+                for r in history(session, warning_id)
+            ),
+        )
+
+
+def warning_preview(ctx: Context, warning_id: int) -> area_preview.WarningPreview:
+    """Who and what is inside the warning's area: customers, important users, crews, outages."""
+    with read_as(ctx.db, ctx.actor, MANAGER_ROLES) as session:
+        warning = get_warning(session, warning_id)
+        area = ResolvedArea(warning.area_kind, warning.area, tuple(warning.area_districts or []))
+        return area_preview.preview(session, area)
+
+
+def outreach_overview(ctx: Context) -> OutreachOverview:
+    now = ctx.clock.now()
+    with read_as(ctx.db, ctx.actor, MANAGER_ROLES) as session:
+        return OutreachOverview(
+            in_force_ids=tuple(w.id for w in warnings_in_force(session, now)),
+            disaster_district_ids=frozenset(lifecycle.disaster_mode_districts(session, now)),
+            queue=tuple(
+                disaster_priority_queue(session, ctx.clock, network_model(session, ctx.db.url), ctx.tz)
+            ),
+            warning_titles={w.id: w.title_en for w in lifecycle.list_warnings(session)},
+        )
+
+
+def outreach_lines(ctx: Context, warning_id: int | None = None) -> tuple[OutreachLine, ...]:
+    """The outreach list: open tasks first, then by grade and least backup."""
+    with read_as(ctx.db, ctx.actor, MANAGER_ROLES) as session:
+        return tuple(outreach.outreach_list(session, warning_id))
+
+
+def suggest_prepositioning(ctx: Context) -> PrepositionPlan:
+    """Where the available crews would stand best before the warnings in force strike."""
+    with read_as(ctx.db, ctx.actor, MANAGER_ROLES) as session:
+        return prepositioning.suggest_prepositioning(session, ctx.clock)
+
+
+def cap_feed(ctx: Context, self_url: str) -> bytes:
+    """The warnings in force as an Atom feed of full CAP alerts."""
+    with read_as(ctx.db, ctx.actor, CAP_ROLES) as session:
+        now = ctx.clock.now()
+        return cap.feed_xml(session, warnings_in_force(session, now), now, self_url)
+
+
+def cap_document(ctx: Context, warning_id: int) -> bytes | None:
+    """One warning's current CAP message; None for an unknown id or a draft (never published)."""
+    with read_as(ctx.db, ctx.actor, CAP_ROLES) as session:
+        warning = session.get(Warning, warning_id)
+        if warning is None or warning.status == WarningStatus.DRAFT:
+            return None
+        return cap.alert_xml(session, warning)
+
+
+def _row(warning: Warning) -> WarningRow:
+    return WarningRow(
+        id=warning.id,
+        version=warning.version,
+        status=str(warning.status),
+        hazard=str(warning.hazard),
+        level=str(warning.level),
+        readiness=warning.readiness_level,
+        disaster_mode=warning.disaster_mode,
+        title_en=warning.title_en,
+        title_zh=warning.title_zh,
+        districts=tuple(warning.area_districts or []),
+        effective_at=warning.effective_at,
+        expires_at=warning.expires_at,
+        source=warning.source,
+    )
