@@ -37,14 +37,12 @@ from emergency.core.models import (
     Outage,
     OutageState,
     RestorationStep,
-    Role,
 )
 from emergency.core.models import Warning as WarningRow
 from emergency.reporting.restoration_curves import restoration_curve
 from emergency.warnings.lifecycle import disaster_mode_districts, warnings_in_force
 from emergency.warnings.preview import GRADE_ORDER, user_grade
 
-REPORT_ROLES = (Role.MANAGER, Role.ADMIN)
 # Outages that never cut anyone off (a false alarm) or live on inside another outage.
 NOT_COUNTED = (OutageState.CANCELLED, OutageState.MERGED)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

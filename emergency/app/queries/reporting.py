@@ -26,6 +26,8 @@ from emergency.reporting import (
     sitrep,
 )
 
+# Who reads the compliance, reliability and situation reports (the latter names important users);
+# the desk and the audit trail name their own (`complaints.DESK_ROLES`, `audit_log.READER_ROLES`).
 REPORT_ROLES = (Role.MANAGER, Role.ADMIN)
 
 
