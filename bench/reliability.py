@@ -25,6 +25,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bench.common import BENCH_NOW, BenchRow, _fresh_sqlite, _timed
+from emergency.app.context import Context
+from emergency.app.queries.reporting import reliability_report
+from emergency.core.actor import CLI_ADMIN
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.models import Customer, Device, Outage, RestorationStep
@@ -40,7 +43,6 @@ from emergency.reporting.reliability import (
     compute_indices,
     load_reliability_data,
     oldest_day_needed,
-    reliability_report,
     served_territory,
     threshold_for,
 )
@@ -94,7 +96,8 @@ def _measure(
 
     def first_report() -> ReliabilityReport:
         return _with_new_engine(
-            db, lambda fresh: reliability_report(fresh, clock, first_day, last_day, BENCH_TZ)
+            db,
+            lambda fresh: reliability_report(Context(fresh, clock, CLI_ADMIN, BENCH_TZ), first_day, last_day),
         )
 
     def read_territory() -> ServedTerritory:
@@ -112,7 +115,8 @@ def _measure(
     _, threshold_s = _best(lambda: threshold_for(data, first_day, last_day))
     _, build_s = _best(lambda: build_report(data, first_day, last_day))
     first, first_s = _best(first_report)
-    later, later_s = _best(lambda: reliability_report(db, clock, first_day, last_day, BENCH_TZ))
+    context = Context(db, clock, CLI_ADMIN, BENCH_TZ)
+    later, later_s = _best(lambda: reliability_report(context, first_day, last_day))
     naive, naive_s = _timed(lambda: naive_indices(db, first_day, last_day))
     row = overall.iloc[0]
     if not (

@@ -10,8 +10,9 @@ from dashboard import services
 from dashboard.i18n import local_time, t
 from dashboard.markdown_text import plain
 from dashboard.session import require_role
-from emergency.core.clock import SYSTEM_CLOCK
-from emergency.core.config import load_settings
+from emergency.app.bus import execute
+from emergency.app.commands.reporting import ExportAuditTrail
+from emergency.app.queries import reporting as queries
 from emergency.core.errors import EmergencyError
 from emergency.core.models import Role
 from emergency.reporting import audit_log as audit_query
@@ -23,8 +24,8 @@ CURSORS_KEY = "audit-cursors"
 ROLES = ["", "dispatcher", "manager", "admin", "system", "public", "intake", "crew_position"]
 
 actor = require_role(Role.MANAGER, Role.ADMIN)
-tz = load_settings().timezone
-db = services.database()
+ctx = services.context(actor)
+tz = ctx.tz
 
 st.title(t("audit.title"))
 st.caption(t("audit.intro"))
@@ -67,12 +68,11 @@ wanted: AuditFilter = st.session_state.get(FILTER_KEY, AuditFilter())
 cursors: list[int | None] = st.session_state.setdefault(CURSORS_KEY, [None])
 
 try:
-    with db.read() as session:
-        total = audit_query.count_audit(session, actor, wanted)
-        page = audit_query.search_audit(session, actor, wanted, before_id=cursors[-1])
+    trail = queries.audit_trail(ctx, wanted, before_id=cursors[-1])
 except EmergencyError as error:
     st.error(t("action.refused", reason=plain(str(error))))
     st.stop()
+total, page = trail.total, trail.page
 
 if total >= audit_query.COUNT_CAP:
     st.markdown(t("audit.count_many", n=f"{audit_query.COUNT_CAP:,}"))
@@ -141,13 +141,14 @@ else:
 
 
 def csv_download() -> bytes:
-    return audit_query.export_audit_csv(db, SYSTEM_CLOCK, actor, wanted)
+    data: bytes = execute(ctx, ExportAuditTrail(wanted))
+    return data
 
 
 st.download_button(
     t("audit.download", n=f"{audit_query.MAX_EXPORT_ROWS:,}"),
     data=csv_download,
-    file_name=f"audit-{SYSTEM_CLOCK.now().astimezone(tz):%Y%m%d-%H%M}.csv",
+    file_name=f"audit-{ctx.clock.now().astimezone(tz):%Y%m%d-%H%M}.csv",
     mime="text/csv",
     disabled=not page.rows,
     icon=":material/download:",

@@ -11,8 +11,9 @@ from dashboard import outcome, services
 from dashboard.i18n import current_language, local_time, t
 from dashboard.outcome import show_outcome
 from dashboard.session import require_role
-from emergency.core.clock import SYSTEM_CLOCK
-from emergency.core.config import load_settings
+from emergency.app.bus import execute
+from emergency.app.commands.reporting import RecordFeedbackStep, VerifyRestoration
+from emergency.app.queries import reporting as queries
 from emergency.core.models import FeedbackKind, FeedbackStatus, Role
 from emergency.dispatch.sla import ClockStatus, format_duration
 from emergency.reporting import complaints
@@ -25,9 +26,8 @@ STATUSES = [s.value for s in FeedbackStatus]
 SCORES = [None, 5, 4, 3, 2, 1]
 
 actor = require_role(Role.MANAGER, Role.ADMIN)
-db = services.database()
-tz = load_settings().timezone
-now = SYSTEM_CLOCK.now()
+ctx = services.context(actor)
+tz = ctx.tz
 language = current_language()
 
 
@@ -76,11 +76,8 @@ chosen_statuses = filters[1].multiselect(
 )
 breached_only = filters[2].checkbox(t("desk.breached_only"), key="desk-f-breached")
 
-with db.read() as session:
-    items = complaints.list_feedback(
-        session, actor, now, tz, kinds=chosen_kinds, statuses=chosen_statuses, breached_only=breached_only
-    )
-    pending = complaints.pending_verifications(session, actor, now, tz)
+desk = queries.complaints_desk(ctx, kinds=chosen_kinds, statuses=chosen_statuses, breached_only=breached_only)
+items, pending = desk.items, desk.pending
 
 feedback_tab, verify_tab = st.tabs(
     [t("desk.tab.feedback", n=len(items)), t("desk.tab.verify", n=len(pending))]
@@ -168,8 +165,9 @@ with feedback_tab:
                     )
                 if record and step is not None:
                     attempt(
-                        lambda: complaints.record_step(
-                            db, SYSTEM_CLOCK, actor, item.id, step, version, note=note, satisfaction=score
+                        lambda: execute(
+                            ctx,
+                            RecordFeedbackStep(item.id, step, version, note=note, satisfaction=score),
                         ),
                         t("desk.recorded", reference=item.reference, step=t(f"desk.step.{step}")),
                     )
@@ -207,13 +205,9 @@ with verify_tab:
             confirmed = st.form_submit_button(t("desk.verify"))
         if confirmed and outage_id is not None:
             attempt(
-                lambda: complaints.verify_restoration(
-                    db,
-                    SYSTEM_CLOCK,
-                    actor,
-                    outage_id,
-                    shown.get(outage_id, waiting[outage_id]),
-                    note=verify_note,
+                lambda: execute(
+                    ctx,
+                    VerifyRestoration(outage_id, shown.get(outage_id, waiting[outage_id]), note=verify_note),
                 ),
                 t("desk.verified", id=outage_id),
             )

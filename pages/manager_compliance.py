@@ -13,8 +13,7 @@ from dashboard import services
 from dashboard.downloads import csv_bytes
 from dashboard.i18n import current_language, t
 from dashboard.session import require_role
-from emergency.core.clock import SYSTEM_CLOCK
-from emergency.core.config import load_settings
+from emergency.app.queries import reporting as queries
 from emergency.core.models import AreaType, Role
 from emergency.reporting import compliance, etr_accuracy, restoration_curves
 
@@ -26,14 +25,14 @@ BAR_COLOUR = "#1f77b4"
 MAX_BINS = 40
 ONE_ROW = pd.DataFrame({"row": [0]})  # a limit rule is one mark
 
-require_role(Role.MANAGER, Role.ADMIN)
+actor = require_role(Role.MANAGER, Role.ADMIN)
+ctx = services.context(actor)
 language = current_language()
 # Filters keep one widget per language: their labels change with it, and a widget whose labels
 # change shows no choice at all.
 zh = language == "zh"
-tz = load_settings().timezone
-db = services.database()
-now = SYSTEM_CLOCK.now()
+tz = ctx.tz
+now = ctx.clock.now()
 
 
 def local_midnight(day: date) -> datetime:
@@ -58,7 +57,7 @@ def local_text(times: pd.Series) -> pd.Series:
     return times.dt.tz_convert(tz).dt.strftime("%Y-%m-%d %H:%M:%S").fillna("—")
 
 
-def histogram(values: pd.Series, limit: float, title: str, axis: str) -> alt.LayerChart:
+def histogram(values: pd.Series, limit: float, title: str, axis: str) -> alt.LayerChart | alt.FacetChart:
     """Counts in bins closed on the right, (a, b], with the limit as a red rule.
 
     Closed on the right so that a clock stopped exactly at its limit, which is met, falls left
@@ -102,8 +101,7 @@ def csv_download(label: str, frame: pd.DataFrame, name: str) -> None:
 st.title(t("cmp.title"))
 st.caption(t("cmp.help"))
 
-with db.read() as session:
-    choices = compliance.report_choices(session)
+choices = queries.compliance_choices(ctx)
 district_names = {i: (zh_name if zh else en_name) for i, en_name, zh_name, _ in choices.districts}
 crew_names = {i: f"{code} · {name}" for i, code, name in choices.crews}
 
@@ -139,16 +137,11 @@ if not isinstance(period, tuple) or len(period) != 2:
 first_day, last_day = period
 start, end = local_midnight(first_day), local_midnight(last_day + timedelta(days=1))
 
-with db.read() as session:
-    timings = compliance.outage_timings(
-        session, start, end, district_id=district_id, area_type=area_type, crew_id=crew_id, clock=SYSTEM_CLOCK
-    )
-    summary = compliance.compliance_summary(session, timings, SYSTEM_CLOCK).set_index("code")
-    breaches = compliance.breach_list(session, timings, SYSTEM_CLOCK)
-    etr = etr_accuracy.etr_outcomes(session, timings)
-    curve = restoration_curves.restoration_curve(
-        session, start, min(end, now), district_id=district_id, area_type=area_type
-    )
+report = queries.compliance_report(
+    ctx, start, end, district_id=district_id, area_type=area_type, crew_id=crew_id
+)
+timings, breaches, etr, curve = report.timings, report.breaches, report.etr, report.curve
+summary = report.summary.set_index("code")
 
 if timings.empty:
     st.info(t("cmp.none"))

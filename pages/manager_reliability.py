@@ -11,10 +11,10 @@ import streamlit as st
 from dashboard import services
 from dashboard.i18n import current_language, t
 from dashboard.session import require_role
-from emergency.core.clock import SYSTEM_CLOCK
-from emergency.core.config import load_settings
+from emergency.app.context import Context
+from emergency.app.queries import reporting as queries
 from emergency.core.models import Role
-from emergency.reporting.reliability import MED_MIN_DAYS, ReliabilityReport, reliability_report
+from emergency.reporting.reliability import MED_MIN_DAYS, ReliabilityReport
 
 DEFAULT_DAYS = 365
 NEAR_SHARE = 0.8  # a warning once today's SAIDI reaches this share of T_MED
@@ -23,15 +23,19 @@ DAY_COLOUR = "#1f77b4"
 GAUGE_GREY = "#dddddd"
 WHOLE_TERRITORY = 0
 
-require_role(Role.MANAGER, Role.ADMIN)
+actor = require_role(Role.MANAGER, Role.ADMIN)
+ctx = services.context(actor)
 zh = current_language() == "zh"
-tz = load_settings().timezone
+tz = ctx.tz
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def report_for(db_url: str, first_day: date, last_day: date, district_id: int | None) -> ReliabilityReport:
-    """Shared by every manager for half a minute: the indices are read, not edited, here."""
-    return reliability_report(services.database(), SYSTEM_CLOCK, first_day, last_day, tz, district_id)
+def report_for(
+    _ctx: Context, db_url: str, first_day: date, last_day: date, district_id: int | None
+) -> ReliabilityReport:
+    """Shared by every manager for half a minute: the indices are read, not edited, here (the
+    context is left out of the cache key, so the first manager's read serves the others)."""
+    return queries.reliability_report(_ctx, first_day, last_day, district_id)
 
 
 def index_table(frame: pd.DataFrame, labels: pd.Index | list[str], label_title: str) -> pd.DataFrame:
@@ -61,7 +65,7 @@ def district_label(report: ReliabilityReport, district_id: int) -> str:
     return f"{code} · {name_zh if zh else name_en}"
 
 
-def today_gauge(saidi: float, t_med: float) -> alt.LayerChart:
+def today_gauge(saidi: float, t_med: float) -> alt.LayerChart | alt.FacetChart:
     """Today's SAIDI as a bar against T_MED, the way a fuel gauge is read."""
     top = max(saidi, t_med) * 1.15
     scale = alt.Scale(domain=[0, top])
@@ -76,7 +80,7 @@ def today_gauge(saidi: float, t_med: float) -> alt.LayerChart:
     )
 
 
-def daily_chart(report: ReliabilityReport) -> alt.LayerChart:
+def daily_chart(report: ReliabilityReport) -> alt.LayerChart | alt.FacetChart:
     """One bar a day, major event days in red, T_MED a dashed line."""
     med = set(report.major_event_days)
     data = pd.DataFrame(
@@ -107,7 +111,7 @@ def daily_chart(report: ReliabilityReport) -> alt.LayerChart:
 
 st.title(t("rel.title"))
 
-today = SYSTEM_CLOCK.now().astimezone(tz).date()
+today = ctx.clock.now().astimezone(tz).date()
 columns = st.columns([2, 1])
 period = columns[0].date_input(
     t("rel.period"),
@@ -119,7 +123,7 @@ if not isinstance(period, tuple) or len(period) != 2:
     st.info(t("rel.pick_period"))
     st.stop()
 first_day, last_day = period
-whole = report_for(services.database().url, first_day, last_day, None)
+whole = report_for(ctx, ctx.db.url, first_day, last_day, None)
 # 0, not None, is the whole territory: a widget whose kept value is None shows as unselected
 # after the language switch rebuilds it.
 district_id = columns[1].selectbox(
@@ -129,9 +133,7 @@ district_id = columns[1].selectbox(
     key="rel-district",
 )
 report = (
-    whole
-    if district_id == WHOLE_TERRITORY
-    else report_for(services.database().url, first_day, last_day, district_id)
+    whole if district_id == WHOLE_TERRITORY else report_for(ctx, ctx.db.url, first_day, last_day, district_id)
 )
 st.caption(t("rel.help", minutes=f"{report.momentary_max_minutes:g}"))
 

@@ -10,8 +10,7 @@ from dashboard import services
 from dashboard.i18n import LANGUAGE_LABELS, current_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.session import require_role
-from emergency.core.clock import SYSTEM_CLOCK
-from emergency.core.config import load_settings
+from emergency.app.queries import reporting as queries
 from emergency.core.errors import EmergencyError
 from emergency.core.models import Role
 from emergency.reporting import sitrep, sitrep_export
@@ -20,17 +19,15 @@ DAY_KEY = "sitrep-start-day"
 TIME_KEY = "sitrep-start-time"
 
 actor = require_role(Role.MANAGER, Role.ADMIN)
-db = services.database()
-tz = load_settings().timezone
-now = SYSTEM_CLOCK.now()
+ctx = services.context(actor)
+tz = ctx.tz
 
 st.title(t("sitrep.title"))
 st.caption(t("sitrep.help"))
 
 if DAY_KEY not in st.session_state:
     # Suggested once per session, so the inputs keep what the manager chose on every rerun.
-    with db.read() as session:
-        suggested = sitrep.suggest_event_start(session, now).astimezone(tz)
+    suggested = queries.suggested_event_start(ctx).astimezone(tz)
     st.session_state[DAY_KEY] = suggested.date()
     st.session_state[TIME_KEY] = suggested.time().replace(second=0, microsecond=0)
 
@@ -54,8 +51,7 @@ document_language = columns[3].selectbox(
 event_start = datetime.combine(day, start_time, tzinfo=tz)
 
 try:
-    with db.read() as session:
-        report = sitrep.build_report(session, actor, kind, event_start, now, tz)
+    report = queries.situation_report(ctx, kind, event_start)
 except EmergencyError as error:
     st.error(t("action.refused", reason=plain(error)))
     st.stop()

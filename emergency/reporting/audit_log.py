@@ -3,8 +3,9 @@
 The table grows by a row per state change and can hold millions, so nothing here loads it whole:
 pages walk it newest first by id (keyset: `before_id`, never OFFSET), counts stop at a cap, and
 the export reads bounded chunks. The trail itself is append-only: this module only reads it (the
-one write is the note that someone exported it), `emergency.core.audit.record` only adds, and the
-database refuses UPDATE and DELETE of its rows (migration 0006).
+one write is the note that someone exported it, `record_export`), `emergency.core.audit.record`
+only adds, and the database refuses UPDATE and DELETE of its rows (migration 0006). Who may read
+it (`READER_ROLES`) is checked by the queries and the export command of `emergency.app`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from sqlalchemy.orm import Session
 from emergency.core import audit
 from emergency.core.actor import Actor
 from emergency.core.clock import Clock
-from emergency.core.db import Database
 from emergency.core.errors import InvalidInput
 from emergency.core.models import AuditEvent, Role
 
@@ -165,14 +165,12 @@ def _newest_first(session: Session, wanted: AuditFilter, before_id: int | None, 
 
 def search_audit(
     session: Session,
-    actor: Actor,
     wanted: AuditFilter,
     *,
     before_id: int | None = None,
     limit: int = PAGE_SIZE,
 ) -> AuditPage:
     """One page of matching events, newest first, older than `before_id` when given."""
-    actor.require(*READER_ROLES)
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidInput(f"from 1 to {MAX_PAGE_SIZE}", field="limit")
     # One more than asked tells whether an older page exists without counting.
@@ -180,9 +178,8 @@ def search_audit(
     return AuditPage(rows[:limit], rows[limit - 1].id if len(rows) > limit else None)
 
 
-def count_audit(session: Session, actor: Actor, wanted: AuditFilter, cap: int = COUNT_CAP) -> int:
+def count_audit(session: Session, wanted: AuditFilter, cap: int = COUNT_CAP) -> int:
     """How many events match, counted up to `cap` (a result of `cap` means "at least that many")."""
-    actor.require(*READER_ROLES)
     capped = _filtered(select(AuditEvent.id), wanted.cleaned()).limit(cap).subquery()
     return int(session.scalar(select(func.count()).select_from(capped)) or 0)
 
@@ -223,11 +220,10 @@ def _safe_cell(value: str) -> str:
 
 
 def iter_audit_rows(
-    session: Session, actor: Actor, wanted: AuditFilter, max_rows: int = MAX_EXPORT_ROWS
+    session: Session, wanted: AuditFilter, max_rows: int = MAX_EXPORT_ROWS
 ) -> Iterator[list[str]]:
     """The CSV header, then the matching events as CSV cells, newest first, at most `max_rows`,
     read in bounded chunks; cells a spreadsheet would run as a formula are made text."""
-    actor.require(*READER_ROLES)
     wanted = wanted.cleaned()
     yield list(CSV_COLUMNS)
     before_id: int | None = None
@@ -245,35 +241,31 @@ def iter_audit_rows(
         before_id = chunk[-1].id
 
 
-def export_audit_csv(
-    db: Database, clock: Clock, actor: Actor, wanted: AuditFilter, max_rows: int = MAX_EXPORT_ROWS
-) -> bytes:
-    """The CSV download of the filtered trail (UTF-8 with a BOM, so spreadsheets read Chinese text).
-
-    The export is itself recorded: who took a copy of the trail, and with which filters.
-    """
-    actor.require(*READER_ROLES)
+def audit_csv(session: Session, wanted: AuditFilter, max_rows: int = MAX_EXPORT_ROWS) -> tuple[bytes, int]:
+    """The CSV download of the filtered trail (UTF-8 with a BOM, so spreadsheets read Chinese text),
+    and how many events it holds."""
     buffer = io.StringIO()
     buffer.write("\ufeff")
     writer = csv.writer(buffer)
     rows = -1  # the header is not an event
-    with db.read() as session:
-        for cells in iter_audit_rows(session, actor, wanted, max_rows):
-            writer.writerow(cells)
-            rows += 1
-    data = buffer.getvalue().encode("utf-8")
+    for cells in iter_audit_rows(session, wanted, max_rows):
+        writer.writerow(cells)
+        rows += 1
+    return buffer.getvalue().encode("utf-8"), rows
+
+
+def record_export(session: Session, clock: Clock, actor: Actor, wanted: AuditFilter, rows: int) -> None:
+    """The export is itself recorded: who took a copy of the trail, and with which filters."""
     chosen = {
         spec.name: (value.isoformat() if isinstance(value, datetime) else value)
         for spec in fields(wanted)
         if (value := getattr(wanted.cleaned(), spec.name)) is not None
     }
-    with db.write() as session:
-        audit.record(
-            session,
-            clock,
-            actor,
-            "audit.export",
-            "audit_events",
-            after={"filters": chosen, "rows": rows},
-        )
-    return data
+    audit.record(
+        session,
+        clock,
+        actor,
+        "audit.export",
+        "audit_events",
+        after={"filters": chosen, "rows": rows},
+    )

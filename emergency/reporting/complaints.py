@@ -10,9 +10,10 @@ The steps follow the service standard (DOMAIN.md section 1, seed section 3 and 5
   submission (核实), answered through the channel it came from, then closed with the customer's
   satisfaction.
 
-Each step is one service call: it checks the actor's role, the version the manager saw, and that
-the step comes next; it stamps the step's time (which stops that step's clock) and writes an audit
-event with the row before and after. The clocks are `emergency.dispatch.sla`'s, computed from the same
+Each step is one command (`emergency.app.commands.reporting`), whose handler checks the actor's
+role and opens the transaction; `record_step` checks the version the manager saw and that the step
+comes next, stamps the step's time (which stops that step's clock) and writes an audit event with
+the row before and after. The clocks are `emergency.dispatch.sla`'s, computed from the same
 `sla_targets` rows the SLA monitor and the public receipt use.
 
 A restored outage is verified by a return call to a customer, within 3 working days of the
@@ -26,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -37,8 +38,6 @@ from emergency.core import audit
 from emergency.core.actor import Actor
 from emergency.core.calendar import load_overrides
 from emergency.core.clock import Clock
-from emergency.core.config import load_settings
-from emergency.core.db import Database, lock_against_analysis
 from emergency.core.errors import Conflict, InvalidInput, NotFound
 from emergency.core.models import (
     AuditEvent,
@@ -67,6 +66,7 @@ DESK_ROLES = (Role.MANAGER, Role.ADMIN)
 VERIFICATION_TARGET = "restored_outage"  # the `applies_to` of the outage verification clock
 MAX_NOTE_CHARS = 500
 SATISFACTION_SCORES = range(1, 6)
+E = TypeVar("E", bound=StrEnum)
 
 
 class Step(StrEnum):
@@ -162,7 +162,6 @@ class ClockContext:
 
 def list_feedback(
     session: Session,
-    actor: Actor,
     now: datetime,
     tz: ZoneInfo,
     *,
@@ -171,7 +170,6 @@ def list_feedback(
     breached_only: bool = False,
 ) -> list[DeskItem]:
     """Complaints and feedback, open ones first by their most urgent clock, then the newest closed."""
-    actor.require(*DESK_ROLES)
     query = select(Feedback).order_by(Feedback.submitted_at.desc(), Feedback.id.desc())
     if kinds := [_choice(FeedbackKind, k, "kind") for k in kinds]:
         query = query.where(Feedback.kind.in_(kinds))
@@ -214,7 +212,7 @@ def _desk_item(row: Feedback, context: ClockContext) -> DeskItem:
     )
 
 
-def _choice(enum: type[StrEnum], value: str, field: str) -> StrEnum:
+def _choice(enum: type[E], value: str, field: str) -> E:
     try:
         return enum(str(value))
     except ValueError:
@@ -225,9 +223,10 @@ def _choice(enum: type[StrEnum], value: str, field: str) -> StrEnum:
 
 
 def record_step(
-    db: Database,
+    session: Session,
     clock: Clock,
     actor: Actor,
+    tz: ZoneInfo,
     feedback_id: int,
     step: Step | str,
     expected_version: int,
@@ -235,14 +234,13 @@ def record_step(
     note: str | None = None,
     satisfaction: int | None = None,
 ) -> DeskItem:
-    """Record one step on a complaint or piece of feedback, now.
+    """Record one step on a complaint or piece of feedback, now, by `actor` (whose role the caller
+    checked); the item is returned with its clocks in the local time zone `tz`.
 
-    Raises PermissionDenied for a role other than manager or admin; NotFound; InvalidInput for a
-    step its kind does not have, an over-long note or a satisfaction outside 1-5 (only closing
-    records one); Conflict when someone changed it since `expected_version` or the step is not the
-    next one (already recorded, or an earlier step missing).
+    Raises NotFound; InvalidInput for a step its kind does not have, an over-long note or a
+    satisfaction outside 1-5 (only closing records one); Conflict when someone changed it since
+    `expected_version` or the step is not the next one (already recorded, or an earlier step missing).
     """
-    actor.require(*DESK_ROLES)
     chosen = _choice(Step, str(step), "step")
     note_text = _note(note)
     if satisfaction is not None:
@@ -250,34 +248,33 @@ def record_step(
             raise InvalidInput("the customer's satisfaction is recorded when closing", field="satisfaction")
         if satisfaction not in SATISFACTION_SCORES:
             raise InvalidInput("a score from 1 (very unhappy) to 5 (very satisfied)", field="satisfaction")
-    with db.write() as session:
-        item = session.get(Feedback, feedback_id)
-        if item is None:
-            raise NotFound(f"no feedback {feedback_id}")
-        if item.version != expected_version:
-            raise Conflict(_changed_by(session, "feedback", item.id, item.reference))
-        _require_next(item, chosen)
-        before = _feedback_snapshot(item)
-        now = clock.now()
-        if chosen in STEP_TIME:
-            setattr(item, STEP_TIME[chosen], now)
-        if chosen == Step.CLOSE:
-            item.satisfaction = satisfaction
-        item.status = STEP_STATUS[chosen]
-        item.handled_by = actor.username
-        _flush(session, item.reference)
-        audit.record(
-            session,
-            clock,
-            actor,
-            f"feedback.{chosen.value}",
-            "feedback",
-            item.id,
-            before=before,
-            after=_feedback_snapshot(item),
-            detail=note_text,
-        )
-        return _desk_item(item, ClockContext.load(session, now, load_settings().timezone))
+    item = session.get(Feedback, feedback_id)
+    if item is None:
+        raise NotFound(f"no feedback {feedback_id}")
+    if item.version != expected_version:
+        raise Conflict(_changed_by(session, "feedback", item.id, item.reference))
+    _require_next(item, chosen)
+    before = _feedback_snapshot(item)
+    now = clock.now()
+    if chosen in STEP_TIME:
+        setattr(item, STEP_TIME[chosen], now)
+    if chosen == Step.CLOSE:
+        item.satisfaction = satisfaction
+    item.status = STEP_STATUS[chosen]
+    item.handled_by = actor.username
+    _flush(session, item.reference)
+    audit.record(
+        session,
+        clock,
+        actor,
+        f"feedback.{chosen.value}",
+        "feedback",
+        item.id,
+        before=before,
+        after=_feedback_snapshot(item),
+        detail=note_text,
+    )
+    return _desk_item(item, ClockContext.load(session, now, tz))
 
 
 def _require_next(item: Feedback, step: Step) -> None:
@@ -318,11 +315,8 @@ class PendingVerification:
     version: int
 
 
-def pending_verifications(
-    session: Session, actor: Actor, now: datetime, tz: ZoneInfo
-) -> list[PendingVerification]:
+def pending_verifications(session: Session, now: datetime, tz: ZoneInfo) -> list[PendingVerification]:
     """Restored outages nobody has verified or closed yet, the one due soonest first."""
-    actor.require(*DESK_ROLES)
     context = ClockContext.load(session, now, tz)
     targets = [t for t in context.targets if t.applies_to == VERIFICATION_TARGET]
     rows = session.execute(
@@ -363,46 +357,43 @@ def _verification_clock(target: Target, outage: Outage, context: ClockContext) -
 
 
 def verify_restoration(
-    db: Database,
+    session: Session,
     clock: Clock,
     actor: Actor,
     outage_id: int,
     expected_version: int,
     *,
     note: str | None = None,
-) -> Outage:
-    """The customer confirmed power is back: stamp `verified_at` and close the outage."""
-    actor.require(*DESK_ROLES)
+) -> None:
+    """The customer confirmed power is back: stamp `verified_at` and close the outage.
+
+    The caller checked `actor`'s role and holds the analysis lock (it changes an outage's state).
+    """
     note_text = _note(note)
-    with db.write() as session:
-        lock_against_analysis(session, db)
-        outage = session.get(Outage, outage_id)
-        if outage is None:
-            raise NotFound(f"no outage {outage_id}")
-        if outage.version != expected_version:
-            raise Conflict(_changed_by(session, "outage", outage.id, f"outage {outage.id}"))
-        if outage.state != OutageState.RESTORED or outage.verified_at is not None:
-            raise Conflict(
-                f"outage {outage.id} is {outage.state}; only a restored outage awaits verification"
-            )
-        before = {**outage_snapshot(outage), "verified_at": None}
-        now = clock.now()
-        outage.verified_at = now
-        outage.state = OutageState.CLOSED
-        outage.closed_at = now
-        _flush(session, f"outage {outage.id}")
-        audit.record(
-            session,
-            clock,
-            actor,
-            "outage.verify",
-            "outage",
-            outage.id,
-            before=before,
-            after={**outage_snapshot(outage), "verified_at": _iso(now)},
-            detail=note_text,
-        )
-        return outage
+    outage = session.get(Outage, outage_id)
+    if outage is None:
+        raise NotFound(f"no outage {outage_id}")
+    if outage.version != expected_version:
+        raise Conflict(_changed_by(session, "outage", outage.id, f"outage {outage.id}"))
+    if outage.state != OutageState.RESTORED or outage.verified_at is not None:
+        raise Conflict(f"outage {outage.id} is {outage.state}; only a restored outage awaits verification")
+    before = {**outage_snapshot(outage), "verified_at": None}
+    now = clock.now()
+    outage.verified_at = now
+    outage.state = OutageState.CLOSED
+    outage.closed_at = now
+    _flush(session, f"outage {outage.id}")
+    audit.record(
+        session,
+        clock,
+        actor,
+        "outage.verify",
+        "outage",
+        outage.id,
+        before=before,
+        after={**outage_snapshot(outage), "verified_at": _iso(now)},
+        detail=note_text,
+    )
 
 
 # --- helpers ------------------------------------------------------------------------------------

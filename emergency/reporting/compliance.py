@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -30,8 +31,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from emergency.core.calendar import load_overrides
-from emergency.core.clock import SYSTEM_CLOCK, Clock
-from emergency.core.config import load_settings
+from emergency.core.clock import Clock
 from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,
     AuditEvent,
@@ -99,10 +99,11 @@ def outage_timings(
     start: datetime,
     end: datetime,
     *,
+    clock: Clock,
+    tz: ZoneInfo,
     district_id: int | None = None,
     area_type: str | None = None,
     crew_id: int | None = None,
-    clock: Clock = SYSTEM_CLOCK,
 ) -> pd.DataFrame:
     """One row per outage first reported in [start, end), with its lifecycle times and clocks.
 
@@ -112,7 +113,7 @@ def outage_timings(
     from first report to dispatch, on site and restored and from dispatch to on site (travel;
     NaN where the event has not happened), and dispatch_met / on_site_met (nullable booleans:
     NA while a clock runs within its limit, or when the utility has no such target). `clock`
-    decides whether a running clock has run out yet.
+    decides whether a running clock has run out yet; working-day limits count local days in `tz`.
     """
     frame = counted_outages(
         session,
@@ -126,7 +127,7 @@ def outage_timings(
     frame["crew_id"] = _first_crews(session, frame["outage_id"].tolist())
     if crew_id is not None:
         frame = frame[frame["crew_id"] == crew_id].reset_index(drop=True)
-    return _with_clocks(session, frame, clock.now())
+    return _with_clocks(session, frame, clock.now(), tz)
 
 
 def counted_outages(
@@ -202,7 +203,7 @@ def chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
         yield ids[at : at + size]
 
 
-def _with_clocks(session: Session, frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
+def _with_clocks(session: Session, frame: pd.DataFrame, now: datetime, tz: ZoneInfo) -> pd.DataFrame:
     ended = frame[[f"{name}" for name in OUTAGE_END_EVENTS]].min(axis=1)
     active = frame["state"].isin([str(s) for s in ACTIVE_OUTAGE_STATES])
     frame["ended_at"] = ended.where(~active).astype(TIMESTAMP)
@@ -218,7 +219,7 @@ def _with_clocks(session: Session, frame: pd.DataFrame, now: datetime) -> pd.Dat
         if target is None:
             frame[column] = pd.Series(pd.NA, index=frame.index, dtype="boolean")
         else:
-            frame[column] = clock_outcomes(session, frame, target, now)["met"]
+            frame[column] = clock_outcomes(session, frame, target, now, tz)["met"]
     return frame[list(TIMING_COLUMNS)]
 
 
@@ -229,16 +230,19 @@ def _minutes(delta: pd.Series) -> pd.Series:
 # --- one clock over many outages -----------------------------------------------------------------
 
 
-def clock_outcomes(session: Session, timings: pd.DataFrame, target: Target, now: datetime) -> pd.DataFrame:
+def clock_outcomes(
+    session: Session, timings: pd.DataFrame, target: Target, now: datetime, tz: ZoneInfo
+) -> pd.DataFrame:
     """Each outage's clock of `target`, as `emergency.dispatch.sla.outage_clocks` would judge it at `now`.
 
-    Returns, aligned with `timings`: started_at, deadline, stopped_at (the stop event, or the
-    outage's end), and met (nullable boolean: NA where the clock has not started, does not apply
-    to the outage's area type, or still runs within its limit).
+    Working-day deadlines count local days in `tz`. Returns, aligned with `timings`: started_at,
+    deadline, stopped_at (the stop event, or the outage's end), and met (nullable boolean: NA
+    where the clock has not started, does not apply to the outage's area type, or still runs
+    within its limit).
     """
     started = _event_column(timings, target, target.starts_on)
     stopped = _event_column(timings, target, target.stops_on).fillna(timings["ended_at"])
-    deadline = _deadlines(session, started, target)
+    deadline = _deadlines(session, started, target, tz)
     applies = started.notna()
     if target.area_type is not None:
         applies &= timings["area_type"] == target.area_type
@@ -257,11 +261,11 @@ def _event_column(timings: pd.DataFrame, target: Target, event: str) -> pd.Serie
     return timings[column]
 
 
-def _deadlines(session: Session, started: pd.Series, target: Target) -> pd.Series:
+def _deadlines(session: Session, started: pd.Series, target: Target, tz: ZoneInfo) -> pd.Series:
     if target.calendar == "clock" and target.limit_minutes is not None:
         return started + pd.Timedelta(minutes=target.limit_minutes)
     # Working-day limits depend on each start's local day and the holiday calendar.
-    tz, overrides = load_settings().timezone, load_overrides(session)
+    overrides = load_overrides(session)
     deadlines = [
         pd.NaT
         if pd.isna(at)
@@ -292,7 +296,7 @@ BREACH_COLUMNS = (
 )
 
 
-def breach_list(session: Session, timings: pd.DataFrame, clock: Clock = SYSTEM_CLOCK) -> pd.DataFrame:
+def breach_list(session: Session, timings: pd.DataFrame, clock: Clock, tz: ZoneInfo) -> pd.DataFrame:
     """Every missed dispatch or on-site clock in `timings`, with its cause, latest deadline first.
 
     The cause of a late dispatch is decided by `dispatch_causes`. A late arrival after a timely
@@ -305,13 +309,13 @@ def breach_list(session: Session, timings: pd.DataFrame, clock: Clock = SYSTEM_C
     dispatch_target = targets.get(DISPATCH_TARGET)
     if dispatch_target is None:
         return pd.DataFrame(columns=list(BREACH_COLUMNS))
-    dispatch = clock_outcomes(session, timings, dispatch_target, now)
+    dispatch = clock_outcomes(session, timings, dispatch_target, now, tz)
     idle = idle_crews_at(session, dispatch["deadline"])
     causes = dispatch_causes(timings, dispatch, idle)
     parts = [_breaches(timings, dispatch_target, dispatch, idle, causes, now)]
     on_site_target = targets.get(ON_SITE_TARGET)
     if on_site_target is not None:
-        on_site = clock_outcomes(session, timings, on_site_target, now)
+        on_site = clock_outcomes(session, timings, on_site_target, now, tz)
         after_late_dispatch = causes.where(dispatch["met"].eq(False).fillna(False))
         on_site_causes = after_late_dispatch.fillna(BreachCause.TRAVEL.value)
         parts.append(_breaches(timings, on_site_target, on_site, idle, on_site_causes, now))
@@ -402,7 +406,7 @@ def idle_crews_at(session: Session, moments: pd.Series) -> npt.NDArray[np.int64]
     one pass, not a loop over outages.
     """
     at = _micros(moments)
-    crews = session.execute(select(Crew.id, Crew.status, Crew.status_at)).all()
+    crews = session.execute(select(Crew.id, Crew.status, Crew.status_at)).tuples().all()
     if not crews or not len(at):
         return np.zeros(len(at), dtype=np.int64)
     known = moments.dropna()
@@ -520,7 +524,7 @@ SUMMARY_COLUMNS = (
 )
 
 
-def compliance_summary(session: Session, timings: pd.DataFrame, clock: Clock = SYSTEM_CLOCK) -> pd.DataFrame:
+def compliance_summary(session: Session, timings: pd.DataFrame, clock: Clock, tz: ZoneInfo) -> pd.DataFrame:
     """One row per outage clock in `sla_targets`, enforced ones first, on the outages of `timings`.
 
     `outages` counts the outages the clock applies to (started; an area-type target only for
@@ -533,7 +537,7 @@ def compliance_summary(session: Session, timings: pd.DataFrame, clock: Clock = S
     now = clock.now()
     rows = []
     for target in load_targets(session, "outage", include_reference=True):
-        outcome = clock_outcomes(session, timings, target, now)
+        outcome = clock_outcomes(session, timings, target, now, tz)
         applies = outcome["started_at"].notna()
         if target.area_type is not None:
             applies &= timings["area_type"] == target.area_type

@@ -25,7 +25,6 @@ import pandas as pd
 from sqlalchemy import String, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
-from emergency.core.actor import Actor
 from emergency.core.errors import InvalidInput
 from emergency.core.models import (
     Crew,
@@ -38,14 +37,12 @@ from emergency.core.models import (
     Outage,
     OutageState,
     RestorationStep,
-    Role,
 )
 from emergency.core.models import Warning as WarningRow
 from emergency.reporting.restoration_curves import restoration_curve
 from emergency.warnings.lifecycle import disaster_mode_districts, warnings_in_force
 from emergency.warnings.preview import GRADE_ORDER, user_grade
 
-REPORT_ROLES = (Role.MANAGER, Role.ADMIN)
 # Outages that never cut anyone off (a false alarm) or live on inside another outage.
 NOT_COUNTED = (OutageState.CANCELLED, OutageState.MERGED)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -194,10 +191,10 @@ def suggest_event_start(session: Session, now: datetime) -> datetime:
 
 
 def build_report(
-    session: Session, actor: Actor, kind: ReportKind | str, event_start: datetime, now: datetime, tz: ZoneInfo
+    session: Session, kind: ReportKind | str, event_start: datetime, now: datetime, tz: ZoneInfo
 ) -> SituationReport:
-    """The situation report of the event that started at `event_start`, generated at `now`."""
-    actor.require(*REPORT_ROLES)
+    """The situation report of the event that started at `event_start`, generated at `now`
+    (for staff only: it names important users; the query checks the reader's role)."""
     if event_start.tzinfo is None:
         raise InvalidInput("needs a time zone", field="event_start")
     kind = ReportKind(kind)
@@ -459,7 +456,7 @@ def _important_users_out(
 
 
 def _path_up(device: int | None, parents: dict[int, int | None]) -> list[int]:
-    path = []
+    path: list[int] = []
     while device is not None and len(path) < 64:  # 64: far deeper than any radial network
         path.append(device)
         device = parents.get(device)

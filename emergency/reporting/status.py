@@ -94,7 +94,7 @@ def current_status(session: Session, clock: Clock) -> Status:
     by_state: dict[str, int] = {}
     for outage in active:
         by_state[outage.state] = by_state.get(outage.state, 0) + 1
-    crews = dict(session.execute(select(Crew.status, func.count()).group_by(Crew.status)).all())
+    crews = dict(session.execute(select(Crew.status, func.count()).group_by(Crew.status)).tuples().all())
     return Status(
         at=clock.now(),
         is_demo=bool(get_setting(session, "territory.is_demo")),

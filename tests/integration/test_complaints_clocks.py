@@ -14,12 +14,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from emergency.app.bus import execute
+from emergency.app.commands.reporting import RecordFeedbackStep
+from emergency.app.context import Context
+from emergency.app.queries.reporting import complaints_desk
 from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
 from emergency.core.models import CalendarDay, Feedback, Outage, OutageState
 from emergency.dispatch.sla import ClockState
 from emergency.public.feedback import PUBLIC, submit_feedback
-from emergency.reporting.complaints import list_feedback, pending_verifications, record_step
 from tests.support.small_territory import build_small_territory
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -30,11 +33,16 @@ def at(month: int, day: int, hour: int, minute: int = 0, second: int = 0) -> dat
     return datetime(2026, month, day, hour, minute, second, tzinfo=SHANGHAI).astimezone(UTC)
 
 
+def desk(database, clock: FakeClock):
+    return complaints_desk(Context(database, clock, MANAGER, SHANGHAI))
+
+
+def record_step(database, clock: FakeClock, actor: Actor, feedback_id: int, step: str, version: int):
+    return execute(Context(database, clock, actor, SHANGHAI), RecordFeedbackStep(feedback_id, step, version))
+
+
 def clocks_of(database, clock: FakeClock, reference: str) -> dict[str, object]:
-    with database.read() as session:
-        (item,) = [
-            i for i in list_feedback(session, MANAGER, clock.now(), SHANGHAI) if i.reference == reference
-        ]
+    (item,) = [i for i in desk(database, clock).items if i.reference == reference]
     return {c.code: c for c in item.clocks}
 
 
@@ -80,8 +88,7 @@ def test_feedback_and_a_restored_outage_count_the_saturday_and_follow_the_utilit
     assert clocks_of(database, clock, receipt.reference)["feedback_verified"].deadline == at(
         10, 13, 23, 59, 59
     )
-    with database.read() as session:
-        (pending,) = pending_verifications(session, MANAGER, clock.now(), SHANGHAI)
+    (pending,) = desk(database, clock).pending
     assert pending.clock.deadline == at(10, 13, 23, 59, 59)
 
     # The utility learns that Saturday is not worked locally: every deadline moves a day.
@@ -91,6 +98,5 @@ def test_feedback_and_a_restored_outage_count_the_saturday_and_follow_the_utilit
         10, 14, 23, 59, 59
     )
     clock.set(at(10, 14, 12))
-    with database.read() as session:
-        (pending,) = pending_verifications(session, MANAGER, clock.now(), SHANGHAI)
+    (pending,) = desk(database, clock).pending
     assert (pending.clock.deadline, pending.clock.state) == (at(10, 14, 23, 59, 59), ClockState.ON_TRACK)

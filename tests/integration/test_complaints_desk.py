@@ -9,23 +9,41 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from emergency.app.bus import execute
+from emergency.app.commands.reporting import RecordFeedbackStep, VerifyRestoration
+from emergency.app.context import Context
+from emergency.app.queries.reporting import complaints_desk
 from emergency.core.actor import Actor
 from emergency.core.errors import Conflict, InvalidInput, PermissionDenied
 from emergency.core.models import AuditEvent, Feedback, Outage, OutageState
 from emergency.dispatch.sla import ClockState
 from emergency.public.feedback import PUBLIC, submit_feedback
-from emergency.reporting.complaints import (
-    list_feedback,
-    pending_verifications,
-    record_step,
-    verify_restoration,
-)
 from tests.support.small_territory import build_small_territory
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MANAGER = Actor("manager", "manager")
 OTHER_MANAGER = Actor("mei", "manager")
 DISPATCHER = Actor("dispatcher", "dispatcher")
+
+
+def record_step(database, clock, actor: Actor, feedback_id: int, step: str, version: int, **details):
+    return execute(
+        Context(database, clock, actor, SHANGHAI), RecordFeedbackStep(feedback_id, step, version, **details)
+    )
+
+
+def verify_restoration(database, clock, actor: Actor, outage_id: int, version: int, **details) -> int:
+    return execute(
+        Context(database, clock, actor, SHANGHAI), VerifyRestoration(outage_id, version, **details)
+    )
+
+
+def list_feedback(database, clock, actor: Actor = MANAGER, **filters) -> list:
+    return list(complaints_desk(Context(database, clock, actor, SHANGHAI), **filters).items)
+
+
+def pending_verifications(database, clock, actor: Actor = MANAGER) -> list:
+    return list(complaints_desk(Context(database, clock, actor, SHANGHAI)).pending)
 
 
 def submit(database, clock, kind: str = "complaint", text: str = "No power for two days") -> Feedback:
@@ -155,15 +173,14 @@ def test_the_desk_filters_by_kind_status_and_breach_and_lists_the_most_urgent_fi
     clock.advance(hours=1, minutes=30)  # the first complaint's 2-hour response is now overdue
     fresh = submit(database, clock, text="second")
     record_step(database, clock, MANAGER, fresh.id, "accept", fresh.version)
-    with database.read() as session:
-        everything = list_feedback(session, MANAGER, clock.now(), SHANGHAI)
-        complaints = list_feedback(session, MANAGER, clock.now(), SHANGHAI, kinds=["complaint"])
-        in_progress = list_feedback(session, MANAGER, clock.now(), SHANGHAI, statuses=["in_progress"])
-        breached = list_feedback(session, MANAGER, clock.now(), SHANGHAI, breached_only=True)
-        with pytest.raises(PermissionDenied):
-            list_feedback(session, DISPATCHER, clock.now(), SHANGHAI)
-        with pytest.raises(InvalidInput, match="kind"):
-            list_feedback(session, MANAGER, clock.now(), SHANGHAI, kinds=["rant"])
+    everything = list_feedback(database, clock)
+    complaints = list_feedback(database, clock, kinds=["complaint"])
+    in_progress = list_feedback(database, clock, statuses=["in_progress"])
+    breached = list_feedback(database, clock, breached_only=True)
+    with pytest.raises(PermissionDenied):
+        list_feedback(database, clock, DISPATCHER)
+    with pytest.raises(InvalidInput, match="kind"):
+        list_feedback(database, clock, kinds=["rant"])
     assert [i.id for i in everything] == [late.id, fresh.id, praise.id]
     overdue = everything[0].urgent
     assert (overdue.code, overdue.state, overdue.remaining) == (
@@ -200,10 +217,9 @@ def test_a_restored_outage_waits_for_the_customers_confirmation_then_closes(data
         session.flush()
         # The closed one was closed by a dispatcher, which counts as verified: it is never listed.
         restored, active, _ = (r.id for r in rows)
-    with database.read() as session:
-        (pending,) = pending_verifications(session, MANAGER, clock.now(), SHANGHAI)
-        with pytest.raises(PermissionDenied):
-            pending_verifications(session, DISPATCHER, clock.now(), SHANGHAI)
+    (pending,) = pending_verifications(database, clock)
+    with pytest.raises(PermissionDenied):
+        pending_verifications(database, clock, DISPATCHER)
     assert (pending.outage_id, pending.device_code, pending.customers_affected) == (restored, "FU-1", 7)
     assert pending.clock.state == ClockState.ON_TRACK
     # Restored Wednesday 1 July 08:00 local: due by the end of Monday 6 July (3 working days).
@@ -224,7 +240,7 @@ def test_a_restored_outage_waits_for_the_customers_confirmation_then_closes(data
             clock.now(),
             clock.now(),
         )
-        assert pending_verifications(session, MANAGER, clock.now(), SHANGHAI) == []
+    assert pending_verifications(database, clock) == []
     event = audits(database, "outage", restored)[-1]
     assert (event.action, event.before["state"], event.after["state"], event.detail) == (
         "outage.verify",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
@@ -42,6 +43,7 @@ from tests.support.small_territory import build_small_territory
 DAY = datetime(2026, 6, 30, tzinfo=UTC)
 NEXT_DAY = DAY + timedelta(days=1)
 NOW = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
+TZ = ZoneInfo("Asia/Shanghai")
 
 
 def at(hh: int, mm: int = 0, ss: int = 0, day: datetime = DAY) -> datetime:
@@ -200,7 +202,7 @@ def timings(
     database: Database, start: datetime = DAY, end: datetime = NEXT_DAY, **filters: Any
 ) -> pd.DataFrame:
     with database.read() as session:
-        return compliance.outage_timings(session, start, end, clock=FakeClock(NOW), **filters)
+        return compliance.outage_timings(session, start, end, clock=FakeClock(NOW), tz=TZ, **filters)
 
 
 def by_name(frame: pd.DataFrame, outages: dict[str, int]) -> dict[str, Any]:
@@ -250,7 +252,7 @@ def test_filters_by_district_area_type_and_first_crew(database: Database, outage
 
 def test_each_breach_gets_its_cause(database: Database, outages: dict[str, int]) -> None:
     with database.read() as session:
-        breaches = compliance.breach_list(session, timings(database), FakeClock(NOW))
+        breaches = compliance.breach_list(session, timings(database), FakeClock(NOW), TZ)
     names = {v: k for k, v in outages.items()}
     found = {(names[r.outage_id], r.code): r.cause for r in breaches.itertuples()}
     assert found == {
@@ -273,7 +275,7 @@ def test_a_running_clock_past_its_deadline_is_a_breach_overrunning_until_now(
 ) -> None:
     with database.read() as session:
         frame = timings(database, NEXT_DAY, NEXT_DAY + timedelta(days=1))
-        breaches = compliance.breach_list(session, frame, FakeClock(NOW))
+        breaches = compliance.breach_list(session, frame, FakeClock(NOW), TZ)
     assert list(breaches["outage_id"]) == [outages["J"]]
     assert breaches["overrun_minutes"].iloc[0] == 5
     assert breaches["idle_crews_at_deadline"].iloc[0] == 1, "C2 still on its job at Z, C3 off duty"
@@ -282,7 +284,9 @@ def test_a_running_clock_past_its_deadline_is_a_breach_overrunning_until_now(
 
 def test_summary_shares_and_distribution(database: Database, outages: dict[str, int]) -> None:
     with database.read() as session:
-        summary = compliance.compliance_summary(session, timings(database), FakeClock(NOW)).set_index("code")
+        summary = compliance.compliance_summary(session, timings(database), FakeClock(NOW), TZ).set_index(
+            "code"
+        )
     dispatch = summary.loc["outage_dispatch"]
     assert (dispatch.outages, dispatch.met, dispatch.missed, dispatch.running) == (7, 4, 3, 0)
     assert dispatch.share_met == pytest.approx(4 / 7)

@@ -11,6 +11,7 @@ S West  still out: not in the figures
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
@@ -24,6 +25,7 @@ from tests.support.outage_records import add_outage
 from tests.support.small_territory import build_small_territory
 
 DAY = datetime(2026, 6, 30, tzinfo=UTC)
+TZ = ZoneInfo("Asia/Shanghai")
 
 
 def at(hh: int, mm: int = 0) -> datetime:
@@ -61,7 +63,7 @@ def outcomes(database: Database, clock: FakeClock) -> pd.DataFrame:
                 )
             )
     with database.read() as session:
-        timings = outage_timings(session, DAY, DAY + timedelta(days=1), clock=FakeClock(at(14)))
+        timings = outage_timings(session, DAY, DAY + timedelta(days=1), clock=FakeClock(at(14)), tz=TZ)
         return etr_outcomes(session, timings)
 
 

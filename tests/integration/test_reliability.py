@@ -19,6 +19,8 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from bench import bench_reliability
+from emergency.app.context import Context
+from emergency.app.queries import reporting as queries
 from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
@@ -28,10 +30,10 @@ from emergency.demo.territory import load_demo
 from emergency.intake.reports import submit_reports
 from emergency.reporting.reliability import (
     CUSTOMERS_PER_TRANSFORMER_AND_DISTRICT,
+    ReliabilityReport,
     build_report,
     load_reliability_data,
     oldest_day_needed,
-    reliability_report,
     served_territory,
 )
 from tests.support.dispatch_actions import cancel_outage, restore_outage
@@ -43,6 +45,19 @@ DAY = date(2026, 7, 1)
 DISPATCHER = Actor("dispatcher", "dispatcher")
 SCADA = Actor("scada-link", "intake")
 HOTLINE = Actor("hotline", "intake")
+MANAGER = Actor("manager", "manager")
+
+
+def reliability_report(
+    database: Database,
+    clock: FakeClock,
+    first_day: date,
+    last_day: date,
+    tz: ZoneInfo,
+    district_id: int | None = None,
+) -> ReliabilityReport:
+    """The report as the reliability page reads it."""
+    return queries.reliability_report(Context(database, clock, MANAGER, tz), first_day, last_day, district_id)
 
 
 def at(clock: FakeClock, hour: int, minute: int = 0) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -62,7 +63,13 @@ def test_a_feeder_trip_is_restored_to_the_last_outage_and_compliance_sees_the_cr
         if event.kind == "on_site":
             arrived.setdefault(int(event.detail.split()[2]), event.minute)
     with db.read() as session:
-        timings = outage_timings(session, sim.origin, sim.clock.now() + timedelta(minutes=1), clock=sim.clock)
+        timings = outage_timings(
+            session,
+            sim.origin,
+            sim.clock.now() + timedelta(minutes=1),
+            clock=sim.clock,
+            tz=ZoneInfo("Asia/Shanghai"),
+        )
         first_report = dict(session.execute(select(Outage.id, Outage.first_report_at)).tuples().all())
     checked = 0
     for row in timings.itertuples():

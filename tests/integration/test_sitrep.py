@@ -26,7 +26,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import load_workbook
 
+from emergency.app.context import Context
+from emergency.app.queries.reporting import situation_report, suggested_event_start
 from emergency.core.actor import Actor
+from emergency.core.clock import FakeClock
 from emergency.core.errors import InvalidInput, PermissionDenied
 from emergency.core.models import (
     AssignmentStatus,
@@ -40,13 +43,20 @@ from emergency.core.models import (
     WarningLevel,
     WarningStatus,
 )
-from emergency.reporting.sitrep import ReportKind, build_report, report_times, suggest_event_start
+from emergency.reporting.sitrep import ReportKind, SituationReport, report_times
 from emergency.reporting.sitrep_export import to_markdown, to_xlsx
 from tests.support.small_territory import build_small_territory
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MANAGER = Actor("manager", "manager")
 EVENT_START = datetime(2026, 7, 1, 0, 0, tzinfo=SHANGHAI)
+
+
+def build_report(
+    database, actor: Actor, kind: ReportKind | str, event_start: datetime, now: datetime
+) -> SituationReport:
+    """The report as the sitrep page reads it, generated at `now`."""
+    return situation_report(Context(database, FakeClock(now), actor, SHANGHAI), kind, event_start)
 
 
 def local(hour: int, minute: int = 0, day: int = 1) -> datetime:
@@ -134,8 +144,7 @@ def event(database, clock):
 
 
 def morning(database):
-    with database.read() as session:
-        return build_report(session, MANAGER, ReportKind.MORNING, EVENT_START, local(8, 20), SHANGHAI)
+    return build_report(database, MANAGER, ReportKind.MORNING, EVENT_START, local(8, 20))
 
 
 def test_the_morning_update_counts_the_event_as_it_stood_at_08_00(database, event):
@@ -182,8 +191,7 @@ def test_the_morning_update_counts_the_event_as_it_stood_at_08_00(database, even
 
 
 def test_the_evening_update_reports_what_was_restored_since_the_morning(database, event):
-    with database.read() as session:
-        report = build_report(session, MANAGER, "evening", EVENT_START, local(17, 5), SHANGHAI)
+    report = build_report(database, MANAGER, "evening", EVENT_START, local(17, 5))
     assert (report.as_of, report.previous_at) == (local(17), local(8))
     assert (report.progress.out_now, report.progress.restored, report.progress.restored_since_previous) == (
         6,
@@ -197,9 +205,9 @@ def test_the_evening_update_reports_what_was_restored_since_the_morning(database
 
 
 def test_a_quick_report_is_as_of_now(database, event):
-    with database.read() as session:
-        quick = build_report(session, MANAGER, "quick", EVENT_START, local(1, 30), SHANGHAI)
-        assert suggest_event_start(session, local(8)) == local(2)  # B is the oldest outage not restored
+    quick = build_report(database, MANAGER, "quick", EVENT_START, local(1, 30))
+    # B is the oldest outage not restored.
+    assert suggested_event_start(Context(database, FakeClock(local(8)), MANAGER, SHANGHAI)) == local(2)
     assert (quick.as_of, quick.previous_at) == (local(1, 30), EVENT_START)
     assert (quick.progress.out_now, quick.outages_active, quick.important_users) == (7, 1, ())
 
@@ -224,9 +232,8 @@ def test_a_step_on_the_hospitals_branch_brings_it_back_while_the_rest_is_still_o
                 device_id=territory.device_ids["FU-2"],
             )
         )
-    with database.read() as session:
-        before = build_report(session, MANAGER, "quick", EVENT_START, local(1, 30), SHANGHAI)
-        after = build_report(session, MANAGER, "quick", EVENT_START, local(3), SHANGHAI)
+    before = build_report(database, MANAGER, "quick", EVENT_START, local(1, 30))
+    after = build_report(database, MANAGER, "quick", EVENT_START, local(3))
     assert [u.name for u in before.important_users] == ["West Hospital 西镇医院"]
     assert (after.important_users, after.progress.out_now, after.outages_active) == ((), 7, 1)
 
@@ -248,8 +255,8 @@ def test_update_times_follow_the_local_clock_and_refuse_an_event_after_them():
 
 
 def test_only_managers_and_admins_read_the_report_it_names_users(database, event):
-    with database.read() as session, pytest.raises(PermissionDenied):
-        build_report(session, Actor("dispatcher", "dispatcher"), "quick", EVENT_START, local(8), SHANGHAI)
+    with pytest.raises(PermissionDenied):
+        build_report(database, Actor("dispatcher", "dispatcher"), "quick", EVENT_START, local(8))
 
 
 def test_the_downloads_carry_the_figures_and_escape_names(database, event):

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
+from emergency.app.bus import execute
+from emergency.app.commands.reporting import RecordFeedbackStep
+from emergency.app.context import Context
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import get_database
 from emergency.core.models import Feedback, Outage, OutageState
 from emergency.public.feedback import PUBLIC, submit_feedback
-from emergency.reporting.complaints import record_step
 from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in
 from tests.support.small_territory import PASSWORDS
@@ -102,7 +105,8 @@ def test_a_step_on_a_stale_view_is_refused_with_who_changed_it(desk):
     db, _, complaint_id, _ = desk
     at = open_desk()
     at.selectbox(key="desk-pick").set_value(complaint_id).run()
-    record_step(db, SYSTEM_CLOCK, Actor("mei", "manager"), complaint_id, "accept", 1)
+    colleague = Context(db, SYSTEM_CLOCK, Actor("mei", "manager"), ZoneInfo("Asia/Shanghai"))
+    execute(colleague, RecordFeedbackStep(complaint_id, "accept", 1))
     next(b for b in at.button if b.label == "Record: accept").click().run()
     # The message is Markdown with the service's text escaped; read it as a person would.
     assert "was just changed (feedback.accept by mei); reload" in at.error[0].value.replace("\\", "")
