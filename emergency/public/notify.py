@@ -33,10 +33,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, make_url, or_, select, update
+from sqlalchemy import Table, func, insert, make_url, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -405,7 +405,7 @@ class _Planner:
 
     def _not_throttled(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """At most one ETR message per customer per interval: the newest outage ETR wins a tie."""
-        last_told: dict[int, datetime] = {}
+        last_told: dict[int | None, datetime] = {}
         for chunk in _chunks(sorted({row["customer_id"] for row in rows})):
             last_told.update(
                 self.session.execute(
@@ -415,7 +415,9 @@ class _Planner:
                         Notification.template == TEMPLATE_PREFIX + ETR,
                     )
                     .group_by(Notification.customer_id)
-                ).all()
+                )
+                .tuples()
+                .all()
             )
         kept: list[dict[str, Any]] = []
         for row in sorted(rows, key=lambda r: r["subject_id"], reverse=True):
@@ -430,7 +432,7 @@ class _Planner:
 
 def _insert_new(session: Session) -> Any:
     """A Core INSERT for many rows that skips a row whose dedupe key another process just queued."""
-    table = Notification.__table__
+    table = cast(Table, Notification.__table__)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])

@@ -120,10 +120,12 @@ def report_outage(
 def _place(lon: float | None, lat: float | None) -> str:
     """The place rounded to about 100 m, or ReportRefused for what is not a longitude and latitude
     (NaN, infinities and integers past a float among them, which rounding cannot take)."""
-    try:
-        x, y = float(lon), float(lat)
-    except (TypeError, ValueError, OverflowError):
-        x = y = math.nan
+    x = y = math.nan
+    if lon is not None and lat is not None:
+        try:
+            x, y = float(lon), float(lat)
+        except (TypeError, ValueError, OverflowError):
+            x = y = math.nan
     if not (-180 <= x <= 180 and -90 <= y <= 90):  # NaN is in no range
         raise ReportRefused(
             [ItemError(0, "lon", "give a longitude from -180 to 180 and a latitude from -90 to 90")]
