@@ -47,7 +47,7 @@ class FeedbackReceipt:
     reference: str
     kind: str
     submitted_at: datetime
-    clocks: list[ClockStatus]  # the deadlines that started with this submission
+    clocks: tuple[ClockStatus, ...]  # the deadlines that started with this submission
 
 
 def submit_feedback(
@@ -101,7 +101,7 @@ def submit_feedback(
         after={"reference": item.reference, "kind": str(item.kind), "channel": str(channel)},
     )
     clocks = feedback_clocks(item, load_targets(session), now, load_overrides(session), tz)
-    return FeedbackReceipt(item.reference, str(item.kind), now, clocks)
+    return FeedbackReceipt(item.reference, str(item.kind), now, tuple(clocks))
 
 
 def _validate(
