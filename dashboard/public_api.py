@@ -26,10 +26,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emergency.app.context import Context
+from emergency.app.queries.public import public_snapshot
 from emergency.core.clock import SYSTEM_CLOCK, Clock
 from emergency.core.config import load_settings
 from emergency.core.db import get_database
-from emergency.public.snapshot import PublicSnapshot, cached_public_snapshot
+from emergency.public import PUBLIC
+from emergency.public.snapshot import PublicSnapshot
 
 RETRY_AFTER_SECONDS = 10
 JSON_TYPE = "application/json"
@@ -78,10 +81,11 @@ def _feed_endpoint(name: str, clock: Clock = SYSTEM_CLOCK) -> Callable[[Request]
     media_type, _ = FEEDS[name]
 
     async def endpoint(request: Request) -> Response:
-        db = get_database(load_settings().db_url)
+        settings = load_settings()
+        ctx = Context(get_database(settings.db_url), clock, PUBLIC, settings.timezone)
         try:
-            snapshot = await run_in_threadpool(cached_public_snapshot, db, clock)
-            body = await run_in_threadpool(encoded_feed, snapshot, db.url, name)
+            snapshot = await run_in_threadpool(public_snapshot, ctx)
+            body = await run_in_threadpool(encoded_feed, snapshot, ctx.db.url, name)
         except Exception:  # no snapshot yet and the database cannot give one
             log.exception("public feed %s unavailable", name)
             return JSONResponse(

@@ -10,7 +10,9 @@ import streamlit as st
 
 from dashboard import services
 from dashboard.i18n import STRINGS, t
-from emergency.core.ratelimit import RateLimited, Requester, client_address, trusted_proxies
+from emergency.app.queries.public import trusted_proxies
+from emergency.core.ratelimit import RateLimited, Requester, client_address
+from emergency.public import PUBLIC
 
 SESSION_KEY = "public_form_session"
 # Intake's reasons are English sentences for machines and staff; the common ones a member of the
@@ -37,7 +39,7 @@ def requester() -> Requester:
     if SESSION_KEY not in st.session_state:
         st.session_state[SESSION_KEY] = secrets.token_urlsafe(18)
     forwarded = st.context.headers.get("X-Forwarded-For")
-    address = client_address(st.context.ip_address, forwarded, trusted_proxies(services.database()))
+    address = client_address(st.context.ip_address, forwarded, trusted_proxies(services.context(PUBLIC)))
     return Requester(session=st.session_state[SESSION_KEY], address=address)
 
 

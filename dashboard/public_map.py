@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import folium
 import pandas as pd
-from branca.element import Element, MacroElement
+from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
 from dashboard import maps
@@ -159,9 +159,12 @@ class PublicLayers(MacroElement):
         self.edge = AREA_EDGE
         self.restored_edge = RESTORED_EDGE
 
-    def render(self, **kwargs: Any) -> None:
+    def render(self, **kwargs: Any) -> str:
+        figure = self.get_root()
+        assert isinstance(figure, Figure), "PublicLayers renders only inside a folium map"
         script = self._template.module.__dict__["script"]
-        self.get_root().script.add_child(_RenderedScript(script(self, kwargs)), name=self.get_name())
+        figure.script.add_child(_RenderedScript(script(self, kwargs)), name=self.get_name())
+        return ""  # like MacroElement's: the script went into the figure, nothing goes inline
 
 
 def map_texts(translate: Translate) -> dict[str, Any]:

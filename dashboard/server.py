@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,7 +38,7 @@ from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.config import load_settings
 from emergency.core.db import Database, get_database
 from emergency.dispatch.sla import record_breaches
-from emergency.public.notify import notifications_enabled, run_notifications
+from emergency.public.notify import WEBHOOK_TOKEN_ENV, notifications_enabled, run_notifications
 from emergency.simulator.live import start_live_demo
 
 
@@ -75,7 +76,7 @@ def _record_breaches(database: Database, tz: ZoneInfo, language: str) -> None:
         record_breaches(session, SYSTEM_CLOCK, tz=tz, language=language)
 
 
-async def notify_customers(database: Database) -> None:
+async def notify_customers(database: Database, tz: ZoneInfo) -> None:
     """Queue the messages outage changes call for and hand queued ones to the sender.
 
     See emergency.public.notify.
@@ -84,15 +85,15 @@ async def notify_customers(database: Database) -> None:
     """
     while True:
         try:
-            await asyncio.to_thread(_notify_round, database)
+            await asyncio.to_thread(_notify_round, database, tz)
         except Exception:  # keep going: one failed round must not stop customer messages
             log.exception("notification round failed")
         await asyncio.sleep(SLA_MONITOR_SECONDS)
 
 
-def _notify_round(database: Database) -> None:
+def _notify_round(database: Database, tz: ZoneInfo) -> None:
     if notifications_enabled(database):
-        run_notifications(database, SYSTEM_CLOCK)
+        run_notifications(database, SYSTEM_CLOCK, tz, webhook_token=os.environ.get(WEBHOOK_TOKEN_ENV))
 
 
 async def expire_warnings(context: Context) -> None:
@@ -122,10 +123,10 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
         ensure_app_database, database, SYSTEM_CLOCK, create_demo=settings.db_url_is_default
     )
     monitor = asyncio.create_task(watch_sla_clocks(database, settings.timezone, settings.language))
-    notifier = asyncio.create_task(notify_customers(database))
+    notifier = asyncio.create_task(notify_customers(database, settings.timezone))
     expiry = asyncio.create_task(expire_warnings(Context(database, SYSTEM_CLOCK, SYSTEM, settings.timezone)))
     # On a demo database a storm runs in the background (emergency/simulator/live.py).
-    demo = start_live_demo(database)
+    demo = start_live_demo(database, os.environ)
     try:
         yield
     finally:

@@ -10,16 +10,18 @@ from typing import Any
 
 import streamlit as st
 
+from emergency.app.bus import execute
+from emergency.app.commands.admin import CreateUser, DisableUser, LogIn, ResetPassword
 from emergency.app.context import Context
+from emergency.app.queries import admin as admin_queries
 from emergency.app.queries import dispatch as dispatch_queries
-from emergency.core import auth
+from emergency.app.queries import public as public_queries
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.config import load_settings
 from emergency.core.db import Database, get_database
-from emergency.core.settings import get_setting
-from emergency.network import territory
-from emergency.public import snapshot as publish
+from emergency.public import PUBLIC
+from emergency.public.snapshot import PublicSnapshot
 
 # Staff layers refresh often; the public snapshot follows its configured interval.
 STAFF_CACHE_SECONDS = 5
@@ -43,15 +45,19 @@ def database_ready() -> bool:
         return False
 
 
+def _public_context(db_url: str) -> Context:
+    """What the public's queries on one database run with (for caches keyed by the database URL)."""
+    return Context(get_database(db_url), SYSTEM_CLOCK, PUBLIC, load_settings().timezone)
+
+
 @st.cache_data(ttl=30, show_spinner=False)
 def is_demo(db_url: str) -> bool:
-    with get_database(db_url).read() as session:
-        return bool(get_setting(session, "territory.is_demo"))
+    return public_queries.is_demo(_public_context(db_url))
 
 
-def public_snapshot() -> publish.PublicSnapshot:
+def public_snapshot() -> PublicSnapshot:
     """The process-wide snapshot the JSON routes serve too (built at most once per interval)."""
-    return publish.cached_public_snapshot(database(), SYSTEM_CLOCK)
+    return public_queries.public_snapshot(context(PUBLIC))
 
 
 # A resource, not data: st.cache_data would pickle 5,000 board rows on every read (longer than
@@ -80,30 +86,25 @@ def forget_staff_layers() -> None:
 @st.cache_data(ttl=300, show_spinner=False)
 def territory_base(db_url: str) -> dict[str, Any]:
     """What rarely changes: district shapes and the map's extent."""
-    with get_database(db_url).read() as session:
-        extent = territory.territory_extent(session)
-        return {"districts": territory.district_collection(session), "extent": extent}
+    return public_queries.territory_base(_public_context(db_url))
 
 
-def log_in(username: str, password: str) -> auth.Actor:
-    return auth.authenticate(database(), SYSTEM_CLOCK, username, password)
+def log_in(username: str, password: str) -> Actor:
+    actor: Actor = execute(context(PUBLIC), LogIn(username, password))
+    return actor
 
 
-def list_users(actor: auth.Actor) -> list[Any]:
-    with database().read() as session:
-        return auth.list_users(session, actor)
+def list_users(actor: Actor) -> tuple[admin_queries.UserRow, ...]:
+    return admin_queries.users(context(actor))
 
 
-def add_user(actor: auth.Actor, username: str, password: str, role: str, name: str | None) -> None:
-    with database().write() as session:
-        auth.create_user(session, SYSTEM_CLOCK, actor, username, password, role, name)
+def add_user(actor: Actor, username: str, password: str, role: str, name: str | None) -> None:
+    execute(context(actor), CreateUser(username, password, role, name))
 
 
-def reset_password(actor: auth.Actor, username: str, password: str) -> None:
-    with database().write() as session:
-        auth.reset_password(session, SYSTEM_CLOCK, actor, username, password)
+def reset_password(actor: Actor, username: str, password: str) -> None:
+    execute(context(actor), ResetPassword(username, password))
 
 
-def disable_user(actor: auth.Actor, username: str) -> None:
-    with database().write() as session:
-        auth.disable_user(session, SYSTEM_CLOCK, actor, username)
+def disable_user(actor: Actor, username: str) -> None:
+    execute(context(actor), DisableUser(username))

@@ -16,12 +16,13 @@ import streamlit as st
 from dashboard import services
 from dashboard.i18n import LANGUAGE_KEY, t
 from dashboard.public_forms import SESSION_KEY as PUBLIC_FORM_KEY
+from emergency.app.bus import execute
+from emergency.app.commands.admin import EndSession
+from emergency.app.context import Context
+from emergency.app.queries.admin import session_idle_minutes
 from emergency.core.actor import Actor
-from emergency.core.auth import end_session
 from emergency.core.clock import SYSTEM_CLOCK, Clock
-from emergency.core.db import get_database
 from emergency.core.models import Role
-from emergency.core.settings import get_setting
 
 ACTOR_KEY = "actor"
 LAST_ACTIVE_KEY = "actor-last-active"
@@ -54,31 +55,46 @@ def sign_out(reason: str = "logout") -> None:
         if key not in KEPT_ON_SIGN_OUT:
             del st.session_state[key]
     if actor is not None:
-        end_session(services.database(), CLOCK, actor, reason)
+        execute(_context(actor), EndSession(reason))
+
+
+def _context(actor: Actor) -> Context:
+    """The page's context, timed by this module's CLOCK (a FakeClock in page tests)."""
+    ctx = services.context(actor)
+    return Context(ctx.db, CLOCK, ctx.actor, ctx.tz)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def idle_minutes(db_url: str) -> float:
-    with get_database(db_url).read() as session:
-        return float(get_setting(session, "auth.session_idle_minutes"))
+def _idle_minutes(db_url: str, _ctx: Context) -> float:
+    # Keyed by the database alone: the limit is the same for every user of it.
+    return session_idle_minutes(_ctx)
+
+
+def idle_minutes(actor: Actor) -> float:
+    """Minutes without a click after which `actor`'s session ends (`auth.session_idle_minutes`)."""
+    ctx = _context(actor)
+    return _idle_minutes(ctx.db.url, ctx)
 
 
 def idle_too_long() -> bool:
     """Whether the signed-in user has not clicked for longer than the idle limit."""
-    if current_actor() is None:
+    actor = current_actor()
+    if actor is None:
         return False
     last: datetime | None = st.session_state.get(LAST_ACTIVE_KEY)
-    minutes = idle_minutes(services.database().url)
+    minutes = idle_minutes(actor)
     return last is not None and CLOCK.now() - last > timedelta(minutes=minutes)
 
 
 def keep_alive() -> None:
     """Sign out a session idle for too long; otherwise note that its user is active now."""
-    if current_actor() is None:
+    actor = current_actor()
+    if actor is None:
         return
     if idle_too_long():
+        minutes = idle_minutes(actor)
         sign_out("idle")
-        st.session_state[ENDED_KEY] = ("idle", idle_minutes(services.database().url))
+        st.session_state[ENDED_KEY] = ("idle", minutes)
     else:
         st.session_state[LAST_ACTIVE_KEY] = CLOCK.now()
 

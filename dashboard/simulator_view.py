@@ -3,48 +3,43 @@ actions (pause, resume, restart) for pages/simulator_admin.py."""
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from dashboard import services
 from dashboard.i18n import t
+from emergency.app.bus import execute
+from emergency.app.commands.admin import PauseDemo, RestartDemo, ResumeDemo
+from emergency.app.context import Context
+from emergency.app.queries import admin as admin_queries
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
-from emergency.core.db import get_database
-from emergency.core.settings import get_setting
-from emergency.simulator.live import (
-    DemoRun,
-    demo_run,
-    enabled_by_environment,
-    pause_demo,
-    restart_demo,
-    resume_demo,
-)
+from emergency.public import PUBLIC
+from emergency.simulator.live import DemoRun, enabled_by_environment
 
 BANNER_ICON = ":material/cyclone:"
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def _run(db_url: str) -> DemoRun | None:
-    with get_database(db_url).read() as session:
-        return demo_run(session)
+def _run(db_url: str, _ctx: Context) -> DemoRun | None:
+    # Keyed by the database alone: every viewer sees the same run.
+    return admin_queries.demo_run(_ctx)
 
 
 def current_run() -> DemoRun | None:
-    return _run(services.database().url)
+    ctx = services.context(PUBLIC)
+    return _run(ctx.db.url, ctx)
 
 
-def simulation_switched_on() -> bool:
-    with services.database().read() as session:
-        return enabled_by_environment() and bool(get_setting(session, "simulator.demo_enabled"))
+def simulator_state(admin: Actor) -> admin_queries.SimulatorState:
+    """The run and the switches, for the admin's page (read fresh: the page is about them)."""
+    return admin_queries.simulator_state(services.context(admin))
 
 
-def is_demo() -> bool:
-    return services.is_demo(services.database().url)
-
-
-def grace_minutes() -> float:
-    with services.database().read() as session:
-        return float(get_setting(session, "simulator.grace_minutes"))
+def simulation_switched_on(state: admin_queries.SimulatorState) -> bool:
+    """Both switches: `OUTAGE_DEMO_SIMULATOR` in this process's environment and the setting."""
+    return enabled_by_environment(os.environ) and state.demo_enabled
 
 
 def live_minute(run: DemoRun) -> int:
@@ -71,18 +66,18 @@ def draw_demo_banner() -> None:
 
 
 def pause(actor: Actor) -> DemoRun:
-    run = pause_demo(services.database(), SYSTEM_CLOCK, actor)
+    run: DemoRun = execute(services.context(actor), PauseDemo())
     _run.clear()
     return run
 
 
 def resume(actor: Actor) -> DemoRun:
-    run = resume_demo(services.database(), SYSTEM_CLOCK, actor)
+    run: DemoRun = execute(services.context(actor), ResumeDemo())
     _run.clear()
     return run
 
 
 def restart(actor: Actor, scenario: str, seed: int) -> DemoRun:
-    run = restart_demo(services.database(), SYSTEM_CLOCK, actor, scenario, seed)
+    run: DemoRun = execute(services.context(actor), RestartDemo(scenario, seed))
     _run.clear()
     return run

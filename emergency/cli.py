@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import getpass
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -219,7 +220,7 @@ def _users(args: argparse.Namespace, db: Database) -> int:
     action = args.users_command
     if action == "list":
         with db.read() as session:
-            users = auth.list_users(session, CLI_ADMIN)
+            users = auth.list_users(session)
             rows = [
                 {
                     "username": u.username,
@@ -322,9 +323,11 @@ def _publish(args: argparse.Namespace, db: Database) -> int:
 
 
 def _notify(args: argparse.Namespace, db: Database) -> int:
-    from emergency.public.notify import run_notifications
+    from emergency.public.notify import WEBHOOK_TOKEN_ENV, run_notifications
 
-    swept, delivered = run_notifications(db, SYSTEM_CLOCK)
+    swept, delivered = run_notifications(
+        db, SYSTEM_CLOCK, load_settings().timezone, webhook_token=os.environ.get(WEBHOOK_TOKEN_ENV)
+    )
     return _say(
         args,
         f"{swept.summary()}; {delivered.summary()}",
@@ -353,7 +356,7 @@ def _tokens(args: argparse.Namespace, db: Database) -> int:
         print(f"revoked token {args.name.strip()}")
         return 0
     with db.read() as session:
-        listed = tokens.list_tokens(session, CLI_ADMIN)
+        listed = tokens.list_tokens(session)
     if args.json:
         print(json.dumps([t.to_json() for t in listed], ensure_ascii=False))
         return 0

@@ -10,13 +10,15 @@ import streamlit as st
 
 from dashboard import public_forms, services
 from dashboard.i18n import local_time, t
-from emergency.core.clock import SYSTEM_CLOCK
-from emergency.core.config import load_settings
+from emergency.app.bus import execute
+from emergency.app.commands.public import CheckMyOutage
 from emergency.core.errors import InvalidInput
 from emergency.core.ratelimit import RateLimited
-from emergency.public.lookup import SupplyStatus, check_my_outage
+from emergency.public import PUBLIC
+from emergency.public.lookup import LookupAnswer, SupplyStatus
 
-tz = load_settings().timezone
+ctx = services.context(PUBLIC)
+tz = ctx.tz
 
 st.title(t("check.title"))
 st.caption(t("check.intro"))
@@ -52,7 +54,7 @@ def show(status: SupplyStatus) -> None:
 
 if submitted:
     try:
-        answer = check_my_outage(services.database(), SYSTEM_CLOCK, public_forms.requester(), account, last4)
+        answer: LookupAnswer = execute(ctx, CheckMyOutage(public_forms.requester(), account, last4))
     except InvalidInput as error:
         public_forms.field_error(error.field, error.reason)
     except RateLimited as error:

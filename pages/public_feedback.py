@@ -10,15 +10,17 @@ import streamlit as st
 
 from dashboard import public_forms, services
 from dashboard.i18n import current_language, local_time, t
-from emergency.core.clock import SYSTEM_CLOCK
-from emergency.core.config import load_settings
+from emergency.app.bus import execute
+from emergency.app.commands.public import SubmitFeedback
+from emergency.app.queries import public as queries
 from emergency.core.errors import InvalidInput
 from emergency.core.models import FeedbackKind
 from emergency.core.ratelimit import RateLimited
-from emergency.public.feedback import PUBLIC, FeedbackReceipt, feedback_limit, submit_feedback
+from emergency.public import PUBLIC
+from emergency.public.feedback import FeedbackReceipt
 
-db = services.database()
-tz = load_settings().timezone
+ctx = services.context(PUBLIC)
+tz = ctx.tz
 
 st.title(t("feedback.title"))
 st.caption(t("feedback.intro"))
@@ -31,7 +33,7 @@ with st.form("feedback", clear_on_submit=False):
         horizontal=True,
         key="feedback_kind",
     )
-    text = st.text_area(t("form.field.text"), max_chars=feedback_limit(db), key="feedback_text")
+    text = st.text_area(t("form.field.text"), max_chars=queries.feedback_max_chars(ctx), key="feedback_text")
     account = st.text_input(t("feedback.account_optional"), max_chars=32, key="feedback_account")
     col_name, col_contact = st.columns(2)
     contact_name = col_name.text_input(t("form.field.contact_name"), max_chars=120, key="feedback_name")
@@ -63,16 +65,16 @@ if submitted:
         show(last[1])
         st.stop()
     try:
-        receipt = submit_feedback(
-            db,
-            SYSTEM_CLOCK,
-            PUBLIC,
-            kind,
-            text,
-            account_no=account,
-            contact_name=contact_name,
-            contact=contact,
-            requester=public_forms.requester(),
+        receipt: FeedbackReceipt = execute(
+            ctx,
+            SubmitFeedback(
+                kind,
+                text,
+                account_no=account,
+                contact_name=contact_name,
+                contact=contact,
+                requester=public_forms.requester(),
+            ),
         )
     except InvalidInput as error:
         public_forms.field_error(error.field, error.reason)

@@ -12,12 +12,15 @@ from streamlit_folium import st_folium
 
 from dashboard import maps, public_forms, services
 from dashboard.i18n import current_language, t
-from emergency.core.clock import SYSTEM_CLOCK
+from emergency.app.bus import execute
+from emergency.app.commands.public import ReportOutage
+from emergency.app.queries import public as queries
 from emergency.core.config import load_settings
 from emergency.core.ratelimit import RateLimited
-from emergency.public.web_reports import PUBLIC_KINDS, ReportRefused, description_limit, report_outage
+from emergency.public import PUBLIC
+from emergency.public.web_reports import PUBLIC_KINDS, ReportRefused, WebReportReceipt
 
-db = services.database()
+ctx = services.context(PUBLIC)
 MAP_HEIGHT = 360
 PICKED_KEY = "report_picked"
 
@@ -45,7 +48,7 @@ where = st.radio(
 
 def pick_on_map() -> None:
     """A click on the map fills in the latitude and longitude below (typing them still works)."""
-    base = services.territory_base(db.url)
+    base = services.territory_base(ctx.db.url)
     extent = base["extent"]
     if extent is None:
         return
@@ -102,7 +105,7 @@ with st.form("report-outage", clear_on_submit=False):
         )
     description = st.text_area(
         t("form.field.description"),
-        max_chars=description_limit(db),
+        max_chars=queries.description_max_chars(ctx),
         placeholder=t("report.description_hint"),
         key="report_description",
     )
@@ -110,15 +113,16 @@ with st.form("report-outage", clear_on_submit=False):
 
 if submitted:
     try:
-        receipt = report_outage(
-            db,
-            SYSTEM_CLOCK,
-            public_forms.requester(),
-            kind=kind,
-            account_no=account,
-            lon=lon,
-            lat=lat,
-            description=description,
+        receipt: WebReportReceipt = execute(
+            ctx,
+            ReportOutage(
+                public_forms.requester(),
+                kind=kind,
+                account_no=account,
+                lon=lon,
+                lat=lat,
+                description=description,
+            ),
         )
     except ReportRefused as refused:
         for error in refused.errors:

@@ -14,13 +14,14 @@ from streamlit_folium import st_folium
 from dashboard import public_map, services
 from dashboard.i18n import current_language, t
 from dashboard.markdown_text import plain
-from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.config import load_settings
+from emergency.public import PUBLIC
 
 TABLE_ROW_PX = 35  # Streamlit's dataframe row height
 
-settings = load_settings()
-tz = settings.timezone
+ctx = services.context(PUBLIC)
+tz = ctx.tz
+tiles = load_settings().tiles
 language = current_language()
 try:
     snapshot = services.public_snapshot()
@@ -39,7 +40,7 @@ for warning in snapshot.warnings:
     # The banner's texts are escaped in warning_banner; the HTML is only for the signal colour.
     st.markdown(public_map.warning_banner(warning, snapshot, language, t, tz), unsafe_allow_html=True)
 
-if snapshot.is_stale(SYSTEM_CLOCK.now()):
+if snapshot.is_stale(ctx.clock.now()):
     st.warning(t("public.stale", at=public_map.local(snapshot.generated_at, tz)), icon=":material/schedule:")
 
 col_out, col_share, col_outages, col_crews, col_restored = st.columns(5)
@@ -60,7 +61,7 @@ st.caption(
 if snapshot.outages == 0:
     st.success(t("public.all_clear"))
 
-fmap = public_map.public_map(snapshot, language, t, tz, settings.tiles)
+fmap = public_map.public_map(snapshot, language, t, tz, tiles)
 if fmap is not None:
     st_folium(fmap, height=540, width="stretch", returned_objects=[], key="public-map")
     st.caption(t("public.map_caption", n=snapshot.min_customers_shown))

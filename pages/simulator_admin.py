@@ -18,8 +18,9 @@ from emergency.simulator.scenarios import SCENARIOS
 FLASH_KEY = "sim-flash"
 
 admin = require_role(Role.ADMIN)
+state = view.simulator_state(admin)
 st.title(t("sim.title"))
-st.caption(t("sim.intro", grace=f"{view.grace_minutes():g}"))
+st.caption(t("sim.intro", grace=f"{state.grace_minutes:g}"))
 
 
 def act(action: Callable[[], DemoRun], done: Callable[[DemoRun], str]) -> None:
@@ -35,11 +36,11 @@ def act(action: Callable[[], DemoRun], done: Callable[[DemoRun], str]) -> None:
 
 if FLASH_KEY in st.session_state:
     st.success(st.session_state.pop(FLASH_KEY))
-if not view.simulation_switched_on():
+if not view.simulation_switched_on(state):
     st.info(t("sim.disabled"))
-run = view.current_run()
+run = state.run
 if run is None:
-    st.info(t("sim.not_started") if view.is_demo() else t("sim.not_demo"))
+    st.info(t("sim.not_started") if state.is_demo else t("sim.not_demo"))
 else:
     columns = st.columns(5)
     columns[0].metric(t("sim.run"), run.number)
@@ -55,7 +56,7 @@ else:
     if run.state == "paused" and st.button(t("sim.resume"), key="sim-resume", type="primary"):
         act(lambda: view.resume(admin), lambda _: t("sim.resumed"))
 
-if view.is_demo():
+if state.is_demo:
     with st.form("sim-restart"):
         names = sorted(SCENARIOS)
         scenario = st.selectbox(

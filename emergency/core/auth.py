@@ -1,4 +1,8 @@
-"""Users, roles and login: argon2 hashes, lockout after repeated failures, role checks for services."""
+"""Users and login: argon2 hashes, lockout after repeated failures, the end of a staff session.
+
+These functions work in the caller's session; the role checks and transactions are the handlers'
+(`emergency.app.commands.admin`), and the reads the queries' (`emergency.app.queries.admin`).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,7 @@ from sqlalchemy.orm import Session
 from emergency.core import audit
 from emergency.core.actor import Actor
 from emergency.core.clock import Clock
-from emergency.core.db import Database
-from emergency.core.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+from emergency.core.errors import Conflict, InvalidInput, NotFound
 from emergency.core.models import Role, User
 from emergency.core.settings import get_setting
 
@@ -48,7 +51,7 @@ def create_user(
     role: Role | str,
     display_name: str | None = None,
 ) -> User:
-    actor.require(Role.ADMIN)
+    """Add a staff account (the actor is the administrator, for the audit trail)."""
     username = username.strip().lower()
     if not USERNAME_PATTERN.match(username):
         raise InvalidInput(
@@ -81,21 +84,14 @@ def create_user(
     return user
 
 
-def authenticate(db: Database, clock: Clock, username: str, password: str) -> Actor:
-    """Check a login in its own transaction; count failures and lock the account after too many.
+def attempt_login(session: Session, clock: Clock, username: str, password: str) -> Actor | None:
+    """The actor a username and password stand for, or None; counts failures and locks the account
+    after too many.
 
-    The failure count is committed before the refusal is raised (a transaction rolled back by the
-    exception would forget it). Every refusal says the same thing, so an attacker learns nothing
-    about which usernames exist or which accounts are locked.
+    The caller commits before it refuses (a transaction rolled back by the refusal would forget the
+    count) and says the same thing for every refusal, so an attacker learns nothing about which
+    usernames exist or which accounts are locked.
     """
-    with db.write() as session:
-        actor = _attempt_login(session, clock, username, password)
-    if actor is None:
-        raise AuthenticationFailed("wrong username or password, or the account is locked")
-    return actor
-
-
-def _attempt_login(session: Session, clock: Clock, username: str, password: str) -> Actor | None:
     now = clock.now()
     # Row lock: parallel guesses must each count towards the lockout (SQLite's BEGIN IMMEDIATE
     # already serialises them; PostgreSQL needs FOR UPDATE).
@@ -140,18 +136,16 @@ STAFF_ROLES = (Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
 SESSION_END_ACTIONS = {"logout": "user.logout", "idle": "user.session_expired"}
 
 
-def end_session(db: Database, clock: Clock, actor: Actor, reason: str) -> None:
+def record_session_end(session: Session, clock: Clock, actor: Actor, reason: str) -> None:
     """Note in the audit trail that a staff session ended: the user logged out, or it sat idle too long.
 
     The session itself lives in the browser's server-side state (dashboard/session.py), which forgets
     the user; this is the record of when and why.
     """
-    actor.require(*STAFF_ROLES)
     if reason not in SESSION_END_ACTIONS:
         raise InvalidInput(f"one of {', '.join(SESSION_END_ACTIONS)}", field="reason")
-    with db.write() as session:
-        user_id = session.scalar(select(User.id).where(User.username == actor.username))
-        audit.record(session, clock, actor, SESSION_END_ACTIONS[reason], "user", user_id)
+    user_id = session.scalar(select(User.id).where(User.username == actor.username))
+    audit.record(session, clock, actor, SESSION_END_ACTIONS[reason], "user", user_id)
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -161,8 +155,7 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def list_users(session: Session, actor: Actor) -> list[User]:
-    actor.require(Role.ADMIN)
+def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 
 
@@ -174,7 +167,6 @@ def _get_user(session: Session, username: str) -> User:
 
 
 def disable_user(session: Session, clock: Clock, actor: Actor, username: str) -> User:
-    actor.require(Role.ADMIN)
     user = _get_user(session, username)
     before = {"active": user.active}
     user.active = False
@@ -185,7 +177,6 @@ def disable_user(session: Session, clock: Clock, actor: Actor, username: str) ->
 
 def reset_password(session: Session, clock: Clock, actor: Actor, username: str, password: str) -> User:
     """Set a new password; also lifts a lockout and re-enables the account."""
-    actor.require(Role.ADMIN)
     check_password_rules(password)
     user = _get_user(session, username)
     before = _account_state(user)

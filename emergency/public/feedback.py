@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,15 +25,13 @@ from emergency.core import audit, ratelimit
 from emergency.core.actor import Actor
 from emergency.core.calendar import load_overrides
 from emergency.core.clock import Clock
-from emergency.core.config import load_settings
-from emergency.core.db import Database
 from emergency.core.errors import InvalidInput
 from emergency.core.models import Customer, Feedback, FeedbackKind, FeedbackStatus, ReportChannel, Role
 from emergency.core.settings import get_setting
 from emergency.dispatch.sla import ClockStatus, feedback_clocks, load_targets
+from emergency.public import PUBLIC as PUBLIC  # the web form's actor, re-exported
 
 FEEDBACK_ROLES = ("public", Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
-PUBLIC = Actor("public", "public")
 # No 0/O or 1/I: a reference is read out over the phone and typed back.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 REFERENCE_TRIES = 20
@@ -48,16 +47,17 @@ class FeedbackReceipt:
     reference: str
     kind: str
     submitted_at: datetime
-    clocks: list[ClockStatus]  # the deadlines that started with this submission
+    clocks: tuple[ClockStatus, ...]  # the deadlines that started with this submission
 
 
 def submit_feedback(
-    db: Database,
+    session: Session,
     clock: Clock,
     actor: Actor,
     kind: str,
     text: str,
     *,
+    tz: ZoneInfo,
     account_no: str | None = None,
     contact_name: str | None = None,
     contact: str | None = None,
@@ -66,46 +66,42 @@ def submit_feedback(
 ) -> FeedbackReceipt:
     """Validate and store one piece of feedback; the public passes a requester to be rate limited.
 
-    Raises InvalidInput (with the field) for bad input, ratelimit.RateLimited when over the limit;
-    nothing is stored in either case.
+    `tz` dates the reference and counts the working days of the deadlines. Raises InvalidInput
+    (with the field) for bad input, ratelimit.RateLimited when over the limit; the caller's
+    transaction then stores nothing.
     """
-    actor.require(*FEEDBACK_ROLES)
-    with db.write() as session:
-        fields = _validate(session, kind, text, account_no, contact_name, contact)
-        if requester is not None:
-            ratelimit.check_and_count(session, clock, "feedback", requester)
-        now = clock.now()
-        customer_id = None
-        if fields["account_no"]:
-            customer_id = session.scalar(
-                select(Customer.id).where(Customer.account_no == fields["account_no"])
-            )
-        tz = load_settings().timezone
-        item = Feedback(
-            reference=_new_reference(session, now.astimezone(tz)),
-            kind=fields["kind"],
-            channel=channel,
-            account_no=fields["account_no"],
-            customer_id=customer_id,
-            contact_name=fields["contact_name"],
-            contact=fields["contact"],
-            text=fields["text"],
-            submitted_at=now,
-            status=FeedbackStatus.OPEN,
-        )
-        session.add(item)
-        session.flush()
-        audit.record(
-            session,
-            clock,
-            actor,
-            "feedback.create",
-            "feedback",
-            item.id,
-            after={"reference": item.reference, "kind": str(item.kind), "channel": str(channel)},
-        )
-        clocks = feedback_clocks(item, load_targets(session), now, load_overrides(session), tz)
-        return FeedbackReceipt(item.reference, str(item.kind), now, clocks)
+    fields = _validate(session, kind, text, account_no, contact_name, contact)
+    if requester is not None:
+        ratelimit.check_and_count(session, clock, "feedback", requester)
+    now = clock.now()
+    customer_id = None
+    if fields["account_no"]:
+        customer_id = session.scalar(select(Customer.id).where(Customer.account_no == fields["account_no"]))
+    item = Feedback(
+        reference=_new_reference(session, now.astimezone(tz)),
+        kind=fields["kind"],
+        channel=channel,
+        account_no=fields["account_no"],
+        customer_id=customer_id,
+        contact_name=fields["contact_name"],
+        contact=fields["contact"],
+        text=fields["text"],
+        submitted_at=now,
+        status=FeedbackStatus.OPEN,
+    )
+    session.add(item)
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        actor,
+        "feedback.create",
+        "feedback",
+        item.id,
+        after={"reference": item.reference, "kind": str(item.kind), "channel": str(channel)},
+    )
+    clocks = feedback_clocks(item, load_targets(session), now, load_overrides(session), tz)
+    return FeedbackReceipt(item.reference, str(item.kind), now, tuple(clocks))
 
 
 def _validate(
@@ -170,7 +166,6 @@ def _new_reference(session: Session, local_now: datetime) -> str:
     return prefix + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
 
 
-def feedback_limit(db: Database) -> int:
+def feedback_limit(session: Session) -> int:
     """The longest text accepted, for the form to stop typing at."""
-    with db.read() as session:
-        return int(get_setting(session, "public.feedback_max_chars"))
+    return int(get_setting(session, "public.feedback_max_chars"))

@@ -17,9 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from emergency.core import ratelimit
 from emergency.core.clock import Clock
-from emergency.core.db import Database
 from emergency.core.errors import InvalidInput
 from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,
@@ -31,7 +29,7 @@ from emergency.core.models import (
     RestorationStep,
 )
 from emergency.core.settings import get_setting
-from emergency.network.model import NetworkModel, network_model
+from emergency.network.model import NetworkModel
 from emergency.public.snapshot import PUBLIC_STATUS
 
 ACCOUNT = re.compile(r"^[0-9A-Za-z-]{4,32}$")
@@ -78,20 +76,11 @@ def clean_inputs(account_no: str, phone_last4: str) -> tuple[str, str]:
     return account, last4
 
 
-def check_my_outage(
-    db: Database, clock: Clock, requester: ratelimit.Requester, account_no: str, phone_last4: str
-) -> LookupAnswer:
-    """Rate limit, then match the pair, then read the supply state; raises InvalidInput for a
-    malformed field and ratelimit.RateLimited when the session or address has asked too often."""
-    account, last4 = clean_inputs(account_no, phone_last4)
-    ratelimit.attempt(db, clock, "lookup", requester)
-    with db.read() as session:
-        return lookup_supply(session, clock, network_model(session, db.url), account, last4)
-
-
 def lookup_supply(
     session: Session, clock: Clock, model: NetworkModel, account_no: str, phone_last4: str
 ) -> LookupAnswer:
+    """Match the pair (already cleaned by `clean_inputs`), then read the supply state. The handler
+    (`emergency.app.commands.public.CheckMyOutage`) counts the attempt against the rate limit first."""
     row = session.execute(
         select(Customer.phone, Customer.transformer_id).where(Customer.account_no == account_no)
     ).first()

@@ -29,20 +29,19 @@ user is out.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, make_url, or_, select, update
+from sqlalchemy import Table, func, insert, make_url, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from emergency.core.clock import Clock
-from emergency.core.config import RUNTIME_DIR, load_settings
+from emergency.core.config import RUNTIME_DIR
 from emergency.core.db import Database
 from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,
@@ -190,9 +189,9 @@ class _Recipient:
     address: str | None  # the phone number messages go to; None when none is on file
 
 
-def notify_outage_changes(db: Database, clock: Clock, tz: ZoneInfo | None = None) -> SweepSummary:
-    """Queue the messages due for outages changed since the last sweep; safe to run at any time."""
-    tz = tz or load_settings().timezone
+def notify_outage_changes(db: Database, clock: Clock, tz: ZoneInfo) -> SweepSummary:
+    """Queue the messages due for outages changed since the last sweep (ETRs written in `tz`);
+    safe to run at any time."""
     summary = SweepSummary()
     with db.write() as session:
         now = clock.now()
@@ -406,7 +405,7 @@ class _Planner:
 
     def _not_throttled(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """At most one ETR message per customer per interval: the newest outage ETR wins a tie."""
-        last_told: dict[int, datetime] = {}
+        last_told: dict[int | None, datetime] = {}
         for chunk in _chunks(sorted({row["customer_id"] for row in rows})):
             last_told.update(
                 self.session.execute(
@@ -416,7 +415,9 @@ class _Planner:
                         Notification.template == TEMPLATE_PREFIX + ETR,
                     )
                     .group_by(Notification.customer_id)
-                ).all()
+                )
+                .tuples()
+                .all()
             )
         kept: list[dict[str, Any]] = []
         for row in sorted(rows, key=lambda r: r["subject_id"], reverse=True):
@@ -431,7 +432,7 @@ class _Planner:
 
 def _insert_new(session: Session) -> Any:
     """A Core INSERT for many rows that skips a row whose dedupe key another process just queued."""
-    table = Notification.__table__
+    table = cast(Table, Notification.__table__)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
@@ -572,15 +573,20 @@ def outbox_dir_for(db_url: str) -> Path:
     return OUTBOX_DIR
 
 
-def sender_from_settings(session: Session, outbox_dir: Path = OUTBOX_DIR) -> Sender:
-    """The webhook sender when `notify.webhook_url` is set, otherwise the file sender."""
+def sender_from_settings(
+    session: Session, outbox_dir: Path = OUTBOX_DIR, webhook_token: str | None = None
+) -> Sender:
+    """The webhook sender when `notify.webhook_url` is set, otherwise the file sender.
+
+    `webhook_token` is the bearer token for the gateway, which the entry point reads from
+    `OUTAGE_NOTIFY_WEBHOOK_TOKEN` (a secret, so not in the settings table)."""
     values = load_prefixed(session, "notify.")
     url = str(values["notify.webhook_url"] or "").strip()
     if not url:
         return FileSender(outbox_dir)
     return WebhookSender(
         url,
-        token=os.environ.get(WEBHOOK_TOKEN_ENV) or None,
+        token=webhook_token or None,
         timeout_s=float(values["notify.webhook_timeout_s"]),
         max_attempts=int(values["notify.webhook_max_attempts"]),
     )
@@ -592,17 +598,22 @@ def notifications_enabled(db: Database) -> bool:
 
 
 def run_notifications(
-    db: Database, clock: Clock, sender: Sender | None = None
+    db: Database,
+    clock: Clock,
+    tz: ZoneInfo,
+    sender: Sender | None = None,
+    *,
+    webhook_token: str | None = None,
 ) -> tuple[SweepSummary, DeliverySummary]:
     """One round: queue what is due, then deliver what is queued, batch after batch.
 
     Stops when the queue is empty, or after a batch in which nothing went out: a gateway that is
     down would otherwise hold the round (and the next sweep) for every message's retries.
     """
-    swept = notify_outage_changes(db, clock)
+    swept = notify_outage_changes(db, clock, tz)
     with db.read() as session:
         if sender is None:
-            sender = sender_from_settings(session, outbox_dir_for(db.url))
+            sender = sender_from_settings(session, outbox_dir_for(db.url), webhook_token)
         batch_size = NotifyRules.from_settings(session).batch_size
     total = DeliverySummary()
     while True:

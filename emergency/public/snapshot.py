@@ -307,9 +307,8 @@ def build_public_snapshot(
     event_start = now - timedelta(hours=event_hours)
     districts = list(session.scalars(select(District).order_by(District.code)))
     shapes = _district_geometries(districts, model)
-    served = dict(
-        session.execute(select(Customer.district_id, func.count()).group_by(Customer.district_id)).all()
-    )
+    per_district = select(Customer.district_id, func.count()).group_by(Customer.district_id)
+    served: dict[int | None, int] = dict(session.execute(per_district).tuples().all())
     # Every outage whose customers were out at some time in the event window.
     in_window = (
         Outage.state.in_(REAL_OUTAGE_STATES),

@@ -31,7 +31,6 @@ from emergency.core.settings import get_setting
 from emergency.intake.reports import ItemError, submit_reports
 from emergency.public.lookup import ACCOUNT
 
-PUBLIC = Actor("public", "public")
 # What a member of the public can report; meters and SCADA speak for themselves.
 PUBLIC_KINDS = (ReportKind.NO_POWER, ReportKind.PARTIAL_POWER, ReportKind.HAZARD)
 # Two located reports from one session within about 100 m are the same place.
@@ -61,6 +60,7 @@ def reference_of(report_id: int) -> str:
 def report_outage(
     db: Database,
     clock: Clock,
+    actor: Actor,
     requester: ratelimit.Requester,
     *,
     kind: str,
@@ -69,8 +69,13 @@ def report_outage(
     lat: float | None = None,
     description: str | None = None,
 ) -> WebReportReceipt:
-    """Send one public report. Raises ReportRefused for bad input (nothing stored) and
-    ratelimit.RateLimited when the session or address has reported too often."""
+    """Send one public report as `actor` (the public, from the web form). Raises ReportRefused for
+    bad input (nothing stored) and ratelimit.RateLimited when the session or address has reported
+    too often.
+
+    Three steps, each its own transaction: the attempt is counted (and stays counted), the
+    duplicate look-up reads, and intake stores the report in its own unit of work.
+    """
     account = (account_no or "").strip().replace(" ", "") or None
     if kind not in {k.value for k in PUBLIC_KINDS}:
         raise ReportRefused([ItemError(0, "kind", "choose no power, partial power or wire down / hazard")])
@@ -103,7 +108,7 @@ def report_outage(
         "lat": None if account else lat,
         "description": description,
     }
-    result = submit_reports(db, clock, PUBLIC, [item])
+    result = submit_reports(db, clock, actor, [item])
     if result.errors:
         raise ReportRefused(result.errors)
     accepted = result.accepted[0]
@@ -115,10 +120,12 @@ def report_outage(
 def _place(lon: float | None, lat: float | None) -> str:
     """The place rounded to about 100 m, or ReportRefused for what is not a longitude and latitude
     (NaN, infinities and integers past a float among them, which rounding cannot take)."""
-    try:
-        x, y = float(lon), float(lat)
-    except (TypeError, ValueError, OverflowError):
-        x = y = math.nan
+    x = y = math.nan
+    if lon is not None and lat is not None:
+        try:
+            x, y = float(lon), float(lat)
+        except (TypeError, ValueError, OverflowError):
+            x = y = math.nan
     if not (-180 <= x <= 180 and -90 <= y <= 90):  # NaN is in no range
         raise ReportRefused(
             [ItemError(0, "lon", "give a longitude from -180 to 180 and a latitude from -90 to 90")]
@@ -160,7 +167,6 @@ def _external_id(session_key: str, subject: str, kind: str, now: datetime, windo
     return f"web-{digest}"
 
 
-def description_limit(db: Database) -> int:
+def description_limit(session: Session) -> int:
     """The longest description intake accepts, for the form to stop typing at."""
-    with db.read() as session:
-        return int(get_setting(session, "intake.max_description_chars"))
+    return int(get_setting(session, "intake.max_description_chars"))

@@ -18,9 +18,9 @@ is not the demo, nothing is simulated.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,7 +32,7 @@ from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK, Clock
 from emergency.core.db import Database
 from emergency.core.errors import Conflict, InvalidInput
-from emergency.core.models import Role, Setting
+from emergency.core.models import Setting
 from emergency.core.settings import get_setting, set_setting
 from emergency.simulator.scenarios import SCENARIOS
 
@@ -76,8 +76,9 @@ class DemoRun:
         )
 
 
-def enabled_by_environment(env: dict[str, str] | None = None) -> bool:
-    value = (dict(os.environ) if env is None else env).get(ENV_SWITCH, "on").strip().lower()
+def enabled_by_environment(env: Mapping[str, str]) -> bool:
+    """Whether `OUTAGE_DEMO_SIMULATOR` in the environment the entry point read allows simulating."""
+    value = env.get(ENV_SWITCH, "on").strip().lower()
     return value not in ("off", "0", "false", "no")
 
 
@@ -89,19 +90,19 @@ def demo_run(session: Session) -> DemoRun | None:
     return DemoRun.from_json(value) if value else None
 
 
-# --- what an admin does -------------------------------------------------------------------------
+# --- what an admin does (in the handler's transaction; emergency.app.commands.admin) --------------
 
 
-def pause_demo(db: Database, clock: Clock, actor: Actor) -> DemoRun:
+def pause_demo(session: Session, clock: Clock, actor: Actor) -> DemoRun:
     def change(run: dict[str, Any], now: datetime) -> None:
         if run["state"] != RUNNING:
             raise Conflict(f"the simulation is {run['state']}, not running")
         run["state"], run["paused_at"] = PAUSED, now.isoformat()
 
-    return _change(db, clock, actor, "simulator.pause", change)
+    return _change(session, clock, actor, "simulator.pause", change)
 
 
-def resume_demo(db: Database, clock: Clock, actor: Actor) -> DemoRun:
+def resume_demo(session: Session, clock: Clock, actor: Actor) -> DemoRun:
     def change(run: dict[str, Any], now: datetime) -> None:
         if run["state"] != PAUSED:
             raise Conflict(f"the simulation is {run['state']}, not paused")
@@ -109,23 +110,27 @@ def resume_demo(db: Database, clock: Clock, actor: Actor) -> DemoRun:
         run["paused_minutes"] = float(run.get("paused_minutes", 0.0)) + paused.total_seconds() / 60
         run["state"], run["paused_at"] = RUNNING, None
 
-    return _change(db, clock, actor, "simulator.resume", change)
+    return _change(session, clock, actor, "simulator.resume", change)
 
 
-def restart_demo(db: Database, clock: Clock, actor: Actor, scenario: str, seed: int) -> DemoRun:
-    """Start a new run now; outages of the old one stay and its crews finish their jobs."""
-    actor.require(Role.ADMIN)  # before the checks of the input, like every service
+def check_restart(scenario: str, seed: int) -> None:
+    """Raise InvalidInput for a scenario or seed a restart cannot use."""
     if scenario not in SCENARIOS:
         raise InvalidInput(f"one of {', '.join(sorted(SCENARIOS))}", field="scenario")
     if not 0 <= int(seed) < 2**31:
         raise InvalidInput("a whole number from 0 to 2147483647", field="seed")
+
+
+def restart_demo(session: Session, clock: Clock, actor: Actor, scenario: str, seed: int) -> DemoRun:
+    """Start a new run now; outages of the old one stay and its crews finish their jobs."""
+    check_restart(scenario, seed)
 
     def change(run: dict[str, Any], now: datetime) -> None:
         number = int(run.get("number", 0)) + 1
         run.clear()
         run.update(_new_run(number, scenario, int(seed), now))
 
-    return _change(db, clock, actor, "simulator.restart", change, allow_missing=True)
+    return _change(session, clock, actor, "simulator.restart", change, allow_missing=True)
 
 
 def _new_run(number: int, scenario: str, seed: int, now: datetime) -> dict[str, Any]:
@@ -143,30 +148,28 @@ def _new_run(number: int, scenario: str, seed: int, now: datetime) -> dict[str, 
 
 
 def _change(
-    db: Database,
+    session: Session,
     clock: Clock,
     actor: Actor,
     action: str,
-    change: Any,
+    change: Callable[[dict[str, Any], datetime], None],
     *,
     allow_missing: bool = False,
 ) -> DemoRun:
-    actor.require(Role.ADMIN)
-    with db.write() as session:
-        if not get_setting(session, "territory.is_demo"):
-            raise Conflict("this is not a demo database: nothing is simulated here")
-        row = session.get(Setting, RUN_KEY, with_for_update=True)
-        current = dict(row.value) if row is not None and row.value else None
-        if current is None and not allow_missing:
-            raise Conflict("no simulation has started yet")
-        run = dict(current or {})
-        now = clock.now()
-        change(run, now)
-        set_setting(session, RUN_KEY, run, clock, by=actor.username)
-        before = {k: current[k] for k in ("number", "scenario", "seed", "state")} if current else None
-        after = {k: run[k] for k in ("number", "scenario", "seed", "state")}
-        audit.record(session, clock, actor, action, "simulator", run["number"], before=before, after=after)
-        return DemoRun.from_json(run)
+    if not get_setting(session, "territory.is_demo"):
+        raise Conflict("this is not a demo database: nothing is simulated here")
+    row = session.get(Setting, RUN_KEY, with_for_update=True)
+    current = dict(row.value) if row is not None and row.value else None
+    if current is None and not allow_missing:
+        raise Conflict("no simulation has started yet")
+    run = dict(current or {})
+    now = clock.now()
+    change(run, now)
+    set_setting(session, RUN_KEY, run, clock, by=actor.username)
+    before = {k: current[k] for k in ("number", "scenario", "seed", "state")} if current else None
+    after = {k: run[k] for k in ("number", "scenario", "seed", "state")}
+    audit.record(session, clock, actor, action, "simulator", run["number"], before=before, after=after)
+    return DemoRun.from_json(run)
 
 
 # --- the background run -------------------------------------------------------------------------
@@ -283,11 +286,11 @@ class LiveDemo:
             set_setting(session, RUN_KEY, run, self.clock, by="simulator")
 
 
-def start_live_demo(db: Database) -> LiveDemo | None:
-    """What the app's lifespan calls: a running LiveDemo, unless the environment switches it off.
+def start_live_demo(db: Database, env: Mapping[str, str]) -> LiveDemo | None:
+    """What the app's lifespan calls: a running LiveDemo, unless its environment switches it off.
 
     Whether the database is a demo is asked on every step, so a real database never simulates."""
-    if not enabled_by_environment():
+    if not enabled_by_environment(env):
         return None
     demo = LiveDemo(db)
     demo.start()

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from emergency.app.bus import execute
+from emergency.app.commands.admin import EndSession
 from emergency.app.commands.warnings import CancelWarning, CreateWarning, IssueWarning, UpdateWarning
 from emergency.core import auth, tokens
 from emergency.core.actor import Actor
@@ -28,11 +29,12 @@ from emergency.network.important_users import (
     register_important_user,
     update_important_user,
 )
-from emergency.public.feedback import PUBLIC, submit_feedback
+from emergency.public.feedback import PUBLIC
 from emergency.warnings.area import DistrictsArea
 from emergency.warnings.lifecycle import (
     WarningInput,
 )
+from tests.support.app_calls import context, submit_feedback
 from tests.support.app_context import context_of
 from tests.support.dispatch_actions import (
     cancel_outage,
@@ -321,7 +323,7 @@ def test_the_register_feedback_users_and_tokens(
     assert "password_hash" not in event.after
 
     clock.advance(minutes=1)
-    auth.end_session(database, clock, MANAGER, "logout")
+    execute(context(database, clock, MANAGER), EndSession("logout"))
     with database.read() as session:
         manager_id = session.scalar(select(auth.User.id).where(auth.User.username == "manager"))
     trail.expect("user.logout", MANAGER, "user", manager_id)

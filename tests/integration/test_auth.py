@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from emergency.app.bus import execute
+from emergency.app.commands.admin import CreateUser, DisableUser, ResetPassword
 from emergency.core import auth
 from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
@@ -14,6 +16,7 @@ from emergency.core.db import Database
 from emergency.core.errors import AuthenticationFailed, Conflict, InvalidInput, PermissionDenied
 from emergency.core.models import AuditEvent, Role, User
 from emergency.core.settings import get_setting, set_setting
+from tests.support.app_calls import context, log_in
 
 ADMIN = Actor("root", Role.ADMIN)
 PASSWORD = "correct horse battery"
@@ -23,14 +26,13 @@ WRONG = "wrong horse battery!"
 def add_user(
     db: Database, clock: FakeClock, username: str = "dispatcher1", role: Role | str = Role.DISPATCHER
 ) -> None:
-    with db.write() as session:
-        auth.create_user(session, clock, ADMIN, username, PASSWORD, role)
+    execute(context(db, clock, ADMIN), CreateUser(username, PASSWORD, role))
 
 
 def refusal(db: Database, clock: FakeClock, username: str, password: str) -> str:
     """The message a refused login shows, failing the test if the login was accepted."""
     with pytest.raises(AuthenticationFailed) as refused:
-        auth.authenticate(db, clock, username, password)
+        log_in(db, clock, username, password)
     return str(refused.value)
 
 
@@ -61,17 +63,18 @@ def user_count(db: Database) -> int:
 
 @pytest.mark.parametrize("username", ["a", "1dispatcher", "bad name", "x" * 33, "émile", "", "ops/1"])
 def test_create_user_refuses_a_bad_username(database: Database, clock: FakeClock, username: str) -> None:
-    with pytest.raises(InvalidInput) as refused, database.write() as session:
-        auth.create_user(session, clock, ADMIN, username, PASSWORD, Role.DISPATCHER)
+    with pytest.raises(InvalidInput) as refused:
+        execute(context(database, clock, ADMIN), CreateUser(username, PASSWORD, Role.DISPATCHER))
 
     assert refused.value.field == "username"
     assert user_count(database) == 0
 
 
 def test_create_user_refuses_a_short_password(database: Database, clock: FakeClock) -> None:
-    with pytest.raises(InvalidInput) as refused, database.write() as session:
-        auth.create_user(
-            session, clock, ADMIN, "dispatcher1", "x" * (auth.MIN_PASSWORD_LENGTH - 1), "dispatcher"
+    with pytest.raises(InvalidInput) as refused:
+        execute(
+            context(database, clock, ADMIN),
+            CreateUser("dispatcher1", "x" * (auth.MIN_PASSWORD_LENGTH - 1), "dispatcher"),
         )
 
     assert refused.value.field == "password"
@@ -79,8 +82,8 @@ def test_create_user_refuses_a_short_password(database: Database, clock: FakeClo
 
 
 def test_create_user_refuses_an_unknown_role(database: Database, clock: FakeClock) -> None:
-    with pytest.raises(InvalidInput) as refused, database.write() as session:
-        auth.create_user(session, clock, ADMIN, "dispatcher1", PASSWORD, "superuser")
+    with pytest.raises(InvalidInput) as refused:
+        execute(context(database, clock, ADMIN), CreateUser("dispatcher1", PASSWORD, "superuser"))
 
     assert refused.value.field == "role"
     assert user_count(database) == 0
@@ -89,17 +92,17 @@ def test_create_user_refuses_an_unknown_role(database: Database, clock: FakeCloc
 def test_create_user_refuses_a_duplicate(database: Database, clock: FakeClock) -> None:
     add_user(database, clock)
 
-    with pytest.raises(Conflict), database.write() as session:
+    with pytest.raises(Conflict):
         # Usernames are compared after trimming and lower-casing.
-        auth.create_user(session, clock, ADMIN, " Dispatcher1 ", PASSWORD, Role.MANAGER)
+        execute(context(database, clock, ADMIN), CreateUser(" Dispatcher1 ", PASSWORD, Role.MANAGER))
 
     assert user_count(database) == 1
 
 
 @pytest.mark.parametrize("role", [Role.DISPATCHER, Role.MANAGER])
 def test_only_an_admin_creates_users(database: Database, clock: FakeClock, role: Role) -> None:
-    with pytest.raises(PermissionDenied), database.write() as session:
-        auth.create_user(session, clock, Actor("someone", role), "newuser", PASSWORD, Role.ADMIN)
+    with pytest.raises(PermissionDenied):
+        execute(context(database, clock, Actor("someone", role)), CreateUser("newuser", PASSWORD, Role.ADMIN))
 
     assert user_count(database) == 0
 
@@ -124,7 +127,7 @@ def test_create_user_stores_a_hash_and_records_who_did_it(database: Database, cl
 def test_authenticate_accepts_the_right_password(database: Database, clock: FakeClock) -> None:
     add_user(database, clock)
 
-    actor = auth.authenticate(database, clock, " Dispatcher1", PASSWORD)
+    actor = log_in(database, clock, " Dispatcher1", PASSWORD)
 
     assert actor == Actor("dispatcher1", Role.DISPATCHER)
     with database.read() as session:
@@ -135,8 +138,7 @@ def test_every_refusal_says_the_same_thing(database: Database, clock: FakeClock)
     add_user(database, clock)
     add_user(database, clock, "disabled1")
     add_user(database, clock, "locked1")
-    with database.write() as session:
-        auth.disable_user(session, clock, ADMIN, "disabled1")
+    execute(context(database, clock, ADMIN), DisableUser("disabled1"))
     fail_logins(database, clock, 5, "locked1")
 
     messages = {
@@ -169,7 +171,7 @@ def test_five_failed_logins_lock_the_account_for_fifteen_minutes(
     refusal(database, clock, "dispatcher1", PASSWORD)
 
     clock.advance(seconds=1)
-    assert auth.authenticate(database, clock, "dispatcher1", PASSWORD).username == "dispatcher1"
+    assert log_in(database, clock, "dispatcher1", PASSWORD).username == "dispatcher1"
     assert user_row(database)[:2] == (0, None)
 
 
@@ -177,11 +179,11 @@ def test_a_successful_login_resets_the_failure_count(database: Database, clock: 
     add_user(database, clock)
 
     fail_logins(database, clock, 4)
-    auth.authenticate(database, clock, "dispatcher1", PASSWORD)
+    log_in(database, clock, "dispatcher1", PASSWORD)
     assert user_row(database)[0] == 0
     fail_logins(database, clock, 4)
 
-    assert auth.authenticate(database, clock, "dispatcher1", PASSWORD).username == "dispatcher1"
+    assert log_in(database, clock, "dispatcher1", PASSWORD).username == "dispatcher1"
 
 
 def test_the_lockout_threshold_is_a_setting(database: Database, clock: FakeClock) -> None:
@@ -200,23 +202,23 @@ def test_reset_password_lifts_the_lockout(database: Database, clock: FakeClock) 
     fail_logins(database, clock, 5)
     new_password = "a brand new passphrase"
 
-    with pytest.raises(PermissionDenied), database.write() as session:
-        auth.reset_password(
-            session, clock, Actor("dispatcher2", Role.DISPATCHER), "dispatcher1", new_password
+    with pytest.raises(PermissionDenied):
+        execute(
+            context(database, clock, Actor("dispatcher2", Role.DISPATCHER)),
+            ResetPassword("dispatcher1", new_password),
         )
-    with database.write() as session:
-        auth.reset_password(session, clock, ADMIN, "dispatcher1", new_password)
+    execute(context(database, clock, ADMIN), ResetPassword("dispatcher1", new_password))
 
     assert user_row(database) == (0, None, True)
     refusal(database, clock, "dispatcher1", PASSWORD)
-    assert auth.authenticate(database, clock, "dispatcher1", new_password).username == "dispatcher1"
+    assert log_in(database, clock, "dispatcher1", new_password).username == "dispatcher1"
 
 
 def test_create_lock_and_login_are_audited(database: Database, clock: FakeClock) -> None:
     add_user(database, clock)
     fail_logins(database, clock, 5)
     clock.advance(minutes=15)
-    auth.authenticate(database, clock, "dispatcher1", PASSWORD)
+    log_in(database, clock, "dispatcher1", PASSWORD)
 
     assert audit_actions(database) == [
         ("user.create", "root", None),

@@ -22,7 +22,8 @@ from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
 from emergency.core.models import CalendarDay, Feedback, Outage, OutageState
 from emergency.dispatch.sla import ClockState
-from emergency.public.feedback import PUBLIC, submit_feedback
+from emergency.public.feedback import PUBLIC
+from tests.support.app_calls import submit_feedback
 from tests.support.small_territory import build_small_territory
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

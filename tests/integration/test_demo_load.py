@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from bench import BenchRow, bench_generate, print_table
 from bench import main as bench_main
-from emergency.core.auth import authenticate
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.errors import Conflict
@@ -34,6 +33,7 @@ from emergency.core.models import (
 )
 from emergency.core.settings import get_setting
 from emergency.demo.territory import DEMO_ACCOUNTS, load_demo
+from tests.support.app_calls import log_in
 
 SIZE = 2_000
 
@@ -76,7 +76,7 @@ def test_load_demo_writes_what_its_summary_says_ready_to_use(database: Database,
         assert district.geometry["type"] in ("Polygon", "MultiPolygon")
 
     for username, role, password in DEMO_ACCOUNTS:
-        actor = authenticate(database, clock, username, password)
+        actor = log_in(database, clock, username, password)
         assert (actor.username, actor.role) == (username, role)
 
     # PostgreSQL sequences do not move for explicit ids; the loader moves them past the loaded rows.

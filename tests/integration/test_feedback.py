@@ -15,7 +15,8 @@ from emergency.core.models import AuditEvent, Feedback, FeedbackStatus
 from emergency.core.ratelimit import RateLimited, Requester
 from emergency.core.settings import set_setting
 from emergency.dispatch.sla import ClockState, feedback_clocks, load_targets
-from emergency.public.feedback import PUBLIC, submit_feedback
+from emergency.public.feedback import PUBLIC
+from tests.support.app_calls import submit_feedback
 from tests.support.small_territory import build_small_territory
 
 REQUESTER = Requester("session-1", "10.1.1.1")

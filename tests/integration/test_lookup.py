@@ -16,7 +16,7 @@ from emergency.core.models import Crew, Customer, Outage, RateLimitHit
 from emergency.core.ratelimit import RateLimited, Requester
 from emergency.core.settings import set_setting
 from emergency.intake.reports import submit_reports
-from emergency.public.lookup import check_my_outage
+from tests.support.app_calls import check_my_outage
 from tests.support.dispatch_actions import dispatch_crew, restore_outage, set_etr
 from tests.support.small_territory import build_small_territory
 

@@ -466,12 +466,12 @@ def test_a_round_delivers_batch_after_batch_and_stops_when_nothing_goes_out(
     phones = {c.phone for c in customers_of(database, territory, "TX-4").values()}
 
     gateway_down = RecordingSender(refuse=phones)
-    swept, delivered = run_notifications(database, clock, gateway_down)
+    swept, delivered = run_notifications(database, clock, SHANGHAI, gateway_down)
     assert swept.total == 5
     assert (delivered.sent, delivered.failed) == (0, 2), "a batch with nothing sent ends the round"
 
     working = RecordingSender()
-    _, delivered = run_notifications(database, clock, working)
+    _, delivered = run_notifications(database, clock, SHANGHAI, working)
     assert (delivered.sent, delivered.failed) == (3, 0)
     assert {m.status for m in messages(database)} == {NotificationStatus.SENT, NotificationStatus.FAILED}
 

@@ -20,6 +20,7 @@ from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.errors import AuthenticationFailed
 from emergency.core.models import User
+from tests.support.app_calls import log_in
 
 PASSWORD = "the-right-password"
 
@@ -47,7 +48,7 @@ def add_users(db: Database, clock: FakeClock) -> str:
         auth.disable_user(session, clock, CLI_ADMIN, "gone")
     for _ in range(5):
         with pytest.raises(AuthenticationFailed):
-            auth.authenticate(db, clock, "locked", "wrong-password")
+            log_in(db, clock, "locked", "wrong-password")
     with db.read() as session:
         return session.scalars(select(User.password_hash).where(User.username == "live")).one()
 
@@ -71,7 +72,7 @@ def test_every_refusal_says_the_same_and_costs_one_equal_verification(
     for case, (username, password) in REFUSALS.items():
         hasher.verified.clear()
         with pytest.raises(AuthenticationFailed) as refused:
-            auth.authenticate(database, clock, username, password)
+            log_in(database, clock, username, password)
         messages[case] = str(refused.value)
         assert len(hasher.verified) == 1, case
         assert extract_parameters(hasher.verified[0]) == extract_parameters(real_hash), case
@@ -89,7 +90,7 @@ def test_an_unknown_user_takes_about_as_long_as_a_wrong_password(
     def seconds(username: str, password: str) -> float:
         start = time.perf_counter()
         with pytest.raises(AuthenticationFailed):
-            auth.authenticate(sqlite_database, clock, username, password)
+            log_in(sqlite_database, clock, username, password)
         return time.perf_counter() - start
 
     unknown, wrong = [], []

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from sqlalchemy import func, select
 
+from emergency.app.bus import execute
+from emergency.app.commands.admin import PauseDemo, ResumeDemo
 from emergency.core.actor import Actor
 from emergency.core.models import Report, Role, Warning, WarningStatus
 from emergency.demo.territory import load_demo
@@ -11,10 +15,9 @@ from emergency.simulator.live import (
     LiveDemo,
     demo_run,
     enabled_by_environment,
-    pause_demo,
-    resume_demo,
     start_live_demo,
 )
+from tests.support.app_calls import context
 
 ADMIN = Actor("admin", Role.ADMIN)
 
@@ -48,14 +51,14 @@ def test_the_live_demo_runs_the_typhoon_at_wall_time_pauses_and_lets_one_process
     second_process.tick()
     assert second_process.simulation is None, "the first process holds the lease"
 
-    pause_demo(db, clock, ADMIN)
+    execute(context(db, clock, ADMIN), PauseDemo())
     events, reports = len(demo.simulation.events), _reports(db)
     clock.advance(minutes=60)
     demo.tick()
     assert (len(demo.simulation.events), _reports(db)) == (events, reports)
     assert run_of(db).minute == 150
 
-    resume_demo(db, clock, ADMIN)
+    execute(context(db, clock, ADMIN), ResumeDemo())
     demo.tick()
     assert run_of(db).paused_minutes == 60
     assert demo.simulation.minute == 150, "the storm picks up where it was paused"
@@ -85,4 +88,4 @@ def test_the_environment_switches_the_live_demo_off(monkeypatch, sqlite_database
     assert enabled_by_environment({})
     assert not enabled_by_environment({"OUTAGE_DEMO_SIMULATOR": "off"})
     monkeypatch.setenv("OUTAGE_DEMO_SIMULATOR", "off")
-    assert start_live_demo(sqlite_database) is None
+    assert start_live_demo(sqlite_database, os.environ) is None

@@ -10,19 +10,23 @@ import pytest
 from sqlalchemy import func, select
 
 from emergency import cli
+from emergency.app.bus import execute
+from emergency.app.commands.admin import CreateToken, RevokeToken
+from emergency.app.queries import admin as admin_queries
 from emergency.core import tokens
 from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from emergency.core.models import ApiToken, AuditEvent, Role, TokenScope
+from tests.support.app_calls import context
 
 ADMIN = Actor("root", Role.ADMIN)
 
 
 def add(db: Database, clock: FakeClock, name: str = "callcentre", scope: str = "intake") -> str:
-    with db.write() as session:
-        return tokens.create_token(session, clock, ADMIN, name, scope)
+    token: str = execute(context(db, clock, ADMIN), CreateToken(name, scope))
+    return token
 
 
 def verify(db: Database, clock: FakeClock, presented: str | None, scope: TokenScope = TokenScope.INTAKE):
@@ -86,13 +90,12 @@ def test_unknown_and_malformed_tokens_are_refused(database: Database, clock: Fak
 
 def test_a_revoked_token_is_refused_and_stays_listed(database: Database, clock: FakeClock) -> None:
     token = add(database, clock)
-    with database.write() as session:
-        tokens.revoke_token(session, clock, ADMIN, "callcentre")
+    execute(context(database, clock, ADMIN), RevokeToken("callcentre"))
 
     assert verify(database, clock, token) is None
     assert tokens.authenticate_token(database, clock, token, TokenScope.INTAKE) is None
+    listed = admin_queries.api_tokens(context(database, clock, ADMIN))
     with database.read() as session:
-        listed = tokens.list_tokens(session, ADMIN)
         actions = session.scalars(select(AuditEvent.action).where(AuditEvent.entity == "api_token")).all()
     assert [(t.name, t.active, t.revoked_at) for t in listed] == [("callcentre", False, clock.now())]
     assert actions == ["token.create", "token.revoke"]
@@ -100,12 +103,11 @@ def test_a_revoked_token_is_refused_and_stays_listed(database: Database, clock: 
 
 def test_revoking_twice_or_an_unknown_token_is_refused(database: Database, clock: FakeClock) -> None:
     add(database, clock)
-    with database.write() as session:
-        tokens.revoke_token(session, clock, ADMIN, "callcentre")
-    with pytest.raises(Conflict, match="already revoked"), database.write() as session:
-        tokens.revoke_token(session, clock, ADMIN, "callcentre")
-    with pytest.raises(NotFound), database.write() as session:
-        tokens.revoke_token(session, clock, ADMIN, "nobody")
+    execute(context(database, clock, ADMIN), RevokeToken("callcentre"))
+    with pytest.raises(Conflict, match="already revoked"):
+        execute(context(database, clock, ADMIN), RevokeToken("callcentre"))
+    with pytest.raises(NotFound):
+        execute(context(database, clock, ADMIN), RevokeToken("nobody"))
 
 
 def test_use_is_noted_at_most_once_a_minute(database: Database, clock: FakeClock) -> None:
@@ -132,12 +134,12 @@ def test_only_an_admin_may_manage_tokens(database: Database, clock: FakeClock) -
     add(database, clock)
     for role in (Role.DISPATCHER, Role.MANAGER, "intake", "public"):
         someone = Actor("someone", role)
-        with pytest.raises(PermissionDenied), database.write() as session:
-            tokens.create_token(session, clock, someone, "sneaky", "intake")
-        with pytest.raises(PermissionDenied), database.read() as session:
-            tokens.list_tokens(session, someone)
-        with pytest.raises(PermissionDenied), database.write() as session:
-            tokens.revoke_token(session, clock, someone, "callcentre")
+        with pytest.raises(PermissionDenied):
+            execute(context(database, clock, someone), CreateToken("sneaky", "intake"))
+        with pytest.raises(PermissionDenied):
+            admin_queries.api_tokens(context(database, clock, someone))
+        with pytest.raises(PermissionDenied):
+            execute(context(database, clock, someone), RevokeToken("callcentre"))
 
     with database.read() as session:
         assert session.scalar(select(func.count()).select_from(ApiToken)) == 1
@@ -146,14 +148,14 @@ def test_only_an_admin_may_manage_tokens(database: Database, clock: FakeClock) -
 
 def test_names_are_unique_and_checked(database: Database, clock: FakeClock) -> None:
     add(database, clock)
-    with pytest.raises(Conflict), database.write() as session:
-        tokens.create_token(session, clock, ADMIN, "callcentre", "intake")
+    with pytest.raises(Conflict):
+        execute(context(database, clock, ADMIN), CreateToken("callcentre", "intake"))
     for bad in ("", "has space", "-leading-dash", "x" * 49, "名字"):
-        with pytest.raises(InvalidInput) as refused, database.write() as session:
-            tokens.create_token(session, clock, ADMIN, bad, "intake")
+        with pytest.raises(InvalidInput) as refused:
+            execute(context(database, clock, ADMIN), CreateToken(bad, "intake"))
         assert refused.value.field == "name"
-    with pytest.raises(InvalidInput) as refused, database.write() as session:
-        tokens.create_token(session, clock, ADMIN, "other", "everything")
+    with pytest.raises(InvalidInput) as refused:
+        execute(context(database, clock, ADMIN), CreateToken("other", "everything"))
     assert refused.value.field == "scope"
 
 

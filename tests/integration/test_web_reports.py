@@ -8,7 +8,8 @@ from sqlalchemy import select
 from emergency.core.models import AuditEvent, Outage, Report
 from emergency.core.ratelimit import RateLimited, Requester
 from emergency.core.settings import set_setting
-from emergency.public.web_reports import ReportRefused, report_outage
+from emergency.public.web_reports import ReportRefused
+from tests.support.app_calls import report_outage
 from tests.support.small_territory import build_small_territory
 
 ME = Requester("session-me", "10.2.2.2")

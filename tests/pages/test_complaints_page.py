@@ -18,9 +18,10 @@ from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import get_database
 from emergency.core.models import Feedback, Outage, OutageState
-from emergency.public.feedback import PUBLIC, submit_feedback
+from emergency.public.feedback import PUBLIC
 from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in
+from tests.support.app_calls import submit_feedback
 from tests.support.small_territory import PASSWORDS
 
 TIMEOUT = 30

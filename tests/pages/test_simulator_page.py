@@ -6,14 +6,17 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
+from emergency.app.bus import execute
+from emergency.app.commands.admin import PauseDemo, RestartDemo
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import Database
 from emergency.core.errors import PermissionDenied
 from emergency.core.models import AuditEvent, Role
 from emergency.core.settings import set_setting
-from emergency.simulator.live import demo_run, pause_demo, restart_demo
+from emergency.simulator.live import demo_run
 from tests.pages.conftest import APP, page
+from tests.support.app_calls import context
 from tests.support.small_territory import PASSWORDS
 
 TIMEOUT = 30
@@ -25,7 +28,7 @@ def make_demo(url: str, with_run: bool = True) -> Database:
     with db.write() as session:
         set_setting(session, "territory.is_demo", True, SYSTEM_CLOCK)
     if with_run:
-        restart_demo(db, SYSTEM_CLOCK, ADMIN, "typhoon", 7)
+        execute(context(db, SYSTEM_CLOCK, ADMIN), RestartDemo("typhoon", 7))
     return db
 
 
@@ -90,7 +93,7 @@ def test_a_dispatcher_has_no_simulator_page_and_the_service_refuses_them(territo
     assert "for control-room staff" in direct.error[0].value
     assert not direct.button
     with pytest.raises(PermissionDenied):
-        pause_demo(db, SYSTEM_CLOCK, Actor("dispatcher", Role.DISPATCHER))
+        execute(context(db, SYSTEM_CLOCK, Actor("dispatcher", Role.DISPATCHER)), PauseDemo())
     assert state(db)[1] == "running"
 
 

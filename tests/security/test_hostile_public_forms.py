@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from emergency.core.errors import InvalidInput
 from emergency.core.models import Feedback, Report
 from emergency.core.ratelimit import Requester
-from emergency.public.feedback import PUBLIC, submit_feedback
-from emergency.public.lookup import check_my_outage
-from emergency.public.web_reports import ReportRefused, report_outage
+from emergency.public.feedback import PUBLIC
+from emergency.public.web_reports import ReportRefused
 from tests.security.payloads import HOSTILE_NUMBERS, HUGE_TEXT, INERT_TEXT, REFUSED_TEXT
+from tests.support.app_calls import check_my_outage, report_outage, submit_feedback
 from tests.support.small_territory import build_small_territory
 
 # Each call its own session, so the forms' hourly limits (tested elsewhere) stay out of the way.

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from emergency.app.bus import execute
 from emergency.app.commands.warnings import CreateWarning, ImportCapAlert, IssueWarning
 from emergency.core.actor import CLI_ADMIN, Actor
-from emergency.core.auth import authenticate, create_user
+from emergency.core.auth import create_user
 from emergency.core.errors import AuthenticationFailed, InvalidInput
 from emergency.core.models import Crew, Customer, District, Report, User, Warning
 from emergency.core.tokens import create_token
@@ -42,6 +42,7 @@ from tests.security.payloads import (
     REFUSED_TEXT,
     square_ring,
 )
+from tests.support.app_calls import log_in
 from tests.support.app_context import context_of
 from tests.support.small_territory import build_small_territory
 
@@ -417,9 +418,9 @@ def test_a_hostile_login_is_the_same_refusal_as_a_wrong_password(database, clock
     # Each refusal verifies a password hash (so a wrong name takes as long as a wrong password): a few.
     for payload in [INERT_TEXT["SQL fragment"], *REFUSED_TEXT.values(), "x" * 65_536, "dispatcher\x00"]:
         with pytest.raises(AuthenticationFailed):
-            authenticate(database, clock, payload, payload)
+            log_in(database, clock, payload, payload)
         with pytest.raises(AuthenticationFailed):
-            authenticate(database, clock, "dispatcher", payload)
+            log_in(database, clock, "dispatcher", payload)
 
 
 def test_staff_and_token_names_refuse_anything_but_plain_names(database, clock):

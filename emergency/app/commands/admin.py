@@ -1,0 +1,171 @@
+"""Staff accounts, API tokens, sessions and the live demo's simulator: what an administrator does,
+and logging in and out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from emergency.app.bus import handles
+from emergency.app.context import Context
+from emergency.core import auth, tokens
+from emergency.core.actor import Actor
+from emergency.core.errors import AuthenticationFailed
+from emergency.core.models import Role, TokenScope
+from emergency.core.unit_of_work import unit_of_work
+from emergency.simulator import live
+from emergency.simulator.live import DemoRun
+
+ADMIN = (Role.ADMIN,)
+# Anyone may try to log in: the login form acts as the public until it knows who is there.
+LOGIN_ROLES = ("public", Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
+
+
+# --- logging in and out ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogIn:
+    username: str
+    password: str
+
+
+@handles(LogIn)
+def log_in(ctx: Context, cmd: LogIn) -> Actor:
+    """The staff member a username and password stand for; AuthenticationFailed otherwise.
+
+    The failure count is committed before the refusal is raised (a transaction rolled back by the
+    exception would forget it). Every refusal says the same thing, so an attacker learns nothing
+    about which usernames exist or which accounts are locked.
+    """
+    with unit_of_work(ctx.db, ctx.actor, LOGIN_ROLES) as session:
+        actor = auth.attempt_login(session, ctx.clock, cmd.username, cmd.password)
+    if actor is None:
+        raise AuthenticationFailed("wrong username or password, or the account is locked")
+    return actor
+
+
+@dataclass(frozen=True)
+class EndSession:
+    """The signed-in user's session ended: `reason` is "logout" or "idle" (auth.SESSION_END_ACTIONS)."""
+
+    reason: str
+
+
+@handles(EndSession)
+def end_session(ctx: Context, cmd: EndSession) -> None:
+    with unit_of_work(ctx.db, ctx.actor, auth.STAFF_ROLES) as session:
+        auth.record_session_end(session, ctx.clock, ctx.actor, cmd.reason)
+
+
+# --- staff accounts -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateUser:
+    username: str
+    password: str
+    role: str
+    display_name: str | None = None
+
+
+@handles(CreateUser)
+def create_user(ctx: Context, cmd: CreateUser) -> str:
+    """The new account's username, as stored (trimmed, lower case)."""
+    with unit_of_work(ctx.db, ctx.actor, ADMIN) as session:
+        user = auth.create_user(
+            session, ctx.clock, ctx.actor, cmd.username, cmd.password, cmd.role, cmd.display_name
+        )
+        return user.username
+
+
+@dataclass(frozen=True)
+class DisableUser:
+    username: str
+
+
+@handles(DisableUser)
+def disable_user(ctx: Context, cmd: DisableUser) -> None:
+    with unit_of_work(ctx.db, ctx.actor, ADMIN) as session:
+        auth.disable_user(session, ctx.clock, ctx.actor, cmd.username)
+
+
+@dataclass(frozen=True)
+class ResetPassword:
+    """Set a new password; also lifts a lockout and re-enables the account."""
+
+    username: str
+    password: str
+
+
+@handles(ResetPassword)
+def reset_password(ctx: Context, cmd: ResetPassword) -> None:
+    with unit_of_work(ctx.db, ctx.actor, ADMIN) as session:
+        auth.reset_password(session, ctx.clock, ctx.actor, cmd.username, cmd.password)
+
+
+# --- API tokens -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateToken:
+    name: str
+    scope: str = TokenScope.INTAKE.value
+
+
+@handles(CreateToken)
+def create_token(ctx: Context, cmd: CreateToken) -> str:
+    """The token in plain text: the only time it can be seen."""
+    with unit_of_work(ctx.db, ctx.actor, ADMIN) as session:
+        return tokens.create_token(session, ctx.clock, ctx.actor, cmd.name, cmd.scope)
+
+
+@dataclass(frozen=True)
+class RevokeToken:
+    name: str
+
+
+@handles(RevokeToken)
+def revoke_token(ctx: Context, cmd: RevokeToken) -> None:
+    with unit_of_work(ctx.db, ctx.actor, ADMIN) as session:
+        tokens.revoke_token(session, ctx.clock, ctx.actor, cmd.name)
+
+
+# --- the live demo's simulator --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PauseDemo:
+    pass
+
+
+@handles(PauseDemo)
+def pause_demo(ctx: Context, cmd: PauseDemo) -> DemoRun:
+    with unit_of_work(ctx.db, ctx.actor, ADMIN) as session:
+        return live.pause_demo(session, ctx.clock, ctx.actor)
+
+
+@dataclass(frozen=True)
+class ResumeDemo:
+    pass
+
+
+@handles(ResumeDemo)
+def resume_demo(ctx: Context, cmd: ResumeDemo) -> DemoRun:
+    with unit_of_work(ctx.db, ctx.actor, ADMIN) as session:
+        return live.resume_demo(session, ctx.clock, ctx.actor)
+
+
+@dataclass(frozen=True)
+class RestartDemo:
+    """Start a new run now; outages of the old one stay and its crews finish their jobs."""
+
+    scenario: str
+    seed: int
+
+
+@handles(RestartDemo)
+def restart_demo(ctx: Context, cmd: RestartDemo) -> DemoRun:
+    ctx.actor.require(*ADMIN)  # before the checks of the input, like every handler
+    live.check_restart(cmd.scenario, cmd.seed)  # a bad choice never waits for the write lock
+    with unit_of_work(ctx.db, ctx.actor, ADMIN) as session:
+        return live.restart_demo(session, ctx.clock, ctx.actor, cmd.scenario, cmd.seed)
