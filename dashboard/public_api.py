@@ -28,10 +28,10 @@ from starlette.routing import Route
 
 from emergency.app.context import Context
 from emergency.app.queries.public import public_snapshot
+from emergency.core.actor import PUBLIC
 from emergency.core.clock import SYSTEM_CLOCK, Clock
 from emergency.core.config import load_settings
 from emergency.core.db import get_database
-from emergency.public import PUBLIC
 from emergency.public.snapshot import PublicSnapshot
 
 RETRY_AFTER_SECONDS = 10

@@ -11,8 +11,8 @@ import streamlit as st
 from dashboard import services
 from dashboard.i18n import STRINGS, t
 from emergency.app.queries.public import trusted_proxies
+from emergency.core.actor import PUBLIC
 from emergency.core.ratelimit import RateLimited, Requester, client_address
-from emergency.public import PUBLIC
 
 SESSION_KEY = "public_form_session"
 # Intake's reasons are English sentences for machines and staff; the common ones a member of the

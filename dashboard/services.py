@@ -16,11 +16,10 @@ from emergency.app.context import Context
 from emergency.app.queries import admin as admin_queries
 from emergency.app.queries import dispatch as dispatch_queries
 from emergency.app.queries import public as public_queries
-from emergency.core.actor import Actor
+from emergency.core.actor import PUBLIC, Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.config import load_settings
 from emergency.core.db import Database, get_database
-from emergency.public import PUBLIC
 from emergency.public.snapshot import PublicSnapshot
 
 # Staff layers refresh often; the public snapshot follows its configured interval.

@@ -13,9 +13,8 @@ from emergency.app.bus import execute
 from emergency.app.commands.admin import PauseDemo, RestartDemo, ResumeDemo
 from emergency.app.context import Context
 from emergency.app.queries import admin as admin_queries
-from emergency.core.actor import Actor
+from emergency.core.actor import PUBLIC, Actor
 from emergency.core.clock import SYSTEM_CLOCK
-from emergency.public import PUBLIC
 from emergency.simulator.live import DemoRun, enabled_by_environment
 
 BANNER_ICON = ":material/cyclone:"

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from dashboard import services
 from emergency.app.queries import warnings as queries
-from emergency.public.web_reports import PUBLIC
+from emergency.core.actor import PUBLIC
 
 FEED_PATH = "/api/warnings.cap.xml"
 CACHE_SECONDS = 60

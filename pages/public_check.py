@@ -12,9 +12,9 @@ from dashboard import public_forms, services
 from dashboard.i18n import local_time, t
 from emergency.app.bus import execute
 from emergency.app.commands.public import CheckMyOutage
+from emergency.core.actor import PUBLIC
 from emergency.core.errors import InvalidInput
 from emergency.core.ratelimit import RateLimited
-from emergency.public import PUBLIC
 from emergency.public.lookup import LookupAnswer, SupplyStatus
 
 ctx = services.context(PUBLIC)

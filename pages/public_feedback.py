@@ -13,10 +13,10 @@ from dashboard.i18n import current_language, local_time, t
 from emergency.app.bus import execute
 from emergency.app.commands.public import SubmitFeedback
 from emergency.app.queries import public as queries
+from emergency.core.actor import PUBLIC
 from emergency.core.errors import InvalidInput
 from emergency.core.models import FeedbackKind
 from emergency.core.ratelimit import RateLimited
-from emergency.public import PUBLIC
 from emergency.public.feedback import FeedbackReceipt
 
 ctx = services.context(PUBLIC)

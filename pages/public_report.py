@@ -15,9 +15,9 @@ from dashboard.i18n import current_language, t
 from emergency.app.bus import execute
 from emergency.app.commands.public import ReportOutage
 from emergency.app.queries import public as queries
+from emergency.core.actor import PUBLIC
 from emergency.core.config import load_settings
 from emergency.core.ratelimit import RateLimited
-from emergency.public import PUBLIC
 from emergency.public.web_reports import PUBLIC_KINDS, ReportRefused, WebReportReceipt
 
 ctx = services.context(PUBLIC)

@@ -14,8 +14,8 @@ from streamlit_folium import st_folium
 from dashboard import public_map, services
 from dashboard.i18n import current_language, t
 from dashboard.markdown_text import plain
+from emergency.core.actor import PUBLIC
 from emergency.core.config import load_settings
-from emergency.public import PUBLIC
 
 TABLE_ROW_PX = 35  # Streamlit's dataframe row height
 

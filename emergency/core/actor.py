@@ -22,3 +22,5 @@ class Actor:
 
 SYSTEM = Actor("system", "system")
 CLI_ADMIN = Actor("cli", Role.ADMIN)
+# Whoever uses the public pages and forms without logging in.
+PUBLIC = Actor("public", "public")

@@ -29,7 +29,6 @@ from emergency.core.errors import InvalidInput
 from emergency.core.models import Customer, Feedback, FeedbackKind, FeedbackStatus, ReportChannel, Role
 from emergency.core.settings import get_setting
 from emergency.dispatch.sla import ClockStatus, feedback_clocks, load_targets
-from emergency.public import PUBLIC as PUBLIC  # the web form's actor, re-exported
 
 FEEDBACK_ROLES = ("public", Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
 # No 0/O or 1/I: a reference is read out over the phone and typed back.

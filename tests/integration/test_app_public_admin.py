@@ -16,12 +16,11 @@ from emergency.app.commands import public as public_commands
 from emergency.app.queries import admin as admin_queries
 from emergency.app.queries import public as public_queries
 from emergency.core import models
-from emergency.core.actor import Actor
+from emergency.core.actor import PUBLIC, Actor
 from emergency.core.errors import AuthenticationFailed, PermissionDenied
 from emergency.core.models import ApiToken, AuditEvent, Base, Role
 from emergency.core.ratelimit import Requester
 from emergency.core.settings import set_setting
-from emergency.public import PUBLIC
 from tests.support.app_calls import context
 from tests.support.small_territory import PASSWORDS, build_small_territory
 

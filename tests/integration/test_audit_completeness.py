@@ -18,7 +18,7 @@ from emergency.app.bus import execute
 from emergency.app.commands.admin import EndSession
 from emergency.app.commands.warnings import CancelWarning, CreateWarning, IssueWarning, UpdateWarning
 from emergency.core import auth, tokens
-from emergency.core.actor import Actor
+from emergency.core.actor import PUBLIC, Actor
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.models import AuditEvent, Crew, Customer, Outage
@@ -29,7 +29,6 @@ from emergency.network.important_users import (
     register_important_user,
     update_important_user,
 )
-from emergency.public.feedback import PUBLIC
 from emergency.warnings.area import DistrictsArea
 from emergency.warnings.lifecycle import (
     WarningInput,

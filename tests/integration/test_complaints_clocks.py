@@ -18,11 +18,10 @@ from emergency.app.bus import execute
 from emergency.app.commands.reporting import RecordFeedbackStep
 from emergency.app.context import Context
 from emergency.app.queries.reporting import complaints_desk
-from emergency.core.actor import Actor
+from emergency.core.actor import PUBLIC, Actor
 from emergency.core.clock import FakeClock
 from emergency.core.models import CalendarDay, Feedback, Outage, OutageState
 from emergency.dispatch.sla import ClockState
-from emergency.public.feedback import PUBLIC
 from tests.support.app_calls import submit_feedback
 from tests.support.small_territory import build_small_territory
 

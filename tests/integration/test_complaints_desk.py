@@ -13,11 +13,10 @@ from emergency.app.bus import execute
 from emergency.app.commands.reporting import RecordFeedbackStep, VerifyRestoration
 from emergency.app.context import Context
 from emergency.app.queries.reporting import complaints_desk
-from emergency.core.actor import Actor
+from emergency.core.actor import PUBLIC, Actor
 from emergency.core.errors import Conflict, InvalidInput, PermissionDenied
 from emergency.core.models import AuditEvent, Feedback, Outage, OutageState
 from emergency.dispatch.sla import ClockState
-from emergency.public.feedback import PUBLIC
 from tests.support.app_calls import submit_feedback
 from tests.support.small_territory import build_small_territory
 

@@ -8,14 +8,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from emergency.core.actor import Actor
+from emergency.core.actor import PUBLIC, Actor
 from emergency.core.config import load_settings
 from emergency.core.errors import InvalidInput, PermissionDenied
 from emergency.core.models import AuditEvent, Feedback, FeedbackStatus
 from emergency.core.ratelimit import RateLimited, Requester
 from emergency.core.settings import set_setting
 from emergency.dispatch.sla import ClockState, feedback_clocks, load_targets
-from emergency.public.feedback import PUBLIC
 from tests.support.app_calls import submit_feedback
 from tests.support.small_territory import build_small_territory
 

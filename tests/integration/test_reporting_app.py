@@ -19,14 +19,14 @@ from emergency.app import bus
 from emergency.app.commands import reporting as commands
 from emergency.app.context import Context
 from emergency.app.queries import reporting as queries
-from emergency.core.actor import Actor
+from emergency.core.actor import PUBLIC, Actor
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.errors import PermissionDenied
 from emergency.core.models import AuditEvent, Base
-from emergency.public.feedback import PUBLIC, submit_feedback
 from emergency.reporting.audit_log import AuditFilter
 from emergency.reporting.sitrep import ReportKind
+from tests.support.app_calls import submit_feedback
 from tests.support.small_territory import build_small_territory
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -14,11 +14,10 @@ from streamlit.testing.v1 import AppTest
 from emergency.app.bus import execute
 from emergency.app.commands.reporting import RecordFeedbackStep
 from emergency.app.context import Context
-from emergency.core.actor import Actor
+from emergency.core.actor import PUBLIC, Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import get_database
 from emergency.core.models import Feedback, Outage, OutageState
-from emergency.public.feedback import PUBLIC
 from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in
 from tests.support.app_calls import submit_feedback

@@ -8,10 +8,10 @@ import itertools
 import pytest
 from sqlalchemy import func, select
 
+from emergency.core.actor import PUBLIC
 from emergency.core.errors import InvalidInput
 from emergency.core.models import Feedback, Report
 from emergency.core.ratelimit import Requester
-from emergency.public.feedback import PUBLIC
 from emergency.public.web_reports import ReportRefused
 from tests.security.payloads import HOSTILE_NUMBERS, HUGE_TEXT, INERT_TEXT, REFUSED_TEXT
 from tests.support.app_calls import check_my_outage, report_outage, submit_feedback

@@ -10,12 +10,11 @@ from emergency.app.bus import execute
 from emergency.app.commands.admin import LogIn
 from emergency.app.commands.public import CheckMyOutage, ReportOutage, SubmitFeedback
 from emergency.app.context import Context
-from emergency.core.actor import Actor
+from emergency.core.actor import PUBLIC, Actor
 from emergency.core.clock import Clock
 from emergency.core.config import load_settings
 from emergency.core.db import Database
 from emergency.core.ratelimit import Requester
-from emergency.public import PUBLIC
 from emergency.public.feedback import FeedbackReceipt
 from emergency.public.lookup import LookupAnswer
 from emergency.public.web_reports import WebReportReceipt

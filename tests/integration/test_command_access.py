@@ -1,0 +1,223 @@
+"""Every command and every query checks the acting user's role before it does anything.
+
+The application layer is the one way in for pages, routes, the CLI and the simulator, so this is where
+access is enforced. The commands are not listed by hand: every command the bus knows and every public
+function in `emergency.app.queries` is found by introspection and run as every role, with placeholder
+arguments. A guarded one raises PermissionDenied before it looks at them; for the roles it serves it
+must get past the check (and then trip over the placeholders). Nothing may be stored by a refused
+call. A new command or query must be given its roles below, or the tables test names it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable, Iterator
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+import emergency.app.queries as queries_package
+from emergency.app.bus import execute, registered
+from emergency.app.context import Context
+from emergency.core.actor import Actor
+from emergency.core.clock import FakeClock
+from emergency.core.db import Database
+from emergency.core.errors import PermissionDenied
+from emergency.core.models import Base
+
+STAFF = frozenset({"dispatcher", "manager", "admin"})
+EVERY_ROLE = STAFF | {"public", "system", "intake", "crew_position", "nobody"}
+OPERATORS = frozenset({"dispatcher", "manager"})
+MANAGERS = frozenset({"manager", "admin"})
+ADMIN = frozenset({"admin"})
+# The public forms: anyone on the public pages, and staff using them.
+PUBLIC_FORMS = STAFF | {"public"}
+# Who may report outages through intake: machines (API tokens), the server itself, the public
+# (the web form goes through intake) and staff.
+REPORTERS = STAFF | {"public", "intake", "system"}
+
+COMMANDS: dict[str, frozenset[str]] = {
+    # dispatch
+    "ApplyStormPlan": OPERATORS,
+    "CancelAssignment": OPERATORS,
+    "CancelOutage": OPERATORS,
+    "CloseOutage": OPERATORS,
+    "ConfirmOutage": OPERATORS,
+    "DispatchCrew": OPERATORS,
+    "MarkEnRoute": OPERATORS,
+    "MarkOnSite": OPERATORS,
+    "RestoreOutage": OPERATORS,
+    "SetCrewAvailable": OPERATORS,
+    "SetCrewOffDuty": OPERATORS,
+    "SetEtr": OPERATORS,
+    # A crew's own device posts its position with a crew_position token.
+    "UpdateCrewPosition": OPERATORS | {"crew_position"},
+    # warnings
+    "AcceptPrepositioning": MANAGERS,
+    "AcknowledgeOutreach": MANAGERS,
+    "CancelWarning": MANAGERS,
+    "CompleteOutreach": MANAGERS,
+    "CreateWarning": MANAGERS,
+    "EditDraft": MANAGERS,
+    "EscalateOutreach": MANAGERS,
+    # Only the server's periodic loop expires warnings.
+    "ExpireWarnings": frozenset({"system"}),
+    "ImportCapAlert": MANAGERS,
+    "IssueWarning": MANAGERS,
+    "UpdateWarning": MANAGERS,
+    # reporting
+    "ExportAuditTrail": MANAGERS,
+    "RecordFeedbackStep": MANAGERS,
+    "VerifyRestoration": MANAGERS,
+    # public
+    "CheckMyOutage": PUBLIC_FORMS,
+    "ReportOutage": PUBLIC_FORMS,
+    "SubmitFeedback": PUBLIC_FORMS,
+    # staff accounts, tokens, the demo
+    "LogIn": PUBLIC_FORMS,  # the login form is a public page; staff may sign in again
+    "EndSession": STAFF,
+    "CreateToken": ADMIN,
+    "CreateUser": ADMIN,
+    "DisableUser": ADMIN,
+    "PauseDemo": ADMIN,
+    "ResetPassword": ADMIN,
+    "RestartDemo": ADMIN,
+    "ResumeDemo": ADMIN,
+    "RevokeToken": ADMIN,
+}
+
+QUERIES: dict[str, frozenset[str]] = {
+    "admin.users": ADMIN,
+    "admin.api_tokens": ADMIN,
+    "admin.session_idle_minutes": STAFF,
+    # The public status page says when a drill (the demo storm) is running.
+    "admin.demo_run": PUBLIC_FORMS,
+    "admin.simulator_state": ADMIN,
+    "dispatch.staff_layers": OPERATORS,
+    "dispatch.sla_board": OPERATORS,
+    "dispatch.outage_detail": OPERATORS,
+    "dispatch.recommend_crews": OPERATORS,
+    "dispatch.storm_plan": OPERATORS,
+    # The public snapshot is built for everyone (its JSON feeds are open) and holds no personal data.
+    "public.public_snapshot": EVERY_ROLE,
+    "public.is_demo": PUBLIC_FORMS,
+    "public.territory_base": PUBLIC_FORMS,
+    "public.feedback_max_chars": PUBLIC_FORMS,
+    "public.description_max_chars": PUBLIC_FORMS,
+    "public.trusted_proxies": PUBLIC_FORMS,
+    "reporting.compliance_choices": MANAGERS,
+    "reporting.compliance_report": MANAGERS,
+    "reporting.reliability_report": MANAGERS,
+    "reporting.suggested_event_start": MANAGERS,
+    "reporting.situation_report": MANAGERS,
+    "reporting.complaints_desk": MANAGERS,
+    "reporting.audit_trail": MANAGERS,
+    "warnings.warning_rows": MANAGERS,
+    "warnings.warning_detail": MANAGERS,
+    "warnings.warning_preview": MANAGERS,
+    "warnings.outreach_overview": MANAGERS,
+    "warnings.outreach_lines": MANAGERS,
+    "warnings.suggest_prepositioning": MANAGERS,
+    # Published CAP warnings are public (partners and the public page read them); the server asks as
+    # the system.
+    "warnings.cap_feed": PUBLIC_FORMS | {"system"},
+    "warnings.cap_document": PUBLIC_FORMS | {"system"},
+}
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+Call = Callable[[Context], Any]
+
+
+def commands() -> dict[str, Call]:
+    """Each registered command, built with a placeholder for every field without a default."""
+    found: dict[str, Call] = {}
+    for command_type in registered():
+        placeholders = {
+            field.name: None
+            for field in dataclasses.fields(command_type)
+            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        }
+        command = command_type(**placeholders)
+        found[command_type.__name__] = lambda ctx, command=command: execute(ctx, command)
+    return found
+
+
+def queries() -> dict[str, Call]:
+    """Each public query function, with a placeholder for every argument after the context."""
+    found: dict[str, Call] = {}
+    for module_info in pkgutil.iter_modules(queries_package.__path__):
+        module = importlib.import_module(f"{queries_package.__name__}.{module_info.name}")
+        for name, value in list(vars(module).items()):
+            if name.startswith("_") or not inspect.isfunction(value) or value.__module__ != module.__name__:
+                continue
+            parameters = list(inspect.signature(value).parameters.values())
+            if not parameters or parameters[0].name != "ctx":
+                continue
+            placeholders = [None] * sum(
+                1 for p in parameters[1:] if p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD
+            )
+            found[f"{module_info.name}.{name}"] = lambda ctx, fn=value, args=placeholders: fn(ctx, *args)
+    return found
+
+
+def row_counts(db: Database) -> dict[str, int]:
+    tables = Base.metadata.sorted_tables
+    counts = select(*(select(func.count()).select_from(t).scalar_subquery().label(t.name) for t in tables))
+    with db.read() as session:
+        return dict(session.execute(counts).one()._mapping)
+
+
+def outcome(call: Call, ctx: Context) -> str:
+    """'refused' when the role check stopped the call; 'past the check' otherwise."""
+    try:
+        call(ctx)
+    except PermissionDenied:
+        return "refused"
+    except Exception:  # the placeholders stop it after the role check: expected
+        return "past the check"
+    return "past the check"
+
+
+def role_problems(
+    database: Database, clock: FakeClock, calls: dict[str, Call], table: dict[str, frozenset[str]]
+) -> Iterator[str]:
+    for name, call in sorted(calls.items()):
+        for role in sorted(EVERY_ROLE):
+            ctx = Context(database, clock, Actor(f"someone-{role}", role), SHANGHAI)
+            before = row_counts(database)
+            got = outcome(call, ctx)
+            wanted = "past the check" if role in table[name] else "refused"
+            if got != wanted:
+                yield f"{name} as {role}: {got}, should be {wanted}"
+            if wanted == "refused" and row_counts(database) != before:
+                yield f"{name} as {role}: a refused call stored something"
+
+
+def test_every_command_and_query_has_its_roles_written_down() -> None:
+    assert set(commands()) == set(COMMANDS), "give each command its roles in COMMANDS (and drop gone ones)"
+    assert set(queries()) == set(QUERIES), "give each query its roles in QUERIES (and drop gone ones)"
+
+
+@pytest.mark.filterwarnings("ignore:fully NULL primary key")
+def test_every_command_serves_exactly_its_roles(database: Database, clock: FakeClock) -> None:
+    problems = list(role_problems(database, clock, commands(), COMMANDS))
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.filterwarnings("ignore:fully NULL primary key")
+def test_every_query_serves_exactly_its_roles(database: Database, clock: FakeClock) -> None:
+    problems = list(role_problems(database, clock, queries(), QUERIES))
+    assert not problems, "\n".join(problems)
+
+
+def test_a_command_without_a_role_check_would_be_caught(database: Database, clock: FakeClock) -> None:
+    """The detector itself: a call that does not check the role is named."""
+    problems = list(
+        role_problems(database, clock, {"Unguarded": lambda ctx: None}, {"Unguarded": OPERATORS})
+    )
+    assert any("Unguarded as public: past the check" in p for p in problems)
