@@ -9,7 +9,7 @@ the records run ahead of the wall clock, so replay faster than real time into a 
 not one the control room watches. `run_fast` jumps from one due event to the next;
 `advance_to` lets a caller (the paced loop, the live demo, a test) move the clock as it likes.
 
-The run only writes through the services people and systems use: intake (`submit_reports`), CAP
+The run only writes through the services people and systems use: intake (`SubmitReports`), CAP
 import and warning issue, dispatch (storm plan, en route, on site), ETR, and outage confirm,
 restore, cancel and close. Whatever a service refuses is logged, never forced.
 """
@@ -26,11 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from emergency.app.bus import execute
+from emergency.app.commands.intake import SubmitReports
+from emergency.app.context import Context
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK, FakeClock
 from emergency.core.db import Database
@@ -60,7 +64,7 @@ from emergency.dispatch.crews import (
 )
 from emergency.dispatch.etr import EtrRules, set_etr
 from emergency.dispatch.outages import cancel_outage, close_outage, confirm_outage, restore_outage
-from emergency.intake.reports import MAX_BATCH, submit_reports
+from emergency.intake.reports import MAX_BATCH
 from emergency.simulator.cap_alert import cap_alert
 from emergency.simulator.crews import (
     OPEN,
@@ -159,6 +163,8 @@ class Simulation:
         origin = (start or SYSTEM_CLOCK.now()).astimezone(UTC).replace(microsecond=0)
         self.origin = origin
         self.clock = FakeClock(origin + timedelta(minutes=resume_minute))
+        # Every report carries its time with its offset: the time zone is never read.
+        self.intake = Context(db, self.clock, SIM_INTAKE, ZoneInfo("UTC"))
         self.knows_since = self.clock.now()
         self.auto_dispatch = auto_dispatch
         self.grace = timedelta(minutes=grace_minutes)
@@ -425,7 +431,7 @@ class Simulation:
             items.append({**intent.item, "reported_at": happened.isoformat()})
         for start in range(0, len(items), MAX_BATCH):
             chunk = items[start : start + MAX_BATCH]
-            result = submit_reports(self.db, self.clock, SIM_INTAKE, chunk)
+            result = execute(self.intake, SubmitReports(tuple(chunk)))
             analysis = result.analysis
             self.summary.reports_sent += len(chunk)
             self.summary.reports_refused += len({e.index for e in result.errors})
