@@ -62,15 +62,6 @@ ALLOWED: dict[str, frozenset[str]] = {
     "emergency.dispatch.etr.set_etr": OPERATORS,
     # Open to the public: anyone may give feedback or complain (the web form's actor is "public").
     "emergency.public.feedback.submit_feedback": STAFF | {"public"},
-    "emergency.network.important_users.import_csv": MANAGERS,
-    "emergency.network.important_users.list_important_users": STAFF,
-    "emergency.network.important_users.register_important_user": MANAGERS,
-    "emergency.network.important_users.update_important_user": MANAGERS,
-    "emergency.network.importer.import_territory": ADMIN,
-    # Open to the public: `ingest` feeds reports to intake and accepts whoever intake accepts.
-    "emergency.intake.ingest_file.ingest_file": REPORTERS,
-    # Open to the public: the web report form goes through intake as the public.
-    "emergency.intake.reports.submit_reports": REPORTERS,
     "emergency.dispatch.outages.cancel_outage": OPERATORS,
     "emergency.dispatch.outages.close_outage": OPERATORS,
     "emergency.dispatch.outages.confirm_outage": OPERATORS,
@@ -98,6 +89,12 @@ INNER_STEPS = {
     "emergency.core.audit.record",
     "emergency.core.audit.values",
     "emergency.dispatch.etr.apply_etr",
+    # Their commands (emergency.app.commands.intake and .network) check the role.
+    "emergency.intake.reports.receive_reports",
+    "emergency.network.important_users.import_register",
+    "emergency.network.important_users.register_important_user",
+    "emergency.network.important_users.update_important_user",
+    "emergency.network.importer.store_territory",
 }
 # Packages that are not services: the CLI and benchmarks act as a fixed CLI actor they build.
 NOT_SERVICES = ("emergency.migrations", "bench", "emergency.__main__")

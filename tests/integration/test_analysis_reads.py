@@ -16,7 +16,7 @@ from sqlalchemy import update
 import emergency.network.reads as network
 from emergency.core.actor import Actor
 from emergency.core.models import Device, EtrConfidence, EtrSource, OutageState, SwitchState
-from emergency.intake.reports import submit_reports
+from tests.support.commands import submit_reports
 from tests.support.outage_records import add_outage
 from tests.support.small_territory import build_small_territory
 

@@ -23,12 +23,7 @@ from emergency.core.models import Warning as WarningRow
 from emergency.dispatch.crews import dispatch_crew, mark_en_route, mark_on_site
 from emergency.dispatch.etr import set_etr
 from emergency.dispatch.outages import cancel_outage, close_outage, confirm_outage, restore_outage
-from emergency.intake.reports import submit_reports
-from emergency.network.important_users import (
-    ImportantUserInput,
-    register_important_user,
-    update_important_user,
-)
+from emergency.network.important_users import ImportantUserInput
 from emergency.public.feedback import PUBLIC, submit_feedback
 from emergency.warnings.area import DistrictsArea
 from emergency.warnings.lifecycle import (
@@ -38,6 +33,7 @@ from emergency.warnings.lifecycle import (
     issue_warning,
     update_warning,
 )
+from tests.support.commands import register_important_user, submit_reports, update_important_user
 from tests.support.small_territory import SmallTerritory, build_small_territory
 
 DISPATCHER = Actor("dispatcher", "dispatcher")

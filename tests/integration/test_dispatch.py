@@ -49,7 +49,7 @@ from emergency.dispatch.crews import (
 )
 from emergency.dispatch.etr import etr_history, set_etr
 from emergency.dispatch.outages import confirm_outage, restore_outage
-from emergency.intake.reports import submit_reports
+from tests.support.commands import submit_reports
 from tests.support.small_territory import build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")

@@ -19,10 +19,10 @@ from emergency.core.actor import Actor
 from emergency.core.models import ACTIVE_OUTAGE_STATES, Outage
 from emergency.dispatch.crews import storm_plan
 from emergency.dispatch.disaster_queue import disaster_priority_queue
-from emergency.intake.reports import submit_reports
 from emergency.network.model import build_network_model
 from emergency.warnings.area import DistrictsArea
 from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning
+from tests.support.commands import submit_reports
 from tests.support.small_territory import build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")

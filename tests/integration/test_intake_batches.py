@@ -28,7 +28,7 @@ from emergency.core.models import (
 )
 from emergency.core.settings import bump_territory_revision
 from emergency.dispatch.crews import dispatch_crew
-from emergency.intake.reports import submit_reports
+from tests.support.commands import submit_reports
 from tests.support.small_territory import build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")

@@ -18,8 +18,8 @@ from emergency.core.settings import set_setting
 from emergency.dispatch.crews import dispatch_crew
 from emergency.dispatch.etr import set_etr
 from emergency.dispatch.outages import restore_outage
-from emergency.intake.reports import submit_reports
 from emergency.public.lookup import check_my_outage
+from tests.support.commands import submit_reports
 from tests.support.small_territory import build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")

@@ -31,9 +31,9 @@ from emergency.core.settings import set_setting
 from emergency.dispatch.crews import dispatch_crew
 from emergency.dispatch.etr import set_etr
 from emergency.dispatch.outages import cancel_outage, confirm_outage, record_restoration, restore_outage
-from emergency.intake.reports import submit_reports
 from emergency.public.notify import deliver_pending, notify_outage_changes, run_notifications
 from emergency.public.senders import Delivery, OutgoingMessage, WebhookSender
+from tests.support.commands import submit_reports
 from tests.support.small_territory import SmallTerritory, build_small_territory
 from tests.unit.test_notify_senders import Gateway
 

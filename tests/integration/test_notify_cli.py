@@ -15,7 +15,7 @@ from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.settings import set_setting
 from emergency.dispatch.outages import confirm_outage
-from emergency.intake.reports import submit_reports
+from tests.support.commands import submit_reports
 from tests.support.small_territory import build_small_territory
 from tests.unit.test_notify_senders import Gateway
 

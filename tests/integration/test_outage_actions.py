@@ -9,7 +9,7 @@ from emergency.core.errors import Conflict
 from emergency.core.models import Crew, CrewAssignment, CrewStatus, Outage, OutageState
 from emergency.dispatch.crews import dispatch_crew
 from emergency.dispatch.outages import cancel_outage, confirm_outage
-from emergency.intake.reports import submit_reports
+from tests.support.commands import submit_reports
 from tests.support.small_territory import build_small_territory
 
 DISPATCHER = Actor("dispatcher", "dispatcher")

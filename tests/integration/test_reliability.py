@@ -26,7 +26,6 @@ from emergency.core.models import Customer, Outage, OutageState, RestorationStep
 from emergency.core.settings import bump_territory_revision, set_setting
 from emergency.demo.territory import load_demo
 from emergency.dispatch.outages import cancel_outage, restore_outage
-from emergency.intake.reports import submit_reports
 from emergency.reporting.reliability import (
     CUSTOMERS_PER_TRANSFORMER_AND_DISTRICT,
     build_report,
@@ -35,6 +34,7 @@ from emergency.reporting.reliability import (
     reliability_report,
     served_territory,
 )
+from tests.support.commands import submit_reports
 from tests.support.outage_records import add_outage
 from tests.support.small_territory import SmallTerritory, build_small_territory
 

@@ -28,7 +28,7 @@ from emergency.core.models import (
 )
 from emergency.core.settings import set_setting
 from emergency.dispatch.outages import confirm_outage, restore_outage
-from emergency.intake.reports import submit_reports
+from tests.support.commands import submit_reports
 from tests.support.small_territory import build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")

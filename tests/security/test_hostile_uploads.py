@@ -24,9 +24,8 @@ from emergency.core.auth import authenticate, create_user
 from emergency.core.errors import AuthenticationFailed, InvalidInput
 from emergency.core.models import Crew, Customer, District, Report, User, Warning
 from emergency.core.tokens import create_token
-from emergency.intake.ingest_file import CLI_INTAKE, ingest_file
-from emergency.network.important_users import import_csv
-from emergency.network.importer import ImportRejected, import_territory
+from emergency.intake.ingest_file import CLI_INTAKE
+from emergency.network.importer import ImportRejected
 from emergency.warnings.area import DistrictsArea, PolygonArea
 from emergency.warnings.cap import NS, alert_xml, import_alert
 from emergency.warnings.lifecycle import WarningInput, create_warning, issue_warning
@@ -40,6 +39,7 @@ from tests.security.payloads import (
     REFUSED_TEXT,
     square_ring,
 )
+from tests.support.commands import import_csv, import_territory, ingest_file
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")
