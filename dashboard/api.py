@@ -198,7 +198,7 @@ def _submit(ctx: Context, items: list[Any]) -> tuple[list[Any], list[Any], dict[
     """
     broken = {i for i, item in enumerate(items) if _has_unpaired_surrogate(item)}
     keep = [i for i in range(len(items)) if i not in broken]
-    errors = [
+    errors: list[dict[str, Any]] = [
         {"index": i, "field": "report", "reason": "text with an unpaired surrogate escape (\\ud800-\\udfff)"}
         for i in sorted(broken)
     ]

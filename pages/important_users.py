@@ -56,13 +56,15 @@ def details_form(key: str, current: register.ImportantUser | None) -> register.I
         format_func=kind_label,
         key=f"{key}-kind",
     )
-    known = current is not None and current.backup_hours is not None
-    has_backup = st.checkbox(t("iu.has_backup"), value=known or current is None, key=f"{key}-has-backup")
+    known_hours = current.backup_hours if current is not None else None
+    has_backup = st.checkbox(
+        t("iu.has_backup"), value=known_hours is not None or current is None, key=f"{key}-has-backup"
+    )
     hours = st.number_input(
         t("iu.backup_hours"),
         min_value=0.0,
         max_value=register.MAX_BACKUP_HOURS,
-        value=float(current.backup_hours) if known and current else 0.0,
+        value=float(known_hours) if known_hours is not None else 0.0,
         step=0.5,
         key=f"{key}-hours",
     )
@@ -148,20 +150,16 @@ with edit_tab:
         with st.form(f"iu-edit-{current.customer_id}-{current.version}"):
             edited = details_form(f"iu-edit-{current.customer_id}-{current.version}", current)
         if edited is not None:
-            attempt(
-                lambda: execute(ctx, EditImportantUser(current.customer_id, current.version, edited)),
-                t("iu.saved", account=current.account_no),
-            )
+            edit = EditImportantUser(current.customer_id, current.version, edited)
+            attempt(lambda: execute(ctx, edit), t("iu.saved", account=current.account_no))
 
 with add_tab:
     with st.form("iu-add"):
         account_no = st.text_input(t("iu.account"), max_chars=32, key="iu-add-account")
         added = details_form("iu-add", None)
     if added is not None:
-        attempt(
-            lambda: execute(ctx, RegisterImportantUser(account_no, added)),
-            t("iu.saved", account=account_no.strip()),
-        )
+        registration = RegisterImportantUser(account_no, added)
+        attempt(lambda: execute(ctx, registration), t("iu.saved", account=account_no.strip()))
 
 with import_tab:
     st.caption(

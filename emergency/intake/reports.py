@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
@@ -27,7 +28,7 @@ from emergency.core.bulk import insert_columns, on_sqlite
 from emergency.core.clock import Clock
 from emergency.core.errors import Problem
 from emergency.core.ids import IdBlock
-from emergency.core.models import Device, Report, ReportChannel, ReportKind, ReportStatus, Role, Setting
+from emergency.core.models import Base, Device, Report, ReportChannel, ReportKind, ReportStatus, Role, Setting
 from emergency.core.settings import get_setting
 from emergency.network.analysis import AnalysisResult, IncomingReport, analyse_reports
 from emergency.network.model import NetworkModel, network_model
@@ -63,7 +64,8 @@ PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{3,30}$")
 class Accepted(NamedTuple):
     """A report stored (or a retry of one), by its place in the request. A tuple: one per report."""
 
-    index: int
+    # typeshed reads a field named `index` as overriding tuple.index; callers read the field.
+    index: int  # type: ignore[assignment]
     id: int
     duplicate: bool
 
@@ -137,7 +139,7 @@ def receive_reports(
     candidates = _validate_all(session, clock, model, items, result.errors, tz)
     fresh, repeats = _drop_duplicates(session, candidates, result.accepted)
     if fresh:
-        stored = list(zip(fresh, IdBlock(session, Report.__table__).take(len(fresh)), strict=True))
+        stored = list(zip(fresh, IdBlock(session, _REPORTS).take(len(fresh)), strict=True))
         result.accepted.extend(Accepted(c.index, report_id, False) for c, report_id in stored)
         id_of = {c.index: report_id for c, report_id in stored}
         result.accepted.extend(Accepted(c.index, id_of[first.index], True) for c, first in repeats)
@@ -388,7 +390,9 @@ def _resolve(
 
     good: list[_Candidate] = []
     located = [c for c in candidates if c.lon is not None and c.lat is not None]
-    inside = model.inside([c.lon for c in located], [c.lat for c in located]) if located else []
+    lons = [c.lon for c in located if c.lon is not None]
+    lats = [c.lat for c in located if c.lat is not None]
+    inside: np.ndarray | list[bool] = model.inside(lons, lats) if located else []
     outside = {c.index for c, ok in zip(located, inside, strict=True) if not ok}
     for c in candidates:
         problem: tuple[str, str] | None = None
@@ -425,6 +429,8 @@ def _resolve(
 # --- idempotency and storage ------------------------------------------------------------------
 
 
+_REPORTS = Base.metadata.tables[Report.__tablename__]
+
 # Both use the (channel, external_id) unique index.
 _EXISTING_REPORTS = select(Report.external_id, Report.id).where(
     Report.channel == bindparam("channel"), Report.external_id.in_(bindparam("external_ids", expanding=True))
@@ -435,13 +441,17 @@ _SQLITE_EXISTING_REPORTS = (
 )
 
 
-def _stored_reports(session: Session, channel: str, external_ids: list[str]) -> Iterator[tuple[str, int]]:
+def _stored_reports(
+    session: Session, channel: str, external_ids: list[str]
+) -> Iterator[tuple[str | None, int]]:
     """(external id, report id) of the reports already stored on this channel under these ids."""
     if on_sqlite(session):
         # One statement text for every batch, the ids bound as one JSON array: an IN list of
         # another length is another statement for SQLite to prepare, and SQLAlchemy to render.
-        yield from session.connection().exec_driver_sql(
-            _SQLITE_EXISTING_REPORTS, (str(channel), json.dumps(external_ids))
+        yield from (
+            session.connection()
+            .exec_driver_sql(_SQLITE_EXISTING_REPORTS, (str(channel), json.dumps(external_ids)))
+            .tuples()
         )
         return
     for start in range(0, len(external_ids), 900):
@@ -465,7 +475,8 @@ def _drop_duplicates(
     existing: dict[tuple[str, str], int] = {}
     for channel, wanted in by_channel.items():
         for external_id, report_id in _stored_reports(session, channel, sorted(wanted)):
-            existing[(channel, external_id)] = report_id
+            if external_id is not None:  # it is: the lookup was by external id
+                existing[(channel, external_id)] = report_id
     fresh: list[_Candidate] = []
     first_in_batch: dict[tuple[str, str], _Candidate] = {}
     repeats: list[tuple[_Candidate, _Candidate]] = []
@@ -498,7 +509,7 @@ def _store(
     # Column by column, as the statement takes them: no tuple per report to take apart again.
     insert_columns(
         session,
-        Report.__table__,
+        _REPORTS,
         {
             "id": ids,
             "channel": [c.channel for c in candidates],

@@ -25,6 +25,7 @@ from emergency.core.clock import Clock
 from emergency.core.ids import IdBlock
 from emergency.core.models import (
     AssignmentStatus,
+    Base,
     CrewAssignment,
     Device,
     DeviceKind,
@@ -201,7 +202,7 @@ class _Analysis:
         # New outages take their ids up front and are written together when the batch ends. Until
         # then nothing may point at them in the database: statements that do wait in `after_flush`,
         # and absorbed outages learn the id of the outage that took them over in `merges`.
-        self.outage_ids = IdBlock(session, Outage.__table__)
+        self.outage_ids = IdBlock(session, _OUTAGES)
         self.created_ids: set[int] = set()
         self.carried_breaches: dict[int, list[SlaBreach]] = {}  # added this batch, by outage id
         self.after_flush: list[Executable] = []
@@ -492,12 +493,13 @@ class _Analysis:
         if not self.restored_at_device:
             return None  # nothing restored lately near this batch: no walk per uncovered call
         candidates = [
-            outage
+            (outage.restored_at, outage)
             for node in self._path(index)
             for outage in self.restored_at_device.get(node, [])
             if outage.restored_at is not None and at - self.rules.nested_window <= outage.restored_at <= at
         ]
-        return max(candidates, key=lambda o: o.restored_at, default=None)
+        latest = max(candidates, key=lambda candidate: candidate[0], default=None)
+        return None if latest is None else latest[1]
 
     def _recent_pending(self, transformer: int) -> list[tuple[int, int | None, datetime]]:
         """Pending calls on a transformer close enough in time to the newest to be one event."""
@@ -589,9 +591,9 @@ class _Analysis:
         outage.hazard = any(o.hazard for o in absorbed) or any(c[0] in self.hazard_reports for c in pending)
         outage.report_count = sum(o.report_count for o in absorbed)
         outage.last_report_at = max([o.last_report_at or o.first_report_at for o in absorbed] + times)
-        etrs = [o for o in absorbed if o.etr_at is not None]
+        etrs = [(o.etr_at, o) for o in absorbed if o.etr_at is not None]
         if etrs:
-            latest = max(etrs, key=lambda o: o.etr_at)  # the most conservative estimate stands
+            _, latest = max(etrs, key=lambda etr: etr[0])  # the most conservative estimate stands
             outage.etr_at, outage.etr_source = latest.etr_at, latest.etr_source
             outage.etr_confidence, outage.etr_set_at = latest.etr_confidence, latest.etr_set_at
         absorbed_ids = [o.id for o in absorbed]
@@ -721,7 +723,7 @@ class _Analysis:
         self._audit("outage.predict" if state == OutageState.PREDICTED else "outage.open", outage, None)
         return outage
 
-    def _gather(self, outage: Outage, report: IncomingReport) -> None:
+    def _gather(self, outage: AnyOutage, report: IncomingReport) -> None:
         """Attach a report of this batch to the active outage that covers it, counted later.
 
         Most of a storm's batch joins outages already there; the counts and times go onto each
@@ -808,10 +810,10 @@ class _Analysis:
 
 
 _ATTACH_COLUMNS = ("report_count", "first_report_at", "last_report_at", "hazard")
-_OUTAGES = Outage.__table__
+_OUTAGES = Base.metadata.tables[Outage.__tablename__]
 # Report rows are never loaded as objects during analysis: their updates skip the ORM's
 # bookkeeping for objects in the session.
-_REPORTS = Report.__table__
+_REPORTS = Base.metadata.tables[Report.__tablename__]
 
 
 def _versioned_outage_update(columns: Iterable[str]) -> Executable:
@@ -830,7 +832,7 @@ _UPDATE_MERGED_FOUND = _versioned_outage_update(["state", "merged_into_id", *_AT
 _MOVE_REPORTS = (
     update(_REPORTS).where(_REPORTS.c.outage_id == bindparam("b_from")).values(outage_id=bindparam("b_to"))
 )
-_ASSIGNMENTS = CrewAssignment.__table__
+_ASSIGNMENTS = Base.metadata.tables[CrewAssignment.__tablename__]
 _MOVE_ASSIGNMENTS = (
     update(_ASSIGNMENTS)
     .where(

@@ -21,6 +21,7 @@ from sqlalchemy import Table
 
 from emergency.core.models import (
     AreaType,
+    Base,
     Crew,
     CrewKind,
     CrewStatus,
@@ -133,7 +134,7 @@ class ImportFiles:
 
 def _lengths(table: Table) -> dict[str, int]:
     """Declared string lengths, so a value PostgreSQL would refuse is refused here first."""
-    return {c.name: int(c.type.length) for c in table.c if getattr(c.type, "length", None)}
+    return {c.name: int(length) for c in table.c if (length := getattr(c.type, "length", None))}
 
 
 def _duplicates(parsed: ParsedFile, key: str, column: str, noun: str, problems: ProblemLog) -> None:
@@ -155,11 +156,12 @@ def _duplicates(parsed: ParsedFile, key: str, column: str, noun: str, problems: 
     parsed.rows = kept
 
 
-DEVICES = Device.__table__
-CUSTOMERS = Customer.__table__
-CREWS = Crew.__table__
-DEPOTS = Depot.__table__
-DISTRICTS = District.__table__
+# The tables as `Table`s (a model's `__table__` is typed as any FROM clause).
+DEVICES = Base.metadata.tables[Device.__tablename__]
+CUSTOMERS = Base.metadata.tables[Customer.__tablename__]
+CREWS = Base.metadata.tables[Crew.__tablename__]
+DEPOTS = Base.metadata.tables[Depot.__tablename__]
+DISTRICTS = Base.metadata.tables[District.__tablename__]
 DEVICE_LEN = _lengths(DEVICES)
 CUSTOMER_LEN = _lengths(CUSTOMERS)
 CREW_LEN = _lengths(CREWS)

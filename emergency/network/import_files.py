@@ -83,7 +83,7 @@ class ProblemLog:
         # line order, whole-file problems first.
         return sorted(
             self.kept,
-            key=lambda e: (rank.get(e.file, len(rank)), -1 if e.line is None else e.line),
+            key=lambda e: (rank.get(e.file or "", len(rank)), -1 if e.line is None else e.line),
         )
 
 

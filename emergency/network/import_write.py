@@ -36,6 +36,7 @@ from emergency.network.import_check import (
     DistrictIn,
     ImportFiles,
     ParsedFile,
+    Placed,
 )
 from emergency.network.import_files import ProblemLog
 from emergency.network.model import RadialNetwork
@@ -281,7 +282,7 @@ def _check_network(
         # parent for a wrong kind; for a cycle, the first imported device up the loop).
         culprit = _first_imported_above(i, network, union, codes)
         if culprit is not None:
-            stored_kind = stored.devices.get(parent_code)
+            stored_kind = stored.devices.get(parent_code) if parent_code is not None else None
             changed_kind = stored_kind is not None and DeviceKind(stored_kind.kind) != culprit.kind
             problems.add_once(
                 parsed.label,
@@ -430,7 +431,7 @@ def write_plan(session: Session, clock: Clock, plan: ImportPlan, stored: StoredT
                 "code": code,
                 "name_en": name,
                 "name_zh": name,
-                "district_id": district_ids[crew.district],
+                "district_id": district_ids[_placed_in(crew)],
                 "lon": crew.lon,
                 "lat": crew.lat,
                 "is_staging": False,
@@ -471,7 +472,7 @@ def write_plan(session: Session, clock: Clock, plan: ImportPlan, stored: StoredT
         session,
         CREWS,
         "code",
-        [_crew_values(c, stored.crews.get(c.code), depot_ids, now) for c in plan.crews],
+        [_crew_values(c, stored.crews.get(c.code) if c.code else None, depot_ids, now) for c in plan.crews],
         stored.crews,
         versioned=True,
     )
@@ -482,6 +483,12 @@ def write_plan(session: Session, clock: Clock, plan: ImportPlan, stored: StoredT
         crews=crew_counts,
         depots=depot_counts,
     )
+
+
+def _placed_in(row: Placed) -> str:
+    """The district of a row that passed the checks (every such row has one)."""
+    assert row.district is not None
+    return row.district
 
 
 def _district_values(district: DistrictIn) -> dict[str, Any]:

@@ -262,7 +262,7 @@ class NetworkModel:
             return np.zeros(len(lons), dtype=bool)
         return shapely.contains_xy(self._territory, np.asarray(lons, float), np.asarray(lats, float))
 
-    def _project(self, lons: Sequence[float], lats: Sequence[float]) -> np.ndarray:
+    def _project(self, lons: Sequence[float] | np.ndarray, lats: Sequence[float] | np.ndarray) -> np.ndarray:
         x = np.asarray(lons, float) * _METRES_PER_DEGREE_LON_EQUATOR * math.cos(math.radians(self._lat0))
         y = np.asarray(lats, float) * _METRES_PER_DEGREE_LAT
         return np.column_stack([x, y])

@@ -149,6 +149,12 @@ _SQLITE_WAITING_CALLS = (
 )
 
 
+def _reported_at(text: str) -> datetime:
+    at = sqlite_utc_time(text)
+    assert at is not None  # reports.reported_at is NOT NULL
+    return at
+
+
 def waiting_calls(
     session: Session, since: datetime
 ) -> Iterable[tuple[int, int | None, int | None, datetime]]:
@@ -161,7 +167,7 @@ def waiting_calls(
     if not on_sqlite(session):
         return session.execute(_WAITING_CALLS, {"since": since}).tuples()
     return [
-        (report_id, transformer_id, customer_id, sqlite_utc_time(at))
+        (report_id, transformer_id, customer_id, _reported_at(at))
         for report_id, transformer_id, customer_id, at in driver_rows(
             session, _SQLITE_WAITING_CALLS, (sqlite_utc_text(since),)
         )
