@@ -33,11 +33,6 @@ from emergency.core.models import (
 from emergency.core.settings import get_setting
 
 
-class NetworkProblem:
-    device_code: str
-    reason: str
-
-
 @dataclass
 class RadialNetwork:
     """Devices in index order; `parent[i]` is the index of i's parent, -1 for a root."""

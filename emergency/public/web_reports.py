@@ -1,6 +1,6 @@
 """The public "report an outage" form's service: rate limited, duplicate-aware, through intake.
 
-The report itself goes through `emergency.intake.reports.submit_reports` (channel "web") like every other
+The report itself goes through `emergency.intake.reports.receive_reports` (channel "web") like every other
 channel, so it is validated, resolved to a transformer and analysed the same way. What this adds
 is what a web form needs:
 
