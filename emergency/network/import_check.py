@@ -34,7 +34,7 @@ from emergency.core.models import (
     ImportanceGrade,
     SwitchState,
 )
-from emergency.network.import_files import CsvSpec, ProblemLog, read_csv, read_text
+from emergency.network.import_files import CsvSpec, ParsedFile, ProblemLog, read_csv, read_text
 
 # Default weight for sorting outages by weighted customers (DOMAIN.md section 3), by grade.
 DEFAULT_PRIORITY_WEIGHT: dict[ImportanceGrade, float] = {
@@ -110,18 +110,6 @@ class CrewIn(Placed):
     shift_end: str | None = None
     phone: str | None = None
     status: CrewStatus | None = None
-
-
-@dataclass
-class ParsedFile:
-    label: str
-    rows: list[Any]
-    # Keys that rows (even broken ones) claimed, so a later reference to them is not reported as
-    # unknown on top of the row's own problem.
-    claimed: set[str] = field(default_factory=set)
-    # False when the file as a whole could not be read: checks that depend on its rows are
-    # skipped, since every reference to them would fail and bury the one message that matters.
-    readable: bool = True
 
 
 @dataclass

@@ -11,16 +11,13 @@ import io
 import math
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from emergency.core.csv_input import CsvReader, not_text, width_problem
 from emergency.core.errors import Problem
-
-if TYPE_CHECKING:
-    from emergency.network.import_check import ParsedFile
 
 MIB = 1024 * 1024
 # Largest file accepted per kind. Each file is held in memory while it is checked; these sizes
@@ -139,6 +136,20 @@ def read_text(path: Path, kind: str, problems: ProblemLog) -> str | None:
         problems.add(label, text.count("\n", 0, nul) + 1, "", "contains a NUL character: not a text file")
         return None
     return text
+
+
+@dataclass
+class ParsedFile:
+    """One file's rows as parsed (of the type its parser makes), and whether it could be read."""
+
+    label: str
+    rows: list[Any]
+    # Keys that rows (even broken ones) claimed, so a later reference to them is not reported as
+    # unknown on top of the row's own problem.
+    claimed: set[str] = field(default_factory=set)
+    # False when the file as a whole could not be read: checks that depend on its rows are
+    # skipped, since every reference to them would fail and bury the one message that matters.
+    readable: bool = True
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,9 @@ from emergency.network.import_check import (
     DeviceIn,
     DistrictIn,
     ImportFiles,
-    ParsedFile,
     Placed,
 )
-from emergency.network.import_files import ProblemLog
+from emergency.network.import_files import ParsedFile, ProblemLog
 from emergency.network.model import RadialNetwork
 
 BUSY_CREW_STATUSES = frozenset({CrewStatus.DISPATCHED, CrewStatus.EN_ROUTE, CrewStatus.ON_SITE})

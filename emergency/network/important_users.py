@@ -3,7 +3,8 @@
 An important user is a customer account with a grade (special, grade 1, grade 2, temporary) or a
 residential life-support customer. Managers register accounts, edit them and import a register as
 CSV; every change is audited and bumps the territory revision (the network model caches
-important users below each device). Contacts are staff-only: the list refuses anyone else.
+important users below each device). Contacts are staff-only: the register query
+(`emergency.app.queries.network`) refuses anyone else.
 
 A CSV import is all or nothing: every row is checked first, and if any row is bad nothing is
 stored and each bad row is reported with its line and reason.
