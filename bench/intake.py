@@ -20,7 +20,11 @@ from bench.common import (
     _fresh_sqlite,
     _timed,
 )
+from emergency.app.bus import execute
+from emergency.app.commands.intake import SubmitReports
+from emergency.app.context import Context
 from emergency.core.clock import FakeClock
+from emergency.core.config import load_settings
 from emergency.core.db import Database
 from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,
@@ -30,8 +34,8 @@ from emergency.core.models import (
     ReportKind,
 )
 from emergency.demo.territory import DEFAULT_SEED, Territory, generate_territory, load_territory
-from emergency.intake.reports import submit_reports
-from emergency.network.model import AnalysisResult, RadialNetwork, network_model
+from emergency.network.analysis import AnalysisResult
+from emergency.network.model import RadialNetwork, network_model
 
 # --- intake: a typhoon's burst of reports through intake and trouble-call analysis -------------
 
@@ -228,10 +232,11 @@ def _warm_model(db: Database) -> float:
 def _submit(db: Database, clock: FakeClock, burst: Burst, begin: int, end: int, batch: int) -> AnalysisResult:
     """Feed reports [begin, end) in batches, the clock at each batch's last arrival."""
     total = AnalysisResult()
+    ctx = Context(db, clock, INTAKE_ACTOR, load_settings().timezone)
     for start in range(begin, end, batch):
         stop = min(start + batch, end)
         clock.set(burst.arrivals[stop - 1])
-        result = submit_reports(db, clock, INTAKE_ACTOR, burst.items[start:stop])
+        result = execute(ctx, SubmitReports(tuple(burst.items[start:stop])))
         if result.errors:
             raise AssertionError(f"the benchmark's own reports were refused: {result.errors[:3]}")
         for name in ("predicted", "confirmed", "merged", "nested", "restored"):
@@ -248,7 +253,7 @@ def bench_intake(
 ) -> list[BenchRow]:
     """Ingest a typhoon-shaped burst of reports into the demo territory in SQLite, end to end.
 
-    Reports go through `submit_reports` in batches of `batch` (validation, de-duplication,
+    Reports go through `SubmitReports` in batches of `batch` (validation, de-duplication,
     storage and trouble-call analysis), as the HTTP route would pass them. The naive baseline sends
     the first `naive` reports of the same stream one per call into a copy of the same database.
     The network model both use is built before the clock starts and reported on its own row.
@@ -296,7 +301,7 @@ def bench_intake(
             budget=">= 10,000 reports/s",
             baseline=naive_count / naive_s,
             baseline_description=(
-                f"the first {naive_count:,} reports of the same stream, one submit_reports call each "
+                f"the first {naive_count:,} reports of the same stream, one SubmitReports command each "
                 "(one insert, one analysis pass per report), into a copy of the same database"
             ),
             higher_is_better=True,

@@ -1,7 +1,7 @@
 """Machine intake over HTTP: `POST /api/reports` for the call centre, the app and smart meters.
 
 A bearer token of scope "intake" is required. The body is one report (a JSON object) or a list of
-them; each item is validated on its own by `emergency.intake.reports.submit_reports`, which stores the good
+them; each item is validated on its own by intake (the `SubmitReports` command), which stores the good
 ones even when others are refused. Answers:
 
 - 201 `{"accepted": [{"index", "id", "duplicate"}], "outages": {...}}` when every item was accepted;
@@ -27,15 +27,17 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from emergency.app.bus import execute
+from emergency.app.commands.intake import SubmitReports
+from emergency.app.context import Context
 from emergency.core import ratelimit
-from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK, Clock
 from emergency.core.config import load_settings
-from emergency.core.db import Database, get_database
+from emergency.core.db import get_database
 from emergency.core.models import TokenScope
 from emergency.core.tokens import authenticate_token
-from emergency.intake.reports import MAX_BATCH, submit_reports
-from emergency.network.model import AnalysisResult
+from emergency.intake.reports import MAX_BATCH
+from emergency.network.analysis import AnalysisResult
 
 # 5,000 reports of about 1 KiB each (the description alone may be 2,000 characters).
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -137,7 +139,8 @@ async def _post_reports(request: Request, clock: Clock) -> JSONResponse:
     if request.method != "POST":
         # Without this, other methods fall through to the pages' catch-all and get HTML.
         return JSONResponse({"error": "use POST to send reports"}, status_code=405, headers={"Allow": "POST"})
-    db = get_database(load_settings().db_url)
+    settings = load_settings()
+    db = get_database(settings.db_url)
     presented = _bearer(request.headers.get("authorization"))
     if presented is None:
         return _unauthorized()
@@ -166,7 +169,9 @@ async def _post_reports(request: Request, clock: Clock) -> JSONResponse:
         return _refused(f"at most {MAX_BATCH:,} reports per request, got {len(items):,}", field="reports")
 
     try:
-        accepted, errors, outages = await run_in_threadpool(_submit, db, clock, actor, items)
+        accepted, errors, outages = await run_in_threadpool(
+            _submit, Context(db, clock, actor, settings.timezone), items
+        )
     except OperationalError:
         # SQLite's lock wait ran out, or PostgreSQL went away: nothing was stored, try again.
         log.exception("POST /api/reports: database unavailable")
@@ -185,9 +190,7 @@ def _has_unpaired_surrogate(item: Any) -> bool:
     return False
 
 
-def _submit(
-    db: Database, clock: Clock, actor: Actor, items: list[Any]
-) -> tuple[list[Any], list[Any], dict[str, Any]]:
+def _submit(ctx: Context, items: list[Any]) -> tuple[list[Any], list[Any], dict[str, Any]]:
     """Accepted items, errors and outages as JSON, indexed by position in the request.
 
     Items whose text no database can store are refused here, item by item, so the others still go in
@@ -195,15 +198,18 @@ def _submit(
     """
     broken = {i for i, item in enumerate(items) if _has_unpaired_surrogate(item)}
     keep = [i for i in range(len(items)) if i not in broken]
-    errors = [
+    errors: list[dict[str, Any]] = [
         {"index": i, "field": "report", "reason": "text with an unpaired surrogate escape (\\ud800-\\udfff)"}
         for i in sorted(broken)
     ]
     if not keep:
         return [], errors, AnalysisResult().to_json()
-    result = submit_reports(db, clock, actor, [items[i] for i in keep])
+    result = execute(ctx, SubmitReports(tuple(items[i] for i in keep)))
     accepted = [{"index": keep[a.index], "id": a.id, "duplicate": a.duplicate} for a in result.accepted]
-    errors += [{**e.to_json(), "index": keep[e.index] if e.index >= 0 else e.index} for e in result.errors]
+    errors += [
+        {**e.to_json(), "index": keep[e.index] if e.index is not None and e.index >= 0 else e.index}
+        for e in result.errors
+    ]
     errors.sort(key=lambda e: e["index"])
     return accepted, errors, result.analysis.to_json()
 

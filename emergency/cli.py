@@ -166,17 +166,17 @@ def _run(args: argparse.Namespace, db: Database) -> int:
         )
         return 2
     if args.command == "import":
-        from emergency.network.importer import ImportRejected, import_territory
+        from emergency.app.bus import execute
+        from emergency.app.commands.network import ImportTerritory
+        from emergency.app.context import Context
+        from emergency.network.importer import ImportRejected
 
         try:
-            summary = import_territory(
-                db,
-                clock,
-                CLI_ADMIN,
-                network=args.network,
-                customers=args.customers,
-                crews=args.crews,
-                districts=args.districts,
+            summary = execute(
+                Context(db, clock, CLI_ADMIN, load_settings().timezone),
+                ImportTerritory(
+                    network=args.network, customers=args.customers, crews=args.crews, districts=args.districts
+                ),
             )
         except ImportRejected as rejected:
             for error in rejected.errors:
@@ -282,9 +282,13 @@ def _safe_url(db: Database) -> str:
 
 
 def _ingest(args: argparse.Namespace, db: Database) -> int:
-    from emergency.intake.ingest_file import CLI_INTAKE, ingest_file
+    from emergency.app.bus import execute
+    from emergency.app.commands.intake import IngestFile
+    from emergency.app.context import Context
+    from emergency.intake.ingest_file import CLI_INTAKE
 
-    summary = ingest_file(db, SYSTEM_CLOCK, CLI_INTAKE, args.file, batch_size=args.batch)
+    ctx = Context(db, SYSTEM_CLOCK, CLI_INTAKE, load_settings().timezone)
+    summary = execute(ctx, IngestFile(args.file, batch_size=args.batch))
     for problem in summary.problems:
         print(problem, file=sys.stderr)
     if summary.without_external_id:

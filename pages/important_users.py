@@ -11,7 +11,9 @@ from dashboard.i18n import current_language, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import show_outcome
 from dashboard.session import require_role
-from emergency.core.clock import SYSTEM_CLOCK
+from emergency.app.bus import execute
+from emergency.app.commands.network import EditImportantUser, ImportImportantUsers, RegisterImportantUser
+from emergency.app.queries import network as network_queries
 from emergency.core.errors import EmergencyError
 from emergency.core.models import CustomerKind, ImportanceGrade, Role
 from emergency.network import important_users as register
@@ -23,7 +25,7 @@ KINDS = [k.value for k in CustomerKind]
 
 actor = require_role(Role.MANAGER, Role.ADMIN)
 language = current_language()
-db = services.database()
+ctx = services.context(actor)
 
 
 def grade_label(grade: str) -> str:
@@ -54,13 +56,15 @@ def details_form(key: str, current: register.ImportantUser | None) -> register.I
         format_func=kind_label,
         key=f"{key}-kind",
     )
-    known = current is not None and current.backup_hours is not None
-    has_backup = st.checkbox(t("iu.has_backup"), value=known or current is None, key=f"{key}-has-backup")
+    known_hours = current.backup_hours if current is not None else None
+    has_backup = st.checkbox(
+        t("iu.has_backup"), value=known_hours is not None or current is None, key=f"{key}-has-backup"
+    )
     hours = st.number_input(
         t("iu.backup_hours"),
         min_value=0.0,
         max_value=register.MAX_BACKUP_HOURS,
-        value=float(current.backup_hours) if known and current else 0.0,
+        value=float(known_hours) if known_hours is not None else 0.0,
         step=0.5,
         key=f"{key}-hours",
     )
@@ -87,12 +91,12 @@ show_outcome(OUTCOME_KEY)
 problems = st.session_state.pop(PROBLEMS_KEY, None)
 if problems:
     st.dataframe(
-        [{t("iu.line"): p.line, t("iu.account"): p.account_no, t("iu.problem"): p.reason} for p in problems],
+        [{t("iu.line"): p.line, t("iu.account"): p.subject, t("iu.problem"): p.message} for p in problems],
         hide_index=True,
         width="stretch",
     )
 
-districts = services.territory_base(db.url)["districts"]
+districts = services.territory_base(ctx.db.url)["districts"]
 district_codes = sorted(f["properties"]["code"] for f in districts["features"]) if districts else []
 columns = st.columns(4)
 chosen_grades = columns[0].multiselect(
@@ -102,15 +106,9 @@ chosen_kinds = columns[1].multiselect(t("iu.kind"), KINDS, format_func=kind_labe
 chosen_districts = columns[2].multiselect(t("board.district"), district_codes, key="iu-f-district")
 search = columns[3].text_input(t("iu.search"), max_chars=100, key="iu-f-search")
 
-with db.read() as session:
-    users = register.list_important_users(
-        session,
-        actor,
-        grades=chosen_grades,
-        kinds=chosen_kinds,
-        district_codes=chosen_districts,
-        search=search,
-    )
+users = network_queries.important_users(
+    ctx, grades=chosen_grades, kinds=chosen_kinds, district_codes=chosen_districts, search=search
+)
 
 st.subheader(t("iu.count", count=len(users)))
 if users:
@@ -152,22 +150,16 @@ with edit_tab:
         with st.form(f"iu-edit-{current.customer_id}-{current.version}"):
             edited = details_form(f"iu-edit-{current.customer_id}-{current.version}", current)
         if edited is not None:
-            attempt(
-                lambda: register.update_important_user(
-                    db, SYSTEM_CLOCK, actor, current.customer_id, edited, expected_version=current.version
-                ),
-                t("iu.saved", account=current.account_no),
-            )
+            edit = EditImportantUser(current.customer_id, current.version, edited)
+            attempt(lambda: execute(ctx, edit), t("iu.saved", account=current.account_no))
 
 with add_tab:
     with st.form("iu-add"):
         account_no = st.text_input(t("iu.account"), max_chars=32, key="iu-add-account")
         added = details_form("iu-add", None)
     if added is not None:
-        attempt(
-            lambda: register.register_important_user(db, SYSTEM_CLOCK, actor, account_no, added),
-            t("iu.saved", account=account_no.strip()),
-        )
+        registration = RegisterImportantUser(account_no, added)
+        attempt(lambda: execute(ctx, registration), t("iu.saved", account=account_no.strip()))
 
 with import_tab:
     st.caption(
@@ -176,7 +168,7 @@ with import_tab:
     upload = st.file_uploader(t("iu.file"), type=["csv"], key="iu-import-file")
     if upload is not None and st.button(t("iu.import_go"), key="iu-import-go"):
         try:
-            result = register.import_csv(db, SYSTEM_CLOCK, actor, upload.getvalue())
+            result = execute(ctx, ImportImportantUsers(upload.getvalue()))
         except EmergencyError as error:
             st.session_state[OUTCOME_KEY] = ("error", t("action.refused", reason=plain(str(error))))
         else:

@@ -1,6 +1,6 @@
 """The outage lifecycle people drive: confirm, restore (whole or in steps), cancel, close.
 
-Trouble-call analysis (emergency.network.model) predicts and merges outages; the actions here are the
+Trouble-call analysis (emergency.network.analysis) predicts and merges outages; the actions here are the
 dispatcher's and the crew's. Each acts inside the caller's transaction (the handlers in
 `emergency.app.commands.dispatch` open it, check the role and keep trouble-call analysis out),
 refuses a stale edit (the version the caller saw), and writes an audit event.

@@ -1,11 +1,12 @@
 """`python -m emergency ingest FILE`: reports from a CSV or JSON Lines file, through the intake service.
 
 For catching up after a link to the call centre was down, or loading a meter head-end's export. The
-file is read line by line and fed to `emergency.intake.reports.submit_reports` in batches (each batch one
-transaction), so a large file never sits in memory whole. Every refused report, and every line that
-cannot be read, is reported with its line in the file. Reports carry their own (channel, external
-id), so running the same file again stores nothing new; rows without an external id cannot be
-recognised and would be stored again, which is why they are counted and warned about.
+file is read line by line and handed to intake in batches (the application layer's
+`SubmitReports`, each batch one transaction), so a large file never sits in memory whole. Every
+refused report, and every line that cannot be read, is reported with its line in the file.
+Reports carry their own (channel, external id), so running the same file again stores nothing new;
+rows without an external id cannot be recognised and would be stored again, which is why they are
+counted and warned about.
 
 CSV: a header row naming the report fields (see `emergency.intake.reports.FIELDS`), values as text, empty
 cells meaning "not given", lon and lat read as numbers. JSON Lines (`.jsonl`, `.ndjson`): one JSON
@@ -17,17 +18,16 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from emergency.core.actor import Actor
-from emergency.core.clock import Clock
-from emergency.core.db import Database
-from emergency.core.errors import InvalidInput
-from emergency.intake.reports import FIELDS, INTAKE_ROLES, MAX_BATCH, IntakeResult, submit_reports
-from emergency.network.model import AnalysisResult
+from emergency.core.csv_input import CsvReader, not_text, width_problem
+from emergency.core.errors import InvalidInput, Problem
+from emergency.intake.reports import FIELDS, MAX_BATCH, IntakeResult
+from emergency.network.analysis import AnalysisResult
 
 DEFAULT_BATCH = 1_000
 CSV_SUFFIXES = frozenset({".csv"})
@@ -41,29 +41,13 @@ REQUIRED_COLUMNS = ("channel", "kind")
 CLI_INTAKE = Actor("cli", "intake")
 
 
-@dataclass(frozen=True)
-class LineProblem:
-    """A refused report or an unreadable line: where (file line, header = 1), which field, why."""
-
-    file: str
-    line: int
-    field: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.field}: {self.reason}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"line": self.line, "field": self.field, "reason": self.reason}
-
-
 @dataclass
 class IngestSummary:
     file: str
     stored: int = 0
     duplicates: int = 0
     without_external_id: int = 0
-    problems: list[LineProblem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # each on a line of the file
     analysis: AnalysisResult = field(default_factory=AnalysisResult)
 
     @property
@@ -88,26 +72,28 @@ class IngestSummary:
             "outages": self.analysis.to_json(),
         }
 
+    def _problem(self, line: int, field: str, reason: str) -> Problem:
+        return Problem.in_file(self.file, line, field, reason)
+
     def _add(self, result: IntakeResult, lines: list[int]) -> None:
         self.stored += result.stored
         self.duplicates += len(result.accepted) - result.stored
         for error in result.errors:
-            self.problems.append(LineProblem(self.file, lines[error.index], error.field, error.reason))
+            assert error.index is not None
+            self.problems.append(self._problem(lines[error.index], error.field, error.reason))
         for name in ("predicted", "confirmed", "merged", "nested", "restored"):
             getattr(self.analysis, name).extend(getattr(result.analysis, name))
         self.analysis.grouped_reports += result.analysis.grouped_reports
 
 
 def ingest_file(
-    db: Database, clock: Clock, actor: Actor, path: Path, batch_size: int = DEFAULT_BATCH
+    path: Path, submit: Callable[[list[Any]], IntakeResult], batch_size: int = DEFAULT_BATCH
 ) -> IngestSummary:
-    """Read a file of reports and submit them in batches; problems are collected, not raised.
+    """Read a file of reports and hand them to `submit` in batches (each batch its own
+    transaction); problems are collected, not raised.
 
     Raises InvalidInput only when the file as a whole cannot be read (missing, wrong type, not text).
     """
-    # Intake checks the role again for each batch; checking here first keeps a refused caller
-    # from learning whether a path exists or what it holds.
-    actor.require(*INTAKE_ROLES)
     if not 1 <= batch_size <= MAX_BATCH:
         raise InvalidInput(f"from 1 to {MAX_BATCH}", field="batch")
     suffix = path.suffix.lower()
@@ -122,7 +108,10 @@ def ingest_file(
     except OSError as error:
         raise InvalidInput(f"cannot read {path}: {error.strerror or error}") from None
     with stream:
-        _refuse_binary(path, stream)
+        saved_otherwise = not_text(stream.read(4))
+        if saved_otherwise is not None:
+            raise InvalidInput(f"{path}: {saved_otherwise}")
+        stream.seek(0)
         reports = _csv_reports(stream, summary) if suffix in CSV_SUFFIXES else _json_reports(stream, summary)
         items: list[Any] = []
         lines: list[int] = []
@@ -132,21 +121,12 @@ def ingest_file(
             if isinstance(item, dict) and not item.get("external_id"):
                 summary.without_external_id += 1
             if len(items) == batch_size:
-                summary._add(submit_reports(db, clock, actor, items), lines)
+                summary._add(submit(items), lines)
                 items, lines = [], []
         if items:
-            summary._add(submit_reports(db, clock, actor, items), lines)
-    summary.problems.sort(key=lambda p: p.line)
+            summary._add(submit(items), lines)
+    summary.problems.sort(key=lambda p: p.line or 0)
     return summary
-
-
-def _refuse_binary(path: Path, stream: BinaryIO) -> None:
-    head = stream.read(4)
-    stream.seek(0)
-    if head.startswith(b"PK\x03\x04"):
-        raise InvalidInput(f"{path}: a ZIP archive or an Excel workbook, not a text file; save as CSV UTF-8")
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise InvalidInput(f"{path}: UTF-16 text; save it as UTF-8")
 
 
 def _lines(stream: BinaryIO, summary: IngestSummary) -> Iterator[tuple[int, str | None]]:
@@ -162,7 +142,7 @@ def _lines(stream: BinaryIO, summary: IngestSummary) -> Iterator[tuple[int, str 
             while raw and not raw.endswith(b"\n"):
                 raw = stream.readline(MAX_LINE_BYTES + 1)
             summary.problems.append(
-                LineProblem(summary.file, number, "report", f"line longer than {MAX_LINE_BYTES:,} bytes")
+                summary._problem(number, "report", f"line longer than {MAX_LINE_BYTES:,} bytes")
             )
             yield number, None
             continue
@@ -172,8 +152,7 @@ def _lines(stream: BinaryIO, summary: IngestSummary) -> Iterator[tuple[int, str 
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
             summary.problems.append(
-                LineProblem(
-                    summary.file,
+                summary._problem(
                     number,
                     "report",
                     f"not UTF-8 text (byte 0x{raw[error.start]:02x} at byte {error.start + 1} of the line); "
@@ -183,7 +162,7 @@ def _lines(stream: BinaryIO, summary: IngestSummary) -> Iterator[tuple[int, str 
             yield number, None
             continue
         if "\x00" in text:
-            summary.problems.append(LineProblem(summary.file, number, "report", "contains a NUL character"))
+            summary.problems.append(summary._problem(number, "report", "contains a NUL character"))
             yield number, None
             continue
         yield number, text
@@ -203,25 +182,17 @@ def _json_reports(stream: BinaryIO, summary: IngestSummary) -> Iterator[tuple[in
             json.dumps(item, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             summary.problems.append(
-                LineProblem(
-                    summary.file, number, "report", "text with an unpaired surrogate escape (\\ud800-\\udfff)"
-                )
+                summary._problem(number, "report", "text with an unpaired surrogate escape (\\ud800-\\udfff)")
             )
         except json.JSONDecodeError as error:
             summary.problems.append(
-                LineProblem(
-                    summary.file, number, "report", f"not valid JSON: {error.msg} (column {error.colno})"
-                )
+                summary._problem(number, "report", f"not valid JSON: {error.msg} (column {error.colno})")
             )
         except ValueError as error:
             # NaN or Infinity, or an integer of thousands of digits.
-            summary.problems.append(
-                LineProblem(summary.file, number, "report", f"not valid JSON: {error}"[:300])
-            )
+            summary.problems.append(summary._problem(number, "report", f"not valid JSON: {error}"[:300]))
         except RecursionError:
-            summary.problems.append(
-                LineProblem(summary.file, number, "report", "not valid JSON: nested too deeply")
-            )
+            summary.problems.append(summary._problem(number, "report", "not valid JSON: nested too deeply"))
         else:
             yield number, item
 
@@ -229,12 +200,9 @@ def _json_reports(stream: BinaryIO, summary: IngestSummary) -> Iterator[tuple[in
 def _csv_reports(stream: BinaryIO, summary: IngestSummary) -> Iterator[tuple[int, dict[str, Any]]]:
     """Rows as report dicts, with the line each row starts on (a quoted value may span lines)."""
     unreadable: set[int] = set()
-    last_line = 0
 
     def texts() -> Iterator[str]:
-        nonlocal last_line
         for number, text in _lines(stream, summary):
-            last_line = number
             if text is None:
                 unreadable.add(number)
                 # A line break keeps the rows around it apart; the row it belongs to is dropped below.
@@ -242,39 +210,30 @@ def _csv_reports(stream: BinaryIO, summary: IngestSummary) -> Iterator[tuple[int
             else:
                 yield text
 
-    reader = csv.reader(texts())
+    reader = CsvReader(texts())
     names: list[str] | None = None
-    row_end = 0
     try:
-        for values in reader:
-            start, row_end = row_end + 1, last_line
-            if any(line in unreadable for line in range(start, row_end + 1)):
+        for record in reader:
+            if any(line in unreadable for line in range(record.start, record.end + 1)):
                 continue
-            if not any(value.strip() for value in values):
+            if record.blank:
                 continue
             if names is None:
-                names = _header(values, start, summary)
+                names = _header(record.values, record.start, summary)
                 if names is None:
                     return
                 continue
-            if len(values) != len(names):
-                hint = " (is a quote left open?)" if any("\n" in value for value in values) else ""
-                summary.problems.append(
-                    LineProblem(
-                        summary.file,
-                        start,
-                        "report",
-                        f"row has {len(values)} values, the header has {len(names)}{hint}",
-                    )
-                )
+            wrong_width = width_problem(record.values, len(names))
+            if wrong_width is not None:
+                summary.problems.append(summary._problem(record.start, "report", wrong_width))
                 continue
-            yield start, _row(names, values)
+            yield record.start, _row(names, record.values)
     except csv.Error as error:
-        summary.problems.append(LineProblem(summary.file, last_line, "report", f"not valid CSV: {error}"))
+        summary.problems.append(summary._problem(reader.lines_read, "report", f"not valid CSV: {error}"))
         return
     if names is None:
         summary.problems.append(
-            LineProblem(summary.file, 1, "header", "the file is empty: the first line must name the columns")
+            summary._problem(1, "header", "the file is empty: the first line must name the columns")
         )
 
 
@@ -296,7 +255,7 @@ def _header(values: list[str], line: int, summary: IngestSummary) -> list[str] |
     if len(values) == 1 and ";" in values[0]:
         problems.append("separate the columns with commas, not semicolons")
     for problem in problems:
-        summary.problems.append(LineProblem(summary.file, line, "header", problem))
+        summary.problems.append(summary._problem(line, "header", problem))
     return None if problems else names
 
 

@@ -16,7 +16,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
+import numpy as np
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
@@ -24,18 +26,12 @@ from emergency.core import audit
 from emergency.core.actor import Actor
 from emergency.core.bulk import insert_columns, on_sqlite
 from emergency.core.clock import Clock
-from emergency.core.config import load_settings
-from emergency.core.db import Database, lock_against_analysis
+from emergency.core.errors import Problem
 from emergency.core.ids import IdBlock
-from emergency.core.models import Device, Report, ReportChannel, ReportKind, ReportStatus, Role, Setting
+from emergency.core.models import Base, Device, Report, ReportChannel, ReportKind, ReportStatus, Role, Setting
 from emergency.core.settings import get_setting
-from emergency.network.model import (
-    AnalysisResult,
-    IncomingReport,
-    NetworkModel,
-    analyse_reports,
-    network_model,
-)
+from emergency.network.analysis import AnalysisResult, IncomingReport, analyse_reports
+from emergency.network.model import NetworkModel, network_model
 
 # Who may submit: machine intake tokens, staff taking calls, and the public web form.
 INTAKE_ROLES = ("intake", "system", "public", Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
@@ -65,20 +61,11 @@ ENUM_MEMBERS: dict[Any, dict[str, Any]] = {
 PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{3,30}$")
 
 
-@dataclass(frozen=True)
-class ItemError:
-    index: int
-    field: str
-    reason: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "field": self.field, "reason": self.reason}
-
-
 class Accepted(NamedTuple):
     """A report stored (or a retry of one), by its place in the request. A tuple: one per report."""
 
-    index: int
+    # typeshed reads a field named `index` as overriding tuple.index; callers read the field.
+    index: int  # type: ignore[assignment]
     id: int
     duplicate: bool
 
@@ -86,7 +73,7 @@ class Accepted(NamedTuple):
 @dataclass
 class IntakeResult:
     accepted: list[Accepted] = field(default_factory=list)
-    errors: list[ItemError] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)  # by item index; -1: the batch
     analysis: AnalysisResult = field(default_factory=AnalysisResult)
 
     @property
@@ -128,48 +115,57 @@ class _Candidate:
     device_id: int | None = None
 
 
-def submit_reports(db: Database, clock: Clock, actor: Actor, items: Sequence[Any]) -> IntakeResult:
-    """Validate, store and analyse a batch of reports in one transaction."""
-    actor.require(*INTAKE_ROLES)
+def too_many(items: Sequence[Any]) -> IntakeResult | None:
+    """The refusal of a batch over MAX_BATCH reports (nothing of it is stored), or None."""
     if len(items) > MAX_BATCH:
-        return IntakeResult(errors=[ItemError(-1, "reports", f"at most {MAX_BATCH} reports per batch")])
-    with db.write() as session:
-        lock_against_analysis(session, db)
-        # Every setting in one query, held until the batch ends: the session's identity map keeps
-        # only objects referenced elsewhere, and answers each `get_setting` from memory.
-        settings = session.scalars(select(Setting)).all()
-        model = network_model(session, db.url)
-        result = IntakeResult()
-        candidates = _validate_all(session, clock, model, items, result.errors)
-        fresh, repeats = _drop_duplicates(session, candidates, result.accepted)
-        if fresh:
-            stored = list(zip(fresh, IdBlock(session, Report.__table__).take(len(fresh)), strict=True))
-            result.accepted.extend(Accepted(c.index, report_id, False) for c, report_id in stored)
-            id_of = {c.index: report_id for c, report_id in stored}
-            result.accepted.extend(Accepted(c.index, id_of[first.index], True) for c, first in repeats)
-            result.analysis = analyse_reports(session, clock, model, _incoming(model, stored))
-            _store(session, clock, stored, result.analysis.report_links)
-            if actor.role == "public":
-                # A web report by hand is audited on its own.
-                for _, report_id in stored:
-                    audit.record(session, clock, actor, "report.create", "report", report_id)
-            else:
-                # Machine intake comes at storm rates: one row per batch, naming the token and the
-                # reports it stored, keeps the trail complete without a row per call.
-                ids = [report_id for _, report_id in stored]
-                audit.record(
-                    session,
-                    clock,
-                    actor,
-                    "report.batch",
-                    "report",
-                    f"{ids[0]}-{ids[-1]}" if len(ids) > 1 else ids[0],
-                    after={"report_ids": ids, "count": len(ids)},
-                )
-        del settings
-        result.accepted.sort(key=lambda a: a.index)
-        result.errors.sort(key=lambda e: (e.index, e.field))
-        return result
+        return IntakeResult(errors=[Problem.in_item(-1, "reports", f"at most {MAX_BATCH} reports per batch")])
+    return None
+
+
+def receive_reports(
+    session: Session, clock: Clock, actor: Actor, items: Sequence[Any], *, tz: ZoneInfo, model_key: str
+) -> IntakeResult:
+    """Validate, store and analyse a batch of reports, in the caller's writing transaction with
+    analysis locked out (`unit_of_work(..., against_analysis=True)`).
+
+    `tz` reads a report's local wall-clock time; `model_key` names the database whose cached
+    network model analysis walks.
+    """
+    # Every setting in one query, held until the batch ends: the session's identity map keeps
+    # only objects referenced elsewhere, and answers each `get_setting` from memory.
+    settings = session.scalars(select(Setting)).all()
+    model = network_model(session, model_key)
+    result = IntakeResult()
+    candidates = _validate_all(session, clock, model, items, result.errors, tz)
+    fresh, repeats = _drop_duplicates(session, candidates, result.accepted)
+    if fresh:
+        stored = list(zip(fresh, IdBlock(session, _REPORTS).take(len(fresh)), strict=True))
+        result.accepted.extend(Accepted(c.index, report_id, False) for c, report_id in stored)
+        id_of = {c.index: report_id for c, report_id in stored}
+        result.accepted.extend(Accepted(c.index, id_of[first.index], True) for c, first in repeats)
+        result.analysis = analyse_reports(session, clock, model, _incoming(model, stored))
+        _store(session, clock, stored, result.analysis.report_links)
+        if actor.role == "public":
+            # A web report by hand is audited on its own.
+            for _, report_id in stored:
+                audit.record(session, clock, actor, "report.create", "report", report_id)
+        else:
+            # Machine intake comes at storm rates: one row per batch, naming the token and the
+            # reports it stored, keeps the trail complete without a row per call.
+            ids = [report_id for _, report_id in stored]
+            audit.record(
+                session,
+                clock,
+                actor,
+                "report.batch",
+                "report",
+                f"{ids[0]}-{ids[-1]}" if len(ids) > 1 else ids[0],
+                after={"report_ids": ids, "count": len(ids)},
+            )
+    del settings
+    result.accepted.sort(key=lambda a: a.index)
+    result.errors.sort(key=lambda e: (e.index, e.field))
+    return result
 
 
 def _incoming(model: NetworkModel, stored: list[tuple[_Candidate, int]]) -> list[IncomingReport]:
@@ -191,7 +187,12 @@ def _incoming(model: NetworkModel, stored: list[tuple[_Candidate, int]]) -> list
 
 
 def _validate_all(
-    session: Session, clock: Clock, model: NetworkModel, items: Sequence[Any], errors: list[ItemError]
+    session: Session,
+    clock: Clock,
+    model: NetworkModel,
+    items: Sequence[Any],
+    errors: list[Problem],
+    tz: ZoneInfo,
 ) -> list[_Candidate]:
     now = clock.now()
     max_age = timedelta(hours=float(get_setting(session, "intake.max_age_hours")))
@@ -200,11 +201,11 @@ def _validate_all(
     candidates: list[_Candidate] = []
     for index, item in enumerate(items):
         problems: list[tuple[str, str]] = []
-        candidate = _parse(index, item, now, max_age, max_description, problems)
+        candidate = _parse(index, item, now, tz, max_age, max_description, problems)
         if candidate is not None and not problems:
             candidates.append(candidate)
         elif problems:
-            errors.extend(ItemError(index, f, r) for f, r in problems)
+            errors.extend(Problem.in_item(index, f, r) for f, r in problems)
     good = _resolve(session, model, candidates, match_distance, errors)
     return good
 
@@ -213,6 +214,7 @@ def _parse(
     index: int,
     item: Any,
     now: datetime,
+    tz: ZoneInfo,
     max_age: timedelta,
     max_description: int,
     problems: list[tuple[str, str]],
@@ -226,7 +228,7 @@ def _parse(
             problems.append((str(name)[:64], "unknown field"))
     channel = _enum(get("channel"), "channel", ReportChannel, problems)
     kind = _enum(get("kind"), "kind", ReportKind, problems)
-    reported_at = _time(get("reported_at"), now, max_age, problems)
+    reported_at = _time(get("reported_at"), now, tz, max_age, problems)
     # Optional fields are mostly absent: their checks run only for a value.
     lon = lat = None
     if (value := get("lon")) is not None:
@@ -345,7 +347,9 @@ def _number(value: Any, name: str, low: float, high: float, problems: list[tuple
     return number
 
 
-def _time(value: Any, now: datetime, max_age: timedelta, problems: list[tuple[str, str]]) -> datetime | None:
+def _time(
+    value: Any, now: datetime, tz: ZoneInfo, max_age: timedelta, problems: list[tuple[str, str]]
+) -> datetime | None:
     if value is None or value == "":
         return now
     if not isinstance(value, str):
@@ -358,7 +362,7 @@ def _time(value: Any, now: datetime, max_age: timedelta, problems: list[tuple[st
         return None
     if when.tzinfo is None:
         # Call-centre systems send local wall-clock time; read it in the utility's time zone.
-        when = when.replace(tzinfo=load_settings().timezone)
+        when = when.replace(tzinfo=tz)
     if when > now + CLOCK_SKEW:
         problems.append(("reported_at", "is in the future"))
         return None
@@ -373,7 +377,7 @@ def _resolve(
     model: NetworkModel,
     candidates: list[_Candidate],
     match_distance: float,
-    errors: list[ItemError],
+    errors: list[Problem],
 ) -> list[_Candidate]:
     """Accounts to customers and transformers, locations to the nearest transformer, codes to devices."""
     customers = model.customers_by_account([c.account_no for c in candidates if c.account_no])
@@ -386,7 +390,9 @@ def _resolve(
 
     good: list[_Candidate] = []
     located = [c for c in candidates if c.lon is not None and c.lat is not None]
-    inside = model.inside([c.lon for c in located], [c.lat for c in located]) if located else []
+    lons = [c.lon for c in located if c.lon is not None]
+    lats = [c.lat for c in located if c.lat is not None]
+    inside: np.ndarray | list[bool] = model.inside(lons, lats) if located else []
     outside = {c.index for c, ok in zip(located, inside, strict=True) if not ok}
     for c in candidates:
         problem: tuple[str, str] | None = None
@@ -416,12 +422,14 @@ def _resolve(
         if problem is None:
             good.append(c)
         else:
-            errors.append(ItemError(c.index, *problem))
+            errors.append(Problem.in_item(c.index, *problem))
     return good
 
 
 # --- idempotency and storage ------------------------------------------------------------------
 
+
+_REPORTS = Base.metadata.tables[Report.__tablename__]
 
 # Both use the (channel, external_id) unique index.
 _EXISTING_REPORTS = select(Report.external_id, Report.id).where(
@@ -433,13 +441,17 @@ _SQLITE_EXISTING_REPORTS = (
 )
 
 
-def _stored_reports(session: Session, channel: str, external_ids: list[str]) -> Iterator[tuple[str, int]]:
+def _stored_reports(
+    session: Session, channel: str, external_ids: list[str]
+) -> Iterator[tuple[str | None, int]]:
     """(external id, report id) of the reports already stored on this channel under these ids."""
     if on_sqlite(session):
         # One statement text for every batch, the ids bound as one JSON array: an IN list of
         # another length is another statement for SQLite to prepare, and SQLAlchemy to render.
-        yield from session.connection().exec_driver_sql(
-            _SQLITE_EXISTING_REPORTS, (str(channel), json.dumps(external_ids))
+        yield from (
+            session.connection()
+            .exec_driver_sql(_SQLITE_EXISTING_REPORTS, (str(channel), json.dumps(external_ids)))
+            .tuples()
         )
         return
     for start in range(0, len(external_ids), 900):
@@ -463,7 +475,8 @@ def _drop_duplicates(
     existing: dict[tuple[str, str], int] = {}
     for channel, wanted in by_channel.items():
         for external_id, report_id in _stored_reports(session, channel, sorted(wanted)):
-            existing[(channel, external_id)] = report_id
+            if external_id is not None:  # it is: the lookup was by external id
+                existing[(channel, external_id)] = report_id
     fresh: list[_Candidate] = []
     first_in_batch: dict[tuple[str, str], _Candidate] = {}
     repeats: list[tuple[_Candidate, _Candidate]] = []
@@ -496,7 +509,7 @@ def _store(
     # Column by column, as the statement takes them: no tuple per report to take apart again.
     insert_columns(
         session,
-        Report.__table__,
+        _REPORTS,
         {
             "id": ids,
             "channel": [c.channel for c in candidates],

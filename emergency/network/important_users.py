@@ -3,7 +3,8 @@
 An important user is a customer account with a grade (special, grade 1, grade 2, temporary) or a
 residential life-support customer. Managers register accounts, edit them and import a register as
 CSV; every change is audited and bumps the territory revision (the network model caches
-important users below each device). Contacts are staff-only: the list refuses anyone else.
+important users below each device). Contacts are staff-only: the register query
+(`emergency.app.queries.network`) refuses anyone else.
 
 A CSV import is all or nothing: every row is checked first, and if any row is bad nothing is
 stored and each bad row is reported with its line and reason.
@@ -11,7 +12,6 @@ stored and each bad row is reported with its line and reason.
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 import re
@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from emergency.core import audit
 from emergency.core.actor import Actor
 from emergency.core.clock import Clock
-from emergency.core.db import Database
-from emergency.core.errors import Conflict, InvalidInput, NotFound
+from emergency.core.csv_input import CsvReader
+from emergency.core.errors import Conflict, InvalidInput, NotFound, Problem
 from emergency.core.models import Customer, CustomerKind, District, ImportanceGrade, Role
 from emergency.core.settings import bump_territory_revision
 
@@ -39,6 +38,7 @@ MAX_BACKUP_HOURS = 720.0  # a month: anything longer is a typing error
 PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{3,30}$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_ERRORS_SHOWN = 50
+CHANGED_FIRST = "someone changed this user first: reload and try again"
 
 
 @dataclass(frozen=True)
@@ -66,33 +66,24 @@ class ImportantUserInput:
 
 
 @dataclass(frozen=True)
-class RowProblem:
-    line: int  # in the file, the header being line 1
-    account_no: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class ImportResult:
     stored: int  # rows written; 0 whenever there is a problem
-    problems: tuple[RowProblem, ...] = field(default_factory=tuple)
+    problems: tuple[Problem, ...] = field(default_factory=tuple)  # each on a line, about an account
 
 
 def _is_important(grade: str, kind: str) -> bool:
     return grade != ImportanceGrade.NONE or kind == CustomerKind.LIFE_SUPPORT
 
 
-def list_important_users(
+def important_users(
     session: Session,
-    actor: Actor,
     *,
     grades: Sequence[str] = (),
     kinds: Sequence[str] = (),
     district_codes: Sequence[str] = (),
     search: str = "",
 ) -> list[ImportantUser]:
-    """The register, most critical grade first, filtered; staff only (it carries contacts)."""
-    actor.require(*VIEW_ROLES)
+    """The register, most critical grade first, filtered (staff only: it carries contacts)."""
     query = (
         select(Customer, District.code)
         .join(District, District.id == Customer.district_id)
@@ -195,26 +186,24 @@ def _change(
 
 
 def register_important_user(
-    db: Database, clock: Clock, actor: Actor, account_no: str, data: ImportantUserInput
+    session: Session, clock: Clock, actor: Actor, account_no: str, data: ImportantUserInput
 ) -> int:
     """Put a customer account on the register. Returns the customer id."""
-    actor.require(*EDIT_ROLES)
     clean = validated(data)
     if not _is_important(clean.grade, clean.kind):
         raise InvalidInput("choose a grade (or the life-support kind) to register a user", field="grade")
-    with db.write() as session:
-        customer = session.scalar(select(Customer).where(Customer.account_no == account_no.strip()))
-        if customer is None:
-            raise NotFound(f"no customer with account {account_no.strip()!r}")
-        if _is_important(str(customer.importance), str(customer.kind)):
-            raise Conflict(f"account {customer.account_no} is already on the register: edit it instead")
-        _change(session, clock, actor, customer, clean, "important_user.register")
-        bump_territory_revision(session, clock, actor.username)
-        return customer.id
+    customer = session.scalar(select(Customer).where(Customer.account_no == account_no.strip()))
+    if customer is None:
+        raise NotFound(f"no customer with account {account_no.strip()!r}")
+    if _is_important(str(customer.importance), str(customer.kind)):
+        raise Conflict(f"account {customer.account_no} is already on the register: edit it instead")
+    _change(session, clock, actor, customer, clean, "important_user.register")
+    bump_territory_revision(session, clock, actor.username)
+    return customer.id
 
 
 def update_important_user(
-    db: Database,
+    session: Session,
     clock: Clock,
     actor: Actor,
     customer_id: int,
@@ -223,20 +212,16 @@ def update_important_user(
     expected_version: int,
 ) -> None:
     """Change a registered user's grade, kind, backup or contacts. Grade "none" with a kind other
-    than life support takes the user off the register. Refused (Conflict) if someone changed it first."""
-    actor.require(*EDIT_ROLES)
+    than life support takes the user off the register. Refused (Conflict) if someone changed it
+    first; the caller turns a StaleDataError at the flush into the same Conflict (`CHANGED_FIRST`)."""
     clean = validated(data)
-    try:
-        with db.write() as session:
-            customer = session.get(Customer, customer_id)
-            if customer is None:
-                raise NotFound(f"no customer {customer_id}")
-            if customer.version != expected_version:
-                raise Conflict("someone changed this user first: reload and try again")
-            _change(session, clock, actor, customer, clean, "important_user.update")
-            bump_territory_revision(session, clock, actor.username)
-    except StaleDataError as error:
-        raise Conflict("someone changed this user first: reload and try again") from error
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(f"no customer {customer_id}")
+    if customer.version != expected_version:
+        raise Conflict(CHANGED_FIRST)
+    _change(session, clock, actor, customer, clean, "important_user.update")
+    bump_territory_revision(session, clock, actor.username)
 
 
 def _number(text: str) -> float | None:
@@ -249,30 +234,45 @@ def _number(text: str) -> float | None:
         raise InvalidInput(f"{text!r} is not a number", field="backup_hours") from None
 
 
-def import_csv(db: Database, clock: Clock, actor: Actor, content: bytes) -> ImportResult:
-    """Register or update important users from a CSV with the columns of `CSV_COLUMNS` (UTF-8,
-    a header row first). All or nothing: with any bad row nothing is stored."""
-    actor.require(*EDIT_ROLES)
+@dataclass(frozen=True)
+class RegisterRows:
+    """A register CSV read and checked row by row; nothing compared with the database yet."""
+
+    rows: tuple[tuple[int, str, ImportantUserInput], ...]  # (line, account, clean input)
+    problems: tuple[Problem, ...]
+
+
+def read_register_csv(content: bytes) -> RegisterRows:
+    """Check a CSV with the columns of `CSV_COLUMNS` (UTF-8, a header row first), row by row.
+
+    Raises InvalidInput when the file as a whole cannot be used (too large, not UTF-8, a missing
+    column, too many rows).
+    """
     if len(content) > MAX_CSV_BYTES:
         raise InvalidInput(f"the file is larger than {MAX_CSV_BYTES // 1000:,} KB", field="file")
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput("the file is not UTF-8 text", field="file") from None
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    records = iter(CsvReader(io.StringIO(text)))
+    first = next(records, None)
+    header = [h.strip() for h in (first.values if first is not None else [])]
     missing = [c for c in CSV_COLUMNS if c not in header]
     if missing:
         raise InvalidInput(f"missing column(s): {', '.join(missing)}", field="file")
-    reader.fieldnames = header
-    problems: list[RowProblem] = []
+    problems: list[Problem] = []
     parsed: list[tuple[int, str, ImportantUserInput]] = []
     seen: dict[str, int] = {}
-    for record in reader:
-        line = reader.line_num
+    for record in records:
+        if not record.values:
+            continue  # an empty line
+        line = record.end
         if len(parsed) + len(problems) >= MAX_CSV_ROWS:
             raise InvalidInput(f"more than {MAX_CSV_ROWS:,} rows", field="file")
-        account = (record.get("account_no") or "").strip()
+        # A short row lacks its last columns; a long one's extra values have no column.
+        values: dict[str, str | None] = dict.fromkeys(header)
+        values.update(zip(header, record.values, strict=False))
+        account = (values.get("account_no") or "").strip()
         try:
             if not account:
                 raise InvalidInput("is empty", field="account_no")
@@ -283,38 +283,43 @@ def import_csv(db: Database, clock: Clock, actor: Actor, content: bytes) -> Impo
             seen[account] = line
             clean = validated(
                 ImportantUserInput(
-                    grade=record.get("grade") or "",
-                    kind=record.get("kind") or "",
-                    backup_hours=_number(record.get("backup_hours") or ""),
-                    contact_name=record.get("contact_name"),
-                    contact_phone=record.get("contact_phone"),
+                    grade=values.get("grade") or "",
+                    kind=values.get("kind") or "",
+                    backup_hours=_number(values.get("backup_hours") or ""),
+                    contact_name=values.get("contact_name"),
+                    contact_phone=values.get("contact_phone"),
                 )
             )
             if not _is_important(clean.grade, clean.kind):
                 raise InvalidInput("grade none is only for life-support customers", field="grade")
             parsed.append((line, account, clean))
         except InvalidInput as error:
-            problems.append(RowProblem(line, account, str(error)))
-    with db.write() as session:
-        customers = {}
-        accounts = [account for _, account, _ in parsed]
-        for start in range(0, len(accounts), 900):
-            for customer in session.scalars(
-                select(Customer).where(Customer.account_no.in_(accounts[start : start + 900]))
-            ):
-                customers[customer.account_no] = customer
-        for line, account, _ in parsed:
-            if account not in customers:
-                problems.append(
-                    RowProblem(line, account, f"account_no: no customer with account {account!r}")
-                )
-        if problems:
-            problems.sort(key=lambda p: p.line)
-            # The transaction writes nothing: no row was changed before the check.
-            return ImportResult(0, tuple(problems))
-        for _, account, clean in parsed:
-            customer = customers[account]
-            _change(session, clock, actor, customer, clean, "important_user.import")
-        if parsed:
-            bump_territory_revision(session, clock, actor.username)
-    return ImportResult(len(parsed), ())
+            problems.append(Problem.on_line(line, account, error.field or "", error.reason))
+    return RegisterRows(tuple(parsed), tuple(problems))
+
+
+def import_register(session: Session, clock: Clock, actor: Actor, read: RegisterRows) -> ImportResult:
+    """Register or update the users of a checked CSV. All or nothing: with any bad row, or an
+    account that is no customer, nothing is stored and every problem is returned."""
+    problems = list(read.problems)
+    customers = {}
+    accounts = [account for _, account, _ in read.rows]
+    for start in range(0, len(accounts), 900):
+        for customer in session.scalars(
+            select(Customer).where(Customer.account_no.in_(accounts[start : start + 900]))
+        ):
+            customers[customer.account_no] = customer
+    for line, account, _ in read.rows:
+        if account not in customers:
+            problems.append(
+                Problem.on_line(line, account, "account_no", f"no customer with account {account!r}")
+            )
+    if problems:
+        problems.sort(key=lambda p: p.line or 0)
+        # Nothing is written: no row was changed before the check.
+        return ImportResult(0, tuple(problems))
+    for _, account, clean in read.rows:
+        _change(session, clock, actor, customers[account], clean, "important_user.import")
+    if read.rows:
+        bump_territory_revision(session, clock, actor.username)
+    return ImportResult(len(read.rows), ())

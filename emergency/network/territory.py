@@ -68,9 +68,12 @@ def _coordinates(geometry: dict[str, Any]) -> list[tuple[float, float]]:
 
 
 def district_collection(session: Session) -> FeatureCollection:
-    served = dict(
-        session.execute(select(Customer.district_id, func.count()).group_by(Customer.district_id)).all()
-    )
+    served: dict[int, int] = {
+        district_id: count
+        for district_id, count in session.execute(
+            select(Customer.district_id, func.count()).group_by(Customer.district_id)
+        ).tuples()
+    }
     features = [
         {
             "type": "Feature",

@@ -1,6 +1,6 @@
 """The public "report an outage" form's service: rate limited, duplicate-aware, through intake.
 
-The report itself goes through `emergency.intake.reports.submit_reports` (channel "web") like every other
+The report itself goes through `emergency.intake.reports.receive_reports` (channel "web") like every other
 channel, so it is validated, resolved to a transformer and analysed the same way. What this adds
 is what a web form needs:
 
@@ -18,6 +18,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -26,9 +27,11 @@ from emergency.core import ratelimit
 from emergency.core.actor import Actor
 from emergency.core.clock import Clock
 from emergency.core.db import Database
+from emergency.core.errors import Problem
 from emergency.core.models import Customer, Report, ReportChannel, ReportKind
 from emergency.core.settings import get_setting
-from emergency.intake.reports import ItemError, submit_reports
+from emergency.core.unit_of_work import unit_of_work
+from emergency.intake.reports import INTAKE_ROLES, receive_reports
 from emergency.public.lookup import ACCOUNT
 
 # What a member of the public can report; meters and SCADA speak for themselves.
@@ -48,7 +51,7 @@ class WebReportReceipt:
 class ReportRefused(Exception):
     """Intake refused the report; `errors` say which field and why, for the form to show."""
 
-    def __init__(self, errors: list[ItemError]) -> None:
+    def __init__(self, errors: list[Problem]) -> None:
         self.errors = errors
         super().__init__("; ".join(f"{e.field}: {e.reason}" for e in errors))
 
@@ -78,15 +81,17 @@ def report_outage(
     """
     account = (account_no or "").strip().replace(" ", "") or None
     if kind not in {k.value for k in PUBLIC_KINDS}:
-        raise ReportRefused([ItemError(0, "kind", "choose no power, partial power or wire down / hazard")])
+        raise ReportRefused(
+            [Problem.in_item(0, "kind", "choose no power, partial power or wire down / hazard")]
+        )
     if account is not None and not ACCOUNT.match(account):
         # Checked before the duplicate look-up, whose query no NUL byte or broken text may reach.
         raise ReportRefused(
-            [ItemError(0, "account_no", "4 to 32 letters, digits or '-', as printed on your bill")]
+            [Problem.in_item(0, "account_no", "4 to 32 letters, digits or '-', as printed on your bill")]
         )
     if account is None and (lon is None or lat is None):
         raise ReportRefused(
-            [ItemError(0, "account_no", "give an account number or a location (lon and lat)")]
+            [Problem.in_item(0, "account_no", "give an account number or a location (lon and lat)")]
         )
     place = _place(lon, lat) if account is None else ""
     ratelimit.attempt(db, clock, "report", requester)
@@ -108,7 +113,9 @@ def report_outage(
         "lat": None if account else lat,
         "description": description,
     }
-    result = submit_reports(db, clock, actor, [item])
+    with unit_of_work(db, actor, INTAKE_ROLES, against_analysis=True) as session:
+        # The form sends no reported_at: the time zone that reads a local time is never used.
+        result = receive_reports(session, clock, actor, [item], tz=ZoneInfo("UTC"), model_key=db.url)
     if result.errors:
         raise ReportRefused(result.errors)
     accepted = result.accepted[0]
@@ -128,7 +135,7 @@ def _place(lon: float | None, lat: float | None) -> str:
             x = y = math.nan
     if not (-180 <= x <= 180 and -90 <= y <= 90):  # NaN is in no range
         raise ReportRefused(
-            [ItemError(0, "lon", "give a longitude from -180 to 180 and a latitude from -90 to 90")]
+            [Problem.in_item(0, "lon", "give a longitude from -180 to 180 and a latitude from -90 to 90")]
         )
     return f"{x:.{LOCATION_DECIMALS}f},{y:.{LOCATION_DECIMALS}f}"
 

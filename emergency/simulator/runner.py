@@ -9,7 +9,7 @@ the records run ahead of the wall clock, so replay faster than real time into a 
 not one the control room watches. `run_fast` jumps from one due event to the next;
 `advance_to` lets a caller (the paced loop, the live demo, a test) move the clock as it likes.
 
-The run only writes through the services people and systems use: intake (`submit_reports`), CAP
+The run only writes through the services people and systems use: intake (`SubmitReports`), CAP
 import and warning issue, dispatch (storm plan, en route, on site), ETR, and outage confirm,
 restore, cancel and close. Whatever a service refuses is logged, never forced.
 """
@@ -45,6 +45,7 @@ from emergency.app.commands.dispatch import (
     SetEtr,
     UpdateCrewPosition,
 )
+from emergency.app.commands.intake import SubmitReports
 from emergency.app.commands.warnings import ImportCapAlert, IssueWarning
 from emergency.app.context import Context
 from emergency.core.actor import Actor
@@ -68,7 +69,7 @@ from emergency.core.models import (
 from emergency.dispatch.etr import EtrRules
 from emergency.dispatch.plan import storm_plan
 from emergency.dispatch.routing import DispatchRules
-from emergency.intake.reports import MAX_BATCH, submit_reports
+from emergency.intake.reports import MAX_BATCH
 from emergency.simulator.cap_alert import cap_alert
 from emergency.simulator.crews import (
     OPEN,
@@ -171,6 +172,8 @@ class Simulation:
         origin = (start or SYSTEM_CLOCK.now()).astimezone(UTC).replace(microsecond=0)
         self.origin = origin
         self.clock = FakeClock(origin + timedelta(minutes=resume_minute))
+        # Every report carries its time with its offset: the time zone is never read.
+        self.intake = Context(db, self.clock, SIM_INTAKE, ZoneInfo("UTC"))
         self.knows_since = self.clock.now()
         # The simulated dispatcher and crew devices act through the application layer, as people do.
         self.dispatcher = Context(db, self.clock, SIM_DISPATCHER, tz)
@@ -446,7 +449,7 @@ class Simulation:
             items.append({**intent.item, "reported_at": happened.isoformat()})
         for start in range(0, len(items), MAX_BATCH):
             chunk = items[start : start + MAX_BATCH]
-            result = submit_reports(self.db, self.clock, SIM_INTAKE, chunk)
+            result = execute(self.intake, SubmitReports(tuple(chunk)))
             analysis = result.analysis
             self.summary.reports_sent += len(chunk)
             self.summary.reports_refused += len({e.index for e in result.errors})

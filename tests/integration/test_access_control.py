@@ -93,6 +93,12 @@ INNER_STEPS = {
     "emergency.reporting.audit_log.record_export",
     "emergency.reporting.complaints.record_step",
     "emergency.reporting.complaints.verify_restoration",
+    # Their commands (emergency.app.commands.intake and .network) check the role.
+    "emergency.intake.reports.receive_reports",
+    "emergency.network.important_users.import_register",
+    "emergency.network.important_users.register_important_user",
+    "emergency.network.important_users.update_important_user",
+    "emergency.network.importer.store_territory",
 }
 # Packages that are not services: the CLI and benchmarks act as a fixed CLI actor they build.
 NOT_SERVICES = ("emergency.migrations", "bench", "emergency.__main__")

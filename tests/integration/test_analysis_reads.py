@@ -13,10 +13,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-import emergency.network.model as network
+import emergency.network.reads as network
 from emergency.core.actor import Actor
 from emergency.core.models import Device, EtrConfidence, EtrSource, OutageState, SwitchState
-from emergency.intake.reports import submit_reports
+from tests.support.commands import submit_reports
 from tests.support.outage_records import add_outage
 from tests.support.small_territory import build_small_territory
 
@@ -80,10 +80,10 @@ def test_active_outages_switches_and_waiting_calls_read_alike(database, clock, m
     ids = list(territory.device_ids.values())
 
     with database.read() as session:
-        outages = _both(monkeypatch, lambda: network._active_outages_at(session, ids))
-        switches = _both(monkeypatch, lambda: network._switch_states(session, ids))
-        devices = _both(monkeypatch, lambda: network._active_devices(session))
-        waiting = _both(monkeypatch, lambda: list(network._waiting_calls(session, now - timedelta(hours=1))))
+        outages = _both(monkeypatch, lambda: network.active_outages_at(session, ids))
+        switches = _both(monkeypatch, lambda: network.switch_states(session, ids))
+        devices = _both(monkeypatch, lambda: network.active_devices(session))
+        waiting = _both(monkeypatch, lambda: list(network.waiting_calls(session, now - timedelta(hours=1))))
 
     assert len(outages[0]) == 2 and len(switches[0]) == len(ids) and len(waiting[0]) == 1
     for own, through_sqlalchemy in (outages, switches, waiting, [[(d,) for d in ds] for ds in devices]):

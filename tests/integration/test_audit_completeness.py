@@ -23,18 +23,14 @@ from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.models import AuditEvent, Crew, Customer, Outage
 from emergency.core.models import Warning as WarningRow
-from emergency.intake.reports import submit_reports
-from emergency.network.important_users import (
-    ImportantUserInput,
-    register_important_user,
-    update_important_user,
-)
+from emergency.network.important_users import ImportantUserInput
 from emergency.warnings.area import DistrictsArea
 from emergency.warnings.lifecycle import (
     WarningInput,
 )
 from tests.support.app_calls import context, submit_feedback
 from tests.support.app_context import context_of
+from tests.support.commands import register_important_user, submit_reports, update_important_user
 from tests.support.dispatch_actions import (
     cancel_outage,
     close_outage,

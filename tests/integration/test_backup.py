@@ -23,7 +23,7 @@ from emergency.core.clock import SYSTEM_CLOCK, FakeClock
 from emergency.core.db import Database
 from emergency.core.errors import Conflict, InvalidInput
 from emergency.core.models import Base, Report
-from emergency.intake.reports import submit_reports
+from tests.support.commands import submit_reports
 from tests.support.small_territory import SmallTerritory, build_small_territory
 
 GATEWAY = Actor("gateway", "intake")

@@ -28,7 +28,8 @@ from sqlalchemy import exists, func, select
 from emergency.core.clock import SYSTEM_CLOCK, FakeClock
 from emergency.core.db import Database
 from emergency.core.models import Outage, OutageState, Report
-from emergency.intake.ingest_file import CLI_INTAKE, ingest_file
+from emergency.intake.ingest_file import CLI_INTAKE
+from tests.support.commands import ingest_file
 from tests.support.small_territory import build_small_territory
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ from emergency.core.actor import Actor
 from emergency.core.errors import Conflict
 from emergency.core.models import Crew, CrewAssignment, Outage
 from emergency.dispatch.crews import OPEN_ASSIGNMENT
-from emergency.intake.reports import submit_reports
+from tests.support.commands import submit_reports
 from tests.support.dispatch_actions import cancel_assignment, dispatch_crew, set_crew_off_duty
 from tests.support.small_territory import build_small_territory
 

@@ -21,11 +21,11 @@ from emergency.core.actor import Actor
 from emergency.core.models import ACTIVE_OUTAGE_STATES, Outage
 from emergency.dispatch.disaster_queue import disaster_priority_queue
 from emergency.dispatch.plan import storm_plan
-from emergency.intake.reports import submit_reports
 from emergency.network.model import build_network_model
 from emergency.warnings.area import DistrictsArea
 from emergency.warnings.lifecycle import WarningInput
 from tests.support.app_context import context_of
+from tests.support.commands import submit_reports
 from tests.support.dispatch_actions import SHANGHAI
 from tests.support.small_territory import build_small_territory
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
-from emergency.core.errors import InvalidInput, PermissionDenied
+from emergency.core.errors import InvalidInput, PermissionDenied, Problem
 from emergency.core.models import (
     AuditEvent,
     Crew,
@@ -29,8 +29,9 @@ from emergency.core.models import (
     ImportanceGrade,
     Role,
 )
-from emergency.network import importer
-from emergency.network.importer import ImportCounts, ImportRejected, ImportSummary, RowError, import_territory
+from emergency.network import import_files, importer
+from emergency.network.importer import ImportCounts, ImportRejected, ImportSummary
+from tests.support.commands import import_territory
 
 Files = dict[str, Path]
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
@@ -67,7 +68,7 @@ def table_counts(db: Database) -> dict[str, int]:
         return {m.__tablename__: session.scalar(select(func.count()).select_from(m)) for m in TABLES}
 
 
-def refused(db: Database, clock: FakeClock, files: Files) -> list[RowError]:
+def refused(db: Database, clock: FakeClock, files: Files) -> list[Problem]:
     """Run an import that must be refused; check nothing changed; return the errors."""
     before = table_counts(db)
     with pytest.raises(ImportRejected) as caught:
@@ -296,8 +297,8 @@ def test_a_cycle_is_refused(sqlite_database: Database, clock: FakeClock, files: 
 
     reason = "is part of a cycle: the network must be radial"
     assert errors == [
-        RowError(str(files["network"]), r01, "parent_code", reason),
-        RowError(str(files["network"]), r02, "parent_code", reason),
+        Problem.in_file(str(files["network"]), r01, "parent_code", reason),
+        Problem.in_file(str(files["network"]), r02, "parent_code", reason),
     ]
 
 
@@ -307,7 +308,7 @@ def test_an_orphan_device_is_refused(sqlite_database: Database, clock: FakeClock
     errors = refused(sqlite_database, clock, files)
 
     assert errors == [
-        RowError(
+        Problem.in_file(
             str(files["network"]),
             line,
             "parent_code",
@@ -326,8 +327,10 @@ def test_a_device_under_the_wrong_kind_of_parent_is_refused(
 
     network = str(files["network"])
     assert errors == [
-        RowError(network, breaker, "parent_code", "a breaker cannot hang from a recloser (R01)"),
-        RowError(network, transformer, "parent_code", "a transformer cannot hang from a transformer (T02)"),
+        Problem.in_file(network, breaker, "parent_code", "a breaker cannot hang from a recloser (R01)"),
+        Problem.in_file(
+            network, transformer, "parent_code", "a transformer cannot hang from a transformer (T02)"
+        ),
     ]
 
 
@@ -353,7 +356,7 @@ def test_a_wrong_parent_in_the_stored_network_is_refused(
     errors = refused(sqlite_database, clock, files)
 
     assert errors == [
-        RowError(
+        Problem.in_file(
             str(files["network"]), 2, "parent_code", "a transformer cannot hang from a transformer (T01)"
         )
     ]
@@ -385,7 +388,7 @@ def test_retyping_a_stored_transformer_that_supplies_customers_is_refused(
     errors = refused(sqlite_database, clock, files)
 
     assert errors == [
-        RowError(
+        Problem.in_file(
             str(files["network"]),
             2,
             "kind",
@@ -405,10 +408,10 @@ def test_a_customer_on_an_unknown_transformer_or_a_non_transformer_is_refused(
 
     customers = str(files["customers"])
     assert errors == [
-        RowError(
+        Problem.in_file(
             customers, unknown, "transformer_code", "no device 'T99' in the network file or the database"
         ),
-        RowError(customers, fuse, "transformer_code", "'FU01' is a fuse, not a transformer"),
+        Problem.in_file(customers, fuse, "transformer_code", "'FU01' is a fuse, not a transformer"),
     ]
 
 
@@ -420,7 +423,7 @@ def test_a_duplicate_account_number_is_refused(
     errors = refused(sqlite_database, clock, files)
 
     assert errors == [
-        RowError(
+        Problem.in_file(
             str(files["customers"]),
             line,
             "account_no",
@@ -439,9 +442,9 @@ def test_bad_numbers_in_every_file_are_all_reported(
     errors = refused(sqlite_database, clock, files)
 
     assert errors == [
-        RowError(str(files["network"]), device, "rating_kva", "must be greater than 0, not -5"),
-        RowError(str(files["customers"]), customer, "lat", "not a number: '20.03x'"),
-        RowError(str(files["crews"]), crew, "size", "not a whole number: '4.5'"),
+        Problem.in_file(str(files["network"]), device, "rating_kva", "must be greater than 0, not -5"),
+        Problem.in_file(str(files["customers"]), customer, "lat", "not a number: '20.03x'"),
+        Problem.in_file(str(files["crews"]), crew, "size", "not a whole number: '4.5'"),
     ]
 
 
@@ -453,13 +456,13 @@ def test_unknown_enum_values_are_refused(sqlite_database: Database, clock: FakeC
 
     # The fuse's children and customers are not reported again: the fuse's own row says what to fix.
     assert errors == [
-        RowError(
+        Problem.in_file(
             str(files["network"]),
             device,
             "kind",
             "unknown value 'switch' (allowed: substation, breaker, recloser, fuse, transformer)",
         ),
-        RowError(
+        Problem.in_file(
             str(files["customers"]),
             customer,
             "importance",
@@ -480,7 +483,7 @@ def test_a_missing_required_column_is_refused_with_the_header(
     errors = refused(sqlite_database, clock, files)
 
     assert errors == [
-        RowError(
+        Problem.in_file(
             str(path),
             1,
             "transformer_code",
@@ -496,7 +499,7 @@ def test_an_unknown_column_is_refused(sqlite_database: Database, clock: FakeCloc
 
     errors = refused(sqlite_database, clock, files)
 
-    assert [(e.line, e.column) for e in errors] == [(1, "statu")]
+    assert [(e.line, e.field) for e in errors] == [(1, "statu")]
     assert errors[0].reason.startswith("unknown column (known columns: code, name, kind,")
 
 
@@ -509,13 +512,13 @@ def test_coordinates_outside_the_territory_are_refused(
     errors = refused(sqlite_database, clock, files)
 
     assert errors == [
-        RowError(
+        Problem.in_file(
             str(files["customers"]),
             customer,
             "lon/lat",
             "(111.5, 20.04) is outside every district of the territory",
         ),
-        RowError(str(files["crews"]), crew, "lat", "must be at most 90, not 91"),
+        Problem.in_file(str(files["crews"]), crew, "lat", "must be at most 90, not 91"),
     ]
 
 
@@ -527,7 +530,7 @@ def test_an_undefined_district_code_is_refused(
     errors = refused(sqlite_database, clock, files)
 
     assert errors == [
-        RowError(
+        Problem.in_file(
             str(files["network"]),
             line,
             "district_code",
@@ -546,7 +549,7 @@ def test_malformed_geojson_is_refused_with_the_line(
 
     errors = refused(sqlite_database, clock, files)
 
-    assert errors[0] == RowError(
+    assert errors[0] == Problem.in_file(
         str(files["districts"]), 3, "", "not valid JSON: Expecting ',' delimiter (column 22)"
     )
     assert str(errors[0]) == f"{files['districts']}:3: not valid JSON: Expecting ',' delimiter (column 22)"
@@ -570,11 +573,13 @@ def test_a_self_intersecting_or_non_polygon_district_is_refused(
     districts = str(files["districts"])
     # Points in the district that lost its boundary are not also reported as outside the territory.
     assert errors == [
-        RowError(districts, 1, "geometry", "invalid polygon: Self-intersection[110.41 20.03]", "feature"),
-        RowError(
+        Problem.in_file(
+            districts, 1, "geometry", "invalid polygon: Self-intersection[110.41 20.03]", "feature"
+        ),
+        Problem.in_file(
             districts, 2, "area_type", "unknown value 'suburban' (allowed: urban, rural, remote)", "feature"
         ),
-        RowError(districts, 2, "geometry", "must be a Polygon or MultiPolygon, not Point", "feature"),
+        Problem.in_file(districts, 2, "geometry", "must be a Polygon or MultiPolygon, not Point", "feature"),
     ]
     assert str(errors[1]) == (
         f"{districts}: feature 2: area_type: unknown value 'suburban' (allowed: urban, rural, remote)"
@@ -592,7 +597,7 @@ def test_a_file_that_is_not_utf8_is_refused(
     errors = refused(sqlite_database, clock, files)
 
     assert errors == [
-        RowError(
+        Problem.in_file(
             str(path),
             2,
             "",
@@ -612,26 +617,26 @@ def test_a_spreadsheet_or_empty_file_gets_a_clear_message(
 
     # Customers refer to devices of the unreadable network file: not reported 60 times over.
     assert errors == [
-        RowError(
+        Problem.in_file(
             str(files["network"]),
             None,
             "",
             "is a ZIP archive or an Excel workbook, not a text file; save as CSV UTF-8",
         ),
-        RowError(str(files["crews"]), 1, "", "file is empty: the first line must name the columns"),
+        Problem.in_file(str(files["crews"]), 1, "", "file is empty: the first line must name the columns"),
     ]
 
 
 def test_an_oversized_file_is_refused(
     sqlite_database: Database, clock: FakeClock, files: Files, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(importer.MAX_FILE_BYTES, "crews", 100)
+    monkeypatch.setitem(import_files.MAX_FILE_BYTES, "crews", 100)
     size = files["crews"].stat().st_size
 
     errors = refused(sqlite_database, clock, files)
 
     assert errors == [
-        RowError(
+        Problem.in_file(
             str(files["crews"]),
             None,
             "",
@@ -706,8 +711,8 @@ def test_a_cycle_through_stored_devices_is_reported_on_the_imported_row(
     network = str(files["network"])
     reason = "is part of a cycle: the network must be radial"
     assert errors == [
-        RowError(network, 2, "parent_code", reason),
-        RowError(network, 2, "parent_code", f"stored device R02: {reason}"),
+        Problem.in_file(network, 2, "parent_code", reason),
+        Problem.in_file(network, 2, "parent_code", f"stored device R02: {reason}"),
     ]
 
 
@@ -722,11 +727,13 @@ def test_a_csv_with_semicolons_or_an_open_quote_gets_a_clear_message(
     errors = refused(sqlite_database, clock, files)
 
     assert errors == [
-        RowError(
+        Problem.in_file(
             str(files["customers"]),
             1,
             "",
             "values are separated by semicolons, not commas (the header is: account_no;name;phone)",
         ),
-        RowError(str(files["crews"]), 2, "", "row has 2 values, the header has 6 (is a quote left open?)"),
+        Problem.in_file(
+            str(files["crews"]), 2, "", "row has 2 values, the header has 6 (is a quote left open?)"
+        ),
     ]

@@ -11,9 +11,8 @@ from emergency.core.errors import Conflict, InvalidInput, NotFound, PermissionDe
 from emergency.core.models import AuditEvent, Customer, Outage, OutageState
 from emergency.core.settings import get_setting
 from emergency.dispatch.board import sla_board
-from emergency.network.important_users import (
-    MAX_CSV_BYTES,
-    ImportantUserInput,
+from emergency.network.important_users import MAX_CSV_BYTES, ImportantUserInput
+from tests.support.commands import (
     import_csv,
     list_important_users,
     register_important_user,
@@ -44,15 +43,14 @@ def register(database, clock, territory, actor=MANAGER, data=WATER) -> int:
 
 
 def test_the_register_lists_the_hospital_to_staff_only(database, clock, territory) -> None:
-    with database.read() as session:
-        (hospital,) = list_important_users(session, DISPATCHER)
-        assert (hospital.name, hospital.grade, hospital.backup_hours) == (
-            "West Hospital 西镇医院",
-            "grade1",
-            8,
-        )
-        with pytest.raises(PermissionDenied):
-            list_important_users(session, INTAKE)
+    (hospital,) = list_important_users(database, DISPATCHER)
+    assert (hospital.name, hospital.grade, hospital.backup_hours) == (
+        "West Hospital 西镇医院",
+        "grade1",
+        8,
+    )
+    with pytest.raises(PermissionDenied):
+        list_important_users(database, INTAKE)
 
 
 def test_a_manager_registers_an_account_audited_and_the_territory_revision_moves(
@@ -62,14 +60,14 @@ def test_a_manager_registers_an_account_audited_and_the_territory_revision_moves
     customer_id = register(database, clock, territory)
     assert revision(database) == before + 1, "the network model caches important users"
     with database.read() as session:
-        water = [u for u in list_important_users(session, MANAGER, grades=["grade2"])]
+        water = [u for u in list_important_users(database, MANAGER, grades=["grade2"])]
         assert [(u.customer_id, u.kind, u.backup_hours, u.contact_phone) for u in water] == [
             (customer_id, "water", 4.0, "0571-8888 1234")
         ]
-        assert [u.name for u in list_important_users(session, MANAGER, search="hospital")] == [
+        assert [u.name for u in list_important_users(database, MANAGER, search="hospital")] == [
             "West Hospital 西镇医院"
         ]
-        assert list_important_users(session, MANAGER, district_codes=["E"]) == []
+        assert list_important_users(database, MANAGER, district_codes=["E"]) == []
         event = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "important_user.register")
         ).one()
@@ -111,7 +109,7 @@ def test_an_edit_against_an_old_version_is_refused_and_grade_none_takes_a_user_o
     off = ImportantUserInput("none", "residential", None, None, None)
     update_important_user(database, clock, MANAGER, customer_id, off, expected_version=version + 1)
     with database.read() as session:
-        assert customer_id not in {u.customer_id for u in list_important_users(session, MANAGER)}
+        assert customer_id not in {u.customer_id for u in list_important_users(database, MANAGER)}
         actions = session.scalars(
             select(AuditEvent.action).where(AuditEvent.entity_id == str(customer_id))
         ).all()
@@ -131,8 +129,7 @@ def test_a_good_csv_stores_every_row(database, clock, territory) -> None:
     result = import_csv(database, clock, MANAGER, content)
     assert (result.stored, result.problems) == (2, ())
     assert revision(database) == before + 1
-    with database.read() as session:
-        users = {u.account_no: u for u in list_important_users(session, MANAGER)}
+    users = {u.account_no: u for u in list_important_users(database, MANAGER)}
     assert (users[a].grade, users[a].backup_hours, users[a].contact_name) == ("special", 24.0, "Duty office")
     assert (users[b].grade, users[b].kind) == ("none", "life_support")
 
@@ -151,7 +148,7 @@ def test_a_csv_with_any_bad_row_stores_nothing_and_says_which_rows(database, clo
     before = revision(database)
     result = import_csv(database, clock, MANAGER, content)
     assert result.stored == 0
-    assert [(p.line, p.reason.split(":")[0]) for p in result.problems] == [
+    assert [(p.line, p.message.split(":")[0]) for p in result.problems] == [
         (3, "grade"),
         (4, "backup_hours"),
         (5, "account_no"),
@@ -159,10 +156,9 @@ def test_a_csv_with_any_bad_row_stores_nothing_and_says_which_rows(database, clo
         (7, "contact_phone"),
     ]
     assert revision(database) == before
-    with database.read() as session:
-        assert [u.account_no for u in list_important_users(session, MANAGER)] == [
-            territory.account_by_transformer["TX-3"][0]
-        ], "the good row was not stored either"
+    assert [u.account_no for u in list_important_users(database, MANAGER)] == [
+        territory.account_by_transformer["TX-3"][0]
+    ], "the good row was not stored either"
 
 
 def test_a_csv_must_be_small_utf8_with_the_columns(database, clock, territory) -> None:

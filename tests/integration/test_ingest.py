@@ -18,10 +18,10 @@ from emergency.core.actor import CLI_ADMIN
 from emergency.core.clock import FakeClock
 from emergency.core.config import REPO_ROOT
 from emergency.core.db import Database
-from emergency.core.errors import InvalidInput
+from emergency.core.errors import InvalidInput, Problem
 from emergency.core.models import Device, Outage, OutageState, Report
-from emergency.intake.ingest_file import CLI_INTAKE, IngestSummary, LineProblem, ingest_file
-from emergency.network.importer import import_territory
+from emergency.intake.ingest_file import CLI_INTAKE, IngestSummary
+from tests.support.commands import import_territory, ingest_file
 from tests.support.small_territory import SmallTerritory, build_small_territory
 
 COLUMNS = (
@@ -233,7 +233,7 @@ def test_the_cli_prints_problems_as_file_line_field_and_exits_2(
     out, err = capsys.readouterr()
     assert err.strip() == f"{bad}:2: account_no: unknown account number"
     assert json.loads(out)["problems"] == [
-        LineProblem(str(bad), 2, "account_no", "unknown account number").to_json()
+        Problem.in_file(str(bad), 2, "account_no", "unknown account number").to_json()
     ]
 
     assert cli.main(["--db", url, "ingest", str(no_ids)]) == 0

@@ -27,7 +27,7 @@ from emergency.core.models import (
     SwitchState,
 )
 from emergency.core.settings import bump_territory_revision
-from emergency.intake.reports import submit_reports
+from tests.support.commands import submit_reports
 from tests.support.dispatch_actions import dispatch_crew
 from tests.support.small_territory import build_small_territory
 

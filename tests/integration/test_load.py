@@ -16,7 +16,7 @@ from bench.load import Posted, StormOutcome, _Ledger, check_stored_once, run_sto
 from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
-from emergency.intake.reports import submit_reports
+from tests.support.commands import submit_reports
 from tests.support.small_territory import build_small_territory
 
 STORM = {"customers": 2_000, "reports": 1_500, "clients": 3, "batch": 50, "naive": 40}

@@ -15,8 +15,8 @@ from emergency.core.errors import InvalidInput
 from emergency.core.models import Crew, Customer, Outage, RateLimitHit
 from emergency.core.ratelimit import RateLimited, Requester
 from emergency.core.settings import set_setting
-from emergency.intake.reports import submit_reports
 from tests.support.app_calls import check_my_outage
+from tests.support.commands import submit_reports
 from tests.support.dispatch_actions import dispatch_crew, restore_outage, set_etr
 from tests.support.small_territory import build_small_territory
 

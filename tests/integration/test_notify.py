@@ -29,9 +29,9 @@ from emergency.core.models import (
 )
 from emergency.core.settings import set_setting
 from emergency.dispatch.outages import record_restoration
-from emergency.intake.reports import submit_reports
 from emergency.public.notify import deliver_pending, notify_outage_changes, run_notifications
 from emergency.public.senders import Delivery, OutgoingMessage, WebhookSender
+from tests.support.commands import submit_reports
 from tests.support.dispatch_actions import (
     cancel_outage,
     confirm_outage,

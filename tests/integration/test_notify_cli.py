@@ -14,7 +14,7 @@ from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.settings import set_setting
-from emergency.intake.reports import submit_reports
+from tests.support.commands import submit_reports
 from tests.support.dispatch_actions import confirm_outage
 from tests.support.small_territory import build_small_territory
 from tests.unit.test_notify_senders import Gateway

@@ -7,7 +7,7 @@ import pytest
 from emergency.core.actor import Actor
 from emergency.core.errors import Conflict
 from emergency.core.models import Crew, CrewAssignment, CrewStatus, Outage, OutageState
-from emergency.intake.reports import submit_reports
+from tests.support.commands import submit_reports
 from tests.support.dispatch_actions import cancel_outage, confirm_outage, dispatch_crew
 from tests.support.small_territory import build_small_territory
 

@@ -27,7 +27,6 @@ from emergency.core.db import Database
 from emergency.core.models import Customer, Outage, OutageState, RestorationStep
 from emergency.core.settings import bump_territory_revision, set_setting
 from emergency.demo.territory import load_demo
-from emergency.intake.reports import submit_reports
 from emergency.reporting.reliability import (
     CUSTOMERS_PER_TRANSFORMER_AND_DISTRICT,
     ReliabilityReport,
@@ -36,6 +35,7 @@ from emergency.reporting.reliability import (
     oldest_day_needed,
     served_territory,
 )
+from tests.support.commands import submit_reports
 from tests.support.dispatch_actions import cancel_outage, restore_outage
 from tests.support.outage_records import add_outage
 from tests.support.small_territory import SmallTerritory, build_small_territory

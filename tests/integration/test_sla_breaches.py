@@ -31,7 +31,7 @@ from emergency.core.models import (
 )
 from emergency.dispatch import sla
 from emergency.dispatch.sla import ClockState, breaches_for, load_targets, outage_clocks, record_breaches
-from emergency.intake.reports import submit_reports
+from tests.support.commands import submit_reports
 from tests.support.dispatch_actions import restore_outage
 from tests.support.small_territory import SmallTerritory, build_small_territory
 

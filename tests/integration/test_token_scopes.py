@@ -14,7 +14,7 @@ from emergency.core.db import Database
 from emergency.core.errors import PermissionDenied
 from emergency.core.models import ApiToken, Crew, TokenScope
 from emergency.core.tokens import authenticate_token, create_token, revoke_token
-from emergency.intake.reports import submit_reports
+from tests.support.commands import submit_reports
 from tests.support.dispatch_actions import update_crew_position
 from tests.support.intake_api import intake_api
 from tests.support.small_territory import SmallTerritory, build_small_territory

@@ -27,7 +27,7 @@ from emergency.core.models import (
     SwitchState,
 )
 from emergency.core.settings import set_setting
-from emergency.intake.reports import submit_reports
+from tests.support.commands import submit_reports
 from tests.support.dispatch_actions import confirm_outage, restore_outage
 from tests.support.small_territory import build_small_territory
 

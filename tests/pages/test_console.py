@@ -12,9 +12,9 @@ from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import get_database
 from emergency.core.models import CrewAssignment, Outage, OutageState
-from emergency.intake.reports import submit_reports
 from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in
+from tests.support.commands import submit_reports
 from tests.support.small_territory import PASSWORDS
 
 TIMEOUT = 30

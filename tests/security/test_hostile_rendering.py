@@ -31,7 +31,6 @@ from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import get_database
 from emergency.core.models import Crew, Device, District
 from emergency.core.settings import set_setting
-from emergency.intake.reports import submit_reports
 from emergency.network.model import build_network_model
 from emergency.public import snapshot as publish
 from emergency.public.static_site import write_static_site
@@ -41,6 +40,7 @@ from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in
 from tests.security.payloads import INERT_TEXT
 from tests.support.app_context import context_of
+from tests.support.commands import submit_reports
 from tests.support.small_territory import PASSWORDS
 from tests.unit.test_point_layer import NODE, outages, run_layer
 

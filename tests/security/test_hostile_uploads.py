@@ -26,9 +26,8 @@ from emergency.core.auth import create_user
 from emergency.core.errors import AuthenticationFailed, InvalidInput
 from emergency.core.models import Crew, Customer, District, Report, User, Warning
 from emergency.core.tokens import create_token
-from emergency.intake.ingest_file import CLI_INTAKE, ingest_file
-from emergency.network.important_users import import_csv
-from emergency.network.importer import ImportRejected, import_territory
+from emergency.intake.ingest_file import CLI_INTAKE
+from emergency.network.importer import ImportRejected
 from emergency.warnings.area import DistrictsArea, PolygonArea
 from emergency.warnings.cap import NS, alert_xml
 from emergency.warnings.lifecycle import WarningInput
@@ -44,6 +43,7 @@ from tests.security.payloads import (
 )
 from tests.support.app_calls import log_in
 from tests.support.app_context import context_of
+from tests.support.commands import import_csv, import_territory, ingest_file
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")
