@@ -238,21 +238,19 @@ class OutreachStatus(StrEnum):
 
 # --- words and orders that go with the enumerations ---------------------------------------------
 
-LANGUAGES = ("en", "zh")
-
 # Each hazard's name, (English, Chinese): the manager's pages, the public page, the CAP export's
 # `event` and the customer SMS all say these words. Where the hazard is one of the China
 # Meteorological Administration's warning signals (DOMAIN.md section 2), the Chinese is the signal's
-# name, since that is what the public hears from the weather service: 台风, 暴雨, 雷电 (the signal is
-# 雷电, thunder and lightning; 雷雨 is a forecast word, not a signal), 大风, 暴雪, 寒潮, 高温, and
-# 道路结冰 for ice: the national signal that freezing rain raises, the same weather that ices the
-# lines (冰冻 names no signal). Floods are warned by the water authorities (洪水预警), not by a CMA
-# signal. "Other" is a weather warning of no listed hazard: 气象 / weather, as in "气象红色预警".
+# name, since that is what the public hears from the weather service: 台风, 暴雨, 大风, 暴雪, 寒潮,
+# 高温; 雷电 for thunderstorms (the signal is 雷电; 雷雨 is a forecast word, and 雷雨大风 a different
+# signal); 道路结冰 for ice, the national signal that freezing rain raises, the same weather that
+# ices the lines (冰冻 names no signal). Floods are warned by the water authorities (洪水预警), not by
+# a CMA signal. "Other" is a weather warning of no listed hazard: 气象 / weather, as in "气象红色预警".
 HAZARD_NAMES: dict[Hazard, tuple[str, str]] = {
     Hazard.TYPHOON: ("Typhoon", "台风"),
     Hazard.RAINSTORM: ("Rainstorm", "暴雨"),
     Hazard.FLOOD: ("Flood", "洪水"),
-    Hazard.THUNDERSTORM: ("Thunderstorm and lightning", "雷电"),
+    Hazard.THUNDERSTORM: ("Thunderstorm", "雷电"),
     Hazard.GALE: ("Gale", "大风"),
     Hazard.BLIZZARD: ("Blizzard", "暴雪"),
     Hazard.ICE: ("Ice", "道路结冰"),
