@@ -9,8 +9,9 @@ ASCII punctuation be escaped, and shows it as itself), so the text reads exactly
 
 - always: ``\\ ` * _ { } [ ] ( ) # ! | < > ~ $ &`` (emphasis, code, links, images, headings,
   tables, HTML and entities, strikethrough, Streamlit's LaTeX);
-- a colon that could open Streamlit's `:red[`, `:material/...:` or an emoji `:name:`, or an
-  `http://` autolink; other colons (08:00, "note: ...") mean nothing and read plainly;
+- colons: every one on a page, where Streamlit reads `:red[...]`, `:material/...:` and emoji
+  `:name:`; in a Markdown file only one that could open an emoji or an `http://` autolink, so
+  times (08:00) and "note: ..." read plainly there;
 - at the start of a line: `-`, `+`, `=` (lists, thematic breaks, underlined headings) and the
   dot that ends a number (`1. ` ordered lists); elsewhere they mean nothing, so codes like TX-4
   and figures like 3.5 read plainly;
@@ -22,10 +23,10 @@ from __future__ import annotations
 import re
 
 _ALWAYS = r"[\\`*_{}\[\]()#!|<>~$&]"
-_COLON = r":(?=[\w-]*[:/\[])"
 _LINE_START = r"(?<![^\n])[ \t]*[-+=]|(?<![^\n])[ \t]*\d+\.(?!\S)"
 _WWW_DOT = r"(?i:(?<![\w.])www\.)"
-MARKDOWN_SPECIAL = re.compile(f"{_ALWAYS}|{_COLON}|{_LINE_START}|{_WWW_DOT}")
+_ON_A_PAGE = re.compile(f"{_ALWAYS}|:|{_LINE_START}|{_WWW_DOT}")
+_IN_A_FILE = re.compile(rf"{_ALWAYS}|:(?=[\w-]*[:/\[])|{_LINE_START}|{_WWW_DOT}")
 
 
 def _escape_last(match: re.Match[str]) -> str:
@@ -33,6 +34,7 @@ def _escape_last(match: re.Match[str]) -> str:
     return f"{text[:-1]}\\{text[-1]}"
 
 
-def plain(text: object) -> str:
-    """`text` (any value, as `str`) escaped for Markdown."""
-    return MARKDOWN_SPECIAL.sub(_escape_last, str(text))
+def plain(text: object, *, streamlit: bool = True) -> str:
+    """`text` (any value, as `str`) escaped for Markdown: for a page (Streamlit's extensions
+    included), or with `streamlit=False` for a Markdown file."""
+    return (_ON_A_PAGE if streamlit else _IN_A_FILE).sub(_escape_last, str(text))

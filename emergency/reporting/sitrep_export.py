@@ -247,7 +247,7 @@ def report_tables(report: SituationReport, language: str, tz: ZoneInfo) -> list[
 
 def escape_markdown(text: str) -> str:
     """One line of someone's text, escaped: a line break would end a table row."""
-    return plain(" ".join(text.split()))
+    return plain(" ".join(text.split()), streamlit=False)
 
 
 def _markdown_cell(value: Cell) -> str:

@@ -1,5 +1,5 @@
-"""The one Markdown escape: markup, Streamlit's directives and autolinks read as text; codes, figures
-and times read plainly."""
+"""The one Markdown escape: markup, Streamlit's directives and autolinks read as text; codes and
+figures read plainly, and times too in a Markdown file."""
 
 from __future__ import annotations
 
@@ -13,26 +13,35 @@ from emergency.reporting.sitrep_export import escape_markdown
 @pytest.mark.parametrize(
     ("text", "escaped"),
     [
-        ("[click me](javascript:alert(1))", r"\[click me\]\(javascript:alert\(1\)\)"),
+        ("[click me](javascript:alert(1))", r"\[click me\]\(javascript\:alert\(1\)\)"),
         ("![pixel](http://evil.example/p.png)", r"\!\[pixel\]\(http\://evil.example/p.png\)"),
-        (":red[ALARM] :material/warning: **bold**", r"\:red\[ALARM\] \:material/warning: \*\*bold\*\*"),
-        (
-            "# heading | cell <b> &amp; ~x~ $x$ `code` _e_",
-            r"\# heading \| cell \<b\> \&amp; \~x\~ \$x\$ \`code\` \_e\_",
-        ),
+        (":red[ALARM] :material/warning: **bold**", r"\:red\[ALARM\] \:material/warning\: \*\*bold\*\*"),
+        ("# heading | cell <b> &amp;", r"\# heading \| cell \<b\> \&amp;"),
+        ("~x~ $x$ `code` _e_", r"\~x\~ \$x\$ \`code\` \_e\_"),
         ("- item\n+ item\n1. first\n===", "\\- item\n\\+ item\n1\\. first\n\\==="),
         ("see www.evil.example", r"see www\.evil.example"),
         ("back\\slash", "back\\\\slash"),
+        ("phone: 08:00", r"phone\: 08\:00"),
     ],
 )
-def test_markup_is_escaped(text, escaped):
+def test_markup_on_a_page_is_escaped(text, escaped):
     assert plain(text) == escaped
 
 
 @pytest.mark.parametrize(
-    "text", ["TX-4", "3.5 km", "a+b", "08:00 update", "Note: as written", "12. Juli"[:2]]
+    ("text", "escaped"),
+    [
+        ("[click](javascript:x)", r"\[click\]\(javascript:x\)"),
+        ("http://evil.example :smile: :red[x]", r"http\://evil.example \:smile: \:red\[x\]"),
+        ("Outage situation: 08:00 update", "Outage situation: 08:00 update"),
+    ],
 )
-def test_codes_figures_and_times_read_plainly(text):
+def test_in_a_markdown_file_only_colons_that_open_something_are_escaped(text, escaped):
+    assert plain(text, streamlit=False) == escaped
+
+
+@pytest.mark.parametrize("text", ["TX-4", "3.5 km", "a+b", "12.5"])
+def test_codes_and_figures_read_plainly(text):
     assert plain(text) == text
 
 
