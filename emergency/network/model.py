@@ -52,7 +52,7 @@ from emergency.core.models import (
     SwitchState,
 )
 from emergency.core.settings import get_setting
-from emergency.core.vocabulary import IMPORTANCE_ORDER
+from emergency.core.vocabulary import IMPORTANCE_ORDER, SUPPLY_LOSS_KINDS
 from emergency.dispatch.outages import furthest, record_restoration
 
 
@@ -415,7 +415,6 @@ def _sum_up_the_tree(net: RadialNetwork, totals: np.ndarray) -> None:
 
 # --- trouble-call analysis -------------------------------------------------------------------------
 
-SUPPLY_LOSS_KINDS = frozenset({ReportKind.NO_POWER, ReportKind.LAST_GASP, ReportKind.HAZARD})
 TCA_ACTOR = "trouble-call analysis"
 
 
