@@ -245,6 +245,7 @@ def report_tables(report: SituationReport, language: str, tz: ZoneInfo) -> list[
 
 # --- Markdown ------------------------------------------------------------------------------------
 
+
 def escape_markdown(text: str) -> str:
     """One line of someone's text, escaped: a line break would end a table row."""
     return plain(" ".join(text.split()), streamlit=False)
