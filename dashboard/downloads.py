@@ -14,7 +14,6 @@ from typing import Any
 import pandas as pd
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-CSV_MIME = "text/csv"
 
 
 def safe_cell(value: Any) -> Any:

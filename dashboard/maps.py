@@ -99,23 +99,6 @@ def district_layer(districts: dict[str, Any], language: str, name: str = "distri
     )
 
 
-def share_out_layer(districts: dict[str, Any], language: str) -> folium.GeoJson:
-    """Districts shaded by the share of their customers without power (public map)."""
-    label = "name_zh" if language == "zh" else "name_en"
-    return folium.GeoJson(
-        escaped(districts),
-        name="districts",
-        style_function=lambda f: {
-            "fillColor": share_out_colour(f["properties"].get("share_out", 0.0)),
-            "fillOpacity": 1.0,
-            "color": "#8a8170",
-            "weight": 1.2,
-        },
-        tooltip=folium.GeoJsonTooltip(fields=[label], labels=False),
-        control=False,
-    )
-
-
 def share_out_colour(share: float) -> str:
     if share <= 0:
         return "#f4efe6"

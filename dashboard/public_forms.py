@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import re
 import secrets
 
 import streamlit as st
 
 from dashboard import services
 from dashboard.i18n import STRINGS, t
+from dashboard.markdown_text import plain
 from emergency.app.queries.public import trusted_proxies
 from emergency.core.actor import PUBLIC
 from emergency.core.ratelimit import RateLimited, Requester, client_address
@@ -41,14 +41,6 @@ def requester() -> Requester:
     forwarded = st.context.headers.get("X-Forwarded-For")
     address = client_address(st.context.ip_address, forwarded, trusted_proxies(services.context(PUBLIC)))
     return Requester(session=st.session_state[SESSION_KEY], address=address)
-
-
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
-
-
-def plain(text: str) -> str:
-    """Text that st.error and friends (which read Markdown) show exactly as written."""
-    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def reason_text(reason: str) -> str:

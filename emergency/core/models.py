@@ -1,8 +1,9 @@
 """The data model: territory, network, customers, crews, and the records of an emergency.
 
-Enumerations are stored as short strings (not native database enums) so adding a value later is
-a code change, not a migration fight. Tables that two people may edit at once carry a `version`
-column that SQLAlchemy checks on every UPDATE, so a stale edit raises instead of overwriting.
+The enumerations live in `emergency.core.vocabulary` and are stored as short strings; they are
+re-exported here, so `from emergency.core.models import Role` keeps working. Tables that two people
+may edit at once carry a `version` column that SQLAlchemy checks on every UPDATE, so a stale edit
+raises instead of overwriting.
 """
 
 from __future__ import annotations
@@ -28,6 +29,36 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from emergency.core.db import UTCDateTime
+from emergency.core.vocabulary import (  # noqa: F401  (re-exported: older imports name them here)
+    ACTIVE_OUTAGE_STATES,
+    DEVICE_CHILDREN,
+    TELEMETERED_KINDS,
+    AreaType,
+    AssignmentStatus,
+    CrewKind,
+    CrewStatus,
+    CustomerKind,
+    DeviceKind,
+    EtrConfidence,
+    EtrSource,
+    FeedbackKind,
+    FeedbackStatus,
+    Hazard,
+    ImportanceGrade,
+    NotificationChannel,
+    NotificationStatus,
+    OutageState,
+    OutreachStatus,
+    OutreachStep,
+    ReportChannel,
+    ReportKind,
+    ReportStatus,
+    Role,
+    SwitchState,
+    TokenScope,
+    WarningLevel,
+    WarningStatus,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -52,233 +83,6 @@ def str_enum(enum: type[StrEnum]) -> SAEnum:
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )
-
-
-# --- enumerations ---------------------------------------------------------------------------
-
-
-class AreaType(StrEnum):
-    URBAN = "urban"
-    RURAL = "rural"
-    REMOTE = "remote"
-
-
-class DeviceKind(StrEnum):
-    SUBSTATION = "substation"
-    BREAKER = "breaker"  # feeder breaker at the substation, telemetered
-    RECLOSER = "recloser"  # reclosers and sectionalisers on the feeder, telemetered
-    FUSE = "fuse"  # lateral fuse
-    TRANSFORMER = "transformer"  # service (distribution) transformer
-
-
-# Child kind allowed under each kind: the radial network's grammar.
-DEVICE_CHILDREN: dict[DeviceKind, frozenset[DeviceKind]] = {
-    DeviceKind.SUBSTATION: frozenset({DeviceKind.BREAKER}),
-    DeviceKind.BREAKER: frozenset({DeviceKind.RECLOSER, DeviceKind.FUSE, DeviceKind.TRANSFORMER}),
-    DeviceKind.RECLOSER: frozenset({DeviceKind.RECLOSER, DeviceKind.FUSE, DeviceKind.TRANSFORMER}),
-    DeviceKind.FUSE: frozenset({DeviceKind.FUSE, DeviceKind.TRANSFORMER}),
-    DeviceKind.TRANSFORMER: frozenset(),
-}
-TELEMETERED_KINDS = frozenset({DeviceKind.BREAKER, DeviceKind.RECLOSER})
-
-
-class SwitchState(StrEnum):
-    CLOSED = "closed"
-    OPEN = "open"
-    UNKNOWN = "unknown"
-
-
-class ImportanceGrade(StrEnum):
-    SPECIAL = "special"  # 特级
-    GRADE1 = "grade1"  # 一级
-    GRADE2 = "grade2"  # 二级
-    TEMPORARY = "temporary"  # 临时性
-    NONE = "none"
-
-
-class CustomerKind(StrEnum):
-    RESIDENTIAL = "residential"
-    COMMERCIAL = "commercial"
-    INDUSTRIAL = "industrial"
-    HOSPITAL = "hospital"
-    WATER = "water"
-    GAS = "gas"
-    TELECOM = "telecom"
-    GOVERNMENT = "government"
-    TRANSPORT = "transport"
-    SCHOOL = "school"
-    EMERGENCY_SERVICES = "emergency_services"
-    LIFE_SUPPORT = "life_support"
-    OTHER = "other"
-
-
-class CrewKind(StrEnum):
-    LINE = "line"
-    CABLE = "cable"
-    TREE = "tree"
-    ASSESSMENT = "assessment"
-    MUTUAL_AID = "mutual_aid"
-
-
-class CrewStatus(StrEnum):
-    AVAILABLE = "available"
-    DISPATCHED = "dispatched"
-    EN_ROUTE = "en_route"
-    ON_SITE = "on_site"
-    OFF_DUTY = "off_duty"
-
-
-class ReportChannel(StrEnum):
-    HOTLINE = "hotline"
-    APP = "app"
-    WEB = "web"
-    SMS = "sms"
-    METER = "meter"
-    SCADA = "scada"
-    FIELD = "field"
-
-
-class ReportKind(StrEnum):
-    NO_POWER = "no_power"
-    PARTIAL_POWER = "partial_power"  # partial power, flicker, low voltage
-    HAZARD = "hazard"  # wire down or other danger
-    LAST_GASP = "last_gasp"  # smart meter lost supply
-    POWER_RESTORED = "power_restored"  # smart meter regained supply
-    DEVICE_OPENED = "device_opened"  # SCADA trip
-    DEVICE_CLOSED = "device_closed"
-
-
-class ReportStatus(StrEnum):
-    RECEIVED = "received"
-    GROUPED = "grouped"  # attached to an outage
-    INFORMATIONAL = "informational"  # kept, but not a supply loss (e.g. power restored ping)
-
-
-class OutageState(StrEnum):
-    REPORTED = "reported"
-    PREDICTED = "predicted"
-    CONFIRMED = "confirmed"
-    DISPATCHED = "dispatched"
-    EN_ROUTE = "en_route"
-    ON_SITE = "on_site"
-    RESTORED = "restored"
-    CLOSED = "closed"
-    CANCELLED = "cancelled"
-    MERGED = "merged"  # absorbed into a larger outage; keeps its history
-
-
-ACTIVE_OUTAGE_STATES = frozenset(
-    {
-        OutageState.REPORTED,
-        OutageState.PREDICTED,
-        OutageState.CONFIRMED,
-        OutageState.DISPATCHED,
-        OutageState.EN_ROUTE,
-        OutageState.ON_SITE,
-    }
-)
-
-
-class EtrSource(StrEnum):
-    SYSTEM = "system"
-    DISPATCHER = "dispatcher"
-    CREW = "crew"
-
-
-class EtrConfidence(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-
-
-class AssignmentStatus(StrEnum):
-    DISPATCHED = "dispatched"
-    EN_ROUTE = "en_route"
-    ON_SITE = "on_site"
-    COMPLETE = "complete"
-    CANCELLED = "cancelled"
-
-
-class Hazard(StrEnum):
-    TYPHOON = "typhoon"
-    RAINSTORM = "rainstorm"
-    FLOOD = "flood"
-    THUNDERSTORM = "thunderstorm"
-    GALE = "gale"
-    BLIZZARD = "blizzard"
-    ICE = "ice"
-    COLD_WAVE = "cold_wave"
-    HEAT = "heat"
-    OTHER = "other"
-
-
-class WarningLevel(StrEnum):
-    BLUE = "blue"
-    YELLOW = "yellow"
-    ORANGE = "orange"
-    RED = "red"
-
-
-class WarningStatus(StrEnum):
-    DRAFT = "draft"
-    ACTIVE = "active"
-    UPDATED = "updated"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-
-
-class NotificationChannel(StrEnum):
-    SMS = "sms"
-    PUSH = "push"
-    EMAIL = "email"
-    DUTY = "duty"  # to the duty manager's desk
-
-
-class NotificationStatus(StrEnum):
-    PENDING = "pending"
-    SENDING = "sending"  # claimed by a sender process; sent_at holds when
-    SENT = "sent"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-
-
-class FeedbackKind(StrEnum):
-    SUGGESTION = "suggestion"
-    COMPLAINT = "complaint"
-    PRAISE = "praise"
-    INQUIRY = "inquiry"
-
-
-class FeedbackStatus(StrEnum):
-    OPEN = "open"
-    RESPONDED = "responded"
-    IN_PROGRESS = "in_progress"
-    RESOLVED = "resolved"
-    VERIFIED = "verified"
-    CLOSED = "closed"
-
-
-class Role(StrEnum):
-    DISPATCHER = "dispatcher"
-    MANAGER = "manager"
-    ADMIN = "admin"
-
-
-class TokenScope(StrEnum):
-    INTAKE = "intake"
-    CREW_POSITION = "crew_position"
-
-
-class OutreachStep(StrEnum):
-    MESSAGE = "message"
-    CALL = "call"
-    VISIT = "visit"
-
-
-class OutreachStatus(StrEnum):
-    PENDING = "pending"
-    ACKNOWLEDGED = "acknowledged"
-    DONE = "done"
 
 
 # --- territory and network ------------------------------------------------------------------

@@ -70,6 +70,7 @@ from emergency.core.models import (
     User,
 )
 from emergency.core.settings import bump_territory_revision, set_setting
+from emergency.core.vocabulary import IMPORTANCE_ORDER
 from emergency.network.model import RadialNetwork
 
 DATA_FILE = REPO_ROOT / "data" / "demo" / "territory.json"
@@ -86,7 +87,7 @@ DEMO_ACCOUNTS: tuple[tuple[str, str, str], ...] = (
 )
 
 # Keys of Outage.important_affected: the important grades, and life-support homes, which are not a grade.
-IMPORTANT_KEYS: tuple[str, ...] = ("special", "grade1", "grade2", "temporary", "life_support")
+IMPORTANT_KEYS = IMPORTANCE_ORDER
 
 _KM_PER_DEG_LAT = 110.574
 _KM_PER_DEG_LON_EQUATOR = 111.320

@@ -26,7 +26,9 @@ from emergency.core.models import (
     Report,
     RestorationStep,
 )
+from emergency.core.vocabulary import IMPORTANCE_ORDER
 from emergency.network.model import NetworkModel
+from emergency.warnings.preview import user_grade
 
 MAX_REPORTS_SHOWN = 200
 
@@ -150,9 +152,11 @@ def outage_detail(session: Session, model: NetworkModel, outage_id: int) -> Outa
                     contact_phone=customer.contact_phone,
                 )
             )
-    grade_order = ["special", "grade1", "grade2", "temporary", "none"]
     important.sort(
-        key=lambda u: (grade_order.index(u.grade), u.backup_hours if u.backup_hours is not None else 1e9)
+        key=lambda u: (
+            IMPORTANCE_ORDER.index(user_grade(u.grade, u.kind)),
+            u.backup_hours if u.backup_hours is not None else 1e9,
+        )
     )
     assignments = [
         AssignmentLine(a.id, code, name, str(a.status), a.assigned_at, a.assigned_by, a.eta_at, a.version)

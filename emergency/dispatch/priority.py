@@ -32,10 +32,11 @@ from sqlalchemy.orm import Session
 from emergency.core.models import Customer as CustomerRow
 from emergency.core.models import CustomerKind, Device, ImportanceGrade
 from emergency.core.settings import get_setting
+from emergency.core.vocabulary import IMPORTANCE_ORDER
 from emergency.dispatch.etr import EtrRules, typical_repair_minutes
 
 # Most critical first. Life support is not a grade, but counts as critical beside grade 2.
-GRADES = ("special", "grade1", "grade2", "life_support", "temporary")
+GRADES = IMPORTANCE_ORDER
 NO_USER = len(GRADES)
 # Doctrine tiers.
 HAZARD, CRITICAL, SERIOUS, TEMPORARY, OTHER = range(5)

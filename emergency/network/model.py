@@ -31,6 +31,7 @@ from emergency.core.models import (
     ImportanceGrade,
 )
 from emergency.core.settings import get_setting
+from emergency.core.vocabulary import IMPORTANCE_ORDER
 
 
 @dataclass
@@ -185,7 +186,7 @@ def load_network(session: Session) -> RadialNetwork:
 
 # --- the network with what hangs below each device ----------------------------------------------
 
-IMPORTANT_KEYS = ("special", "grade1", "grade2", "temporary", "life_support")
+IMPORTANT_KEYS = IMPORTANCE_ORDER
 _METRES_PER_DEGREE_LAT = 110_540.0
 _METRES_PER_DEGREE_LON_EQUATOR = 111_320.0
 

@@ -25,13 +25,10 @@ from emergency.core.models import (
     Outage,
     OutageState,
     Report,
-    ReportKind,
     ReportStatus,
     SwitchState,
 )
-
-# The calls that say supply is lost: analysis groups them into outages.
-SUPPLY_LOSS_KINDS = frozenset({ReportKind.NO_POWER, ReportKind.LAST_GASP, ReportKind.HAZARD})
+from emergency.core.vocabulary import SUPPLY_LOSS_KINDS
 
 ACTIVE_COLUMNS = (
     "id",

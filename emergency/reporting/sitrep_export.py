@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, TYPE_STRING
 
+from emergency.core.markdown import plain
 from emergency.dispatch.sla import format_duration
 from emergency.reporting.sitrep import ReportKind, SituationReport
 
@@ -244,12 +245,10 @@ def report_tables(report: SituationReport, language: str, tz: ZoneInfo) -> list[
 
 # --- Markdown ------------------------------------------------------------------------------------
 
-# Everything Markdown could read as markup, links, HTML or a table border.
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~&$-])")
-
 
 def escape_markdown(text: str) -> str:
-    return MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    """One line of someone's text, escaped: a line break would end a table row."""
+    return plain(" ".join(text.split()), streamlit=False)
 
 
 def _markdown_cell(value: Cell) -> str:

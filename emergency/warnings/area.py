@@ -33,7 +33,6 @@ from emergency.core.settings import get_setting
 
 KM_PER_DEGREE = 111.32
 CIRCLE_SEGMENTS = 72
-AREA_KINDS = ("districts", "circle", "polygon", "cap")
 _GEOD = Geod(ellps="WGS84")
 
 

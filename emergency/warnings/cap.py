@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from emergency.core.errors import InvalidInput
 from emergency.core.models import Hazard, Warning, WarningLevel, WarningStatus
 from emergency.core.settings import get_setting
+from emergency.core.vocabulary import hazard_name
 from emergency.warnings.area import AreaSpec, CapArea, CircleArea, DistrictsArea, area_shape, resolve_area
 from emergency.warnings.records import IN_FORCE, WarningInput, default_expiry, history
 
@@ -48,18 +49,6 @@ COLOUR_WORDS = {
     "yellow": ("黄色", "yellow"),
     "orange": ("橙色", "orange"),
     "red": ("红色", "red"),
-}
-EVENT_NAMES = {
-    "typhoon": ("Typhoon", "台风"),
-    "rainstorm": ("Rainstorm", "暴雨"),
-    "flood": ("Flood", "洪水"),
-    "thunderstorm": ("Thunderstorm and lightning", "雷电"),
-    "gale": ("Gale", "大风"),
-    "blizzard": ("Blizzard", "暴雪"),
-    "ice": ("Ice", "冰冻"),
-    "cold_wave": ("Cold wave", "寒潮"),
-    "heat": ("Heat", "高温"),
-    "other": ("Weather", "气象"),
 }
 _FORBIDDEN_ID = re.compile(r"[\s,<&]")
 
@@ -117,7 +106,7 @@ def _info(warning: Warning, language: str, suffix: str) -> ET.Element:
     info = ET.Element(f"{_Q}info")
     _sub(info, "language", language)
     _sub(info, "category", "Met" if warning.hazard != Hazard.OTHER else "Other")
-    _sub(info, "event", EVENT_NAMES[str(warning.hazard)][0 if suffix == "en" else 1])
+    _sub(info, "event", hazard_name(warning.hazard, suffix))
     _sub(
         info, "responseType", "Prepare" if warning.status in (WarningStatus.DRAFT, *IN_FORCE) else "AllClear"
     )

@@ -40,10 +40,11 @@ from emergency.core.models import (
     WarningStatus,
 )
 from emergency.core.settings import get_setting
+from emergency.core.vocabulary import hazard_in_text
 from emergency.public.sms import sms_segments
 from emergency.warnings import outreach
 from emergency.warnings.area import ResolvedArea, resolve_area
-from emergency.warnings.cap import COLOUR_WORDS, EVENT_NAMES
+from emergency.warnings.cap import COLOUR_WORDS
 from emergency.warnings.preview import area_customers, important_users_in_area
 from emergency.warnings.records import IN_FORCE, WarningInput, get_warning, history, warnings_in_force
 
@@ -517,7 +518,7 @@ def notice_text(warning: Warning, language: str, notice: NoticeSettings) -> str:
     update = warning.cap_msg_type == "Update"
     until = warning.expires_at.astimezone(notice.tz) if warning.expires_at else None
     colour_zh, colour_en = COLOUR_WORDS.get(str(warning.level), ("", ""))
-    event_en, event_zh = EVENT_NAMES.get(str(warning.hazard), EVENT_NAMES["other"])
+    event = hazard_in_text(warning.hazard, language)
     if language == "en":
         ellipsis = "..."  # GSM-7: "…" would turn an English notice into UCS-2
 
@@ -526,7 +527,7 @@ def notice_text(warning: Warning, language: str, notice: NoticeSettings) -> str:
             link = f" Details: {notice.link}" if notice.link else ""
             return (
                 f"{notice.signature} {'Update: ' if update else ''}{title}. {colour_en.capitalize()} "
-                f"{event_en.lower()} warning{when}. {text + ' ' if text else ''}Prepare for possible "
+                f"{event} warning{when}. {text + ' ' if text else ''}Prepare for possible "
                 f"power cuts.{link} Report an outage on {notice.hotline}."
             )
 
@@ -540,7 +541,7 @@ def notice_text(warning: Warning, language: str, notice: NoticeSettings) -> str:
             link = f"详情见{notice.link} ，" if notice.link else ""
             return (
                 f"{notice.signature}{'预警更新：' if update else ''}{title}。"
-                f"{colour_zh}{event_zh}预警{when}。"
+                f"{colour_zh}{event}预警{when}。"
                 f"{text}请做好停电准备，{link}停电报修请拨{notice.hotline}。"
             )
 

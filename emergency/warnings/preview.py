@@ -26,9 +26,10 @@ from emergency.core.models import (
     Outage,
 )
 from emergency.core.settings import get_setting
+from emergency.core.vocabulary import IMPORTANCE_ORDER
 from emergency.warnings.area import ResolvedArea, area_km2, bounds, contains_points, distance_km
 
-GRADE_ORDER = ("special", "grade1", "grade2", "life_support", "temporary")
+GRADE_ORDER = IMPORTANCE_ORDER
 
 
 @dataclass(frozen=True)

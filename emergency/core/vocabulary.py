@@ -1,0 +1,290 @@
+"""The one vocabulary: every enumeration, and the words, orders and sets that go with them.
+
+A word, an enum or an order is defined here once and imported: pages, CAP, the SMS notices and the
+exports then say the same thing. Nothing here touches the database or the pages.
+
+Enumerations are stored as short strings (not native database enums) so adding a value later is
+a code change, not a migration fight.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AreaType(StrEnum):
+    URBAN = "urban"
+    RURAL = "rural"
+    REMOTE = "remote"
+
+
+class DeviceKind(StrEnum):
+    SUBSTATION = "substation"
+    BREAKER = "breaker"  # feeder breaker at the substation, telemetered
+    RECLOSER = "recloser"  # reclosers and sectionalisers on the feeder, telemetered
+    FUSE = "fuse"  # lateral fuse
+    TRANSFORMER = "transformer"  # service (distribution) transformer
+
+
+# Child kind allowed under each kind: the radial network's grammar.
+DEVICE_CHILDREN: dict[DeviceKind, frozenset[DeviceKind]] = {
+    DeviceKind.SUBSTATION: frozenset({DeviceKind.BREAKER}),
+    DeviceKind.BREAKER: frozenset({DeviceKind.RECLOSER, DeviceKind.FUSE, DeviceKind.TRANSFORMER}),
+    DeviceKind.RECLOSER: frozenset({DeviceKind.RECLOSER, DeviceKind.FUSE, DeviceKind.TRANSFORMER}),
+    DeviceKind.FUSE: frozenset({DeviceKind.FUSE, DeviceKind.TRANSFORMER}),
+    DeviceKind.TRANSFORMER: frozenset(),
+}
+TELEMETERED_KINDS = frozenset({DeviceKind.BREAKER, DeviceKind.RECLOSER})
+
+
+class SwitchState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    UNKNOWN = "unknown"
+
+
+class ImportanceGrade(StrEnum):
+    SPECIAL = "special"  # 特级
+    GRADE1 = "grade1"  # 一级
+    GRADE2 = "grade2"  # 二级
+    TEMPORARY = "temporary"  # 临时性
+    NONE = "none"
+
+
+class CustomerKind(StrEnum):
+    RESIDENTIAL = "residential"
+    COMMERCIAL = "commercial"
+    INDUSTRIAL = "industrial"
+    HOSPITAL = "hospital"
+    WATER = "water"
+    GAS = "gas"
+    TELECOM = "telecom"
+    GOVERNMENT = "government"
+    TRANSPORT = "transport"
+    SCHOOL = "school"
+    EMERGENCY_SERVICES = "emergency_services"
+    LIFE_SUPPORT = "life_support"
+    OTHER = "other"
+
+
+class CrewKind(StrEnum):
+    LINE = "line"
+    CABLE = "cable"
+    TREE = "tree"
+    ASSESSMENT = "assessment"
+    MUTUAL_AID = "mutual_aid"
+
+
+class CrewStatus(StrEnum):
+    AVAILABLE = "available"
+    DISPATCHED = "dispatched"
+    EN_ROUTE = "en_route"
+    ON_SITE = "on_site"
+    OFF_DUTY = "off_duty"
+
+
+class ReportChannel(StrEnum):
+    HOTLINE = "hotline"
+    APP = "app"
+    WEB = "web"
+    SMS = "sms"
+    METER = "meter"
+    SCADA = "scada"
+    FIELD = "field"
+
+
+class ReportKind(StrEnum):
+    NO_POWER = "no_power"
+    PARTIAL_POWER = "partial_power"  # partial power, flicker, low voltage
+    HAZARD = "hazard"  # wire down or other danger
+    LAST_GASP = "last_gasp"  # smart meter lost supply
+    POWER_RESTORED = "power_restored"  # smart meter regained supply
+    DEVICE_OPENED = "device_opened"  # SCADA trip
+    DEVICE_CLOSED = "device_closed"
+
+
+class ReportStatus(StrEnum):
+    RECEIVED = "received"
+    GROUPED = "grouped"  # attached to an outage
+    INFORMATIONAL = "informational"  # kept, but not a supply loss (e.g. power restored ping)
+
+
+class OutageState(StrEnum):
+    REPORTED = "reported"
+    PREDICTED = "predicted"
+    CONFIRMED = "confirmed"
+    DISPATCHED = "dispatched"
+    EN_ROUTE = "en_route"
+    ON_SITE = "on_site"
+    RESTORED = "restored"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    MERGED = "merged"  # absorbed into a larger outage; keeps its history
+
+
+ACTIVE_OUTAGE_STATES = frozenset(
+    {
+        OutageState.REPORTED,
+        OutageState.PREDICTED,
+        OutageState.CONFIRMED,
+        OutageState.DISPATCHED,
+        OutageState.EN_ROUTE,
+        OutageState.ON_SITE,
+    }
+)
+
+
+class EtrSource(StrEnum):
+    SYSTEM = "system"
+    DISPATCHER = "dispatcher"
+    CREW = "crew"
+
+
+class EtrConfidence(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class AssignmentStatus(StrEnum):
+    DISPATCHED = "dispatched"
+    EN_ROUTE = "en_route"
+    ON_SITE = "on_site"
+    COMPLETE = "complete"
+    CANCELLED = "cancelled"
+
+
+class Hazard(StrEnum):
+    TYPHOON = "typhoon"
+    RAINSTORM = "rainstorm"
+    FLOOD = "flood"
+    THUNDERSTORM = "thunderstorm"
+    GALE = "gale"
+    BLIZZARD = "blizzard"
+    ICE = "ice"
+    COLD_WAVE = "cold_wave"
+    HEAT = "heat"
+    OTHER = "other"
+
+
+class WarningLevel(StrEnum):
+    BLUE = "blue"
+    YELLOW = "yellow"
+    ORANGE = "orange"
+    RED = "red"
+
+
+class WarningStatus(StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    UPDATED = "updated"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class NotificationChannel(StrEnum):
+    SMS = "sms"
+    PUSH = "push"
+    EMAIL = "email"
+    DUTY = "duty"  # to the duty manager's desk
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a sender process; sent_at holds when
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class FeedbackKind(StrEnum):
+    SUGGESTION = "suggestion"
+    COMPLAINT = "complaint"
+    PRAISE = "praise"
+    INQUIRY = "inquiry"
+
+
+class FeedbackStatus(StrEnum):
+    OPEN = "open"
+    RESPONDED = "responded"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    VERIFIED = "verified"
+    CLOSED = "closed"
+
+
+class Role(StrEnum):
+    DISPATCHER = "dispatcher"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+class TokenScope(StrEnum):
+    INTAKE = "intake"
+    CREW_POSITION = "crew_position"
+
+
+class OutreachStep(StrEnum):
+    MESSAGE = "message"
+    CALL = "call"
+    VISIT = "visit"
+
+
+class OutreachStatus(StrEnum):
+    PENDING = "pending"
+    ACKNOWLEDGED = "acknowledged"
+    DONE = "done"
+
+
+# --- words and orders that go with the enumerations ---------------------------------------------
+
+# Each hazard's name, (English, Chinese): the manager's pages, the public page, the CAP export's
+# `event` and the customer SMS all say these words. Where the hazard is one of the China
+# Meteorological Administration's warning signals (DOMAIN.md section 2), the Chinese is the signal's
+# name, since that is what the public hears from the weather service: 台风, 暴雨, 大风, 暴雪, 寒潮,
+# 高温; 雷电 for thunderstorms (the signal is 雷电; 雷雨 is a forecast word, and 雷雨大风 a different
+# signal); 道路结冰 for ice, the national signal that freezing rain raises, the same weather that
+# ices the lines (冰冻 names no signal). Floods are warned by the water authorities (洪水预警), not by
+# a CMA signal. "Other" is a weather warning of no listed hazard: 气象 / weather, as in "气象红色预警".
+HAZARD_NAMES: dict[Hazard, tuple[str, str]] = {
+    Hazard.TYPHOON: ("Typhoon", "台风"),
+    Hazard.RAINSTORM: ("Rainstorm", "暴雨"),
+    Hazard.FLOOD: ("Flood", "洪水"),
+    Hazard.THUNDERSTORM: ("Thunderstorm", "雷电"),
+    Hazard.GALE: ("Gale", "大风"),
+    Hazard.BLIZZARD: ("Blizzard", "暴雪"),
+    Hazard.ICE: ("Ice", "道路结冰"),
+    Hazard.COLD_WAVE: ("Cold wave", "寒潮"),
+    Hazard.HEAT: ("Heat", "高温"),
+    Hazard.OTHER: ("Weather", "气象"),
+}
+
+
+def hazard_name(hazard: str, language: str) -> str:
+    """The hazard's name on its own, as a label or a CAP event: "Typhoon", "台风"."""
+    english, chinese = HAZARD_NAMES[Hazard(hazard)]
+    return chinese if language == "zh" else english
+
+
+def hazard_in_text(hazard: str, language: str) -> str:
+    """The hazard's name inside a sentence ("Red typhoon warning", "台风红色预警"): the same word,
+    in lower case in English."""
+    name = hazard_name(hazard, language)
+    return name if language == "zh" else name.lower()
+
+
+# Important users, most critical first: the four grades of important power users, with residential
+# life-support customers, who are not a grade but count as critical beside grade 2 (DOMAIN.md
+# section 2, and the restoration doctrine in section 3: critical facilities and life support before
+# the rest). Also the keys, in this order, of `Outage.important_affected`.
+IMPORTANCE_ORDER: tuple[str, ...] = (
+    ImportanceGrade.SPECIAL.value,
+    ImportanceGrade.GRADE1.value,
+    ImportanceGrade.GRADE2.value,
+    CustomerKind.LIFE_SUPPORT.value,
+    ImportanceGrade.TEMPORARY.value,
+)
+
+# Reports that say a customer has lost supply: trouble-call analysis groups these into outages.
+# A partial-power report (flicker, low voltage) is kept but does not predict an outage.
+SUPPLY_LOSS_KINDS = frozenset({ReportKind.NO_POWER, ReportKind.LAST_GASP, ReportKind.HAZARD})
