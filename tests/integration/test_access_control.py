@@ -1,72 +1,52 @@
-"""Every service that takes an actor checks its role, in the service, before doing anything.
+"""Roles are checked in the application layer, and nothing reaches the domain's steps around it.
 
-The list of services is not written by hand: every public function in `emergency` with an `actor`
-parameter is found by introspection and called as each role it must refuse, with placeholder
-arguments. A guarded service raises PermissionDenied before it looks at them; an unguarded one
-trips over them (or, worse, succeeds) and the test names it. Nothing may be stored by a refused
-call. A service missing from ALLOWED below must still refuse the public and machine tokens; the
-ones open to them are listed there, each with the reason.
+Every command's handler and every query checks the acting user's role before it does anything
+(tests/integration/test_command_access.py runs each as every role). The domain's state-changing
+steps take an `actor` only to write it down in the audit trail; they trust the handler that called
+them. So the checks hold only if no entry point calls such a step directly: this file finds every
+domain function that takes an actor (by introspection, not by hand), requires each to be listed
+below as a step of a command, and scans the pages and the dashboard for any use of one.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import pkgutil
 from collections.abc import Callable, Iterator
-from types import GeneratorType
+from pathlib import Path
 from typing import Any
 
-import pytest
-from sqlalchemy import func, select
-
 import emergency
-from emergency.core.actor import Actor
-from emergency.core.clock import FakeClock
-from emergency.core.db import Database
-from emergency.core.errors import PermissionDenied
-from emergency.core.models import Base
 
-STAFF = frozenset({"dispatcher", "manager", "admin"})
-EVERY_ROLE = STAFF | {"public", "system", "intake", "crew_position", "nobody"}
-OPERATORS = frozenset({"dispatcher", "manager"})
-MANAGERS = frozenset({"manager", "admin"})
-ADMIN = frozenset({"admin"})
-# Who may report an outage: the public (web form), machine intake, the server itself and staff.
-REPORTERS = frozenset({"public", "intake", "system"}) | STAFF
+ROOT = Path(__file__).resolve().parents[2]
+# Not the domain: the application layer (which checks roles), the unit of work it checks them with,
+# the CLI (an entry point acting as its fixed CLI administrator) and the migrations.
+NOT_DOMAIN = (
+    "emergency.app",
+    "emergency.cli",
+    "emergency.core.unit_of_work",
+    "emergency.migrations",
+    "emergency.__main__",
+)
 
-ALLOWED: dict[str, frozenset[str]] = {
-    "emergency.core.auth.create_user": ADMIN,
-    "emergency.core.auth.disable_user": ADMIN,
-    "emergency.core.auth.end_session": STAFF,
-    "emergency.core.auth.list_users": ADMIN,
-    "emergency.core.auth.reset_password": ADMIN,
-    # Open to the public: anyone may give feedback or complain (the web form's actor is "public").
-    "emergency.public.feedback.submit_feedback": STAFF | {"public"},
-    "emergency.network.important_users.import_csv": MANAGERS,
-    "emergency.network.important_users.list_important_users": STAFF,
-    "emergency.network.important_users.register_important_user": MANAGERS,
-    "emergency.network.important_users.update_important_user": MANAGERS,
-    "emergency.network.importer.import_territory": ADMIN,
-    # Open to the public: `ingest` feeds reports to intake and accepts whoever intake accepts.
-    "emergency.intake.ingest_file.ingest_file": REPORTERS,
-    # Open to the public: the web report form goes through intake as the public.
-    "emergency.intake.reports.submit_reports": REPORTERS,
-    "emergency.simulator.live.pause_demo": ADMIN,
-    "emergency.simulator.live.restart_demo": ADMIN,
-    "emergency.simulator.live.resume_demo": ADMIN,
-    "emergency.core.tokens.create_token": ADMIN,
-    "emergency.core.tokens.list_tokens": ADMIN,
-    "emergency.core.tokens.revoke_token": ADMIN,
-}
-# Steps that run inside a service's transaction after that service checked the role: they take
-# the actor only to write it down, and are never called from a page or a route on their own.
-INNER_STEPS = {
+# Each runs inside the unit of work its command's handler opened after checking the role
+# (emergency.app.commands.<area>), or is the audit trail itself.
+STEPS = {
     "emergency.core.audit.record",
     "emergency.core.audit.values",
-    "emergency.dispatch.etr.apply_etr",
-    # The dispatch actions act in the session their command's handler opened after checking the
-    # role (emergency.app.commands.dispatch; tests/integration/test_dispatch_commands.py).
+    # admin: CreateUser, DisableUser, ResetPassword, EndSession, CreateToken, RevokeToken, the demo
+    "emergency.core.auth.create_user",
+    "emergency.core.auth.disable_user",
+    "emergency.core.auth.record_session_end",
+    "emergency.core.auth.reset_password",
+    "emergency.core.tokens.create_token",
+    "emergency.core.tokens.revoke_token",
+    "emergency.simulator.live.pause_demo",
+    "emergency.simulator.live.restart_demo",
+    "emergency.simulator.live.resume_demo",
+    # dispatch
     "emergency.dispatch.crews.cancel_assignment",
     "emergency.dispatch.crews.dispatch_crew",
     "emergency.dispatch.crews.mark_en_route",
@@ -74,12 +54,26 @@ INNER_STEPS = {
     "emergency.dispatch.crews.set_crew_available",
     "emergency.dispatch.crews.set_crew_off_duty",
     "emergency.dispatch.crews.update_crew_position",
+    "emergency.dispatch.etr.apply_etr",
     "emergency.dispatch.etr.set_etr",
     "emergency.dispatch.outages.cancel_outage",
     "emergency.dispatch.outages.close_outage",
     "emergency.dispatch.outages.confirm_outage",
     "emergency.dispatch.outages.restore_outage",
-    # The warnings domain: its commands' handlers (emergency.app.commands.warnings) check the role.
+    # intake and the network: SubmitReports, ImportTerritory, the important-users register
+    "emergency.intake.reports.receive_reports",
+    "emergency.network.important_users.import_register",
+    "emergency.network.important_users.register_important_user",
+    "emergency.network.important_users.update_important_user",
+    "emergency.network.importer.store_territory",
+    # public: SubmitFeedback, ReportOutage
+    "emergency.public.feedback.submit_feedback",
+    "emergency.public.web_reports.report_outage",
+    # reporting: RecordFeedbackStep, VerifyRestoration, ExportAuditTrail
+    "emergency.reporting.audit_log.record_export",
+    "emergency.reporting.complaints.record_step",
+    "emergency.reporting.complaints.verify_restoration",
+    # warnings
     "emergency.warnings.lifecycle.cancel_warning",
     "emergency.warnings.lifecycle.create_warning",
     "emergency.warnings.lifecycle.edit_draft",
@@ -89,25 +83,13 @@ INNER_STEPS = {
     "emergency.warnings.outreach.complete",
     "emergency.warnings.outreach.escalate",
     "emergency.warnings.prepositioning.accept_prepositioning",
-    # Their commands' handlers (emergency.app.commands.reporting) check the role.
-    "emergency.reporting.audit_log.record_export",
-    "emergency.reporting.complaints.record_step",
-    "emergency.reporting.complaints.verify_restoration",
-    # Their commands (emergency.app.commands.intake and .network) check the role.
-    "emergency.intake.reports.receive_reports",
-    "emergency.network.important_users.import_register",
-    "emergency.network.important_users.register_important_user",
-    "emergency.network.important_users.update_important_user",
-    "emergency.network.importer.store_territory",
 }
-# Packages that are not services: the CLI and benchmarks act as a fixed CLI actor they build.
-NOT_SERVICES = ("emergency.migrations", "bench", "emergency.__main__")
 
 
-def services_taking_an_actor() -> dict[str, Callable[..., Any]]:
+def domain_functions_taking_an_actor() -> dict[str, Callable[..., Any]]:
     found: dict[str, Callable[..., Any]] = {}
     for module_info in pkgutil.walk_packages(emergency.__path__, "emergency."):
-        if module_info.name.startswith(NOT_SERVICES):
+        if module_info.name.startswith(NOT_DOMAIN):
             continue
         module = importlib.import_module(module_info.name)
         for name, value in vars(module).items():
@@ -118,96 +100,47 @@ def services_taking_an_actor() -> dict[str, Callable[..., Any]]:
     return found
 
 
-def row_counts(db: Database) -> dict[str, int]:
-    """The number of rows in every table, in one query."""
-    tables = Base.metadata.sorted_tables
-    counts = select(*(select(func.count()).select_from(t).scalar_subquery().label(t.name) for t in tables))
-    with db.read() as session:
-        return dict(session.execute(counts).one()._mapping)
+def direct_calls(source: str, steps: set[str]) -> Iterator[str]:
+    """Each use of a step in `source`: imported by name, or reached as an attribute of its module."""
+    modules: dict[str, str] = {}  # local name -> module path
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("emergency"):
+            for alias in node.names:
+                qualified = f"{node.module}.{alias.name}"
+                if qualified in steps:
+                    yield qualified
+                modules[alias.asname or alias.name] = qualified
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("emergency") and alias.asname:
+                    modules[alias.asname] = alias.name
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+            qualified = f"{modules[node.value.id]}.{node.attr}"
+            if qualified in steps:
+                yield qualified
 
 
-def call_as(service: Callable[..., Any], db: Database, clock: FakeClock, actor: Actor) -> None:
-    """Call with the infrastructure it needs and None for everything else; never commits a session."""
-    with db.read() as session:
-        arguments: dict[str, Any] = {}
-        for name, parameter in inspect.signature(service).parameters.items():
-            if name == "db":
-                arguments[name] = db
-            elif name == "session":
-                arguments[name] = session
-            elif name == "clock":
-                arguments[name] = clock
-            elif name == "actor":
-                arguments[name] = actor
-            elif parameter.default is inspect.Parameter.empty:
-                arguments[name] = None
-        result = service(**arguments)
-        if isinstance(result, GeneratorType | Iterator):
-            for _ in result:
-                pass
-        session.rollback()
+def test_every_domain_function_taking_an_actor_is_a_listed_step() -> None:
+    found = set(domain_functions_taking_an_actor())
+    assert found - STEPS == set(), "a new domain function takes an actor: reach it through a command"
+    assert STEPS - found == set(), "a listed step is gone: drop it from STEPS"
 
 
-def refusals(db: Database, clock: FakeClock) -> Iterator[str]:
-    """A line for each way a service fails its role check."""
-    for qualified, service in sorted(services_taking_an_actor().items()):
-        if qualified in INNER_STEPS:
-            continue
-        allowed = ALLOWED.get(qualified, STAFF)
-        before = row_counts(db)
-        for role in sorted(EVERY_ROLE - allowed):
-            if qualified not in ALLOWED and role in STAFF:
-                continue  # a service not listed yet: at least the public and tokens must be refused
-            try:
-                call_as(service, db, clock, Actor(f"someone-{role}", role))
-            except PermissionDenied:
-                continue
-            except Exception as error:  # anything but a refusal means the role was not checked first
-                yield f"{qualified} as {role}: {type(error).__name__}: {error}"[:300]
-            else:
-                yield f"{qualified} as {role}: accepted"
-        if row_counts(db) != before:
-            yield f"{qualified}: a refused call stored something"
+def test_no_page_or_dashboard_module_calls_a_step_directly() -> None:
+    uses = [
+        f"{path.relative_to(ROOT)}: {step}"
+        for folder in ("pages", "dashboard")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for step in direct_calls(path.read_text(encoding="utf-8"), STEPS)
+    ]
+    assert not uses, "\n".join(uses)
 
 
-def test_every_service_refuses_the_roles_it_does_not_serve(database: Database, clock: FakeClock) -> None:
-    failures = list(refusals(database, clock))
-    assert not failures, "\n".join(failures)
-
-
-# The placeholder ids make session.get warn that it cannot load anything, which is the point.
-@pytest.mark.filterwarnings("ignore:fully NULL primary key")
-def test_the_allowed_roles_get_past_the_check(database: Database, clock: FakeClock) -> None:
-    """The other half: ALLOWED is exact, so a service that wrongly refuses a role shows up too."""
-    wrongly_refused = []
-    services = services_taking_an_actor()
-    for qualified, roles in sorted(ALLOWED.items()):
-        for role in sorted(roles):
-            try:
-                call_as(services[qualified], database, clock, Actor(f"someone-{role}", role))
-            except PermissionDenied as refused:
-                wrongly_refused.append(f"{qualified} as {role}: {refused}")
-            except Exception:  # the placeholder arguments stop it after the role check: expected
-                pass
-    assert not wrongly_refused, "\n".join(wrongly_refused)
-
-
-def test_every_listed_service_still_exists() -> None:
-    assert set(ALLOWED) | INNER_STEPS <= set(services_taking_an_actor())
-
-
-def test_an_unguarded_service_would_be_caught(database: Database, clock: FakeClock, monkeypatch) -> None:
-    """The detector itself: a service that forgets its check is named."""
-    import emergency.dispatch.outages as outages
-
-    def reopen_outage(db: Database, clock: FakeClock, actor: Actor, outage_id: int) -> None:
-        with db.read() as session:
-            session.execute(select(func.count()).select_from(Base.metadata.tables["outages"]))
-
-    monkeypatch.setattr(outages, "reopen_outage", reopen_outage, raising=False)
-    reopen_outage.__module__ = outages.__name__
-
-    found = list(refusals(database, clock))
-
-    assert "emergency.dispatch.outages.reopen_outage as public: accepted" in found
-    assert all(line.startswith("emergency.dispatch.outages.reopen_outage") for line in found)
+def test_a_direct_call_would_be_caught() -> None:
+    """The detector itself, on both ways of reaching a step."""
+    by_name = "from emergency.dispatch.crews import dispatch_crew\n"
+    by_module = "from emergency.dispatch import crews as dispatch\ndispatch.dispatch_crew(db)\n"
+    assert list(direct_calls(by_name, STEPS)) == ["emergency.dispatch.crews.dispatch_crew"]
+    assert "emergency.dispatch.crews.dispatch_crew" in list(direct_calls(by_module, STEPS))
