@@ -37,7 +37,9 @@ from emergency.core.models import (
     Outage,
     OutageState,
 )
-from emergency.demo.territory import DEFAULT_SEED, Territory, generate_territory, load_territory
+from emergency.demo.load import load_territory
+from emergency.demo.parameters import DEFAULT_SEED
+from emergency.demo.territory import Territory, generate_territory
 from emergency.dispatch.crews import greedy_plan, storm_plan
 from emergency.network.model import build_network_model
 from emergency.network.territory import district_collection, territory_extent

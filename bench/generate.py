@@ -15,13 +15,9 @@ from bench.common import (
 )
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
-from emergency.demo.territory import (
-    DEFAULT_SEED,
-    Territory,
-    generate_territory,
-    insert_territory,
-    load_territory,
-)
+from emergency.demo.load import insert_territory, load_territory
+from emergency.demo.parameters import DEFAULT_SEED
+from emergency.demo.territory import Territory, generate_territory
 
 
 def _insert_bulk(db: Database, territory: Territory) -> None:

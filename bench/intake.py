@@ -29,7 +29,9 @@ from emergency.core.models import (
     ReportChannel,
     ReportKind,
 )
-from emergency.demo.territory import DEFAULT_SEED, Territory, generate_territory, load_territory
+from emergency.demo.load import load_territory
+from emergency.demo.parameters import DEFAULT_SEED
+from emergency.demo.territory import Territory, generate_territory
 from emergency.intake.reports import submit_reports
 from emergency.network.model import AnalysisResult, RadialNetwork, network_model
 

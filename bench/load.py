@@ -45,7 +45,9 @@ from emergency.core.db import Database
 from emergency.core.errors import EmergencyError
 from emergency.core.models import AssignmentStatus, CrewAssignment, OutageState, Report, Role
 from emergency.core.tokens import create_token
-from emergency.demo.territory import DEFAULT_SEED, generate_territory, load_territory
+from emergency.demo.load import load_territory
+from emergency.demo.parameters import DEFAULT_SEED
+from emergency.demo.territory import generate_territory
 from emergency.dispatch import crews as dispatch
 from emergency.dispatch import etr, outages
 from emergency.dispatch.board import sla_board

@@ -36,7 +36,9 @@ from emergency.core.models import (
     Outage,
     OutageState,
 )
-from emergency.demo.territory import DEFAULT_SEED, generate_territory, load_territory
+from emergency.demo.load import load_territory
+from emergency.demo.parameters import DEFAULT_SEED
+from emergency.demo.territory import generate_territory
 from emergency.network.model import NetworkModel, build_network_model
 from emergency.public.snapshot import PublicSnapshot, build_public_snapshot, cached_public_snapshot
 

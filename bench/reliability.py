@@ -30,7 +30,9 @@ from emergency.core.db import Database
 from emergency.core.models import Customer, Device, Outage, RestorationStep
 from emergency.core.settings import get_setting
 from emergency.demo.history import History, generate_history, insert_history, next_ids
-from emergency.demo.territory import DEFAULT_SEED, generate_territory, load_territory
+from emergency.demo.load import load_territory
+from emergency.demo.parameters import DEFAULT_SEED
+from emergency.demo.territory import generate_territory
 from emergency.reporting.reliability import (
     LEFT_OUT_STATES,
     ReliabilityData,

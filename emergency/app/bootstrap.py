@@ -45,7 +45,7 @@ def init_database(
         return None
     if has_territory(db):
         raise Conflict("this database already holds a territory; use a new database for the demo")
-    from emergency.demo.territory import load_demo
+    from emergency.demo.load import load_demo
 
     return load_demo(db, clock, customers=customers, seed=seed, history_years=history_years)
 
@@ -55,6 +55,6 @@ def ensure_app_database(db: Database, clock: Clock, *, create_demo: bool) -> Non
     fresh = not db.has_schema()
     prepare_schema(db, clock)
     if create_demo and fresh and not has_territory(db):
-        from emergency.demo.territory import load_demo
+        from emergency.demo.load import load_demo
 
         load_demo(db, clock, customers=DEFAULT_DEMO_CUSTOMERS, seed=DEFAULT_DEMO_SEED)

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from emergency.core.actor import Actor
 from emergency.core.models import Report, Role, Warning, WarningStatus
-from emergency.demo.territory import load_demo
+from emergency.demo.load import load_demo
 from emergency.simulator.live import (
     LiveDemo,
     demo_run,
