@@ -21,8 +21,6 @@ from bench.common import (
     _fresh_sqlite,
     _timed,
 )
-from dashboard import console, maps, services
-from dashboard.offline_render import browser_stand_in, quiet_bare_mode
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.errors import InvalidInput
@@ -217,6 +215,8 @@ def storm_on_territory(db: Database, clock: FakeClock, outages: int, crews: int,
 
 
 def _staff_layers(db: Database, clock: FakeClock) -> dict[str, Any]:
+    from dashboard import services
+
     return services.read_staff_layers(db, clock, with_network=False, with_transformers=False)
 
 
@@ -226,6 +226,9 @@ def dispatcher_page(db: Database, clock: FakeClock, base: dict[str, Any]) -> tup
     map (`dashboard.console.live_layers`) and the map drawn (`console.draw_live_map`, i.e.
     `st_folium`). `base` is the districts and extent the page caches for five minutes. Returns
     the bytes sent to the browser for the map, the outages and the crews."""
+    from dashboard import console, services
+    from dashboard.offline_render import browser_stand_in
+
     layers = services.read_staff_layers(db, clock, with_network=False, with_transformers=False)
     fmap = console.live_base_map(base, BENCH_LANGUAGE, tiles=None)
     if fmap is None:
@@ -242,6 +245,9 @@ def _popup(properties: dict[str, Any], fields: Sequence[str]) -> str:
 def dispatcher_page_markers(db: Database, clock: FakeClock, base: dict[str, Any]) -> int:
     """The naive page: the same data and base map, one folium CircleMarker with a popup per
     outage and per crew in the layers added to it."""
+    from dashboard import console, maps, services
+    from dashboard.offline_render import browser_stand_in
+
     layers = services.read_staff_layers(db, clock, with_network=False, with_transformers=False)
     fmap = console.live_base_map(base, BENCH_LANGUAGE, tiles=None)
     if fmap is None:
@@ -290,6 +296,9 @@ def bench_dispatch(
     storm plan is timed for `plan_outages` unassigned outages and at most `plan_crews` crews,
     beside nearest-crew greedy.
     """
+    # The dashboard (and so Streamlit) only when this benchmark runs: `bench --help` stays quiet.
+    from dashboard.offline_render import quiet_bare_mode
+
     clock = FakeClock(BENCH_NOW)
     say = sys.stderr
     quiet_bare_mode()

@@ -25,7 +25,6 @@ from bench.dispatch import (
     _without_incidents,
     storm_on_territory,
 )
-from dashboard import public_map
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.models import (
@@ -56,6 +55,8 @@ def _english(key: str, **values: object) -> str:
 
 def render_page(snapshot: PublicSnapshot) -> int:
     """Everything the public page draws from one snapshot; returns the map's rendered bytes."""
+    from dashboard import public_map  # the dashboard only when this benchmark runs
+
     map_html, _, _, _ = public_map.page_parts(snapshot, "en", _english, BENCH_TZ)
     return len(map_html.encode("utf-8"))
 
