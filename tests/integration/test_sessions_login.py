@@ -23,6 +23,9 @@ from emergency.core.models import User
 
 PASSWORD = "the-right-password"
 
+# What a refusal costs is the subject here: argon2 at production cost, not the suite's cheap one.
+pytestmark = pytest.mark.usefixtures("real_password_hasher")
+
 
 class CountingHasher:
     """The real hasher, noting each hash it verifies against."""
