@@ -20,6 +20,7 @@ import importlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 import pytest
 
@@ -120,7 +121,7 @@ def test_the_domain_never_imports_streamlit_or_the_dashboard() -> None:
 # --- (b) pages and the dashboard hold no session and no ORM object -------------------------------
 
 
-def _opens_a_session(node: ast.AST) -> bool:
+def _opens_a_session(node: ast.AST) -> TypeGuard[ast.With | ast.AsyncWith]:
     """`with <anything>.read()` / `.write()`: how a Database hands out a session (a file's `.read()`
     is a plain call, never a context manager)."""
     if not isinstance(node, ast.With | ast.AsyncWith):
