@@ -25,6 +25,7 @@ from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.errors import InvalidInput
 from emergency.core.models import (
+    Base,
     Crew,
     CrewAssignment,
     CrewKind,
@@ -203,14 +204,11 @@ def storm_on_territory(db: Database, clock: FakeClock, outages: int, crews: int,
                 }
             )
     with db.write() as session:
-        for table, rows in (
-            (Crew.__table__, crew_rows),
-            (Outage.__table__, outage_rows),
-            (CrewAssignment.__table__, assignment_rows),
-        ):
+        for mapped, rows in ((Crew, crew_rows), (Outage, outage_rows), (CrewAssignment, assignment_rows)):
+            table = Base.metadata.tables[mapped.__tablename__]
             for start in range(0, len(rows), 1_000):
                 session.execute(insert(table), rows[start : start + 1_000])
-    unassigned = [int(outage_rows[i]["id"]) for i in rest]  # type: ignore[call-overload]
+    unassigned = [int(outage_rows[i]["id"]) for i in rest]
     return Storm(unassigned, crews - busy - off_duty, busy)
 
 

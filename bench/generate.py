@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
+from functools import partial
 
 from bench.common import (
     BASELINE_SIZE,
@@ -46,11 +47,11 @@ def bench_generate(
     clock = FakeClock(BENCH_NOW)
     results: list[BenchRow] = []
     for size in sizes:
-        territory, generate_s = _timed(lambda size=size: generate_territory(size, seed, clock.now()))
+        territory, generate_s = _timed(partial(generate_territory, size, seed, clock.now()))
         results.append(BenchRow(f"generate {size:,} customers", generate_s, "s"))
         with tempfile.TemporaryDirectory() as directory:
             db = _fresh_sqlite(directory, clock)
-            _, load_s = _timed(lambda db=db, territory=territory: load_territory(db, clock, territory))
+            _, load_s = _timed(partial(load_territory, db, clock, territory))
             db.dispose()
         rows = sum(len(frame) for _, frame in territory.tables())
         results.append(BenchRow(f"load_territory {size:,} customers into SQLite", load_s, "s"))
@@ -58,11 +59,11 @@ def bench_generate(
             continue
         with tempfile.TemporaryDirectory() as directory:
             db = _fresh_sqlite(directory, clock)
-            _, bulk_s = _timed(lambda db=db, territory=territory: _insert_bulk(db, territory))
+            _, bulk_s = _timed(partial(_insert_bulk, db, territory))
             db.dispose()
         with tempfile.TemporaryDirectory() as directory:
             db = _fresh_sqlite(directory, clock)
-            _, naive_s = _timed(lambda db=db, territory=territory: _insert_one_object_per_row(db, territory))
+            _, naive_s = _timed(partial(_insert_one_object_per_row, db, territory))
             db.dispose()
         results.append(
             BenchRow(

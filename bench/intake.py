@@ -156,7 +156,7 @@ def typhoon_burst(territory: Territory, count: int, seed: int, start: datetime) 
         return (start + timedelta(seconds=min(at, span_s))).isoformat()
 
     for n, (row, at) in enumerate(zip(homes[meters].tolist(), meter_at.tolist(), strict=True)):
-        item = {
+        item: dict[str, object] = {
             "channel": ReportChannel.METER.value,
             "external_id": f"LG-{n:09d}",
             "kind": ReportKind.LAST_GASP.value,
@@ -168,7 +168,7 @@ def typhoon_burst(territory: Territory, count: int, seed: int, start: datetime) 
     call_times = np.concatenate([call_at, healthy_at]).tolist()
     for n, (row, at) in enumerate(zip(call_rows, call_times, strict=True)):
         channel = CALL_CHANNELS[channels[n]]
-        item: dict[str, object] = {
+        item = {
             "channel": channel.value,
             "external_id": f"{channel.value.upper()}-{n:09d}",
             "kind": ReportKind.HAZARD.value if hazard[n] else ReportKind.NO_POWER.value,

@@ -83,9 +83,12 @@ def naive_snapshot(db: Database, model: NetworkModel) -> dict[str, Any]:
                     0.002
                 )
                 areas.append({"type": "Feature", "geometry": shapely.geometry.mapping(hull)})
-        served = dict(
-            session.execute(select(Customer.district_id, func.count()).group_by(Customer.district_id)).all()
-        )
+        served = {
+            district: count
+            for district, count in session.execute(
+                select(Customer.district_id, func.count()).group_by(Customer.district_id)
+            )
+        }
     return {"out": out, "served": served, "areas": areas}
 
 

@@ -181,9 +181,12 @@ def naive_indices(db: Database, first_day: date, last_day: date) -> dict[str, fl
     with db.read() as session:
         threshold = float(get_setting(session, "reliability.momentary_max_minutes"))
         served = session.query(Customer).count()
-        served_by_district = dict(
-            session.execute(select(Customer.district_id, func.count()).group_by(Customer.district_id)).all()
-        )
+        served_by_district = {
+            district: count
+            for district, count in session.execute(
+                select(Customer.district_id, func.count()).group_by(Customer.district_id)
+            )
+        }
         outages = session.scalars(select(Outage).where(Outage.state.not_in(LEFT_OUT_STATES))).all()
         interrupted = minutes_total = 0.0
         per_day: dict[date, float] = defaultdict(float)

@@ -273,7 +273,9 @@ def _say(args: argparse.Namespace, line: str, data: Any) -> int:
 def _as_json(summary: object | None) -> Any:
     if summary is None:
         return None
-    return dataclasses.asdict(summary) if dataclasses.is_dataclass(summary) else str(summary)
+    if dataclasses.is_dataclass(summary) and not isinstance(summary, type):
+        return dataclasses.asdict(summary)
+    return str(summary)
 
 
 def _safe_url(db: Database) -> str:
@@ -379,7 +381,7 @@ def _warnings(args: argparse.Namespace, db: Database) -> int:
     with db.read() as session:
         warning = session.get(Warning, warning_id)
         assert warning is not None
-        summary = {
+        summary: dict[str, Any] = {
             "id": warning_id,
             "status": str(warning.status),
             "hazard": str(warning.hazard),

@@ -87,7 +87,8 @@ def _settled_points(
     centres = np.vstack([seat, _uniform_in(geometry, settlements - 1, rng)])
     weights = rng.lognormal(0.0, 0.7, settlements)
     weights[0] *= style["seat_weight"]
-    spreads = rng.uniform(*style["spread_km"], settlements)
+    low_km, high_km = style["spread_km"]
+    spreads = rng.uniform(low_km, high_km, settlements)
     background = style["background_share"]
     shares = np.append(weights / weights.sum() * (1 - background), background)
     minx, miny, maxx, maxy = geometry.bounds
@@ -440,6 +441,7 @@ def _network_frame(
         draft = drafts[i]
         kind = _KIND_ORDER[draft.kind]
         telemetered = kind in (DeviceKind.BREAKER, DeviceKind.RECLOSER)
+        feeder: int | None
         if kind == DeviceKind.BREAKER:
             feeder = int(ids[i])
         else:

@@ -33,8 +33,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Table, func, insert, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from emergency.core import audit
 from emergency.core.actor import CLI_ADMIN
@@ -503,7 +503,7 @@ class _Builder:
         note = np.concatenate(
             [
                 np.full(int(in_steps.sum()), "Switched to a neighbouring feeder 转供恢复"),
-                np.where(momentary, "SCADA: device closed", None),
+                np.where(momentary, "SCADA: device closed", np.array(None, dtype=object)),
             ]
         ).astype(object)
         device = np.concatenate(
@@ -689,15 +689,15 @@ def _round_up_15(values: np.ndarray) -> np.ndarray:
 
 
 def next_ids(session: Session) -> IdStart:
-    def after(model: type[Base]) -> int:
-        return int(session.scalar(select(func.max(model.id))) or 0) + 1
+    def after(id_column: InstrumentedAttribute[int]) -> int:
+        return int(session.scalar(select(func.max(id_column))) or 0) + 1
 
     return IdStart(
-        outage=after(Outage),
-        step=after(RestorationStep),
-        etr=after(EtrChange),
-        assignment=after(CrewAssignment),
-        breach=after(SlaBreach),
+        outage=after(Outage.id),
+        step=after(RestorationStep.id),
+        etr=after(EtrChange.id),
+        assignment=after(CrewAssignment.id),
+        breach=after(SlaBreach.id),
     )
 
 
@@ -706,7 +706,7 @@ def insert_history(session: Session, history: History) -> None:
     for model, frame in history.tables():
         if frame.empty:
             continue
-        table: Table = model.__table__  # type: ignore[assignment]
+        table = Base.metadata.tables[model.__tablename__]
         columns = list(frame.columns)
         values = [_plain(frame[column]) for column in columns]
         if model is Outage:

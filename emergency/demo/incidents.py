@@ -171,11 +171,11 @@ class IncidentBuilder:
         plans: list[_Plan] = []
         for n, row in enumerate(tripped):
             story = _BREAKER_STORIES[n % len(_BREAKER_STORIES)]
-            start = {"on_site": (38, 46), "dispatched": (7, 9), "confirmed": (4, 6)}[story]
+            minutes_ago = {"on_site": (38, 46), "dispatched": (7, 9), "confirmed": (4, 6)}[story]
             below = self.transformers_below(int(row))
             hit = rng.choice(below, size=min(len(below), int(rng.integers(4, 8))), replace=False)
             calls = [(int(t), int(rng.integers(1, 3))) for t in hit]
-            plans.append(_Plan(int(row), "breaker_" + story, calls, self._ago(*start), last_call))
+            plans.append(_Plan(int(row), "breaker_" + story, calls, self._ago(*minutes_ago), last_call))
         for n, row in enumerate(fuses):
             story = _FUSE_STORIES[n % len(_FUSE_STORIES)]
             below = self.transformers_below(int(row))
@@ -187,9 +187,9 @@ class IncidentBuilder:
             plans.append(_Plan(int(row), "fuse_" + story, calls, start, until))
         for n, row in enumerate(single):
             story = _TRANSFORMER_STORIES[n % len(_TRANSFORMER_STORIES)]
-            start = {"hazard": (9, 12), "late": (14, 18)}.get(story, (2, 6))
+            minutes_ago = {"hazard": (9, 12), "late": (14, 18)}.get(story, (2, 6))
             calls = [(int(ids[row] - self.tx_ids[0]), int(rng.integers(2, 5)))]
-            plans.append(_Plan(int(row), "transformer_" + story, calls, self._ago(*start), last_call))
+            plans.append(_Plan(int(row), "transformer_" + story, calls, self._ago(*minutes_ago), last_call))
         return plans
 
     def _report(
