@@ -15,13 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from emergency.app.bootstrap import DEFAULT_DEMO_CUSTOMERS, DEFAULT_DEMO_SEED, init_database
+from emergency.app.bootstrap import init_database
 from emergency.core.actor import CLI_ADMIN
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.config import load_settings
 from emergency.core.db import Database, get_database
 from emergency.core.errors import EmergencyError, InvalidInput
 from emergency.core.models import Role, TokenScope
+from emergency.demo.parameters import DEFAULT_CUSTOMERS, DEFAULT_SEED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = commands.add_parser("init", help="create or upgrade the schema; --demo adds the demo territory")
     init.add_argument("--demo", action="store_true", help="generate the demo territory")
-    init.add_argument("--customers", type=_positive_int, default=DEFAULT_DEMO_CUSTOMERS)
-    init.add_argument("--seed", type=int, default=DEFAULT_DEMO_SEED)
+    init.add_argument("--customers", type=_positive_int, default=DEFAULT_CUSTOMERS)
+    init.add_argument("--seed", type=int, default=DEFAULT_SEED)
     init.add_argument(
         "--history-years",
         type=int,
@@ -142,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, db: Database) -> int:
     clock = SYSTEM_CLOCK
     if args.command == "init":
-        summary = init_database(
+        demo = init_database(
             db,
             clock,
             demo=args.demo,
@@ -152,8 +153,8 @@ def _run(args: argparse.Namespace, db: Database) -> int:
         )
         return _say(
             args,
-            f"database ready at {_safe_url(db)}" + (f"; demo: {summary}" if summary else ""),
-            {"database": _safe_url(db), "demo": _as_json(summary)},
+            f"database ready at {_safe_url(db)}" + (f"; demo: {demo}" if demo else ""),
+            {"database": _safe_url(db), "demo": _as_json(demo)},
         )
     if args.command == "restore":
         # Before the schema check: restoring into a new, empty database is the usual case.
