@@ -135,7 +135,8 @@ def _opens_a_session(node: ast.AST) -> TypeGuard[ast.With | ast.AsyncWith]:
 
 
 def mapped_classes_among(names: Iterable[str]) -> list[str]:
-    """The names, among those emergency.core.models defines, that are not enums or plain constants."""
+    """The names, among those emergency.core.models defines, that are classes other than enums: the
+    mapped classes (and Base), whose objects are rows of a session."""
     models = importlib.import_module("emergency.core.models")
     mapped = []
     for name in names:
