@@ -11,9 +11,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Integer
 
-from emergency.core.models import (
-    Base,
-)
+from emergency.core.models import Base
 
 TEXT = np.dtypes.StringDType()
 INSERT_CHUNK = 10_000

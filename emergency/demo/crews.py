@@ -11,11 +11,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from emergency.core.models import (
-    Crew,
-    CrewKind,
-    CrewStatus,
-)
+from emergency.core.models import Crew, CrewKind, CrewStatus
 from emergency.demo.columns import apportion, model_columns, phone_column
 from emergency.demo.geography import Geography, Projection, settle
 from emergency.demo.parameters import DATA_FILE

@@ -10,10 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from emergency.core.models import (
-    CustomerKind,
-    ImportanceGrade,
-)
+from emergency.core.models import CustomerKind, ImportanceGrade
 from emergency.demo.columns import TEXT, number_column, object_column, phone_column, text_column, zh_number
 from emergency.demo.geography import Geography, Projection
 from emergency.demo.grid import Network

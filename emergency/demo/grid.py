@@ -16,11 +16,7 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-from emergency.core.models import (
-    Device,
-    DeviceKind,
-    SwitchState,
-)
+from emergency.core.models import Device, DeviceKind, SwitchState
 from emergency.demo.columns import (
     TEXT,
     apportion,

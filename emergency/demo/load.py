@@ -15,12 +15,7 @@ from emergency.core.auth import create_user
 from emergency.core.clock import Clock
 from emergency.core.db import Database
 from emergency.core.errors import Conflict, InvalidInput
-from emergency.core.models import (
-    Base,
-    Device,
-    District,
-    User,
-)
+from emergency.core.models import Base, Device, District, User
 from emergency.core.settings import bump_territory_revision, set_setting
 from emergency.demo.columns import INSERT_CHUNK
 from emergency.demo.parameters import DEFAULT_CUSTOMERS, DEFAULT_SEED, load_parameters
