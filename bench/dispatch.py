@@ -18,8 +18,8 @@ from sqlalchemy import insert, select
 from bench.common import (
     BENCH_NOW,
     BenchRow,
-    _fresh_sqlite,
-    _timed,
+    fresh_sqlite,
+    timed,
 )
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
@@ -74,7 +74,7 @@ class Storm:
     crews_busy: int
 
 
-def _without_incidents(territory: Territory) -> Territory:
+def without_incidents(territory: Territory) -> Territory:
     """The territory's network and customers only: its own crews, outages and reports left out."""
     return replace(
         territory,
@@ -301,29 +301,29 @@ def bench_dispatch(
     say = sys.stderr
     quiet_bare_mode()
     print(f"dispatch: generating {customers:,} customers, {outages:,} outages and {crews:,} crews", file=say)
-    territory = _without_incidents(generate_territory(customers, seed, clock.now()))
+    territory = without_incidents(generate_territory(customers, seed, clock.now()))
     with tempfile.TemporaryDirectory() as directory:
-        db = _fresh_sqlite(directory, clock)
+        db = fresh_sqlite(directory, clock)
         load_territory(db, clock, territory)
         storm = storm_on_territory(db, clock, outages, crews, seed + 2)
         with db.read() as session:
             base = {"districts": district_collection(session), "extent": territory_extent(session)}
 
         print("dispatch: building the dispatcher page", file=say)
-        (payload, board_rows, crew_rows), _ = _timed(lambda: dispatcher_page(db, clock, base))
-        page_s = min(_timed(lambda: dispatcher_page(db, clock, base))[1] for _ in range(PAGE_REPEATS))
-        data_s = min(_timed(lambda: _staff_layers(db, clock))[1] for _ in range(PAGE_REPEATS))
+        (payload, board_rows, crew_rows), _ = timed(lambda: dispatcher_page(db, clock, base))
+        page_s = min(timed(lambda: dispatcher_page(db, clock, base))[1] for _ in range(PAGE_REPEATS))
+        data_s = min(timed(lambda: _staff_layers(db, clock))[1] for _ in range(PAGE_REPEATS))
         print("dispatch: naive baseline, one CircleMarker per outage and crew", file=say)
-        naive_payload, naive_s = _timed(lambda: dispatcher_page_markers(db, clock, base))
+        naive_payload, naive_s = timed(lambda: dispatcher_page_markers(db, clock, base))
 
         plan_ids = storm.unassigned_outage_ids[:plan_outages]
         print(f"dispatch: storm plan, {len(plan_ids):,} outages and at most {plan_crews} crews", file=say)
         with db.read() as session:
-            optimal, optimal_s = _timed(
+            optimal, optimal_s = timed(
                 lambda: storm_plan(session, clock, outage_ids=plan_ids, max_crews=plan_crews)
             )
         with db.read() as session:
-            greedy, greedy_s = _timed(
+            greedy, greedy_s = timed(
                 lambda: greedy_plan(session, clock, outage_ids=plan_ids, max_crews=plan_crews)
             )
         db.dispose()

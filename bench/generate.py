@@ -11,8 +11,8 @@ from bench.common import (
     BENCH_NOW,
     GENERATE_SIZES,
     BenchRow,
-    _fresh_sqlite,
-    _timed,
+    fresh_sqlite,
+    timed,
 )
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
@@ -47,23 +47,23 @@ def bench_generate(
     clock = FakeClock(BENCH_NOW)
     results: list[BenchRow] = []
     for size in sizes:
-        territory, generate_s = _timed(partial(generate_territory, size, seed, clock.now()))
+        territory, generate_s = timed(partial(generate_territory, size, seed, clock.now()))
         results.append(BenchRow(f"generate {size:,} customers", generate_s, "s"))
         with tempfile.TemporaryDirectory() as directory:
-            db = _fresh_sqlite(directory, clock)
-            _, load_s = _timed(partial(load_territory, db, clock, territory))
+            db = fresh_sqlite(directory, clock)
+            _, load_s = timed(partial(load_territory, db, clock, territory))
             db.dispose()
         rows = sum(len(frame) for _, frame in territory.tables())
         results.append(BenchRow(f"load_territory {size:,} customers into SQLite", load_s, "s"))
         if size != baseline_size:
             continue
         with tempfile.TemporaryDirectory() as directory:
-            db = _fresh_sqlite(directory, clock)
-            _, bulk_s = _timed(partial(_insert_bulk, db, territory))
+            db = fresh_sqlite(directory, clock)
+            _, bulk_s = timed(partial(_insert_bulk, db, territory))
             db.dispose()
         with tempfile.TemporaryDirectory() as directory:
-            db = _fresh_sqlite(directory, clock)
-            _, naive_s = _timed(partial(_insert_one_object_per_row, db, territory))
+            db = fresh_sqlite(directory, clock)
+            _, naive_s = timed(partial(_insert_one_object_per_row, db, territory))
             db.dispose()
         results.append(
             BenchRow(

@@ -17,8 +17,8 @@ from bench.common import (
     BENCH_NOW,
     INTAKE_ACTOR,
     BenchRow,
-    _fresh_sqlite,
-    _timed,
+    fresh_sqlite,
+    timed,
 )
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
@@ -264,15 +264,15 @@ def bench_intake(
     print(f"intake: devices out: {out}", file=say)
     naive_count = min(naive, reports)
     with tempfile.TemporaryDirectory() as directory:
-        db = _fresh_sqlite(directory, clock)
+        db = fresh_sqlite(directory, clock)
         load_territory(db, clock, territory)
         naive_db = _checkpointed_copy(db, Path(directory) / "naive.db")
         model_s = _warm_model(db)
         _warm_model(naive_db)
 
         print(f"intake: ingesting {reports:,} reports in batches of {batch:,}", file=say)
-        analysis, ingest_s = _timed(lambda: _submit(db, clock, burst, 0, reports, batch))
-        _, last_batch_s = _timed(lambda: _submit(db, clock, burst, reports, reports + batch, batch))
+        analysis, ingest_s = timed(lambda: _submit(db, clock, burst, 0, reports, batch))
+        _, last_batch_s = timed(lambda: _submit(db, clock, burst, reports, reports + batch, batch))
         with db.read() as session:
             active = session.scalar(
                 select(func.count()).select_from(Outage).where(Outage.state.in_(ACTIVE_OUTAGE_STATES))
@@ -287,7 +287,7 @@ def bench_intake(
 
         print(f"intake: naive baseline, {naive_count:,} reports one per call", file=say)
         clock.set(BENCH_NOW)
-        _, naive_s = _timed(lambda: _submit(naive_db, clock, burst, 0, naive_count, 1))
+        _, naive_s = timed(lambda: _submit(naive_db, clock, burst, 0, naive_count, 1))
         naive_db.dispose()
     return [
         BenchRow(f"build the network model, {customers:,} customers", model_s, "s"),

@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 import shapely
 from sqlalchemy import func, select, update
 
-from bench.common import BENCH_NOW, BenchRow, _fresh_sqlite, _timed
+from bench.common import BENCH_NOW, BenchRow, fresh_sqlite, timed
 from bench.dispatch import (
     DISPATCH_CREWS,
     DISPATCH_CUSTOMERS,
     DISPATCH_OUTAGES,
-    _without_incidents,
     storm_on_territory,
+    without_incidents,
 )
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
@@ -128,14 +128,14 @@ def bench_public(
     clock = FakeClock(BENCH_NOW)
     say = sys.stderr
     print(f"public: generating {customers:,} customers, {outages:,} outages and {crews:,} crews", file=say)
-    territory = _without_incidents(generate_territory(customers, seed, clock.now()))
+    territory = without_incidents(generate_territory(customers, seed, clock.now()))
     with tempfile.TemporaryDirectory() as directory:
-        db = _fresh_sqlite(directory, clock)
+        db = fresh_sqlite(directory, clock)
         load_territory(db, clock, territory)
         storm_on_territory(db, clock, outages, crews, seed + 2)
         _set_etrs(db, clock)
         with db.read() as session:
-            model, model_s = _timed(lambda: build_network_model(session))
+            model, model_s = timed(lambda: build_network_model(session))
 
         print("public: building the snapshot", file=say)
 
@@ -143,19 +143,19 @@ def bench_public(
             with db.read() as session:
                 return build_public_snapshot(session, clock, model)
 
-        snapshot, first_s = _timed(build)  # nothing cached yet: every outage's layout and area is new
-        build_s = min(_timed(build)[1] for _ in range(REPEATS))
+        snapshot, first_s = timed(build)  # nothing cached yet: every outage's layout and area is new
+        build_s = min(timed(build)[1] for _ in range(REPEATS))
         print("public: naive baseline, each outage's customers read from the database", file=say)
-        _, naive_build_s = _timed(lambda: naive_snapshot(db, model))
+        _, naive_build_s = timed(lambda: naive_snapshot(db, model))
 
         print("public: the page from the cached snapshot", file=say)
         cached_public_snapshot(db, clock)  # fills the shared cache, as the first viewer does
-        payload, _ = _timed(lambda: render_page(cached_public_snapshot(db, clock)))
+        payload, _ = timed(lambda: render_page(cached_public_snapshot(db, clock)))
         render_s = min(
-            _timed(lambda: render_page(cached_public_snapshot(db, clock)))[1] for _ in range(REPEATS)
+            timed(lambda: render_page(cached_public_snapshot(db, clock)))[1] for _ in range(REPEATS)
         )
         print("public: naive baseline, the page built from the database for one viewer", file=say)
-        _, per_viewer_s = _timed(lambda: render_page(build()))
+        _, per_viewer_s = timed(lambda: render_page(build()))
         db.dispose()
     size = f"{snapshot.outages:,} outages, {customers:,} customers"
     return [

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bench.common import BENCH_NOW, BenchRow, _fresh_sqlite, _timed
+from bench.common import BENCH_NOW, BenchRow, fresh_sqlite, timed
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.models import Customer, Device, Outage, RestorationStep
@@ -62,14 +62,14 @@ def bench_reliability(customers: int = RELIABILITY_CUSTOMERS, seed: int = DEFAUL
     first_day = last_day - timedelta(days=364)
     size = f"{customers:,} customers"
     with tempfile.TemporaryDirectory() as directory:
-        db = _fresh_sqlite(directory, clock)
+        db = fresh_sqlite(directory, clock)
         load_territory(db, clock, territory)
         with db.read() as session:
             ids = next_ids(session)
-        history, generate_s = _timed(
+        history, generate_s = timed(
             lambda: generate_history(territory, clock.now(), HISTORY_YEARS, seed, ids)
         )
-        _, insert_s = _timed(lambda: _insert(db, history))
+        _, insert_s = timed(lambda: _insert(db, history))
         in_year = history.outages["first_report_at"].dt.tz_convert(BENCH_TZ).dt.date >= first_day
         rows = [
             BenchRow(
@@ -115,7 +115,7 @@ def _measure(
     _, build_s = _best(lambda: build_report(data, first_day, last_day))
     first, first_s = _best(first_report)
     later, later_s = _best(lambda: reliability_report(db, clock, first_day, last_day, BENCH_TZ))
-    naive, naive_s = _timed(lambda: naive_indices(db, first_day, last_day))
+    naive, naive_s = timed(lambda: naive_indices(db, first_day, last_day))
     row = overall.iloc[0]
     if not (
         math.isclose(naive["saifi"], row["saifi"], rel_tol=1e-9)
@@ -172,7 +172,7 @@ def _with_new_engine(db: Database, action: Callable[[Database], T]) -> T:
 
 def _best(action: Callable[[], T]) -> tuple[T, float]:
     """The fastest of a few runs: the figure the code can do, not the machine's worst moment."""
-    results = [_timed(action) for _ in range(REPEATS)]
+    results = [timed(action) for _ in range(REPEATS)]
     return results[0][0], min(seconds for _, seconds in results)
 
 
