@@ -78,13 +78,14 @@ def print_table(rows: Sequence[BenchRow], out: TextIO | None = None) -> None:
     print(format_table(rows), file=out or sys.stdout)
 
 
-def _timed(action: Callable[[], T]) -> tuple[T, float]:
+def timed(action: Callable[[], T]) -> tuple[T, float]:
+    """Run `action` once: its result and the seconds it took."""
     start = time.perf_counter()
     result = action()
     return result, time.perf_counter() - start
 
 
-def _fresh_sqlite(directory: str, clock: FakeClock) -> Database:
+def fresh_sqlite(directory: str, clock: FakeClock) -> Database:
     """A new migrated SQLite file with the default settings, as `init` leaves it."""
     db = Database(f"sqlite:///{Path(directory) / 'bench.db'}")
     db.migrate()

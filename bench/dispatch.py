@@ -18,11 +18,9 @@ from sqlalchemy import insert, select
 from bench.common import (
     BENCH_NOW,
     BenchRow,
-    _fresh_sqlite,
-    _timed,
+    fresh_sqlite,
+    timed,
 )
-from dashboard import console, maps
-from dashboard.offline_render import browser_stand_in, quiet_bare_mode
 from emergency.app.context import Context
 from emergency.app.queries import dispatch as dispatch_queries
 from emergency.core.actor import Actor
@@ -30,6 +28,7 @@ from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.errors import InvalidInput
 from emergency.core.models import (
+    Base,
     Crew,
     CrewAssignment,
     CrewKind,
@@ -41,7 +40,9 @@ from emergency.core.models import (
     OutageState,
     Role,
 )
-from emergency.demo.territory import DEFAULT_SEED, Territory, generate_territory, load_territory
+from emergency.demo.load import load_territory
+from emergency.demo.parameters import DEFAULT_SEED
+from emergency.demo.territory import Territory, generate_territory
 from emergency.dispatch.plan import greedy_plan, storm_plan
 from emergency.network.model import build_network_model
 from emergency.network.territory import district_collection, territory_extent
@@ -78,7 +79,7 @@ class Storm:
     crews_busy: int
 
 
-def _without_incidents(territory: Territory) -> Territory:
+def without_incidents(territory: Territory) -> Territory:
     """The territory's network and customers only: its own crews, outages and reports left out."""
     return replace(
         territory,
@@ -208,14 +209,11 @@ def storm_on_territory(db: Database, clock: FakeClock, outages: int, crews: int,
                 }
             )
     with db.write() as session:
-        for table, rows in (
-            (Crew.__table__, crew_rows),
-            (Outage.__table__, outage_rows),
-            (CrewAssignment.__table__, assignment_rows),
-        ):
+        for mapped, rows in ((Crew, crew_rows), (Outage, outage_rows), (CrewAssignment, assignment_rows)):
+            table = Base.metadata.tables[mapped.__tablename__]
             for start in range(0, len(rows), 1_000):
                 session.execute(insert(table), rows[start : start + 1_000])
-    unassigned = [int(outage_rows[i]["id"]) for i in rest]  # type: ignore[call-overload]
+    unassigned = [int(outage_rows[i]["id"]) for i in rest]
     return Storm(unassigned, crews - busy - off_duty, busy)
 
 
@@ -230,6 +228,9 @@ def dispatcher_page(db: Database, clock: FakeClock, base: dict[str, Any]) -> tup
     map (`dashboard.console.live_layers`) and the map drawn (`console.draw_live_map`, i.e.
     `st_folium`). `base` is the districts and extent the page caches for five minutes. Returns
     the bytes sent to the browser for the map, the outages and the crews."""
+    from dashboard import console
+    from dashboard.offline_render import browser_stand_in
+
     layers = _staff_layers(db, clock)
     fmap = console.live_base_map(base, BENCH_LANGUAGE, tiles=None)
     if fmap is None:
@@ -246,6 +247,9 @@ def _popup(properties: dict[str, Any], fields: Sequence[str]) -> str:
 def dispatcher_page_markers(db: Database, clock: FakeClock, base: dict[str, Any]) -> int:
     """The naive page: the same data and base map, one folium CircleMarker with a popup per
     outage and per crew in the layers added to it."""
+    from dashboard import console, maps
+    from dashboard.offline_render import browser_stand_in
+
     layers = _staff_layers(db, clock)
     fmap = console.live_base_map(base, BENCH_LANGUAGE, tiles=None)
     if fmap is None:
@@ -294,33 +298,36 @@ def bench_dispatch(
     storm plan is timed for `plan_outages` unassigned outages and at most `plan_crews` crews,
     beside nearest-crew greedy.
     """
+    # The dashboard (and so Streamlit) only when this benchmark runs: `bench --help` stays quiet.
+    from dashboard.offline_render import quiet_bare_mode
+
     clock = FakeClock(BENCH_NOW)
     say = sys.stderr
     quiet_bare_mode()
     print(f"dispatch: generating {customers:,} customers, {outages:,} outages and {crews:,} crews", file=say)
-    territory = _without_incidents(generate_territory(customers, seed, clock.now()))
+    territory = without_incidents(generate_territory(customers, seed, clock.now()))
     with tempfile.TemporaryDirectory() as directory:
-        db = _fresh_sqlite(directory, clock)
+        db = fresh_sqlite(directory, clock)
         load_territory(db, clock, territory)
         storm = storm_on_territory(db, clock, outages, crews, seed + 2)
         with db.read() as session:
             base = {"districts": district_collection(session), "extent": territory_extent(session)}
 
         print("dispatch: building the dispatcher page", file=say)
-        (payload, board_rows, crew_rows), _ = _timed(lambda: dispatcher_page(db, clock, base))
-        page_s = min(_timed(lambda: dispatcher_page(db, clock, base))[1] for _ in range(PAGE_REPEATS))
-        data_s = min(_timed(lambda: _staff_layers(db, clock))[1] for _ in range(PAGE_REPEATS))
+        (payload, board_rows, crew_rows), _ = timed(lambda: dispatcher_page(db, clock, base))
+        page_s = min(timed(lambda: dispatcher_page(db, clock, base))[1] for _ in range(PAGE_REPEATS))
+        data_s = min(timed(lambda: _staff_layers(db, clock))[1] for _ in range(PAGE_REPEATS))
         print("dispatch: naive baseline, one CircleMarker per outage and crew", file=say)
-        naive_payload, naive_s = _timed(lambda: dispatcher_page_markers(db, clock, base))
+        naive_payload, naive_s = timed(lambda: dispatcher_page_markers(db, clock, base))
 
         plan_ids = storm.unassigned_outage_ids[:plan_outages]
         print(f"dispatch: storm plan, {len(plan_ids):,} outages and at most {plan_crews} crews", file=say)
         with db.read() as session:
-            optimal, optimal_s = _timed(
+            optimal, optimal_s = timed(
                 lambda: storm_plan(session, clock, BENCH_TZ, outage_ids=plan_ids, max_crews=plan_crews)
             )
         with db.read() as session:
-            greedy, greedy_s = _timed(
+            greedy, greedy_s = timed(
                 lambda: greedy_plan(session, clock, BENCH_TZ, outage_ids=plan_ids, max_crews=plan_crews)
             )
         db.dispose()

@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
+from functools import partial
 
 from bench.common import (
     BASELINE_SIZE,
     BENCH_NOW,
     GENERATE_SIZES,
     BenchRow,
-    _fresh_sqlite,
-    _timed,
+    fresh_sqlite,
+    timed,
 )
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
-from emergency.demo.territory import (
-    DEFAULT_SEED,
-    Territory,
-    generate_territory,
-    insert_territory,
-    load_territory,
-)
+from emergency.demo.load import insert_territory, load_territory
+from emergency.demo.parameters import DEFAULT_SEED
+from emergency.demo.territory import Territory, generate_territory
 
 
 def _insert_bulk(db: Database, territory: Territory) -> None:
@@ -50,23 +47,23 @@ def bench_generate(
     clock = FakeClock(BENCH_NOW)
     results: list[BenchRow] = []
     for size in sizes:
-        territory, generate_s = _timed(lambda size=size: generate_territory(size, seed, clock.now()))
+        territory, generate_s = timed(partial(generate_territory, size, seed, clock.now()))
         results.append(BenchRow(f"generate {size:,} customers", generate_s, "s"))
         with tempfile.TemporaryDirectory() as directory:
-            db = _fresh_sqlite(directory, clock)
-            _, load_s = _timed(lambda db=db, territory=territory: load_territory(db, clock, territory))
+            db = fresh_sqlite(directory, clock)
+            _, load_s = timed(partial(load_territory, db, clock, territory))
             db.dispose()
         rows = sum(len(frame) for _, frame in territory.tables())
         results.append(BenchRow(f"load_territory {size:,} customers into SQLite", load_s, "s"))
         if size != baseline_size:
             continue
         with tempfile.TemporaryDirectory() as directory:
-            db = _fresh_sqlite(directory, clock)
-            _, bulk_s = _timed(lambda db=db, territory=territory: _insert_bulk(db, territory))
+            db = fresh_sqlite(directory, clock)
+            _, bulk_s = timed(partial(_insert_bulk, db, territory))
             db.dispose()
         with tempfile.TemporaryDirectory() as directory:
-            db = _fresh_sqlite(directory, clock)
-            _, naive_s = _timed(lambda db=db, territory=territory: _insert_one_object_per_row(db, territory))
+            db = fresh_sqlite(directory, clock)
+            _, naive_s = timed(partial(_insert_one_object_per_row, db, territory))
             db.dispose()
         results.append(
             BenchRow(

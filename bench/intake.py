@@ -17,8 +17,8 @@ from bench.common import (
     BENCH_NOW,
     INTAKE_ACTOR,
     BenchRow,
-    _fresh_sqlite,
-    _timed,
+    fresh_sqlite,
+    timed,
 )
 from emergency.app.bus import execute
 from emergency.app.commands.intake import SubmitReports
@@ -33,7 +33,9 @@ from emergency.core.models import (
     ReportChannel,
     ReportKind,
 )
-from emergency.demo.territory import DEFAULT_SEED, Territory, generate_territory, load_territory
+from emergency.demo.load import load_territory
+from emergency.demo.parameters import DEFAULT_SEED
+from emergency.demo.territory import Territory, generate_territory
 from emergency.network.analysis import AnalysisResult
 from emergency.network.model import RadialNetwork, network_model
 
@@ -158,7 +160,7 @@ def typhoon_burst(territory: Territory, count: int, seed: int, start: datetime) 
         return (start + timedelta(seconds=min(at, span_s))).isoformat()
 
     for n, (row, at) in enumerate(zip(homes[meters].tolist(), meter_at.tolist(), strict=True)):
-        item = {
+        item: dict[str, object] = {
             "channel": ReportChannel.METER.value,
             "external_id": f"LG-{n:09d}",
             "kind": ReportKind.LAST_GASP.value,
@@ -170,7 +172,7 @@ def typhoon_burst(territory: Territory, count: int, seed: int, start: datetime) 
     call_times = np.concatenate([call_at, healthy_at]).tolist()
     for n, (row, at) in enumerate(zip(call_rows, call_times, strict=True)):
         channel = CALL_CHANNELS[channels[n]]
-        item: dict[str, object] = {
+        item = {
             "channel": channel.value,
             "external_id": f"{channel.value.upper()}-{n:09d}",
             "kind": ReportKind.HAZARD.value if hazard[n] else ReportKind.NO_POWER.value,
@@ -267,15 +269,15 @@ def bench_intake(
     print(f"intake: devices out: {out}", file=say)
     naive_count = min(naive, reports)
     with tempfile.TemporaryDirectory() as directory:
-        db = _fresh_sqlite(directory, clock)
+        db = fresh_sqlite(directory, clock)
         load_territory(db, clock, territory)
         naive_db = _checkpointed_copy(db, Path(directory) / "naive.db")
         model_s = _warm_model(db)
         _warm_model(naive_db)
 
         print(f"intake: ingesting {reports:,} reports in batches of {batch:,}", file=say)
-        analysis, ingest_s = _timed(lambda: _submit(db, clock, burst, 0, reports, batch))
-        _, last_batch_s = _timed(lambda: _submit(db, clock, burst, reports, reports + batch, batch))
+        analysis, ingest_s = timed(lambda: _submit(db, clock, burst, 0, reports, batch))
+        _, last_batch_s = timed(lambda: _submit(db, clock, burst, reports, reports + batch, batch))
         with db.read() as session:
             active = session.scalar(
                 select(func.count()).select_from(Outage).where(Outage.state.in_(ACTIVE_OUTAGE_STATES))
@@ -290,7 +292,7 @@ def bench_intake(
 
         print(f"intake: naive baseline, {naive_count:,} reports one per call", file=say)
         clock.set(BENCH_NOW)
-        _, naive_s = _timed(lambda: _submit(naive_db, clock, burst, 0, naive_count, 1))
+        _, naive_s = timed(lambda: _submit(naive_db, clock, burst, 0, naive_count, 1))
         naive_db.dispose()
     return [
         BenchRow(f"build the network model, {customers:,} customers", model_s, "s"),

@@ -50,7 +50,9 @@ from emergency.core.db import Database
 from emergency.core.errors import EmergencyError
 from emergency.core.models import AssignmentStatus, CrewAssignment, OutageState, Report, Role
 from emergency.core.tokens import create_token
-from emergency.demo.territory import DEFAULT_SEED, generate_territory, load_territory
+from emergency.demo.load import load_territory
+from emergency.demo.parameters import DEFAULT_SEED
+from emergency.demo.territory import generate_territory
 
 ROOT = Path(__file__).resolve().parents[1]
 LOAD_CUSTOMERS = 50_000
@@ -258,8 +260,8 @@ def _post_concurrently(
 ) -> tuple[list[Posted], int, float]:
     """The items in batches, taken in order by `clients` threads; returns requests, duplicates, seconds."""
     batches: queue.Queue[list[dict[str, Any]]] = queue.Queue()
-    for start in range(0, len(items), batch):
-        batches.put(items[start : start + batch])
+    for first in range(0, len(items), batch):
+        batches.put(items[first : first + batch])
     per_client: list[list[Posted]] = [[] for _ in range(clients)]
     duplicates = [0] * clients
 
@@ -375,12 +377,12 @@ def check_stored_once(db: Database, items: Sequence[dict[str, Any]], ledger: _Le
     with db.read() as session:
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
-            rows = session.execute(
+            found = session.execute(
                 select(Report.channel, Report.external_id, Report.id).where(
                     tuple_(Report.channel, Report.external_id).in_(chunk)
                 )
             )
-            for channel, external_id, report_id in rows:
+            for channel, external_id, report_id in found:
                 stored.setdefault((str(channel), external_id), []).append(report_id)
     for key in keys:
         rows = stored.get(key, [])

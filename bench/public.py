@@ -17,15 +17,14 @@ from zoneinfo import ZoneInfo
 import shapely
 from sqlalchemy import func, select, update
 
-from bench.common import BENCH_NOW, BenchRow, _fresh_sqlite, _timed
+from bench.common import BENCH_NOW, BenchRow, fresh_sqlite, timed
 from bench.dispatch import (
     DISPATCH_CREWS,
     DISPATCH_CUSTOMERS,
     DISPATCH_OUTAGES,
-    _without_incidents,
     storm_on_territory,
+    without_incidents,
 )
-from dashboard import public_map
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.models import (
@@ -36,7 +35,9 @@ from emergency.core.models import (
     Outage,
     OutageState,
 )
-from emergency.demo.territory import DEFAULT_SEED, generate_territory, load_territory
+from emergency.demo.load import load_territory
+from emergency.demo.parameters import DEFAULT_SEED
+from emergency.demo.territory import generate_territory
 from emergency.network.model import NetworkModel, build_network_model
 from emergency.public.snapshot import PublicSnapshot, build_public_snapshot, cached_public_snapshot
 
@@ -54,6 +55,8 @@ def _english(key: str, **values: object) -> str:
 
 def render_page(snapshot: PublicSnapshot) -> int:
     """Everything the public page draws from one snapshot; returns the map's rendered bytes."""
+    from dashboard import public_map  # the dashboard only when this benchmark runs
+
     map_html, _, _, _ = public_map.page_parts(snapshot, "en", _english, BENCH_TZ)
     return len(map_html.encode("utf-8"))
 
@@ -80,9 +83,12 @@ def naive_snapshot(db: Database, model: NetworkModel) -> dict[str, Any]:
                     0.002
                 )
                 areas.append({"type": "Feature", "geometry": shapely.geometry.mapping(hull)})
-        served = dict(
-            session.execute(select(Customer.district_id, func.count()).group_by(Customer.district_id)).all()
-        )
+        served = {
+            district: count
+            for district, count in session.execute(
+                select(Customer.district_id, func.count()).group_by(Customer.district_id)
+            )
+        }
     return {"out": out, "served": served, "areas": areas}
 
 
@@ -122,14 +128,14 @@ def bench_public(
     clock = FakeClock(BENCH_NOW)
     say = sys.stderr
     print(f"public: generating {customers:,} customers, {outages:,} outages and {crews:,} crews", file=say)
-    territory = _without_incidents(generate_territory(customers, seed, clock.now()))
+    territory = without_incidents(generate_territory(customers, seed, clock.now()))
     with tempfile.TemporaryDirectory() as directory:
-        db = _fresh_sqlite(directory, clock)
+        db = fresh_sqlite(directory, clock)
         load_territory(db, clock, territory)
         storm_on_territory(db, clock, outages, crews, seed + 2)
         _set_etrs(db, clock)
         with db.read() as session:
-            model, model_s = _timed(lambda: build_network_model(session))
+            model, model_s = timed(lambda: build_network_model(session))
 
         print("public: building the snapshot", file=say)
 
@@ -137,19 +143,19 @@ def bench_public(
             with db.read() as session:
                 return build_public_snapshot(session, clock, model)
 
-        snapshot, first_s = _timed(build)  # nothing cached yet: every outage's layout and area is new
-        build_s = min(_timed(build)[1] for _ in range(REPEATS))
+        snapshot, first_s = timed(build)  # nothing cached yet: every outage's layout and area is new
+        build_s = min(timed(build)[1] for _ in range(REPEATS))
         print("public: naive baseline, each outage's customers read from the database", file=say)
-        _, naive_build_s = _timed(lambda: naive_snapshot(db, model))
+        _, naive_build_s = timed(lambda: naive_snapshot(db, model))
 
         print("public: the page from the cached snapshot", file=say)
         cached_public_snapshot(db, clock)  # fills the shared cache, as the first viewer does
-        payload, _ = _timed(lambda: render_page(cached_public_snapshot(db, clock)))
+        payload, _ = timed(lambda: render_page(cached_public_snapshot(db, clock)))
         render_s = min(
-            _timed(lambda: render_page(cached_public_snapshot(db, clock)))[1] for _ in range(REPEATS)
+            timed(lambda: render_page(cached_public_snapshot(db, clock)))[1] for _ in range(REPEATS)
         )
         print("public: naive baseline, the page built from the database for one viewer", file=say)
-        _, per_viewer_s = _timed(lambda: render_page(build()))
+        _, per_viewer_s = timed(lambda: render_page(build()))
         db.dispose()
     size = f"{snapshot.outages:,} outages, {customers:,} customers"
     return [

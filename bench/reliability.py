@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bench.common import BENCH_NOW, BenchRow, _fresh_sqlite, _timed
+from bench.common import BENCH_NOW, BenchRow, fresh_sqlite, timed
 from emergency.app.context import Context
 from emergency.app.queries.reporting import reliability_report
 from emergency.core.actor import CLI_ADMIN
@@ -33,7 +33,9 @@ from emergency.core.db import Database
 from emergency.core.models import Customer, Device, Outage, RestorationStep
 from emergency.core.settings import get_setting
 from emergency.demo.history import History, generate_history, insert_history, next_ids
-from emergency.demo.territory import DEFAULT_SEED, generate_territory, load_territory
+from emergency.demo.load import load_territory
+from emergency.demo.parameters import DEFAULT_SEED
+from emergency.demo.territory import generate_territory
 from emergency.reporting.reliability import (
     LEFT_OUT_STATES,
     ReliabilityData,
@@ -62,14 +64,14 @@ def bench_reliability(customers: int = RELIABILITY_CUSTOMERS, seed: int = DEFAUL
     first_day = last_day - timedelta(days=364)
     size = f"{customers:,} customers"
     with tempfile.TemporaryDirectory() as directory:
-        db = _fresh_sqlite(directory, clock)
+        db = fresh_sqlite(directory, clock)
         load_territory(db, clock, territory)
         with db.read() as session:
             ids = next_ids(session)
-        history, generate_s = _timed(
+        history, generate_s = timed(
             lambda: generate_history(territory, clock.now(), HISTORY_YEARS, seed, ids)
         )
-        _, insert_s = _timed(lambda: _insert(db, history))
+        _, insert_s = timed(lambda: _insert(db, history))
         in_year = history.outages["first_report_at"].dt.tz_convert(BENCH_TZ).dt.date >= first_day
         rows = [
             BenchRow(
@@ -117,7 +119,7 @@ def _measure(
     first, first_s = _best(first_report)
     context = Context(db, clock, CLI_ADMIN, BENCH_TZ)
     later, later_s = _best(lambda: reliability_report(context, first_day, last_day))
-    naive, naive_s = _timed(lambda: naive_indices(db, first_day, last_day))
+    naive, naive_s = timed(lambda: naive_indices(db, first_day, last_day))
     row = overall.iloc[0]
     if not (
         math.isclose(naive["saifi"], row["saifi"], rel_tol=1e-9)
@@ -174,7 +176,7 @@ def _with_new_engine(db: Database, action: Callable[[Database], T]) -> T:
 
 def _best(action: Callable[[], T]) -> tuple[T, float]:
     """The fastest of a few runs: the figure the code can do, not the machine's worst moment."""
-    results = [_timed(action) for _ in range(REPEATS)]
+    results = [timed(action) for _ in range(REPEATS)]
     return results[0][0], min(seconds for _, seconds in results)
 
 
@@ -183,9 +185,12 @@ def naive_indices(db: Database, first_day: date, last_day: date) -> dict[str, fl
     with db.read() as session:
         threshold = float(get_setting(session, "reliability.momentary_max_minutes"))
         served = session.query(Customer).count()
-        served_by_district = dict(
-            session.execute(select(Customer.district_id, func.count()).group_by(Customer.district_id)).all()
-        )
+        served_by_district = {
+            district: count
+            for district, count in session.execute(
+                select(Customer.district_id, func.count()).group_by(Customer.district_id)
+            )
+        }
         outages = session.scalars(select(Outage).where(Outage.state.not_in(LEFT_OUT_STATES))).all()
         interrupted = minutes_total = 0.0
         per_day: dict[date, float] = defaultdict(float)

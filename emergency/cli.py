@@ -16,13 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from emergency.app.bootstrap import DEFAULT_DEMO_CUSTOMERS, DEFAULT_DEMO_SEED, init_database
+from emergency.app.bootstrap import init_database
 from emergency.core.actor import CLI_ADMIN
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.config import load_settings
 from emergency.core.db import Database, get_database
 from emergency.core.errors import EmergencyError, InvalidInput
 from emergency.core.models import Role, TokenScope
+from emergency.demo.parameters import DEFAULT_CUSTOMERS, DEFAULT_SEED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = commands.add_parser("init", help="create or upgrade the schema; --demo adds the demo territory")
     init.add_argument("--demo", action="store_true", help="generate the demo territory")
-    init.add_argument("--customers", type=_positive_int, default=DEFAULT_DEMO_CUSTOMERS)
-    init.add_argument("--seed", type=int, default=DEFAULT_DEMO_SEED)
+    init.add_argument("--customers", type=_positive_int, default=DEFAULT_CUSTOMERS)
+    init.add_argument("--seed", type=int, default=DEFAULT_SEED)
     init.add_argument(
         "--history-years",
         type=int,
@@ -143,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, db: Database) -> int:
     clock = SYSTEM_CLOCK
     if args.command == "init":
-        summary = init_database(
+        demo = init_database(
             db,
             clock,
             demo=args.demo,
@@ -153,8 +154,8 @@ def _run(args: argparse.Namespace, db: Database) -> int:
         )
         return _say(
             args,
-            f"database ready at {_safe_url(db)}" + (f"; demo: {summary}" if summary else ""),
-            {"database": _safe_url(db), "demo": _as_json(summary)},
+            f"database ready at {_safe_url(db)}" + (f"; demo: {demo}" if demo else ""),
+            {"database": _safe_url(db), "demo": _as_json(demo)},
         )
     if args.command == "restore":
         # Before the schema check: restoring into a new, empty database is the usual case.
@@ -274,7 +275,9 @@ def _say(args: argparse.Namespace, line: str, data: Any) -> int:
 def _as_json(summary: object | None) -> Any:
     if summary is None:
         return None
-    return dataclasses.asdict(summary) if dataclasses.is_dataclass(summary) else str(summary)
+    if dataclasses.is_dataclass(summary) and not isinstance(summary, type):
+        return dataclasses.asdict(summary)
+    return str(summary)
 
 
 def _safe_url(db: Database) -> str:
@@ -388,7 +391,7 @@ def _warnings(args: argparse.Namespace, db: Database) -> int:
     with db.read() as session:
         warning = session.get(Warning, warning_id)
         assert warning is not None
-        summary = {
+        summary: dict[str, Any] = {
             "id": warning_id,
             "status": str(warning.status),
             "hazard": str(warning.hazard),

@@ -1,8 +1,12 @@
-"""Shared fixtures: a fake clock, and a fresh migrated database on SQLite and on PostgreSQL.
+"""Shared fixtures: a fake clock, a fresh migrated database on SQLite and on PostgreSQL, and cheap
+password hashing.
 
 PostgreSQL tests use the server named by OUTAGE_TEST_PG_URL (an account that may CREATE DATABASE);
 each test gets its own database. Without the variable they skip on a developer's machine and
 fail in CI (CI=true), where `.ci/run` starts a throwaway server.
+
+Passwords are hashed with argon2 at its lowest cost for the whole run (full cost is about half a
+second a hash, slow on purpose); a test about what a login costs asks for `real_password_hasher`.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from emergency.core import auth
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database, normalise_url
 from emergency.core.settings import seed_defaults
@@ -25,6 +31,30 @@ from tests.support.browser import browser, external_requests, page  # noqa: F401
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_URL = os.environ.get("OUTAGE_TEST_PG_URL", "").strip()
+
+
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hasher() -> Iterator[PasswordHasher]:
+    """Argon2 at its lowest cost for every test; the hashes are still argon2id, only cheaper."""
+    real = auth.use_password_hasher(CHEAP_HASHER)
+    try:
+        yield CHEAP_HASHER
+    finally:
+        auth.use_password_hasher(real)
+
+
+@pytest.fixture
+def real_password_hasher(cheap_password_hasher: PasswordHasher) -> Iterator[PasswordHasher]:
+    """Argon2 at the cost production uses, for the tests that a refused login costs as much as any."""
+    real = PasswordHasher()
+    auth.use_password_hasher(real)
+    try:
+        yield real
+    finally:
+        auth.use_password_hasher(cheap_password_hasher)
 
 
 def need_postgres() -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import func, select
 
 from emergency.core.clock import Clock
@@ -9,9 +11,10 @@ from emergency.core.db import Database
 from emergency.core.errors import Conflict
 from emergency.core.models import Customer
 from emergency.core.settings import seed_defaults
+from emergency.demo.parameters import DEFAULT_CUSTOMERS, DEFAULT_SEED
 
-DEFAULT_DEMO_CUSTOMERS = 50_000
-DEFAULT_DEMO_SEED = 7
+if TYPE_CHECKING:  # the generator loads numpy, pandas and shapely: only when a demo is made
+    from emergency.demo.territory import DemoSummary
 
 
 def prepare_schema(db: Database, clock: Clock) -> None:
@@ -31,10 +34,10 @@ def init_database(
     clock: Clock,
     *,
     demo: bool = False,
-    customers: int = DEFAULT_DEMO_CUSTOMERS,
-    seed: int = DEFAULT_DEMO_SEED,
+    customers: int = DEFAULT_CUSTOMERS,
+    seed: int = DEFAULT_SEED,
     history_years: int | None = None,
-) -> object | None:
+) -> DemoSummary | None:
     """`python -m emergency init`: schema, defaults and optionally the demo territory.
 
     Returns the demo summary when a territory was generated. A demo is never written over an
@@ -45,7 +48,7 @@ def init_database(
         return None
     if has_territory(db):
         raise Conflict("this database already holds a territory; use a new database for the demo")
-    from emergency.demo.territory import load_demo
+    from emergency.demo.load import load_demo
 
     return load_demo(db, clock, customers=customers, seed=seed, history_years=history_years)
 
@@ -55,6 +58,6 @@ def ensure_app_database(db: Database, clock: Clock, *, create_demo: bool) -> Non
     fresh = not db.has_schema()
     prepare_schema(db, clock)
     if create_demo and fresh and not has_territory(db):
-        from emergency.demo.territory import load_demo
+        from emergency.demo.load import load_demo
 
-        load_demo(db, clock, customers=DEFAULT_DEMO_CUSTOMERS, seed=DEFAULT_DEMO_SEED)
+        load_demo(db, clock, customers=DEFAULT_CUSTOMERS, seed=DEFAULT_SEED)

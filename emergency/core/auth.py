@@ -31,6 +31,19 @@ MIN_PASSWORD_LENGTH = 10
 
 
 
+def use_password_hasher(hasher: PasswordHasher) -> PasswordHasher:
+    """Hash and verify passwords with `hasher` from now on; returns the hasher it replaces.
+
+    The dummy hash is remade with the new parameters, so a refused login still costs the same for
+    every kind of refusal. For tests, which install a cheap hasher: full-cost argon2 is slow on purpose.
+    """
+    global _hasher, _DUMMY_HASH
+    replaced = _hasher
+    _hasher = hasher
+    _DUMMY_HASH = hasher.hash("not-a-real-password")
+    return replaced
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 

@@ -33,8 +33,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Table, func, insert, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from emergency.core import audit
 from emergency.core.actor import CLI_ADMIN
@@ -58,7 +58,8 @@ from emergency.core.models import (
     SlaBreach,
 )
 from emergency.core.settings import DEFAULT_SETTINGS, DEFAULT_SLA_TARGETS
-from emergency.demo.territory import IMPORTANT_KEYS, Territory
+from emergency.core.vocabulary import IMPORTANCE_ORDER
+from emergency.demo.territory import Territory
 from emergency.reporting.reliability import subtree_totals
 
 DEFAULT_HISTORY_YEARS = 3
@@ -245,7 +246,7 @@ class _Grid:
 
         at_device = row_of.get_indexer(customers["transformer_id"].to_numpy())
         columns = [np.ones(len(customers)), customers["priority_weight"].to_numpy(dtype=float)]
-        for key in IMPORTANT_KEYS:
+        for key in IMPORTANCE_ORDER:
             if key == CustomerKind.LIFE_SUPPORT.value:
                 columns.append((customers["kind"] == key).to_numpy(dtype=float))
             else:
@@ -472,7 +473,7 @@ class _Builder:
     def _important(self, rows: np.ndarray) -> list[dict[str, int]]:
         counts = self.grid.important_below[rows]
         return [
-            {key: int(value) for key, value in zip(IMPORTANT_KEYS, row, strict=True) if value}
+            {key: int(value) for key, value in zip(IMPORTANCE_ORDER, row, strict=True) if value}
             for row in counts.tolist()
         ]
 
@@ -503,7 +504,7 @@ class _Builder:
         note = np.concatenate(
             [
                 np.full(int(in_steps.sum()), "Switched to a neighbouring feeder 转供恢复"),
-                np.where(momentary, "SCADA: device closed", None),
+                np.where(momentary, "SCADA: device closed", np.array(None, dtype=object)),
             ]
         ).astype(object)
         device = np.concatenate(
@@ -689,15 +690,15 @@ def _round_up_15(values: np.ndarray) -> np.ndarray:
 
 
 def next_ids(session: Session) -> IdStart:
-    def after(model: type[Base]) -> int:
-        return int(session.scalar(select(func.max(model.id))) or 0) + 1
+    def after(id_column: InstrumentedAttribute[int]) -> int:
+        return int(session.scalar(select(func.max(id_column))) or 0) + 1
 
     return IdStart(
-        outage=after(Outage),
-        step=after(RestorationStep),
-        etr=after(EtrChange),
-        assignment=after(CrewAssignment),
-        breach=after(SlaBreach),
+        outage=after(Outage.id),
+        step=after(RestorationStep.id),
+        etr=after(EtrChange.id),
+        assignment=after(CrewAssignment.id),
+        breach=after(SlaBreach.id),
     )
 
 
@@ -706,7 +707,7 @@ def insert_history(session: Session, history: History) -> None:
     for model, frame in history.tables():
         if frame.empty:
             continue
-        table: Table = model.__table__  # type: ignore[assignment]
+        table = Base.metadata.tables[model.__tablename__]
         columns = list(frame.columns)
         values = [_plain(frame[column]) for column in columns]
         if model is Outage:

@@ -186,7 +186,6 @@ def load_network(session: Session) -> RadialNetwork:
 
 # --- the network with what hangs below each device ----------------------------------------------
 
-IMPORTANT_KEYS = IMPORTANCE_ORDER
 _METRES_PER_DEGREE_LAT = 110_540.0
 _METRES_PER_DEGREE_LON_EQUATOR = 111_320.0
 
@@ -205,7 +204,7 @@ class NetworkModel:
     telemetered: np.ndarray
     customers_below: np.ndarray
     weight_below: np.ndarray
-    important_below: np.ndarray  # one column per IMPORTANT_KEYS entry
+    important_below: np.ndarray  # one column per IMPORTANCE_ORDER entry
     transformers: np.ndarray  # indices of service transformers
     # Customers by account number, sorted as UTF-8 bytes for a vectorised lookup: a dict of a
     # million Python strings would cost ten times the memory.
@@ -243,7 +242,8 @@ class NetworkModel:
         return path
 
     def important_at(self, index: int) -> dict[str, int]:
-        return {key: int(n) for key, n in zip(IMPORTANT_KEYS, self.important_below[index], strict=True) if n}
+        below = self.important_below[index]
+        return {key: int(n) for key, n in zip(IMPORTANCE_ORDER, below, strict=True) if n}
 
     def nearest_transformer(self, lon: float, lat: float, max_metres: float) -> int | None:
         if self._tree is None:
@@ -304,8 +304,8 @@ def build_network_model(session: Session, revision: int = 0) -> NetworkModel:
     net.lat = np.array([r[5] for r in rows], dtype=np.float64)
     n = len(net)
     # Columns: customers, weight, then one per important key; summed up the tree level by level.
-    totals = np.zeros((n, 2 + len(IMPORTANT_KEYS)), dtype=np.float64)
-    grade_column = {key: 2 + i for i, key in enumerate(IMPORTANT_KEYS)}
+    totals = np.zeros((n, 2 + len(IMPORTANCE_ORDER)), dtype=np.float64)
+    grade_column = {key: 2 + i for i, key in enumerate(IMPORTANCE_ORDER)}
     for transformer_id, importance, kind, count, weight in session.execute(
         select(
             Customer.transformer_id,

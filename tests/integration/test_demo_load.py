@@ -32,7 +32,8 @@ from emergency.core.models import (
     User,
 )
 from emergency.core.settings import get_setting
-from emergency.demo.territory import DEMO_ACCOUNTS, load_demo
+from emergency.demo.load import load_demo
+from emergency.demo.territory import DEMO_ACCOUNTS
 from tests.support.app_calls import log_in
 
 SIZE = 2_000

@@ -28,7 +28,8 @@ from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import Database, forget_database
 from emergency.core.models import Crew, Customer, ImportanceGrade, Outage
 from emergency.core.settings import set_setting
-from emergency.demo.territory import generate_territory, load_territory
+from emergency.demo.load import load_territory
+from emergency.demo.territory import generate_territory
 from emergency.public.snapshot import cached_public_snapshot, forget_cached_snapshot
 from emergency.public.static_site import write_static_site
 from tests.pages.conftest import APP

@@ -26,7 +26,7 @@ from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.models import Customer, Outage, OutageState, RestorationStep
 from emergency.core.settings import bump_territory_revision, set_setting
-from emergency.demo.territory import load_demo
+from emergency.demo.load import load_demo
 from emergency.reporting.reliability import (
     CUSTOMERS_PER_TRANSFORMER_AND_DISTRICT,
     ReliabilityReport,

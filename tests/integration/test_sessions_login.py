@@ -24,6 +24,9 @@ from tests.support.app_calls import log_in
 
 PASSWORD = "the-right-password"
 
+# What a refusal costs is the subject here: argon2 at production cost, not the suite's cheap one.
+pytestmark = pytest.mark.usefixtures("real_password_hasher")
+
 
 class CountingHasher:
     """The real hasher, noting each hash it verifies against."""

@@ -22,7 +22,7 @@ from emergency.core.models import (
     Warning,
     WarningStatus,
 )
-from emergency.demo.territory import load_demo
+from emergency.demo.load import load_demo
 from emergency.dispatch.plan import recommend_crews
 from emergency.reporting.compliance import outage_timings
 from emergency.simulator.runner import Simulation

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from emergency.cli import main
-from emergency.demo.territory import load_demo
+from emergency.demo.load import load_demo
 
 
 def test_a_paced_feeder_trip_from_the_command_line_ends_with_everything_restored(

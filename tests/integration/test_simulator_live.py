@@ -10,7 +10,7 @@ from emergency.app.bus import execute
 from emergency.app.commands.admin import PauseDemo, ResumeDemo
 from emergency.core.actor import Actor
 from emergency.core.models import Report, Role, Warning, WarningStatus
-from emergency.demo.territory import load_demo
+from emergency.demo.load import load_demo
 from emergency.simulator.live import (
     LiveDemo,
     demo_run,

@@ -13,7 +13,8 @@ from shapely.geometry import shape
 
 from emergency.core.errors import InvalidInput
 from emergency.core.models import ACTIVE_OUTAGE_STATES, CustomerKind, ImportanceGrade
-from emergency.demo.territory import IMPORTANT_KEYS, Territory, generate_territory, load_parameters
+from emergency.core.vocabulary import IMPORTANCE_ORDER
+from emergency.demo.territory import Territory, generate_territory, load_parameters
 from emergency.network.model import RadialNetwork
 
 NOW = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
@@ -242,7 +243,7 @@ def test_outages_count_everyone_downstream(territory: Territory) -> None:
         assert outage.weighted_customers == pytest.approx(out["priority_weight"].sum())
         expected = {
             key: int(((out["kind"] == key) if key == "life_support" else (out["importance"] == key)).sum())
-            for key in IMPORTANT_KEYS
+            for key in IMPORTANCE_ORDER
         }
         assert outage.important_affected == {key: n for key, n in expected.items() if n}
         assert outage.district_id == devices.set_index("id").at[outage.device_id, "district_id"]

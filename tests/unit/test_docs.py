@@ -59,6 +59,14 @@ def test_the_readme_run_command_starts_the_server(commands: list[str]) -> None:
     assert (ROOT / "dashboard" / "server.py").is_file()
 
 
+def test_the_ci_script_runs_ruff_and_mypy_before_the_tests(commands: list[str]) -> None:
+    lines = [line.strip() for line in CI_SCRIPT.read_text(encoding="utf-8").splitlines()]
+    tests = lines.index(commands[1])
+
+    for check in ("if ! .venv/bin/ruff check .; then", "if ! .venv/bin/mypy; then"):
+        assert check in lines[:tests], f".ci/run does not run `{check}` before the tests"
+
+
 def test_the_ci_script_is_strict_and_executable() -> None:
     lines = CI_SCRIPT.read_text(encoding="utf-8").splitlines()
 
