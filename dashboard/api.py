@@ -21,7 +21,6 @@ import logging
 import math
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
@@ -34,6 +33,7 @@ from emergency.core import ratelimit
 from emergency.core.clock import SYSTEM_CLOCK, Clock
 from emergency.core.config import load_settings
 from emergency.core.db import get_database
+from emergency.core.errors import DatabaseUnavailable
 from emergency.core.models import TokenScope
 from emergency.core.tokens import authenticate_token
 from emergency.intake.reports import MAX_BATCH
@@ -149,7 +149,7 @@ async def _post_reports(request: Request, clock: Clock) -> JSONResponse:
         if actor is None:
             return _unauthorized()
         await run_in_threadpool(ratelimit.intake_attempt, db, clock, actor.username)
-    except OperationalError:
+    except DatabaseUnavailable:
         log.exception("POST /api/reports: the database could not check the token")
         return _unavailable()
     except ratelimit.RateLimited as limited:
@@ -172,7 +172,7 @@ async def _post_reports(request: Request, clock: Clock) -> JSONResponse:
         accepted, errors, outages = await run_in_threadpool(
             _submit, Context(db, clock, actor, settings.timezone), items
         )
-    except OperationalError:
+    except DatabaseUnavailable:
         # SQLite's lock wait ran out, or PostgreSQL went away: nothing was stored, try again.
         log.exception("POST /api/reports: database unavailable")
         return _unavailable()

@@ -20,7 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import streamlit as st
 import xstatic.pkg.leaflet
-from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
@@ -31,24 +30,20 @@ from dashboard.public_api import public_routes
 from dashboard.warnings_api import warning_routes
 from emergency.app.bootstrap import ensure_app_database
 from emergency.app.bus import execute
+from emergency.app.commands.dispatch import RecordBreaches
 from emergency.app.commands.warnings import ExpireWarnings
 from emergency.app.context import Context
 from emergency.core.actor import SYSTEM
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.config import load_settings
 from emergency.core.db import Database, get_database
-from emergency.dispatch.sla import record_breaches
 from emergency.public.notify import WEBHOOK_TOKEN_ENV, notifications_enabled, run_notifications
 from emergency.simulator.live import start_live_demo
 
 
 async def healthz(_request: Request) -> JSONResponse:
-    def check() -> None:
-        with get_database(load_settings().db_url).engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-
     try:
-        await asyncio.to_thread(check)
+        await asyncio.to_thread(get_database(load_settings().db_url).ping)
     except Exception as error:  # any failure to reach the database makes us unhealthy
         return JSONResponse({"status": "error", "database": type(error).__name__}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok"})
@@ -58,22 +53,17 @@ SLA_MONITOR_SECONDS = 30
 log = logging.getLogger("outage_desk.server")
 
 
-async def watch_sla_clocks(database: Database, tz: ZoneInfo, language: str) -> None:
+async def watch_sla_clocks(context: Context, language: str) -> None:
     """Record breached clocks and tell the duty manager, whoever has a page open or not.
 
     Every app process runs this; the breach table's unique key makes them agree on one record.
     """
     while True:
         try:
-            await asyncio.to_thread(_record_breaches, database, tz, language)
+            await asyncio.to_thread(execute, context, RecordBreaches(language))
         except Exception:  # keep watching: one failed round must not stop the monitor
             log.exception("SLA monitor round failed")
         await asyncio.sleep(SLA_MONITOR_SECONDS)
-
-
-def _record_breaches(database: Database, tz: ZoneInfo, language: str) -> None:
-    with database.write() as session:
-        record_breaches(session, SYSTEM_CLOCK, tz=tz, language=language)
 
 
 async def notify_customers(database: Database, tz: ZoneInfo) -> None:
@@ -122,9 +112,10 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
     await asyncio.to_thread(
         ensure_app_database, database, SYSTEM_CLOCK, create_demo=settings.db_url_is_default
     )
-    monitor = asyncio.create_task(watch_sla_clocks(database, settings.timezone, settings.language))
+    system = Context(database, SYSTEM_CLOCK, SYSTEM, settings.timezone)
+    monitor = asyncio.create_task(watch_sla_clocks(system, settings.language))
     notifier = asyncio.create_task(notify_customers(database, settings.timezone))
-    expiry = asyncio.create_task(expire_warnings(Context(database, SYSTEM_CLOCK, SYSTEM, settings.timezone)))
+    expiry = asyncio.create_task(expire_warnings(system))
     # On a demo database a storm runs in the background (emergency/simulator/live.py).
     demo = start_live_demo(database, os.environ)
     try:

@@ -8,7 +8,6 @@ exactly like an unknown one.
 
 from __future__ import annotations
 
-from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,6 +16,7 @@ from starlette.routing import Route
 from dashboard import services
 from emergency.app.queries import warnings as queries
 from emergency.core.actor import PUBLIC
+from emergency.core.errors import DatabaseUnavailable
 
 FEED_PATH = "/api/warnings.cap.xml"
 CACHE_SECONDS = 60
@@ -50,7 +50,7 @@ def _unavailable() -> JSONResponse:
 async def warnings_feed(_request: Request) -> Response:
     try:
         body = await run_in_threadpool(_feed)
-    except OperationalError:
+    except DatabaseUnavailable:
         return _unavailable()
     return _xml(body, "application/atom+xml; charset=utf-8")
 
@@ -62,7 +62,7 @@ async def warning_document(request: Request) -> Response:
     if warning_id <= MAX_ROW_ID:
         try:
             body = await run_in_threadpool(_one, warning_id)
-        except OperationalError:
+        except DatabaseUnavailable:
             return _unavailable()
     if body is None:
         return JSONResponse({"error": "no such warning"}, status_code=404)

@@ -308,9 +308,9 @@ def _backup_or_restore(args: argparse.Namespace, db: Database) -> int:
     from emergency.core.backup import backup_database, restore_database
 
     if args.command == "backup":
-        summary = backup_database(db, args.file)
+        summary = backup_database(db, args.file, env=os.environ)
     else:
-        summary = restore_database(db, args.file, force=args.force)
+        summary = restore_database(db, args.file, env=os.environ, force=args.force)
     return _say(args, summary.summary(), dataclasses.asdict(summary))
 
 

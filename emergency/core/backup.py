@@ -26,6 +26,7 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +64,12 @@ class BackupSummary:
 # --- backup --------------------------------------------------------------------------------------
 
 
-def backup_database(db: Database, target: Path) -> BackupSummary:
-    """Write a consistent copy of the whole database to `target`, replacing it only when complete."""
+def backup_database(db: Database, target: Path, *, env: Mapping[str, str]) -> BackupSummary:
+    """Write a consistent copy of the whole database to `target`, replacing it only when complete.
+
+    `env` is the process environment the PostgreSQL client tools run in (`OUTAGE_PG_BIN` names
+    their folder); the CLI passes its own.
+    """
     revision = _revision_of(db)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
@@ -73,7 +78,8 @@ def backup_database(db: Database, target: Path) -> BackupSummary:
         if db.dialect == "sqlite":
             _sqlite_backup(_sqlite_path(db), partial)
         else:
-            _pg_tool(db, "pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--file={partial}")
+            dump = ("--format=custom", "--no-owner", "--no-privileges", f"--file={partial}")
+            _pg_tool(db, env, "pg_dump", *dump)
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
@@ -99,7 +105,9 @@ def _sqlite_backup(source_path: str, partial: Path) -> None:
 # --- restore -------------------------------------------------------------------------------------
 
 
-def restore_database(db: Database, source: Path, *, force: bool = False) -> BackupSummary:
+def restore_database(
+    db: Database, source: Path, *, env: Mapping[str, str], force: bool = False
+) -> BackupSummary:
     """Replace the database's content with a backup's, after checking the backup is one of ours."""
     kind = backup_kind(source)
     if kind != db.dialect:
@@ -108,7 +116,7 @@ def restore_database(db: Database, source: Path, *, force: bool = False) -> Back
             f"not into this {db.dialect} database",
             field="file",
         )
-    revision = _sqlite_backup_revision(source) if kind == "sqlite" else _pg_dump_revision(db, source)
+    revision = _sqlite_backup_revision(source) if kind == "sqlite" else _pg_dump_revision(db, env, source)
     _require_known_revision(source, revision)
     existing = inspect(db.engine).get_table_names()
     if existing and not force:
@@ -120,7 +128,7 @@ def restore_database(db: Database, source: Path, *, force: bool = False) -> Back
     if kind == "sqlite":
         _sqlite_restore(source, _sqlite_path(db))
     else:
-        _pg_restore(db, source, replace=bool(existing))
+        _pg_restore(db, env, source, replace=bool(existing))
     db.dispose()
     tables = len(inspect(db.engine).get_table_names())
     return BackupSummary("restored", kind, str(source), revision, tables, source.stat().st_size)
@@ -167,13 +175,13 @@ def _sqlite_backup_revision(path: Path) -> str:
     return str(rows[0][0])
 
 
-def _pg_dump_revision(db: Database, path: Path) -> str:
+def _pg_dump_revision(db: Database, env: Mapping[str, str], path: Path) -> str:
     """The schema revision inside a dump, read back with pg_restore (its data is plain COPY text)."""
-    listing = _pg_tool(db, "pg_restore", "--list", str(path), capture=True)
+    listing = _pg_tool(db, env, "pg_restore", "--list", str(path), capture=True)
     if not re.search(r"TABLE DATA public alembic_version ", listing):
         raise InvalidInput(f"{path} is a PostgreSQL dump, but not of an Outage Desk database", field="file")
     data = _pg_tool(
-        db, "pg_restore", "--data-only", "--table=alembic_version", "--file=-", str(path), capture=True
+        db, env, "pg_restore", "--data-only", "--table=alembic_version", "--file=-", str(path), capture=True
     )
     found = re.search(r"^COPY public\.alembic_version .*? FROM stdin;\n(.+?)\n\\\.$", data, re.M | re.S)
     if not found:
@@ -206,20 +214,20 @@ def _sqlite_restore(source: Path, target_path: str) -> None:
         backup.close()
 
 
-def _pg_restore(db: Database, source: Path, *, replace: bool) -> None:
+def _pg_restore(db: Database, env: Mapping[str, str], source: Path, *, replace: bool) -> None:
     """The dump as SQL, written out whole by pg_restore first, then run by psql in one transaction
     (after emptying the schema when `replace`): a failure anywhere leaves the database as it was."""
-    env = _pg_environment(_pg_url(db))
+    tool_env = _pg_environment(env, _pg_url(db))
     with tempfile.TemporaryDirectory() as directory:
         script = Path(directory) / "restore.sql"
-        _pg_tool(db, "pg_restore", "--no-owner", "--no-privileges", f"--file={script}", str(source))
-        command = [str(pg_tool_path("psql", _server_major(db))), "--no-psqlrc", "--quiet"]
+        _pg_tool(db, env, "pg_restore", "--no-owner", "--no-privileges", f"--file={script}", str(source))
+        command = [str(pg_tool_path(env, "psql", _server_major(db))), "--no-psqlrc", "--quiet"]
         command += ["--single-transaction", "--set=ON_ERROR_STOP=1"]
         if replace:
             command += ["--command=DROP SCHEMA public CASCADE; CREATE SCHEMA public;"]
         command += [f"--file={script}"]
         applied = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=PG_TOOL_TIMEOUT_S, check=False
+            command, env=tool_env, capture_output=True, text=True, timeout=PG_TOOL_TIMEOUT_S, check=False
         )
     if applied.returncode != 0:
         detail = "; ".join(applied.stderr.strip().splitlines()[-3:])
@@ -251,9 +259,9 @@ def _pg_url(db: Database) -> URL:
     return make_url(db.url)
 
 
-def _pg_environment(url: URL) -> dict[str, str]:
+def _pg_environment(env: Mapping[str, str], url: URL) -> dict[str, str]:
     """libpq's variables for the URL's connection, so no password appears in the process list."""
-    env = dict(os.environ)
+    tool_env = dict(env)
     for variable, value in (
         ("PGHOST", url.host),
         ("PGPORT", url.port),
@@ -263,8 +271,8 @@ def _pg_environment(url: URL) -> dict[str, str]:
         ("PGSSLMODE", url.query.get("sslmode")),
     ):
         if value is not None:
-            env[variable] = str(value)
-    return env
+            tool_env[variable] = str(value)
+    return tool_env
 
 
 def _server_major(db: Database) -> int:
@@ -272,9 +280,9 @@ def _server_major(db: Database) -> int:
         return int(connection.execute(text("SHOW server_version_num")).scalar_one()) // 10_000
 
 
-def pg_tool_path(name: str, server_major: int) -> Path:
+def pg_tool_path(env: Mapping[str, str], name: str, server_major: int) -> Path:
     """The client tool for a server of this major version: its own, or a newer one (never older)."""
-    configured = os.environ.get("OUTAGE_PG_BIN", "").strip()
+    configured = env.get("OUTAGE_PG_BIN", "").strip()
     if configured:
         candidates = [Path(configured) / name]
     else:
@@ -284,7 +292,7 @@ def pg_tool_path(name: str, server_major: int) -> Path:
             else []
         )
         candidates = [path for major, path in installed if major >= server_major]
-        on_path = shutil.which(name)
+        on_path = shutil.which(name, path=env.get("PATH"))
         if on_path:
             candidates.append(Path(on_path))
     for candidate in candidates:
@@ -297,15 +305,15 @@ def pg_tool_path(name: str, server_major: int) -> Path:
     )
 
 
-def _pg_tool(db: Database, name: str, *args: str, capture: bool = False) -> str:
+def _pg_tool(db: Database, env: Mapping[str, str], name: str, *args: str, capture: bool = False) -> str:
     url = _pg_url(db)
-    tool = pg_tool_path(name, _server_major(db))
+    tool = pg_tool_path(env, name, _server_major(db))
     command = [str(tool), *args]
     if name == "pg_dump":
         command.append(url.database or "")
     done = subprocess.run(
         command,
-        env=_pg_environment(url),
+        env=_pg_environment(env, url),
         capture_output=True,
         text=True,
         timeout=PG_TOOL_TIMEOUT_S,

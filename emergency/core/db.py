@@ -292,6 +292,11 @@ class Database:
     def _write_turn(self) -> AbstractContextManager[None]:
         return nullcontext() if self._write_queue is None else self._write_queue.turn()
 
+    def ping(self) -> None:
+        """Raise if the database cannot be reached (the health check)."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
     def has_schema(self) -> bool:
         """True when migrations have been applied (an empty version table after a full downgrade is not)."""
         if not inspect(self.engine).has_table("alembic_version"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sqlalchemy.exc import OperationalError
+
 
 class EmergencyError(Exception):
     """Base of every error a service raises on purpose."""
@@ -29,6 +31,12 @@ class InvalidInput(EmergencyError):
         self.field = field
         self.reason = reason
         super().__init__(f"{field}: {reason}" if field else reason)
+
+
+# The database could not be reached, or a lock wait ran out: nothing was stored, try again. Raised by
+# the database driver, not by a service; named here so entry points (the HTTP routes answer 503) need
+# not know the storage library.
+DatabaseUnavailable = OperationalError
 
 
 class AuthenticationFailed(EmergencyError):

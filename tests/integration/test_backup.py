@@ -4,6 +4,7 @@ database's backup."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -91,8 +92,8 @@ def test_a_round_trip_restores_every_row_of_every_table(
     assert not result.errors and result.analysis.predicted, "reports and the outages they predict"
     original = every_row(database)
 
-    backup = backup_database(database, tmp_path / "backups" / "outage-desk.backup")
-    restored = restore_database(empty_target, tmp_path / "backups" / "outage-desk.backup")
+    backup = backup_database(database, tmp_path / "backups" / "outage-desk.backup", env=os.environ)
+    restored = restore_database(empty_target, tmp_path / "backups" / "outage-desk.backup", env=os.environ)
 
     assert every_row(empty_target) == original
     assert sum(len(rows) for rows in original.values()) > 100
@@ -109,17 +110,17 @@ def test_restore_refuses_a_database_with_tables_unless_forced(
 ) -> None:
     submit_reports(database, SYSTEM_CLOCK, GATEWAY, calls(territory, "A-", 5))
     backup = tmp_path / "before.backup"
-    backup_database(database, backup)
+    backup_database(database, backup, env=os.environ)
     as_backed_up = every_row(database)
     submit_reports(database, SYSTEM_CLOCK, GATEWAY, calls(territory, "B-", 5))
 
     with pytest.raises(
         Conflict, match=r"already has .* tables; restore into an empty database, or pass --force"
     ):
-        restore_database(database, backup)
+        restore_database(database, backup, env=os.environ)
     assert count_reports(database, "B-") == 5, "a refused restore changes nothing"
 
-    restore_database(database, backup, force=True)
+    restore_database(database, backup, force=True, env=os.environ)
 
     assert every_row(database) == as_backed_up
     assert count_reports(database, "B-") == 0
@@ -152,14 +153,14 @@ def test_a_backup_taken_while_another_thread_writes_holds_whole_batches(
         while len(committed) < 2 and writer.is_alive():
             stop.wait(0.01)
         before = len(committed)
-        backup_database(database, tmp_path / "live.backup")
+        backup_database(database, tmp_path / "live.backup", env=os.environ)
         after = len(committed)
     finally:
         stop.set()
         writer.join()
     assert not failures, failures
 
-    restore_database(empty_target, tmp_path / "live.backup")
+    restore_database(empty_target, tmp_path / "live.backup", env=os.environ)
 
     in_backup = count_reports(empty_target, "W")
     assert in_backup % batch == 0, f"{in_backup} reports: a batch cut in half"
@@ -184,7 +185,7 @@ def test_restore_refuses_a_file_that_is_not_a_backup(
     path.write_bytes(content)
 
     with pytest.raises(InvalidInput, match=reason):
-        restore_database(empty_target, path)
+        restore_database(empty_target, path, env=os.environ)
 
     assert not empty_target.has_schema()
 
@@ -197,7 +198,7 @@ def test_restore_refuses_a_sqlite_file_of_another_application(tmp_path: Path) ->
     target = Database(f"sqlite:///{tmp_path / 'target.db'}")
     try:
         with pytest.raises(InvalidInput, match="is not an Outage Desk backup"):
-            restore_database(target, other)
+            restore_database(target, other, env=os.environ)
         assert not target.has_schema()
     finally:
         target.dispose()
@@ -208,7 +209,7 @@ def test_restore_refuses_the_other_kind_of_database(database: Database, tmp_path
     path.write_bytes(b"PGDMP" if database.dialect == "sqlite" else b"SQLite format 3\x00")
 
     with pytest.raises(InvalidInput, match="can only be restored into"):
-        restore_database(database, path)
+        restore_database(database, path, env=os.environ)
 
 
 def test_a_missing_postgresql_tool_is_named_with_how_to_get_it(
@@ -219,7 +220,7 @@ def test_a_missing_postgresql_tool_is_named_with_how_to_get_it(
     with pytest.raises(
         InvalidInput, match="pg_dump for PostgreSQL 15 not found: install postgresql-client-15"
     ):
-        pg_tool_path("pg_dump", 15)
+        pg_tool_path(os.environ, "pg_dump", 15)
 
 
 def test_a_forced_restore_of_a_damaged_backup_changes_nothing(
@@ -227,20 +228,20 @@ def test_a_forced_restore_of_a_damaged_backup_changes_nothing(
 ) -> None:
     submit_reports(database, SYSTEM_CLOCK, GATEWAY, calls(territory, "D-", 20))
     whole = tmp_path / "whole.backup"
-    backup_database(database, whole)
+    backup_database(database, whole, env=os.environ)
     damaged = tmp_path / "damaged.backup"
     damaged.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
     as_it_was = every_row(database)
 
     with pytest.raises(InvalidInput, match="damaged or cut short"):
-        restore_database(database, damaged, force=True)
+        restore_database(database, damaged, force=True, env=os.environ)
 
     assert every_row(database) == as_it_was
 
 
 def test_restore_refuses_a_backup_from_a_newer_schema(sqlite_database: Database, tmp_path: Path) -> None:
     backup = tmp_path / "newer.backup"
-    backup_database(sqlite_database, backup)
+    backup_database(sqlite_database, backup, env=os.environ)
     with sqlite3.connect(backup) as connection:
         connection.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
     connection.close()
@@ -249,7 +250,7 @@ def test_restore_refuses_a_backup_from_a_newer_schema(sqlite_database: Database,
         with pytest.raises(
             InvalidInput, match=r"revision 9999_from_the_future, which this version .* does not know"
         ):
-            restore_database(target, backup)
+            restore_database(target, backup, env=os.environ)
     finally:
         target.dispose()
 
@@ -284,7 +285,7 @@ def test_the_postgresql_tools_are_the_servers_version_or_newer_never_older(
     monkeypatch.delenv("OUTAGE_PG_BIN", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
 
-    assert pg_tool_path("pg_dump", 15) == tmp_path / "16" / "bin" / "pg_dump"
-    assert pg_tool_path("pg_dump", 16) == tmp_path / "16" / "bin" / "pg_dump"
+    assert pg_tool_path(os.environ, "pg_dump", 15) == tmp_path / "16" / "bin" / "pg_dump"
+    assert pg_tool_path(os.environ, "pg_dump", 16) == tmp_path / "16" / "bin" / "pg_dump"
     with pytest.raises(InvalidInput, match="pg_dump for PostgreSQL 17 not found"):
-        pg_tool_path("pg_dump", 17)
+        pg_tool_path(os.environ, "pg_dump", 17)

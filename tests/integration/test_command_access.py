@@ -57,6 +57,8 @@ COMMANDS: dict[str, frozenset[str]] = {
     "SetEtr": OPERATORS,
     # A crew's own device posts its position with a crew_position token.
     "UpdateCrewPosition": OPERATORS | {"crew_position"},
+    # Only the server's SLA monitor records breaches.
+    "RecordBreaches": frozenset({"system"}),
     # warnings
     "AcceptPrepositioning": MANAGERS,
     "AcknowledgeOutreach": MANAGERS,
@@ -74,6 +76,14 @@ COMMANDS: dict[str, frozenset[str]] = {
     "ExportAuditTrail": MANAGERS,
     "RecordFeedbackStep": MANAGERS,
     "VerifyRestoration": MANAGERS,
+    # intake and the network
+    "SubmitReports": REPORTERS,
+    # `ingest FILE` feeds reports to intake and accepts whoever intake accepts.
+    "IngestFile": REPORTERS,
+    "ImportTerritory": ADMIN,
+    "RegisterImportantUser": MANAGERS,
+    "EditImportantUser": MANAGERS,
+    "ImportImportantUsers": MANAGERS,
     # public
     "CheckMyOutage": PUBLIC_FORMS,
     "ReportOutage": PUBLIC_FORMS,
@@ -104,6 +114,8 @@ QUERIES: dict[str, frozenset[str]] = {
     "dispatch.recommend_crews": OPERATORS,
     "dispatch.storm_plan": OPERATORS,
     # The public snapshot is built for everyone (its JSON feeds are open) and holds no personal data.
+    # Dispatchers read the register too (the console shows who is out).
+    "network.important_users": STAFF,
     "public.public_snapshot": EVERY_ROLE,
     "public.is_demo": PUBLIC_FORMS,
     "public.territory_base": PUBLIC_FORMS,

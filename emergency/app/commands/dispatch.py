@@ -15,10 +15,11 @@ from datetime import datetime
 
 from emergency.app.bus import handles
 from emergency.app.context import Context
+from emergency.core.actor import SYSTEM
 from emergency.core.errors import Conflict
 from emergency.core.models import Crew, CrewAssignment, EtrConfidence, EtrSource, Outage
 from emergency.core.unit_of_work import unit_of_work
-from emergency.dispatch import crews, etr, outages
+from emergency.dispatch import crews, etr, outages, sla
 from emergency.dispatch.crews import OPERATOR_ROLES, POSITION_ROLES
 from emergency.dispatch.plan import PlanRow
 
@@ -379,3 +380,17 @@ def update_crew_position(ctx: Context, cmd: UpdateCrewPosition) -> CrewChanged:
     with unit_of_work(ctx.db, ctx.actor, POSITION_ROLES) as session:
         crew = crews.update_crew_position(session, ctx.clock, ctx.actor, cmd.crew_id, cmd.lon, cmd.lat)
         return _crew(crew)
+
+
+@dataclass(frozen=True)
+class RecordBreaches:
+    """Record every clock past its deadline and tell the duty manager (the server's SLA monitor, as
+    the system). `language` is the utility's, for the duty manager's message."""
+
+    language: str
+
+
+@handles(RecordBreaches)
+def record_breaches(ctx: Context, cmd: RecordBreaches) -> int:
+    with unit_of_work(ctx.db, ctx.actor, (SYSTEM.role,)) as session:
+        return len(sla.record_breaches(session, ctx.clock, tz=ctx.tz, language=cmd.language))
