@@ -72,7 +72,10 @@ def base_map(
     # Instance attributes shadow folium's CDN defaults; st_folium reads these same lists.
     fmap.default_js = list(LEAFLET_JS)
     fmap.default_css = list(LEAFLET_CSS)
-    fmap.get_root().header.add_child(
+    root = fmap.get_root()
+    if not isinstance(root, Figure):
+        raise TypeError("a folium Map always has a Figure at its root")
+    root.header.add_child(
         Element(f"<style>.folium-map, .leaflet-container {{ background: {SEA_COLOUR}; }}</style>")
     )
     if tiles:
@@ -280,7 +283,7 @@ class PointLayer(MacroElement):
         self.labels = script_json([html.escape(label) for label in labels])
         self.tooltip = tooltip
 
-    def render(self, **kwargs: Any) -> None:
+    def render(self, **kwargs: Any) -> str:
         """Add the layer's script to the page once, as text.
 
         `MacroElement.render` would wrap the rendered script in a new jinja Template, lexing
@@ -291,6 +294,7 @@ class PointLayer(MacroElement):
         if not isinstance(figure, Figure):
             raise TypeError("a PointLayer must be added to a map inside a Figure before rendering")
         figure.script.add_child(_ScriptText(self._template.module.script(self, kwargs)), name=self.get_name())
+        return ""  # the script went into the figure; nothing to put in place of the element
 
 
 class _ScriptText(Element):

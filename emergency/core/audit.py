@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from emergency.core.actor import Actor
@@ -62,4 +63,5 @@ def record_many(session: Session, rows: list[dict[str, Any]]) -> None:
     mapped objects the unit of work wrote them in many small statements.
     """
     if rows:
-        session.execute(AuditEvent.__table__.insert(), rows)
+        # Core's insert, not the ORM's bulk path: this runs once per intake batch at storm scale.
+        session.execute(cast(Table, AuditEvent.__table__).insert(), rows)

@@ -57,7 +57,7 @@ class StormModel:
         span = max(s.fade_minute - s.peak_minute, 1e-9)
         return 1 - (1 - s.floor) * (minute - s.peak_minute) / span
 
-    def strength(self, minute: float, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    def strength(self, minute: float, lon: np.ndarray | float, lat: np.ndarray | float) -> np.ndarray:
         lon = np.asarray(lon, dtype=np.float64)
         lat = np.asarray(lat, dtype=np.float64)
         level = self.envelope(minute)
