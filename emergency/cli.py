@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from emergency.app.bootstrap import init_database
+from emergency.app.bus import execute
+from emergency.app.context import Context
 from emergency.core.actor import CLI_ADMIN
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.config import load_settings
@@ -167,14 +169,12 @@ def _run(args: argparse.Namespace, db: Database) -> int:
         )
         return 2
     if args.command == "import":
-        from emergency.app.bus import execute
         from emergency.app.commands.network import ImportTerritory
-        from emergency.app.context import Context
         from emergency.network.importer import ImportRejected
 
         try:
             summary = execute(
-                Context(db, clock, CLI_ADMIN, load_settings().timezone),
+                _admin_context(db),
                 ImportTerritory(
                     network=args.network, customers=args.customers, crews=args.crews, districts=args.districts
                 ),
@@ -215,23 +215,22 @@ def _run(args: argparse.Namespace, db: Database) -> int:
 
 
 def _users(args: argparse.Namespace, db: Database) -> int:
-    from emergency.core import auth
+    from emergency.app.commands.admin import CreateUser, DisableUser, ResetPassword
+    from emergency.app.queries.admin import users
 
-    clock = SYSTEM_CLOCK
+    ctx = _admin_context(db)
     action = args.users_command
     if action == "list":
-        with db.read() as session:
-            users = auth.list_users(session)
-            rows = [
-                {
-                    "username": u.username,
-                    "name": u.display_name,
-                    "role": str(u.role),
-                    "active": u.active,
-                    "locked_until": u.locked_until.isoformat() if u.locked_until else None,
-                }
-                for u in users
-            ]
+        rows = [
+            {
+                "username": u.username,
+                "name": u.display_name,
+                "role": u.role,
+                "active": u.active,
+                "locked_until": u.locked_until.isoformat() if u.locked_until else None,
+            }
+            for u in users(ctx)
+        ]
         if args.json:
             print(json.dumps(rows, ensure_ascii=False))
         else:
@@ -241,19 +240,23 @@ def _users(args: argparse.Namespace, db: Database) -> int:
             print(f"{len(rows)} user(s)")
         return 0
     if action == "disable":
-        with db.write() as session:
-            auth.disable_user(session, clock, CLI_ADMIN, args.username)
+        execute(ctx, DisableUser(args.username))
         print(f"disabled {args.username}")
         return 0
     password = _read_password()
-    with db.write() as session:
-        if action == "add":
-            user = auth.create_user(session, clock, CLI_ADMIN, args.username, password, args.role, args.name)
-            print(f"added {user.username} ({user.role})")
-        else:
-            auth.reset_password(session, clock, CLI_ADMIN, args.username, password)
-            print(f"password reset for {args.username}")
+    if action == "add":
+        username = execute(ctx, CreateUser(args.username, password, args.role, args.name))
+        role = next(u.role for u in users(ctx) if u.username == username)
+        print(f"added {username} ({role})")
+    else:
+        execute(ctx, ResetPassword(args.username, password))
+        print(f"password reset for {args.username}")
     return 0
+
+
+def _admin_context(db: Database) -> Context:
+    """The CLI acts as its fixed administrator, in the configured time zone."""
+    return Context(db, SYSTEM_CLOCK, CLI_ADMIN, load_settings().timezone)
 
 
 def _read_password() -> str:
@@ -285,9 +288,7 @@ def _safe_url(db: Database) -> str:
 
 
 def _ingest(args: argparse.Namespace, db: Database) -> int:
-    from emergency.app.bus import execute
     from emergency.app.commands.intake import IngestFile
-    from emergency.app.context import Context
     from emergency.intake.ingest_file import CLI_INTAKE
 
     ctx = Context(db, SYSTEM_CLOCK, CLI_INTAKE, load_settings().timezone)
@@ -343,12 +344,13 @@ def _notify(args: argparse.Namespace, db: Database) -> int:
 
 
 def _tokens(args: argparse.Namespace, db: Database) -> int:
-    from emergency.core import tokens
+    from emergency.app.commands.admin import CreateToken, RevokeToken
+    from emergency.app.queries.admin import api_tokens
 
+    ctx = _admin_context(db)
     action = args.tokens_command
     if action == "add":
-        with db.write() as session:
-            token = tokens.create_token(session, SYSTEM_CLOCK, CLI_ADMIN, args.name, args.scope)
+        token = execute(ctx, CreateToken(args.name, args.scope))
         # The token alone on stdout, so `TOKEN=$(python -m emergency tokens add ...)` works.
         print(token)
         print(
@@ -358,12 +360,10 @@ def _tokens(args: argparse.Namespace, db: Database) -> int:
         )
         return 0
     if action == "revoke":
-        with db.write() as session:
-            tokens.revoke_token(session, SYSTEM_CLOCK, CLI_ADMIN, args.name)
+        execute(ctx, RevokeToken(args.name))
         print(f"revoked token {args.name.strip()}")
         return 0
-    with db.read() as session:
-        listed = tokens.list_tokens(session)
+    listed = api_tokens(ctx)
     if args.json:
         print(json.dumps([t.to_json() for t in listed], ensure_ascii=False))
         return 0
@@ -378,16 +378,14 @@ def _tokens(args: argparse.Namespace, db: Database) -> int:
 
 
 def _warnings(args: argparse.Namespace, db: Database) -> int:
-    from emergency.app.bus import execute
     from emergency.app.commands.warnings import ImportCapAlert
-    from emergency.app.context import Context
     from emergency.core.models import Warning
 
     try:
         data = args.file.read_bytes()
     except OSError as error:
         raise InvalidInput(f"cannot read {args.file}: {error.strerror}", field="file") from None
-    warning_id = execute(Context(db, SYSTEM_CLOCK, CLI_ADMIN, load_settings().timezone), ImportCapAlert(data))
+    warning_id = execute(_admin_context(db), ImportCapAlert(data))
     with db.read() as session:
         warning = session.get(Warning, warning_id)
         assert warning is not None
