@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from emergency.core.actor import Actor
 from emergency.core.clock import Clock
-from emergency.core.models import AuditEvent
+from emergency.core.models import AuditEvent, Base
+
+AUDIT_TABLE = Base.metadata.tables[AuditEvent.__tablename__]
 
 
 def record(
@@ -64,4 +65,4 @@ def record_many(session: Session, rows: list[dict[str, Any]]) -> None:
     """
     if rows:
         # Core's insert, not the ORM's bulk path: this runs once per intake batch at storm scale.
-        session.execute(cast(Table, AuditEvent.__table__).insert(), rows)
+        session.execute(AUDIT_TABLE.insert(), rows)
