@@ -117,7 +117,7 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
     notifier = asyncio.create_task(notify_customers(database, settings.timezone))
     expiry = asyncio.create_task(expire_warnings(system))
     # On a demo database a storm runs in the background (emergency/simulator/live.py).
-    demo = start_live_demo(database, os.environ)
+    demo = start_live_demo(database, os.environ, settings.timezone)
     try:
         yield
     finally:

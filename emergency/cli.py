@@ -208,7 +208,7 @@ def _run(args: argparse.Namespace, db: Database) -> int:
     if args.command == "simulate":
         from emergency.simulator.command import run as simulate
 
-        return simulate(args, db)
+        return simulate(args, db, load_settings().timezone)
     if args.command == "backup":
         return _backup_or_restore(args, db)
     raise AssertionError(f"unhandled command {args.command}")

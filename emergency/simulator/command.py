@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from emergency.core.db import Database
 from emergency.core.errors import InvalidInput
@@ -38,7 +39,7 @@ def add_parser(commands: Any) -> None:
     simulate.add_argument("--json", action="store_true")
 
 
-def run(args: argparse.Namespace, db: Database) -> int:
+def run(args: argparse.Namespace, db: Database, tz: ZoneInfo) -> int:
     from emergency.simulator.runner import Simulation
 
     if args.speed < 0:
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace, db: Database) -> int:
         auto_dispatch=args.auto_dispatch,
         grace_minutes=args.grace,
         show_movement=args.speed > 0,
+        tz=tz,
     )
     if args.speed > 0:
         summary = simulation.run_paced(args.speed, args.duration)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -178,8 +179,11 @@ def _change(
 class LiveDemo:
     """Drives the demo's run from a thread of the app process."""
 
-    def __init__(self, db: Database, clock: Clock = SYSTEM_CLOCK, tick_seconds: float = 2.0) -> None:
+    def __init__(
+        self, db: Database, tz: ZoneInfo, clock: Clock = SYSTEM_CLOCK, tick_seconds: float = 2.0
+    ) -> None:
         self.db = db
+        self.tz = tz  # the utility's, for the times the simulated notices state
         self.clock = clock
         self.tick_seconds = tick_seconds
         self.owner = uuid.uuid4().hex
@@ -224,6 +228,7 @@ class LiveDemo:
                 grace_minutes=float(self._setting("simulator.grace_minutes")),
                 show_movement=True,
                 resume_minute=run.minute,
+                tz=self.tz,
             )
             self.simulation.shift(timedelta(minutes=run.paused_minutes))
             self.number, self.paused_minutes = run.number, run.paused_minutes
@@ -286,12 +291,12 @@ class LiveDemo:
             set_setting(session, RUN_KEY, run, self.clock, by="simulator")
 
 
-def start_live_demo(db: Database, env: Mapping[str, str]) -> LiveDemo | None:
+def start_live_demo(db: Database, env: Mapping[str, str], tz: ZoneInfo) -> LiveDemo | None:
     """What the app's lifespan calls: a running LiveDemo, unless its environment switches it off.
 
     Whether the database is a demo is asked on every step, so a real database never simulates."""
     if not enabled_by_environment(env):
         return None
-    demo = LiveDemo(db)
+    demo = LiveDemo(db, tz)
     demo.start()
     return demo

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -21,6 +22,8 @@ from tests.support.app_calls import context
 
 ADMIN = Actor("admin", Role.ADMIN)
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
 
 def run_of(db):
     with db.read() as session:
@@ -32,7 +35,7 @@ def test_the_live_demo_runs_the_typhoon_at_wall_time_pauses_and_lets_one_process
 ):
     db = sqlite_database
     load_demo(db, clock, customers=2_000, seed=7)
-    demo = LiveDemo(db, clock)
+    demo = LiveDemo(db, SHANGHAI, clock)
     demo.tick()
     run = run_of(db)
     assert (run.number, run.scenario, run.seed, run.state) == (1, "typhoon", 7, "running")
@@ -47,7 +50,7 @@ def test_the_live_demo_runs_the_typhoon_at_wall_time_pauses_and_lets_one_process
     assert run_of(db).minute == 150
     assert demo.simulation.summary.outages, "the typhoon has caused outages by now"
 
-    second_process = LiveDemo(db, clock)
+    second_process = LiveDemo(db, SHANGHAI, clock)
     second_process.tick()
     assert second_process.simulation is None, "the first process holds the lease"
 
@@ -77,7 +80,7 @@ def test_a_real_database_is_never_simulated(sqlite_database, clock):
     from tests.support.small_territory import build_small_territory
 
     build_small_territory(sqlite_database, clock)
-    demo = LiveDemo(sqlite_database, clock)
+    demo = LiveDemo(sqlite_database, SHANGHAI, clock)
     demo.tick()
     assert demo.simulation is None
     assert run_of(sqlite_database) is None
@@ -88,4 +91,4 @@ def test_the_environment_switches_the_live_demo_off(monkeypatch, sqlite_database
     assert enabled_by_environment({})
     assert not enabled_by_environment({"OUTAGE_DEMO_SIMULATOR": "off"})
     monkeypatch.setenv("OUTAGE_DEMO_SIMULATOR", "off")
-    assert start_live_demo(sqlite_database, os.environ) is None
+    assert start_live_demo(sqlite_database, os.environ, SHANGHAI) is None
