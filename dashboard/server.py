@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,7 +36,7 @@ from emergency.core.actor import SYSTEM
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.config import load_settings
 from emergency.core.db import Database, get_database
-from emergency.public.notify import WEBHOOK_TOKEN_ENV, notifications_enabled, run_notifications
+from emergency.public.notify import notifications_enabled, run_notifications
 from emergency.simulator.live import start_live_demo
 
 
@@ -83,7 +82,7 @@ async def notify_customers(database: Database, tz: ZoneInfo) -> None:
 
 def _notify_round(database: Database, tz: ZoneInfo) -> None:
     if notifications_enabled(database):
-        run_notifications(database, SYSTEM_CLOCK, tz, webhook_token=os.environ.get(WEBHOOK_TOKEN_ENV))
+        run_notifications(database, SYSTEM_CLOCK, tz, webhook_token=load_settings().notify_webhook_token)
 
 
 async def expire_warnings(context: Context) -> None:
@@ -117,7 +116,7 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
     notifier = asyncio.create_task(notify_customers(database, settings.timezone))
     expiry = asyncio.create_task(expire_warnings(system))
     # On a demo database a storm runs in the background (emergency/simulator/live.py).
-    demo = start_live_demo(database, os.environ, settings.timezone)
+    demo = start_live_demo(database, settings.demo_simulator, settings.timezone)
     try:
         yield
     finally:

@@ -3,8 +3,6 @@ actions (pause, resume, restart) for pages/simulator_admin.py."""
 
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
 from dashboard import services
@@ -15,7 +13,8 @@ from emergency.app.context import Context
 from emergency.app.queries import admin as admin_queries
 from emergency.core.actor import PUBLIC, Actor
 from emergency.core.clock import SYSTEM_CLOCK
-from emergency.simulator.live import DemoRun, enabled_by_environment
+from emergency.core.config import load_settings
+from emergency.simulator.live import DemoRun
 
 BANNER_ICON = ":material/cyclone:"
 
@@ -38,7 +37,7 @@ def simulator_state(admin: Actor) -> admin_queries.SimulatorState:
 
 def simulation_switched_on(state: admin_queries.SimulatorState) -> bool:
     """Both switches: `OUTAGE_DEMO_SIMULATOR` in this process's environment and the setting."""
-    return enabled_by_environment(os.environ) and state.demo_enabled
+    return load_settings().demo_simulator and state.demo_enabled
 
 
 def live_minute(run: DemoRun) -> int:

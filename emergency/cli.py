@@ -331,10 +331,11 @@ def _publish(args: argparse.Namespace, db: Database) -> int:
 
 
 def _notify(args: argparse.Namespace, db: Database) -> int:
-    from emergency.public.notify import WEBHOOK_TOKEN_ENV, run_notifications
+    from emergency.public.notify import run_notifications
 
+    settings = load_settings()
     swept, delivered = run_notifications(
-        db, SYSTEM_CLOCK, load_settings().timezone, webhook_token=os.environ.get(WEBHOOK_TOKEN_ENV)
+        db, SYSTEM_CLOCK, settings.timezone, webhook_token=settings.notify_webhook_token
     )
     return _say(
         args,

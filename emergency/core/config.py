@@ -15,6 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_DIR = REPO_ROOT / "data" / "runtime"
 DEFAULT_DB_PATH = RUNTIME_DIR / "outage-desk.db"
 LANGUAGES = ("en", "zh")
+SWITCHED_OFF = ("off", "0", "false", "no")
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,10 @@ class Settings:
     tiles: str | None
     language: str
     timezone: ZoneInfo
+    # The demo database's background storm; OUTAGE_DEMO_SIMULATOR=off holds the demo still.
+    demo_simulator: bool
+    # The bearer token for the SMS gateway's webhook (OUTAGE_NOTIFY_WEBHOOK_TOKEN), if any.
+    notify_webhook_token: str | None
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -37,4 +42,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         tiles=env.get("OUTAGE_TILES", "").strip() or None,
         language=language,
         timezone=ZoneInfo(env.get("OUTAGE_TZ", "Asia/Shanghai").strip() or "Asia/Shanghai"),
+        demo_simulator=env.get("OUTAGE_DEMO_SIMULATOR", "on").strip().lower() not in SWITCHED_OFF,
+        notify_webhook_token=env.get("OUTAGE_NOTIFY_WEBHOOK_TOKEN", "").strip() or None,
     )

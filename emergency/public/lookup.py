@@ -29,6 +29,7 @@ from emergency.core.models import (
     RestorationStep,
 )
 from emergency.core.settings import get_setting
+from emergency.core.vocabulary import SUPPLY_LOSS_KINDS
 from emergency.network.model import NetworkModel
 from emergency.public.snapshot import PUBLIC_STATUS
 
@@ -36,7 +37,9 @@ ACCOUNT = re.compile(r"^[0-9A-Za-z-]{4,32}$")
 LAST4 = re.compile(r"^[0-9]{4}$")
 # Compared against when the account is unknown or has no phone, so that path does the same work.
 _NO_PHONE = "\x00\x00\x00\x00"
-SUPPLY_LOSS_KINDS = (ReportKind.NO_POWER, ReportKind.PARTIAL_POWER, ReportKind.HAZARD, ReportKind.LAST_GASP)
+# A customer's own reports that say their supply is wrong: analysis's supply-loss kinds
+# (core.vocabulary.SUPPLY_LOSS_KINDS) and partial power, which a customer waits on just the same.
+WAITING_REPORT_KINDS = (*sorted(SUPPLY_LOSS_KINDS), ReportKind.PARTIAL_POWER)
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ def supply_status(session: Session, now: datetime, model: NetworkModel, transfor
         .where(
             Report.transformer_id == transformer_id,
             Report.outage_id.is_(None),
-            Report.kind.in_(SUPPLY_LOSS_KINDS),
+            Report.kind.in_(WAITING_REPORT_KINDS),
             Report.reported_at >= now - window,
         )
         .order_by(Report.reported_at)

@@ -60,7 +60,6 @@ from emergency.network.model import NetworkModel, network_model
 from emergency.public.senders import Delivery, FileSender, OutgoingMessage, Sender, WebhookSender
 
 OUTBOX_DIR = RUNTIME_DIR / "outbox"
-WEBHOOK_TOKEN_ENV = "OUTAGE_NOTIFY_WEBHOOK_TOKEN"
 CUSTOMER_CHANNELS = (NotificationChannel.SMS, NotificationChannel.PUSH, NotificationChannel.EMAIL)
 # A sweep looks this far behind its watermark: a change stamped just before one sweep read the
 # outages but committed just after it is still seen by the next one (dedupe keys absorb the overlap).

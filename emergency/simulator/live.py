@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,7 +40,6 @@ from emergency.simulator.scenarios import SCENARIOS
 log = logging.getLogger("outage_desk.simulator")
 
 RUN_KEY = "simulator.run"
-ENV_SWITCH = "OUTAGE_DEMO_SIMULATOR"
 DEMO_SCENARIO = "typhoon"
 DEMO_SEED = 7
 LEASE = timedelta(seconds=30)
@@ -75,12 +74,6 @@ class DemoRun:
             minute=float(value.get("minute", 0.0)),
             summary=str(value.get("summary", "")),
         )
-
-
-def enabled_by_environment(env: Mapping[str, str]) -> bool:
-    """Whether `OUTAGE_DEMO_SIMULATOR` in the environment the entry point read allows simulating."""
-    value = env.get(ENV_SWITCH, "on").strip().lower()
-    return value not in ("off", "0", "false", "no")
 
 
 def demo_run(session: Session) -> DemoRun | None:
@@ -291,11 +284,11 @@ class LiveDemo:
             set_setting(session, RUN_KEY, run, self.clock, by="simulator")
 
 
-def start_live_demo(db: Database, env: Mapping[str, str], tz: ZoneInfo) -> LiveDemo | None:
+def start_live_demo(db: Database, enabled: bool, tz: ZoneInfo) -> LiveDemo | None:
     """What the app's lifespan calls: a running LiveDemo, unless its environment switches it off.
 
     Whether the database is a demo is asked on every step, so a real database never simulates."""
-    if not enabled_by_environment(env):
+    if not enabled:
         return None
     demo = LiveDemo(db, tz)
     demo.start()

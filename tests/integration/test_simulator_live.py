@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -10,12 +9,12 @@ from sqlalchemy import func, select
 from emergency.app.bus import execute
 from emergency.app.commands.admin import PauseDemo, ResumeDemo
 from emergency.core.actor import Actor
+from emergency.core.config import load_settings
 from emergency.core.models import Report, Role, Warning, WarningStatus
 from emergency.demo.load import load_demo
 from emergency.simulator.live import (
     LiveDemo,
     demo_run,
-    enabled_by_environment,
     start_live_demo,
 )
 from tests.support.app_calls import context
@@ -88,7 +87,7 @@ def test_a_real_database_is_never_simulated(sqlite_database, clock):
 
 
 def test_the_environment_switches_the_live_demo_off(monkeypatch, sqlite_database):
-    assert enabled_by_environment({})
-    assert not enabled_by_environment({"OUTAGE_DEMO_SIMULATOR": "off"})
+    assert load_settings({}).demo_simulator
+    assert not load_settings({"OUTAGE_DEMO_SIMULATOR": "off"}).demo_simulator
     monkeypatch.setenv("OUTAGE_DEMO_SIMULATOR", "off")
-    assert start_live_demo(sqlite_database, os.environ, SHANGHAI) is None
+    assert start_live_demo(sqlite_database, load_settings().demo_simulator, SHANGHAI) is None
