@@ -78,9 +78,9 @@ def client_address(direct: str | None, forwarded_for: str | None, trusted: Colle
     return address
 
 
-def trusted_proxies(db: Database) -> frozenset[str]:
-    with db.read() as session:
-        return frozenset(str(a) for a in get_setting(session, "public.trusted_proxies") or ())
+def trusted_proxies(session: Session) -> frozenset[str]:
+    """The reverse proxies whose X-Forwarded-For is believed (`public.trusted_proxies`)."""
+    return frozenset(str(a) for a in get_setting(session, "public.trusted_proxies") or ())
 
 
 def limits(session: Session, action: str) -> dict[str, int]:

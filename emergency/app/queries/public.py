@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from emergency.app.context import Context
+from emergency.core import ratelimit
 from emergency.core.models import Role
 from emergency.core.settings import get_setting
 from emergency.core.unit_of_work import read_as
@@ -50,4 +51,4 @@ def description_max_chars(ctx: Context) -> int:
 def trusted_proxies(ctx: Context) -> frozenset[str]:
     """The reverse proxies whose X-Forwarded-For the rate limit believes."""
     with read_as(ctx.db, ctx.actor, READERS) as session:
-        return frozenset(str(a) for a in get_setting(session, "public.trusted_proxies") or ())
+        return ratelimit.trusted_proxies(session)
