@@ -190,10 +190,9 @@ def _run(args: argparse.Namespace, db: Database) -> int:
     if args.command == "users":
         return _users(args, db)
     if args.command == "status":
-        from emergency.reporting.status import current_status
+        from emergency.app.queries.reporting import operational_status
 
-        with db.read() as session:
-            status = current_status(session, clock)
+        status = operational_status(_admin_context(db))
         return _say(args, status.summary(), status.to_json())
     if args.command == "ingest":
         return _ingest(args, db)
@@ -380,24 +379,23 @@ def _tokens(args: argparse.Namespace, db: Database) -> int:
 
 def _warnings(args: argparse.Namespace, db: Database) -> int:
     from emergency.app.commands.warnings import ImportCapAlert
-    from emergency.core.models import Warning
+    from emergency.app.queries.warnings import warning_detail
 
     try:
         data = args.file.read_bytes()
     except OSError as error:
         raise InvalidInput(f"cannot read {args.file}: {error.strerror}", field="file") from None
-    warning_id = execute(_admin_context(db), ImportCapAlert(data))
-    with db.read() as session:
-        warning = session.get(Warning, warning_id)
-        assert warning is not None
-        summary: dict[str, Any] = {
-            "id": warning_id,
-            "status": str(warning.status),
-            "hazard": str(warning.hazard),
-            "level": str(warning.level),
-            "districts": list(warning.area_districts or []),
-            "cap_identifier": warning.cap_identifier,
-        }
+    ctx = _admin_context(db)
+    warning_id = execute(ctx, ImportCapAlert(data))
+    draft = warning_detail(ctx, warning_id)
+    summary: dict[str, Any] = {
+        "id": warning_id,
+        "status": draft.row.status,
+        "hazard": draft.row.hazard,
+        "level": draft.row.level,
+        "districts": list(draft.row.districts),
+        "cap_identifier": draft.cap_identifier,
+    }
     line = (
         f"imported {args.file.name} as draft warning {warning_id}: {summary['level']} {summary['hazard']} "
         f"over {', '.join(summary['districts'])}; check it and issue it on the warnings page"

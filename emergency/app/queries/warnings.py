@@ -68,6 +68,7 @@ class WarningDetail:
     onset_at: datetime | None
     area_kind: str
     area: dict[str, Any]  # GeoJSON geometry, with a "circle" entry for a circle area
+    cap_identifier: str | None  # of the current CAP message
     revisions: tuple[RevisionLine, ...]
 
 
@@ -98,6 +99,7 @@ def warning_detail(ctx: Context, warning_id: int) -> WarningDetail:
             onset_at=warning.onset_at,
             area_kind=warning.area_kind,
             area=dict(warning.area),
+            cap_identifier=warning.cap_identifier,
             revisions=tuple(
                 RevisionLine(
                     at=r.at,
