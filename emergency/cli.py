@@ -190,7 +190,7 @@ def _run(args: argparse.Namespace, db: Database) -> int:
     if args.command == "users":
         return _users(args, db)
     if args.command == "status":
-        from emergency.app.queries.reporting import operational_status
+        from emergency.app.queries.status import operational_status
 
         status = operational_status(_admin_context(db))
         return _say(args, status.summary(), status.to_json())

@@ -129,7 +129,7 @@ QUERIES: dict[str, frozenset[str]] = {
     "reporting.situation_report": MANAGERS,
     "reporting.complaints_desk": MANAGERS,
     "reporting.audit_trail": MANAGERS,
-    "reporting.operational_status": STAFF,
+    "status.operational_status": STAFF,
     "warnings.warning_rows": MANAGERS,
     "warnings.warning_detail": MANAGERS,
     "warnings.warning_preview": MANAGERS,

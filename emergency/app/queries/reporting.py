@@ -25,13 +25,10 @@ from emergency.reporting import (
     restoration_curves,
     sitrep,
 )
-from emergency.reporting.status import Status, current_status
 
 # Who reads the compliance, reliability and situation reports (the latter names important users);
 # the desk and the audit trail name their own (`complaints.DESK_ROLES`, `audit_log.READER_ROLES`).
 REPORT_ROLES = (Role.MANAGER, Role.ADMIN)
-# The numbers every member of staff may read.
-STATUS_ROLES = (Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
 
 
 # --- SLA compliance, ETR accuracy, restoration curves --------------------------------------------
@@ -177,9 +174,3 @@ def audit_trail(
         total = audit_log.count_audit(session, wanted)
         page = audit_log.search_audit(session, wanted, before_id=before_id, limit=limit)
     return AuditTrail(total, page)
-
-
-def operational_status(ctx: Context) -> Status:
-    """The operational picture in numbers: active outages with their SLA state (`status` on the CLI)."""
-    with read_as(ctx.db, ctx.actor, STATUS_ROLES) as session:
-        return current_status(session, ctx.clock)
