@@ -21,7 +21,7 @@ from emergency.core.errors import AuthenticationFailed, PermissionDenied
 from emergency.core.models import ApiToken, AuditEvent, Base, Role
 from emergency.core.ratelimit import Requester
 from emergency.core.settings import set_setting
-from tests.support.app_calls import context
+from tests.support.app_context import context_of
 from tests.support.small_territory import PASSWORDS, build_small_territory
 
 ADMIN = Actor("admin", Role.ADMIN)
@@ -95,16 +95,16 @@ def test_only_an_admin_runs_the_admin_commands_and_a_refusal_stores_nothing(
     before = row_counts(database)
     for command in ADMIN_COMMANDS:
         with pytest.raises(PermissionDenied):
-            execute(context(database, clock, actor), command)
+            execute(context_of(database, clock, actor), command)
     for query in (admin_queries.users, admin_queries.api_tokens, admin_queries.simulator_state):
         with pytest.raises(PermissionDenied):
-            query(context(database, clock, actor))
+            query(context_of(database, clock, actor))
     assert row_counts(database) == before
 
 
 def test_the_users_query_lists_frozen_rows_without_the_hash(database, clock, territory):
-    execute(context(database, clock, ADMIN), admin_commands.DisableUser("dispatcher"))
-    rows = admin_queries.users(context(database, clock, ADMIN))
+    execute(context_of(database, clock, ADMIN), admin_commands.DisableUser("dispatcher"))
+    rows = admin_queries.users(context_of(database, clock, ADMIN))
     assert isinstance(rows, tuple)
     assert [(r.username, r.role, r.active) for r in rows] == [
         ("admin", "admin", True),
@@ -117,7 +117,7 @@ def test_the_users_query_lists_frozen_rows_without_the_hash(database, clock, ter
 
 
 def test_a_token_is_created_listed_and_revoked_through_commands(database, clock, territory):
-    ctx = context(database, clock, ADMIN)
+    ctx = context_of(database, clock, ADMIN)
     token = execute(ctx, admin_commands.CreateToken("gateway", "intake"))
     assert token.startswith("odk_")
     execute(ctx, admin_commands.RevokeToken("gateway"))
@@ -128,7 +128,7 @@ def test_a_token_is_created_listed_and_revoked_through_commands(database, clock,
 
 
 def test_log_in_acts_as_the_public_and_ending_a_session_is_staff_only(database, clock, territory):
-    public = context(database, clock)
+    public = context_of(database, clock, PUBLIC)
     actor = execute(public, admin_commands.LogIn("manager", PASSWORDS["manager"]))
     assert actor == MANAGER
     with pytest.raises(AuthenticationFailed):
@@ -136,7 +136,7 @@ def test_log_in_acts_as_the_public_and_ending_a_session_is_staff_only(database, 
     with pytest.raises(PermissionDenied):
         execute(public, admin_commands.EndSession("logout"))
 
-    execute(context(database, clock, actor), admin_commands.EndSession("idle"))
+    execute(context_of(database, clock, actor), admin_commands.EndSession("idle"))
     with database.read() as session:
         actions = session.scalars(
             select(AuditEvent.action).where(AuditEvent.entity == "user").order_by(AuditEvent.id)
@@ -147,33 +147,33 @@ def test_log_in_acts_as_the_public_and_ending_a_session_is_staff_only(database, 
 def test_the_session_idle_limit_is_read_by_staff(database, clock, territory):
     with database.write() as session:
         set_setting(session, "auth.session_idle_minutes", 5, clock)
-    assert admin_queries.session_idle_minutes(context(database, clock, MANAGER)) == 5.0
+    assert admin_queries.session_idle_minutes(context_of(database, clock, MANAGER)) == 5.0
     with pytest.raises(PermissionDenied):
-        admin_queries.session_idle_minutes(context(database, clock, PUBLIC))
+        admin_queries.session_idle_minutes(context_of(database, clock, PUBLIC))
 
 
 def test_the_simulator_state_of_a_database_that_is_no_demo(database, clock, territory):
-    state = admin_queries.simulator_state(context(database, clock, ADMIN))
+    state = admin_queries.simulator_state(context_of(database, clock, ADMIN))
     assert (state.run, state.is_demo, state.demo_enabled) == (None, False, True)
-    assert admin_queries.demo_run(context(database, clock, PUBLIC)) is None
+    assert admin_queries.demo_run(context_of(database, clock, PUBLIC)) is None
 
 
 def test_the_public_queries_are_open_to_the_public_but_not_to_machines(database, clock, territory):
-    ctx = context(database, clock)
+    ctx = context_of(database, clock, PUBLIC)
     assert public_queries.is_demo(ctx) is False
     base = public_queries.territory_base(ctx)
     assert base["extent"] is not None and base["districts"]["type"] == "FeatureCollection"
     assert public_queries.feedback_max_chars(ctx) > 0
     assert public_queries.description_max_chars(ctx) > 0
     assert public_queries.trusted_proxies(ctx) == frozenset()
-    gateway = context(database, clock, Actor("token:gw", "intake"))
+    gateway = context_of(database, clock, Actor("token:gw", "intake"))
     with pytest.raises(PermissionDenied):
         public_queries.is_demo(gateway)
 
 
 def test_the_public_forms_refuse_machines_and_store_nothing(database, clock, territory):
     before = row_counts(database)
-    gateway = context(database, clock, Actor("token:gw", "intake"))
+    gateway = context_of(database, clock, Actor("token:gw", "intake"))
     someone = Requester("s1", "10.0.0.1")
     account = territory.account_by_transformer["TX-1"][0]
     for command in (

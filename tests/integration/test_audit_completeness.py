@@ -28,7 +28,7 @@ from emergency.warnings.area import DistrictsArea
 from emergency.warnings.lifecycle import (
     WarningInput,
 )
-from tests.support.app_calls import context, submit_feedback
+from tests.support.app_calls import submit_feedback
 from tests.support.app_context import context_of
 from tests.support.commands import register_important_user, submit_reports, update_important_user
 from tests.support.dispatch_actions import (
@@ -318,7 +318,7 @@ def test_the_register_feedback_users_and_tokens(
     assert "password_hash" not in event.after
 
     clock.advance(minutes=1)
-    execute(context(database, clock, MANAGER), EndSession("logout"))
+    execute(context_of(database, clock, MANAGER), EndSession("logout"))
     with database.read() as session:
         manager_id = session.scalar(select(auth.User.id).where(auth.User.username == "manager"))
     trail.expect("user.logout", MANAGER, "user", manager_id)

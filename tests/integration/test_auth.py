@@ -16,7 +16,8 @@ from emergency.core.db import Database
 from emergency.core.errors import AuthenticationFailed, Conflict, InvalidInput, PermissionDenied
 from emergency.core.models import AuditEvent, Role, User
 from emergency.core.settings import get_setting, set_setting
-from tests.support.app_calls import context, log_in
+from tests.support.app_calls import log_in
+from tests.support.app_context import context_of
 
 ADMIN = Actor("root", Role.ADMIN)
 PASSWORD = "correct horse battery"
@@ -26,7 +27,7 @@ WRONG = "wrong horse battery!"
 def add_user(
     db: Database, clock: FakeClock, username: str = "dispatcher1", role: Role | str = Role.DISPATCHER
 ) -> None:
-    execute(context(db, clock, ADMIN), CreateUser(username, PASSWORD, role))
+    execute(context_of(db, clock, ADMIN), CreateUser(username, PASSWORD, role))
 
 
 def refusal(db: Database, clock: FakeClock, username: str, password: str) -> str:
@@ -64,7 +65,7 @@ def user_count(db: Database) -> int:
 @pytest.mark.parametrize("username", ["a", "1dispatcher", "bad name", "x" * 33, "émile", "", "ops/1"])
 def test_create_user_refuses_a_bad_username(database: Database, clock: FakeClock, username: str) -> None:
     with pytest.raises(InvalidInput) as refused:
-        execute(context(database, clock, ADMIN), CreateUser(username, PASSWORD, Role.DISPATCHER))
+        execute(context_of(database, clock, ADMIN), CreateUser(username, PASSWORD, Role.DISPATCHER))
 
     assert refused.value.field == "username"
     assert user_count(database) == 0
@@ -73,7 +74,7 @@ def test_create_user_refuses_a_bad_username(database: Database, clock: FakeClock
 def test_create_user_refuses_a_short_password(database: Database, clock: FakeClock) -> None:
     with pytest.raises(InvalidInput) as refused:
         execute(
-            context(database, clock, ADMIN),
+            context_of(database, clock, ADMIN),
             CreateUser("dispatcher1", "x" * (auth.MIN_PASSWORD_LENGTH - 1), "dispatcher"),
         )
 
@@ -83,7 +84,7 @@ def test_create_user_refuses_a_short_password(database: Database, clock: FakeClo
 
 def test_create_user_refuses_an_unknown_role(database: Database, clock: FakeClock) -> None:
     with pytest.raises(InvalidInput) as refused:
-        execute(context(database, clock, ADMIN), CreateUser("dispatcher1", PASSWORD, "superuser"))
+        execute(context_of(database, clock, ADMIN), CreateUser("dispatcher1", PASSWORD, "superuser"))
 
     assert refused.value.field == "role"
     assert user_count(database) == 0
@@ -94,7 +95,7 @@ def test_create_user_refuses_a_duplicate(database: Database, clock: FakeClock) -
 
     with pytest.raises(Conflict):
         # Usernames are compared after trimming and lower-casing.
-        execute(context(database, clock, ADMIN), CreateUser(" Dispatcher1 ", PASSWORD, Role.MANAGER))
+        execute(context_of(database, clock, ADMIN), CreateUser(" Dispatcher1 ", PASSWORD, Role.MANAGER))
 
     assert user_count(database) == 1
 
@@ -102,7 +103,9 @@ def test_create_user_refuses_a_duplicate(database: Database, clock: FakeClock) -
 @pytest.mark.parametrize("role", [Role.DISPATCHER, Role.MANAGER])
 def test_only_an_admin_creates_users(database: Database, clock: FakeClock, role: Role) -> None:
     with pytest.raises(PermissionDenied):
-        execute(context(database, clock, Actor("someone", role)), CreateUser("newuser", PASSWORD, Role.ADMIN))
+        execute(
+            context_of(database, clock, Actor("someone", role)), CreateUser("newuser", PASSWORD, Role.ADMIN)
+        )
 
     assert user_count(database) == 0
 
@@ -138,7 +141,7 @@ def test_every_refusal_says_the_same_thing(database: Database, clock: FakeClock)
     add_user(database, clock)
     add_user(database, clock, "disabled1")
     add_user(database, clock, "locked1")
-    execute(context(database, clock, ADMIN), DisableUser("disabled1"))
+    execute(context_of(database, clock, ADMIN), DisableUser("disabled1"))
     fail_logins(database, clock, 5, "locked1")
 
     messages = {
@@ -204,10 +207,10 @@ def test_reset_password_lifts_the_lockout(database: Database, clock: FakeClock) 
 
     with pytest.raises(PermissionDenied):
         execute(
-            context(database, clock, Actor("dispatcher2", Role.DISPATCHER)),
+            context_of(database, clock, Actor("dispatcher2", Role.DISPATCHER)),
             ResetPassword("dispatcher1", new_password),
         )
-    execute(context(database, clock, ADMIN), ResetPassword("dispatcher1", new_password))
+    execute(context_of(database, clock, ADMIN), ResetPassword("dispatcher1", new_password))
 
     assert user_row(database) == (0, None, True)
     refusal(database, clock, "dispatcher1", PASSWORD)

@@ -23,7 +23,7 @@ from emergency.core.models import (
 )
 from emergency.dispatch import sla
 from emergency.dispatch.board import sla_board
-from tests.support.dispatch_actions import SHANGHAI
+from tests.support.app_context import SHANGHAI
 from tests.support.small_territory import SmallTerritory, build_small_territory
 
 # (device, state, seconds since the first report, dispatched after, on site after, hazard, important)

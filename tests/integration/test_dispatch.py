@@ -39,9 +39,9 @@ from emergency.dispatch import crews
 from emergency.dispatch.crews import OPERATOR_ROLES
 from emergency.dispatch.etr import etr_history
 from emergency.dispatch.plan import greedy_plan, recommend_crews, storm_plan
+from tests.support.app_context import SHANGHAI
 from tests.support.commands import submit_reports
 from tests.support.dispatch_actions import (
-    SHANGHAI,
     apply_plan,
     cancel_assignment,
     confirm_outage,

@@ -16,8 +16,8 @@ from emergency.core.actor import Actor
 from emergency.core.errors import Conflict, PermissionDenied
 from emergency.core.models import AuditEvent, Crew
 from emergency.dispatch.outage_detail import OutageFacts
+from tests.support.app_context import SHANGHAI
 from tests.support.commands import submit_reports
-from tests.support.dispatch_actions import SHANGHAI
 from tests.support.small_territory import build_small_territory
 
 ALICE = Actor("alice", "dispatcher")

@@ -24,9 +24,8 @@ from emergency.dispatch.plan import storm_plan
 from emergency.network.model import build_network_model
 from emergency.warnings.area import DistrictsArea
 from emergency.warnings.lifecycle import WarningInput
-from tests.support.app_context import context_of
+from tests.support.app_context import SHANGHAI, context_of
 from tests.support.commands import submit_reports
-from tests.support.dispatch_actions import SHANGHAI
 from tests.support.small_territory import build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")

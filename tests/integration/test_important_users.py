@@ -12,13 +12,13 @@ from emergency.core.models import AuditEvent, Customer, Outage, OutageState
 from emergency.core.settings import get_setting
 from emergency.dispatch.board import sla_board
 from emergency.network.important_users import MAX_CSV_BYTES, ImportantUserInput
+from tests.support.app_context import SHANGHAI
 from tests.support.commands import (
     import_csv,
     list_important_users,
     register_important_user,
     update_important_user,
 )
-from tests.support.dispatch_actions import SHANGHAI
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")

@@ -21,8 +21,7 @@ from emergency.core.models import Outage, OutageState
 from emergency.dispatch.board import outage_priorities, sla_board
 from emergency.warnings.area import DistrictsArea
 from emergency.warnings.lifecycle import WarningInput
-from tests.support.app_context import context_of
-from tests.support.dispatch_actions import SHANGHAI
+from tests.support.app_context import SHANGHAI, context_of
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")

@@ -17,7 +17,7 @@ from emergency.simulator.live import (
     demo_run,
     start_live_demo,
 )
-from tests.support.app_calls import context
+from tests.support.app_context import context_of
 
 ADMIN = Actor("admin", Role.ADMIN)
 
@@ -53,14 +53,14 @@ def test_the_live_demo_runs_the_typhoon_at_wall_time_pauses_and_lets_one_process
     second_process.tick()
     assert second_process.simulation is None, "the first process holds the lease"
 
-    execute(context(db, clock, ADMIN), PauseDemo())
+    execute(context_of(db, clock, ADMIN), PauseDemo())
     events, reports = len(demo.simulation.events), _reports(db)
     clock.advance(minutes=60)
     demo.tick()
     assert (len(demo.simulation.events), _reports(db)) == (events, reports)
     assert run_of(db).minute == 150
 
-    execute(context(db, clock, ADMIN), ResumeDemo())
+    execute(context_of(db, clock, ADMIN), ResumeDemo())
     demo.tick()
     assert run_of(db).paused_minutes == 60
     assert demo.simulation.minute == 150, "the storm picks up where it was paused"

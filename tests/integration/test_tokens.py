@@ -19,13 +19,13 @@ from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from emergency.core.models import ApiToken, AuditEvent, Role, TokenScope
-from tests.support.app_calls import context
+from tests.support.app_context import context_of
 
 ADMIN = Actor("root", Role.ADMIN)
 
 
 def add(db: Database, clock: FakeClock, name: str = "callcentre", scope: str = "intake") -> str:
-    token: str = execute(context(db, clock, ADMIN), CreateToken(name, scope))
+    token: str = execute(context_of(db, clock, ADMIN), CreateToken(name, scope))
     return token
 
 
@@ -90,11 +90,11 @@ def test_unknown_and_malformed_tokens_are_refused(database: Database, clock: Fak
 
 def test_a_revoked_token_is_refused_and_stays_listed(database: Database, clock: FakeClock) -> None:
     token = add(database, clock)
-    execute(context(database, clock, ADMIN), RevokeToken("callcentre"))
+    execute(context_of(database, clock, ADMIN), RevokeToken("callcentre"))
 
     assert verify(database, clock, token) is None
     assert tokens.authenticate_token(database, clock, token, TokenScope.INTAKE) is None
-    listed = admin_queries.api_tokens(context(database, clock, ADMIN))
+    listed = admin_queries.api_tokens(context_of(database, clock, ADMIN))
     with database.read() as session:
         actions = session.scalars(select(AuditEvent.action).where(AuditEvent.entity == "api_token")).all()
     assert [(t.name, t.active, t.revoked_at) for t in listed] == [("callcentre", False, clock.now())]
@@ -103,11 +103,11 @@ def test_a_revoked_token_is_refused_and_stays_listed(database: Database, clock: 
 
 def test_revoking_twice_or_an_unknown_token_is_refused(database: Database, clock: FakeClock) -> None:
     add(database, clock)
-    execute(context(database, clock, ADMIN), RevokeToken("callcentre"))
+    execute(context_of(database, clock, ADMIN), RevokeToken("callcentre"))
     with pytest.raises(Conflict, match="already revoked"):
-        execute(context(database, clock, ADMIN), RevokeToken("callcentre"))
+        execute(context_of(database, clock, ADMIN), RevokeToken("callcentre"))
     with pytest.raises(NotFound):
-        execute(context(database, clock, ADMIN), RevokeToken("nobody"))
+        execute(context_of(database, clock, ADMIN), RevokeToken("nobody"))
 
 
 def test_use_is_noted_at_most_once_a_minute(database: Database, clock: FakeClock) -> None:
@@ -135,11 +135,11 @@ def test_only_an_admin_may_manage_tokens(database: Database, clock: FakeClock) -
     for role in (Role.DISPATCHER, Role.MANAGER, "intake", "public"):
         someone = Actor("someone", role)
         with pytest.raises(PermissionDenied):
-            execute(context(database, clock, someone), CreateToken("sneaky", "intake"))
+            execute(context_of(database, clock, someone), CreateToken("sneaky", "intake"))
         with pytest.raises(PermissionDenied):
-            admin_queries.api_tokens(context(database, clock, someone))
+            admin_queries.api_tokens(context_of(database, clock, someone))
         with pytest.raises(PermissionDenied):
-            execute(context(database, clock, someone), RevokeToken("callcentre"))
+            execute(context_of(database, clock, someone), RevokeToken("callcentre"))
 
     with database.read() as session:
         assert session.scalar(select(func.count()).select_from(ApiToken)) == 1
@@ -149,13 +149,13 @@ def test_only_an_admin_may_manage_tokens(database: Database, clock: FakeClock) -
 def test_names_are_unique_and_checked(database: Database, clock: FakeClock) -> None:
     add(database, clock)
     with pytest.raises(Conflict):
-        execute(context(database, clock, ADMIN), CreateToken("callcentre", "intake"))
+        execute(context_of(database, clock, ADMIN), CreateToken("callcentre", "intake"))
     for bad in ("", "has space", "-leading-dash", "x" * 49, "名字"):
         with pytest.raises(InvalidInput) as refused:
-            execute(context(database, clock, ADMIN), CreateToken(bad, "intake"))
+            execute(context_of(database, clock, ADMIN), CreateToken(bad, "intake"))
         assert refused.value.field == "name"
     with pytest.raises(InvalidInput) as refused:
-        execute(context(database, clock, ADMIN), CreateToken("other", "everything"))
+        execute(context_of(database, clock, ADMIN), CreateToken("other", "everything"))
     assert refused.value.field == "scope"
 
 

@@ -16,7 +16,7 @@ from emergency.core.models import AuditEvent, Role
 from emergency.core.settings import set_setting
 from emergency.simulator.live import demo_run
 from tests.pages.conftest import APP, page
-from tests.support.app_calls import context
+from tests.support.app_context import context_of
 from tests.support.small_territory import PASSWORDS
 
 TIMEOUT = 30
@@ -28,7 +28,7 @@ def make_demo(url: str, with_run: bool = True) -> Database:
     with db.write() as session:
         set_setting(session, "territory.is_demo", True, SYSTEM_CLOCK)
     if with_run:
-        execute(context(db, SYSTEM_CLOCK, ADMIN), RestartDemo("typhoon", 7))
+        execute(context_of(db, SYSTEM_CLOCK, ADMIN), RestartDemo("typhoon", 7))
     return db
 
 
@@ -93,7 +93,7 @@ def test_a_dispatcher_has_no_simulator_page_and_the_service_refuses_them(territo
     assert "for control-room staff" in direct.error[0].value
     assert not direct.button
     with pytest.raises(PermissionDenied):
-        execute(context(db, SYSTEM_CLOCK, Actor("dispatcher", Role.DISPATCHER)), PauseDemo())
+        execute(context_of(db, SYSTEM_CLOCK, Actor("dispatcher", Role.DISPATCHER)), PauseDemo())
     assert state(db)[1] == "running"
 
 

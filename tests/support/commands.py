@@ -19,30 +19,25 @@ from emergency.app.commands.network import (
     ImportTerritory,
     RegisterImportantUser,
 )
-from emergency.app.context import Context
 from emergency.app.queries import network as network_queries
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK, Clock
-from emergency.core.config import load_settings
 from emergency.core.db import Database
 from emergency.intake.ingest_file import DEFAULT_BATCH, IngestSummary
 from emergency.intake.reports import IntakeResult
 from emergency.network.important_users import ImportantUser, ImportantUserInput, ImportResult
 from emergency.network.importer import ImportSummary
-
-
-def context(db: Database, clock: Clock, actor: Actor) -> Context:
-    return Context(db, clock, actor, load_settings().timezone)
+from tests.support.app_context import context_of
 
 
 def submit_reports(db: Database, clock: Clock, actor: Actor, items: Sequence[Any]) -> IntakeResult:
-    return execute(context(db, clock, actor), SubmitReports(tuple(items)))
+    return execute(context_of(db, clock, actor), SubmitReports(tuple(items)))
 
 
 def ingest_file(
     db: Database, clock: Clock, actor: Actor, path: Path, batch_size: int = DEFAULT_BATCH
 ) -> IngestSummary:
-    return execute(context(db, clock, actor), IngestFile(path, batch_size))
+    return execute(context_of(db, clock, actor), IngestFile(path, batch_size))
 
 
 def import_territory(
@@ -55,13 +50,13 @@ def import_territory(
     crews: Path | None = None,
     districts: Path | None = None,
 ) -> ImportSummary:
-    return execute(context(db, clock, actor), ImportTerritory(network, customers, crews, districts))
+    return execute(context_of(db, clock, actor), ImportTerritory(network, customers, crews, districts))
 
 
 def register_important_user(
     db: Database, clock: Clock, actor: Actor, account_no: str, data: ImportantUserInput
 ) -> int:
-    return execute(context(db, clock, actor), RegisterImportantUser(account_no, data))
+    return execute(context_of(db, clock, actor), RegisterImportantUser(account_no, data))
 
 
 def update_important_user(
@@ -73,12 +68,12 @@ def update_important_user(
     *,
     expected_version: int,
 ) -> None:
-    execute(context(db, clock, actor), EditImportantUser(customer_id, expected_version, data))
+    execute(context_of(db, clock, actor), EditImportantUser(customer_id, expected_version, data))
 
 
 def import_csv(db: Database, clock: Clock, actor: Actor, content: bytes) -> ImportResult:
-    return execute(context(db, clock, actor), ImportImportantUsers(content))
+    return execute(context_of(db, clock, actor), ImportImportantUsers(content))
 
 
 def list_important_users(db: Database, actor: Actor, **filters: Any) -> list[ImportantUser]:
-    return list(network_queries.important_users(context(db, SYSTEM_CLOCK, actor), **filters))
+    return list(network_queries.important_users(context_of(db, SYSTEM_CLOCK, actor), **filters))

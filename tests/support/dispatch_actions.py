@@ -8,7 +8,6 @@ version, the one current at the call is sent.
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from emergency.app.bus import execute
 from emergency.app.commands.dispatch import (
@@ -30,24 +29,18 @@ from emergency.app.commands.dispatch import (
     SetEtr,
     UpdateCrewPosition,
 )
-from emergency.app.context import Context
 from emergency.core.actor import Actor
 from emergency.core.clock import Clock
 from emergency.core.db import Database
 from emergency.core.models import CrewAssignment
 from emergency.dispatch.plan import PlanRow
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def context(db: Database, clock: Clock, actor: Actor) -> Context:
-    return Context(db, clock, actor, SHANGHAI)
+from tests.support.app_context import context_of
 
 
 def confirm_outage(
     db: Database, clock: Clock, actor: Actor, outage_id: int, expected_version: int | None = None
 ) -> OutageChanged:
-    return execute(context(db, clock, actor), ConfirmOutage(outage_id, expected_version))
+    return execute(context_of(db, clock, actor), ConfirmOutage(outage_id, expected_version))
 
 
 def restore_outage(
@@ -59,19 +52,19 @@ def restore_outage(
     note: str | None = None,
     expected_version: int | None = None,
 ) -> OutageChanged:
-    return execute(context(db, clock, actor), RestoreOutage(outage_id, expected_version, customers, note))
+    return execute(context_of(db, clock, actor), RestoreOutage(outage_id, expected_version, customers, note))
 
 
 def cancel_outage(
     db: Database, clock: Clock, actor: Actor, outage_id: int, reason: str, expected_version: int | None = None
 ) -> OutageChanged:
-    return execute(context(db, clock, actor), CancelOutage(outage_id, reason, expected_version))
+    return execute(context_of(db, clock, actor), CancelOutage(outage_id, reason, expected_version))
 
 
 def close_outage(
     db: Database, clock: Clock, actor: Actor, outage_id: int, expected_version: int | None = None
 ) -> OutageChanged:
-    return execute(context(db, clock, actor), CloseOutage(outage_id, expected_version))
+    return execute(context_of(db, clock, actor), CloseOutage(outage_id, expected_version))
 
 
 def set_etr(
@@ -87,7 +80,7 @@ def set_etr(
     expected_version: int | None = None,
 ) -> OutageChanged:
     command = SetEtr(outage_id, etr_at, confidence, source, expected_version, note)
-    return execute(context(db, clock, actor), command)
+    return execute(context_of(db, clock, actor), command)
 
 
 def dispatch_crew(
@@ -100,7 +93,9 @@ def dispatch_crew(
     crew_version: int,
     outage_version: int | None = None,
 ) -> AssignmentChanged:
-    return execute(context(db, clock, actor), DispatchCrew(outage_id, crew_id, crew_version, outage_version))
+    return execute(
+        context_of(db, clock, actor), DispatchCrew(outage_id, crew_id, crew_version, outage_version)
+    )
 
 
 def _assignment_version(db: Database, assignment_id: int) -> int:
@@ -114,14 +109,14 @@ def mark_en_route(
     db: Database, clock: Clock, actor: Actor, assignment_id: int, *, expected_version: int | None = None
 ) -> AssignmentChanged:
     version = _assignment_version(db, assignment_id) if expected_version is None else expected_version
-    return execute(context(db, clock, actor), MarkEnRoute(assignment_id, version))
+    return execute(context_of(db, clock, actor), MarkEnRoute(assignment_id, version))
 
 
 def mark_on_site(
     db: Database, clock: Clock, actor: Actor, assignment_id: int, *, expected_version: int | None = None
 ) -> AssignmentChanged:
     version = _assignment_version(db, assignment_id) if expected_version is None else expected_version
-    return execute(context(db, clock, actor), MarkOnSite(assignment_id, version))
+    return execute(context_of(db, clock, actor), MarkOnSite(assignment_id, version))
 
 
 def cancel_assignment(
@@ -133,28 +128,28 @@ def cancel_assignment(
     *,
     expected_version: int | None = None,
 ) -> AssignmentChanged:
-    return execute(context(db, clock, actor), CancelAssignment(assignment_id, reason, expected_version))
+    return execute(context_of(db, clock, actor), CancelAssignment(assignment_id, reason, expected_version))
 
 
 def apply_plan(
     db: Database, clock: Clock, actor: Actor, rows: list[PlanRow] | tuple[PlanRow, ...]
 ) -> tuple[PlanOutcome, ...]:
-    return execute(context(db, clock, actor), ApplyStormPlan(tuple(rows)))
+    return execute(context_of(db, clock, actor), ApplyStormPlan(tuple(rows)))
 
 
 def set_crew_off_duty(
     db: Database, clock: Clock, actor: Actor, crew_id: int, *, crew_version: int | None = None
 ) -> CrewChanged:
-    return execute(context(db, clock, actor), SetCrewOffDuty(crew_id, crew_version))
+    return execute(context_of(db, clock, actor), SetCrewOffDuty(crew_id, crew_version))
 
 
 def set_crew_available(
     db: Database, clock: Clock, actor: Actor, crew_id: int, *, crew_version: int | None = None
 ) -> CrewChanged:
-    return execute(context(db, clock, actor), SetCrewAvailable(crew_id, crew_version))
+    return execute(context_of(db, clock, actor), SetCrewAvailable(crew_id, crew_version))
 
 
 def update_crew_position(
     db: Database, clock: Clock, actor: Actor, crew_id: int, lon: float, lat: float
 ) -> CrewChanged:
-    return execute(context(db, clock, actor), UpdateCrewPosition(crew_id, lon, lat))
+    return execute(context_of(db, clock, actor), UpdateCrewPosition(crew_id, lon, lat))
