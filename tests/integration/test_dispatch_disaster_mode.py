@@ -10,22 +10,17 @@ extra minutes of driving east. In disaster mode the hospital's 120 is multiplied
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from sqlalchemy import select
 
-from emergency.app.bus import execute
-from emergency.app.commands.warnings import CreateWarning, IssueWarning
 from emergency.core.actor import Actor
 from emergency.core.models import ACTIVE_OUTAGE_STATES, Outage
 from emergency.dispatch.disaster_queue import disaster_priority_queue
 from emergency.dispatch.plan import storm_plan
 from emergency.network.model import build_network_model
-from emergency.warnings.area import DistrictsArea
-from emergency.warnings.lifecycle import WarningInput
-from tests.support.app_context import SHANGHAI, context_of
+from tests.support.app_context import SHANGHAI
 from tests.support.commands import submit_reports
+from tests.support.disaster import issue_typhoon_warning
 from tests.support.small_territory import build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")
@@ -61,24 +56,7 @@ def two_outages(database, clock):
 
 
 def declare_disaster(database, clock, codes: tuple[str, ...], readiness: int = 1) -> None:
-    warning_id = execute(
-        context_of(database, clock, MANAGER),
-        CreateWarning(
-            WarningInput(
-                "typhoon",
-                "red",
-                readiness,
-                "Typhoon",
-                "台风",
-                "",
-                "",
-                DistrictsArea(codes),
-                clock.now(),
-                clock.now() + timedelta(hours=24),
-            )
-        ),
-    )
-    execute(context_of(database, clock, MANAGER), IssueWarning(warning_id, 1))
+    issue_typhoon_warning(database, clock, codes, readiness=readiness)
 
 
 def planned_first(database, clock) -> tuple[int, str]:

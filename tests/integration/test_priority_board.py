@@ -14,14 +14,11 @@ from datetime import timedelta
 
 import pytest
 
-from emergency.app.bus import execute
-from emergency.app.commands.warnings import CreateWarning, IssueWarning
 from emergency.core.actor import Actor
 from emergency.core.models import Outage, OutageState
 from emergency.dispatch.board import outage_priorities, sla_board
-from emergency.warnings.area import DistrictsArea
-from emergency.warnings.lifecycle import WarningInput
-from tests.support.app_context import SHANGHAI, context_of
+from tests.support.app_context import SHANGHAI
+from tests.support.disaster import issue_typhoon_warning
 from tests.support.small_territory import build_small_territory
 
 MANAGER = Actor("meng", "manager")
@@ -54,24 +51,7 @@ def outages(database, clock) -> dict[str, int]:
 
 
 def declare_disaster(database, clock, codes: tuple[str, ...]) -> None:
-    warning_id = execute(
-        context_of(database, clock, MANAGER),
-        CreateWarning(
-            WarningInput(
-                "typhoon",
-                "red",
-                1,
-                "Typhoon",
-                "台风",
-                "",
-                "",
-                DistrictsArea(codes),
-                clock.now(),
-                clock.now() + timedelta(hours=24),
-            )
-        ),
-    )
-    execute(context_of(database, clock, MANAGER), IssueWarning(warning_id, 1))
+    issue_typhoon_warning(database, clock, codes)
 
 
 def board_order(database, clock) -> list[tuple[str, str]]:

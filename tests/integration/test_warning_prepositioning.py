@@ -9,20 +9,17 @@ off duty).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from sqlalchemy import select
 
 from emergency.app.bus import execute
-from emergency.app.commands.warnings import AcceptPrepositioning, CreateWarning, IssueWarning
+from emergency.app.commands.warnings import AcceptPrepositioning
 from emergency.core.actor import Actor
 from emergency.core.errors import Conflict, PermissionDenied
 from emergency.core.models import AuditEvent, Crew, Depot
-from emergency.warnings.area import DistrictsArea
-from emergency.warnings.lifecycle import WarningInput
 from emergency.warnings.prepositioning import apportion, suggest_prepositioning
 from tests.support.app_context import context_of
+from tests.support.disaster import issue_typhoon_warning
 from tests.support.dispatch_actions import set_crew_off_duty
 from tests.support.small_territory import build_small_territory
 
@@ -49,24 +46,7 @@ def staged(database, clock):
 
 
 def warn(database, clock, codes=("W", "E")) -> None:
-    warning_id = execute(
-        context_of(database, clock, MANAGER),
-        CreateWarning(
-            WarningInput(
-                "typhoon",
-                "red",
-                1,
-                "Typhoon",
-                "台风",
-                "",
-                "",
-                DistrictsArea(codes),
-                clock.now(),
-                clock.now() + timedelta(hours=12),
-            )
-        ),
-    )
-    execute(context_of(database, clock, MANAGER), IssueWarning(warning_id, 1))
+    issue_typhoon_warning(database, clock, codes, hours=12)
 
 
 def test_apportion_is_proportional_and_adds_up():
