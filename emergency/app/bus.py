@@ -9,6 +9,7 @@ in different ways.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from collections.abc import Callable
@@ -49,9 +50,11 @@ def registered() -> dict[type, Handler]:
     return dict(_HANDLERS)
 
 
+@functools.cache
 def _load_handlers() -> None:
-    # Importing every module of `emergency.app.commands` registers its handlers; done on first use
-    # so that those modules can import `handles` from here without a circle.
+    # Importing every module of `emergency.app.commands` registers its handlers; done once, on first
+    # use (not on every command: listing the package reads the file system), so that those modules
+    # can import `handles` from here without a circle.
     import emergency.app.commands as package
 
     for module in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
