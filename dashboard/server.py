@@ -65,7 +65,7 @@ async def watch_sla_clocks(context: Context, language: str) -> None:
         await asyncio.sleep(SLA_MONITOR_SECONDS)
 
 
-async def notify_customers(database: Database, tz: ZoneInfo) -> None:
+async def notify_customers(database: Database, tz: ZoneInfo, webhook_token: str | None) -> None:
     """Queue the messages outage changes call for and hand queued ones to the sender.
 
     See emergency.public.notify.
@@ -74,15 +74,15 @@ async def notify_customers(database: Database, tz: ZoneInfo) -> None:
     """
     while True:
         try:
-            await asyncio.to_thread(_notify_round, database, tz)
+            await asyncio.to_thread(_notify_round, database, tz, webhook_token)
         except Exception:  # keep going: one failed round must not stop customer messages
             log.exception("notification round failed")
         await asyncio.sleep(SLA_MONITOR_SECONDS)
 
 
-def _notify_round(database: Database, tz: ZoneInfo) -> None:
+def _notify_round(database: Database, tz: ZoneInfo, webhook_token: str | None) -> None:
     if notifications_enabled(database):
-        run_notifications(database, SYSTEM_CLOCK, tz, webhook_token=load_settings().notify_webhook_token)
+        run_notifications(database, SYSTEM_CLOCK, tz, webhook_token=webhook_token)
 
 
 async def expire_warnings(context: Context) -> None:
@@ -113,7 +113,9 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
     )
     system = Context(database, SYSTEM_CLOCK, SYSTEM, settings.timezone)
     monitor = asyncio.create_task(watch_sla_clocks(system, settings.language))
-    notifier = asyncio.create_task(notify_customers(database, settings.timezone))
+    notifier = asyncio.create_task(
+        notify_customers(database, settings.timezone, settings.notify_webhook_token)
+    )
     expiry = asyncio.create_task(expire_warnings(system))
     # On a demo database a storm runs in the background (emergency/simulator/live.py).
     demo = start_live_demo(database, settings.demo_simulator, settings.timezone)
