@@ -342,7 +342,7 @@ def detail_panel(
             since=local_time(o.first_report_at, tz),
         )
     )
-    if o.hazard:
+    if o.hazard_live:
         st.error(t("detail.hazard"))
     if o.nested:
         st.info(t("detail.nested", parent=o.nested_in_id))

@@ -89,10 +89,9 @@ class BoardRow(NamedTuple):
 
     @property
     def urgency(self) -> str:
-        """The colour-giving word: breached, at_risk, on_track, or done when no clock is running."""
-        if self.urgent is None or not self.urgent.running:
-            return "breached" if self.breached else "done"
-        return str(self.urgent.state)
+        """The colour-giving word (`sla.urgency`), from the clocks this row shows: breached once any
+        of them breached or missed, at_risk, on_track, or done when every clock stopped in time."""
+        return sla.urgency(self.clocks, bool(self.breached))
 
     def clock(self, code: str) -> sla.ClockStatus | None:
         return next((c for c in self.clocks if c.code == code), None)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from emergency.core.errors import NotFound
 from emergency.core.models import (
+    ACTIVE_OUTAGE_STATES,
     Crew,
     CrewAssignment,
     Customer,
@@ -31,6 +32,8 @@ from emergency.network.model import NetworkModel
 from emergency.warnings.preview import user_grade
 
 MAX_REPORTS_SHOWN = 200
+# `OutageFacts.state` is the state's text: compare text with text.
+ACTIVE_STATE_NAMES = frozenset(str(state) for state in ACTIVE_OUTAGE_STATES)
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,16 @@ class OutageFacts:
     first_report_at: datetime
     confirmed_at: datetime | None
     etr_at: datetime | None
-    hazard: bool
+    hazard: bool  # a hazard was reported on it, ever (the record keeps it)
     nested: bool
     nested_in_id: int | None
+
+    @property
+    def hazard_live(self) -> bool:
+        """Whether "make safe first" still applies: a hazard reported on an outage still active.
+        Restoring (or cancelling, merging) the outage ends the danger we can act on, so the
+        console stops asking for it; there is no separate "made safe" state to wait for."""
+        return self.hazard and self.state in ACTIVE_STATE_NAMES
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,20 @@
 """The one ranking of active outages that every page and the storm plan use, with its reasons.
 
-The restoration doctrine: public-safety hazards first, then special-grade and grade-1 important
-users (the one whose backup power runs out sooner, sooner), then grade 2 and life support, then
-the repairs that bring back the most customers per crew-hour. Two rules sit above it:
+The doctrine, key by key (each key decides only when every key before it ties; the README's
+"Priority" paragraph says the same, and `Priority.reason` names the keys that placed an outage,
+in this order):
 
-- in a district in disaster mode, an outage cutting off an important user comes strictly first
-  (before hazards and before any clock);
-- elsewhere the SLA clocks lead: a breached clock, then one at risk, then the rest, and the
-  doctrine orders outages within each of those bands. In a disaster-mode district the clocks do
-  not lead (the doctrine alone orders its other outages, beside those whose clocks are on track).
+1. in a district in disaster mode, an outage cutting off an important user comes strictly first;
+2. outside disaster mode, the most urgent running clock: breached, then at risk, then on track,
+   then none running (a crew on site); in a disaster-mode district the clocks do not order;
+3. the restoration doctrine: public-safety hazards (wires down), then special-grade and grade-1
+   users, then grade 2 and life support, then temporary important users, then the rest; within
+   a user tier, the user whose backup power runs out sooner first, then the higher grade;
+4. the repairs that bring back the most customers per crew-hour;
+5. the earlier first report, then the lower id.
+
+A hazard leads its band everywhere, disaster mode included: among the outages that cut off
+important users in disaster mode, one with wires down comes before one without.
 
 The core (`rank`) works on plain arrays, one sort for thousands of outages, so the dispatcher's
 board can rank a typhoon's 5,000 outages on every refresh. `important_users_out` finds which
@@ -38,7 +44,7 @@ from emergency.dispatch.etr import EtrRules, typical_repair_minutes
 # Most critical first. Life support is not a grade, but counts as critical beside grade 2.
 GRADES = IMPORTANCE_ORDER
 NO_USER = len(GRADES)
-# Doctrine tiers.
+# The restoration doctrine's tiers (key 3): a hazard, then the most critical user cut off.
 HAZARD, CRITICAL, SERIOUS, TEMPORARY, OTHER = range(5)
 GRADE_TIER = np.array([CRITICAL, CRITICAL, SERIOUS, SERIOUS, TEMPORARY, OTHER], dtype=np.int8)
 # Clock bands (outside disaster mode the clocks lead).
@@ -72,28 +78,22 @@ class Priority(NamedTuple):
     customers_per_crew_hour: float
 
     def reason(self, language: str = "en") -> str:
-        """A short line the dispatcher can read: why the outage stands where it does."""
+        """A short line the dispatcher can read: why the outage stands where it does, naming the
+        doctrine's keys that lifted it in the order they rank (see the module's doctrine)."""
         zh = language == "zh"
         parts: list[str] = []
         if self.disaster_mode and self.top_grade is not None:
             parts.append("灾害模式：重要用户优先" if zh else "disaster mode: important users first")
         elif self.disaster_mode:
             parts.append("灾害模式区域" if zh else "disaster-mode area")
-        elif self.clock_band == BREACHED:
+        if self.clock_band == BREACHED:
             parts.append(f"{self.clock_zh}已超时" if zh else f'"{self.clock_en}" clock breached')
         elif self.clock_band == AT_RISK:
             parts.append(f"{self.clock_zh}即将超时" if zh else f'"{self.clock_en}" clock at risk')
         if self.hazard:
             parts.append("公共安全隐患" if zh else "public-safety hazard")
         if self.top_grade is not None:
-            en, cn = GRADE_WORDS[self.top_grade]
-            left = self.backup_hours_left or 0.0
-            if zh:
-                backup = "备用电源已耗尽或没有" if left <= 0 else f"备用电源剩 {left:.1f} 小时"
-                parts.append(f"{cn}（共 {self.important_users} 户），{backup}")
-            else:
-                backup = "no backup power left" if left <= 0 else f"backup {left:.1f} h left"
-                parts.append(f"{en} ({self.important_users} important), {backup}")
+            parts.append(self._user_words(zh))
         rate = self.customers_per_crew_hour
         parts.append(
             f"停电 {self.customers_out} 户，每工时 {rate:.1f} 户"
@@ -101,6 +101,16 @@ class Priority(NamedTuple):
             else f"{self.customers_out} out, {rate:.1f} per crew-hour"
         )
         return ("；" if zh else "; ").join(parts)
+
+    def _user_words(self, zh: bool) -> str:
+        assert self.top_grade is not None
+        en, cn = GRADE_WORDS[self.top_grade]
+        left = self.backup_hours_left or 0.0
+        if zh:
+            backup = "备用电源已耗尽或没有" if left <= 0 else f"备用电源剩 {left:.1f} 小时"
+            return f"{cn}（共 {self.important_users} 户），{backup}"
+        backup = "no backup power left" if left <= 0 else f"backup {left:.1f} h left"
+        return f"{en} ({self.important_users} important), {backup}"
 
 
 @dataclass(frozen=True)
@@ -122,23 +132,20 @@ class RankingInput:
 
 
 def rank(data: RankingInput) -> list[Priority]:
-    """Every outage, first to last, each with the facts of its rank."""
+    """Every outage, first to last, each with the facts of its rank (the module's doctrine)."""
     count = len(data.outage_ids)
     if count == 0:
         return []
     has_user = data.top_grade < NO_USER
     users_first = data.disaster & has_user
-    # In a disaster-mode district the clocks do not lead; an outage without a running clock
-    # still comes after those with one, as on the rest of the board.
-    clock_band = np.where(
-        data.disaster, np.where(data.clock_band == NO_CLOCK, NO_CLOCK, ON_TRACK), data.clock_band
-    ).astype(np.int8)
-    tier = GRADE_TIER[data.top_grade]
-    # A hazard leads the doctrine, except where disaster mode has put important users first.
-    tier = np.where(data.hazard & ~users_first, HAZARD, tier)
+    # In a disaster-mode district the clocks do not order (key 2): every outage there sits in one
+    # band, so a grade-1 user whose crew is already on site still ranks above a grade-2 one.
+    clock_band = np.where(data.disaster, ON_TRACK, data.clock_band).astype(np.int8)
+    # A hazard leads the doctrine (key 3) everywhere, among disaster mode's important users too.
+    tier = np.where(data.hazard, HAZARD, GRADE_TIER[data.top_grade])
     backup = np.where(has_user, np.maximum(data.backup_left, 0.0), np.inf)
     rate = data.customers_out / np.maximum(data.repair_hours, 1e-6)
-    # np.lexsort sorts by the last key first.
+    # np.lexsort sorts by the last key first: these are the doctrine's keys, last to first.
     order = np.lexsort(
         (
             data.outage_ids,

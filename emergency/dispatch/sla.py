@@ -358,6 +358,28 @@ def most_urgent(clocks: Iterable[ClockStatus]) -> ClockStatus | None:
     return min(clocks, key=lambda c: (not c.running, c.reference, c.remaining), default=None)
 
 
+# The urgency words of a board row, worst first (`urgency`).
+URGENCY_WORDS = ("breached", "at_risk", "on_track", "done")
+
+
+def urgency(clocks: Iterable[ClockStatus], recorded_breach: bool = False) -> str:
+    """The word that colours an outage's row and map point, from the same clocks the row shows,
+    so the two can never disagree: a row with a breached or missed clock reads "breached" even
+    while a later clock is still on track; "at_risk" when a running clock is in its last minutes;
+    "on_track" when a clock runs and none is late; "done" when every clock stopped in time.
+
+    Reference clocks (State Grid's averages) never breach, so they do not count. A breach
+    recorded earlier (`SlaBreach`) keeps the row breached even if its target has since changed.
+    """
+    enforced = [c for c in clocks if not c.reference]
+    if recorded_breach or any(c.breached for c in enforced):
+        return "breached"
+    running = [c for c in enforced if c.running]
+    if any(c.state == ClockState.AT_RISK for c in running):
+        return "at_risk"
+    return "on_track" if running else "done"
+
+
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 

@@ -48,7 +48,11 @@ class SupplyStatus:
     no_outage | reported | assessing | crew_assigned | crew_on_site | restored."""
 
     status: str
+    # When the supply entered this status: the crew's arrival for crew_on_site, the first
+    # dispatch for crew_assigned, the confirmation for assessing, the first report for reported.
     since: datetime | None = None
+    # When the outage began (its first report); None when no outage is known.
+    out_since: datetime | None = None
     restored_at: datetime | None = None
     etr_at: datetime | None = None
     etr_confidence: str | None = None
@@ -121,7 +125,9 @@ def supply_status(session: Session, now: datetime, model: NetworkModel, transfor
         )
         if back_at is not None:
             # Restored in a step at or above this supply while the rest of the outage is still out.
-            return SupplyStatus("restored", since=outage.first_report_at, restored_at=back_at)
+            return SupplyStatus(
+                "restored", since=back_at, out_since=outage.first_report_at, restored_at=back_at
+            )
         return status_of_outage(outage, now)
 
     restored_hours = float(get_setting(session, "public.lookup_restored_hours"))
@@ -136,7 +142,12 @@ def supply_status(session: Session, now: datetime, model: NetworkModel, transfor
         .limit(1)
     ).first()
     if restored is not None:
-        return SupplyStatus("restored", since=restored.first_report_at, restored_at=restored.restored_at)
+        return SupplyStatus(
+            "restored",
+            since=restored.restored_at,
+            out_since=restored.first_report_at,
+            restored_at=restored.restored_at,
+        )
 
     window = timedelta(minutes=float(get_setting(session, "tca.window_minutes")))
     waiting = session.scalar(
@@ -151,15 +162,29 @@ def supply_status(session: Session, now: datetime, model: NetworkModel, transfor
         .limit(1)
     )
     if waiting is not None:
-        return SupplyStatus("reported", since=waiting)
+        return SupplyStatus("reported", since=waiting, out_since=waiting)
     return SupplyStatus("no_outage")
+
+
+# Which of the outage's lifecycle times says when each public status began.
+STATUS_SINCE = {
+    "reported": "first_report_at",
+    "assessing": "confirmed_at",
+    "crew_assigned": "dispatched_at",
+    "crew_on_site": "on_site_at",
+}
 
 
 def status_of_outage(outage: Outage, now: datetime) -> SupplyStatus:
     etr_valid = outage.etr_at is not None and outage.etr_at > now
+    status = PUBLIC_STATUS.get(outage.state, "reported")
+    # "Crew on site (since 18:40)" is the crew's arrival, not the outage's start. A stage whose
+    # time was never stamped (a record from before stamps were kept) falls back to the start.
+    began = getattr(outage, STATUS_SINCE.get(status, "first_report_at")) or outage.first_report_at
     return SupplyStatus(
-        status=PUBLIC_STATUS.get(outage.state, "reported"),
-        since=outage.first_report_at,
+        status=status,
+        since=began,
+        out_since=outage.first_report_at,
         etr_at=outage.etr_at if etr_valid else None,
         etr_confidence=str(outage.etr_confidence) if etr_valid and outage.etr_confidence else None,
         etr_set_at=outage.etr_set_at if etr_valid else None,

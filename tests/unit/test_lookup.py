@@ -14,10 +14,13 @@ from emergency.public.lookup import clean_inputs, last_four_digits, status_of_ou
 NOW = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 
 
-def outage(state: OutageState, etr_at: datetime | None) -> SimpleNamespace:
+def outage(state: OutageState, etr_at: datetime | None, **stamps: datetime | None) -> SimpleNamespace:
+    """An outage's fields as lookup reads them; lifecycle stamps not given were never set."""
+    times = {"confirmed_at": None, "dispatched_at": None, "on_site_at": None, **stamps}
     return SimpleNamespace(
         state=state,
         first_report_at=NOW - timedelta(hours=1),
+        **times,
         etr_at=etr_at,
         etr_confidence=EtrConfidence.MEDIUM if etr_at else None,
         etr_set_at=NOW - timedelta(minutes=20) if etr_at else None,
@@ -66,3 +69,29 @@ def test_an_etr_that_has_come_is_being_reassessed_never_valid(late):
 def test_no_etr_is_not_an_expired_one():
     status = status_of_outage(outage(OutageState.CONFIRMED, None), NOW)
     assert not status.etr_reassessing and status.etr_at is None
+
+
+def test_each_status_says_since_when_it_holds_the_crew_on_site_since_its_arrival():
+    """"Crew on site (since ...)" is the crew's arrival, not the outage's start (issue #16, 3)."""
+    started = NOW - timedelta(hours=1)
+    stamps = {
+        "confirmed_at": started + timedelta(minutes=4),
+        "dispatched_at": started + timedelta(minutes=9),
+        "on_site_at": started + timedelta(minutes=31),
+    }
+    since = {
+        state: status_of_outage(outage(state, None, **stamps), NOW)
+        for state in (OutageState.PREDICTED, OutageState.CONFIRMED, OutageState.EN_ROUTE, OutageState.ON_SITE)
+    }
+    assert {state: (s.status, s.since) for state, s in since.items()} == {
+        OutageState.PREDICTED: ("reported", started),
+        OutageState.CONFIRMED: ("assessing", stamps["confirmed_at"]),
+        OutageState.EN_ROUTE: ("crew_assigned", stamps["dispatched_at"]),
+        OutageState.ON_SITE: ("crew_on_site", stamps["on_site_at"]),
+    }
+    assert {s.out_since for s in since.values()} == {started}, "when the supply went off stays known"
+
+
+def test_a_stage_never_stamped_falls_back_to_the_outage_start():
+    status = status_of_outage(outage(OutageState.ON_SITE, None), NOW)
+    assert (status.status, status.since) == ("crew_on_site", NOW - timedelta(hours=1))
