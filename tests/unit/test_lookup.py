@@ -72,7 +72,7 @@ def test_no_etr_is_not_an_expired_one():
 
 
 def test_each_status_says_since_when_it_holds_the_crew_on_site_since_its_arrival():
-    """"Crew on site (since ...)" is the crew's arrival, not the outage's start (issue #16, 3)."""
+    """ "Crew on site (since ...)" is the crew's arrival, not the outage's start (issue #16, 3)."""
     started = NOW - timedelta(hours=1)
     stamps = {
         "confirmed_at": started + timedelta(minutes=4),
