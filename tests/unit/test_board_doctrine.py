@@ -133,7 +133,8 @@ def test_the_reason_names_the_keys_that_placed_an_outage_in_their_order() -> Non
         "life-support customer (1 important), backup 2.8 h left; 32 out, 32.0 per crew-hour"
     )
     assert first.reason("zh") == (
-        "灾害模式：重要用户优先；公共安全隐患；生命支持用户（共 1 户），备用电源剩 2.8 小时；停电 32 户，每工时 32.0 户"
+        "灾害模式：重要用户优先；公共安全隐患；生命支持用户（共 1 户），备用电源剩 2.8 小时；"
+        "停电 32 户，每工时 32.0 户"
     )
     assert second.reason() == (
         '"Crew on site" clock breached; public-safety hazard; grade-1 user (2 important), '
