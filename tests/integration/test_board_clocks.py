@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -180,3 +181,62 @@ def test_a_working_day_target_on_outages_counts_the_utility_calendar(
             )
             assert row.clocks == expected
             assert "outage_restored_wd" in [c.code for c in row.clocks]
+
+
+def test_each_rows_urgency_follows_the_clocks_it_shows_over_random_outages(
+    database: Database, clock: FakeClock
+) -> None:
+    """The board's own path (clocks as arrays, breaches as recorded) over 120 random outages at
+    several moments: a row never reads "on track" beside a missed or breached clock (issue #16, 3)."""
+    territory = build_small_territory(database, clock)
+    chance = random.Random(1603)
+    devices = sorted(territory.device_ids)
+    districts = sorted(territory.district_ids.values())
+    with database.write() as session:
+        for _ in range(120):
+            first = clock.now() - timedelta(seconds=chance.randint(0, 3_000))
+            dispatched = (
+                first + timedelta(seconds=chance.randint(0, 1_500)) if chance.random() < 0.7 else None
+            )
+            dispatched = dispatched if dispatched and dispatched <= clock.now() else None
+            on_site = None
+            if dispatched is not None and chance.random() < 0.6:
+                on_site = dispatched + timedelta(seconds=chance.randint(0, 1_800))
+                on_site = on_site if on_site <= clock.now() else None
+            state = (
+                OutageState.ON_SITE
+                if on_site
+                else OutageState.DISPATCHED
+                if dispatched
+                else OutageState.CONFIRMED
+            )
+            session.add(
+                Outage(
+                    state=state,
+                    device_id=territory.device_ids[chance.choice(devices)],
+                    district_id=chance.choice(districts),
+                    first_report_at=first,
+                    dispatched_at=dispatched,
+                    on_site_at=on_site,
+                    customers_affected=1,
+                    important_affected={},
+                )
+            )
+    seen = set()
+    for step in (0, 240, 600, 1_800):
+        clock.advance(seconds=step)
+        with database.read() as session:
+            board = sla_board(session, clock, SHANGHAI)
+        assert len(board) == 120
+        for row in board:
+            late = any(c.state in (sla.ClockState.BREACHED, sla.ClockState.MISSED) for c in row.clocks)
+            running = [c for c in row.clocks if c.running]
+            seen.add(row.urgency)
+            assert (row.urgency == "breached") == (late or bool(row.breached)), row
+            if row.urgency == "on_track":
+                assert running and all(c.state == sla.ClockState.ON_TRACK for c in running), row
+            if row.urgency == "at_risk":
+                assert any(c.state == sla.ClockState.AT_RISK for c in running), row
+            if row.urgency == "done":
+                assert not running and all(c.state == sla.ClockState.MET for c in row.clocks), row
+    assert seen == set(sla.URGENCY_WORDS)
