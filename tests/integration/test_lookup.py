@@ -17,7 +17,7 @@ from emergency.core.ratelimit import RateLimited, Requester
 from emergency.core.settings import set_setting
 from tests.support.app_calls import check_my_outage
 from tests.support.commands import submit_reports
-from tests.support.dispatch_actions import dispatch_crew, restore_outage, set_etr
+from tests.support.dispatch_actions import dispatch_crew, mark_on_site, restore_outage, set_etr
 from tests.support.small_territory import build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")
@@ -200,3 +200,26 @@ def test_attempts_at_once_from_many_threads_never_pass_the_limit(database, clock
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(outcomes) == ["allowed"] * 5 + ["refused"] * 7
+
+
+def test_crew_on_site_is_since_the_crews_arrival_not_the_outage_start(database, clock, territory):
+    """Issue #16, point 3: "Crew on site (since 18:09)" gave the outage's first report."""
+    account = territory.account_by_transformer["TX-1"][0]
+    last4 = phone_last4(database, account)
+    began = clock.now()
+    submit_reports(database, clock, HOTLINE, calls(territory, "TX-1", 2))
+    oid = outage_id(database)
+    clock.advance(minutes=6)
+    with database.read() as session:
+        crew = session.get(Crew, territory.crew_ids["C1"])
+    assignment = dispatch_crew(database, clock, DISPATCHER, oid, crew.id, crew_version=crew.version)
+    dispatched = clock.now()
+    status = ask(database, clock, account, last4).status
+    assert (status.status, status.since, status.out_since) == ("crew_assigned", dispatched, began)
+
+    clock.advance(minutes=19)
+    mark_on_site(database, clock, DISPATCHER, assignment.id)
+    arrived = clock.now()
+    clock.advance(minutes=40)
+    status = ask(database, clock, account, last4).status
+    assert (status.status, status.since, status.out_since) == ("crew_on_site", arrived, began)
