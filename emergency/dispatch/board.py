@@ -1,7 +1,8 @@
 """The dispatcher's SLA board: every active outage with its clocks, in the one priority order.
 
-The order and each row's reason come from `emergency.dispatch.priority` (clocks first outside disaster
-mode, important users first inside it, then the restoration doctrine).
+The order and each row's reason come from `emergency.dispatch.priority` (its module docstring and the
+README's "Priority" list state the doctrine, key by key). A row's urgency word comes from the same
+clocks the row shows (`sla.urgency`), so "on track" never stands beside a missed clock.
 
 Built in a handful of queries whatever the number of outages (5,000 in a typhoon), so the live
 page can rebuild it every few seconds.
