@@ -165,8 +165,9 @@ def counted_at(at: datetime) -> tuple[object, ...]:
     )
 
 
-def figures_at(session: Session, at: datetime) -> OutageFigures:
-    """The figures as the records stood at `at` (now, for the live pages)."""
+def figures_at(session: Session, at: datetime, *, important: bool = True) -> OutageFigures:
+    """The figures as the records stood at `at` (now, for the live pages). `important=False`
+    leaves important users out (zero), for the public, who are never told about them."""
     rows = session.execute(
         select(
             Outage.id,
@@ -174,6 +175,7 @@ def figures_at(session: Session, at: datetime) -> OutageFigures:
             func.coalesce(Outage.district_id, Device.district_id),
             Outage.first_report_at,
             Outage.customers_affected,
+            Outage.customers_restored,
         )
         .join(Device, Device.id == Outage.device_id)
         .where(*counted_at(at))
@@ -182,11 +184,11 @@ def figures_at(session: Session, at: datetime) -> OutageFigures:
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     devices = np.array([r[1] for r in rows], dtype=np.int64)
     own = np.array([-1 if r[2] is None else r[2] for r in rows], dtype=np.int64)
-    restored, restored_devices = _steps_by(session, at, [int(i) for i in ids])
-    still_out = np.array([max(r[4] - restored.get(r[0], 0), 0) for r in rows], dtype=np.int64)
+    later, restored_devices = _steps_by(session, at, [int(i) for i in ids])
+    still_out = np.array([max(r[4] - (r[5] - later.get(r[0], 0)), 0) for r in rows], dtype=np.int64)
     split = district_shares(session, devices, own)
     per_district = apportion(still_out, split.shares)
-    users = _important_out(session, rows, restored_devices)
+    users = _important_out(session, rows, restored_devices) if important else []
     users_per_outage: dict[int, int] = {}
     for user in users:
         users_per_outage[user.outage_id] = users_per_outage.get(user.outage_id, 0) + 1
@@ -234,20 +236,24 @@ def figures_at(session: Session, at: datetime) -> OutageFigures:
 def _steps_by(
     session: Session, at: datetime, outage_ids: list[int]
 ) -> tuple[dict[int, int], dict[int, set[int]]]:
-    """Per outage: customers its steps brought back by `at`, and the devices those steps named."""
-    restored: dict[int, int] = {}
+    """Per outage: customers its steps brought back after `at` (to take off the outage's
+    `customers_restored`, which is the board's count now), and the devices its steps by `at` named."""
+    later: dict[int, int] = {}
     devices: dict[int, set[int]] = {}
     for start in range(0, len(outage_ids), 500):  # both databases bound the parameters of a query
         chunk = outage_ids[start : start + 500]
-        for outage_id, customers, device_id in session.execute(
-            select(
-                RestorationStep.outage_id, RestorationStep.customers_restored, RestorationStep.device_id
-            ).where(RestorationStep.outage_id.in_(chunk), RestorationStep.at <= at)
-        ):
-            restored[outage_id] = restored.get(outage_id, 0) + int(customers)
-            if device_id is not None:
+        query = select(
+            RestorationStep.outage_id,
+            RestorationStep.at,
+            RestorationStep.customers_restored,
+            RestorationStep.device_id,
+        ).where(RestorationStep.outage_id.in_(chunk))
+        for outage_id, step_at, customers, device_id in session.execute(query):
+            if step_at > at:
+                later[outage_id] = later.get(outage_id, 0) + int(customers)
+            elif device_id is not None:
                 devices.setdefault(outage_id, set()).add(int(device_id))
-    return restored, devices
+    return later, devices
 
 
 def _important_out(
