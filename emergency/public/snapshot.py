@@ -349,9 +349,12 @@ def build_public_snapshot(
     # Customers and outages by district by the one rule every page uses: a customer counts in the
     # district they live in (`emergency.reporting.outage_figures`).
     figures = figures_at(session, now, important=False)
-    districts_of = {o.outage_id: list(o.by_district) or [o.district_id] for o in figures.active}
-    etrs_by_district: dict[int | None, list[datetime]] = {}
-    reassessed_by_district: dict[int | None, int] = {}
+    districts_of = {
+        o.outage_id: list(o.by_district) or ([o.district_id] if o.district_id is not None else [])
+        for o in figures.active
+    }
+    etrs_by_district: dict[int, list[datetime]] = {}
+    reassessed_by_district: dict[int, int] = {}
     for piece in active:
         outage = piece.outage
         etr_valid = outage.etr_at is not None and outage.etr_at > now

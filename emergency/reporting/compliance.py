@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -151,7 +151,7 @@ def _reaches(
         if (district_id is None or i == district_id) and (area_type is None or str(kind) == area_type)
     ]
     columns = np.isin(split.district_ids, np.asarray(chosen, dtype=np.int64))
-    return (split.shares[:, columns] > 0).any(axis=1)
+    return np.asarray((split.shares[:, columns] > 0).any(axis=1), dtype=bool)
 
 
 def counted_outages(
@@ -590,20 +590,25 @@ def compliance_summary(session: Session, timings: pd.DataFrame, clock: Clock, tz
 
 @dataclass(frozen=True)
 class ReportChoices:
-    """The districts (id, English name, Chinese name, area type) and crews (id, code, name)."""
+    """The districts (id, English name, Chinese name, area type) and crews (id, code, name), and
+    each district's id by its code (for the command line)."""
 
     districts: list[tuple[int, str, str, str]]
     crews: list[tuple[int, str, str]]
+    codes: dict[str, int] = field(default_factory=dict)
 
 
 def report_choices(session: Session) -> ReportChoices:
     districts = session.execute(
-        select(District.id, District.name_en, District.name_zh, District.area_type).order_by(District.code)
+        select(District.id, District.name_en, District.name_zh, District.area_type, District.code).order_by(
+            District.code
+        )
     ).all()
     crews = session.execute(select(Crew.id, Crew.code, Crew.name).order_by(Crew.code)).all()
     return ReportChoices(
-        districts=[(i, en, zh, str(area)) for i, en, zh, area in districts],
+        districts=[(i, en, zh, str(area)) for i, en, zh, area, _ in districts],
         crews=[(i, code, name) for i, code, name in crews],
+        codes={code: i for i, _, _, _, code in districts},
     )
 
 

@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, Engine, String, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from emergency.core.models import (
     Customer,
@@ -154,7 +157,7 @@ class OutageFigures:
         return self.districts.get(district_id, DistrictFigures())
 
 
-def counted_at(at: datetime) -> tuple[object, ...]:
+def counted_at(at: datetime) -> tuple[ColumnElement[bool], ...]:
     """The outages with customers out at `at` (as the records stood then): first reported by
     then and not yet restored; false alarms and merged outages never count."""
     return (
@@ -214,13 +217,13 @@ def figures_at(session: Session, at: datetime, *, important: bool = True) -> Out
                 important_out=users_per_outage.get(int(row[0]), 0),
             )
         )
-    important: dict[int, int] = {}
+    users_by_district: dict[int, int] = {}
     for user in users:
         if user.district_id is not None:
-            important[user.district_id] = important.get(user.district_id, 0) + 1
+            users_by_district[user.district_id] = users_by_district.get(user.district_id, 0) + 1
     districts = {
-        d: DistrictFigures(customers.get(d, 0), outages.get(d, 0), important.get(d, 0))
-        for d in sorted(set(customers) | set(outages) | set(important))
+        d: DistrictFigures(customers.get(d, 0), outages.get(d, 0), users_by_district.get(d, 0))
+        for d in sorted(set(customers) | set(outages) | set(users_by_district))
     }
     return OutageFigures(
         at=at,
@@ -257,12 +260,12 @@ def _steps_by(
 
 
 def _important_out(
-    session: Session, rows: list[object], restored_devices: dict[int, set[int]]
+    session: Session, rows: Sequence[Any], restored_devices: dict[int, set[int]]
 ) -> list[ImportantOut]:
     """The registered important users below an active outage and not brought back by a step on
     their way up; each once (active outages do not overlap; if records ever say otherwise, the
     nearest outage above the user holds it)."""
-    out_at = {int(r[1]): r for r in rows}  # type: ignore[index]
+    out_at = {int(r[1]): r for r in rows}
     if not out_at:
         return []
     parents = _parents(session)
@@ -296,7 +299,7 @@ def _important_out(
             (
                 out_at[d]
                 for d in path
-                if d in out_at and not restored_devices.get(int(out_at[d][0]), set()) & on_path  # type: ignore[index]
+                if d in out_at and not restored_devices.get(int(out_at[d][0]), set()) & on_path
             ),
             None,
         )
@@ -311,8 +314,8 @@ def _important_out(
                 kind=kind,
                 district_id=district_id,
                 backup_hours=backup,
-                outage_id=int(holder[0]),  # type: ignore[index]
-                out_since=holder[3],  # type: ignore[index]
+                outage_id=int(holder[0]),
+                out_since=holder[3],
             )
         )
     return users

@@ -86,7 +86,8 @@ def customers_out_curve(
     wholly in its `district_id`); `names`: district, district_zh by district id (by default from
     `outages`); `keep`: the districts to draw, the overall rows then being their total.
     """
-    window_start, window_end = pd.Timestamp(start), pd.Timestamp(end)
+    # In UTC, like the events: a window given in local time (the command line's) must compare.
+    window_start, window_end = pd.Timestamp(start).tz_convert("UTC"), pd.Timestamp(end).tz_convert("UTC")
     if names is None:
         names = outages.drop_duplicates("district_id").set_index("district_id")[["district", "district_zh"]]
     if split is None:
