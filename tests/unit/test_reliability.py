@@ -258,6 +258,11 @@ def test_a_report_has_one_t_med_for_its_major_event_days_its_chart_and_todays_ga
 
     report = build_report(data, first_day, today)
 
-    assert report.threshold is not None
+    # A period that reaches today is read against the threshold in force today.
+    assert report.threshold == threshold_for(data, today)
     assert report.running.threshold == report.threshold
     assert report.running.share_of_threshold == pytest.approx(report.running.saidi / report.threshold.t_med)
+    # A past period against the years before it, and today's gauge on its page says the same.
+    past = build_report(data, first_day, today - timedelta(days=2))
+    assert past.threshold == threshold_for(data, first_day)
+    assert past.running.threshold == past.threshold
