@@ -15,22 +15,22 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from emergency.app.queries.dispatch import sla_board
-from emergency.app.queries.reporting import situation_report
+from emergency.app.queries.reporting import compliance_report, reliability_report, situation_report
 from emergency.cli import main
 from emergency.core.actor import Actor
 from emergency.core.clock import Clock, FakeClock
 from emergency.core.db import Database
-from emergency.core.models import Customer, CustomerKind, District, OutageState, Role
+from emergency.core.models import Customer, CustomerKind, OutageState, Role
 from emergency.demo.load import load_demo
 from emergency.network.model import build_network_model
 from emergency.public.snapshot import PublicSnapshot, build_public_snapshot
 from emergency.reporting.sitrep import SituationReport
 from emergency.simulator.runner import Simulation
 from emergency.simulator.scenarios import SCENARIOS
-from tests.support.app_context import context_of
+from tests.support.app_context import SHANGHAI, context_of
 from tests.support.outage_records import add_outage
 from tests.support.small_territory import build_small_territory
 
@@ -101,8 +101,18 @@ def test_a_customer_counts_in_the_district_they_live_in_on_every_page(
     assert status["important_users"] == 2
     assert status["important_users_out"] == 1
     assert status["active_outages"][0]["customers_by_district"] == {"E": 1, "W": 7}
-    with database.read() as session:
-        assert {d.id for d in session.scalars(select(District))} == {west, east}
+    # SLA compliance and reliability by district go by where the customers live too.
+    ctx = context_of(database, clock, MANAGER)
+    window = (clock.now() - timedelta(hours=1), clock.now())
+    for district in (west, east):
+        compliance = compliance_report(ctx, *window, district_id=district)
+        assert len(compliance.timings) == 1, district
+        curve = compliance.curve
+        overall = curve[curve["district_id"].isna()]
+        assert overall["customers_out"].iloc[-1] == (7 if district == west else 1)
+    day = clock.now().astimezone(SHANGHAI).date()
+    reliability = reliability_report(ctx, day, day)
+    assert reliability.by_district.loc[[west, east], "customers_interrupted"].tolist() == [7, 1]
 
 
 # --- a replayed storm, read at several moments -------------------------------------------------
