@@ -270,11 +270,11 @@ class _Layout:
 
 @dataclass(frozen=True, slots=True)
 class _OutagePieces:
-    """One outage with the layout of the customers below its device (its parts copied out, as
-    plain attributes are read thousands of times a build)."""
+    """One outage with the layout of the transformers below its device, by the district they
+    stand in, for drawing its areas (its parts copied out, as plain attributes are read thousands
+    of times a build). Its customers are counted by `outage_figures`, where they live."""
 
     outage: Any  # a row with the Outage columns build_public_snapshot reads
-    layout: _Layout
     districts: dict[int, tuple[int, list[int]]]
     total: int
 
@@ -450,7 +450,7 @@ def _pieces_by_district(model: NetworkModel, outage: Any, layouts: dict[int, _La
     if layout is None:
         layout = _layout(model, outage)
         layouts[outage.device_id] = layout
-    return _OutagePieces(outage, layout, layout.districts, layout.total)
+    return _OutagePieces(outage, layout.districts, layout.total)
 
 
 def _layout(model: NetworkModel, outage: Any) -> _Layout:
