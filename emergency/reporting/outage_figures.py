@@ -188,6 +188,8 @@ def figures_at(session: Session, at: datetime, *, important: bool = True) -> Out
     devices = np.array([r[1] for r in rows], dtype=np.int64)
     own = np.array([-1 if r[2] is None else r[2] for r in rows], dtype=np.int64)
     later, restored_devices = _steps_by(session, at, [int(i) for i in ids])
+    # The outage's own restored count (the board's) less the steps after `at`: now, exactly the
+    # board's figure; earlier, what the steps had brought back by then.
     still_out = np.array([max(r[4] - (r[5] - later.get(r[0], 0)), 0) for r in rows], dtype=np.int64)
     split = district_shares(session, devices, own)
     per_district = apportion(still_out, split.shares)
