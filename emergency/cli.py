@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="active outages and crews")
     status.add_argument("--json", action="store_true")
 
+    from emergency.reporting.command import add_parser as add_report_parser
+
+    add_report_parser(commands)
+
     commands.add_parser("bench", help="performance benchmarks beside naive baselines (bench --help)")
 
     notify = commands.add_parser("notify", help="customer notifications (SMS, app push, e-mail)")
@@ -194,6 +198,10 @@ def _run(args: argparse.Namespace, db: Database) -> int:
 
         status = operational_status(_admin_context(db))
         return _say(args, status.summary(), status.to_json())
+    if args.command == "report":
+        from emergency.reporting.command import run as report
+
+        return report(args, _admin_context(db))
     if args.command == "ingest":
         return _ingest(args, db)
     if args.command == "tokens":

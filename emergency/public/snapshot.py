@@ -44,6 +44,7 @@ from emergency.core.models import (
 )
 from emergency.core.settings import get_setting
 from emergency.network.model import NetworkModel, build_network_model, network_model
+from emergency.reporting.outage_figures import district_shares, figures_at
 
 log = logging.getLogger("outage_desk.publish")
 
@@ -265,16 +266,15 @@ class _Layout:
 
     districts: dict[int, tuple[int, list[int]]]
     total: int
-    shares: dict[int, float]  # each district's share of the customers below the device
 
 
 @dataclass(frozen=True, slots=True)
 class _OutagePieces:
-    """One outage with the layout of the customers below its device (its parts copied out, as
-    plain attributes are read thousands of times a build)."""
+    """One outage with the layout of the transformers below its device, by the district they
+    stand in, for drawing its areas (its parts copied out, as plain attributes are read thousands
+    of times a build). Its customers are counted by `outage_figures`, where they live."""
 
     outage: Any  # a row with the Outage columns build_public_snapshot reads
-    layout: _Layout
     districts: dict[int, tuple[int, list[int]]]
     total: int
 
@@ -346,28 +346,28 @@ def build_public_snapshot(
         and p.outage.restored_at >= now - restored_shown
     ]
 
-    out_by_district: dict[int, float] = {}
-    outages_by_district: dict[int, int] = {}
+    # Customers and outages by district by the one rule every page uses: a customer counts in the
+    # district they live in (`emergency.reporting.outage_figures`).
+    figures = figures_at(session, now, important=False)
+    districts_of = {
+        o.outage_id: list(o.by_district) or ([o.district_id] if o.district_id is not None else [])
+        for o in figures.active
+    }
     etrs_by_district: dict[int, list[datetime]] = {}
     reassessed_by_district: dict[int, int] = {}
     for piece in active:
         outage = piece.outage
-        still_out = max(outage.customers_affected - outage.customers_restored, 0)
-        # Customers are counted in the district they live in, not where the device stands;
-        # a partly restored outage is scaled down evenly (steps do not say where power came back).
-        scale = still_out / max(piece.total, 1)
         etr_valid = outage.etr_at is not None and outage.etr_at > now
-        for district_id, (customers, _) in piece.districts.items():
-            out_by_district[district_id] = out_by_district.get(district_id, 0.0) + customers * scale
-            outages_by_district[district_id] = outages_by_district.get(district_id, 0) + 1
+        for district_id in districts_of.get(outage.id, ()):
             if etr_valid:
                 etrs_by_district.setdefault(district_id, []).append(outage.etr_at)
             elif outage.etr_at is not None:
                 reassessed_by_district[district_id] = reassessed_by_district.get(district_id, 0) + 1
+    shares = _customer_shares(session, pieces)
 
     areas, hidden = _area_features(active, just_restored, model, shapes, minimum, now)
     steps = _steps(session, in_window) if recent else []
-    restored_by_district = _restored_since(pieces, steps, event_start)
+    restored_by_district = _restored_since(shares, steps, event_start)
     district_rows = [
         DistrictStatus(
             code=d.code,
@@ -375,8 +375,8 @@ def build_public_snapshot(
             name_zh=d.name_zh,
             area_type=str(d.area_type),
             customers_served=int(served.get(d.id, 0)),
-            customers_out=min(round(out_by_district.get(d.id, 0)), int(served.get(d.id, 0))),
-            outages=outages_by_district.get(d.id, 0),
+            customers_out=figures.district(d.id).customers_out,
+            outages=figures.district(d.id).outages,
             customers_restored=round(restored_by_district.get(d.id, 0.0)),
             etr_earliest=min(etrs_by_district[d.id]) if d.id in etrs_by_district else None,
             etr_latest=max(etrs_by_district[d.id]) if d.id in etrs_by_district else None,
@@ -392,7 +392,7 @@ def build_public_snapshot(
         )
         or 0
     )
-    times, progress = _progress(steps, pieces, districts, event_start, now)
+    times, progress = _progress(steps, pieces, shares, districts, event_start, now)
     bounds = _bounds(list(shapes.values()))
     areas_json = script_safe('{"type":"FeatureCollection","features":[' + ",".join(areas) + "]}")
     return PublicSnapshot(
@@ -400,8 +400,8 @@ def build_public_snapshot(
         next_update_at=now + timedelta(seconds=interval),
         interval_s=interval,
         customers_served=sum(r.customers_served for r in district_rows),
-        customers_out=sum(r.customers_out for r in district_rows),
-        outages=len(active),
+        customers_out=figures.customers_out,
+        outages=figures.outages,
         crews_working=crews_working,
         districts=district_rows,
         areas_json=areas_json,
@@ -450,17 +450,13 @@ def _pieces_by_district(model: NetworkModel, outage: Any, layouts: dict[int, _La
     if layout is None:
         layout = _layout(model, outage)
         layouts[outage.device_id] = layout
-    return _OutagePieces(outage, layout, layout.districts, layout.total)
+    return _OutagePieces(outage, layout.districts, layout.total)
 
 
 def _layout(model: NetworkModel, outage: Any) -> _Layout:
     index = model.net.index_of.get(outage.device_id)
     if index is None:  # a device no longer in the network: count it where the outage was recorded
-        return _Layout(
-            {outage.district_id: (outage.customers_affected, [])},
-            outage.customers_affected,
-            {outage.district_id: 1.0},
-        )
+        return _Layout({outage.district_id: (outage.customers_affected, [])}, outage.customers_affected)
     transformers = model.net.transformers_at_or_below(outage.device_id) or [index]
     districts: dict[int, tuple[int, list[int]]] = {}
     for t in transformers:
@@ -468,10 +464,7 @@ def _layout(model: NetworkModel, outage: Any) -> _Layout:
         customers, members = districts.get(district_id, (0, []))
         members.append(t)
         districts[district_id] = (customers + int(model.customers_below[t]), members)
-    total = sum(n for n, _ in districts.values())
-    return _Layout(
-        districts, total, {district_id: n / max(total, 1) for district_id, (n, _) in districts.items()}
-    )
+    return _Layout(districts, sum(n for n, _ in districts.values()))
 
 
 def _area_features(
@@ -585,16 +578,34 @@ def _area_properties(outage: Any, customers: int, now: datetime) -> dict[str, An
     }
 
 
+def _customer_shares(session: Session, pieces: list[_OutagePieces]) -> dict[int, dict[int, float]]:
+    """Each outage's share of customers per district they live in (`outage_figures.district_shares`)."""
+    if not pieces:
+        return {}
+    split = district_shares(
+        session,
+        np.array([p.outage.device_id for p in pieces], dtype=np.int64),
+        np.array(
+            [-1 if p.outage.district_id is None else p.outage.district_id for p in pieces], dtype=np.int64
+        ),
+    )
+    return {
+        p.outage.id: {
+            int(split.district_ids[c]): float(split.shares[n, c]) for c in np.flatnonzero(split.shares[n])
+        }
+        for n, p in enumerate(pieces)
+    }
+
+
 def _restored_since(
-    pieces: list[_OutagePieces], steps: list[tuple[int, datetime, int]], since: datetime
+    shares: dict[int, dict[int, float]], steps: list[tuple[int, datetime, int]], since: datetime
 ) -> dict[int, float]:
     """Customers restored within the window, per district (shared out like the outage's customers)."""
-    by_id = {p.outage.id: p for p in pieces}
     restored: dict[int, float] = {}
     for outage_id, at, customers in steps:
-        if at < since or outage_id not in by_id:
+        if at < since or outage_id not in shares:
             continue
-        for district_id, fraction in by_id[outage_id].layout.shares.items():
+        for district_id, fraction in shares[outage_id].items():
             restored[district_id] = restored.get(district_id, 0.0) + customers * fraction
     return restored
 
@@ -602,6 +613,7 @@ def _restored_since(
 def _progress(
     steps: list[tuple[int, datetime, int]],
     pieces: list[_OutagePieces],
+    shares: dict[int, dict[int, float]],
     districts: list[District],
     start: datetime,
     now: datetime,
@@ -635,7 +647,7 @@ def _progress(
     row_of = {d.id: i for i, d in enumerate(districts)}
     owners, rows, fractions = [], [], []
     for i, piece in enumerate(pieces):
-        for district_id, fraction in piece.layout.shares.items():
+        for district_id, fraction in shares.get(piece.outage.id, {}).items():
             if district_id in row_of:
                 owners.append(i)
                 rows.append(row_of[district_id])

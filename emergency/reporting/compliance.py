@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -44,6 +44,7 @@ from emergency.core.models import (
     OutageState,
 )
 from emergency.dispatch.sla import OUTAGE_END_EVENTS, Target, deadline_for, load_targets
+from emergency.reporting.outage_figures import district_shares
 
 DISPATCH_TARGET = "outage_dispatch"
 ON_SITE_TARGET = "outage_on_site"
@@ -114,28 +115,49 @@ def outage_timings(
     NaN where the event has not happened), and dispatch_met / on_site_met (nullable booleans:
     NA while a clock runs within its limit, or when the utility has no such target). `clock`
     decides whether a running clock has run out yet; working-day limits count local days in `tz`.
+    `district_id` / `area_type` keep the outages that cut off customers living in that district
+    (or a district of that area type), as every report counts by district.
     """
     frame = counted_outages(
         session,
         Outage.state,
+        Outage.device_id,
         Outage.customers_affected,
         *(getattr(Outage, f"{event}_at") for event in OUTAGE_EVENTS),
         where=(Outage.first_report_at >= start, Outage.first_report_at < end),
-        district_id=district_id,
-        area_type=area_type,
     )
+    if district_id is not None or area_type is not None:
+        frame = frame[_reaches(session, frame, district_id, area_type)].reset_index(drop=True)
     frame["crew_id"] = _first_crews(session, frame["outage_id"].tolist())
     if crew_id is not None:
         frame = frame[frame["crew_id"] == crew_id].reset_index(drop=True)
     return _with_clocks(session, frame, clock.now(), tz)
 
 
+def _reaches(
+    session: Session, frame: pd.DataFrame, district_id: int | None, area_type: str | None
+) -> npt.NDArray[np.bool_]:
+    """Which outages cut off customers living in the district (or in a district of the area type):
+    the one rule of `outage_figures`, so a feeder outage that crosses a boundary is in both."""
+    split = district_shares(
+        session,
+        frame["device_id"].to_numpy(dtype=np.int64),
+        frame["district_id"].fillna(-1).to_numpy(dtype=np.int64),
+    )
+    wanted = session.execute(select(District.id, District.area_type)).all()
+    chosen = [
+        i
+        for i, kind in wanted
+        if (district_id is None or i == district_id) and (area_type is None or str(kind) == area_type)
+    ]
+    columns = np.isin(split.district_ids, np.asarray(chosen, dtype=np.int64))
+    return np.asarray((split.shares[:, columns] > 0).any(axis=1), dtype=bool)
+
+
 def counted_outages(
     session: Session,
     *columns: Any,
     where: Iterable[Any] = (),
-    district_id: int | None = None,
-    area_type: str | None = None,
 ) -> pd.DataFrame:
     """The outages reports count, with `columns` of theirs, as a frame in outage id order.
 
@@ -163,10 +185,6 @@ def counted_outages(
         )
         .order_by(Outage.id)
     )
-    if district_id is not None:
-        query = query.where(district == district_id)
-    if area_type is not None:
-        query = query.where(District.area_type == area_type)
     frame = pd.DataFrame(session.execute(query).all(), columns=list(query.selected_columns.keys()))
     frame["district_id"] = frame["district_id"].astype("Int64")
     frame["area_type"] = frame["area_type"].map(lambda v: None if v is None else str(v)).astype("object")
@@ -572,20 +590,25 @@ def compliance_summary(session: Session, timings: pd.DataFrame, clock: Clock, tz
 
 @dataclass(frozen=True)
 class ReportChoices:
-    """The districts (id, English name, Chinese name, area type) and crews (id, code, name)."""
+    """The districts (id, English name, Chinese name, area type) and crews (id, code, name), and
+    each district's id by its code (for the command line)."""
 
     districts: list[tuple[int, str, str, str]]
     crews: list[tuple[int, str, str]]
+    codes: dict[str, int] = field(default_factory=dict)
 
 
 def report_choices(session: Session) -> ReportChoices:
     districts = session.execute(
-        select(District.id, District.name_en, District.name_zh, District.area_type).order_by(District.code)
+        select(District.id, District.name_en, District.name_zh, District.area_type, District.code).order_by(
+            District.code
+        )
     ).all()
     crews = session.execute(select(Crew.id, Crew.code, Crew.name).order_by(Crew.code)).all()
     return ReportChoices(
-        districts=[(i, en, zh, str(area)) for i, en, zh, area in districts],
+        districts=[(i, en, zh, str(area)) for i, en, zh, area, _ in districts],
         crews=[(i, code, name) for i, code, name in crews],
+        codes={code: i for i, _, _, _, code in districts},
     )
 
 

@@ -18,7 +18,9 @@ run, so the union of the runs of the outages is counted once.
 Major event days (IEEE 1366 2.5 beta method): from up to five years of daily SAIDI before the
 period, days with SAIDI 0 left out, alpha and beta are the mean and standard deviation (sample,
 n - 1) of ln(daily SAIDI), T_MED = exp(alpha + 2.5 beta); a day whose SAIDI exceeds T_MED is a
-major event day. `running_saidi` sets today's SAIDI so far (active outages up to now) against it.
+major event day. `running_saidi` sets today's SAIDI so far (active outages up to now) against it;
+a report has one T_MED for its major event days, its daily chart and today's gauge: for a period that
+reaches today the threshold in force today, for a past period the one before its first day.
 
 Reading, the costly part on a large territory: the customers served per device and district are
 kept per engine until the territory changes (`served_territory`), and a report reads only the
@@ -636,7 +638,13 @@ class RunningSaidi:
 
 
 def running_saidi(data: ReliabilityData) -> RunningSaidi:
-    """Customer minutes of today's interruptions, the active ones counted up to now."""
+    """Customer minutes of today's interruptions, the active ones counted up to now, against
+    T_MED for a period starting today (the five years before it)."""
+    return running_saidi_against(data, threshold_for(data, data.now.astimezone(data.timezone).date()))
+
+
+def running_saidi_against(data: ReliabilityData, threshold: MajorEventThreshold | None) -> RunningSaidi:
+    """Today's SAIDI so far against a given threshold (a report's own)."""
     today = data.now.astimezone(data.timezone).date()
     pieces = data.pieces
     still_out = pieces["end"] >= pd.Timestamp(data.now)
@@ -644,7 +652,7 @@ def running_saidi(data: ReliabilityData) -> RunningSaidi:
         day=today,
         saidi=float(daily_saidi(data, today, today).iloc[0]),
         customers_out=float(pieces.loc[still_out, "customers"].sum()),
-        threshold=threshold_for(data, today),
+        threshold=threshold,
     )
 
 
@@ -694,7 +702,11 @@ def oldest_day_needed(first_day: date, today: date) -> date:
 def build_report(
     data: ReliabilityData, first_day: date, last_day: date, district_id: int | None = None
 ) -> ReliabilityReport:
-    threshold = threshold_for(data, first_day, last_day)
+    # One T_MED per report. A period that reaches today is read against the threshold in force
+    # today (the five years before today), the one today's gauge needs; a past period against
+    # the five years before its first day (IEEE 1366).
+    today = data.now.astimezone(data.timezone).date()
+    threshold = threshold_for(data, today if first_day <= today <= last_day else first_day, last_day)
     daily = daily_saidi(data, first_day, last_day)
     med_days = [] if threshold is None else [d for d, v in daily.items() if v > threshold.t_med]
     leave_out = frozenset(med_days)
@@ -730,7 +742,9 @@ def build_report(
         daily=daily,
         threshold=threshold,
         major_event_days=med_days,
-        running=running_saidi(data),
+        # One T_MED on the page: today's gauge is read against the report's threshold, the one
+        # the daily chart draws and the major event days are found with.
+        running=running_saidi_against(data, threshold),
         district_names=data.district_names,
         feeder_names=data.feeder_names,
         momentary_max_minutes=data.momentary_max_minutes,

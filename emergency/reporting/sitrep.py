@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import String, func, or_, select, type_coerce
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from emergency.core.errors import InvalidInput
@@ -30,15 +30,12 @@ from emergency.core.models import (
     Crew,
     CrewAssignment,
     Customer,
-    CustomerKind,
-    Device,
     District,
-    ImportanceGrade,
     Outage,
     OutageState,
-    RestorationStep,
 )
 from emergency.core.models import Warning as WarningRow
+from emergency.reporting.outage_figures import OutageFigures, figures_at
 from emergency.reporting.restoration_curves import restoration_curve
 from emergency.warnings.lifecycle import disaster_mode_districts, warnings_in_force
 from emergency.warnings.preview import GRADE_ORDER, user_grade
@@ -201,8 +198,10 @@ def build_report(
     event_start = event_start.astimezone(UTC)
     as_of, previous = report_times(kind, now, event_start, tz)
     outages = _EventOutages.load(session, event_start, as_of)
-    # The restoration curve's own count of customers out, so the report and the chart agree.
+    # The restoration curve's own count of customers out, so the report and the chart agree;
+    # outages and important users out by the one rule every page uses (`outage_figures`).
     curve = restoration_curve(session, event_start, as_of)
+    figures = figures_at(session, as_of)
     active = outages.first_us <= _us(as_of)
     active &= outages.restored_us == NEVER
     restored = (outages.restored_us >= _us(event_start)) & (outages.restored_us <= _us(as_of))
@@ -223,13 +222,13 @@ def build_report(
                 name_zh=district.name_zh,
                 customers_served=served.get(district.id, 0),
                 progress=_progress(curve[curve["district_id"] == district.id], previous),
-                outages_active=int((active & (outages.district == district.id)).sum()),
+                outages_active=figures.district(district.id).outages,
                 crews_deployed=crews.by_district.get(district.id, 0),
                 disaster_mode=district.id in disaster,
             )
         )
     codes = {d.id: d.code for d in session.scalars(select(District))}
-    users = _important_users_out(session, outages, active, codes)
+    users = _important_users_out(figures, codes)
     by_grade = {grade: 0 for grade in GRADE_ORDER}
     for user in users:
         by_grade[user.grade] += 1
@@ -241,7 +240,7 @@ def build_report(
         generated_at=now,
         customers_served=sum(served.values()),
         progress=_progress(curve[curve["district_id"].isna()], previous),
-        outages_active=int(active.sum()),
+        outages_active=figures.outages,
         outages_in_event=len(outages.ids),
         outages_restored=int(restored.sum()),
         longest_active=_minutes(minutes_out[active].max()) if active.any() else None,
@@ -300,57 +299,32 @@ NEVER = np.iinfo(np.int64).max
 
 @dataclass
 class _EventOutages:
-    """The outages that had customers out at some moment of the event, up to the report's time,
-    with the devices their restoration steps brought back by then."""
+    """The outages that had customers out at some moment of the event, up to the report's time
+    (for the durations and restorations; customers and important users out come from
+    `outage_figures`)."""
 
     ids: npt.NDArray[np.int64]
-    district: npt.NDArray[np.int64]  # -1 when unknown
-    device: npt.NDArray[np.int64]
     first_us: npt.NDArray[np.int64]
     restored_us: npt.NDArray[np.int64]  # NEVER while not restored by the report's time
-    restored_devices: dict[int, set[int]]  # outage index -> devices of its steps
 
     @classmethod
     def load(cls, session: Session, event_start: datetime, as_of: datetime) -> _EventOutages:
-        in_event = (
-            Outage.state.not_in(NOT_COUNTED),
-            Outage.merged_into_id.is_(None),
-            Outage.first_report_at <= as_of,
-            or_(Outage.restored_at.is_(None), Outage.restored_at >= event_start),
-        )
         rows = session.execute(
-            select(
-                Outage.id,
-                # As the restoration curve places an outage without a district of its own.
-                func.coalesce(Outage.district_id, Device.district_id),
-                Outage.device_id,
-                Outage.first_report_at,
-                Outage.restored_at,
+            select(Outage.id, Outage.first_report_at, Outage.restored_at)
+            .where(
+                Outage.state.not_in(NOT_COUNTED),
+                Outage.merged_into_id.is_(None),
+                Outage.first_report_at <= as_of,
+                or_(Outage.restored_at.is_(None), Outage.restored_at >= event_start),
             )
-            .join(Device, Device.id == Outage.device_id)
-            .where(*in_event)
             .order_by(Outage.id)
         ).all()
         end = _us(as_of)
-        restored = [_us(r[4]) if r[4] is not None and _us(r[4]) <= end else NEVER for r in rows]
-        index = {r[0]: n for n, r in enumerate(rows)}
-        restored_devices: dict[int, set[int]] = {}
-        if index:
-            for outage_id, device in session.execute(
-                select(RestorationStep.outage_id, RestorationStep.device_id).where(
-                    RestorationStep.outage_id.in_(select(Outage.id).where(*in_event).scalar_subquery()),
-                    RestorationStep.at <= as_of,
-                    RestorationStep.device_id.is_not(None),
-                )
-            ):
-                restored_devices.setdefault(index[outage_id], set()).add(device)
+        restored = [_us(r[2]) if r[2] is not None and _us(r[2]) <= end else NEVER for r in rows]
         return cls(
             ids=np.array([r[0] for r in rows], dtype=np.int64),
-            district=np.array([-1 if r[1] is None else r[1] for r in rows], dtype=np.int64),
-            device=np.array([r[2] for r in rows], dtype=np.int64),
-            first_us=np.array([_us(r[3]) for r in rows], dtype=np.int64),
+            first_us=np.array([_us(r[1]) for r in rows], dtype=np.int64),
             restored_us=np.array(restored, dtype=np.int64),
-            restored_devices=restored_devices,
         )
 
 
@@ -405,62 +379,23 @@ def _crews(session: Session, as_of: datetime) -> _CrewsAt:
     )
 
 
-def _important_users_out(
-    session: Session,
-    outages: _EventOutages,
-    active: npt.NDArray[np.bool_],
-    codes: dict[int, str],
-) -> list[ImportantUserOut]:
-    """Important users (and life-support customers) below an outage active at the report's time,
-    unless a restoration step on their way up (a device restored by then) brought them back."""
-    out_at = {int(outages.device[i]): int(i) for i in np.flatnonzero(active)}
-    if not out_at:
-        return []
-    restored_devices = outages.restored_devices
-    parents = dict(session.execute(select(Device.id, Device.parent_id)).tuples().all())
-    users = []
-    # Plain rows, not ORM objects: a million-customer territory has thousands of important users.
-    for name, account_no, importance, kind, transformer_id, district_id, backup_hours in session.execute(
-        select(
-            Customer.name,
-            Customer.account_no,
-            type_coerce(Customer.importance, String),
-            type_coerce(Customer.kind, String),
-            Customer.transformer_id,
-            Customer.district_id,
-            Customer.backup_hours,
-        ).where(or_(Customer.importance != ImportanceGrade.NONE, Customer.kind == CustomerKind.LIFE_SUPPORT))
-    ):
-        path = _path_up(transformer_id, parents)
-        on_path = set(path)
-        index = next(
-            (out_at[d] for d in path if d in out_at and not restored_devices.get(out_at[d], set()) & on_path),
-            None,
+def _important_users_out(figures: OutageFigures, codes: dict[int, str]) -> list[ImportantUserOut]:
+    """Important users (and life-support customers) out at the report's time, most critical first."""
+    users = [
+        ImportantUserOut(
+            name=user.name,
+            account_no=user.account_no,
+            grade=user_grade(user.importance, user.kind),
+            kind=user.kind,
+            district_code=codes.get(user.district_id, "") if user.district_id is not None else "",
+            outage_id=user.outage_id,
+            out_since=user.out_since,
+            backup_hours=user.backup_hours,
         )
-        if index is None:
-            continue
-        users.append(
-            ImportantUserOut(
-                name=name,
-                account_no=account_no,
-                grade=user_grade(importance, kind),
-                kind=kind,
-                district_code=codes.get(district_id, ""),
-                outage_id=int(outages.ids[index]),
-                out_since=EPOCH + int(outages.first_us[index]) * MICROSECOND,
-                backup_hours=backup_hours,
-            )
-        )
+        for user in figures.important_users
+    ]
     users.sort(key=lambda u: (GRADE_ORDER.index(u.grade), u.out_since, u.name))
     return users
-
-
-def _path_up(device: int | None, parents: dict[int, int | None]) -> list[int]:
-    path: list[int] = []
-    while device is not None and len(path) < 64:  # 64: far deeper than any radial network
-        path.append(device)
-        device = parents.get(device)
-    return path
 
 
 def _warning_line(warning: WarningRow) -> WarningLine:

@@ -244,3 +244,25 @@ def test_daily_saidi_has_every_day_and_the_report_marks_major_event_days() -> No
     assert report.major_event_days == [today] and threshold == report.threshold
     assert report.overall.loc["all_days", "saidi"] == pytest.approx(336.0)
     assert report.overall.loc["without_major_events", "saidi"] == 0
+
+
+def test_a_report_has_one_t_med_for_its_major_event_days_its_chart_and_todays_gauge() -> None:
+    """The reliability page showed two T_MED values (24.92 beside the gauge, 24.39 under the
+    table): today's gauge fitted its own five years while the period fitted the years before
+    its first day. Here those windows differ (30 or 40 days of history), and one is shown."""
+    now = local(13, 30).to_pydatetime()
+    data = history_then_today(now)
+    today = now.astimezone(TZ).date()
+    first_day = today - timedelta(days=10)
+    assert threshold_for(data, first_day) != threshold_for(data, today), "the two windows give two values"
+
+    report = build_report(data, first_day, today)
+
+    # A period that reaches today is read against the threshold in force today.
+    assert report.threshold == threshold_for(data, today)
+    assert report.running.threshold == report.threshold
+    assert report.running.share_of_threshold == pytest.approx(report.running.saidi / report.threshold.t_med)
+    # A past period against the years before it, and today's gauge on its page says the same.
+    past = build_report(data, first_day, today - timedelta(days=2))
+    assert past.threshold == threshold_for(data, first_day)
+    assert past.running.threshold == past.threshold
