@@ -185,7 +185,12 @@ def log_in_as_dispatcher(page: Page, base_url: str) -> None:
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("name", PUBLIC_PAGES)
 def test_public_page_has_no_serious_violation(
-    live_demo_server: str, page: Page, axe_script: Path, name: str, language: str
+    live_demo_server: str,
+    page: Page,
+    external_requests: list[str],
+    axe_script: Path,
+    name: str,
+    language: str,
 ) -> None:
     page.goto(f"{live_demo_server}{PUBLIC_PAGES[name]}", wait_until="domcontentloaded")
     settle(page)
@@ -195,11 +200,12 @@ def test_public_page_has_no_serious_violation(
     found = blocking_violations(page, axe_script)
 
     assert not found, f"axe on {name} ({language}):\n{describe(found)}"
+    assert external_requests == []  # nothing from a CDN: the public may be on an isolated network too
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_dispatcher_console_has_no_serious_violation(
-    app_server: str, page: Page, axe_script: Path, language: str
+    app_server: str, page: Page, external_requests: list[str], axe_script: Path, language: str
 ) -> None:
     log_in_as_dispatcher(page, app_server)
     page.get_by_role("link", name="Dispatcher console").click()
@@ -211,3 +217,4 @@ def test_dispatcher_console_has_no_serious_violation(
     found = blocking_violations(page, axe_script)
 
     assert not found, f"axe on the dispatcher console ({language}):\n{describe(found)}"
+    assert external_requests == []
