@@ -14,6 +14,9 @@ Without axe-core or Chromium this skips on a developer's machine and fails in CI
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.e2e.conftest import serve_demo
+from tests.e2e.conftest import free_port, serve_demo, stop, wait_until_healthy
 from tests.support.browser import missing
 
 if TYPE_CHECKING:
@@ -122,6 +125,26 @@ def live_demo_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pyt
     )
 
 
+@pytest.fixture(scope="module")
+def theme_swatch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """tests/e2e/theme_swatch.py served with our Streamlit config beside it; its base URL."""
+    folder = tmp_path_factory.mktemp("swatch")
+    shutil.copy(ROOT / "tests" / "e2e" / "theme_swatch.py", folder / "swatch.py")
+    (folder / ".streamlit").mkdir()
+    shutil.copy(ROOT / "dashboard" / ".streamlit" / "config.toml", folder / ".streamlit" / "config.toml")
+    port, log = free_port(), folder / "swatch.log"
+    command = [sys.executable, "-m", "streamlit", "run", "swatch.py", "--server.port", str(port)]
+    command += ["--server.address", "127.0.0.1"]
+    with log.open("wb") as log_file:
+        server = subprocess.Popen(command, cwd=folder, stdout=log_file, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base_url, server, log)
+        yield base_url
+    finally:
+        stop(server)
+
+
 def settle(page: Page) -> None:
     """Wait until the page has drawn: its title, no request in flight, and any map in its frame."""
     page.locator("h1").first.wait_for(timeout=TIMEOUT_MS)
@@ -180,6 +203,17 @@ def log_in_as_dispatcher(page: Page, base_url: str) -> None:
     page.get_by_label("Password", exact=True).fill("demo-dispatcher")
     page.get_by_role("button", name="Log in").click()
     page.get_by_text("Signed in as dispatcher").wait_for(timeout=TIMEOUT_MS)
+
+
+def test_every_themed_element_passes(theme_swatch: str, page: Page, axe_script: Path) -> None:
+    """Status boxes, buttons, metrics, progress bars, captions and links in our theme."""
+    page.goto(theme_swatch, wait_until="domcontentloaded")
+    settle(page)
+    page.get_by_text("A success box: an action done").wait_for(timeout=TIMEOUT_MS)
+
+    found = blocking_violations(page, axe_script)
+
+    assert not found, f"axe on the theme swatch:\n{describe(found)}"
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
