@@ -36,8 +36,9 @@ AREA_EDGE = "#4a0010"
 RESTORED_EDGE = "#0b5d2a"
 # The outage areas feed (dashboard/public_api.py), on the page's own origin like /vendor/leaflet.
 AREAS_URL = "/api/public/outages.geojson"
-# Text on the yellow signal must be dark to be read; on the others white.
-DARK_TEXT_LEVELS = frozenset({"yellow"})
+# Text on the yellow and orange signals must be dark to be read (white on orange is 2.4:1); on red
+# and blue white (tests/unit/test_status_colours.py holds each pair to WCAG AA, 4.5:1).
+DARK_TEXT_LEVELS = frozenset({"yellow", "orange"})
 
 
 def local(when: datetime | None, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M") -> str:

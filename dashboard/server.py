@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from dashboard.api import reports_route
 from dashboard.public_api import public_routes
+from dashboard.quiet_network import keep_streamlit_offline
 from dashboard.warnings_api import warning_routes
 from emergency.app.bootstrap import ensure_app_database
 from emergency.app.bus import execute
@@ -137,4 +138,6 @@ routes = [
     Mount("/vendor/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR), name="leaflet"),
 ]
 
+# Before Streamlit starts serving: no look-up of this machine's IPs on the internet (see the module).
+keep_streamlit_offline()
 app = st.App("app.py", routes=routes, lifespan=lifespan)
