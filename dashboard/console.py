@@ -7,7 +7,6 @@ such as another dispatcher having taken the crew first) stays on screen until th
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from streamlit_folium import st_folium
 from dashboard import maps, services
 from dashboard.i18n import local_time, t
 from dashboard.markdown_text import plain
+from dashboard.selection import id_at, table_key
 from emergency.app.bus import execute
 from emergency.app.commands.dispatch import (
     ApplyStormPlan,
@@ -261,27 +261,20 @@ def nearest_outage(rows: Sequence[BoardRow], lat: float, lon: float) -> int | No
 # --- choosing an outage, by its id ----------------------------------------------------------------
 
 
-def _digest(*parts: object) -> str:
-    return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
-
-
 def board_key(ids: Sequence[int], selected: int | None) -> str:
     """The SLA board widget's key: one per order of the outages shown and per chosen outage.
 
-    Streamlit reports a row selection as a position in the table the browser drew, and keeps it
-    across reruns. Under a key of its own, a position is only ever read against the order it was
-    made in: when the board re-sorts (a clock turns, an outage arrives, a colleague acts) or the
-    choice moves (map, picker), the table is a new widget, highlighted at the chosen outage's new
-    row, so an old position never names another outage.
+    Under a key of its own (`dashboard.selection`), a row position is only ever read against the
+    order it was made in: when the board re-sorts (a clock turns, an outage arrives, a colleague
+    acts) or the choice moves (map, picker), the table is a new widget, highlighted at the chosen
+    outage's new row, so an old position never names another outage.
     """
-    return f"board-table-{_digest(selected, tuple(ids))}"
+    return table_key("board-table", ids, selected)
 
 
 def board_choice(ids: Sequence[int], positions: Sequence[int], selected: int | None) -> int | None:
     """The outage a board selection newly chooses, its position read against `ids` as drawn."""
-    if not positions or not 0 <= positions[0] < len(ids):
-        return None
-    chosen = ids[positions[0]]
+    chosen = id_at(ids, positions)
     return None if chosen == selected else chosen
 
 
@@ -318,7 +311,7 @@ def outage_picker(board: list[BoardRow], selected: int | None) -> int | None:
         index=ids.index(selected) if selected in ids else None,
         format_func=lambda i: labels.get(i, str(i)),
         placeholder=t("detail.pick"),
-        key=f"outage-picker-{_digest(selected, tuple(labels.items()))}",
+        key=table_key("outage-picker", list(labels.items()), selected),
     )
     return None if picked is None or picked == selected else picked
 
