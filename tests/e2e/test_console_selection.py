@@ -133,7 +133,15 @@ def test_an_action_goes_to_the_chosen_outage_after_the_board_re_sorts(selection_
         body = page.get_by_test_id("stPopoverBody")
         expect(body).to_be_visible(timeout=TIMEOUT_MS)
         box = body.bounding_box()
-        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 1366, box
+        # The outage's tabs span the page's content column, padding excluded.
+        content = page.get_by_test_id("stTabs").first.bounding_box()
+        assert box is not None and content is not None
+        # Within the window, and not hanging past the right edge of the page's content either.
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 768, box
+        assert content["x"] <= box["x"] and box["x"] + box["width"] <= content["x"] + content["width"], (
+            box,
+            content,
+        )
         question = page.get_by_text(
             f"Restore outage {chosen.outage_id} · {chosen.device_code}: everyone still out?"
         )
