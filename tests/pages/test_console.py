@@ -8,10 +8,12 @@ from datetime import timedelta
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
+from dashboard import console as console_module
 from dashboard import services
 from dashboard.console import SELECTED_KEY
 from emergency.app.bus import execute
 from emergency.app.commands.dispatch import SetEtr
+from emergency.app.queries import dispatch as dispatch_queries
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import get_database
@@ -260,3 +262,28 @@ def test_crew_reports_name_the_outage_and_refuse_one_that_moved_on(territory_db)
     button(at, "Yes, do it").click().run()
     assert any(f"Crew C1 is on site at outage {outage_id} · TX-4." in s.value for s in at.success)
     assert outage_row(url, outage_id).state == OutageState.ON_SITE
+
+
+def test_a_map_click_chooses_the_outage_drawn_nearest_it_once(territory_db, monkeypatch):
+    """The map's click callback reads the click against the outages as drawn; the page never
+    re-reads the map's last click on later runs (it would name whatever is nearest by then)."""
+    url, territory = territory_db
+    first = make_outage(url, territory, "TX-4")
+    second = make_outage(url, territory, "TX-3", calls=1)
+    ctx = context_of(get_database(url), SYSTEM_CLOCK, Actor("dispatcher", "dispatcher"))
+    drawn = {r.outage_id: r for r in dispatch_queries.sla_board(ctx)}
+    state: dict[str, object] = {}
+    monkeypatch.setattr(console_module.st, "session_state", state)
+
+    near_second = drawn[second]
+    state[console_module.MAP_KEY] = {
+        "last_object_clicked": {"lat": near_second.lat + 0.0001, "lng": near_second.lon},
+        "last_object_clicked_count": 1,
+    }
+    console_module.choose_on_map(tuple(drawn.values()))
+    assert state[SELECTED_KEY] == second
+
+    # The same click, against a map that no longer draws that outage, chooses nothing else.
+    state[SELECTED_KEY] = first
+    console_module.choose_on_map(())
+    assert state[SELECTED_KEY] == first
