@@ -236,7 +236,7 @@ def dispatcher_page(db: Database, clock: FakeClock, base: dict[str, Any]) -> tup
     if fmap is None:
         raise AssertionError("the demo territory has no districts")
     with browser_stand_in() as sent:
-        console.draw_live_map(fmap, console.live_layers(layers, BENCH_LANGUAGE, BENCH_TZ))
+        console.draw_live_map(fmap, console.live_layers(layers, BENCH_LANGUAGE, BENCH_TZ), layers["board"])
     return sent.payload_bytes, len(layers["board"]), len(layers["crews"]["features"])
 
 
@@ -277,7 +277,7 @@ def dispatcher_page_markers(db: Database, clock: FakeClock, base: dict[str, Any]
             popup=folium.Popup(_popup(properties, list(console.OUTAGE_POPUP))),
         ).add_to(outages)
     with browser_stand_in() as sent:
-        console.draw_live_map(fmap, [crews, outages])
+        console.draw_live_map(fmap, [crews, outages], layers["board"])
     return sent.payload_bytes
 
 

@@ -7,9 +7,11 @@ such as another dispatcher having taken the crew first) stays on screen until th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import folium
@@ -19,6 +21,7 @@ from streamlit_folium import st_folium
 from dashboard import maps, services
 from dashboard.i18n import local_time, t
 from dashboard.markdown_text import plain
+from dashboard.selection import id_at, table_key
 from emergency.app.bus import execute
 from emergency.app.commands.dispatch import (
     ApplyStormPlan,
@@ -37,9 +40,16 @@ from emergency.core.errors import EmergencyError
 from emergency.core.models import ACTIVE_OUTAGE_STATES, OutageState
 from emergency.dispatch.board import BoardRow
 from emergency.dispatch.outage_detail import OutageDetail
+from emergency.dispatch.plan import CrewOption
 from emergency.dispatch.sla import ClockState, ClockStatus
 
+if TYPE_CHECKING:
+    from streamlit.elements.arrow import DataframeStateInput
+
 SELECTED_KEY = "console-selected-outage"
+# The chosen outage as the page last drew its panel: (id, version, state) from the board.
+DRAWN_KEY = "console-drawn-outage"
+MAP_KEY = "dispatch-map"
 PENDING_KEY = "console-pending-action"
 OUTCOME_KEY = "console-outcome"
 MAP_HEIGHT = 560
@@ -212,23 +222,104 @@ def live_layers(layers: dict[str, Any], language: str, tz: ZoneInfo) -> list[fol
     return groups
 
 
-def draw_live_map(fmap: folium.Map, groups: list[folium.FeatureGroup]) -> dict[str, Any] | None:
-    """The live map on the page; returns what the dispatcher last clicked, if anything."""
-    return st_folium(
+def draw_live_map(fmap: folium.Map, groups: list[folium.FeatureGroup], drawn: Sequence[BoardRow]) -> None:
+    """The live map on the page, its outage layer drawn from `drawn`; a click selects in a callback.
+
+    The map's value keeps the last point clicked across reruns, so reading it on every run would
+    re-select "the outage nearest that point" from whatever the board holds by then (another
+    outage, once the clicked one is restored). The click count makes every click a change, and
+    only a change, read against the outages as drawn, selects.
+    """
+    st_folium(
         fmap,
         feature_group_to_add=groups,
         height=MAP_HEIGHT,
         width="stretch",
-        returned_objects=["last_object_clicked"],
-        key="dispatch-map",
+        returned_objects=["last_object_clicked", "last_object_clicked_count"],
+        key=MAP_KEY,
+        on_change=partial(choose_on_map, tuple(drawn)),
     )
 
 
-def nearest_outage(rows: list[BoardRow], lat: float, lon: float) -> int | None:
+def choose_on_map(drawn: Sequence[BoardRow]) -> None:
+    """The map's click callback: select the outage drawn nearest the point clicked."""
+    value = st.session_state.get(MAP_KEY) or {}
+    point = value.get("last_object_clicked")
+    if point:
+        chosen = nearest_outage(drawn, point["lat"], point["lng"])
+        if chosen is not None:
+            st.session_state[SELECTED_KEY] = chosen
+
+
+def nearest_outage(rows: Sequence[BoardRow], lat: float, lon: float) -> int | None:
     if not rows:
         return None
     best = min(rows, key=lambda r: (r.lat - lat) ** 2 + (r.lon - lon) ** 2)
     return best.outage_id
+
+
+# --- choosing an outage, by its id ----------------------------------------------------------------
+
+
+def board_key(ids: Sequence[int], selected: int | None) -> str:
+    """The SLA board widget's key: one per order of the outages shown and per chosen outage.
+
+    Under a key of its own (`dashboard.selection`), a row position is only ever read against the
+    order it was made in: when the board re-sorts (a clock turns, an outage arrives, a colleague
+    acts) or the choice moves (map, picker), the table is a new widget, highlighted at the chosen
+    outage's new row, so an old position never names another outage.
+    """
+    return table_key("board-table", ids, selected)
+
+
+def board_choice(ids: Sequence[int], positions: Sequence[int], selected: int | None) -> int | None:
+    """The outage a board selection newly chooses, its position read against `ids` as drawn."""
+    chosen = id_at(ids, positions)
+    return None if chosen == selected else chosen
+
+
+def sla_board(shown: list[BoardRow], language: str, tz: ZoneInfo, selected: int | None) -> int | None:
+    """The SLA board with the chosen outage's row selected; returns an outage newly chosen on it."""
+    ids = [r.outage_id for r in shown]
+    default: DataframeStateInput | None = (
+        {"selection": {"rows": [ids.index(selected)]}} if selected in ids else None
+    )
+    event = st.dataframe(
+        board_frame(shown, language, tz),
+        hide_index=True,
+        width="stretch",
+        # The reason is what a dispatcher reads to trust the order: wide enough to read whole.
+        column_config={t("board.reason"): st.column_config.TextColumn(width="large")},
+        on_select="rerun",
+        selection_mode="single-row",
+        selection_default=default,
+        key=board_key(ids, selected),
+    )
+    return board_choice(ids, event.selection.rows, selected)
+
+
+def outage_picker(board: list[BoardRow], selected: int | None) -> int | None:
+    """The board's outages to choose from the keyboard, from the same rows as the board and map;
+    returns an outage newly chosen. Keyed by what it lists, so it never shows a stale list or
+    state, and a choice is a value (an outage id), never a position."""
+    ids = [r.outage_id for r in board]
+    states = {state.value: t(f"state.{state.value}") for state in OutageState}
+    labels = {r.outage_id: f"{r.outage_id} · {r.device_code} · {states.get(r.state, r.state)}" for r in board}
+    picked = st.selectbox(
+        t("detail.choose"),
+        ids,
+        index=ids.index(selected) if selected in ids else None,
+        format_func=lambda i: labels.get(i, str(i)),
+        placeholder=t("detail.pick"),
+        key=table_key("outage-picker", list(labels.items()), selected),
+    )
+    return None if picked is None or picked == selected else picked
+
+
+def drawn_as(selected: int | None, board: Sequence[BoardRow]) -> tuple[int | None, int | None, str | None]:
+    """The chosen outage as the board has it: id, version and state (None when not on the board)."""
+    row = next((r for r in board if r.outage_id == selected), None) if selected is not None else None
+    return (selected, row.version if row else None, row.state if row else None)
 
 
 # --- asking before acting -----------------------------------------------------------------------
@@ -236,11 +327,14 @@ def nearest_outage(rows: list[BoardRow], lat: float, lon: float) -> int | None:
 
 @dataclass(frozen=True)
 class Pending:
-    """An action waiting for "Yes": the command it will execute, the question asked, and the crew
-    code the outcome names (commands carry ids, people read codes)."""
+    """An action waiting for "Yes": the command it will execute, the question asked, and the outage
+    and crew the outcome names (commands carry ids, people read ids with device and crew codes).
+    `device` is already escaped for Markdown."""
 
     command: object
     question: str
+    outage_id: int | None = None
+    device: str = ""
     crew_code: str = ""
 
 
@@ -287,26 +381,25 @@ def perform(actor: Actor, pending: Pending) -> str:
 
 
 def outcome_text(pending: Pending, result: Any, tz: ZoneInfo) -> str:
-    """What a command's result means to the dispatcher who asked for it."""
+    """What a command's result means to the dispatcher who asked for it, naming the outage."""
     command = pending.command
+    named = {"id": pending.outage_id, "device": pending.device}
     if isinstance(command, ConfirmOutage):
-        return t("done.confirm", id=command.outage_id)
+        return t("done.confirm", **named)
     if isinstance(command, DispatchCrew):
-        return t(
-            "done.dispatch", crew=pending.crew_code, id=command.outage_id, eta=local_time(result.eta_at, tz)
-        )
+        return t("done.dispatch", crew=pending.crew_code, eta=local_time(result.eta_at, tz), **named)
     if isinstance(command, MarkEnRoute):
-        return t("done.en_route", crew=pending.crew_code)
+        return t("done.en_route", crew=pending.crew_code, **named)
     if isinstance(command, MarkOnSite):
-        return t("done.on_site", crew=pending.crew_code)
+        return t("done.on_site", crew=pending.crew_code, **named)
     if isinstance(command, SetEtr):
-        return t("done.etr", id=command.outage_id, etr=local_time(command.etr_at, tz))
+        return t("done.etr", etr=local_time(command.etr_at, tz), **named)
     if isinstance(command, RestoreOutage):
         if result.state == OutageState.RESTORED:
-            return t("done.restore", id=command.outage_id)
-        return t("done.restore_step", id=command.outage_id, n=command.customers, left=result.still_out)
+            return t("done.restore", **named)
+        return t("done.restore_step", n=command.customers, left=result.still_out, **named)
     if isinstance(command, CancelOutage):
-        return t("done.cancel", id=command.outage_id)
+        return t("done.cancel", **named)
     if isinstance(command, ApplyStormPlan):
         done = sum(1 for outcome in result if outcome.refused is None)
         refused = [
@@ -421,6 +514,15 @@ def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
         # Restored, closed or cancelled (here or by a colleague): nothing is left to dispatch or do.
         st.info(t("detail.inactive", id=o.id, state=t(f"state.{o.state}")))
         return
+    # Every question and outcome names the outage and its device; every command carries the outage
+    # version shown here, so an outage that moved on since is refused, never acted on blind.
+    device = plain(detail.device_code)
+
+    def ask_about(command: object, key: str, crew_code: str = "", **words: Any) -> None:
+        question = t(key, crew=crew_code, id=o.id, device=device, **words)
+        ask(Pending(command, question, o.id, device, crew_code))
+        st.rerun()
+
     open_jobs = [a for a in detail.assignments if a.status in ("dispatched", "en_route", "on_site")]
     for job in open_jobs:
         left, mid, right = st.columns([3, 1, 1])
@@ -433,73 +535,41 @@ def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
             )
         )
         if job.status == "dispatched" and mid.button(t("action.en_route"), key=f"enroute-{job.id}"):
-            ask(
-                Pending(
-                    MarkEnRoute(job.id, expected_version=job.version),
-                    t("ask.en_route", crew=job.crew_code),
-                    crew_code=job.crew_code,
-                )
-            )
-            st.rerun()
+            en_route = MarkEnRoute(job.id, job.version, outage_id=o.id, outage_version=o.version)
+            ask_about(en_route, "ask.en_route", job.crew_code)
         if job.status in ("dispatched", "en_route") and right.button(
             t("action.on_site"), key=f"onsite-{job.id}"
         ):
-            ask(
-                Pending(
-                    MarkOnSite(job.id, expected_version=job.version),
-                    t("ask.on_site", crew=job.crew_code),
-                    crew_code=job.crew_code,
-                )
-            )
-            st.rerun()
+            on_site = MarkOnSite(job.id, job.version, outage_id=o.id, outage_version=o.version)
+            ask_about(on_site, "ask.on_site", job.crew_code)
 
     if not open_jobs:
-        options = dispatch_queries.recommend_crews(services.context(actor), o.id)
-        if not options:
-            st.warning(t("detail.no_crews"))
-        else:
-            st.dataframe(
-                [
-                    {
-                        t("crew.col.crew"): f"{c.code} · {c.name}",
-                        t("crew.col.kind"): c.kind,
-                        t("crew.col.km"): round(c.distance_km, 1),
-                        t("crew.col.eta"): local_time(c.eta, tz, "%H:%M"),
-                        t("crew.col.clock"): "✓" if c.meets_on_site_clock else "✗",
-                        t("crew.col.why"): c.reason,
-                    }
-                    for c in options
-                ],
-                hide_index=True,
-                width="stretch",
-            )
-            available = [c for c in options if c.free_at is None]
-            if available:
-                choice = st.selectbox(
-                    t("action.choose_crew"),
-                    range(len(available)),
-                    format_func=lambda i: (
-                        f"{available[i].code} · ETA {local_time(available[i].eta, tz, '%H:%M')}"
-                    ),
-                    key=f"crew-choice-{o.id}",
-                )
-                crew = available[choice]
-                if st.button(t("action.dispatch"), type="primary", key=f"dispatch-{o.id}"):
-                    ask(
-                        Pending(
-                            DispatchCrew(o.id, crew.crew_id, crew_version=crew.version),
-                            t("ask.dispatch", crew=crew.code, id=o.id, eta=local_time(crew.eta, tz, "%H:%M")),
-                            crew_code=crew.code,
-                        )
-                    )
-                    st.rerun()
+        crew = recommended_crew(actor, o.id, tz)
+        if crew is not None and st.button(t("action.dispatch"), type="primary", key=f"dispatch-{o.id}"):
+            send = DispatchCrew(o.id, crew.crew_id, crew_version=crew.version, outage_version=o.version)
+            ask_about(send, "ask.dispatch", crew.code, eta=local_time(crew.eta, tz, "%H:%M"))
 
     st.divider()
-    act1, act2, act3 = st.columns(3)
-    if o.confirmed_at is None and act1.button(t("action.confirm"), key=f"confirm-{o.id}"):
-        ask(Pending(ConfirmOutage(o.id, expected_version=o.version), t("ask.confirm", id=o.id)))
-        st.rerun()
-    with act2.popover(t("action.etr")):
+    # Popovers open from the left of their button: the ones with forms sit in the left columns so
+    # they open within the window; the plain Confirm button takes the right-hand column.
+    restore_col, etr_col, confirm_col = st.columns(3)
+    with restore_col.popover(t("action.restore")):
+        still_out = o.customers_affected - o.customers_restored
+        step = st.number_input(
+            t("restore.customers"),
+            min_value=1,
+            max_value=max(still_out, 1),
+            value=max(still_out, 1),
+            key=f"restore-n-{o.id}",
+        )
+        if st.button(t("action.restore_now"), key=f"restore-{o.id}"):
+            customers = None if step >= still_out else int(step)
+            restore = RestoreOutage(o.id, expected_version=o.version, customers=customers)
+            if customers is None:
+                ask_about(restore, "ask.restore")
+            else:
+                ask_about(restore, "ask.restore_step", n=customers)
+    with etr_col.popover(t("action.etr")):
         now_local = SYSTEM_CLOCK.now().astimezone(tz)
         default = (o.etr_at.astimezone(tz) if o.etr_at else now_local + timedelta(hours=2)).replace(
             second=0, microsecond=0
@@ -513,39 +583,51 @@ def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
         )
         if st.button(t("action.set_etr"), key=f"etr-set-{o.id}"):
             etr_at = datetime.combine(day, at, tzinfo=tz)
-            ask(
-                Pending(
-                    SetEtr(o.id, etr_at, confidence, "dispatcher", expected_version=o.version),
-                    t("ask.etr", id=o.id, etr=local_time(etr_at, tz)),
-                )
-            )
-            st.rerun()
-    with act3.popover(t("action.restore")):
-        still_out = o.customers_affected - o.customers_restored
-        step = st.number_input(
-            t("restore.customers"),
-            min_value=1,
-            max_value=max(still_out, 1),
-            value=max(still_out, 1),
-            key=f"restore-n-{o.id}",
-        )
-        if st.button(t("action.restore_now"), key=f"restore-{o.id}"):
-            customers = None if step >= still_out else int(step)
-            question = (
-                t("ask.restore", id=o.id)
-                if customers is None
-                else t("ask.restore_step", id=o.id, n=customers)
-            )
-            ask(Pending(RestoreOutage(o.id, expected_version=o.version, customers=customers), question))
-            st.rerun()
+            set_etr = SetEtr(o.id, etr_at, confidence, "dispatcher", expected_version=o.version)
+            ask_about(set_etr, "ask.etr", etr=local_time(etr_at, tz))
+    if o.confirmed_at is None and confirm_col.button(t("action.confirm"), key=f"confirm-{o.id}"):
+        ask_about(ConfirmOutage(o.id, expected_version=o.version), "ask.confirm")
     with st.expander(t("action.cancel")):
         reason = st.text_input(t("cancel.reason"), max_chars=500, key=f"cancel-reason-{o.id}")
         if st.button(t("action.cancel_now"), key=f"cancel-{o.id}"):
             if not reason.strip():
                 st.warning(t("cancel.need_reason"))
             else:
-                ask(Pending(CancelOutage(o.id, reason, expected_version=o.version), t("ask.cancel", id=o.id)))
-                st.rerun()
+                ask_about(CancelOutage(o.id, reason, expected_version=o.version), "ask.cancel")
+
+
+def recommended_crew(actor: Actor, outage_id: int, tz: ZoneInfo) -> CrewOption | None:
+    """The recommended crews as a table, and the available one chosen to send (None if none)."""
+    options = dispatch_queries.recommend_crews(services.context(actor), outage_id)
+    if not options:
+        st.warning(t("detail.no_crews"))
+        return None
+    st.dataframe(
+        [
+            {
+                t("crew.col.crew"): f"{c.code} · {c.name}",
+                t("crew.col.kind"): c.kind,
+                t("crew.col.km"): round(c.distance_km, 1),
+                t("crew.col.eta"): local_time(c.eta, tz, "%H:%M"),
+                t("crew.col.clock"): "✓" if c.meets_on_site_clock else "✗",
+                t("crew.col.why"): c.reason,
+            }
+            for c in options
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+    # Chosen by crew id, not by place in a list that re-sorts as crews move.
+    available = {c.crew_id: c for c in options if c.free_at is None}
+    if not available:
+        return None
+    choice = st.selectbox(
+        t("action.choose_crew"),
+        list(available),
+        format_func=lambda i: f"{available[i].code} · ETA {local_time(available[i].eta, tz, '%H:%M')}",
+        key=f"crew-choice-{outage_id}",
+    )
+    return available.get(choice) if choice is not None else None
 
 
 def storm_plan_panel(actor: Actor, tz: ZoneInfo) -> None:

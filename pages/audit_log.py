@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard import services
 from dashboard.i18n import local_time, t
 from dashboard.markdown_text import plain
+from dashboard.selection import id_at, table_key
 from dashboard.session import require_role
 from emergency.app.bus import execute
 from emergency.app.commands.reporting import ExportAuditTrail
@@ -21,6 +22,7 @@ from emergency.reporting.audit_log import AuditFilter, AuditRow
 FILTER_KEY = "audit-filter"
 # The `before_id` of each page shown so far (None for the newest), so "Newer" can go back.
 CURSORS_KEY = "audit-cursors"
+AUDIT_CHOSEN_KEY = "audit-chosen-event"
 ROLES = ["", "dispatcher", "manager", "admin", "system", "public", "intake", "crew_position"]
 
 actor = require_role(Role.MANAGER, Role.ADMIN)
@@ -97,13 +99,18 @@ def table(rows: list[AuditRow]) -> list[dict[str, str]]:
 
 
 if page.rows:
+    ids = [r.id for r in page.rows]
+    chosen = st.session_state.get(AUDIT_CHOSEN_KEY)
     shown = st.dataframe(
         table(page.rows),
         hide_index=True,
         width="stretch",
         on_select="rerun",
         selection_mode="single-row",
-        key=f"audit-table-{len(cursors)}-{cursors[-1]}",
+        # Keyed by the events it lists: new events push rows down, and an old position must
+        # never open another event (dashboard.selection); the chosen event stays selected.
+        selection_default={"selection": {"rows": [ids.index(chosen)]}} if chosen in ids else None,
+        key=table_key("audit-table", ids, chosen),
     )
     newer, where, older = st.columns([1, 2, 1])
     if newer.button(t("audit.newer"), disabled=len(cursors) == 1, width="stretch"):
@@ -114,9 +121,9 @@ if page.rows:
         cursors.append(page.next_before_id)
         st.rerun()
 
-    picked = shown.selection.rows
-    if picked:
-        event = page.rows[picked[0]]
+    picked = st.session_state[AUDIT_CHOSEN_KEY] = id_at(ids, shown.selection.rows)
+    if picked is not None:
+        event = next(r for r in page.rows if r.id == picked)
         st.subheader(t("audit.event", id=event.id, action=event.action))
         changes = event.changes
         if changes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from dashboard import console, services
@@ -9,6 +11,7 @@ from dashboard.i18n import current_language, t
 from dashboard.session import CONTROL_ROOM_ROLES, idle_too_long, require_role
 from emergency.app.queries import dispatch as dispatch_queries
 from emergency.core.config import load_settings
+from emergency.dispatch.board import BoardRow
 
 REFRESH_SECONDS = 10
 ALERTED_KEY = "console-alerted"
@@ -29,20 +32,40 @@ show_transformers = toggle_transformers.toggle(
 refresh_note.caption(t("dispatch.refresh", n=REFRESH_SECONDS))
 
 
-def select(outage_id: int | None) -> None:
-    """Select an outage from the live view and redraw the whole page around it."""
-    if outage_id is not None and outage_id != st.session_state.get(console.SELECTED_KEY):
+def choose(outage_id: int | None) -> None:
+    """Select an outage (by its id, never by where it sits on a list that re-sorts)."""
+    if outage_id is not None:
         st.session_state[console.SELECTED_KEY] = outage_id
-        st.rerun(scope="app")
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
 def live_view() -> None:
+    """Map, board and outage picker: one live view, all drawn from the same rows on every refresh."""
     # Timed refreshes are not clicks: an unattended console must not go on showing the board
     # past the idle limit, so the whole page reruns and the session ends there.
     if idle_too_long():
         st.rerun(scope="app")
     layers = services.staff_layers(actor, show_network, show_network and show_transformers)
+    board = layers["board"]
+    live_figures(layers)
+    # The base map changes only with the language, so Leaflet keeps its view across refreshes;
+    # outages, crews and the network arrive as layers added to it. A click selects in a callback.
+    fmap = console.live_base_map(services.territory_base(db_url), language, tiles)
+    if fmap is not None:
+        console.draw_live_map(fmap, console.live_layers(layers, language, tz), board)
+        st.caption(t("dispatch.legend"))
+    selected = st.session_state.get(console.SELECTED_KEY)
+    choose(console.outage_picker(board, selected))
+    board_and_filters(board, st.session_state.get(console.SELECTED_KEY))
+    # The panel below the live view shows the outage as the page last drew it. A new choice, or
+    # the chosen outage moving on (a colleague's action, a crew's report), redraws the whole page,
+    # so the panel and its buttons always act on the outage the dispatcher sees chosen here.
+    now_selected = st.session_state.get(console.SELECTED_KEY)
+    if console.drawn_as(now_selected, board) != st.session_state.get(console.DRAWN_KEY):
+        st.rerun(scope="app")
+
+
+def live_figures(layers: dict[str, Any]) -> None:
     board = layers["board"]
     busy = sum(
         1
@@ -77,16 +100,8 @@ def live_view() -> None:
             alerted.add((outage_id, state))
             st.toast(t(f"alert.{state}", id=outage_id), icon=":material/alarm:")
 
-    # The base map changes only with the language, so Leaflet keeps its view across refreshes;
-    # outages, crews and the network arrive as layers added to it.
-    fmap = console.live_base_map(services.territory_base(db_url), language, tiles)
-    if fmap is not None:
-        clicked = console.draw_live_map(fmap, console.live_layers(layers, language, tz))
-        st.caption(t("dispatch.legend"))
-        point = (clicked or {}).get("last_object_clicked")
-        if point:
-            select(console.nearest_outage(board, point["lat"], point["lng"]))
 
+def board_and_filters(board: list[BoardRow], selected: int | None) -> None:
     st.subheader(t("board.title"))
     districts = sorted({(r.district_zh if language == "zh" else r.district_en) or "—" for r in board})
     states = sorted({r.state for r in board})
@@ -107,46 +122,28 @@ def live_view() -> None:
     if not shown:
         st.info(t("dispatch.no_outages"))
         return
-    event = st.dataframe(
-        console.board_frame(shown, language, tz),
-        hide_index=True,
-        width="stretch",
-        # The reason is what a dispatcher reads to trust the order: wide enough to read whole.
-        column_config={t("board.reason"): st.column_config.TextColumn(width="large")},
-        on_select="rerun",
-        selection_mode="single-row",
-        key="board-table",
-    )
-    picked = event.selection.rows if event is not None else []
-    if picked:
-        select(shown[picked[0]].outage_id)
+    choose(console.sla_board(shown, language, tz, selected))
 
+
+# What the page draws below the live view is for the outage chosen now, as the board has it now.
+board_rows = services.staff_layers(actor, show_network, show_network and show_transformers)["board"]
+selected = st.session_state.get(console.SELECTED_KEY)
+st.session_state[console.DRAWN_KEY] = console.drawn_as(selected, board_rows)
 
 live_view()
 
 console.show_outcome()
 console.confirmation(actor)
-board_rows = services.staff_layers(actor, show_network, show_network and show_transformers)["board"]
-rows = {r.outage_id: r for r in board_rows}
-selected = st.session_state.get(console.SELECTED_KEY)
-# The board and the map select by clicking; this picker does the same from the keyboard.
-ids = list(rows)
-picked = st.selectbox(
-    t("detail.choose"),
-    ids,
-    index=ids.index(selected) if selected in ids else None,
-    format_func=lambda i: f"{i} · {rows[i].device_code} · {t(f'state.{rows[i].state}')}",
-    placeholder=t("detail.pick"),
-    # A new key when the selected outage moves on, so the picker never shows a stale state.
-    key=f"outage-picker-{selected}-{rows[selected].state if selected in rows else ''}",
-)
-if picked is not None and picked != selected:
-    st.session_state[console.SELECTED_KEY] = picked
-    st.rerun()
 if selected is not None:
     console.detail_panel(
-        actor, dispatch_queries.outage_detail(ctx, selected), rows.get(selected), language, tz
+        actor,
+        dispatch_queries.outage_detail(ctx, selected),
+        next((r for r in board_rows if r.outage_id == selected), None),
+        language,
+        tz,
     )
+else:
+    st.caption(t("detail.pick"))
 
 with st.expander(t("plan.title")):
     console.storm_plan_panel(actor, tz)

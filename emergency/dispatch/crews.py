@@ -10,6 +10,7 @@ checks the role and keeps trouble-call analysis out) and writes the audit events
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -216,19 +217,52 @@ def _why_not_available(session: Session, crew_id: int, seen_version: int) -> Eme
     )
 
 
+@dataclass(frozen=True)
+class SeenOutage:
+    """The outage a person acting on a crew's job had on screen: its id and version. A job moved to
+    another outage (a merge), or an outage changed since, is refused rather than acted on blind."""
+
+    outage_id: int | None = None
+    outage_version: int | None = None
+
+    def require(self, outage: Outage, crew: Crew) -> None:
+        if self.outage_id is not None and outage.id != self.outage_id:
+            raise Conflict(
+                f"crew {crew.code}'s job is at outage {outage.id} now, not outage {self.outage_id}; "
+                "reload and try again"
+            )
+        if self.outage_version is not None and outage.version != self.outage_version:
+            raise Conflict(f"outage {outage.id} was changed by someone else; reload and try again")
+
+
+ANY_OUTAGE = SeenOutage()
+
+
 def mark_en_route(
-    session: Session, clock: Clock, actor: Actor, assignment_id: int, *, expected_version: int | None = None
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    assignment_id: int,
+    *,
+    expected_version: int | None = None,
+    seen: SeenOutage = ANY_OUTAGE,
 ) -> CrewAssignment:
     """The crew has left for the outage."""
-    return _advance(session, clock, actor, assignment_id, AssignmentStatus.EN_ROUTE, expected_version)
+    return _advance(session, clock, actor, assignment_id, AssignmentStatus.EN_ROUTE, expected_version, seen)
 
 
 def mark_on_site(
-    session: Session, clock: Clock, actor: Actor, assignment_id: int, *, expected_version: int | None = None
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    assignment_id: int,
+    *,
+    expected_version: int | None = None,
+    seen: SeenOutage = ANY_OUTAGE,
 ) -> CrewAssignment:
     """The crew has arrived: this stops the on-site clock. A crew may report arrival without having
     reported leaving; its en-route time then stays unknown rather than invented."""
-    return _advance(session, clock, actor, assignment_id, AssignmentStatus.ON_SITE, expected_version)
+    return _advance(session, clock, actor, assignment_id, AssignmentStatus.ON_SITE, expected_version, seen)
 
 
 _ADVANCES_FROM = {
@@ -244,12 +278,14 @@ def _advance(
     assignment_id: int,
     target: AssignmentStatus,
     expected_version: int | None,
+    seen: SeenOutage,
 ) -> CrewAssignment:
     now = clock.now()
     assignment = _get_assignment(session, assignment_id, expected_version)
     crew = session.get(Crew, assignment.crew_id)
     outage = session.get(Outage, assignment.outage_id)
     assert crew is not None and outage is not None
+    seen.require(outage, crew)
     if assignment.status not in _ADVANCES_FROM[target]:
         raise Conflict(
             f"crew {crew.code} is {str(assignment.status).replace('_', ' ')} at outage "
@@ -319,6 +355,7 @@ def cancel_assignment(
     reason: str,
     *,
     expected_version: int | None = None,
+    seen: SeenOutage = ANY_OUTAGE,
 ) -> CrewAssignment:
     """Call a crew off a job (needed elsewhere, wrong crew kind...): the crew is available again.
 
@@ -335,6 +372,7 @@ def cancel_assignment(
     crew = session.get(Crew, assignment.crew_id)
     outage = session.get(Outage, assignment.outage_id)
     assert crew is not None and outage is not None
+    seen.require(outage, crew)
     if assignment.status not in OPEN_ASSIGNMENT:
         raise Conflict(f"crew {crew.code}'s assignment to outage {outage.id} is already {assignment.status}")
     before = {"assignment": assignment_snapshot(assignment), "crew": crew_snapshot(crew)}

@@ -70,9 +70,9 @@ class CrewOption:
 
 @dataclass(frozen=True)
 class PlanRow:
-    """One proposed dispatch. `ApplyStormPlan` dispatches against `crew_version`, so a crew changed since
-    the plan was made is refused. `outage_version` is the outage as planned, for the screen: new
-    reports bump it, so applying does not insist on it, only that the outage still has no crew."""
+    """One proposed dispatch. `ApplyStormPlan` dispatches against `crew_version` and `outage_version`,
+    so a crew or an outage a person changed since the plan was made is refused (new reports on an
+    outage do not change its version), as is an outage that got a crew meanwhile."""
 
     outage_id: int
     outage_version: int

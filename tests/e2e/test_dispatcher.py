@@ -57,7 +57,7 @@ def test_dispatcher_dispatches_the_recommended_crew(
     expect(question).to_be_visible()
     page.get_by_role("button", name="Yes, do it").click()
 
-    expect(page.get_by_text(re.compile(rf"dispatched to outage {outage_id}, ETA"))).to_be_visible(
+    expect(page.get_by_text(re.compile(rf"dispatched to outage {outage_id} · \S+, ETA"))).to_be_visible(
         timeout=TIMEOUT_MS
     )
     expect(page.get_by_text(re.compile(r"Crew \S+: dispatched, ETA"))).to_be_visible(timeout=TIMEOUT_MS)

@@ -59,9 +59,7 @@ def test_dispatcher_handles_an_outage_the_storm_causes(
         expect(frame.locator(ON_TRACK).first).to_be_attached(timeout=TIMEOUT_MS)
         outage_id = storm.first_outage(timeout_s=5)
 
-        # The outage picker lists the board as it was when the page was drawn; opening the
-        # console again brings it up to date, as a dispatcher would.
-        page.get_by_role("link", name="Dispatcher console").click()
+        # The outage picker is part of the live view: the new outage is in it without a reload.
         picker = page.get_by_role("combobox", name="Outage")
         expect(picker).to_be_visible(timeout=TIMEOUT_MS)
         picker.click()
@@ -77,7 +75,9 @@ def test_dispatcher_handles_an_outage_the_storm_causes(
             page.get_by_text(re.compile(rf"Dispatch crew \S+ to outage {outage_id}")),
         )
         page.get_by_role("button", name="Yes, do it").click()
-        dispatched = page.get_by_text(re.compile(rf"^Crew \S+ dispatched to outage {outage_id}, ETA"))
+        dispatched = page.get_by_text(
+            re.compile(rf"^Crew \S+ dispatched to outage {outage_id} · {device}, ETA")
+        )
         expect(dispatched).to_be_visible(timeout=TIMEOUT_MS)
         crew = re.match(r"Crew (\S+)", dispatched.inner_text()).group(1)
 
@@ -86,13 +86,13 @@ def test_dispatcher_handles_an_outage_the_storm_causes(
         expect(frame.locator(CREW_ON_SITE).first).to_be_attached(timeout=TIMEOUT_MS)
 
         page.get_by_role("button", name="Restore", exact=True).click()
-        question = page.get_by_text(f"Restore everyone still out in outage {outage_id}?")
+        question = page.get_by_text(f"Restore outage {outage_id} · {device}: everyone still out?")
         click_until_visible(page.get_by_role("button", name="Restore these customers"), question)
         # Asking redrew the outage's panel: the crew is there, and the dispatch clock was met.
         expect(page.get_by_text(re.compile(rf"Crew {crew}: on site, ETA"))).to_be_visible()
         expect(dispatch_clock).to_contain_text("met")
         page.get_by_role("button", name="Yes, do it").click()
-        expect(page.get_by_text(f"Outage {outage_id} restored.")).to_be_visible(timeout=TIMEOUT_MS)
+        expect(page.get_by_text(f"Outage {outage_id} · {device} restored.")).to_be_visible(timeout=TIMEOUT_MS)
         expect(row).to_have_count(0, timeout=TIMEOUT_MS)
         # The restored outage stays open on the console, with nothing left to act on and no error.
         expect(page.get_by_text(f"Outage {outage_id} is restored: no crew to send")).to_be_visible(

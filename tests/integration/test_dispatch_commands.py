@@ -4,6 +4,7 @@ a transaction, stale screens are refused (en route and on site too), and results
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -155,3 +156,141 @@ def test_the_storm_plan_query_and_command_dispatch_its_rows(database, clock) -> 
     assert all(o.dispatched is not None and o.refused is None for o in outcomes)
     again = execute(ctx(database, clock), commands.ApplyStormPlan(plan.rows[:1]))
     assert again[0].dispatched is None and again[0].refused
+
+
+# --- every action carries the outage the dispatcher saw -----------------------------------------
+
+BOB = Actor("bob", "dispatcher")
+
+
+def outage_with_a_crew(database, clock):
+    """An outage on TX-4 with crew C1 dispatched to it; returns (outage, assignment) as plain data."""
+    territory = build_small_territory(database, clock)
+    calls = [
+        {
+            "channel": "hotline",
+            "kind": "no_power",
+            "account_no": territory.account_by_transformer["TX-4"][i],
+            "reported_at": clock.now().isoformat(),
+        }
+        for i in range(2)
+    ]
+    submit_reports(database, clock, HOTLINE, calls)
+    (row,) = queries.sla_board(ctx(database, clock))
+    crew = territory.crew_ids["C1"]
+    with database.read() as session:
+        crew_version = session.get(Crew, crew).version
+    sent = execute(ctx(database, clock), commands.DispatchCrew(row.outage_id, crew, crew_version))
+    return queries.outage_detail(ctx(database, clock), row.outage_id).outage, sent, territory
+
+
+def stale_actions(outage, job, territory, crew_version: int, etr_at) -> dict[str, object]:
+    """Every action on the outage (or its crew's job) as a screen that showed `outage` would send."""
+    seen = outage.version
+    return {
+        "confirm": commands.ConfirmOutage(outage.id, seen),
+        "etr": commands.SetEtr(outage.id, etr_at, "high", "dispatcher", seen),
+        "restore": commands.RestoreOutage(outage.id, seen),
+        "restore step": commands.RestoreOutage(outage.id, seen, customers=1),
+        "cancel": commands.CancelOutage(outage.id, "duplicate", seen),
+        "close": commands.CloseOutage(outage.id, seen),
+        "second crew": commands.DispatchCrew(
+            outage.id, territory.crew_ids["C2"], crew_version, outage_version=seen
+        ),
+        "en route": commands.MarkEnRoute(job.id, job.version, outage_id=outage.id, outage_version=seen),
+        "on site": commands.MarkOnSite(job.id, job.version, outage_id=outage.id, outage_version=seen),
+        "call off": commands.CancelAssignment(
+            job.id, "needed elsewhere", job.version, outage_id=outage.id, outage_version=seen
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "confirm",
+        "etr",
+        "restore",
+        "restore step",
+        "cancel",
+        "close",
+        "second crew",
+        "en route",
+        "on site",
+        "call off",
+    ],
+)
+def test_every_action_refuses_an_outage_changed_since_the_screen_showed_it(database, clock, action) -> None:
+    outage, job, territory = outage_with_a_crew(database, clock)
+    with database.read() as session:
+        c2_version = session.get(Crew, territory.crew_ids["C2"]).version
+    command = stale_actions(outage, job, territory, c2_version, clock.now() + timedelta(hours=2))[action]
+    # A colleague sets an ETR: the outage moves on (its version), its crew's job does not.
+    clock.advance(minutes=1)
+    execute(
+        ctx(database, clock, BOB),
+        commands.SetEtr(outage.id, clock.now() + timedelta(hours=3), "medium", "dispatcher", None),
+    )
+    before = audit_count(database)
+    after_colleague = queries.outage_detail(ctx(database, clock), outage.id)
+
+    with pytest.raises(Conflict, match=f"outage {outage.id} was changed by someone else"):
+        execute(ctx(database, clock), command)
+
+    assert audit_count(database) == before, "a refused action leaves no trace"
+    now = queries.outage_detail(ctx(database, clock), outage.id)
+    assert now.outage == after_colleague.outage
+    assert [a.status for a in now.assignments] == ["dispatched"]
+
+
+def test_an_action_on_a_crew_job_names_the_outage_it_was_meant_for(database, clock) -> None:
+    """A job moved to another outage (a merge) is not marked on site on behalf of the one on screen."""
+    outage, job, _ = outage_with_a_crew(database, clock)
+    with pytest.raises(Conflict, match=f"job is at outage {outage.id} now, not outage {outage.id + 1}"):
+        execute(
+            ctx(database, clock),
+            commands.MarkOnSite(job.id, job.version, outage_id=outage.id + 1, outage_version=outage.version),
+        )
+    # The same action against the outage as it is goes through, and the next one against the new version.
+    en_route = execute(
+        ctx(database, clock),
+        commands.MarkEnRoute(job.id, job.version, outage_id=outage.id, outage_version=outage.version),
+    )
+    moved_on = queries.outage_detail(ctx(database, clock), outage.id).outage
+    assert moved_on.version > outage.version
+    on_site = execute(
+        ctx(database, clock),
+        commands.MarkOnSite(job.id, en_route.version, outage_id=outage.id, outage_version=moved_on.version),
+    )
+    assert on_site.status == "on_site"
+
+
+def test_the_storm_plan_refuses_a_row_whose_outage_a_colleague_changed(database, clock) -> None:
+    territory = build_small_territory(database, clock)
+    for transformer in ("TX-1", "TX-4"):
+        submit_reports(
+            database,
+            clock,
+            HOTLINE,
+            [
+                {
+                    "channel": "hotline",
+                    "kind": "no_power",
+                    "account_no": territory.account_by_transformer[transformer][i],
+                    "reported_at": clock.now().isoformat(),
+                }
+                for i in range(2)
+            ],
+        )
+    plan = queries.storm_plan(ctx(database, clock))
+    changed, untouched = plan.rows[0], plan.rows[1]
+    execute(ctx(database, clock, BOB), commands.ConfirmOutage(changed.outage_id, None))
+
+    outcomes = execute(ctx(database, clock), commands.ApplyStormPlan(plan.rows))
+
+    by_outage = {o.row.outage_id: o for o in outcomes}
+    assert by_outage[changed.outage_id].dispatched is None
+    assert f"outage {changed.outage_id} was changed by someone else" in (
+        by_outage[changed.outage_id].refused or ""
+    )
+    assert by_outage[untouched.outage_id].dispatched is not None

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
+from dashboard import console as console_module
+from dashboard import services
 from dashboard.console import SELECTED_KEY
+from emergency.app.bus import execute
+from emergency.app.commands.dispatch import SetEtr
+from emergency.app.queries import dispatch as dispatch_queries
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import get_database
 from emergency.core.models import CrewAssignment, Outage, OutageState
 from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in
+from tests.support.app_context import context_of
 from tests.support.commands import submit_reports
 from tests.support.small_territory import PASSWORDS
 
@@ -36,11 +43,12 @@ def make_outage(url: str, territory, transformer: str = "TX-4", calls: int = 2) 
     return result.analysis.predicted[-1]
 
 
-def console(url: str, outage_id: int) -> AppTest:
+def console(url: str, outage_id: int | None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     log_in(at, "dispatcher", PASSWORDS["dispatcher"])
-    at.session_state[SELECTED_KEY] = outage_id
+    if outage_id is not None:
+        at.session_state[SELECTED_KEY] = outage_id
     at.switch_page(page("dispatcher_map.py")).run()
     assert not at.exception, at.exception
     return at
@@ -150,3 +158,132 @@ def test_an_outage_restored_in_full_leaves_nothing_to_act_on_and_no_error(territ
     assert not at.exception, at.exception
     assert any(f"Outage {outage_id} is restored" in i.value for i in at.info)
     assert not [b for b in at.button if b.label in ("Dispatch", "Confirm outage", "Restore these customers")]
+
+
+# --- the chosen outage, by its id -----------------------------------------------------------------
+
+
+def board_of(at: AppTest):
+    """The SLA board: the console's table with selections on (its key is `board-table-...`)."""
+    return next(d for d in at.dataframe if (d.key or "").startswith("board-table"))
+
+
+def choose_on_board(at: AppTest, outage_id: int) -> None:
+    """What a click on the outage's row in the browser does: the board's selection, as a position."""
+    table = board_of(at)
+    position = list(table.value["Outage"]).index(outage_id)
+    at.session_state[table.key] = {"selection": {"rows": [position]}}
+    at.run()
+    assert not at.exception, at.exception
+
+
+def highlighted(at: AppTest) -> list[int]:
+    """The outage ids the board shows selected (its default selection, as drawn)."""
+    table = board_of(at)
+    rows = json.loads(table.proto.selection_default or "{}").get("selection", {}).get("rows", [])
+    return [int(table.value["Outage"].iloc[i]) for i in rows]
+
+
+def refresh(at: AppTest) -> None:
+    """The live view's next refresh, with the shared board rebuilt as it would be by then."""
+    services.forget_staff_layers()
+    at.run()
+    assert not at.exception, at.exception
+
+
+def test_a_board_choice_stays_on_its_outage_when_the_board_re_sorts(territory_db):
+    url, territory = territory_db
+    chosen = make_outage(url, territory, "TX-4")
+    at = console(url, None)
+    choose_on_board(at, chosen)
+    assert at.session_state[SELECTED_KEY] == chosen
+    assert list(board_of(at).value["Outage"]).index(chosen) == 0
+
+    # A hospital loses power: its outage goes to the top, and the chosen one moves down a row.
+    hospital = make_outage(url, territory, "TX-3", calls=1)
+    refresh(at)
+    assert list(board_of(at).value["Outage"])[:2] == [hospital, chosen]
+
+    assert at.session_state[SELECTED_KEY] == chosen, "the old row position must not choose the hospital"
+    assert f"Outage {chosen} · TX-4 (transformer)" in [s.value for s in at.subheader]
+    assert highlighted(at) == [chosen], "the chosen outage's row is the one selected, where it is now"
+    button(at, "Confirm outage").click().run()
+    assert any(f"Confirm outage {chosen} · TX-4?" in w.value for w in at.warning)
+    button(at, "Yes, do it").click().run()
+    assert outage_row(url, chosen).confirmed_at is not None
+    assert outage_row(url, hospital).confirmed_at is None
+
+
+def test_the_picker_chooses_by_outage_and_the_board_follows(territory_db):
+    url, territory = territory_db
+    first = make_outage(url, territory, "TX-4")
+    second = make_outage(url, territory, "TX-3", calls=1)
+    at = console(url, None)
+    choose_on_board(at, first)
+    picker = next(s for s in at.selectbox if s.label == "Outage")
+    picker.set_value(second).run()
+    assert not at.exception, at.exception
+
+    # The board's earlier selection (a position) does not pull the choice back.
+    assert at.session_state[SELECTED_KEY] == second
+    assert f"Outage {second} · FU-2 (fuse)" in [s.value for s in at.subheader]
+    assert highlighted(at) == [second]
+    refresh(at)
+    assert at.session_state[SELECTED_KEY] == second
+
+
+def test_crew_reports_name_the_outage_and_refuse_one_that_moved_on(territory_db):
+    url, territory = territory_db
+    outage_id = make_outage(url, territory)
+    at = console(url, outage_id)
+    button(at, "Dispatch").click().run()
+    assert any(f"Dispatch crew C1 to outage {outage_id} · TX-4 (ETA" in w.value for w in at.warning)
+    button(at, "Yes, do it").click().run()
+    assert any(f"Crew C1 dispatched to outage {outage_id} · TX-4, ETA" in s.value for s in at.success)
+
+    button(at, "En route").click().run()
+    assert any(f"Mark crew C1 en route to outage {outage_id} · TX-4?" in w.value for w in at.warning)
+    button(at, "Yes, do it").click().run()
+    assert any(f"Crew C1 is en route to outage {outage_id} · TX-4." in s.value for s in at.success)
+
+    button(at, "On site").click().run()
+    assert any(f"Mark crew C1 on site at outage {outage_id} · TX-4?" in w.value for w in at.warning)
+    # While the question is up, a colleague sets the outage's ETR: the screen is out of date.
+    execute(
+        context_of(get_database(url), SYSTEM_CLOCK, Actor("bob", "dispatcher")),
+        SetEtr(outage_id, SYSTEM_CLOCK.now() + timedelta(hours=3), "medium", "dispatcher", None),
+    )
+    button(at, "Yes, do it").click().run()
+    assert any(f"outage {outage_id} was changed by someone else" in e.value for e in at.error)
+    assert outage_row(url, outage_id).state == OutageState.EN_ROUTE, "nothing done on a stale screen"
+
+    # Asked again on the page as it is now, it goes through.
+    button(at, "On site").click().run()
+    button(at, "Yes, do it").click().run()
+    assert any(f"Crew C1 is on site at outage {outage_id} · TX-4." in s.value for s in at.success)
+    assert outage_row(url, outage_id).state == OutageState.ON_SITE
+
+
+def test_a_map_click_chooses_the_outage_drawn_nearest_it_once(territory_db, monkeypatch):
+    """The map's click callback reads the click against the outages as drawn; the page never
+    re-reads the map's last click on later runs (it would name whatever is nearest by then)."""
+    url, territory = territory_db
+    first = make_outage(url, territory, "TX-4")
+    second = make_outage(url, territory, "TX-3", calls=1)
+    ctx = context_of(get_database(url), SYSTEM_CLOCK, Actor("dispatcher", "dispatcher"))
+    drawn = {r.outage_id: r for r in dispatch_queries.sla_board(ctx)}
+    state: dict[str, object] = {}
+    monkeypatch.setattr(console_module.st, "session_state", state)
+
+    near_second = drawn[second]
+    state[console_module.MAP_KEY] = {
+        "last_object_clicked": {"lat": near_second.lat + 0.0001, "lng": near_second.lon},
+        "last_object_clicked_count": 1,
+    }
+    console_module.choose_on_map(tuple(drawn.values()))
+    assert state[SELECTED_KEY] == second
+
+    # The same click, against a map that no longer draws that outage, chooses nothing else.
+    state[SELECTED_KEY] = first
+    console_module.choose_on_map(())
+    assert state[SELECTED_KEY] == first

@@ -239,45 +239,64 @@ def dispatch_crew(ctx: Context, cmd: DispatchCrew) -> AssignmentChanged:
 
 @dataclass(frozen=True)
 class MarkEnRoute:
-    """The crew has left for the outage."""
+    """The crew has left for the outage. With `outage_id` and `outage_version` (the outage on the
+    screen), a job since moved to another outage, or an outage changed since, is refused too."""
 
     assignment_id: int
     expected_version: int
+    outage_id: int | None = None
+    outage_version: int | None = None
 
 
 @handles(MarkEnRoute)
 def mark_en_route(ctx: Context, cmd: MarkEnRoute) -> AssignmentChanged:
     with unit_of_work(ctx.db, ctx.actor, OPERATOR_ROLES, against_analysis=True) as session:
         assignment = crews.mark_en_route(
-            session, ctx.clock, ctx.actor, cmd.assignment_id, expected_version=cmd.expected_version
+            session,
+            ctx.clock,
+            ctx.actor,
+            cmd.assignment_id,
+            expected_version=cmd.expected_version,
+            seen=crews.SeenOutage(cmd.outage_id, cmd.outage_version),
         )
         return _assignment(assignment)
 
 
 @dataclass(frozen=True)
 class MarkOnSite:
-    """The crew has arrived: this stops the on-site clock."""
+    """The crew has arrived: this stops the on-site clock. `outage_id` and `outage_version` as for
+    `MarkEnRoute`."""
 
     assignment_id: int
     expected_version: int
+    outage_id: int | None = None
+    outage_version: int | None = None
 
 
 @handles(MarkOnSite)
 def mark_on_site(ctx: Context, cmd: MarkOnSite) -> AssignmentChanged:
     with unit_of_work(ctx.db, ctx.actor, OPERATOR_ROLES, against_analysis=True) as session:
         assignment = crews.mark_on_site(
-            session, ctx.clock, ctx.actor, cmd.assignment_id, expected_version=cmd.expected_version
+            session,
+            ctx.clock,
+            ctx.actor,
+            cmd.assignment_id,
+            expected_version=cmd.expected_version,
+            seen=crews.SeenOutage(cmd.outage_id, cmd.outage_version),
         )
         return _assignment(assignment)
 
 
 @dataclass(frozen=True)
 class CancelAssignment:
-    """Call a crew off a job, saying why; the crew is available again."""
+    """Call a crew off a job, saying why; the crew is available again. `outage_id` and
+    `outage_version` as for `MarkEnRoute`."""
 
     assignment_id: int
     reason: str
     expected_version: int | None
+    outage_id: int | None = None
+    outage_version: int | None = None
 
 
 @handles(CancelAssignment)
@@ -290,6 +309,7 @@ def cancel_assignment(ctx: Context, cmd: CancelAssignment) -> AssignmentChanged:
             cmd.assignment_id,
             cmd.reason,
             expected_version=cmd.expected_version,
+            seen=crews.SeenOutage(cmd.outage_id, cmd.outage_version),
         )
         return _assignment(assignment)
 
@@ -303,9 +323,9 @@ class ApplyStormPlan:
 
 @handles(ApplyStormPlan)
 def apply_storm_plan(ctx: Context, cmd: ApplyStormPlan) -> tuple[PlanOutcome, ...]:
-    """Each row in its own transaction, against the crew version planned. A row whose crew was
-    taken, or whose outage got a crew or closed since the plan was made, is reported with its
-    Conflict; the other rows still go ahead."""
+    """Each row in its own transaction, against the crew and outage versions planned. A row whose
+    crew was taken, or whose outage changed (got a crew, closed, a colleague's edit) since the plan
+    was made, is reported with its Conflict; the other rows still go ahead."""
     ctx.actor.require(*OPERATOR_ROLES)
     results: list[PlanOutcome] = []
     for row in cmd.rows:
@@ -318,6 +338,7 @@ def apply_storm_plan(ctx: Context, cmd: ApplyStormPlan) -> tuple[PlanOutcome, ..
                     row.outage_id,
                     row.crew_id,
                     crew_version=row.crew_version,
+                    outage_version=row.outage_version,
                     require_unassigned=True,
                 )
                 done = _assignment(assignment)
