@@ -462,7 +462,7 @@ def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
                 [
                     {
                         t("crew.col.crew"): f"{c.code} · {c.name}",
-                        t("crew.col.kind"): c.kind,
+                        t("crew.col.kind"): t(f"mw.crewkind.{c.kind}"),
                         t("crew.col.km"): round(c.distance_km, 1),
                         t("crew.col.eta"): local_time(c.eta, tz, "%H:%M"),
                         t("crew.col.clock"): "✓" if c.meets_on_site_clock else "✗",

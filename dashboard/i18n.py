@@ -66,6 +66,50 @@ def language_switch() -> None:
     )
 
 
+def in_language(english: str, chinese: str | None) -> str:
+    """A text kept in both languages (a warning's title): the reader's, or the English one when
+    no Chinese was written."""
+    return chinese if current_language() == "zh" and chinese else english
+
+
+def choose_placeholder() -> str:
+    """For a multiselect or an empty selectbox: without one Streamlit writes "Choose options"."""
+    return t("select.placeholder")
+
+
+# Chart date axes in numbers and the reader's words: Vega-Lite's own labels are English month
+# names ("December"), whatever the page's language. Keys are the time units Vega picks per tick.
+TIME_AXIS_FORMATS = {
+    "en": {
+        "year": "%Y",
+        "quarter": "%Y-%m",
+        "month": "%Y-%m",
+        "week": "%m-%d",
+        "date": "%m-%d",
+        "hours": "%H:%M",
+        "minutes": "%H:%M",
+        "seconds": "%H:%M:%S",
+        "milliseconds": "%H:%M:%S",
+    },
+    "zh": {
+        "year": "%Y年",
+        "quarter": "%Y年%m月",
+        "month": "%Y年%m月",
+        "week": "%m月%d日",
+        "date": "%m月%d日",
+        "hours": "%H:%M",
+        "minutes": "%H:%M",
+        "seconds": "%H:%M:%S",
+        "milliseconds": "%H:%M:%S",
+    },
+}
+
+
+def time_axis_format() -> dict[str, str]:
+    """A Vega time multi-format for the current language (the `format` of a temporal axis)."""
+    return TIME_AXIS_FORMATS[current_language()]
+
+
 def local_time(when: datetime | None, tz: ZoneInfo | None = None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if when is None:
         return "—"

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import altair as alt
 import folium
 import pandas as pd
 from branca.element import Element, Figure, MacroElement
@@ -231,7 +232,8 @@ def warning_banner(
     warning: PublicWarning, snapshot: PublicSnapshot, language: str, translate: Translate, tz: ZoneInfo
 ) -> str:
     """One warning as a banner in its signal colour; every text in it is escaped."""
-    title = warning.title_zh if language == "zh" else warning.title_en
+    # A warning written only in English still has a title on the Chinese page.
+    title = (warning.title_zh or warning.title_en) if language == "zh" else warning.title_en
     text = warning.text_zh if language == "zh" else warning.text_en
     areas = ", ".join(district_name(snapshot, code, language) for code in warning.districts)
     heading = translate(
@@ -289,17 +291,55 @@ def district_rows(
 
 
 def progress_frame(snapshot: PublicSnapshot, language: str, tz: ZoneInfo) -> pd.DataFrame:
-    """Customers without power per district (columns) at each sample time (index, local time);
-    districts that had no outage in the window are left out so the chart stays readable.
+    """The share of customers with power (per cent) in each district (columns) at each sample
+    time (index, local time): it rises as power comes back, which is what "restoration
+    progress" says. Districts that had no outage in the window are left out (a flat line at
+    100 % tells nothing).
 
     Times are text on a 24-hour clock (a chart's own date axis would write "03 PM"), with the date
     when the samples cross midnight so the text still sorts in time order."""
     names = {d.code: d.name_zh if language == "zh" else d.name_en for d in snapshot.districts}
-    columns = {names.get(code, code): values for code, values in snapshot.progress_out.items() if any(values)}
+    served = {d.code: d.customers_served for d in snapshot.districts}
+    columns = {
+        names.get(code, code): [share_with_power(out, served.get(code, 0)) for out in values]
+        for code, values in snapshot.progress_out.items()
+        if any(values)
+    }
     moments = [moment.astimezone(tz) for moment in snapshot.progress_times]
     one_day = len({moment.date() for moment in moments}) <= 1
     index = pd.Index([moment.strftime("%H:%M" if one_day else "%m-%d %H:%M") for moment in moments])
     return pd.DataFrame(columns, index=index)
+
+
+def share_with_power(out: int, served: int) -> float:
+    """Per cent of a district's customers with power, 2 decimals (100 when it serves nobody)."""
+    return 100.0 if served <= 0 else round(100 * (1 - min(out, served) / served), 2)
+
+
+def progress_chart(progress: pd.DataFrame, translate: Translate) -> alt.Chart:
+    """The progress lines with the reader's words on the axes and the legend below the plot, so
+    long district names never push the plot narrow or get cut off at the right edge."""
+    time, district, share = (translate(f"public.progress.{k}") for k in ("time", "district", "share"))
+    data = progress.rename_axis("at").reset_index()
+    data = data.melt(id_vars="at", var_name="district", value_name="share")
+    lowest = float(data["share"].min()) if len(data) else 0.0
+    # From a little under the lowest share to 100 %: a 2 % dip must be seen, not drawn flat.
+    floor = max(0.0, min(lowest - (100 - lowest) * 0.1, 99.0))
+    return (
+        alt.Chart(data)
+        .mark_line(point=len(progress) < 30)
+        .encode(
+            x=alt.X("at:O", title=time, sort=None, axis=alt.Axis(labelAngle=0, labelOverlap=True)),
+            y=alt.Y("share:Q", title=share, scale=alt.Scale(domain=[floor, 100])),
+            color=alt.Color("district:N", title=district, legend=alt.Legend(orient="bottom", columns=4)),
+            tooltip=[
+                alt.Tooltip("at:O", title=time),
+                alt.Tooltip("district:N", title=district),
+                alt.Tooltip("share:Q", title=share, format=".2f"),
+            ],
+        )
+        .properties(height=320)
+    )
 
 
 def page_parts(
