@@ -479,7 +479,8 @@ def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
                     t("action.choose_crew"),
                     range(len(available)),
                     format_func=lambda i: (
-                        f"{available[i].code} · ETA {local_time(available[i].eta, tz, '%H:%M')}"
+                        f"{available[i].code} · {t('crew.col.eta')} "
+                        f"{local_time(available[i].eta, tz, '%H:%M')}"
                     ),
                     key=f"crew-choice-{o.id}",
                 )
@@ -509,7 +510,11 @@ def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
             t("etr.time"), value=default.time(), step=timedelta(minutes=15), key=f"etr-time-{o.id}"
         )
         confidence = st.selectbox(
-            t("etr.confidence"), ["high", "medium", "low"], index=1, key=f"etr-conf-{o.id}"
+            t("etr.confidence"),
+            ["high", "medium", "low"],
+            index=1,
+            format_func=lambda c: t(f"confidence.{c}"),
+            key=f"etr-conf-{o.id}",
         )
         if st.button(t("action.set_etr"), key=f"etr-set-{o.id}"):
             etr_at = datetime.combine(day, at, tzinfo=tz)

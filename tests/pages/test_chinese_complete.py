@@ -20,17 +20,23 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from google.protobuf.message import Message
-from sqlalchemy import update
+from sqlalchemy import select, update
 from streamlit.testing.v1 import AppTest
 
+from dashboard.console import SELECTED_KEY
+from emergency.app.bus import execute
+from emergency.app.commands.admin import RestartDemo
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import get_database
-from emergency.core.models import Crew, Customer, Depot
+from emergency.core.models import Crew, Customer, Depot, Outage, Role
+from emergency.core.settings import get_setting, set_setting
 from emergency.network import important_users as register
 from emergency.public import snapshot as publish
+from emergency.simulator.runner import RunSummary
 from tests.pages.conftest import APP, page
 from tests.support.app_calls import submit_feedback
+from tests.support.app_context import context_of
 from tests.support.commands import submit_reports
 from tests.support.disaster import issue_typhoon_warning
 from tests.support.small_territory import PASSWORDS
@@ -296,6 +302,38 @@ def test_every_page_in_chinese_shows_no_english_word(storm_db, role, name):
     assert not at.exception, at.exception
     english = english_on(at)
     assert not english, f"{name} as {role or 'the public'} shows English: {english}"
+
+
+def test_the_dispatcher_console_with_an_outage_open_shows_no_english_word(storm_db):
+    """The detail panel too: reports, crews with their kind, important users, history."""
+    at = signed_in_as("dispatcher")
+    with get_database(storm_db).read() as session:
+        outage_id = session.scalars(select(Outage.id).order_by(Outage.id)).first()
+    at.session_state[SELECTED_KEY] = outage_id
+    at.switch_page(page("dispatcher_map.py")).run()
+    assert not at.exception, at.exception
+    assert any(str(outage_id) in s.value for s in at.subheader), "the outage's panel is open"
+    assert not english_on(at)
+
+
+def test_the_storm_simulators_progress_reads_in_chinese(storm_db):
+    """The progress line is saved as figures and said in the reader's words (it was one English
+    sentence, saved by the simulator)."""
+    db = get_database(storm_db)
+    with db.write() as session:
+        set_setting(session, "territory.is_demo", True, SYSTEM_CLOCK)
+    execute(context_of(db, SYSTEM_CLOCK, Actor("admin", Role.ADMIN)), RestartDemo("typhoon", 7))
+    summary = RunSummary("typhoon", 7, 10.0, damages=3, reports_sent=40, outages={1, 2}, dispatched=1)
+    with db.write() as session:
+        run = dict(get_setting(session, "simulator.run"))
+        run.update(minute=10.0, summary=summary.line(), counts=summary.counts())
+        set_setting(session, "simulator.run", run, SYSTEM_CLOCK)
+    at = signed_in_as("admin")
+    at.switch_page(page("simulator_admin.py")).run()
+    assert not at.exception, at.exception
+    progress = next(c.value for c in at.caption if c.value.startswith("进展"))
+    assert "3 台设备故障" in progress and "发送报修 40 条" in progress and "停电事件 2 起" in progress
+    assert not english_on(at)
 
 
 def test_the_check_finds_english_a_chinese_page_would_show():
