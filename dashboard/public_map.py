@@ -19,7 +19,7 @@ import pandas as pd
 from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
-from dashboard import maps
+from dashboard import charts, maps
 from emergency.public.snapshot import PublicSnapshot, PublicWarning
 
 Translate = Callable[..., str]
@@ -235,7 +235,8 @@ def warning_banner(
     # A warning written only in English still has a title on the Chinese page.
     title = (warning.title_zh or warning.title_en) if language == "zh" else warning.title_en
     text = warning.text_zh if language == "zh" else warning.text_en
-    areas = ", ".join(district_name(snapshot, code, language) for code in warning.districts)
+    separator = "、" if language == "zh" else ", "  # the Chinese list comma
+    areas = separator.join(district_name(snapshot, code, language) for code in warning.districts)
     heading = translate(
         "public.warning_heading",
         level=translate(f"public.level.{warning.level}"),
@@ -331,7 +332,7 @@ def progress_chart(progress: pd.DataFrame, translate: Translate) -> alt.Chart:
         .encode(
             x=alt.X("at:O", title=time, sort=None, axis=alt.Axis(labelAngle=0, labelOverlap=True)),
             y=alt.Y("share:Q", title=share, scale=alt.Scale(domain=[floor, 100])),
-            color=alt.Color("district:N", title=district, legend=alt.Legend(orient="bottom", columns=4)),
+            color=charts.categories("district:N", district),
             tooltip=[
                 alt.Tooltip("at:O", title=time),
                 alt.Tooltip("district:N", title=district),

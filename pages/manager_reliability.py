@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import services
-from dashboard.i18n import current_language, t
+from dashboard.charts import legend_below, symlog_ticks
+from dashboard.i18n import current_language, t, time_axis_format
 from dashboard.session import require_role
 from emergency.app.context import Context
 from emergency.app.queries import reporting as queries
@@ -73,7 +74,8 @@ def today_gauge(saidi: float, t_med: float) -> alt.LayerChart | alt.FacetChart:
     bar_colour = MED_COLOUR if saidi > t_med else DAY_COLOUR
     bar = alt.Chart(pd.DataFrame({"value": [saidi]})).mark_bar(color=bar_colour, size=28)
     rule = alt.Chart(pd.DataFrame({"value": [t_med]})).mark_tick(color="black", thickness=3, size=44)
-    encode = {"x": alt.X("value:Q", scale=scale, title=t("rel.today_saidi"))}
+    # No axis title: the metric above names the figure, and in 70 px a title was cut in half.
+    encode = {"x": alt.X("value:Q", scale=scale, title=None)}
     label = rule.mark_text(align="left", dx=4, dy=-20, text="T_MED").encode(**encode)
     return alt.layer(track.encode(**encode), bar.encode(**encode), rule.encode(**encode), label).properties(
         height=70
@@ -91,14 +93,22 @@ def daily_chart(report: ReliabilityReport) -> alt.LayerChart | alt.FacetChart:
         }
     )
     colours = alt.Scale(domain=[t("rel.normal_day"), t("rel.med_day")], range=[DAY_COLOUR, MED_COLOUR])
+    threshold = report.threshold.t_med if report.threshold is not None else 0.0
+    ticks = symlog_ticks(max(float(report.daily.max()) if len(report.daily) else 0.0, threshold))
     bars = (
         alt.Chart(data)
         .mark_bar()
         .encode(
-            x=alt.X("day:T", title=t("rel.day")),
-            # A symmetric log scale: a typhoon day is a hundred normal days, and both must be read.
-            y=alt.Y("saidi:Q", title=t("rel.daily_saidi"), scale=alt.Scale(type="symlog")),
-            color=alt.Color("kind:N", scale=colours, title=None, legend=alt.Legend(orient="top")),
+            x=alt.X("day:T", title=t("rel.day"), axis=alt.Axis(format=time_axis_format())),
+            # A symmetric log scale: a typhoon day is a hundred normal days, and both must be read;
+            # its ticks are given, or Vega-Lite labels only the ends (0 and 140).
+            y=alt.Y(
+                "saidi:Q",
+                title=t("rel.daily_saidi"),
+                scale=alt.Scale(type="symlog", domain=[0, ticks[-1]]),
+                axis=alt.Axis(values=ticks, format="~r"),  # 200, not 2e+2
+            ),
+            color=alt.Color("kind:N", scale=colours, title=None, legend=legend_below(None)),
             tooltip=[alt.Tooltip("day:T", title=t("rel.day")), alt.Tooltip("saidi:Q", format=".2f")],
         )
     )

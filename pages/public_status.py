@@ -19,6 +19,7 @@ from emergency.core.config import load_settings
 
 TABLE_ROW_PX = 35  # Streamlit's dataframe row height
 WITH_POWER_COLOUR = "green"
+SHARE_COLUMN_PX = 150  # a bar long enough to tell 90 % from 99 %
 ETR_COLUMN_PX = 300  # "12-05 18:30 – 12-05 21:00 · 2 being reassessed" in full
 
 ctx = services.context(PUBLIC)
@@ -79,10 +80,11 @@ st.dataframe(
         # Green: the filled part is the customers with power, the same green as a restored area on
         # the map. Red means one thing on this page: without power.
         t("public.col.share"): st.column_config.ProgressColumn(
-            format="%.2f%%", min_value=0, max_value=100, color=WITH_POWER_COLOUR
+            format="%.2f%%", min_value=0, max_value=100, color=WITH_POWER_COLOUR, width=SHARE_COLUMN_PX
         ),
         # Wide enough for a range of two times and "N being reassessed", on a laptop too.
         t("public.col.etr"): st.column_config.TextColumn(width=ETR_COLUMN_PX),
+        t("public.col.district"): st.column_config.TextColumn(pinned=True),
     },
 )
 
