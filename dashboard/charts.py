@@ -8,13 +8,14 @@ words (`dashboard.i18n.time_axis_format`); a log-like axis gets ticks a person c
 from __future__ import annotations
 
 import math
+from typing import Final
 
 import altair as alt
 
 LEGEND_COLUMNS = 4
 # Series that are only different things (districts) get colours that say nothing else: no red,
 # which on these pages means without power, breached or past a threshold.
-CATEGORY_SCHEME = "dark2"
+CATEGORY_SCHEME: Final = "dark2"
 STEPS = (1, 2, 5)  # ticks of a log-like axis: 1, 2, 5, 10, 20, 50, ...
 MAX_TICKS = 9
 

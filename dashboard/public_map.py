@@ -37,6 +37,7 @@ AREA_EDGE = "#4a0010"
 RESTORED_EDGE = "#0b5d2a"
 # The outage areas feed (dashboard/public_api.py), on the page's own origin like /vendor/leaflet.
 AREAS_URL = "/api/public/outages.geojson"
+PROGRESS_CHART_PX = 440
 # Text on the yellow signal must be dark to be read; on the others white.
 DARK_TEXT_LEVELS = frozenset({"yellow"})
 
@@ -271,21 +272,24 @@ def etr_range(
 def district_rows(
     snapshot: PublicSnapshot, language: str, translate: Translate, tz: ZoneInfo
 ) -> list[dict[str, Any]]:
-    """The district table: one row per district, columns named in the reader's language."""
+    """The district table: one row per district, columns named in the reader's language.
+
+    What a customer looks for comes first (without power, with power, when it comes back): on a
+    phone the table scrolls sideways after the district's name, and these stay in view."""
     return [
         {
             translate("public.col.district"): d.name_zh if language == "zh" else d.name_en,
-            translate("public.col.type"): translate(f"area.{d.area_type}"),
-            translate("public.col.served"): d.customers_served,
             translate("public.col.out"): d.customers_out,
             translate("public.col.share"): round(d.share_with_power * 100, 2),
-            translate("public.col.outages"): d.outages,
-            translate("public.col.restored"): d.customers_restored,
             translate("public.col.etr"): etr_range(
                 d.etr_earliest, d.etr_latest, d.etrs_reassessed, translate, tz
             )
             if d.outages
             else "",
+            translate("public.col.outages"): d.outages,
+            translate("public.col.restored"): d.customers_restored,
+            translate("public.col.served"): d.customers_served,
+            translate("public.col.type"): translate(f"area.{d.area_type}"),
         }
         for d in snapshot.districts
     ]
@@ -339,7 +343,8 @@ def progress_chart(progress: pd.DataFrame, translate: Translate) -> alt.Chart:
                 alt.Tooltip("share:Q", title=share, format=".2f"),
             ],
         )
-        .properties(height=320)
+        # The height is the whole chart's, legend and axes included: the plot keeps about 300 px.
+        .properties(height=PROGRESS_CHART_PX)
     )
 
 

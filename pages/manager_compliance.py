@@ -88,15 +88,15 @@ def histogram(values: pd.Series, limit: float, title: str, axis: str) -> alt.Lay
 # Every column of the clocks table in view at 1366 px wide (the p90 column was cut off): widths
 # in px for the longer of the two languages' headers and values; the clock's name stays pinned.
 CLOCK_TABLE_PX = {
-    "cmp.col.clock": 160,
-    "cmp.col.limit": 60,
-    "cmp.area_type": 80,
-    "cmp.col.kind": 75,
-    "cmp.outages": 70,
+    "cmp.col.clock": 205,
+    "cmp.col.limit": 55,
+    "cmp.area_type": 72,
+    "cmp.col.kind": 70,
+    "cmp.outages": 65,
     "cmp.col.met": 55,
     "cmp.col.missed": 60,
-    "cmp.col.running": 70,
-    "cmp.col.share": 80,
+    "cmp.col.running": 65,
+    "cmp.col.share": 72,
     "cmp.col.mean": 60,
     "cmp.col.median": 65,
     "cmp.col.p90": 55,

@@ -19,7 +19,7 @@ from emergency.core.config import load_settings
 
 TABLE_ROW_PX = 35  # Streamlit's dataframe row height
 WITH_POWER_COLOUR = "green"
-SHARE_COLUMN_PX = 150  # a bar long enough to tell 90 % from 99 %
+SHARE_COLUMN_PX = 115  # a bar to tell 90 % from 99 %, with its figure, in view on a phone
 ETR_COLUMN_PX = 300  # "12-05 18:30 – 12-05 21:00 · 2 being reassessed" in full
 
 ctx = services.context(PUBLIC)

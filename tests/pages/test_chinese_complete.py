@@ -142,6 +142,7 @@ USERNAMES = frozenset(PASSWORDS) | {"meng", "hotline", "simulator", "system", "p
 # Codes and references: device codes (TX-4), references (R-12, FB-20261205-AB12), settings keys
 # (simulator.demo_enabled), CSV columns (account_no), e-mail-like and URLs.
 CODE_PATTERNS = [
+    r"(?s)<style>.*?</style>",  # a style sheet is not read
     r"<[^>]*>",  # markup is not read: HTML tags with their attributes
     r":material/[a-z_]+:",  # icons
     r":[a-z]+\[",  # Streamlit's colour directives, :red[...]

@@ -81,7 +81,7 @@ def test_power_status_plots_the_share_with_power_under_named_axes(public_db):  #
     (spec,) = charts(at)
     encoding = spec["encoding"]
 
-    assert encoding["y"]["title"] == "Customers with power (%)"  # not customers out, rising
+    assert encoding["y"]["title"] == "With power (%)"  # not customers out, rising
     assert encoding["x"]["title"] == "Time"
     assert encoding["color"]["legend"]["orient"] == "bottom"
     # Both outages of the fixture are in their districts now: the last point is below 100 %.

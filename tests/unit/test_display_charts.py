@@ -19,7 +19,7 @@ START = datetime(2026, 12, 5, 6, 0, tzinfo=UTC)
 
 def english(key: str, **values: object) -> str:
     words = {"public.progress.time": "Time", "public.progress.district": "District"}
-    words["public.progress.share"] = "Customers with power (%)"
+    words["public.progress.share"] = "With power (%)"
     return words[key]
 
 
@@ -79,7 +79,7 @@ def test_the_progress_chart_names_its_axes_and_keeps_red_out_of_its_series():
 
     encoding = spec["encoding"]
     assert encoding["x"]["title"] == "Time"
-    assert encoding["y"]["title"] == "Customers with power (%)"
+    assert encoding["y"]["title"] == "With power (%)"
     assert encoding["y"]["scale"]["domain"][1] == 100
     assert encoding["color"]["legend"]["orient"] == "bottom"  # long names never squeeze the plot
     assert encoding["color"]["legend"]["labelLimit"] == 0  # nor get cut
