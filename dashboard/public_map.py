@@ -324,7 +324,9 @@ def share_with_power(out: int, served: int) -> float:
 def progress_chart(progress: pd.DataFrame, translate: Translate) -> alt.Chart:
     """The progress lines with the reader's words on the axes and the legend below the plot, so
     long district names never push the plot narrow or get cut off at the right edge."""
-    time, district, share = (translate(f"public.progress.{k}") for k in ("time", "district", "share"))
+    time = translate("public.progress.time")
+    district = translate("public.progress.district")
+    share = translate("public.progress.share")
     data = progress.rename_axis("at").reset_index()
     data = data.melt(id_vars="at", var_name="district", value_name="share")
     lowest = float(data["share"].min()) if len(data) else 0.0

@@ -64,11 +64,15 @@ INDEX_TABLE_PX = (160, 65, 80, 80, 65, 75, 65, 95, 105, 105)
 
 
 # Headers too long for their column, shown short with the full name as the column's help.
-SHORT_HEADERS = ("rel.customers_served", "rel.customer_interruptions", "rel.customer_minutes")
+SHORT_HEADERS = {
+    "rel.customers_served": "rel.customers_served_short",
+    "rel.customer_interruptions": "rel.customer_interruptions_short",
+    "rel.customer_minutes": "rel.customer_minutes_short",
+}
 
 
 def index_widths(table: pd.DataFrame) -> dict[str, st.column_config.Column]:
-    short = {t(key): t(f"{key}_short") for key in SHORT_HEADERS}
+    short = {t(key): t(short_key) for key, short_key in SHORT_HEADERS.items()}
     return {
         str(name): st.column_config.Column(
             short.get(str(name)),
