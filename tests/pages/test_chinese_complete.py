@@ -320,6 +320,19 @@ def test_every_page_in_chinese_shows_no_english_word(storm_db, role, name):
     assert not english, f"{name} as {role or 'the public'} shows English: {english}"
 
 
+def test_the_answer_to_check_my_outage_is_in_chinese(storm_db):
+    """The answer too, not only the form: the hospital on TX-3 (customer 8) reported its outage."""
+    at = signed_in_as(None)
+    at.switch_page(page("public_check.py")).run()
+    at.text_input(key="check_account").input("9000000008")
+    at.text_input(key="check_last4").input("0008")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    answer = "\n".join(m.value for m in (*at.success, *at.info, *at.warning, *at.markdown))
+    assert "停电" in answer or "供电" in answer, answer
+    assert not english_on(at)
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="The recommended crews' reasons are written in English by emergency/dispatch/plan.py "
