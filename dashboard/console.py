@@ -579,7 +579,11 @@ def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
             t("etr.time"), value=default.time(), step=timedelta(minutes=15), key=f"etr-time-{o.id}"
         )
         confidence = st.selectbox(
-            t("etr.confidence"), ["high", "medium", "low"], index=1, key=f"etr-conf-{o.id}"
+            t("etr.confidence"),
+            ["high", "medium", "low"],
+            index=1,
+            format_func=lambda c: t(f"confidence.{c}"),
+            key=f"etr-conf-{o.id}",
         )
         if st.button(t("action.set_etr"), key=f"etr-set-{o.id}"):
             etr_at = datetime.combine(day, at, tzinfo=tz)
@@ -606,7 +610,7 @@ def recommended_crew(actor: Actor, outage_id: int, tz: ZoneInfo) -> CrewOption |
         [
             {
                 t("crew.col.crew"): f"{c.code} · {c.name}",
-                t("crew.col.kind"): c.kind,
+                t("crew.col.kind"): t(f"mw.crewkind.{c.kind}"),
                 t("crew.col.km"): round(c.distance_km, 1),
                 t("crew.col.eta"): local_time(c.eta, tz, "%H:%M"),
                 t("crew.col.clock"): "✓" if c.meets_on_site_clock else "✗",
@@ -624,7 +628,9 @@ def recommended_crew(actor: Actor, outage_id: int, tz: ZoneInfo) -> CrewOption |
     choice = st.selectbox(
         t("action.choose_crew"),
         list(available),
-        format_func=lambda i: f"{available[i].code} · ETA {local_time(available[i].eta, tz, '%H:%M')}",
+        format_func=lambda i: (
+            f"{available[i].code} · {t('crew.col.eta')} {local_time(available[i].eta, tz, '%H:%M')}"
+        ),
         key=f"crew-choice-{outage_id}",
     )
     return available.get(choice) if choice is not None else None

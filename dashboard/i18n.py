@@ -6,6 +6,7 @@ the module is first imported.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,8 @@ from emergency.core.config import REPO_ROOT, load_settings
 from emergency.core.vocabulary import Hazard, hazard_in_text, hazard_name
 
 LANGUAGE_KEY = "lang"
+# An ISO 8601 date and time ("2026-12-05T06:30:00+00:00"), as the audit trail stores moments.
+ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 LANGUAGE_LABELS = {"en": "English", "zh": "简体中文"}
 
 CATALOGUE_DIR = REPO_ROOT / "data" / "i18n"
@@ -64,6 +67,63 @@ def language_switch() -> None:
         key=LANGUAGE_KEY,
         selection_mode="single",
     )
+
+
+def in_language(english: str, chinese: str | None) -> str:
+    """A text kept in both languages (a warning's title): the reader's, or the English one when
+    no Chinese was written."""
+    return chinese if current_language() == "zh" and chinese else english
+
+
+def choose_placeholder() -> str:
+    """For a multiselect or an empty selectbox: without one Streamlit writes "Choose options"."""
+    return t("select.placeholder")
+
+
+# Chart date axes in numbers and the reader's words: Vega-Lite's own labels are English month
+# names ("December"), whatever the page's language. Keys are the time units Vega picks per tick.
+TIME_AXIS_FORMATS = {
+    "en": {
+        "year": "%Y",
+        "quarter": "%Y-%m",
+        "month": "%Y-%m",
+        "week": "%m-%d",
+        "date": "%m-%d",
+        "hours": "%H:%M",
+        "minutes": "%H:%M",
+        "seconds": "%H:%M:%S",
+        "milliseconds": "%H:%M:%S",
+    },
+    "zh": {
+        "year": "%Y年",
+        "quarter": "%Y年%m月",
+        "month": "%Y年%m月",
+        "week": "%m月%d日",
+        "date": "%m月%d日",
+        "hours": "%H:%M",
+        "minutes": "%H:%M",
+        "seconds": "%H:%M:%S",
+        "milliseconds": "%H:%M:%S",
+    },
+}
+
+
+def time_axis_format() -> dict[str, str]:
+    """A Vega time multi-format for the current language (the `format` of a temporal axis)."""
+    return TIME_AXIS_FORMATS[current_language()]
+
+
+def shown_value(value: object, tz: ZoneInfo | None = None) -> str:
+    """A stored value as a person reads it: a moment (stored as ISO 8601 in UTC) in local time,
+    nothing as "—", anything else as it is."""
+    if isinstance(value, str) and ISO_MOMENT.match(value):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if when.tzinfo is not None:
+            return local_time(when, tz, "%Y-%m-%d %H:%M:%S")
+    return "—" if value is None else str(value)
 
 
 def local_time(when: datetime | None, tz: ZoneInfo | None = None, fmt: str = "%Y-%m-%d %H:%M") -> str:

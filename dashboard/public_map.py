@@ -13,12 +13,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import altair as alt
 import folium
 import pandas as pd
 from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
-from dashboard import maps
+from dashboard import charts, maps
 from emergency.public.snapshot import PublicSnapshot, PublicWarning
 
 Translate = Callable[..., str]
@@ -36,6 +37,7 @@ AREA_EDGE = "#4a0010"
 RESTORED_EDGE = "#0b5d2a"
 # The outage areas feed (dashboard/public_api.py), on the page's own origin like /vendor/leaflet.
 AREAS_URL = "/api/public/outages.geojson"
+PROGRESS_CHART_PX = 440
 # Text on the yellow and orange signals must be dark to be read (white on orange is 2.4:1); on red
 # and blue white (tests/unit/test_status_colours.py holds each pair to WCAG AA, 4.5:1).
 DARK_TEXT_LEVELS = frozenset({"yellow", "orange"})
@@ -232,9 +234,11 @@ def warning_banner(
     warning: PublicWarning, snapshot: PublicSnapshot, language: str, translate: Translate, tz: ZoneInfo
 ) -> str:
     """One warning as a banner in its signal colour; every text in it is escaped."""
-    title = warning.title_zh if language == "zh" else warning.title_en
+    # A warning written only in English still has a title on the Chinese page.
+    title = (warning.title_zh or warning.title_en) if language == "zh" else warning.title_en
     text = warning.text_zh if language == "zh" else warning.text_en
-    areas = ", ".join(district_name(snapshot, code, language) for code in warning.districts)
+    separator = "、" if language == "zh" else ", "  # the Chinese list comma
+    areas = separator.join(district_name(snapshot, code, language) for code in warning.districts)
     heading = translate(
         "public.warning_heading",
         level=translate(f"public.level.{warning.level}"),
@@ -269,38 +273,82 @@ def etr_range(
 def district_rows(
     snapshot: PublicSnapshot, language: str, translate: Translate, tz: ZoneInfo
 ) -> list[dict[str, Any]]:
-    """The district table: one row per district, columns named in the reader's language."""
+    """The district table: one row per district, columns named in the reader's language.
+
+    What a customer looks for comes first (without power, with power, when it comes back): on a
+    phone the table scrolls sideways after the district's name, and these stay in view."""
     return [
         {
             translate("public.col.district"): d.name_zh if language == "zh" else d.name_en,
-            translate("public.col.type"): translate(f"area.{d.area_type}"),
-            translate("public.col.served"): d.customers_served,
             translate("public.col.out"): d.customers_out,
             translate("public.col.share"): round(d.share_with_power * 100, 2),
-            translate("public.col.outages"): d.outages,
-            translate("public.col.restored"): d.customers_restored,
             translate("public.col.etr"): etr_range(
                 d.etr_earliest, d.etr_latest, d.etrs_reassessed, translate, tz
             )
             if d.outages
             else "",
+            translate("public.col.outages"): d.outages,
+            translate("public.col.restored"): d.customers_restored,
+            translate("public.col.served"): d.customers_served,
+            translate("public.col.type"): translate(f"area.{d.area_type}"),
         }
         for d in snapshot.districts
     ]
 
 
 def progress_frame(snapshot: PublicSnapshot, language: str, tz: ZoneInfo) -> pd.DataFrame:
-    """Customers without power per district (columns) at each sample time (index, local time);
-    districts that had no outage in the window are left out so the chart stays readable.
+    """The share of customers with power (per cent) in each district (columns) at each sample
+    time (index, local time): it rises as power comes back, which is what "restoration
+    progress" says. Districts that had no outage in the window are left out (a flat line at
+    100 % tells nothing).
 
     Times are text on a 24-hour clock (a chart's own date axis would write "03 PM"), with the date
     when the samples cross midnight so the text still sorts in time order."""
     names = {d.code: d.name_zh if language == "zh" else d.name_en for d in snapshot.districts}
-    columns = {names.get(code, code): values for code, values in snapshot.progress_out.items() if any(values)}
+    served = {d.code: d.customers_served for d in snapshot.districts}
+    columns = {
+        names.get(code, code): [share_with_power(out, served.get(code, 0)) for out in values]
+        for code, values in snapshot.progress_out.items()
+        if any(values)
+    }
     moments = [moment.astimezone(tz) for moment in snapshot.progress_times]
     one_day = len({moment.date() for moment in moments}) <= 1
     index = pd.Index([moment.strftime("%H:%M" if one_day else "%m-%d %H:%M") for moment in moments])
     return pd.DataFrame(columns, index=index)
+
+
+def share_with_power(out: int, served: int) -> float:
+    """Per cent of a district's customers with power, 2 decimals (100 when it serves nobody)."""
+    return 100.0 if served <= 0 else round(100 * (1 - min(out, served) / served), 2)
+
+
+def progress_chart(progress: pd.DataFrame, translate: Translate) -> alt.Chart:
+    """The progress lines with the reader's words on the axes and the legend below the plot, so
+    long district names never push the plot narrow or get cut off at the right edge."""
+    time = translate("public.progress.time")
+    district = translate("public.progress.district")
+    share = translate("public.progress.share")
+    data = progress.rename_axis("at").reset_index()
+    data = data.melt(id_vars="at", var_name="district", value_name="share")
+    lowest = float(data["share"].min()) if len(data) else 0.0
+    # From a little under the lowest share to 100 %: a 2 % dip must be seen, not drawn flat.
+    floor = max(0.0, min(lowest - (100 - lowest) * 0.1, 99.0))
+    return (
+        alt.Chart(data)
+        .mark_line(point=len(progress) < 30)
+        .encode(
+            x=alt.X("at:O", title=time, sort=None, axis=alt.Axis(labelAngle=0, labelOverlap=True)),
+            y=alt.Y("share:Q", title=share, scale=alt.Scale(domain=[floor, 100])),
+            color=charts.categories("district:N", district),
+            tooltip=[
+                alt.Tooltip("at:O", title=time),
+                alt.Tooltip("district:N", title=district),
+                alt.Tooltip("share:Q", title=share, format=".2f"),
+            ],
+        )
+        # The height is the whole chart's, legend and axes included: the plot keeps about 300 px.
+        .properties(height=PROGRESS_CHART_PX)
+    )
 
 
 def page_parts(

@@ -52,6 +52,17 @@ def scenario_name(scenario: str) -> str:
     return t(f"sim.scenario.{scenario}")
 
 
+def progress_line(run: DemoRun) -> str:
+    """What the run has done so far, in the reader's language; a run saved before the counts were
+    kept has only its English line, shown as it is."""
+    if not run.counts:
+        return run.summary
+    try:
+        return t("sim.progress_line", **run.counts)
+    except KeyError:  # a run saved by another version of the app, with other figures
+        return run.summary
+
+
 def draw_demo_banner() -> None:
     """Says on every page, while a simulated storm runs on this demo, that what is shown is invented."""
     run = current_run()

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import streamlit as st
 
 from dashboard import services
-from dashboard.i18n import local_time, t
+from dashboard.i18n import local_time, shown_value, t
 from dashboard.markdown_text import plain
 from dashboard.selection import id_at, table_key
 from dashboard.session import require_role
@@ -26,6 +26,16 @@ AUDIT_CHOSEN_KEY = "audit-chosen-event"
 ROLES = ["", "dispatcher", "manager", "admin", "system", "public", "intake", "crew_position"]
 
 actor = require_role(Role.MANAGER, Role.ADMIN)
+# The changes and the detail get the room: a change names its fields and both values, and was cut
+# off after a few words (at the right edge, behind six columns). The rest are codes and times.
+AUDIT_COLUMNS_PX = {
+    t("audit.col.at"): st.column_config.Column(width=140),
+    t("audit.action"): st.column_config.Column(width=120),
+    t("audit.entity"): st.column_config.Column(width=80),
+    t("audit.entity_id"): st.column_config.Column(width=60),
+    t("audit.col.changes"): st.column_config.Column(width=420),
+    t("audit.col.detail"): st.column_config.Column(width=260),
+}
 ctx = services.context(actor)
 tz = ctx.tz
 
@@ -82,16 +92,24 @@ else:
     st.markdown(t("audit.count", n=f"{total:,}"))
 
 
+def changes_text(row: AuditRow) -> str:
+    """`field: before → after` per change, moments in local time (the trail stores UTC)."""
+    return "; ".join(
+        f"{c.field}: {shown_value(c.before, tz)} → {shown_value(c.after, tz)}" for c in row.changes
+    )
+
+
 def table(rows: list[AuditRow]) -> list[dict[str, str]]:
     return [
         {
+            # What happened to what, then its changes, in view at 1366 px; who, then the detail.
             t("audit.col.at"): local_time(r.at, tz, "%Y-%m-%d %H:%M:%S"),
-            t("audit.actor"): r.actor,
-            t("login.role"): r.role,
             t("audit.action"): r.action,
             t("audit.entity"): r.entity,
             t("audit.entity_id"): r.entity_id or "",
-            t("audit.col.changes"): audit_query.describe_changes(r.changes),
+            t("audit.col.changes"): changes_text(r),
+            t("audit.actor"): r.actor,
+            t("login.role"): role_label(r.role),
             t("audit.col.detail"): r.detail or "",
         }
         for r in rows
@@ -107,6 +125,7 @@ if page.rows:
         width="stretch",
         on_select="rerun",
         selection_mode="single-row",
+        column_config=AUDIT_COLUMNS_PX,
         # Keyed by the events it lists: new events push rows down, and an old position must
         # never open another event (dashboard.selection); the chosen event stays selected.
         selection_default={"selection": {"rows": [ids.index(chosen)]}} if chosen in ids else None,
@@ -131,8 +150,8 @@ if page.rows:
                 [
                     {
                         t("audit.field"): c.field,
-                        t("audit.before"): "" if c.before is None else str(c.before),
-                        t("audit.after"): "" if c.after is None else str(c.after),
+                        t("audit.before"): "" if c.before is None else shown_value(c.before, tz),
+                        t("audit.after"): "" if c.after is None else shown_value(c.after, tz),
                     }
                     for c in changes
                 ],

@@ -7,7 +7,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import console, services
-from dashboard.i18n import current_language, t
+from dashboard.i18n import choose_placeholder, current_language, t
 from dashboard.session import CONTROL_ROOM_ROLES, idle_too_long, require_role
 from emergency.app.queries import dispatch as dispatch_queries
 from emergency.core.config import load_settings
@@ -84,15 +84,11 @@ def live_figures(layers: dict[str, Any]) -> None:
         r.outage_id for r in board if r.urgency == "breached" and r.urgent is not None and r.urgent.running
     ]
     at_risk = [r.outage_id for r in board if r.urgency == "at_risk"]
-    if breached or at_risk:
-        st.error(
-            t(
-                "alert.clocks",
-                breached=len(breached),
-                at_risk=len(at_risk),
-                ids=", ".join(str(i) for i in (breached + at_risk)[:12]),
-            )
-        )
+    # Red only for clocks past their limit, orange for those about to be; nothing when none is.
+    if breached:
+        st.error(t("alert.clocks_breached", n=len(breached), ids=", ".join(map(str, breached[:12]))))
+    if at_risk:
+        st.warning(t("alert.clocks_at_risk", n=len(at_risk), ids=", ".join(map(str, at_risk[:12]))))
     # A toast for each clock that turned at risk or breached since this dispatcher last looked.
     alerted = st.session_state.setdefault(ALERTED_KEY, set())
     for outage_id, state in [(i, "breached") for i in breached] + [(i, "at_risk") for i in at_risk]:
@@ -106,9 +102,15 @@ def board_and_filters(board: list[BoardRow], selected: int | None) -> None:
     districts = sorted({(r.district_zh if language == "zh" else r.district_en) or "—" for r in board})
     states = sorted({r.state for r in board})
     f1, f2 = st.columns(2)
-    chosen_districts = f1.multiselect(t("board.filter_district"), districts, key="board-districts")
+    chosen_districts = f1.multiselect(
+        t("board.filter_district"), districts, placeholder=choose_placeholder(), key="board-districts"
+    )
     chosen_states = f2.multiselect(
-        t("board.filter_state"), states, format_func=lambda s: t(f"state.{s}"), key="board-states"
+        t("board.filter_state"),
+        states,
+        format_func=lambda s: t(f"state.{s}"),
+        placeholder=choose_placeholder(),
+        key="board-states",
     )
     shown = [
         r

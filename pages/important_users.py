@@ -7,7 +7,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from dashboard import outcome, services
-from dashboard.i18n import current_language, t
+from dashboard.i18n import choose_placeholder, current_language, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import show_outcome
 from dashboard.session import require_role
@@ -100,10 +100,14 @@ districts = services.territory_base(ctx.db.url)["districts"]
 district_codes = sorted(f["properties"]["code"] for f in districts["features"]) if districts else []
 columns = st.columns(4)
 chosen_grades = columns[0].multiselect(
-    t("important.grade"), GRADES, format_func=grade_label, key="iu-f-grade"
+    t("important.grade"), GRADES, format_func=grade_label, placeholder=choose_placeholder(), key="iu-f-grade"
 )
-chosen_kinds = columns[1].multiselect(t("iu.kind"), KINDS, format_func=kind_label, key="iu-f-kind")
-chosen_districts = columns[2].multiselect(t("board.district"), district_codes, key="iu-f-district")
+chosen_kinds = columns[1].multiselect(
+    t("iu.kind"), KINDS, format_func=kind_label, placeholder=choose_placeholder(), key="iu-f-kind"
+)
+chosen_districts = columns[2].multiselect(
+    t("board.district"), district_codes, placeholder=choose_placeholder(), key="iu-f-district"
+)
 search = columns[3].text_input(t("iu.search"), max_chars=100, key="iu-f-search")
 
 users = network_queries.important_users(

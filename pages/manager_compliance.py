@@ -10,8 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import services
+from dashboard.charts import categories
 from dashboard.downloads import csv_bytes
-from dashboard.i18n import current_language, t
+from dashboard.i18n import current_language, t, time_axis_format
 from dashboard.session import require_role
 from emergency.app.queries import reporting as queries
 from emergency.core.models import AreaType, Role
@@ -82,6 +83,31 @@ def histogram(values: pd.Series, limit: float, title: str, axis: str) -> alt.Lay
     )
     rule = alt.Chart(ONE_ROW).mark_rule(color=LIMIT_COLOUR, size=2).encode(x=alt.datum(limit))
     return alt.layer(bars, rule)
+
+
+# Every column of the clocks table in view at 1366 px wide (the p90 column was cut off): widths
+# in px for the longer of the two languages' headers and values; the clock's name stays pinned.
+CLOCK_TABLE_PX = {
+    "cmp.col.clock": 205,
+    "cmp.col.limit": 55,
+    "cmp.area_type": 72,
+    "cmp.col.kind": 70,
+    "cmp.outages": 65,
+    "cmp.col.met": 55,
+    "cmp.col.missed": 60,
+    "cmp.col.running": 65,
+    "cmp.col.share": 72,
+    "cmp.col.mean": 60,
+    "cmp.col.median": 65,
+    "cmp.col.p90": 55,
+}
+
+
+def clock_table_widths() -> dict[str, st.column_config.Column]:
+    return {
+        t(key): st.column_config.Column(width=px, pinned=key == "cmp.col.clock")
+        for key, px in CLOCK_TABLE_PX.items()
+    }
 
 
 def csv_download(label: str, frame: pd.DataFrame, name: str) -> None:
@@ -229,8 +255,9 @@ with clocks_tab:
         ),
         hide_index=True,
         width="stretch",
+        column_config=clock_table_widths(),
     )
-    st.caption(t("cmp.reference_note"))
+    st.caption(t("cmp.minutes_note") + " " + t("cmp.reference_note"))
     csv_download("cmp.download_outages", timings, "sla-outages")
 
 with breaches_tab:
@@ -276,9 +303,14 @@ with curve_tab:
         alt.Chart(chart_data)
         .mark_line(interpolate="step-after")
         .encode(
-            x=alt.X("at:T", title=t("cmp.time"), scale=alt.Scale(type="utc")),
+            x=alt.X(
+                "at:T",
+                title=t("cmp.time"),
+                scale=alt.Scale(type="utc"),
+                axis=alt.Axis(format=time_axis_format()),
+            ),
             y=alt.Y("customers:Q", title=t("cmp.customers_out")),
-            color=alt.Color("district:N", title=t("board.district")),
+            color=categories("district:N", t("board.district")),
             # The territory's total stands out from its districts.
             strokeWidth=alt.condition(alt.datum.district == every, alt.value(3), alt.value(1.2)),
             tooltip=[

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import services
-from dashboard.i18n import current_language, local_time, t
+from dashboard.i18n import current_language, in_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import show_outcome
 from dashboard.session import require_role
@@ -122,7 +122,7 @@ warning_id = st.selectbox(
     t("mw.select"),
     list(every_warning),
     index=list(every_warning).index(default),
-    format_func=lambda i: f"#{i} {every_warning[i]}",
+    format_func=lambda i: f"#{i} {in_language(every_warning[i], overview.warning_titles_zh.get(i))}",
     key="outreach-warning",
 )
 lines = queries.outreach_lines(ctx, warning_id)

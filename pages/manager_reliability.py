@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import services
-from dashboard.i18n import current_language, t
+from dashboard.charts import legend_below, symlog_ticks
+from dashboard.i18n import current_language, t, time_axis_format
 from dashboard.session import require_role
 from emergency.app.context import Context
 from emergency.app.queries import reporting as queries
@@ -21,6 +22,7 @@ NEAR_SHARE = 0.8  # a warning once today's SAIDI reaches this share of T_MED
 MED_COLOUR = "#d62728"
 DAY_COLOUR = "#1f77b4"
 GAUGE_GREY = "#dddddd"
+GAUGE_PX = 100  # the whole gauge with its axis; left to the content, the track came out 16 px high
 WHOLE_TERRITORY = 0
 
 actor = require_role(Role.MANAGER, Role.ADMIN)
@@ -56,6 +58,32 @@ def index_table(frame: pd.DataFrame, labels: pd.Index | list[str], label_title: 
     )
 
 
+# Every column of an index table in view at 1366 px (the customer minutes were cut off): widths in
+# px by column position, for the longer of the two languages' headers and the values.
+INDEX_TABLE_PX = (160, 65, 80, 80, 65, 75, 65, 95, 105, 105)
+
+
+# Headers too long for their column, shown short with the full name as the column's help.
+SHORT_HEADERS = {
+    "rel.customers_served": "rel.customers_served_short",
+    "rel.customer_interruptions": "rel.customer_interruptions_short",
+    "rel.customer_minutes": "rel.customer_minutes_short",
+}
+
+
+def index_widths(table: pd.DataFrame) -> dict[str, st.column_config.Column]:
+    short = {t(key): t(short_key) for key, short_key in SHORT_HEADERS.items()}
+    return {
+        str(name): st.column_config.Column(
+            short.get(str(name)),
+            width=px,
+            help=str(name) if str(name) in short else None,
+            pinned=position == 0,
+        )
+        for position, (name, px) in enumerate(zip(table.columns, INDEX_TABLE_PX, strict=True))
+    }
+
+
 def csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode("utf-8-sig")  # with a BOM, so spreadsheets read Chinese
 
@@ -73,11 +101,11 @@ def today_gauge(saidi: float, t_med: float) -> alt.LayerChart | alt.FacetChart:
     bar_colour = MED_COLOUR if saidi > t_med else DAY_COLOUR
     bar = alt.Chart(pd.DataFrame({"value": [saidi]})).mark_bar(color=bar_colour, size=28)
     rule = alt.Chart(pd.DataFrame({"value": [t_med]})).mark_tick(color="black", thickness=3, size=44)
-    encode = {"x": alt.X("value:Q", scale=scale, title=t("rel.today_saidi"))}
-    label = rule.mark_text(align="left", dx=4, dy=-20, text="T_MED").encode(**encode)
-    return alt.layer(track.encode(**encode), bar.encode(**encode), rule.encode(**encode), label).properties(
-        height=70
-    )
+    # No axis title: the metric above names the figure, and in 70 px a title was cut in half.
+    encode = {"x": alt.X("value:Q", scale=scale, title=None)}
+    # Beside the tick, inside the track: above it the label was cut off by the chart's top edge.
+    label = rule.mark_text(align="left", baseline="middle", dx=6, text="T_MED").encode(**encode)
+    return alt.layer(track.encode(**encode), bar.encode(**encode), rule.encode(**encode), label)
 
 
 def daily_chart(report: ReliabilityReport) -> alt.LayerChart | alt.FacetChart:
@@ -91,14 +119,22 @@ def daily_chart(report: ReliabilityReport) -> alt.LayerChart | alt.FacetChart:
         }
     )
     colours = alt.Scale(domain=[t("rel.normal_day"), t("rel.med_day")], range=[DAY_COLOUR, MED_COLOUR])
+    threshold = report.threshold.t_med if report.threshold is not None else 0.0
+    ticks = symlog_ticks(max(float(report.daily.max()) if len(report.daily) else 0.0, threshold))
     bars = (
         alt.Chart(data)
         .mark_bar()
         .encode(
-            x=alt.X("day:T", title=t("rel.day")),
-            # A symmetric log scale: a typhoon day is a hundred normal days, and both must be read.
-            y=alt.Y("saidi:Q", title=t("rel.daily_saidi"), scale=alt.Scale(type="symlog")),
-            color=alt.Color("kind:N", scale=colours, title=None, legend=alt.Legend(orient="top")),
+            x=alt.X("day:T", title=t("rel.day"), axis=alt.Axis(format=time_axis_format())),
+            # A symmetric log scale: a typhoon day is a hundred normal days, and both must be read;
+            # its ticks are given, or Vega-Lite labels only the ends (0 and 140).
+            y=alt.Y(
+                "saidi:Q",
+                title=t("rel.daily_saidi"),
+                scale=alt.Scale(type="symlog", domain=[0, ticks[-1]]),
+                axis=alt.Axis(values=ticks, format="~r"),  # 200, not 2e+2
+            ),
+            color=alt.Color("kind:N", scale=colours, title=None, legend=legend_below(None)),
             tooltip=[alt.Tooltip("day:T", title=t("rel.day")), alt.Tooltip("saidi:Q", format=".2f")],
         )
     )
@@ -152,7 +188,7 @@ else:
         st.error(t("rel.med_now", saidi=running.saidi, t_med=running.threshold.t_med), icon=":material/bolt:")
     elif share >= NEAR_SHARE:
         st.warning(t("rel.med_near", share=share), icon=":material/warning:")
-    st.altair_chart(today_gauge(running.saidi, running.threshold.t_med), width="stretch")
+    st.altair_chart(today_gauge(running.saidi, running.threshold.t_med), width="stretch", height=GAUGE_PX)
 
 # --- the period --------------------------------------------------------------------------------
 st.subheader(t("rel.indices"))
@@ -162,7 +198,7 @@ if report.overall.empty:
 overall = index_table(
     report.overall, [t("rel.all_days"), t("rel.without_med")][: len(report.overall)], t("rel.period")
 )
-st.dataframe(overall, hide_index=True, width="stretch")
+st.dataframe(overall, hide_index=True, width="stretch", column_config=index_widths(overall))
 if report.threshold is not None:
     threshold = report.threshold
     st.caption(
@@ -202,7 +238,7 @@ with district_tab:
     table = index_table(
         by_district, [district_label(report, i) for i in by_district.index], t("rel.district")
     )
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(table, hide_index=True, width="stretch", column_config=index_widths(table))
     st.download_button(
         t("rel.download"),
         csv(table),
@@ -213,7 +249,7 @@ with district_tab:
 with feeder_tab:
     labels = [report.feeder_names.get(int(i), str(i)) for i in by_feeder.index]
     table = index_table(by_feeder, labels, t("rel.feeder"))
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(table, hide_index=True, width="stretch", column_config=index_widths(table))
     st.download_button(
         t("rel.download"),
         csv(table),

@@ -16,6 +16,11 @@ from emergency.core.models import Role
 from emergency.reporting import sitrep, sitrep_export
 
 DAY_KEY = "sitrep-start-day"
+PREVIEW_KEY = "sitrep-preview"
+PREVIEW_CSS = (
+    f".st-key-{PREVIEW_KEY} table {{display: block; max-width: 100%; overflow-x: auto}}"
+    f" .st-key-{PREVIEW_KEY} td {{word-break: keep-all}}"
+)
 TIME_KEY = "sitrep-start-time"
 
 actor = require_role(Role.MANAGER, Role.ADMIN)
@@ -110,6 +115,10 @@ buttons[1].download_button(
     width="stretch",
 )
 st.subheader(t("sitrep.preview"))
-with st.container(border=True):
+# The preview's tables: a Chinese name in a cell is never broken between its characters (the
+# district table wrapped 白沙镇 over two lines in a column squeezed by its headers; the headers may
+# wrap instead), and a table wider than the page scrolls inside its own box instead of being cut off.
+st.html(f"<style>{PREVIEW_CSS}</style>")
+with st.container(border=True, key=PREVIEW_KEY):
     # Every name and title in it is escaped by to_markdown: none can become a link or HTML.
     st.markdown(markdown)

@@ -11,7 +11,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from dashboard import maps, services
-from dashboard.i18n import current_language, local_time, t
+from dashboard.i18n import choose_placeholder, current_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import show_outcome
 from dashboard.session import require_role
@@ -123,6 +123,7 @@ def warning_form(key: str, initial: dict[str, Any] | None) -> WarningInput | Non
             list(district_names),
             default=first.get("districts", []),
             format_func=lambda c: f"{c} {district_names.get(c, '')}",
+            placeholder=choose_placeholder(),
         )
         c1, c2, c3 = st.columns(3)
         circle = first.get("circle") or {}
@@ -311,7 +312,7 @@ with tab_view:
             {
                 t("important.name"): u.name,
                 t("important.grade"): t(f"grade.{u.grade}"),
-                t("important.kind"): u.kind,
+                t("important.kind"): t(f"customer_kind.{u.kind}"),
                 t("important.backup"): u.backup_hours,
                 t("important.contact"): " ".join(filter(None, [u.contact_name, u.contact_phone])),
                 t("mw.col.districts"): u.district_code,

@@ -18,6 +18,9 @@ from emergency.core.actor import PUBLIC
 from emergency.core.config import load_settings
 
 TABLE_ROW_PX = 35  # Streamlit's dataframe row height
+WITH_POWER_COLOUR = "green"
+SHARE_COLUMN_PX = 115  # a bar to tell 90 % from 99 %, with its figure, in view on a phone
+ETR_COLUMN_PX = 300  # "12-05 18:30 – 12-05 21:00 · 2 being reassessed" in full
 
 ctx = services.context(PUBLIC)
 tz = ctx.tz
@@ -74,12 +77,19 @@ st.dataframe(
     # Every district in view, no inner scrolling: the table is short and people print this page.
     height=TABLE_ROW_PX * (len(snapshot.districts) + 1) + 3,
     column_config={
-        t("public.col.share"): st.column_config.ProgressColumn(format="%.2f%%", min_value=0, max_value=100)
+        # Green: the filled part is the customers with power, the same green as a restored area on
+        # the map. Red means one thing on this page: without power.
+        t("public.col.share"): st.column_config.ProgressColumn(
+            format="%.2f%%", min_value=0, max_value=100, color=WITH_POWER_COLOUR, width=SHARE_COLUMN_PX
+        ),
+        # Wide enough for a range of two times and "N being reassessed", on a laptop too.
+        t("public.col.etr"): st.column_config.TextColumn(width=ETR_COLUMN_PX),
+        t("public.col.district"): st.column_config.TextColumn(pinned=True),
     },
 )
 
 progress = public_map.progress_frame(snapshot, language, tz)
 if not progress.empty and len(progress.columns):
     st.subheader(t("public.progress"))
-    st.line_chart(progress, height=320)
+    st.altair_chart(public_map.progress_chart(progress, t), width="stretch")
     st.caption(t("public.progress_caption", hours=snapshot.event_hours))

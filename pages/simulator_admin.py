@@ -49,8 +49,8 @@ else:
     columns[3].metric(t("sim.state"), t(f"sim.state.{run.state}"))
     columns[4].metric(t("sim.minute"), view.live_minute(run))
     st.caption(f"{t('sim.started')}: {local_time(run.origin)}")
-    if run.summary:
-        st.caption(f"{t('sim.progress')}: {run.summary}")
+    if run.summary or run.counts:
+        st.caption(f"{t('sim.progress')}: {view.progress_line(run)}")
     if run.state == "running" and st.button(t("sim.pause"), key="sim-pause"):
         act(lambda: view.pause(admin), lambda _: t("sim.paused"))
     if run.state == "paused" and st.button(t("sim.resume"), key="sim-resume", type="primary"):

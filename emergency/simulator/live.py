@@ -21,9 +21,9 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -36,6 +36,9 @@ from emergency.core.errors import Conflict, InvalidInput
 from emergency.core.models import Setting
 from emergency.core.settings import get_setting, set_setting
 from emergency.simulator.scenarios import SCENARIOS
+
+if TYPE_CHECKING:  # the runner is imported when a run starts, not with the pages
+    from emergency.simulator.runner import RunSummary
 
 log = logging.getLogger("outage_desk.simulator")
 
@@ -60,6 +63,7 @@ class DemoRun:
     paused_at: datetime | None
     minute: float
     summary: str
+    counts: dict[str, int] = field(default_factory=dict)  # RunSummary.counts(), for the pages' words
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> DemoRun:
@@ -73,6 +77,7 @@ class DemoRun:
             paused_at=datetime.fromisoformat(value["paused_at"]) if value.get("paused_at") else None,
             minute=float(value.get("minute", 0.0)),
             summary=str(value.get("summary", "")),
+            counts={str(k): int(v) for k, v in (value.get("counts") or {}).items()},
         )
 
 
@@ -232,7 +237,7 @@ class LiveDemo:
         self.simulation.advance_to(now)
         finished = self.simulation.idle()
         if finished or self.saved_at is None or now - self.saved_at >= SAVE_EVERY:
-            self._save(run.number, self.simulation.minute, self.simulation.summary.line(), finished)
+            self._save(run.number, self.simulation.minute, self.simulation.summary, finished)
             self.saved_at = now
 
     def _setting(self, key: str) -> Any:
@@ -270,7 +275,7 @@ class LiveDemo:
         lease = run.get("lease") or {}
         return lease.get("owner") == self.owner and datetime.fromisoformat(lease["until"]) > until
 
-    def _save(self, number: int, minute: float, summary: str, finished: bool) -> None:
+    def _save(self, number: int, minute: float, summary: RunSummary, finished: bool) -> None:
         with self.db.write() as session:
             row = session.get(Setting, RUN_KEY, with_for_update=True)
             if row is None or not row.value or int(row.value["number"]) != number:
@@ -278,7 +283,8 @@ class LiveDemo:
             run = dict(row.value)
             if run["state"] != RUNNING:
                 return
-            run["minute"], run["summary"] = round(minute, 2), summary
+            run["minute"], run["summary"] = round(minute, 2), summary.line()
+            run["counts"] = summary.counts()
             if finished:
                 run["state"] = FINISHED
             set_setting(session, RUN_KEY, run, self.clock, by="simulator")

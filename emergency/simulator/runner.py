@@ -142,6 +142,20 @@ class RunSummary:
             f"{self.still_active} still active"
         )
 
+    def counts(self) -> dict[str, int]:
+        """The figures of `line()` as data, for a page to say in its reader's language."""
+        return {
+            "minutes": round(self.minutes),
+            "damages": self.damages,
+            "reports_sent": self.reports_sent,
+            "reports_refused": self.reports_refused,
+            "outages": len(self.outages),
+            "dispatched": self.dispatched,
+            "restored": self.restored,
+            "false_alarms": self.false_alarms,
+            "still_active": self.still_active,
+        }
+
 
 @dataclass
 class _OnSite:

@@ -3,7 +3,7 @@ data (dataclasses, tuples, bytes), never an ORM object."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -81,6 +81,7 @@ class OutreachOverview:
     disaster_district_ids: frozenset[int]
     queue: tuple[QueueRow, ...]
     warning_titles: dict[int, str]  # every warning, newest first, by its English title
+    warning_titles_zh: dict[int, str] = field(default_factory=dict)  # the Chinese titles written
 
 
 def warning_rows(ctx: Context) -> tuple[WarningRow, ...]:
@@ -125,13 +126,15 @@ def warning_preview(ctx: Context, warning_id: int) -> area_preview.WarningPrevie
 def outreach_overview(ctx: Context) -> OutreachOverview:
     now = ctx.clock.now()
     with read_as(ctx.db, ctx.actor, MANAGER_ROLES) as session:
+        every = lifecycle.list_warnings(session)
         return OutreachOverview(
             in_force_ids=tuple(w.id for w in warnings_in_force(session, now)),
             disaster_district_ids=frozenset(lifecycle.disaster_mode_districts(session, now)),
             queue=tuple(
                 disaster_priority_queue(session, ctx.clock, network_model(session, ctx.db.url), ctx.tz)
             ),
-            warning_titles={w.id: w.title_en for w in lifecycle.list_warnings(session)},
+            warning_titles={w.id: w.title_en for w in every},
+            warning_titles_zh={w.id: w.title_zh for w in every if w.title_zh},
         )
 
 
