@@ -289,7 +289,7 @@ def sla_board(shown: list[BoardRow], language: str, tz: ZoneInfo, selected: int 
         hide_index=True,
         width="stretch",
         # The reason is what a dispatcher reads to trust the order: wide enough to read whole.
-        column_config={t("board.reason"): st.column_config.TextColumn(width="large")},
+        column_config={t("board.reason"): st.column_config.TextColumn(width=520)},
         on_select="rerun",
         selection_mode="single-row",
         selection_default=default,
