@@ -19,7 +19,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from dashboard import maps, services
-from dashboard.i18n import local_time, t
+from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.selection import id_at, table_key
 from emergency.app.bus import execute
@@ -614,7 +614,7 @@ def recommended_crew(actor: Actor, outage_id: int, tz: ZoneInfo) -> CrewOption |
                 t("crew.col.km"): round(c.distance_km, 1),
                 t("crew.col.eta"): local_time(c.eta, tz, "%H:%M"),
                 t("crew.col.clock"): "✓" if c.meets_on_site_clock else "✗",
-                t("crew.col.why"): c.reason,
+                t("crew.col.why"): c.reason_zh if current_language() == "zh" else c.reason,
             }
             for c in options
         ],
@@ -661,7 +661,7 @@ def storm_plan_panel(actor: Actor, tz: ZoneInfo) -> None:
                 t("crew.col.crew"): row.crew_code,
                 t("crew.col.km"): round(row.distance_km, 1),
                 t("crew.col.eta"): local_time(row.eta, tz, "%H:%M"),
-                t("crew.col.why"): row.reason,
+                t("crew.col.why"): row.reason_zh if current_language() == "zh" else row.reason,
             }
             for row in plan.rows
         ],

@@ -66,6 +66,7 @@ class CrewOption:
     meets_on_site_clock: bool
     free_at: datetime | None
     reason: str
+    reason_zh: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class PlanRow:
     travel_minutes: float
     priority: float
     reason: str
+    reason_zh: str = ""
 
 
 @dataclass(frozen=True)
@@ -174,9 +176,8 @@ def recommend_crews(session: Session, clock: Clock, outage_id: int, limit: int =
         kind = CrewKind(crew.kind)
         eta = (free_at or now) + timedelta(minutes=minutes)
         meets = eta <= deadline
-        reason = _option_reason(
-            kind, crew, distance, minutes, eta, deadline, limit_minutes, meets, now, free_at, jobs
-        )
+        seen = (kind, crew, distance, minutes, eta, deadline, limit_minutes, meets, now, free_at, jobs)
+        reason, reason_zh = _option_reason(*seen), _option_reason(*seen, zh=True)
         option = CrewOption(
             crew_id=crew.id,
             code=crew.code,
@@ -190,6 +191,7 @@ def recommend_crews(session: Session, clock: Clock, outage_id: int, limit: int =
             meets_on_site_clock=meets,
             free_at=free_at,
             reason=reason,
+            reason_zh=reason_zh,
         )
         ranked.append((1 if kind == CrewKind.TREE else 0, option))
     ranked.sort(key=lambda t: (t[0], t[1].eta, t[1].distance_km, t[1].code))
@@ -214,6 +216,16 @@ def _jobs_on_site(session: Session, crew_ids: list[int]) -> dict[int, tuple[int,
     return jobs
 
 
+# The crew kinds in Chinese for the reasons below (the pages' own words are in data/i18n).
+KIND_ZH = {
+    CrewKind.LINE: "线路",
+    CrewKind.CABLE: "电缆",
+    CrewKind.TREE: "树障清理",
+    CrewKind.ASSESSMENT: "勘察",
+    CrewKind.MUTUAL_AID: "外援",
+}
+
+
 def _option_reason(
     kind: CrewKind,
     crew: Crew,
@@ -226,25 +238,43 @@ def _option_reason(
     now: datetime,
     free_at: datetime | None,
     jobs: Mapping[int, tuple[int, datetime | None]],
+    zh: bool = False,
 ) -> str:
-    parts = [f"{kind.value.replace('_', ' ')} crew"]
+    """Why this crew, in English or (zh) Chinese: the same facts in the same order."""
+    parts = [f"{KIND_ZH[kind]}班组" if zh else f"{kind.value.replace('_', ' ')} crew"]
     if free_at is not None:
+        free, busy_at = _minutes(free_at - now), jobs[crew.id][0]
         parts.append(
-            f"on site at outage {jobs[crew.id][0]}, free at its ETR in {_minutes(free_at - now)} min, "
+            f"正在停电 {busy_at} 现场，按其预计复电时间 {free} 分钟后空闲，再行 {minutes:.0f} 分钟"
+            f"（{distance:.1f} 公里）"
+            if zh
+            else f"on site at outage {busy_at}, free at its ETR in {free} min, "
             f"then {minutes:.0f} min away ({distance:.1f} km)"
         )
     else:
-        parts.append(f"available, {minutes:.0f} min away ({distance:.1f} km by road)")
-    clock_name = f"the {limit_minutes:g}-min on-site clock"
-    if meets:
-        parts.append(f"on site {_minutes(deadline - eta)} min before {clock_name} runs out")
+        parts.append(
+            f"空闲，行车 {minutes:.0f} 分钟（道路 {distance:.1f} 公里）"
+            if zh
+            else f"available, {minutes:.0f} min away ({distance:.1f} km by road)"
+        )
+    margin = _minutes(deadline - eta) if meets else _minutes(eta - deadline)
+    if zh:
+        when = "之前" if meets else "之后"
+        parts.append(f"在 {limit_minutes:g} 分钟到场时限到期{when} {margin} 分钟到场")
     else:
-        parts.append(f"on site {_minutes(eta - deadline)} min after {clock_name} runs out")
+        when = "before" if meets else "after"
+        parts.append(f"on site {margin} min {when} the {limit_minutes:g}-min on-site clock runs out")
     if kind == CrewKind.TREE:
-        parts.append("a helper: clears trees, a repair crew must restore")
+        parts.append(
+            "辅助班组：清理树障，需抢修班组复电"
+            if zh
+            else "a helper: clears trees, a repair crew must restore"
+        )
     elif kind == CrewKind.ASSESSMENT:
-        parts.append("can confirm the predicted outage and find the fault")
-    return "; ".join(parts)
+        parts.append(
+            "可确认预测停电并查找故障" if zh else "can confirm the predicted outage and find the fault"
+        )
+    return ("；" if zh else "; ").join(parts)
 
 
 def _minutes(delta: timedelta) -> int:
@@ -360,6 +390,10 @@ def _plan(
                 reason=(
                     f"{str(crew.kind).replace('_', ' ')} crew {crew.code}, {minutes:.0f} min away "
                     f"({float(distance[r, c]):.1f} km); rank {facts[r].rank}: {facts[r].reason()}"
+                ),
+                reason_zh=(
+                    f"{KIND_ZH[CrewKind(crew.kind)]}班组 {crew.code}，行车 {minutes:.0f} 分钟"
+                    f"（{float(distance[r, c]):.1f} 公里）；第 {facts[r].rank} 位：{facts[r].reason('zh')}"
                 ),
             )
         )

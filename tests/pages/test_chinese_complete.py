@@ -333,12 +333,6 @@ def test_the_answer_to_check_my_outage_is_in_chinese(storm_db):
     assert not english_on(at)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The recommended crews' reasons are written in English by emergency/dispatch/plan.py "
-    "(_option_reason), owned by the dispatch work of this issue: it needs a Chinese reason beside the "
-    "English one, as emergency/dispatch/priority.py gives for the board's 'why this rank'.",
-)
 def test_the_dispatcher_console_with_an_outage_open_shows_no_english_word(storm_db):
     """The detail panel too: reports, crews with their kind, important users, history."""
     at = signed_in_as("dispatcher")
