@@ -36,7 +36,7 @@ from emergency.app.commands.dispatch import (
 from emergency.app.queries import dispatch as dispatch_queries
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
-from emergency.core.errors import EmergencyError
+from emergency.core.errors import Conflict, EmergencyError
 from emergency.core.models import ACTIVE_OUTAGE_STATES, OutageState
 from emergency.dispatch.board import BoardRow
 from emergency.dispatch.outage_detail import OutageDetail
@@ -350,6 +350,12 @@ def show_outcome() -> None:
         (st.success if kind == "ok" else st.error)(message)
 
 
+def stale_text(pending: Pending) -> str:
+    """Why a confirmed action was refused as stale, naming its outage where the command has one."""
+    outage_id = getattr(pending.command, "outage_id", None)
+    return t("action.stale", id=outage_id) if outage_id is not None else t("action.stale_any")
+
+
 def confirmation(actor: Actor) -> None:
     """The pending question, if any, with Yes / No."""
     pending = st.session_state.get(PENDING_KEY)
@@ -362,6 +368,9 @@ def confirmation(actor: Actor) -> None:
             st.session_state.pop(PENDING_KEY, None)
             try:
                 message = perform(actor, pending)
+            except Conflict:
+                # A stale screen is the common refusal: said in the reader's language, naming the outage.
+                st.session_state[OUTCOME_KEY] = ("error", stale_text(pending))
             except EmergencyError as error:
                 st.session_state[OUTCOME_KEY] = ("error", t("action.refused", reason=plain(str(error))))
             else:

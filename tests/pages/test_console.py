@@ -254,7 +254,7 @@ def test_crew_reports_name_the_outage_and_refuse_one_that_moved_on(territory_db)
         SetEtr(outage_id, SYSTEM_CLOCK.now() + timedelta(hours=3), "medium", "dispatcher", None),
     )
     button(at, "Yes, do it").click().run()
-    assert any(f"outage {outage_id} was changed by someone else" in e.value for e in at.error)
+    assert any(f"Not done: outage {outage_id} or its crew changed since" in e.value for e in at.error)
     assert outage_row(url, outage_id).state == OutageState.EN_ROUTE, "nothing done on a stale screen"
 
     # Asked again on the page as it is now, it goes through.
