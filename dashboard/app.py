@@ -1,4 +1,4 @@
-"""The entry script: language, who is signed in, and the pages their role may see."""
+"""The entry script: language, who is signed in (dashboard/session.py), and the pages their role may see."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ import streamlit as st
 
 from dashboard import services
 from dashboard.i18n import language_switch, t
-from dashboard.session import CONTROL_ROOM_ROLES, announce_end, current_actor, keep_alive
+from dashboard.session import (
+    CONTROL_ROOM_ROLES,
+    announce_end,
+    current_actor,
+    keep_alive,
+    send_browser_on,
+)
 from dashboard.simulator_view import draw_demo_banner
 from emergency.core.models import Role
 
@@ -28,6 +34,8 @@ if not services.database_ready():
     st.error(t("no_db"))
     st.stop()
 
+# Who is signed in (their session in the database, found by this browser session or its cookie)
+# is settled before the navigation is built, so a reloaded or bookmarked staff page is there.
 keep_alive()
 announce_end()
 actor = current_actor()
@@ -141,6 +149,7 @@ if services.is_demo(services.database().url):
     st.sidebar.info(t("app.demo_banner"))
     draw_demo_banner()
 
+send_browser_on()
 # Expanded: a manager has more pages than Streamlit shows before a "View more" button, and a
 # report page hidden behind a click is a page nobody finds.
 st.navigation(sections, expanded=True).run()
