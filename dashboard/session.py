@@ -131,6 +131,13 @@ def _live(view: SessionView | None) -> bool:
     return view is not None and view.ended_at is None and view.user_active
 
 
+def browser_cookie() -> str | None:
+    """The session cookie this browser sent when it opened the page (page tests replace this:
+    AppTest has no browser)."""
+    value: str | None = st.context.cookies.get(COOKIE_NAME)
+    return value
+
+
 def _find_session() -> tuple[SessionView | None, bool]:
     """This browser's staff session, and whether it came from the cookie rather than our own state.
 
@@ -142,7 +149,7 @@ def _find_session() -> tuple[SessionView | None, bool]:
     own = staff_session(ctx, session_id=session_id) if session_id is not None else None
     if _live(own):
         return own, False
-    token = token_from_cookie(st.context.cookies.get(COOKIE_NAME))
+    token = token_from_cookie(browser_cookie())
     from_cookie = staff_session(ctx, token=token) if token else None
     another = from_cookie is not None and (own is None or from_cookie.session_id != own.session_id)
     if another and _live(from_cookie):
