@@ -16,6 +16,7 @@ from dashboard.session import (
     announce_end,
     current_actor,
     keep_alive,
+    keep_language,
     send_browser_on,
 )
 from dashboard.simulator_view import draw_demo_banner
@@ -28,6 +29,7 @@ st.set_page_config(
     page_icon=str(Path(__file__).resolve().parent / "assets" / "icon.png"),
     layout="wide",
 )
+keep_language()
 language_switch()
 
 if not services.database_ready():

@@ -43,6 +43,9 @@ PAGE_PATH = re.compile(r"^[a-z][a-z-]{0,39}$")
 SALT = "outage-desk.staff-session"
 # The public page says "You are logged out" when it is opened with this parameter.
 SIGNED_OUT_PARAM = "signed_out"
+# The language the user chose, carried across the redirect (the new page starts a new session).
+LANGUAGE_PARAM = "lang"
+LANGUAGES = ("en", "zh")
 
 
 @lru_cache(maxsize=8)
@@ -81,9 +84,20 @@ def token_from_cookie(value: str | None) -> str | None:
     return unsign(value, signing_key())
 
 
-def login_redirect(ticket: str, page: str) -> str:
+def login_redirect(ticket: str, page: str, language: str = "en") -> str:
     """Where the login page sends the browser to get its cookie."""
-    return f"{SESSION_PATH}?ticket={ticket}&next={page}"
+    return f"{SESSION_PATH}?ticket={ticket}&next={page}&{LANGUAGE_PARAM}={language}"
+
+
+def logout_redirect(language: str = "en") -> str:
+    """Where the logout page sends the browser to drop its cookie."""
+    return f"{LOGOUT_PATH}?{LANGUAGE_PARAM}={language}"
+
+
+def _language_query(request: Request) -> str:
+    """`&lang=..` for the page the browser lands on, if the request named one of ours."""
+    language = request.query_params.get(LANGUAGE_PARAM, "")
+    return f"&{LANGUAGE_PARAM}={language}" if language in LANGUAGES else ""
 
 
 def _is_https(request: Request) -> bool:
@@ -106,7 +120,8 @@ async def start_session(request: Request) -> RedirectResponse:
     if token is None:
         return _no_store(RedirectResponse("/login", status_code=303))
     target = f"/{page}" if PAGE_PATH.match(page) else "/"
-    response = RedirectResponse(target, status_code=303)
+    language = _language_query(request)
+    response = RedirectResponse(f"{target}?{language[1:]}" if language else target, status_code=303)
     key = await run_in_threadpool(signing_key)
     response.set_cookie(
         COOKIE_NAME,
@@ -121,7 +136,7 @@ async def start_session(request: Request) -> RedirectResponse:
 
 async def end_session(request: Request) -> RedirectResponse:
     """Clear the cookie; the session itself was ended by the logout page (in the database)."""
-    response = RedirectResponse(f"/?{SIGNED_OUT_PARAM}=logout", status_code=303)
+    response = RedirectResponse(f"/?{SIGNED_OUT_PARAM}=logout{_language_query(request)}", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax", secure=_is_https(request))
     return _no_store(response)
 

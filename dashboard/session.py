@@ -23,12 +23,14 @@ import streamlit as st
 from dashboard import services
 from dashboard.auth_routes import (
     COOKIE_NAME,
-    LOGOUT_PATH,
+    LANGUAGE_PARAM,
+    LANGUAGES,
     SIGNED_OUT_PARAM,
     login_redirect,
+    logout_redirect,
     token_from_cookie,
 )
-from dashboard.i18n import LANGUAGE_KEY, t
+from dashboard.i18n import LANGUAGE_KEY, current_language, t
 from dashboard.public_forms import SESSION_KEY as PUBLIC_FORM_KEY
 from emergency.app.bus import execute
 from emergency.app.commands.admin import EndSession, TouchSession
@@ -54,6 +56,17 @@ KEPT_ON_SIGN_OUT = frozenset({LANGUAGE_KEY, PUBLIC_FORM_KEY})
 CLOCK: Clock = SYSTEM_CLOCK
 
 
+def keep_language() -> None:
+    """Take the language a login or logout redirect carried (`?lang=zh`): a redirect starts a new
+    browser session, which would otherwise fall back to the default language. Before the switch."""
+    language = st.query_params.get(LANGUAGE_PARAM)
+    if language is None:
+        return
+    del st.query_params[LANGUAGE_PARAM]
+    if language in LANGUAGES and LANGUAGE_KEY not in st.session_state:
+        st.session_state[LANGUAGE_KEY] = language
+
+
 def current_actor() -> Actor | None:
     return st.session_state.get(ACTOR_KEY)
 
@@ -69,7 +82,9 @@ def sign_in(signed: SignedIn) -> None:
     st.session_state[ACTOR_KEY] = signed.actor
     st.session_state[SESSION_KEY] = signed.session_id
     st.session_state[LAST_ACTIVE_KEY] = CLOCK.now()
-    st.session_state[REDIRECT_KEY] = login_redirect(signed.ticket, home_page(signed.actor))
+    st.session_state[REDIRECT_KEY] = login_redirect(
+        signed.ticket, home_page(signed.actor), current_language()
+    )
 
 
 def _forget() -> None:
@@ -207,7 +222,7 @@ def log_out() -> None:
     """The user's own logout; the browser then drops its cookie and the public page says so."""
     sign_out("logout")
     st.session_state[ENDED_KEY] = ("logout", None)
-    st.session_state[REDIRECT_KEY] = LOGOUT_PATH
+    st.session_state[REDIRECT_KEY] = logout_redirect(current_language())
 
 
 def send_browser_on() -> None:

@@ -39,7 +39,7 @@ def test_a_dispatcher_stays_signed_in_across_reloads_and_tabs_until_logging_out(
     page.get_by_role("button", name="Log in").click()
 
     # The login sends the browser for its cookie and on to the console.
-    expect(page).to_have_url(re.compile(r"/dispatch$"), timeout=TIMEOUT_MS)
+    expect(page).to_have_url(re.compile(r"/dispatch(\?lang=en)?$"), timeout=TIMEOUT_MS)
     signed_in_on_the_console(page)
     (cookie,) = [c for c in page.context.cookies() if c["name"] == COOKIE_NAME]
     assert cookie["httpOnly"] is True

@@ -52,7 +52,7 @@ def test_a_ticket_sets_a_signed_http_only_cookie_once_and_goes_to_the_page(clien
     answer = client.get(auth_routes.login_redirect(signed.ticket, "dispatch"), follow_redirects=False)
 
     assert answer.status_code == 303
-    assert answer.headers["location"] == "/dispatch"
+    assert answer.headers["location"] == "/dispatch?lang=en"
     assert answer.headers["cache-control"] == "no-store"
     header = cookie_header(answer)
     assert header.startswith(f"{auth_routes.COOKIE_NAME}=")
@@ -87,6 +87,20 @@ def test_the_route_sends_the_browser_only_to_our_own_pages(client, database, tar
         follow_redirects=False,
     )
     assert answer.headers["location"] == "/"
+
+
+def test_the_chosen_language_comes_along_and_nothing_else_does(client, database) -> None:
+    ticket = signed_in(database).ticket
+    answer = client.get(auth_routes.login_redirect(ticket, "users", "zh"), follow_redirects=False)
+    assert answer.headers["location"] == "/users?lang=zh"
+    ticket = signed_in(database).ticket
+    answer = client.get(
+        f"{auth_routes.SESSION_PATH}?ticket={ticket}&next=users&lang=%22%3E%3Cscript%3E",
+        follow_redirects=False,
+    )
+    assert answer.headers["location"] == "/users"
+    answer = client.get(auth_routes.logout_redirect("zh"), follow_redirects=False)
+    assert answer.headers["location"] == f"/?{auth_routes.SIGNED_OUT_PARAM}=logout&lang=zh"
 
 
 def test_logout_clears_the_cookie_and_lands_on_the_public_page(client) -> None:

@@ -18,7 +18,7 @@ from emergency.core.clock import SYSTEM_CLOCK, FakeClock
 from emergency.core.db import get_database
 from emergency.core.models import AuditEvent
 from emergency.core.settings import set_setting
-from tests.pages.conftest import page
+from tests.pages.conftest import APP, page
 from tests.support.small_territory import PASSWORDS
 from tests.support.staff_login import browser_cookie, reopened, signed_in
 
@@ -278,3 +278,16 @@ def test_the_live_maps_idle_check_is_no_click_but_sees_clicks_in_other_tabs(
     watching.run()
     assert not nav_has(watching, "dispatcher_map.py")
     assert session_events(url, "dispatcher") == ["user.session_expired"]
+
+
+def test_the_language_chosen_before_logging_in_survives_the_cookie_redirect(jar, session_clock) -> None:
+    at = signed_in("dispatcher", PASSWORDS["dispatcher"])
+    at.sidebar.button_group(key="lang").set_value("zh").run()
+    at.switch_page(page("logout.py")).run()
+    assert any("lang=zh" in h.value for h in at.html)  # the logout's redirect carries it
+
+    chinese = AppTest.from_file(APP, default_timeout=30)
+    chinese.query_params["lang"] = "zh"  # where the login and logout redirects land
+    chinese.run()
+    assert chinese.title[0].value == "供电状态"
+    assert "lang" not in chinese.query_params  # taken, not left in the address
