@@ -30,15 +30,18 @@ st.set_page_config(
     layout="wide",
 )
 keep_language()
+ready = services.database_ready()
+if ready:
+    # Who is signed in (their session in the database, found by this browser session or its
+    # cookie) is settled before the language switch and the navigation are drawn, so a reloaded
+    # or bookmarked staff page is there, in the language the user last chose.
+    keep_alive()
 language_switch()
 
-if not services.database_ready():
+if not ready:
     st.error(t("no_db"))
     st.stop()
 
-# Who is signed in (their session in the database, found by this browser session or its cookie)
-# is settled before the navigation is built, so a reloaded or bookmarked staff page is there.
-keep_alive()
 announce_end()
 actor = current_actor()
 public = [

@@ -175,8 +175,8 @@ def _find_session() -> tuple[SessionView | None, bool]:
 def keep_alive() -> None:
     """Sign in the user of a live session, or sign out one that ended; note the click.
 
-    Called on every full run before the navigation is built, so a reloaded or bookmarked staff
-    page is there to land on.
+    Called on every full run before the language switch and the navigation are drawn, so a
+    reloaded or bookmarked staff page is there to land on, in the language last chosen.
     """
     recheck = bool(st.session_state.pop(RECHECK_KEY, False))
     view, from_cookie = _find_session()
@@ -196,13 +196,16 @@ def keep_alive() -> None:
         return
     st.session_state[ACTOR_KEY] = view.actor
     st.session_state[SESSION_KEY] = view.session_id
+    if LANGUAGE_KEY not in st.session_state and view.language:
+        st.session_state[LANGUAGE_KEY] = view.language  # a reload keeps the language chosen
     if recheck:
         # No click: only learn of clicks made in other tabs, so the live map stops asking.
         st.session_state[LAST_ACTIVE_KEY] = max(view.last_seen_at, last_active or view.last_seen_at)
         return
     st.session_state[LAST_ACTIVE_KEY] = now
-    if now - view.last_seen_at >= TOUCH_INTERVAL:
-        execute(_context(view.actor), TouchSession(view.session_id))
+    language: str | None = st.session_state.get(LANGUAGE_KEY)
+    if now - view.last_seen_at >= TOUCH_INTERVAL or (language and language != view.language):
+        execute(_context(view.actor), TouchSession(view.session_id, language))
 
 
 def _expire(view: SessionView) -> None:

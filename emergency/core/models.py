@@ -520,6 +520,8 @@ class StaffSession(Base):
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str | None] = mapped_column(String(24))
     user_agent: Mapped[str | None] = mapped_column(String(200))
+    # The page language the user chose, so a reload or a new tab keeps it.
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class SigningKey(Base):

@@ -48,6 +48,7 @@ COOKIE_KEY_NAME = "staff_session_cookie"
 # A presented ticket or token longer than any we issue is refused before it is hashed.
 MAX_PRESENTED_CHARS = 128
 USER_AGENT_CHARS = 200
+LANGUAGES = ("en", "zh")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class SessionView:
     ended_at: datetime | None
     end_reason: str | None
     idle_minutes: float
+    language: str | None = None  # the page language last chosen in this session
 
     def idle_since(self, last_active: datetime) -> timedelta:
         return last_active - self.last_seen_at
@@ -165,6 +167,7 @@ def find_session(
         ended_at=row.ended_at,
         end_reason=row.end_reason,
         idle_minutes=float(get_setting(session, "auth.session_idle_minutes")),
+        language=row.language,
     )
 
 
@@ -189,13 +192,22 @@ def _own_session(session: Session, actor: Actor, session_id: int) -> StaffSessio
     )
 
 
-def touch(session: Session, clock: Clock, actor: Actor, session_id: int) -> bool:
-    """Note a click in `actor`'s live session; written at most once a TOUCH_INTERVAL. Whether written."""
+def touch(session: Session, clock: Clock, actor: Actor, session_id: int, language: str | None = None) -> bool:
+    """Note a click in `actor`'s live session, and the page language chosen in it; whether written.
+
+    The click is written at most once a TOUCH_INTERVAL; a changed language at once (so a reload
+    right after switching keeps it).
+    """
     row = _own_session(session, actor, session_id)
+    if row is None or row.ended_at is not None:
+        return False
     now = clock.now()
-    if row is None or row.ended_at is not None or now - row.last_seen_at < TOUCH_INTERVAL:
+    new_language = language in LANGUAGES and language != row.language
+    if not new_language and now - row.last_seen_at < TOUCH_INTERVAL:
         return False
     row.last_seen_at = now
+    if new_language:
+        row.language = language
     return True
 
 

@@ -123,6 +123,18 @@ def test_idle_time_is_measured_from_the_last_click_written_at_most_once_a_minute
     assert seen.live_at(clock.now(), last_active=clock.now() - timedelta(minutes=5))
 
 
+def test_a_changed_language_is_written_at_once_and_nothing_else_is_kept(staff, clock) -> None:
+    signed = sign_in(staff, clock)
+    me = context_of(staff, clock, DISPATCHER)
+    clock.advance(seconds=5)
+    assert execute(me, TouchSession(signed.session_id, "zh")) is True  # within the minute, still written
+    assert view(staff, clock, session_id=signed.session_id).language == "zh"
+    assert execute(me, TouchSession(signed.session_id, "zh")) is False  # nothing new
+    clock.advance(minutes=2)
+    assert execute(me, TouchSession(signed.session_id, "klingon")) is True  # the click, not the word
+    assert view(staff, clock, session_id=signed.session_id).language == "zh"
+
+
 def test_logout_ends_the_session_once_and_the_trail_says_why(staff, clock) -> None:
     signed = sign_in(staff, clock)
     me = context_of(staff, clock, DISPATCHER)

@@ -291,3 +291,16 @@ def test_the_language_chosen_before_logging_in_survives_the_cookie_redirect(jar,
     chinese.run()
     assert chinese.title[0].value == "供电状态"
     assert "lang" not in chinese.query_params  # taken, not left in the address
+
+
+def test_a_reload_keeps_the_language_the_user_chose(jar, session_clock) -> None:
+    at = signed_in("dispatcher", PASSWORDS["dispatcher"])
+    jar.value = browser_cookie(at)
+    at.switch_page(page("dispatcher_map.py")).run()
+    at.sidebar.button_group(key="lang").set_value("zh").run()
+    assert at.title[0].value == "调度指挥台"
+
+    reload = reopened()  # the language lived only in the old browser session
+    reload.switch_page(page("dispatcher_map.py")).run()
+    assert reload.title[0].value == "调度指挥台"
+    assert "已登录" in "\n".join(c.value for c in reload.sidebar.caption)

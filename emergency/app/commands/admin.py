@@ -85,15 +85,17 @@ def redeem_ticket(ctx: Context, cmd: RedeemTicket) -> str | None:
 
 @dataclass(frozen=True)
 class TouchSession:
-    """The signed-in user clicked: their session's last_seen_at moves on (at most once a minute)."""
+    """The signed-in user clicked: their session's last_seen_at moves on (at most once a minute),
+    and the page language they chose is kept for their next reload."""
 
     session_id: int
+    language: str | None = None
 
 
 @handles(TouchSession)
 def touch_session(ctx: Context, cmd: TouchSession) -> bool:
     with unit_of_work(ctx.db, ctx.actor, auth.STAFF_ROLES) as session:
-        return staff_sessions.touch(session, ctx.clock, ctx.actor, cmd.session_id)
+        return staff_sessions.touch(session, ctx.clock, ctx.actor, cmd.session_id, cmd.language)
 
 
 @dataclass(frozen=True)

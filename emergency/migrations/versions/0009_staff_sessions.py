@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("ended_at", emergency.core.db.UTCDateTime(), nullable=True),
         sa.Column("end_reason", sa.String(length=24), nullable=True),
         sa.Column("user_agent", sa.String(length=200), nullable=True),
+        sa.Column("language", sa.String(length=8), nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_staff_sessions_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_sessions")),
         sa.UniqueConstraint("ticket_hash", name=op.f("uq_staff_sessions_ticket_hash")),
