@@ -15,6 +15,7 @@ from dashboard.session import (
     CONTROL_ROOM_ROLES,
     announce_end,
     current_actor,
+    fetching_cookie,
     keep_alive,
     keep_language,
     send_browser_on,
@@ -148,7 +149,8 @@ else:
             ),
         )
     sections[t("nav.section.account")] = account
-    st.sidebar.caption(t("who.signed_in", user=actor.username, role=t(f"role.{actor.role}")))
+    if not fetching_cookie():
+        st.sidebar.caption(t("who.signed_in", user=actor.username, role=t(f"role.{actor.role}")))
 
 if services.is_demo(services.database().url):
     st.sidebar.info(t("app.demo_banner"))

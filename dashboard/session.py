@@ -25,6 +25,7 @@ from dashboard.auth_routes import (
     COOKIE_NAME,
     LANGUAGE_PARAM,
     LANGUAGES,
+    SESSION_PATH,
     SIGNED_OUT_PARAM,
     login_redirect,
     logout_redirect,
@@ -228,11 +229,23 @@ def log_out() -> None:
     st.session_state[REDIRECT_KEY] = logout_redirect(current_language())
 
 
+def fetching_cookie() -> bool:
+    """Whether this run sends the browser off for its session cookie (the run right after a login).
+
+    The page then does not yet say who is signed in: that shows once the browser is back with the
+    cookie, so a person (or a test) who waits for it never clicks on a page about to be replaced.
+    """
+    target: str | None = st.session_state.get(REDIRECT_KEY)
+    return target is not None and target.startswith(SESSION_PATH)
+
+
 def send_browser_on() -> None:
     """Follow a redirect a login or logout left for this run: the browser fetches or drops its cookie.
 
     Drawn after the navigation, so the page the browser leaves already shows the right menu.
     """
+    if fetching_cookie():
+        st.info(t("login.redirecting"), icon=":material/login:")
     target: str | None = st.session_state.pop(REDIRECT_KEY, None)
     if target is None:
         return

@@ -183,6 +183,9 @@ def nav_has(at: AppTest, name: str) -> bool:
 
 def test_a_login_sends_the_browser_for_its_cookie_and_a_reload_keeps_the_user(jar, session_clock) -> None:
     at = signed_in("dispatcher", PASSWORDS["dispatcher"])
+    # The run after the login sends the browser for its cookie; who is signed in shows once it is back.
+    assert [i.value for i in at.info] == ["Signed in. Opening your page…"]
+    assert not any("Signed in as" in c.value for c in at.sidebar.caption)
     jar.value = browser_cookie(at)
 
     reload = reopened()  # F5: a new browser session, only the cookie to go on
