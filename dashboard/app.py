@@ -1,4 +1,4 @@
-"""The entry script: language, who is signed in, and the pages their role may see."""
+"""The entry script: language, who is signed in (dashboard/session.py), and the pages their role may see."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ import streamlit as st
 
 from dashboard import services
 from dashboard.i18n import language_switch, t
-from dashboard.session import CONTROL_ROOM_ROLES, announce_end, current_actor, keep_alive
+from dashboard.session import (
+    CONTROL_ROOM_ROLES,
+    announce_end,
+    current_actor,
+    fetching_cookie,
+    keep_alive,
+    keep_language,
+    send_browser_on,
+)
 from dashboard.simulator_view import draw_demo_banner
 from emergency.core.models import Role
 
@@ -22,13 +30,19 @@ st.set_page_config(
     page_icon=str(Path(__file__).resolve().parent / "assets" / "icon.png"),
     layout="wide",
 )
+keep_language()
+ready = services.database_ready()
+if ready:
+    # Who is signed in (their session in the database, found by this browser session or its
+    # cookie) is settled before the language switch and the navigation are drawn, so a reloaded
+    # or bookmarked staff page is there, in the language the user last chose.
+    keep_alive()
 language_switch()
 
-if not services.database_ready():
+if not ready:
     st.error(t("no_db"))
     st.stop()
 
-keep_alive()
 announce_end()
 actor = current_actor()
 public = [
@@ -135,12 +149,14 @@ else:
             ),
         )
     sections[t("nav.section.account")] = account
-    st.sidebar.caption(t("who.signed_in", user=actor.username, role=t(f"role.{actor.role}")))
+    if not fetching_cookie():
+        st.sidebar.caption(t("who.signed_in", user=actor.username, role=t(f"role.{actor.role}")))
 
 if services.is_demo(services.database().url):
     st.sidebar.info(t("app.demo_banner"))
     draw_demo_banner()
 
+send_browser_on()
 # Expanded: a manager has more pages than Streamlit shows before a "View more" button, and a
 # report page hidden behind a click is a page nobody finds.
 st.navigation(sections, expanded=True).run()

@@ -25,6 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from dashboard.api import reports_route
+from dashboard.auth_routes import auth_routes
 from dashboard.public_api import public_routes
 from dashboard.quiet_network import keep_streamlit_offline
 from dashboard.warnings_api import warning_routes
@@ -135,6 +136,7 @@ routes = [
     reports_route,
     *public_routes(),
     *warning_routes,
+    *auth_routes,
     Mount("/vendor/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR), name="leaflet"),
 ]
 

@@ -1,32 +1,54 @@
 """Who is using this browser session, how long it may sit idle, and the guard every staff page starts with.
 
-A staff session is the user in Streamlit's server-side session state. The entry script calls
-`keep_alive` on every full run, which is what a click, a form or a page switch causes; the live
-map's timed refreshes rerun only their fragment, so watching the board alone does not keep a
-session open. After `auth.session_idle_minutes` without a click, the next interaction signs the
-user out and says why. Logging out and expiring are both written to the audit trail.
+A staff session lives in the database (emergency.core.staff_sessions), so a reload, a bookmark
+opened in a new tab or another app process keeps the user signed in. The entry script calls
+`keep_alive` on every full run, before it builds the navigation: it finds the session (by the id
+this browser session kept at login, else by the signed cookie the browser sends), checks that it
+has not ended, that the account is enabled and that it has not sat idle, and signs the user in
+or out accordingly. Pages reached directly (page tests) read the user from the session state.
+
+A click, a form or a page switch is a full run; the live map's timed refreshes rerun only their
+fragment, so watching the board alone does not keep a session open. After
+`auth.session_idle_minutes` without a click, the next interaction signs the user out and says why.
+Logging out, expiring and an administrator disabling the account are written to the audit trail.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import streamlit as st
 
 from dashboard import services
-from dashboard.i18n import LANGUAGE_KEY, t
+from dashboard.auth_routes import (
+    COOKIE_NAME,
+    LANGUAGE_PARAM,
+    LANGUAGES,
+    SESSION_PATH,
+    SIGNED_OUT_PARAM,
+    login_redirect,
+    logout_redirect,
+    token_from_cookie,
+)
+from dashboard.i18n import LANGUAGE_KEY, current_language, t
 from dashboard.public_forms import SESSION_KEY as PUBLIC_FORM_KEY
 from emergency.app.bus import execute
-from emergency.app.commands.admin import EndSession
+from emergency.app.commands.admin import EndSession, TouchSession
 from emergency.app.context import Context
-from emergency.app.queries.admin import session_idle_minutes
-from emergency.core.actor import Actor
+from emergency.app.queries.admin import session_idle_minutes, staff_session
+from emergency.core.actor import PUBLIC, Actor
 from emergency.core.clock import SYSTEM_CLOCK, Clock
 from emergency.core.models import Role
+from emergency.core.staff_sessions import TOUCH_INTERVAL, SessionView, SignedIn
 
 ACTOR_KEY = "actor"
+SESSION_KEY = "staff-session-id"
 LAST_ACTIVE_KEY = "actor-last-active"
 ENDED_KEY = "session-ended"  # (reason, idle minutes) until shown
+REDIRECT_KEY = "staff-session-redirect"  # where the browser goes next (for its cookie)
+# Set by `idle_too_long` when the live map reruns the page to check: that run is no click.
+RECHECK_KEY = "staff-session-recheck"
 CONTROL_ROOM_ROLES = (Role.DISPATCHER, Role.MANAGER)
 # What outlives a sign-out: the language, and the public forms' rate-limit identity (a new one on
 # every logout would reset this browser's count).
@@ -35,27 +57,55 @@ KEPT_ON_SIGN_OUT = frozenset({LANGUAGE_KEY, PUBLIC_FORM_KEY})
 CLOCK: Clock = SYSTEM_CLOCK
 
 
+def keep_language() -> None:
+    """Take the language a login or logout redirect carried (`?lang=zh`): a redirect starts a new
+    browser session, which would otherwise fall back to the default language. Before the switch."""
+    language = st.query_params.get(LANGUAGE_PARAM)
+    if language is None:
+        return
+    del st.query_params[LANGUAGE_PARAM]
+    if language in LANGUAGES and LANGUAGE_KEY not in st.session_state:
+        st.session_state[LANGUAGE_KEY] = language
+
+
 def current_actor() -> Actor | None:
     return st.session_state.get(ACTOR_KEY)
 
 
-def sign_in(actor: Actor) -> None:
-    st.session_state[ACTOR_KEY] = actor
+def home_page(actor: Actor) -> str:
+    """The page a user lands on after logging in: the console, or the accounts for an administrator."""
+    return "dispatch" if actor.role in {str(r) for r in CONTROL_ROOM_ROLES} else "users"
+
+
+def sign_in(signed: SignedIn) -> None:
+    """Sign this browser session in, and have the browser fetch its session cookie next."""
+    _forget()
+    st.session_state[ACTOR_KEY] = signed.actor
+    st.session_state[SESSION_KEY] = signed.session_id
     st.session_state[LAST_ACTIVE_KEY] = CLOCK.now()
+    st.session_state[REDIRECT_KEY] = login_redirect(
+        signed.ticket, home_page(signed.actor), current_language()
+    )
 
 
-def sign_out(reason: str = "logout") -> None:
-    """End the session: record why, and forget the user and everything they had open.
+def _forget() -> None:
+    """Forget the user and everything they had open.
 
     A control-room console is shared between shifts: the next user must not inherit a selected
     outage, a storm plan or a half-filled form.
     """
-    actor = current_actor()
     for key in list(st.session_state):
         if key not in KEPT_ON_SIGN_OUT:
             del st.session_state[key]
+
+
+def sign_out(reason: str = "logout") -> None:
+    """End the session (in the database too, audited with its reason) and forget the user."""
+    actor = current_actor()
+    session_id: int | None = st.session_state.get(SESSION_KEY)
+    _forget()
     if actor is not None:
-        execute(_context(actor), EndSession(reason))
+        execute(_context(actor), EndSession(reason, session_id))
 
 
 def _context(actor: Actor) -> Context:
@@ -77,42 +127,149 @@ def idle_minutes(actor: Actor) -> float:
 
 
 def idle_too_long() -> bool:
-    """Whether the signed-in user has not clicked for longer than the idle limit."""
+    """Whether the signed-in user has not clicked here for longer than the idle limit.
+
+    When it says yes the caller reruns the page, whose `keep_alive` decides against the database
+    (the user may have clicked in another tab); that run is marked as a check, not a click.
+    """
     actor = current_actor()
     if actor is None:
         return False
     last: datetime | None = st.session_state.get(LAST_ACTIVE_KEY)
     minutes = idle_minutes(actor)
-    return last is not None and CLOCK.now() - last > timedelta(minutes=minutes)
+    idle = last is not None and CLOCK.now() - last > timedelta(minutes=minutes)
+    if idle:
+        st.session_state[RECHECK_KEY] = True
+    return idle
+
+
+def _live(view: SessionView | None) -> bool:
+    return view is not None and view.ended_at is None and view.user_active
+
+
+def browser_cookie() -> str | None:
+    """The session cookie this browser sent when it opened the page (page tests replace this:
+    AppTest has no browser)."""
+    value: str | None = st.context.cookies.get(COOKIE_NAME)
+    return value
+
+
+def _find_session() -> tuple[SessionView | None, bool]:
+    """This browser's staff session, and whether it came from the cookie rather than our own state.
+
+    The id kept at login comes first; the cookie serves a reload, a new tab, or a login made in
+    another tab. An ended session is returned (to say why) only when it is our own.
+    """
+    ctx = _context(PUBLIC)
+    session_id: int | None = st.session_state.get(SESSION_KEY)
+    own = staff_session(ctx, session_id=session_id) if session_id is not None else None
+    if _live(own):
+        return own, False
+    token = token_from_cookie(browser_cookie())
+    from_cookie = staff_session(ctx, token=token) if token else None
+    another = from_cookie is not None and (own is None or from_cookie.session_id != own.session_id)
+    if another and _live(from_cookie):
+        return from_cookie, True
+    return own, False
 
 
 def keep_alive() -> None:
-    """Sign out a session idle for too long; otherwise note that its user is active now."""
-    actor = current_actor()
-    if actor is None:
+    """Sign in the user of a live session, or sign out one that ended; note the click.
+
+    Called on every full run before the language switch and the navigation are drawn, so a
+    reloaded or bookmarked staff page is there to land on, in the language last chosen.
+    """
+    recheck = bool(st.session_state.pop(RECHECK_KEY, False))
+    view, from_cookie = _find_session()
+    if view is None:
+        if current_actor() is not None:
+            _forget()  # a user in the state with no session behind it is nobody
         return
-    if idle_too_long():
-        minutes = idle_minutes(actor)
-        sign_out("idle")
-        st.session_state[ENDED_KEY] = ("idle", minutes)
-    else:
-        st.session_state[LAST_ACTIVE_KEY] = CLOCK.now()
+    if view.ended_at is not None or not view.user_active:
+        _ended_elsewhere(view)
+        return
+    if from_cookie and current_actor() != view.actor:
+        _forget()
+    now = CLOCK.now()
+    last_active: datetime | None = None if from_cookie else st.session_state.get(LAST_ACTIVE_KEY)
+    if not view.live_at(now, last_active):
+        _expire(view)
+        return
+    st.session_state[ACTOR_KEY] = view.actor
+    st.session_state[SESSION_KEY] = view.session_id
+    if LANGUAGE_KEY not in st.session_state and view.language:
+        st.session_state[LANGUAGE_KEY] = view.language  # a reload keeps the language chosen
+    if recheck:
+        # No click: only learn of clicks made in other tabs, so the live map stops asking.
+        st.session_state[LAST_ACTIVE_KEY] = max(view.last_seen_at, last_active or view.last_seen_at)
+        return
+    st.session_state[LAST_ACTIVE_KEY] = now
+    language: str | None = st.session_state.get(LANGUAGE_KEY)
+    if now - view.last_seen_at >= TOUCH_INTERVAL or (language and language != view.language):
+        execute(_context(view.actor), TouchSession(view.session_id, language))
+
+
+def _expire(view: SessionView) -> None:
+    _forget()
+    execute(_context(view.actor), EndSession("idle", view.session_id))
+    st.session_state[ENDED_KEY] = ("idle", view.idle_minutes)
+
+
+def _ended_elsewhere(view: SessionView) -> None:
+    """Our session was ended by another tab, the idle limit or an administrator: say so once."""
+    _forget()
+    reason = view.end_reason if view.end_reason in ("logout", "idle") else "disabled"
+    st.session_state[ENDED_KEY] = (reason, view.idle_minutes)
 
 
 def log_out() -> None:
-    """The user's own logout; the next run says so."""
+    """The user's own logout; the browser then drops its cookie and the public page says so."""
     sign_out("logout")
     st.session_state[ENDED_KEY] = ("logout", None)
+    st.session_state[REDIRECT_KEY] = logout_redirect(current_language())
+
+
+def fetching_cookie() -> bool:
+    """Whether this run sends the browser off for its session cookie (the run right after a login).
+
+    The page then does not yet say who is signed in: that shows once the browser is back with the
+    cookie, so a person (or a test) who waits for it never clicks on a page about to be replaced.
+    """
+    target: str | None = st.session_state.get(REDIRECT_KEY)
+    return target is not None and target.startswith(SESSION_PATH)
+
+
+def send_browser_on() -> None:
+    """Follow a redirect a login or logout left for this run: the browser fetches or drops its cookie.
+
+    Drawn after the navigation, so the page the browser leaves already shows the right menu.
+    """
+    if fetching_cookie():
+        st.info(t("login.redirecting"), icon=":material/login:")
+    target: str | None = st.session_state.pop(REDIRECT_KEY, None)
+    if target is None:
+        return
+    # json.dumps quotes the address for JavaScript; it is built from our own paths and a url-safe ticket.
+    st.html(
+        f"<script>window.location.replace({json.dumps(target)});</script>",
+        unsafe_allow_javascript=True,
+    )
 
 
 def announce_end() -> None:
     """Say once, on the run after a sign-out, that the session ended and why."""
     ended = st.session_state.pop(ENDED_KEY, None)
+    if ended is None and st.query_params.get(SIGNED_OUT_PARAM) == "logout":
+        # The logout route's landing: the browser came back without its cookie, in a new session.
+        del st.query_params[SIGNED_OUT_PARAM]
+        ended = ("logout", None)
     if ended is None:
         return
     reason, minutes = ended
     if reason == "idle":
         st.warning(t("session.expired", minutes=f"{minutes:g}"), icon=":material/timer_off:")
+    elif reason == "disabled":
+        st.warning(t("session.disabled"), icon=":material/person_off:")
     else:
         st.success(t("session.logged_out"), icon=":material/logout:")
 

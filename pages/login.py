@@ -1,4 +1,9 @@
-"""Staff login. The same message for every refusal; demo accounts are listed only in a demo database."""
+"""Staff login. The same message for every refusal; demo accounts are listed only in a demo database.
+
+A successful login opens a staff session in the database; the next run of the app sends the
+browser to a server route that sets the session cookie (dashboard/auth_routes.py), so a reload or
+a bookmark keeps the user signed in.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ import streamlit as st
 from dashboard import services
 from dashboard.i18n import t
 from dashboard.session import current_actor, sign_in
+from emergency.app.bus import execute
+from emergency.app.commands.admin import SignIn
+from emergency.core.actor import PUBLIC
 from emergency.core.errors import AuthenticationFailed
 
 st.title(t("login.title"))
@@ -28,7 +36,9 @@ if submitted:
         st.warning(t("login.missing"))
     else:
         try:
-            sign_in(services.log_in(username, password))
+            # The session lives in the database; the next run sends the browser for its cookie.
+            user_agent = st.context.headers.get("User-Agent")
+            sign_in(execute(services.context(PUBLIC), SignIn(username, password, user_agent)))
         except AuthenticationFailed:
             st.error(t("login.failed"))
         else:

@@ -1,4 +1,4 @@
-"""Staff accounts (administrators): list, add, disable, reset a password."""
+"""Staff accounts (administrators): list, add, disable, enable again, reset a password."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import streamlit as st
 from dashboard import services
 from dashboard.i18n import local_time, t
 from dashboard.session import require_role
+from emergency.app.bus import execute
+from emergency.app.commands.admin import EnableUser
 from emergency.core.errors import EmergencyError
 from emergency.core.models import Role
 
@@ -23,6 +25,7 @@ st.dataframe(
             t("users.active"): u.active,
             t("users.locked_until"): local_time(u.locked_until),
             t("users.last_login"): local_time(u.last_login_at),
+            t("users.sessions"): u.open_sessions,
         }
         for u in users
     ],
@@ -54,18 +57,23 @@ with manage, st.form("manage-user"):
         t("users.new_password"), type="password", max_chars=256, help=t("users.password_rule")
     )
     confirm = st.checkbox(t("users.confirm"))
-    reset_clicked, disable_clicked = st.columns(2)
+    reset_clicked, disable_clicked, enable_clicked = st.columns(3)
     reset = reset_clicked.form_submit_button(t("users.reset"))
     disable = disable_clicked.form_submit_button(t("users.disable"))
-    if (reset or disable) and not confirm:
+    enable = enable_clicked.form_submit_button(t("users.enable"))
+    if (reset or disable or enable) and not confirm:
         st.warning(t("users.confirm_first"))
-    elif reset or disable:
+    elif reset or disable or enable:
         try:
             if reset:
                 services.reset_password(admin, target, new_password)
                 st.success(t("users.reset_done", user=target))
-            else:
+            elif disable:
+                # Also ends every session the account has open, in every browser.
                 services.disable_user(admin, target)
                 st.success(t("users.disabled", user=target))
+            else:
+                execute(services.context(admin), EnableUser(target))
+                st.success(t("users.enabled", user=target))
         except EmergencyError as error:
             st.error(str(error))

@@ -1,4 +1,6 @@
-"""Users and login: argon2 hashes, lockout after repeated failures, the end of a staff session.
+"""Users and login: argon2 hashes, lockout after repeated failures, disabling and enabling accounts.
+
+Staff sessions themselves are emergency.core.staff_sessions.
 
 These functions work in the caller's session; the role checks and transactions are the handlers'
 (`emergency.app.commands.admin`), and the reads the queries' (`emergency.app.queries.admin`).
@@ -14,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from emergency.core import audit
+from emergency.core import audit, staff_sessions
 from emergency.core.actor import Actor
 from emergency.core.clock import Clock
 from emergency.core.errors import Conflict, InvalidInput, NotFound
@@ -27,8 +29,6 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{1,31}$")
 MIN_PASSWORD_LENGTH = 10
-
-
 
 
 def use_password_hasher(hasher: PasswordHasher) -> PasswordHasher:
@@ -146,19 +146,6 @@ def attempt_login(session: Session, clock: Clock, username: str, password: str) 
 
 
 STAFF_ROLES = (Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
-SESSION_END_ACTIONS = {"logout": "user.logout", "idle": "user.session_expired"}
-
-
-def record_session_end(session: Session, clock: Clock, actor: Actor, reason: str) -> None:
-    """Note in the audit trail that a staff session ended: the user logged out, or it sat idle too long.
-
-    The session itself lives in the browser's server-side state (dashboard/session.py), which forgets
-    the user; this is the record of when and why.
-    """
-    if reason not in SESSION_END_ACTIONS:
-        raise InvalidInput(f"one of {', '.join(SESSION_END_ACTIONS)}", field="reason")
-    user_id = session.scalar(select(User.id).where(User.username == actor.username))
-    audit.record(session, clock, actor, SESSION_END_ACTIONS[reason], "user", user_id)
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -180,11 +167,25 @@ def _get_user(session: Session, username: str) -> User:
 
 
 def disable_user(session: Session, clock: Clock, actor: Actor, username: str) -> User:
+    """Disable an account and end its sessions at once: a dispatcher let go mid-shift is signed out on
+    their next click, in every tab and app process, not when their session would have expired."""
     user = _get_user(session, username)
     before = {"active": user.active}
     user.active = False
     after = {"active": user.active}
     audit.record(session, clock, actor, "user.disable", "user", user.id, before=before, after=after)
+    staff_sessions.end_user_sessions(session, clock, actor, user, "disabled")
+    return user
+
+
+def enable_user(session: Session, clock: Clock, actor: Actor, username: str) -> User:
+    """Enable a disabled account again; its password, and any lockout, stay as they are."""
+    user = _get_user(session, username)
+    if user.active:
+        raise Conflict(f"user {user.username} is already enabled")
+    before = {"active": user.active}
+    user.active = True
+    audit.record(session, clock, actor, "user.enable", "user", user.id, before=before, after={"active": True})
     return user
 
 

@@ -29,6 +29,8 @@ class Settings:
     demo_simulator: bool
     # The bearer token for the SMS gateway's webhook (OUTAGE_NOTIFY_WEBHOOK_TOKEN), if any.
     notify_webhook_token: str | None
+    # Signs the staff session cookie (OUTAGE_SECRET_KEY); None: the key the database generated.
+    secret_key: str | None = None
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -44,4 +46,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         timezone=ZoneInfo(env.get("OUTAGE_TZ", "Asia/Shanghai").strip() or "Asia/Shanghai"),
         demo_simulator=env.get("OUTAGE_DEMO_SIMULATOR", "on").strip().lower() not in SWITCHED_OFF,
         notify_webhook_token=env.get("OUTAGE_NOTIFY_WEBHOOK_TOKEN", "").strip() or None,
+        secret_key=env.get("OUTAGE_SECRET_KEY", "").strip() or None,
     )

@@ -501,6 +501,39 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None]
 
 
+class StaffSession(Base):
+    """A staff member's signed-in session, shared by every app process (emergency.core.staff_sessions).
+
+    The browser holds a signed cookie with a random token; only the token's hash is stored, and
+    the one-time ticket that hands the token to the browser likewise.
+    """
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    ticket_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    ticket_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(24))
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+    # The page language the user chose, so a reload or a new tab keeps it.
+    language: Mapped[str | None] = mapped_column(String(8))
+
+
+class SigningKey(Base):
+    """A secret the app processes share (the staff-session cookie's signing key), made by a migration."""
+
+    __tablename__ = "signing_keys"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
 class AuditEvent(Base):
     """Append-only: who did what, when, with the row before and after."""
 

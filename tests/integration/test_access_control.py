@@ -36,11 +36,16 @@ NOT_DOMAIN = (
 STEPS = {
     "emergency.core.audit.record",
     "emergency.core.audit.values",
-    # admin: CreateUser, DisableUser, ResetPassword, EndSession, CreateToken, RevokeToken, the demo
+    # admin: CreateUser, DisableUser, EnableUser, ResetPassword, CreateToken, RevokeToken, the demo
     "emergency.core.auth.create_user",
     "emergency.core.auth.disable_user",
-    "emergency.core.auth.record_session_end",
+    "emergency.core.auth.enable_user",
     "emergency.core.auth.reset_password",
+    # staff sessions: SignIn, TouchSession, EndSession, DisableUser
+    "emergency.core.staff_sessions.open_session",
+    "emergency.core.staff_sessions.touch",
+    "emergency.core.staff_sessions.end_session",
+    "emergency.core.staff_sessions.end_user_sessions",
     "emergency.core.tokens.create_token",
     "emergency.core.tokens.revoke_token",
     "emergency.simulator.live.pause_demo",

@@ -90,7 +90,12 @@ COMMANDS: dict[str, frozenset[str]] = {
     "SubmitFeedback": PUBLIC_FORMS,
     # staff accounts, tokens, the demo
     "LogIn": PUBLIC_FORMS,  # the login form is a public page; staff may sign in again
+    "SignIn": PUBLIC_FORMS,  # LogIn plus the staff session (emergency.core.staff_sessions)
+    # The cookie route redeems a login's ticket for the browser, which is the public until then.
+    "RedeemTicket": frozenset({"public"}),
+    "TouchSession": STAFF,
     "EndSession": STAFF,
+    "EnableUser": ADMIN,
     "CreateToken": ADMIN,
     "CreateUser": ADMIN,
     "DisableUser": ADMIN,
@@ -105,6 +110,10 @@ QUERIES: dict[str, frozenset[str]] = {
     "admin.users": ADMIN,
     "admin.api_tokens": ADMIN,
     "admin.session_idle_minutes": STAFF,
+    # The entry script checks a browser's staff session before it knows who is there.
+    "admin.staff_session": PUBLIC_FORMS,
+    # The cookie's signing key: only the server's own code reads it.
+    "admin.cookie_signing_key": frozenset({"system"}),
     # The public status page says when a drill (the demo storm) is running.
     "admin.demo_run": PUBLIC_FORMS,
     "admin.simulator_state": ADMIN,

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from argon2 import extract_parameters
 from sqlalchemy import select
 
+from emergency.app.bus import execute
+from emergency.app.commands.admin import SignIn
 from emergency.core import auth
-from emergency.core.actor import CLI_ADMIN
+from emergency.core.actor import CLI_ADMIN, PUBLIC
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.errors import AuthenticationFailed
-from emergency.core.models import User
+from emergency.core.models import StaffSession, User
 from tests.support.app_calls import log_in
+from tests.support.app_context import context_of
 
 PASSWORD = "the-right-password"
 
@@ -64,8 +68,14 @@ REFUSALS = {
 }
 
 
+def sign_in(db: Database, clock: FakeClock, username: str, password: str) -> object:
+    """The login page's way in: LogIn plus the staff session (emergency.core.staff_sessions)."""
+    return execute(context_of(db, clock, PUBLIC), SignIn(username, password))
+
+
+@pytest.mark.parametrize("way_in", [log_in, sign_in], ids=["LogIn", "SignIn"])
 def test_every_refusal_says_the_same_and_costs_one_equal_verification(
-    database: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    database: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, way_in: Callable[..., object]
 ) -> None:
     real_hash = add_users(database, clock)
     hasher = CountingHasher(auth._hasher)
@@ -75,12 +85,15 @@ def test_every_refusal_says_the_same_and_costs_one_equal_verification(
     for case, (username, password) in REFUSALS.items():
         hasher.verified.clear()
         with pytest.raises(AuthenticationFailed) as refused:
-            log_in(database, clock, username, password)
+            way_in(database, clock, username, password)
         messages[case] = str(refused.value)
         assert len(hasher.verified) == 1, case
         assert extract_parameters(hasher.verified[0]) == extract_parameters(real_hash), case
 
     assert len(set(messages.values())) == 1, messages
+    assert str(refused.value) == "wrong username or password, or the account is locked"
+    with database.read() as session:  # no refusal opened a session
+        assert session.scalars(select(StaffSession)).all() == []
 
 
 def test_an_unknown_user_takes_about_as_long_as_a_wrong_password(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
+from emergency.core.db import get_database
+from emergency.core.models import AuditEvent
 from tests.pages.conftest import APP, page
 from tests.support.small_territory import PASSWORDS
 
@@ -113,3 +116,47 @@ def test_language_switch_changes_the_page_to_chinese(territory_db):
     at.sidebar.button_group(key="lang").set_value("zh").run()
     assert at.title[0].value == "供电状态"
     assert "停电用户" in [m.label for m in at.metric]
+
+
+def manage_user(at: AppTest, username: str, action: str) -> AppTest:
+    """Pick an account in the users page's manage form, tick "I am sure" and press `action`."""
+    at.selectbox[1].set_value(username)
+    at.checkbox[0].check()
+    next(b for b in at.button if b.label == action).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_admin_enables_a_disabled_account_again(territory_db):
+    url, _ = territory_db
+    at = run_app()
+    log_in(at, "admin", PASSWORDS["admin"])
+    at.switch_page(page("users.py")).run()
+    manage_user(at, "dispatcher", "Disable")
+    assert at.success[0].value == "Disabled dispatcher."
+    assert refused_login("dispatcher")
+
+    at.switch_page(page("users.py")).run()
+    manage_user(at, "dispatcher", "Enable")
+    assert at.success[0].value == "Enabled dispatcher again."
+    at.run()
+    rows = at.dataframe[0].value.set_index("Username")
+    assert bool(rows.loc["dispatcher", "Active"]) is True
+    assert rows.loc["admin", "Open sessions"] == 1  # the administrator's own
+    assert not refused_login("dispatcher")
+    with get_database(url).read() as session:
+        actions = session.scalars(
+            select(AuditEvent.action).where(AuditEvent.action.in_(("user.disable", "user.enable")))
+        ).all()
+    assert actions == ["user.disable", "user.enable"]
+
+    # Enabling an account that is already enabled says so, in words.
+    at.switch_page(page("users.py")).run()
+    manage_user(at, "dispatcher", "Enable")
+    assert "already enabled" in at.error[0].value
+
+
+def refused_login(username: str) -> bool:
+    at = run_app()
+    log_in(at, username, PASSWORDS[username])
+    return any("Wrong username or password" in e.value for e in at.error)

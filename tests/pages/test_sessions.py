@@ -1,4 +1,6 @@
-"""Staff sessions through the entry script: idle expiry on a fake clock, logout, uniform login refusals."""
+"""Staff sessions through the entry script: idle expiry on a fake clock, logout, uniform login refusals,
+and the session in the database: a reload or a second tab (the cookie) keeps the user, a logout or
+an administrator's disabling ends it everywhere, a cookie not signed by us names nobody."""
 
 from __future__ import annotations
 
@@ -9,15 +11,16 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from dashboard import session as staff_session
+from dashboard.auth_routes import LOGOUT_PATH
 from emergency.core import auth
 from emergency.core.actor import CLI_ADMIN
 from emergency.core.clock import SYSTEM_CLOCK, FakeClock
 from emergency.core.db import get_database
 from emergency.core.models import AuditEvent
 from emergency.core.settings import set_setting
-from tests.pages.conftest import page
+from tests.pages.conftest import APP, page
 from tests.support.small_territory import PASSWORDS
-from tests.support.staff_login import signed_in
+from tests.support.staff_login import browser_cookie, reopened, signed_in
 
 NAV_MISSING = "Could not find a navigation page"
 
@@ -148,3 +151,159 @@ def test_idle_too_long_is_what_the_live_map_checks_between_clicks(territory_db, 
     check.session_state[staff_session.LAST_ACTIVE_KEY] = session_clock.now() - timedelta(minutes=31)
     check.run()
     assert check.text[0].value == "idle too long: True"
+
+
+# --- the session in the database: reloads, other tabs, other people's changes --------------------
+
+
+class CookieJar:
+    """The browser's cookie as `dashboard.session.browser_cookie` reads it (AppTest has no browser)."""
+
+    def __init__(self) -> None:
+        self.value: str | None = None
+
+    def read(self) -> str | None:
+        return self.value
+
+
+@pytest.fixture
+def jar(territory_db, monkeypatch: pytest.MonkeyPatch) -> CookieJar:
+    cookies = CookieJar()
+    monkeypatch.setattr(staff_session, "browser_cookie", cookies.read)
+    return cookies
+
+
+def nav_has(at: AppTest, name: str) -> bool:
+    try:
+        at.switch_page(page(name))
+    except ValueError:
+        return False
+    return True
+
+
+def test_a_login_sends_the_browser_for_its_cookie_and_a_reload_keeps_the_user(jar, session_clock) -> None:
+    at = signed_in("dispatcher", PASSWORDS["dispatcher"])
+    # The run after the login sends the browser for its cookie; who is signed in shows once it is back.
+    assert [i.value for i in at.info] == ["Signed in. Opening your page…"]
+    assert not any("Signed in as" in c.value for c in at.sidebar.caption)
+    jar.value = browser_cookie(at)
+
+    reload = reopened()  # F5: a new browser session, only the cookie to go on
+    assert "Signed in as dispatcher" in "\n".join(c.value for c in reload.sidebar.caption)
+    reload.switch_page(page("dispatcher_map.py")).run()
+    assert reload.title[0].value == "Dispatcher console"
+    assert not reload.warning
+
+
+def test_a_second_tab_with_the_cookie_is_signed_in_and_a_logout_in_one_ends_both(
+    territory_db, jar, session_clock
+) -> None:
+    url, _ = territory_db
+    first = signed_in("manager", PASSWORDS["manager"])
+    jar.value = browser_cookie(first)
+    second = reopened()
+    assert nav_has(second, "manager_warnings.py")
+
+    first.switch_page(page("logout.py")).run()
+    assert any(LOGOUT_PATH in h.value for h in first.html)  # the browser goes to drop its cookie
+
+    session_clock.advance(seconds=5)
+    second.run()
+    assert second.title[0].value == "Power status"
+    assert second.success[0].value == "You are logged out."
+    assert not nav_has(second, "manager_warnings.py")
+    assert not nav_has(reopened(), "manager_warnings.py")  # a reload with the old cookie: nobody
+    assert session_events(url, "manager") == ["user.logout"]
+
+
+def test_disabling_the_account_signs_the_user_out_on_their_next_click(jar, session_clock) -> None:
+    at = signed_in("dispatcher", PASSWORDS["dispatcher"])
+    cookie = browser_cookie(at)
+    at.switch_page(page("dispatcher_map.py")).run()
+    admin = signed_in("admin", PASSWORDS["admin"])  # another browser: no cookie
+    admin.switch_page(page("users.py")).run()
+    admin.selectbox[1].set_value("dispatcher")
+    admin.checkbox[0].check()
+    next(b for b in admin.button if b.label == "Disable").click().run()
+    assert admin.success[0].value == "Disabled dispatcher."
+
+    at.run()
+    assert at.title[0].value == "Power status"
+    assert "an administrator disabled your account" in at.warning[0].value
+    assert staff_session.ACTOR_KEY not in at.session_state
+    jar.value = cookie
+    assert not nav_has(reopened(), "dispatcher_map.py")
+
+
+def test_a_cookie_that_is_not_ours_signs_nobody_in(jar, session_clock) -> None:
+    at = signed_in("dispatcher", PASSWORDS["dispatcher"])
+    token, _, _ = browser_cookie(at).rpartition(".")
+    for forged in (token, f"{token}.AAAAAAAAAAAAAAAAAAAAAAAAAAA", "garbage"):
+        jar.value = forged
+        assert not nav_has(reopened(), "dispatcher_map.py"), forged
+
+
+def test_a_reload_after_the_idle_limit_signs_out_and_says_why(territory_db, jar, session_clock) -> None:
+    url, _ = territory_db
+    at = signed_in("dispatcher", PASSWORDS["dispatcher"])
+    jar.value = browser_cookie(at)
+
+    session_clock.advance(minutes=31)
+    reload = reopened()
+
+    assert reload.title[0].value == "Power status"
+    assert "signed out after 30 minutes without activity" in reload.warning[0].value
+    assert not nav_has(reload, "dispatcher_map.py")
+    assert session_events(url, "dispatcher") == ["user.session_expired"]
+
+
+def test_the_live_maps_idle_check_is_no_click_but_sees_clicks_in_other_tabs(
+    territory_db, jar, session_clock
+) -> None:
+    """Tab A only watches the map; tab B is clicked. A's timed check must neither end a session B
+    keeps alive nor keep it alive itself once B stops."""
+    url, _ = territory_db
+    watching = signed_in("dispatcher", PASSWORDS["dispatcher"])
+    jar.value = browser_cookie(watching)
+    clicking = reopened()
+
+    session_clock.advance(minutes=20)
+    clicking.switch_page(page("dispatcher_map.py")).run()  # a click in B at minute 20
+
+    session_clock.advance(minutes=11)  # minute 31: A has had no click for 31 minutes
+    watching.session_state[staff_session.RECHECK_KEY] = True  # what idle_too_long sets
+    watching.run()
+    assert nav_has(watching, "dispatcher_map.py")  # B's click counts
+    assert session_events(url, "dispatcher") == []
+
+    session_clock.advance(minutes=21)  # minute 52: 32 minutes after B's last click
+    watching.session_state[staff_session.RECHECK_KEY] = True
+    watching.run()
+    assert not nav_has(watching, "dispatcher_map.py")
+    assert session_events(url, "dispatcher") == ["user.session_expired"]
+
+
+def test_the_language_chosen_before_logging_in_survives_the_cookie_redirect(jar, session_clock) -> None:
+    at = signed_in("dispatcher", PASSWORDS["dispatcher"])
+    at.sidebar.button_group(key="lang").set_value("zh").run()
+    at.switch_page(page("logout.py")).run()
+    assert any("lang=zh" in h.value for h in at.html)  # the logout's redirect carries it
+
+    chinese = AppTest.from_file(APP, default_timeout=30)
+    chinese.query_params["lang"] = "zh"  # where the login and logout redirects land
+    chinese.run()
+    assert chinese.title[0].value == "供电状态"
+    assert "lang" not in chinese.query_params  # taken, not left in the address
+
+
+def test_a_reload_keeps_the_language_the_user_chose(jar, session_clock) -> None:
+    at = signed_in("dispatcher", PASSWORDS["dispatcher"])
+    jar.value = browser_cookie(at)
+    at.switch_page(page("dispatcher_map.py")).run()
+    at.sidebar.button_group(key="lang").set_value("zh").run()
+    assert at.title[0].value == "调度指挥台"
+
+    reload = reopened()  # the language lived only in the old browser session
+    reload.switch_page(page("dispatcher_map.py")).run()
+    assert reload.title[0].value == "调度指挥台"
+    assert "已登录" in "\n".join(c.value for c in reload.sidebar.caption)

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from emergency.app.bus import handles
 from emergency.app.context import Context
-from emergency.core import auth, tokens
+from emergency.core import auth, staff_sessions, tokens
 from emergency.core.actor import Actor
 from emergency.core.errors import AuthenticationFailed
 from emergency.core.models import Role, TokenScope
+from emergency.core.staff_sessions import SignedIn
 from emergency.core.unit_of_work import unit_of_work
 from emergency.simulator import live
 from emergency.simulator.live import DemoRun
@@ -45,16 +46,73 @@ def log_in(ctx: Context, cmd: LogIn) -> Actor:
 
 
 @dataclass(frozen=True)
+class SignIn:
+    """Log in and open a staff session (emergency.core.staff_sessions) in one transaction."""
+
+    username: str
+    password: str
+    user_agent: str | None = None
+
+
+@handles(SignIn)
+def sign_in(ctx: Context, cmd: SignIn) -> SignedIn:
+    """Like LogIn, and the session to go with it; AuthenticationFailed, the same, otherwise."""
+    with unit_of_work(ctx.db, ctx.actor, LOGIN_ROLES) as session:
+        actor = auth.attempt_login(session, ctx.clock, cmd.username, cmd.password)
+        if actor is not None:
+            opened = staff_sessions.open_session(session, ctx.clock, actor, cmd.user_agent)
+            return SignedIn(actor, opened.session_id, opened.ticket)
+    raise AuthenticationFailed("wrong username or password, or the account is locked")
+
+
+@dataclass(frozen=True)
+class RedeemTicket:
+    """A browser presents the ticket its login gave it, for the session token its cookie will hold."""
+
+    ticket: str
+
+
+# A browser is the public until its cookie is set.
+COOKIE_ROUTE_ROLES = ("public",)
+
+
+@handles(RedeemTicket)
+def redeem_ticket(ctx: Context, cmd: RedeemTicket) -> str | None:
+    """The session token, or None for an unknown, used or expired ticket (each works once)."""
+    with unit_of_work(ctx.db, ctx.actor, COOKIE_ROUTE_ROLES) as session:
+        return staff_sessions.redeem_ticket(session, ctx.clock, cmd.ticket)
+
+
+@dataclass(frozen=True)
+class TouchSession:
+    """The signed-in user clicked: their session's last_seen_at moves on (at most once a minute),
+    and the page language they chose is kept for their next reload."""
+
+    session_id: int
+    language: str | None = None
+
+
+@handles(TouchSession)
+def touch_session(ctx: Context, cmd: TouchSession) -> bool:
+    with unit_of_work(ctx.db, ctx.actor, auth.STAFF_ROLES) as session:
+        return staff_sessions.touch(session, ctx.clock, ctx.actor, cmd.session_id, cmd.language)
+
+
+@dataclass(frozen=True)
 class EndSession:
-    """The signed-in user's session ended: `reason` is "logout" or "idle" (auth.SESSION_END_ACTIONS)."""
+    """The signed-in user's session ended: `reason` is "logout" or "idle".
+
+    With `session_id` the session's row is closed too (and a second ending of it is no ending).
+    """
 
     reason: str
+    session_id: int | None = None
 
 
 @handles(EndSession)
 def end_session(ctx: Context, cmd: EndSession) -> None:
     with unit_of_work(ctx.db, ctx.actor, auth.STAFF_ROLES) as session:
-        auth.record_session_end(session, ctx.clock, ctx.actor, cmd.reason)
+        staff_sessions.end_session(session, ctx.clock, ctx.actor, cmd.reason, cmd.session_id)
 
 
 # --- staff accounts -------------------------------------------------------------------------------
@@ -80,6 +138,8 @@ def create_user(ctx: Context, cmd: CreateUser) -> str:
 
 @dataclass(frozen=True)
 class DisableUser:
+    """Disable an account; every session it has open ends at once."""
+
     username: str
 
 
@@ -87,6 +147,19 @@ class DisableUser:
 def disable_user(ctx: Context, cmd: DisableUser) -> None:
     with unit_of_work(ctx.db, ctx.actor, ADMIN) as session:
         auth.disable_user(session, ctx.clock, ctx.actor, cmd.username)
+
+
+@dataclass(frozen=True)
+class EnableUser:
+    """Enable a disabled account again (its password stays; a reset also enables)."""
+
+    username: str
+
+
+@handles(EnableUser)
+def enable_user(ctx: Context, cmd: EnableUser) -> None:
+    with unit_of_work(ctx.db, ctx.actor, ADMIN) as session:
+        auth.enable_user(session, ctx.clock, ctx.actor, cmd.username)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""What the administrators' pages and the staff session read: accounts, tokens, the live demo's run
-and the session idle limit."""
+"""What the administrators' pages and the staff session read: accounts, tokens, the live demo's run,
+staff sessions and the session idle limit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from emergency.app.context import Context
-from emergency.core import auth, tokens
+from emergency.core import auth, staff_sessions, tokens
 from emergency.core.models import Role
 from emergency.core.settings import get_setting
 from emergency.core.tokens import TokenInfo
@@ -30,11 +30,13 @@ class UserRow:
     active: bool
     locked_until: datetime | None
     last_login_at: datetime | None
+    open_sessions: int = 0  # signed in and not idle past the limit, in any browser
 
 
 def users(ctx: Context) -> tuple[UserRow, ...]:
     """Every staff account, by username."""
     with read_as(ctx.db, ctx.actor, ADMIN) as session:
+        open_sessions = staff_sessions.open_session_counts(session, ctx.clock.now())
         return tuple(
             UserRow(
                 username=u.username,
@@ -43,6 +45,7 @@ def users(ctx: Context) -> tuple[UserRow, ...]:
                 active=u.active,
                 locked_until=u.locked_until,
                 last_login_at=u.last_login_at,
+                open_sessions=open_sessions.get(u.id, 0),
             )
             for u in auth.list_users(session)
         )
@@ -58,6 +61,26 @@ def session_idle_minutes(ctx: Context) -> float:
     """Minutes without a click after which a staff session ends."""
     with read_as(ctx.db, ctx.actor, auth.STAFF_ROLES) as session:
         return float(get_setting(session, "auth.session_idle_minutes"))
+
+
+# The entry script checks a browser's session before it knows who is there.
+SESSION_CHECK_ROLES = ANYONE
+
+
+def staff_session(
+    ctx: Context, *, session_id: int | None = None, token: str | None = None
+) -> staff_sessions.SessionView | None:
+    """The staff session with this id (kept by the browser session that logged in) or this cookie
+    token, with its user and the idle limit; None when there is none. Ended sessions are returned
+    too, so the page can say why."""
+    with read_as(ctx.db, ctx.actor, SESSION_CHECK_ROLES) as session:
+        return staff_sessions.find_session(session, session_id=session_id, token=token)
+
+
+def cookie_signing_key(ctx: Context) -> str:
+    """The secret the session cookie is signed with, shared by every app process (the server's own)."""
+    with read_as(ctx.db, ctx.actor, ("system",)) as session:
+        return staff_sessions.cookie_signing_key(session)
 
 
 @dataclass(frozen=True)
