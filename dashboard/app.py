@@ -15,10 +15,10 @@ from dashboard.session import (
     CONTROL_ROOM_ROLES,
     announce_end,
     current_actor,
-    fetching_cookie,
+    fetch_cookie,
     keep_alive,
     keep_language,
-    send_browser_on,
+    landing_page,
 )
 from dashboard.simulator_view import draw_demo_banner
 from emergency.core.models import Role
@@ -149,14 +149,18 @@ else:
             ),
         )
     sections[t("nav.section.account")] = account
-    if not fetching_cookie():
-        st.sidebar.caption(t("who.signed_in", user=actor.username, role=t(f"role.{actor.role}")))
+    st.sidebar.caption(t("who.signed_in", user=actor.username, role=t(f"role.{actor.role}")))
 
 if services.is_demo(services.database().url):
     st.sidebar.info(t("app.demo_banner"))
     draw_demo_banner()
 
-send_browser_on()
 # Expanded: a manager has more pages than Streamlit shows before a "View more" button, and a
 # report page hidden behind a click is a page nobody finds.
-st.navigation(sections, expanded=True).run()
+navigation = st.navigation(sections, expanded=True)
+landing = landing_page()
+if landing is not None:
+    # Just logged in: open the user's own page (the cookie is fetched on that run).
+    st.switch_page(next(p for pages in sections.values() for p in pages if p.url_path == landing))
+fetch_cookie()
+navigation.run()

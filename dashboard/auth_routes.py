@@ -9,6 +9,11 @@ ticket (emergency.core.staff_sessions):
   page (303). A used, expired or unknown ticket sets nothing and lands on the login page.
 - `GET /staff/logout` clears the cookie and sends the browser to the public page.
 
+The app itself calls both with `mode=fetch` (a script's `fetch`, see dashboard/session.py): the
+answer is then 204 No Content with the same cookie, and the page stays where it is. A login or
+logout that reloaded the page would make the person (or a tool walking the pages) wait for a
+second page load and lose what the first one showed.
+
 The cookie holds the token signed with the key every process shares (`OUTAGE_SECRET_KEY`, else the
 one the database generated), so a forged or altered cookie is refused before the database is asked.
 The paths stay clear of Streamlit's own `/auth/...` routes.
@@ -22,7 +27,7 @@ from functools import lru_cache
 from itsdangerous import BadSignature, Signer
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from emergency.app.bus import execute
@@ -89,6 +94,23 @@ def login_redirect(ticket: str, page: str, language: str = "en") -> str:
     return f"{SESSION_PATH}?ticket={ticket}&next={page}&{LANGUAGE_PARAM}={language}"
 
 
+FETCH_PARAM = "mode=fetch"
+
+
+def cookie_fetch(ticket: str) -> str:
+    """What the app's script fetches after a login to get the cookie, staying on its page."""
+    return f"{SESSION_PATH}?ticket={ticket}&{FETCH_PARAM}"
+
+
+def cookie_drop() -> str:
+    """What the app's script fetches after a logout to drop the cookie."""
+    return f"{LOGOUT_PATH}?{FETCH_PARAM}"
+
+
+def _fetched(request: Request) -> bool:
+    return request.query_params.get("mode") == "fetch"
+
+
 def logout_redirect(language: str = "en") -> str:
     """Where the logout page sends the browser to drop its cookie."""
     return f"{LOGOUT_PATH}?{LANGUAGE_PARAM}={language}"
@@ -113,15 +135,20 @@ def _redeem(ticket: str) -> str | None:
     return token
 
 
-async def start_session(request: Request) -> RedirectResponse:
+async def start_session(request: Request) -> Response:
     ticket = request.query_params.get("ticket", "")
     page = request.query_params.get("next", "")
     token = await run_in_threadpool(_redeem, ticket) if ticket else None
     if token is None:
-        return _no_store(RedirectResponse("/login", status_code=303))
+        refused = Response(status_code=403) if _fetched(request) else RedirectResponse("/login", 303)
+        return _no_store(refused)
     target = f"/{page}" if PAGE_PATH.match(page) else "/"
     language = _language_query(request)
-    response = RedirectResponse(f"{target}?{language[1:]}" if language else target, status_code=303)
+    response: Response
+    if _fetched(request):
+        response = Response(status_code=204)
+    else:
+        response = RedirectResponse(f"{target}?{language[1:]}" if language else target, status_code=303)
     key = await run_in_threadpool(signing_key)
     response.set_cookie(
         COOKIE_NAME,
@@ -134,14 +161,19 @@ async def start_session(request: Request) -> RedirectResponse:
     return _no_store(response)
 
 
-async def end_session(request: Request) -> RedirectResponse:
+async def end_session(request: Request) -> Response:
     """Clear the cookie; the session itself was ended by the logout page (in the database)."""
-    response = RedirectResponse(f"/?{SIGNED_OUT_PARAM}=logout{_language_query(request)}", status_code=303)
+    response: Response
+    if _fetched(request):
+        response = Response(status_code=204)
+    else:
+        target = f"/?{SIGNED_OUT_PARAM}=logout{_language_query(request)}"
+        response = RedirectResponse(target, status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax", secure=_is_https(request))
     return _no_store(response)
 
 
-def _no_store(response: RedirectResponse) -> RedirectResponse:
+def _no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -25,13 +25,12 @@ from dashboard.auth_routes import (
     COOKIE_NAME,
     LANGUAGE_PARAM,
     LANGUAGES,
-    SESSION_PATH,
     SIGNED_OUT_PARAM,
-    login_redirect,
-    logout_redirect,
+    cookie_drop,
+    cookie_fetch,
     token_from_cookie,
 )
-from dashboard.i18n import LANGUAGE_KEY, current_language, t
+from dashboard.i18n import LANGUAGE_KEY, t
 from dashboard.public_forms import SESSION_KEY as PUBLIC_FORM_KEY
 from emergency.app.bus import execute
 from emergency.app.commands.admin import EndSession, TouchSession
@@ -46,7 +45,8 @@ ACTOR_KEY = "actor"
 SESSION_KEY = "staff-session-id"
 LAST_ACTIVE_KEY = "actor-last-active"
 ENDED_KEY = "session-ended"  # (reason, idle minutes) until shown
-REDIRECT_KEY = "staff-session-redirect"  # where the browser goes next (for its cookie)
+REDIRECT_KEY = "staff-session-redirect"  # what the browser fetches next (its cookie, or dropping it)
+HOME_KEY = "staff-session-home"  # the page a login lands on, switched to on the next run
 # Set by `idle_too_long` when the live map reruns the page to check: that run is no click.
 RECHECK_KEY = "staff-session-recheck"
 CONTROL_ROOM_ROLES = (Role.DISPATCHER, Role.MANAGER)
@@ -83,9 +83,8 @@ def sign_in(signed: SignedIn) -> None:
     st.session_state[ACTOR_KEY] = signed.actor
     st.session_state[SESSION_KEY] = signed.session_id
     st.session_state[LAST_ACTIVE_KEY] = CLOCK.now()
-    st.session_state[REDIRECT_KEY] = login_redirect(
-        signed.ticket, home_page(signed.actor), current_language()
-    )
+    st.session_state[REDIRECT_KEY] = cookie_fetch(signed.ticket)
+    st.session_state[HOME_KEY] = home_page(signed.actor)
 
 
 def _forget() -> None:
@@ -226,32 +225,28 @@ def log_out() -> None:
     """The user's own logout; the browser then drops its cookie and the public page says so."""
     sign_out("logout")
     st.session_state[ENDED_KEY] = ("logout", None)
-    st.session_state[REDIRECT_KEY] = logout_redirect(current_language())
+    st.session_state[REDIRECT_KEY] = cookie_drop()
 
 
-def fetching_cookie() -> bool:
-    """Whether this run sends the browser off for its session cookie (the run right after a login).
+def landing_page() -> str | None:
+    """The page (url path) a login just made should open, once: the console or the accounts."""
+    page: str | None = st.session_state.pop(HOME_KEY, None)
+    return page
 
-    The page then does not yet say who is signed in: that shows once the browser is back with the
-    cookie, so a person (or a test) who waits for it never clicks on a page about to be replaced.
+
+def fetch_cookie() -> None:
+    """Have the browser fetch or drop its session cookie, as a login or logout left for this run.
+
+    A script's `fetch` to our own route (dashboard/auth_routes.py): the cookie is set or cleared
+    by the server, HttpOnly, and the page stays as it is; this browser session already knows its
+    user, the cookie is for the next reload, bookmark or tab.
     """
-    target: str | None = st.session_state.get(REDIRECT_KEY)
-    return target is not None and target.startswith(SESSION_PATH)
-
-
-def send_browser_on() -> None:
-    """Follow a redirect a login or logout left for this run: the browser fetches or drops its cookie.
-
-    Drawn after the navigation, so the page the browser leaves already shows the right menu.
-    """
-    if fetching_cookie():
-        st.info(t("login.redirecting"), icon=":material/login:")
     target: str | None = st.session_state.pop(REDIRECT_KEY, None)
     if target is None:
         return
     # json.dumps quotes the address for JavaScript; it is built from our own paths and a url-safe ticket.
     st.html(
-        f"<script>window.location.replace({json.dumps(target)});</script>",
+        f'<script>fetch({json.dumps(target)}, {{credentials: "same-origin", cache: "no-store"}});</script>',
         unsafe_allow_javascript=True,
     )
 

@@ -130,3 +130,22 @@ def test_a_forged_altered_or_foreign_cookie_names_nobody(client, database, monke
     monkeypatch.setenv("OUTAGE_SECRET_KEY", operator_key)
     assert auth_routes.token_from_cookie(value) is None
     assert auth_routes.token_from_cookie(auth_routes.sign(token, operator_key)) == token
+
+
+def test_the_apps_own_fetch_gets_the_cookie_with_no_redirect_and_drops_it_the_same_way(
+    client, database
+) -> None:
+    """What the login and logout scripts fetch: 204 with the cookie set or cleared, the page left alone."""
+    signed = signed_in(database)
+    answer = client.get(auth_routes.cookie_fetch(signed.ticket), follow_redirects=False)
+    assert answer.status_code == 204
+    assert "location" not in answer.headers
+    assert "HttpOnly" in cookie_header(answer)
+    assert auth_routes.token_from_cookie(answer.cookies[auth_routes.COOKIE_NAME]) is not None
+
+    again = client.get(auth_routes.cookie_fetch(signed.ticket), follow_redirects=False)
+    assert again.status_code == 403 and "set-cookie" not in again.headers  # a ticket works once
+
+    dropped = client.get(auth_routes.cookie_drop(), follow_redirects=False)
+    assert dropped.status_code == 204
+    assert 'outage_desk_session=""' in cookie_header(dropped) or "Max-Age=0" in cookie_header(dropped)

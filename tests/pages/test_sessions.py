@@ -181,11 +181,12 @@ def nav_has(at: AppTest, name: str) -> bool:
     return True
 
 
-def test_a_login_sends_the_browser_for_its_cookie_and_a_reload_keeps_the_user(jar, session_clock) -> None:
+def test_a_login_opens_the_console_fetches_its_cookie_and_a_reload_keeps_the_user(jar, session_clock) -> None:
     at = signed_in("dispatcher", PASSWORDS["dispatcher"])
-    # The run after the login sends the browser for its cookie; who is signed in shows once it is back.
-    assert [i.value for i in at.info] == ["Signed in. Opening your page…"]
-    assert not any("Signed in as" in c.value for c in at.sidebar.caption)
+    # The login opens the user's own page at once, and has the browser fetch its cookie there.
+    assert at.title[0].value == "Dispatcher console"
+    assert "Signed in as dispatcher" in "\n".join(c.value for c in at.sidebar.caption)
+    assert any("fetch(" in h.value and "mode=fetch" in h.value for h in at.html)
     jar.value = browser_cookie(at)
 
     reload = reopened()  # F5: a new browser session, only the cookie to go on
@@ -283,11 +284,13 @@ def test_the_live_maps_idle_check_is_no_click_but_sees_clicks_in_other_tabs(
     assert session_events(url, "dispatcher") == ["user.session_expired"]
 
 
-def test_the_language_chosen_before_logging_in_survives_the_cookie_redirect(jar, session_clock) -> None:
+def test_the_language_chosen_survives_logging_out_and_a_redirect(jar, session_clock) -> None:
     at = signed_in("dispatcher", PASSWORDS["dispatcher"])
     at.sidebar.button_group(key="lang").set_value("zh").run()
     at.switch_page(page("logout.py")).run()
-    assert any("lang=zh" in h.value for h in at.html)  # the logout's redirect carries it
+    # The logout drops the cookie by a fetch and stays on this browser session: still Chinese.
+    assert any("fetch(" in h.value and LOGOUT_PATH in h.value for h in at.html)
+    assert at.title[0].value == "供电状态"
 
     chinese = AppTest.from_file(APP, default_timeout=30)
     chinese.query_params["lang"] = "zh"  # where the login and logout redirects land
