@@ -273,7 +273,7 @@ def test_the_text_search_finds_what_the_row_shows_not_only_its_detail(
     receipt = execute(ctx, SubmitFeedback("complaint", "No power since noon", requester=None))
     with database.write() as session:
         audit.record(
-            session, clock, MANAGER, "warning.issue", "warning", 9, after={"title_zh": "台风 \"山竹\" 红色预警"}
+            session, clock, MANAGER, "warning.issue", "warning", 9, after={"title_zh": '台风 "山竹" 红色预警'}
         )
     add_events(database, clock)
 
