@@ -71,6 +71,7 @@ COMMANDS: dict[str, frozenset[str]] = {
     "ExpireWarnings": frozenset({"system"}),
     "ImportCapAlert": MANAGERS,
     "IssueWarning": MANAGERS,
+    "OutreachStepForMany": MANAGERS,
     "UpdateWarning": MANAGERS,
     # reporting
     "ExportAuditTrail": MANAGERS,
