@@ -24,6 +24,9 @@ VERIFY_SEEN_KEY = "desk-verify-seen"
 KINDS = [k.value for k in FeedbackKind]
 STATUSES = [s.value for s in FeedbackStatus]
 SCORES = [None, 5, 4, 3, 2, 1]
+# Enough of a message to tell a power cut from a billing question at a glance; the whole text is
+# shown when the item is opened.
+PREVIEW_CHARS = 80
 
 actor = require_role(Role.MANAGER, Role.ADMIN)
 ctx = services.context(actor)
@@ -49,6 +52,12 @@ def clock_name(clock: ClockStatus | None) -> str:
     if clock is None:
         return "—"
     return clock.name_zh if language == "zh" else clock.name_en
+
+
+def preview(text: str) -> str:
+    """The start of what the customer wrote, on one line, marked as cut when it goes on."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1].rstrip() + "…"
 
 
 def attempt(action: Callable[[], object], success: str) -> None:
@@ -92,6 +101,7 @@ with feedback_tab:
                 {
                     t("desk.col.reference"): item.reference,
                     t("feedback.kind"): t(f"feedback.kind.{item.kind}"),
+                    t("desk.col.preview"): preview(item.text),
                     t("desk.status"): t(f"desk.status.{item.status}"),
                     t("desk.col.submitted"): local_time(item.submitted_at, tz),
                     t("desk.col.next"): t(f"desk.step.{item.next_step}") if item.next_step else "—",
@@ -103,13 +113,16 @@ with feedback_tab:
             ],
             hide_index=True,
             width="stretch",
+            column_config={t("desk.col.preview"): st.column_config.TextColumn(width="large")},
         )
         by_id = {item.id: item for item in items}
         chosen = st.selectbox(
             t("desk.pick"),
             list(by_id),
             index=None,
-            format_func=lambda i: f"{by_id[i].reference} · {t(f'feedback.kind.{by_id[i].kind}')}",
+            format_func=lambda i: (
+                f"{by_id[i].reference} · {t(f'feedback.kind.{by_id[i].kind}')} · {preview(by_id[i].text)}"
+            ),
             placeholder=t("desk.pick"),
             key="desk-pick",
         )

@@ -127,3 +127,24 @@ def test_a_restored_outage_is_verified_from_the_desk(desk):
     assert any("No restored outage is waiting" in i.value for i in at.info)
     with db.read() as session:
         assert session.get(Outage, outage_id).state == OutageState.CLOSED
+
+
+def test_the_list_previews_each_text_and_opening_an_item_shows_all_of_it(desk):
+    """The list gave no hint of what a complaint was about until each was opened."""
+    db, _, _, _ = desk
+    long_text = (
+        "The power has been off since Tuesday night.\nWe called 95598 three times " + "and waited " * 30
+    )
+    reference = submit_feedback(db, SYSTEM_CLOCK, PUBLIC, "complaint", long_text).reference
+    at = open_desk()
+    frame = at.dataframe[0].value
+    shown = dict(zip(frame["Reference"], frame["What they wrote"], strict=True))
+    assert shown[reference] == (
+        "The power has been off since Tuesday night. We called 95598 three times and wai…"
+    )
+    assert len(shown[reference]) == 80
+    assert "Thank you for the quick repair" in shown.values()  # a short text whole
+    with db.read() as session:
+        item_id = session.scalar(select(Feedback.id).where(Feedback.reference == reference))
+    at.selectbox(key="desk-pick").set_value(item_id).run()
+    assert at.text[0].value == long_text.strip()
