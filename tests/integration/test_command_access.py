@@ -65,6 +65,7 @@ COMMANDS: dict[str, frozenset[str]] = {
     "CancelWarning": MANAGERS,
     "CompleteOutreach": MANAGERS,
     "CreateWarning": MANAGERS,
+    "DiscardDraft": MANAGERS,
     "EditDraft": MANAGERS,
     "EscalateOutreach": MANAGERS,
     # Only the server's periodic loop expires warnings.

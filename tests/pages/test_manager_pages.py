@@ -216,3 +216,16 @@ def test_the_outreach_page_takes_one_step_for_all_the_users_shown(territory_db):
             select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "outreach.acknowledge")
         )
     assert audited == 2
+
+
+def test_a_draft_offers_discard_draft_not_cancel_the_warning(territory_db):
+    url, _territory = territory_db
+    warning_id = make_warning(url)
+    at = open_page("manager_warnings.py")
+    labels = [b.label for b in at.button]
+    assert "Discard draft" in labels and "Cancel the warning" not in labels
+    next(b for b in at.button if b.label == "Discard draft").click().run()
+    assert not at.exception, at.exception
+    assert any(f"Draft {warning_id} discarded." in s.value for s in at.success)
+    with get_database(url).read() as session:
+        assert session.get(WarningRow, warning_id).status == "discarded"

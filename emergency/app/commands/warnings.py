@@ -1,4 +1,4 @@
-"""Warning commands: draft, edit, issue, update, cancel and import a CAP alert; expire those past
+"""Warning commands: draft, edit, discard, issue, update, cancel and import a CAP alert; expire those past
 their time (the server's periodic loop, as the system); the outreach ladder; crew pre-positioning.
 
 Each handler checks the role, opens the one transaction and calls the warnings domain with its
@@ -106,6 +106,22 @@ def cancel_warning(ctx: Context, cmd: CancelWarning) -> None:
     with unit_of_work(ctx.db, ctx.actor, WARNING_ROLES) as session:
         lifecycle.cancel_warning(
             session, ctx.clock, ctx.actor, cmd.warning_id, cmd.reason, expected_version=cmd.expected_version
+        )
+
+
+@dataclass(frozen=True)
+class DiscardDraft:
+    """Throw an unpublished draft away (a warning in force is cancelled, with a reason, instead)."""
+
+    warning_id: int
+    expected_version: int
+
+
+@handles(DiscardDraft)
+def discard_draft(ctx: Context, cmd: DiscardDraft) -> None:
+    with unit_of_work(ctx.db, ctx.actor, WARNING_ROLES) as session:
+        lifecycle.discard_draft(
+            session, ctx.clock, ctx.actor, cmd.warning_id, expected_version=cmd.expected_version
         )
 
 
