@@ -199,10 +199,18 @@ def bulk_steps(open_lines: list[OutreachLine]) -> None:
     st.caption(t("mo.bulk_help"))
     step_col, status_col = st.columns(2)
     steps = step_col.multiselect(
-        t("mo.step"), LADDER_STEPS, format_func=lambda v: t(f"ostep.{v}"), key="outreach-bulk-step"
+        t("mo.step"),
+        LADDER_STEPS,
+        format_func=lambda v: t(f"ostep.{v}"),
+        placeholder=t("mo.bulk_any"),
+        key="outreach-bulk-step",
     )
     statuses = status_col.multiselect(
-        t("mw.col.status"), OPEN_STATUSES, format_func=lambda v: t(f"ostatus.{v}"), key="outreach-bulk-status"
+        t("mw.col.status"),
+        OPEN_STATUSES,
+        format_func=lambda v: t(f"ostatus.{v}"),
+        placeholder=t("mo.bulk_any"),
+        key="outreach-bulk-status",
     )
     shown = {
         line.task_id: line
@@ -219,6 +227,7 @@ def bulk_steps(open_lines: list[OutreachLine]) -> None:
         format_func=lambda i: (
             f"#{i} {shown[i].name} ({t('ostep.' + shown[i].step)}, {t('ostatus.' + shown[i].status)})"
         ),
+        placeholder=t("mo.bulk_pick"),
         key=BULK_KEY,
     )
     with st.form("outreach-bulk"):
@@ -243,9 +252,7 @@ def bulk_steps(open_lines: list[OutreachLine]) -> None:
         st.error(t("action.refused", reason=plain(str(error))))
         return
     refused = [o for o in outcomes if o.refused is not None]
-    message = t(
-        "mo.bulk_done", step=t(f"mo.bulk_{step}"), done=len(outcomes) - len(refused), chosen=len(tasks)
-    )
+    message = t("mo.bulk_done", step=t(f"mo.{step}"), done=len(outcomes) - len(refused), chosen=len(tasks))
     if refused:
         names = "; ".join(f"#{o.task_id} {plain(shown[o.task_id].name)}" for o in refused)
         message += " " + t("mo.bulk_refused", who=names)
