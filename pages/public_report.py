@@ -131,6 +131,9 @@ if submitted:
     else:
         if receipt.duplicate:
             st.info(t("report.duplicate", reference=receipt.reference))
+            if (description or "").strip():
+                # The earlier report stands as it was: say so rather than let the new text vanish.
+                st.warning(t("report.duplicate_text"))
         else:
             st.success(t("report.received", reference=receipt.reference))
         if receipt.hazard and kind != "hazard":  # a hazard's safety message is already above the form

@@ -190,3 +190,21 @@ def test_over_long_feedback_is_refused_with_both_lengths_and_kept_in_the_form(te
     with db.read() as session:
         assert session.scalar(select(Feedback.id)) is None
     db.dispose()
+
+
+def test_a_repeat_report_with_new_words_says_they_were_not_added(territory_db):
+    """A second report of the same account within the hour is answered with the first reference;
+    what the person wrote the second time went nowhere without a word."""
+    url, built = territory_db
+    at = open_page("public_report.py")
+    at.text_input(key="report_account").input(built.account_by_transformer["TX-4"][0])
+    at.text_area(key="report_description").input("Dark since 9 pm")
+    assert "Your reference number is R-" in texts(submit(at))
+    at.text_area(key="report_description").input("Now sparks at the pole on the corner")
+    shown = texts(submit(at))
+    assert "We already have your report" in shown
+    assert "What you wrote this time was not added to that report" in shown
+    db = Database(url)
+    with db.read() as session:
+        assert session.scalars(select(Report.description)).all() == ["Dark since 9 pm"]
+    db.dispose()
