@@ -21,6 +21,10 @@ from emergency.reporting import complaints
 OUTCOME_KEY = "desk-outcome"
 SEEN_KEY = "desk-seen"
 VERIFY_SEEN_KEY = "desk-verify-seen"
+# Bumped when a step or verification is recorded: the note boxes get new keys, so they start empty.
+# A refused one (someone changed the item first) keeps what the manager typed; clear_on_submit
+# would empty the box either way.
+FORMS_KEY = "desk-forms"
 KINDS = [k.value for k in FeedbackKind]
 STATUSES = [s.value for s in FeedbackStatus]
 SCORES = [None, 5, 4, 3, 2, 1]
@@ -61,7 +65,15 @@ def preview(text: str) -> str:
 
 
 def attempt(action: Callable[[], object], success: str) -> None:
-    outcome.attempt(OUTCOME_KEY, action, success)
+    def act() -> None:
+        action()
+        st.session_state[FORMS_KEY] = st.session_state.get(FORMS_KEY, 0) + 1  # only when it went in
+
+    outcome.attempt(OUTCOME_KEY, act, success)
+
+
+def note_key(name: str) -> str:
+    return f"{name}-{st.session_state.get(FORMS_KEY, 0)}"
 
 
 st.title(t("desk.title"))
@@ -163,8 +175,10 @@ with feedback_tab:
             if item.next_step is None:
                 st.info(t("desk.finished"))
             else:
-                with st.form(f"desk-step-{item.id}", clear_on_submit=True):
-                    note = st.text_area(t("desk.note"), max_chars=complaints.MAX_NOTE_CHARS, key="desk-note")
+                with st.form(f"desk-step-{item.id}"):
+                    # No max_chars: Streamlit's would drop a longer paste unseen; the service refuses it.
+                    note = st.text_area(t("desk.note"), key=note_key("desk-note"))
+                    st.caption(t("form.limit", limit=f"{complaints.MAX_NOTE_CHARS:,}"))
                     score = None
                     if item.next_step == complaints.Step.CLOSE:
                         score = st.selectbox(
@@ -210,10 +224,12 @@ with verify_tab:
         # As for the steps: the versions this manager was shown, not the ones reloaded by the click.
         shown = st.session_state.get(VERIFY_SEEN_KEY, waiting)
         st.session_state[VERIFY_SEEN_KEY] = waiting
-        with st.form("desk-verify", clear_on_submit=True):
+        with st.form("desk-verify"):
             outage_id = st.selectbox(t("desk.verify_pick"), list(waiting), key="desk-verify-pick")
             verify_note = st.text_input(
-                t("desk.note"), max_chars=complaints.MAX_NOTE_CHARS, key="desk-verify-note"
+                t("desk.note"),
+                key=note_key("desk-verify-note"),
+                help=t("form.limit", limit=f"{complaints.MAX_NOTE_CHARS:,}"),
             )
             confirmed = st.form_submit_button(t("desk.verify"))
         if confirmed and outage_id is not None:
