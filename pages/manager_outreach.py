@@ -167,8 +167,9 @@ if open_lines:
             list(by_task),
             format_func=lambda i: f"#{i} {by_task[i].name} ({t('ostep.' + by_task[i].step)})",
         )
-        who = st.text_input(t("mo.ack_by"), max_chars=120)
-        note = st.text_input(t("mw.note"), max_chars=500)
+        # No max_chars (a longer paste would be dropped unseen): the service refuses it by field.
+        who = st.text_input(t("mo.ack_by"))
+        note = st.text_input(t("mw.note"))
         escalate_col, ack_col, done_col = st.columns(3)
         escalate = escalate_col.form_submit_button(t("mo.escalate"))
         acknowledge = ack_col.form_submit_button(t("mo.acknowledge"))
