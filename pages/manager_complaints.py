@@ -3,6 +3,7 @@ restored outages verified with the customer."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 
 import streamlit as st
@@ -28,9 +29,11 @@ FORMS_KEY = "desk-forms"
 KINDS = [k.value for k in FeedbackKind]
 STATUSES = [s.value for s in FeedbackStatus]
 SCORES = [None, 5, 4, 3, 2, 1]
-# Enough of a message to tell a power cut from a billing question at a glance; the whole text is
-# shown when the item is opened.
-PREVIEW_CHARS = 80
+# Enough of a message to tell a power cut from a billing question at a glance, counted in the
+# columns a line takes (a Chinese character is as wide as two Latin letters), so that a preview
+# in either language fits its cell, which the grid never wraps; the whole text shows when opened.
+PREVIEW_COLUMNS = 80
+PREVIEW_WIDTH_PX = 600  # 80 columns of the grid's font, measured in Chromium at 1366 and 1920 wide
 
 actor = require_role(Role.MANAGER, Role.ADMIN)
 ctx = services.context(actor)
@@ -58,10 +61,22 @@ def clock_name(clock: ClockStatus | None) -> str:
     return clock.name_zh if language == "zh" else clock.name_en
 
 
+def columns(char: str) -> int:
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
 def preview(text: str) -> str:
-    """The start of what the customer wrote, on one line, marked as cut when it goes on."""
+    """The start of what the customer wrote, on one line, marked with "…" when it goes on."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1].rstrip() + "…"
+    if sum(columns(c) for c in flat) <= PREVIEW_COLUMNS:
+        return flat
+    kept, used = [], 1  # the ellipsis takes one column
+    for char in flat:
+        used += columns(char)
+        if used > PREVIEW_COLUMNS:
+            break
+        kept.append(char)
+    return "".join(kept).rstrip() + "…"
 
 
 def attempt(action: Callable[[], object], success: str) -> None:
@@ -111,21 +126,22 @@ with feedback_tab:
         st.dataframe(
             [
                 {
+                    # The clock first, then the text: at 1366 px both show before the grid scrolls.
                     t("desk.col.reference"): item.reference,
                     t("feedback.kind"): t(f"feedback.kind.{item.kind}"),
+                    t("desk.col.clock"): clock_name(item.urgent),
+                    t("desk.col.left"): clock_text(item.urgent),
                     t("desk.col.preview"): preview(item.text),
                     t("desk.status"): t(f"desk.status.{item.status}"),
                     t("desk.col.submitted"): local_time(item.submitted_at, tz),
                     t("desk.col.next"): t(f"desk.step.{item.next_step}") if item.next_step else "—",
-                    t("desk.col.clock"): clock_name(item.urgent),
-                    t("desk.col.left"): clock_text(item.urgent),
                     t("desk.col.satisfaction"): "★" * item.satisfaction if item.satisfaction else "—",
                 }
                 for item in items
             ],
             hide_index=True,
             width="stretch",
-            column_config={t("desk.col.preview"): st.column_config.TextColumn(width="large")},
+            column_config={t("desk.col.preview"): st.column_config.TextColumn(width=PREVIEW_WIDTH_PX)},
         )
         by_id = {item.id: item for item in items}
         chosen = st.selectbox(

@@ -140,6 +140,9 @@ def test_the_list_previews_each_text_and_opening_an_item_shows_all_of_it(desk):
         "The power has been off since Tuesday night.\nWe called 95598 three times " + "and waited " * 30
     )
     reference = submit_feedback(db, SYSTEM_CLOCK, PUBLIC, "complaint", long_text).reference
+    chinese = submit_feedback(
+        db, SYSTEM_CLOCK, PUBLIC, "complaint", "停电已经超过十个小时了，" * 10
+    ).reference
     at = open_desk()
     frame = at.dataframe[0].value
     shown = dict(zip(frame["Reference"], frame["What they wrote"], strict=True))
@@ -147,6 +150,8 @@ def test_the_list_previews_each_text_and_opening_an_item_shows_all_of_it(desk):
         "The power has been off since Tuesday night. We called 95598 three times and wai…"
     )
     assert len(shown[reference]) == 80
+    # A Chinese character takes two columns: half as many of them fill the same cell.
+    assert shown[chinese] == ("停电已经超过十个小时了，" * 4)[:39] + "…"
     assert "Thank you for the quick repair" in shown.values()  # a short text whole
     with db.read() as session:
         item_id = session.scalar(select(Feedback.id).where(Feedback.reference == reference))
