@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import secrets
 
 import streamlit as st
@@ -15,6 +16,9 @@ from emergency.core.actor import PUBLIC
 from emergency.core.ratelimit import RateLimited, Requester, client_address
 
 SESSION_KEY = "public_form_session"
+# How the domain words a text over its limit ("longer than 2000 characters (20000)"): the reader is
+# told both numbers in their language, so they know how much to cut.
+TOO_LONG = re.compile(r"longer than (\d+) characters \((\d+)\)")
 # Intake's reasons are English sentences for machines and staff; the common ones a member of the
 # public can meet are given in the page's language, the rest shown as intake wrote them.
 REASONS = {
@@ -44,6 +48,9 @@ def requester() -> Requester:
 
 
 def reason_text(reason: str) -> str:
+    if (too_long := TOO_LONG.search(reason)) is not None:
+        limit, length = (int(n) for n in too_long.groups())
+        return t("form.reason.too_long_by", limit=f"{limit:,}", length=f"{length:,}")
     for start, key in REASONS.items():
         if start in reason:
             return t(key)
@@ -59,3 +66,14 @@ def field_error(field: str | None, reason: str) -> None:
 
 def rate_limited(error: RateLimited) -> None:
     st.error(t("form.rate_limited", minutes=max(math.ceil(error.retry_after.total_seconds() / 60), 1)))
+
+
+def limit_note(limit: int) -> None:
+    """The longest text a field takes, shown under it while the reader types.
+
+    Not Streamlit's `max_chars`: its browser side ignores a paste that would go past the limit,
+    so a long text pasted in is lost whole without a word, and its server side cuts what a client
+    sends to the limit. Without it the whole text reaches the service, which refuses it with both
+    lengths, and the text stays in the box to be shortened.
+    """
+    st.caption(t("form.limit", limit=f"{limit:,}"))

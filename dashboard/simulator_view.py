@@ -55,10 +55,10 @@ def scenario_name(scenario: str) -> str:
 def progress_line(run: DemoRun) -> str:
     """What the run has done so far, in the reader's language; a run saved before the counts were
     kept has only its English line, shown as it is."""
-    if not run.counts:
+    if not run.figures:
         return run.summary
     try:
-        return t("sim.progress_line", **run.counts)
+        return t("sim.progress_line", **run.figures)
     except KeyError:  # a run saved by another version of the app, with other figures
         return run.summary
 

@@ -3,6 +3,7 @@ restored outages verified with the customer."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 
 import streamlit as st
@@ -21,9 +22,18 @@ from emergency.reporting import complaints
 OUTCOME_KEY = "desk-outcome"
 SEEN_KEY = "desk-seen"
 VERIFY_SEEN_KEY = "desk-verify-seen"
+# Bumped when a step or verification is recorded: the note boxes get new keys, so they start empty.
+# A refused one (someone changed the item first) keeps what the manager typed; clear_on_submit
+# would empty the box either way.
+FORMS_KEY = "desk-forms"
 KINDS = [k.value for k in FeedbackKind]
 STATUSES = [s.value for s in FeedbackStatus]
 SCORES = [None, 5, 4, 3, 2, 1]
+# Enough of a message to tell a power cut from a billing question at a glance, counted in the
+# columns a line takes (a Chinese character is as wide as two Latin letters), so that a preview
+# in either language fits its cell, which the grid never wraps; the whole text shows when opened.
+PREVIEW_COLUMNS = 80
+PREVIEW_WIDTH_PX = 600  # 80 columns of the grid's font, measured in Chromium at 1366 and 1920 wide
 
 actor = require_role(Role.MANAGER, Role.ADMIN)
 ctx = services.context(actor)
@@ -51,8 +61,34 @@ def clock_name(clock: ClockStatus | None) -> str:
     return clock.name_zh if language == "zh" else clock.name_en
 
 
+def columns(char: str) -> int:
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def preview(text: str) -> str:
+    """The start of what the customer wrote, on one line, marked with "…" when it goes on."""
+    flat = " ".join(text.split())
+    if sum(columns(c) for c in flat) <= PREVIEW_COLUMNS:
+        return flat
+    kept, used = [], 1  # the ellipsis takes one column
+    for char in flat:
+        used += columns(char)
+        if used > PREVIEW_COLUMNS:
+            break
+        kept.append(char)
+    return "".join(kept).rstrip() + "…"
+
+
 def attempt(action: Callable[[], object], success: str) -> None:
-    outcome.attempt(OUTCOME_KEY, action, success)
+    def act() -> None:
+        action()
+        st.session_state[FORMS_KEY] = st.session_state.get(FORMS_KEY, 0) + 1  # only when it went in
+
+    outcome.attempt(OUTCOME_KEY, act, success)
+
+
+def note_key(name: str) -> str:
+    return f"{name}-{st.session_state.get(FORMS_KEY, 0)}"
 
 
 st.title(t("desk.title"))
@@ -90,26 +126,31 @@ with feedback_tab:
         st.dataframe(
             [
                 {
+                    # The clock first, then the text: at 1366 px both show before the grid scrolls.
                     t("desk.col.reference"): item.reference,
                     t("feedback.kind"): t(f"feedback.kind.{item.kind}"),
+                    t("desk.col.clock"): clock_name(item.urgent),
+                    t("desk.col.left"): clock_text(item.urgent),
+                    t("desk.col.preview"): preview(item.text),
                     t("desk.status"): t(f"desk.status.{item.status}"),
                     t("desk.col.submitted"): local_time(item.submitted_at, tz),
                     t("desk.col.next"): t(f"desk.step.{item.next_step}") if item.next_step else "—",
-                    t("desk.col.clock"): clock_name(item.urgent),
-                    t("desk.col.left"): clock_text(item.urgent),
                     t("desk.col.satisfaction"): "★" * item.satisfaction if item.satisfaction else "—",
                 }
                 for item in items
             ],
             hide_index=True,
             width="stretch",
+            column_config={t("desk.col.preview"): st.column_config.TextColumn(width=PREVIEW_WIDTH_PX)},
         )
         by_id = {item.id: item for item in items}
         chosen = st.selectbox(
             t("desk.pick"),
             list(by_id),
             index=None,
-            format_func=lambda i: f"{by_id[i].reference} · {t(f'feedback.kind.{by_id[i].kind}')}",
+            format_func=lambda i: (
+                f"{by_id[i].reference} · {t(f'feedback.kind.{by_id[i].kind}')} · {preview(by_id[i].text)}"
+            ),
             placeholder=t("desk.pick"),
             key="desk-pick",
         )
@@ -150,8 +191,10 @@ with feedback_tab:
             if item.next_step is None:
                 st.info(t("desk.finished"))
             else:
-                with st.form(f"desk-step-{item.id}", clear_on_submit=True):
-                    note = st.text_area(t("desk.note"), max_chars=complaints.MAX_NOTE_CHARS, key="desk-note")
+                with st.form(f"desk-step-{item.id}"):
+                    # No max_chars: Streamlit's would drop a longer paste unseen; the service refuses it.
+                    note = st.text_area(t("desk.note"), key=note_key("desk-note"))
+                    st.caption(t("form.limit", limit=f"{complaints.MAX_NOTE_CHARS:,}"))
                     score = None
                     if item.next_step == complaints.Step.CLOSE:
                         score = st.selectbox(
@@ -197,10 +240,12 @@ with verify_tab:
         # As for the steps: the versions this manager was shown, not the ones reloaded by the click.
         shown = st.session_state.get(VERIFY_SEEN_KEY, waiting)
         st.session_state[VERIFY_SEEN_KEY] = waiting
-        with st.form("desk-verify", clear_on_submit=True):
+        with st.form("desk-verify"):
             outage_id = st.selectbox(t("desk.verify_pick"), list(waiting), key="desk-verify-pick")
             verify_note = st.text_input(
-                t("desk.note"), max_chars=complaints.MAX_NOTE_CHARS, key="desk-verify-note"
+                t("desk.note"),
+                key=note_key("desk-verify-note"),
+                help=t("form.limit", limit=f"{complaints.MAX_NOTE_CHARS:,}"),
             )
             confirmed = st.form_submit_button(t("desk.verify"))
         if confirmed and outage_id is not None:

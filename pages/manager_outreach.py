@@ -15,13 +15,18 @@ from emergency.app.commands.warnings import (
     AcknowledgeOutreach,
     CompleteOutreach,
     EscalateOutreach,
+    OutreachStepForMany,
 )
 from emergency.app.queries import warnings as queries
 from emergency.core.errors import EmergencyError
 from emergency.core.models import Role
+from emergency.warnings.outreach import OutreachLine
 
 OUTCOME_KEY = "manager-outreach-outcome"
 PLAN_KEY = "manager-preposition-plan"
+BULK_KEY = "outreach-bulk-tasks"
+LADDER_STEPS = ("message", "call", "visit")
+OPEN_STATUSES = ("pending", "acknowledged")
 
 actor = require_role(Role.MANAGER, Role.ADMIN)
 ctx = services.context(actor)
@@ -162,8 +167,9 @@ if open_lines:
             list(by_task),
             format_func=lambda i: f"#{i} {by_task[i].name} ({t('ostep.' + by_task[i].step)})",
         )
-        who = st.text_input(t("mo.ack_by"), max_chars=120)
-        note = st.text_input(t("mw.note"), max_chars=500)
+        # No max_chars (a longer paste would be dropped unseen): the service refuses it by field.
+        who = st.text_input(t("mo.ack_by"))
+        note = st.text_input(t("mw.note"))
         escalate_col, ack_col, done_col = st.columns(3)
         escalate = escalate_col.form_submit_button(t("mo.escalate"))
         acknowledge = ack_col.form_submit_button(t("mo.acknowledge"))
@@ -185,3 +191,76 @@ if open_lines:
         else:
             st.session_state[OUTCOME_KEY] = ("ok", message)
             st.rerun()
+
+
+def bulk_steps(open_lines: list[OutreachLine]) -> None:
+    """One step for many users: chosen by hand or all those a filter shows, each moved and audited
+    on its own by the service; the outcome names any that did not move."""
+    st.markdown(f"**{t('mo.bulk')}**")
+    st.caption(t("mo.bulk_help"))
+    step_col, status_col = st.columns(2)
+    steps = step_col.multiselect(
+        t("mo.step"),
+        LADDER_STEPS,
+        format_func=lambda v: t(f"ostep.{v}"),
+        placeholder=t("mo.bulk_any"),
+        key="outreach-bulk-step",
+    )
+    statuses = status_col.multiselect(
+        t("mw.col.status"),
+        OPEN_STATUSES,
+        format_func=lambda v: t(f"ostatus.{v}"),
+        placeholder=t("mo.bulk_any"),
+        key="outreach-bulk-status",
+    )
+    shown = {
+        line.task_id: line
+        for line in open_lines
+        if (not steps or line.step in steps) and (not statuses or line.status in statuses)
+    }
+    if st.button(t("mo.bulk_all", n=len(shown)), key="outreach-bulk-all"):
+        st.session_state[BULK_KEY] = list(shown)
+    # A user done meanwhile, or filtered out, is no longer an option: drop it from the choice.
+    st.session_state[BULK_KEY] = [i for i in st.session_state.get(BULK_KEY, []) if i in shown]
+    chosen = st.multiselect(
+        t("mo.bulk_users"),
+        list(shown),
+        format_func=lambda i: (
+            f"#{i} {shown[i].name} ({t('ostep.' + shown[i].step)}, {t('ostatus.' + shown[i].status)})"
+        ),
+        placeholder=t("mo.bulk_pick"),
+        key=BULK_KEY,
+    )
+    with st.form("outreach-bulk"):
+        who = st.text_input(t("mo.ack_by"), key="outreach-bulk-who")
+        note = st.text_input(t("mw.note"), key="outreach-bulk-note")
+        escalate_col, ack_col, done_col = st.columns(3)
+        pressed = {
+            "escalate": escalate_col.form_submit_button(t("mo.bulk_escalate")),
+            "acknowledge": ack_col.form_submit_button(t("mo.bulk_acknowledge")),
+            "complete": done_col.form_submit_button(t("mo.bulk_complete"), type="primary"),
+        }
+    step = next((name for name, hit in pressed.items() if hit), None)
+    if step is None:
+        return
+    if not chosen:
+        st.warning(t("mo.bulk_none"))
+        return
+    tasks = tuple((i, shown[i].version) for i in chosen)
+    try:
+        outcomes = execute(ctx, OutreachStepForMany(step, tasks, by_whom=who, note=note))
+    except EmergencyError as error:
+        st.error(t("action.refused", reason=plain(str(error))))
+        return
+    refused = [o for o in outcomes if o.refused is not None]
+    message = t("mo.bulk_done", step=t(f"mo.{step}"), done=len(outcomes) - len(refused), chosen=len(tasks))
+    if refused:
+        names = "; ".join(f"#{o.task_id} {plain(shown[o.task_id].name)}" for o in refused)
+        message += " " + t("mo.bulk_refused", who=names)
+    st.session_state.pop(BULK_KEY, None)
+    st.session_state[OUTCOME_KEY] = ("ok" if not refused else "error", message)
+    st.rerun()
+
+
+if open_lines:
+    bulk_steps(open_lines)

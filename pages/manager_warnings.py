@@ -19,6 +19,7 @@ from emergency.app.bus import execute
 from emergency.app.commands.warnings import (
     CancelWarning,
     CreateWarning,
+    DiscardDraft,
     EditDraft,
     ImportCapAlert,
     IssueWarning,
@@ -269,7 +270,7 @@ with tab_view:
     # The title is user text: shown as plain text, never interpreted as markdown or HTML.
     st.markdown("### " + plain_markdown(row.title(language)))
     st.markdown(" · ".join(words))
-    if row.status != WarningStatus.DRAFT:
+    if row.status not in (WarningStatus.DRAFT, WarningStatus.DISCARDED):  # never published: no CAP message
         cap_url = f"/api/warnings/{selected}.cap.xml"
         st.markdown(f"[{t('mw.cap_link')}]({cap_url}) · [{t('mw.feed_link')}](/api/warnings.cap.xml)")
 
@@ -375,6 +376,15 @@ with tab_view:
                 refused(error)
             else:
                 done(t("mw.issued", notices=f"{result.notices_queued:,}", outreach=result.outreach_added))
+        # A draft was never published: it is thrown away, not "cancelled" (which would read as a
+        # withdrawal to the public and ask for a reason nobody needs).
+        if issue_col.button(t("mw.discard"), help=t("mw.discard_help"), key=f"discard-{selected}"):
+            try:
+                execute(ctx, DiscardDraft(selected, row.version))
+            except EmergencyError as error:
+                refused(error)
+            else:
+                done(t("mw.discarded", id=selected))
     elif row.status in IN_FORCE:
         with st.expander(t("mw.update")):
             updated = warning_form(f"update-{selected}", form_initial)
@@ -387,7 +397,7 @@ with tab_view:
                     done(
                         t("mw.updated", notices=f"{result.notices_queued:,}", outreach=result.outreach_added)
                     )
-    if row.status in (WarningStatus.DRAFT, *IN_FORCE):
+    if row.status in IN_FORCE:
         with st.form(f"cancel-{selected}"):
             reason = st.text_input(t("mw.cancel_reason"), max_chars=500)
             if st.form_submit_button(t("mw.cancel")):

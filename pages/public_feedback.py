@@ -33,11 +33,14 @@ with st.form("feedback", clear_on_submit=False):
         horizontal=True,
         key="feedback_kind",
     )
-    text = st.text_area(t("form.field.text"), max_chars=queries.feedback_max_chars(ctx), key="feedback_text")
-    account = st.text_input(t("feedback.account_optional"), max_chars=32, key="feedback_account")
+    # No max_chars on any field: see public_forms.limit_note (an over-long paste would be dropped
+    # unseen); the service refuses what is too long, by field, and the text stays in the form.
+    text = st.text_area(t("form.field.text"), key="feedback_text")
+    public_forms.limit_note(queries.feedback_max_chars(ctx))
+    account = st.text_input(t("feedback.account_optional"), key="feedback_account")
     col_name, col_contact = st.columns(2)
-    contact_name = col_name.text_input(t("form.field.contact_name"), max_chars=120, key="feedback_name")
-    contact = col_contact.text_input(t("form.field.contact"), max_chars=200, key="feedback_contact")
+    contact_name = col_name.text_input(t("form.field.contact_name"), key="feedback_name")
+    contact = col_contact.text_input(t("form.field.contact"), key="feedback_contact")
     submitted = st.form_submit_button(t("feedback.submit"), type="primary")
 
 LAST_KEY = (

@@ -88,7 +88,7 @@ if where == "location":
 with st.form("report-outage", clear_on_submit=False):
     account = lat = lon = None
     if where == "account":
-        account = st.text_input(t("form.field.account_no"), max_chars=32, key="report_account")
+        account = st.text_input(t("form.field.account_no"), key="report_account")
     else:
         st.caption(t("report.location_help"))
         col_lat, col_lon = st.columns(2)
@@ -103,12 +103,11 @@ with st.form("report-outage", clear_on_submit=False):
             format="%.5f",
             key="report_lon",
         )
+    # No max_chars: see public_forms.limit_note (an over-long paste would be dropped unseen).
     description = st.text_area(
-        t("form.field.description"),
-        max_chars=queries.description_max_chars(ctx),
-        placeholder=t("report.description_hint"),
-        key="report_description",
+        t("form.field.description"), placeholder=t("report.description_hint"), key="report_description"
     )
+    public_forms.limit_note(queries.description_max_chars(ctx))
     submitted = st.form_submit_button(t("report.submit"), type="primary")
 
 if submitted:
@@ -132,6 +131,9 @@ if submitted:
     else:
         if receipt.duplicate:
             st.info(t("report.duplicate", reference=receipt.reference))
+            if (description or "").strip():
+                # The earlier report stands as it was: say so rather than let the new text vanish.
+                st.warning(t("report.duplicate_text"))
         else:
             st.success(t("report.received", reference=receipt.reference))
         if receipt.hazard and kind != "hazard":  # a hazard's safety message is already above the form

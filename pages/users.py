@@ -38,7 +38,9 @@ with add, st.form("add-user", clear_on_submit=True):
     st.subheader(t("users.add"))
     username = st.text_input(t("login.username"), max_chars=32)
     name = st.text_input(t("users.name"), max_chars=120)
-    role = st.selectbox(t("login.role"), [r.value for r in Role], format_func=lambda r: t(f"role.{r}"))
+    # Labels fixed at this run: a format function is also called between runs, in no language.
+    role_names = {r.value: t(f"role.{r.value}") for r in Role}
+    role = st.selectbox(t("login.role"), list(role_names), format_func=role_names.__getitem__)
     password = st.text_input(
         t("login.password"), type="password", max_chars=256, help=t("users.password_rule")
     )

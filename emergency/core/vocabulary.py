@@ -180,6 +180,7 @@ class WarningStatus(StrEnum):
     UPDATED = "updated"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    DISCARDED = "discarded"  # a draft thrown away unpublished: no CAP message, no notice ever went out
 
 
 class NotificationChannel(StrEnum):

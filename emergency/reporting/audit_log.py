@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from emergency.core import audit
@@ -45,7 +46,8 @@ class AuditFilter:
     """What to look for; every field is optional and they combine with AND.
 
     `action` matches exactly or as a family (`outage` matches `outage.confirm`); `text` is a
-    case-insensitive substring of the detail; `since` is inclusive and `until` exclusive.
+    case-insensitive substring of what the row shows: its detail, its entity id, or a value before
+    or after (a feedback reference, a crew code); `since` is inclusive and `until` exclusive.
     """
 
     since: datetime | None = None
@@ -134,9 +136,29 @@ def _filtered(query: Select[Any], wanted: AuditFilter) -> Select[Any]:
     if wanted.entity_id is not None:
         query = query.where(AuditEvent.entity_id == wanted.entity_id)
     if wanted.text is not None:
-        pattern = "%" + _like_literal(wanted.text.lower()) + "%"
-        query = query.where(func.lower(AuditEvent.detail).like(pattern, escape=_LIKE_ESCAPE))
+        query = query.where(_text_matches(wanted.text))
     return query
+
+
+def _text_matches(text: str) -> ColumnElement[bool]:
+    """`text` anywhere a reader sees it in a row: most rows keep what they are about (a feedback
+    reference, a warning's title) in `after` or `before`, not in `detail`, so searching the detail
+    alone missed them.
+
+    The JSON columns are stored as JSON text written with ASCII escapes (SQLAlchemy's default
+    serializer), so "台风" sits there as "\\u53f0\\u98ce" and a quote as '\\"': each JSON column is
+    matched against the text as it is and as JSON writes it.
+    """
+    lowered = text.lower()
+    plain = "%" + _like_literal(lowered) + "%"
+    as_json = "%" + _like_literal(json.dumps(lowered)[1:-1]) + "%"
+    patterns = dict.fromkeys((plain, as_json))  # one pattern when JSON writes the text unchanged
+    matches = [func.lower(AuditEvent.detail).like(plain, escape=_LIKE_ESCAPE)]
+    matches.append(func.lower(AuditEvent.entity_id).like(plain, escape=_LIKE_ESCAPE))
+    for column in (AuditEvent.before, AuditEvent.after):
+        as_text = func.lower(cast(column, Text))
+        matches += [as_text.like(pattern, escape=_LIKE_ESCAPE) for pattern in patterns]
+    return or_(*matches)
 
 
 # Plain columns, not ORM objects: rows read by the thousand stay out of the session's identity map.

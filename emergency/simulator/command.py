@@ -27,7 +27,7 @@ def add_parser(commands: Any) -> None:
     simulate.add_argument(
         "--auto-dispatch",
         action="store_true",
-        help="dispatch by the storm plan outages nobody dispatched within --grace minutes",
+        help="dispatch by the storm plan outages nobody dispatched or acted on within --grace minutes",
     )
     simulate.add_argument("--grace", type=float, default=3.0, help="minutes left to a dispatcher (default 3)")
     simulate.add_argument(

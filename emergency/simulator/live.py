@@ -1,14 +1,16 @@
 """The live demo: on a demo database the app runs a storm in the background, at real time.
 
 The run's state lives in the `simulator.run` setting (scenario, seed, running / paused / finished,
-when it began, how long it was paused, how far it got), so every app process and the admin page
+when it began, how long it was paused, how far it got and its counts), so every app process and the admin page
 see the same thing, and a restarted app carries on where the run was. One process drives the run
 at a time: it holds a lease in the same setting, renewed every few seconds, which another process
 takes over only once it has lapsed.
 
 Speed is 1: the pages, the SLA monitor and the notifications all read the wall clock, so the
-simulated world must keep the same time as they do. Auto-dispatch is on, after a grace period
-(`simulator.grace_minutes`, 3) that leaves a person at the console time to dispatch first.
+simulated world must keep the same time as they do. The work is left to the person at the
+console: the simulated dispatcher takes only an outage no person has acted on, and only once its
+dispatch clock (10 minutes, `sla_targets`) has run out and `simulator.grace_minutes` (3) more have
+passed, so the map still shows crews moving when nobody dispatches.
 An admin pauses, resumes or restarts the run (each audited); pausing stops the storm, the
 callers and the crews, and on resume crews that would have finished during the pause report it
 at once. With `OUTAGE_DEMO_SIMULATOR=off`, `simulator.demo_enabled: false`, or a database that
@@ -23,7 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -35,10 +37,8 @@ from emergency.core.db import Database
 from emergency.core.errors import Conflict, InvalidInput
 from emergency.core.models import Setting
 from emergency.core.settings import get_setting, set_setting
+from emergency.simulator.progress import RunSummary
 from emergency.simulator.scenarios import SCENARIOS
-
-if TYPE_CHECKING:  # the runner is imported when a run starts, not with the pages
-    from emergency.simulator.runner import RunSummary
 
 log = logging.getLogger("outage_desk.simulator")
 
@@ -63,7 +63,8 @@ class DemoRun:
     paused_at: datetime | None
     minute: float
     summary: str
-    counts: dict[str, int] = field(default_factory=dict)  # RunSummary.counts(), for the pages' words
+    counts: dict[str, Any]  # the run's own counters (`RunSummary.to_json`), for a process taking over
+    figures: dict[str, int] = field(default_factory=dict)  # RunSummary.counts(), for the pages' words
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> DemoRun:
@@ -77,7 +78,8 @@ class DemoRun:
             paused_at=datetime.fromisoformat(value["paused_at"]) if value.get("paused_at") else None,
             minute=float(value.get("minute", 0.0)),
             summary=str(value.get("summary", "")),
-            counts={str(k): int(v) for k, v in (value.get("counts") or {}).items()},
+            counts=dict(value.get("counts") or {}),
+            figures={str(k): int(v) for k, v in (value.get("figures") or {}).items()},
         )
 
 
@@ -143,6 +145,8 @@ def _new_run(number: int, scenario: str, seed: int, now: datetime) -> dict[str, 
         "paused_at": None,
         "minute": 0.0,
         "summary": "",
+        "counts": {},
+        "figures": {},
     }
 
 
@@ -224,11 +228,13 @@ class LiveDemo:
                 start=run.origin,
                 auto_dispatch=True,
                 grace_minutes=float(self._setting("simulator.grace_minutes")),
+                after_dispatch_clock=True,
                 show_movement=True,
                 resume_minute=run.minute,
                 tz=self.tz,
             )
             self.simulation.shift(timedelta(minutes=run.paused_minutes))
+            self.simulation.summary.carry_on_from(run.counts)  # taken over: go on counting
             self.number, self.paused_minutes = run.number, run.paused_minutes
         elif run.paused_minutes != self.paused_minutes:
             self.simulation.shift(timedelta(minutes=run.paused_minutes - self.paused_minutes))
@@ -237,7 +243,7 @@ class LiveDemo:
         self.simulation.advance_to(now)
         finished = self.simulation.idle()
         if finished or self.saved_at is None or now - self.saved_at >= SAVE_EVERY:
-            self._save(run.number, self.simulation.minute, self.simulation.summary, finished)
+            self._save(run.number, self.simulation.progress(), finished)
             self.saved_at = now
 
     def _setting(self, key: str) -> Any:
@@ -275,7 +281,7 @@ class LiveDemo:
         lease = run.get("lease") or {}
         return lease.get("owner") == self.owner and datetime.fromisoformat(lease["until"]) > until
 
-    def _save(self, number: int, minute: float, summary: RunSummary, finished: bool) -> None:
+    def _save(self, number: int, summary: RunSummary, finished: bool) -> None:
         with self.db.write() as session:
             row = session.get(Setting, RUN_KEY, with_for_update=True)
             if row is None or not row.value or int(row.value["number"]) != number:
@@ -283,8 +289,9 @@ class LiveDemo:
             run = dict(row.value)
             if run["state"] != RUNNING:
                 return
-            run["minute"], run["summary"] = round(minute, 2), summary.line()
-            run["counts"] = summary.counts()
+            run["minute"], run["summary"] = round(summary.minutes, 2), summary.line()
+            run["counts"] = summary.to_json()
+            run["figures"] = summary.counts()
             if finished:
                 run["state"] = FINISHED
             set_setting(session, RUN_KEY, run, self.clock, by="simulator")

@@ -23,7 +23,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -55,6 +55,7 @@ from emergency.core.errors import EmergencyError
 from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,
     AssignmentStatus,
+    AuditEvent,
     Crew,
     CrewAssignment,
     CrewKind,
@@ -64,8 +65,10 @@ from emergency.core.models import (
     EtrSource,
     Outage,
     Role,
+    SlaTarget,
     TokenScope,
 )
+from emergency.core.settings import DEFAULT_SLA_TARGETS
 from emergency.dispatch.etr import EtrRules
 from emergency.dispatch.plan import storm_plan
 from emergency.dispatch.routing import DispatchRules
@@ -82,6 +85,7 @@ from emergency.simulator.crews import (
     open_jobs,
 )
 from emergency.simulator.grid import Damage, Grid, load_territory
+from emergency.simulator.progress import RunSummary, tally
 from emergency.simulator.reports import Intent, ReportMaker
 from emergency.simulator.scenarios import Scenario
 from emergency.simulator.storm import StormModel, plan_damage
@@ -90,6 +94,10 @@ from emergency.warnings.records import get_warning
 log = logging.getLogger("outage_desk.simulator")
 
 SIMULATOR = "simulator"
+# An outage one of these acted on (confirmed, set an ETR, dispatched, cancelled) is theirs to
+# finish: the simulated dispatcher never takes it over, however long it waits.
+PEOPLE = tuple(role.value for role in (Role.DISPATCHER, Role.MANAGER, Role.ADMIN))
+DISPATCH_TARGET = "outage_dispatch"
 SIM_INTAKE = Actor(SIMULATOR, "intake")
 SIM_DISPATCHER = Actor(SIMULATOR, Role.DISPATCHER)
 SIM_MANAGER = Actor(SIMULATOR, Role.MANAGER)
@@ -120,44 +128,6 @@ class SimEvent:
 
 
 @dataclass
-class RunSummary:
-    scenario: str
-    seed: int
-    minutes: float
-    damages: int = 0
-    reports_sent: int = 0
-    reports_refused: int = 0
-    outages: set[int] = field(default_factory=set)
-    dispatched: int = 0
-    restored: int = 0
-    false_alarms: int = 0
-    still_active: int = 0
-
-    def line(self) -> str:
-        return (
-            f"{self.scenario} (seed {self.seed}): {self.minutes:.0f} simulated minutes, {self.damages} "
-            f"devices failed, {self.reports_sent} reports sent ({self.reports_refused} refused by intake), "
-            f"{len(self.outages)} outages, {self.dispatched} crews dispatched by the simulator, "
-            f"{self.restored} outages restored, {self.false_alarms} false alarms cancelled, "
-            f"{self.still_active} still active"
-        )
-
-    def counts(self) -> dict[str, int]:
-        """The figures of `line()` as data, for a page to say in its reader's language."""
-        return {
-            "minutes": round(self.minutes),
-            "damages": self.damages,
-            "reports_sent": self.reports_sent,
-            "reports_refused": self.reports_refused,
-            "outages": len(self.outages),
-            "dispatched": self.dispatched,
-            "restored": self.restored,
-            "false_alarms": self.false_alarms,
-            "still_active": self.still_active,
-        }
-
-
-@dataclass
 class _OnSite:
     repair_minutes: float
     stepped: bool = False
@@ -175,10 +145,15 @@ class Simulation:
         start: datetime | None = None,
         auto_dispatch: bool = False,
         grace_minutes: float = 3.0,
+        after_dispatch_clock: bool = False,
         show_movement: bool = False,
         resume_minute: float = 0.0,
         tz: ZoneInfo = SERVICE_STANDARD_TZ,
     ) -> None:
+        """`grace_minutes` is how long the simulated dispatcher (with `auto_dispatch`) leaves an
+        outage nobody acted on to people: counted from its first report, or with
+        `after_dispatch_clock` from when its dispatch clock ran out (the live demo, which leaves
+        the work to a person at the console and only picks up what they missed)."""
         self.db = db
         self.tz = tz
         self.scenario = scenario
@@ -201,6 +176,8 @@ class Simulation:
             self.district_codes = list(session.scalars(select(District.code).order_by(District.code)))
             dispatch_rules = DispatchRules.from_settings(session)
             etr_rules = EtrRules.from_settings(session)
+            if after_dispatch_clock:
+                self.grace += timedelta(minutes=_dispatch_clock_minutes(session))
         if not len(self.territory.device_ids) or not len(self.territory.customer_ids):
             raise EmergencyError("the database holds no territory to simulate a storm over")
         self.grid = Grid(self.territory)
@@ -349,17 +326,12 @@ class Simulation:
         self.summary.minutes = self.minute
 
     def finish(self) -> RunSummary:
+        return self.progress()
+
+    def progress(self) -> RunSummary:
+        """The summary as of now, with the counts only the database knows brought up to date."""
         with self.db.read() as session:
-            self.summary.still_active = len(
-                list(
-                    session.scalars(
-                        select(Outage.id).where(
-                            Outage.id.in_(sorted(self.summary.outages)),
-                            Outage.state.in_(ACTIVE_OUTAGE_STATES),
-                        )
-                    )
-                )
-            )
+            tally(session, self.summary)
         self.summary.minutes = self.minute
         return self.summary
 
@@ -669,7 +641,7 @@ class Simulation:
             state = session.scalar(select(Outage.state).where(Outage.id == outage_id))
         if state in ACTIVE_OUTAGE_STATES:
             execute(self.dispatcher, RestoreOutage(outage_id, expected_version=None, note=note))
-        self.summary.restored += 1
+            self.summary.restored += 1  # not when a person or SCADA restored it first
         self._log("restored", f"outage {outage_id}", note)
         self._push(self.minute + self.pace.verify_minutes(outage_id), "close", outage_id)
 
@@ -702,14 +674,21 @@ class Simulation:
     # --- auto-dispatch ------------------------------------------------------------------------
 
     def _waiting(self, session: Session) -> list[tuple[int, datetime]]:
-        """Outages nobody is assigned to, each with the moment the simulated dispatcher may take it.
+        """Outages nobody is assigned to and no person acted on, each with the moment the
+        simulated dispatcher may take it.
 
         An outage already waiting when the run began gets the same grace as a new one."""
         busy = select(CrewAssignment.outage_id).where(CrewAssignment.status.in_(OPEN))
         query = select(Outage.id, Outage.first_report_at).where(
             Outage.state.in_(ACTIVE_OUTAGE_STATES), Outage.id.not_in(busy)
         )
-        return [(r[0], max(r[1], self.knows_since) + self.grace) for r in session.execute(query).all()]
+        rows = session.execute(query).all()
+        people_own = _acted_on_by_people(session, [r[0] for r in rows]) if rows else set()
+        return [
+            (outage_id, max(first, self.knows_since) + self.grace)
+            for outage_id, first in rows
+            if outage_id not in people_own
+        ]
 
     def _dispatch_due(self, session: Session, now: datetime) -> datetime | None:
         """When the simulated dispatcher should next run the storm plan: when an outage has waited
@@ -745,6 +724,30 @@ class Simulation:
                 continue
             self.summary.dispatched += 1
             self._log("dispatched", f"crew {row.crew_code}", f"to outage {row.outage_id} by the storm plan")
+
+
+def _acted_on_by_people(session: Session, outage_ids: list[int]) -> set[int]:
+    """The outages among `outage_ids` a person (not the simulator, not a system) has acted on."""
+    acted = session.scalars(
+        select(AuditEvent.entity_id)
+        .where(
+            AuditEvent.entity == "outage",
+            AuditEvent.entity_id.in_([str(i) for i in outage_ids]),
+            AuditEvent.actor_role.in_(PEOPLE),
+            AuditEvent.actor != SIMULATOR,
+        )
+        .distinct()
+    )
+    return {int(i) for i in acted if i is not None}
+
+
+def _dispatch_clock_minutes(session: Session) -> float:
+    """The dispatch clock's limit from `sla_targets` (10 minutes in the service standard)."""
+    target = session.get(SlaTarget, DISPATCH_TARGET)
+    if target is not None and target.limit_minutes is not None:
+        return float(target.limit_minutes)
+    default = next(t for t in DEFAULT_SLA_TARGETS if t.code == DISPATCH_TARGET)
+    return float(default.limit_minutes or 0)
 
 
 def _crews_available(session: Session) -> bool:

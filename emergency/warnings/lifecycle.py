@@ -223,7 +223,8 @@ def update_warning(
 def cancel_warning(
     session: Session, clock: Clock, actor: Actor, warning_id: int, reason: str, *, expected_version: int
 ) -> None:
-    """Withdraw a warning (CAP Cancel); a draft is simply cancelled. Disaster mode ends with it."""
+    """Withdraw a warning in force (CAP Cancel). Disaster mode ends with it. A draft was never
+    published, so there is nothing to withdraw: it is discarded (`discard_draft`) instead."""
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("say why the warning is cancelled", field="reason")
@@ -231,18 +232,17 @@ def cancel_warning(
         raise InvalidInput(f"at most {MAX_REASON_CHARS} characters", field="reason")
     now = clock.now()
     warning = _get_for_change(session, warning_id, expected_version)
-    if warning.status not in (WarningStatus.DRAFT, *IN_FORCE):
+    if warning.status == WarningStatus.DRAFT:
+        raise Conflict(f"warning {warning_id} is a draft and was never published: discard the draft instead")
+    if warning.status not in IN_FORCE:
         raise Conflict(f"warning {warning_id} is already {warning.status}")
     before = snapshot(warning)
-    published = warning.status != WarningStatus.DRAFT
-    if published:
-        warning.cap_references = _references(session, warning)
-        warning.cap_identifier = new_identifier(now)
-        warning.cap_msg_type = "Cancel"
+    warning.cap_references = _references(session, warning)
+    warning.cap_identifier = new_identifier(now)
+    warning.cap_msg_type = "Cancel"
     warning.status = WarningStatus.CANCELLED
     _flush(session, warning_id)
-    if published:
-        _add_revision(session, warning, now, actor, note=reason)
+    _add_revision(session, warning, now, actor, note=reason)
     audit.record(
         session,
         clock,
@@ -253,6 +253,29 @@ def cancel_warning(
         before=before,
         after=snapshot(warning),
         detail=reason,
+    )
+
+
+def discard_draft(
+    session: Session, clock: Clock, actor: Actor, warning_id: int, *, expected_version: int
+) -> None:
+    """Throw a draft away unpublished. Kept as `discarded` (nothing is deleted): it sends no CAP
+    message and no notice, never appears in a feed, and leaves no trace in the CAP history."""
+    warning = _get_for_change(session, warning_id, expected_version)
+    if warning.status != WarningStatus.DRAFT:
+        raise Conflict(f"warning {warning_id} is {warning.status}, not a draft; cancel it instead")
+    before = snapshot(warning)
+    warning.status = WarningStatus.DISCARDED
+    _flush(session, warning_id)
+    audit.record(
+        session,
+        clock,
+        actor,
+        "warning.discard",
+        "warning",
+        warning_id,
+        before=before,
+        after=snapshot(warning),
     )
 
 

@@ -3,11 +3,15 @@
 Each user starts at a message; if nobody acknowledges, staff escalate to a phone call, then to a
 visit. Someone at the user's end acknowledging (by name) is recorded, and the task is closed as done
 when the user is ready (backup power checked, contacts confirmed). Staff-only: names and contacts.
+
+In a typhoon the list runs to hundreds of users, so a step can be taken for many at once
+(`step_for_many` with `check_many`): each user's task still moves on its own, against the version
+the manager saw, with its own audit event, and one that someone changed first is refused alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,6 +38,10 @@ OUTREACH_ROLES = (Role.MANAGER, Role.ADMIN)
 LADDER = (OutreachStep.MESSAGE, OutreachStep.CALL, OutreachStep.VISIT)
 MAX_NOTE_CHARS = 500
 MAX_NAME_CHARS = 120
+# The steps a manager can take for several users at once, and how many in one go (a warning's
+# list is at most a few thousand important users).
+BULK_STEPS = ("escalate", "acknowledge", "complete")
+MAX_BULK_TASKS = 5_000
 
 
 @dataclass(frozen=True)
@@ -248,3 +256,51 @@ def _snapshot(task: OutreachTask) -> dict[str, Any]:
         "acknowledged_by": task.acknowledged_by,
         "version": task.version,
     }
+
+
+@dataclass(frozen=True)
+class OutreachOutcome:
+    """What became of one user's task in a step taken for many: `refused` says why it did not move."""
+
+    task_id: int
+    refused: str | None = None
+
+
+def check_many(step: str, tasks: Sequence[tuple[int, int]], by_whom: str, note: str) -> None:
+    """Refuse, before any task moves, what would make every task fail the same way."""
+    if step not in BULK_STEPS:
+        raise InvalidInput(f"one of {', '.join(BULK_STEPS)}", field="step")
+    if not tasks:
+        raise InvalidInput("choose at least one user", field="tasks")
+    if len(tasks) > MAX_BULK_TASKS:
+        raise InvalidInput(f"at most {MAX_BULK_TASKS:,} users at once", field="tasks")
+    if step == "acknowledge":
+        who = (by_whom or "").strip()
+        if not who:
+            raise InvalidInput("say who acknowledged (a name at the user's end)", field="acknowledged_by")
+        if len(who) > MAX_NAME_CHARS:
+            raise InvalidInput(f"at most {MAX_NAME_CHARS} characters", field="acknowledged_by")
+    if len((note or "").strip()) > MAX_NOTE_CHARS:
+        raise InvalidInput(f"at most {MAX_NOTE_CHARS} characters", field="note")
+
+
+def step_for_many(step: str) -> Callable[[Session, Clock, Actor, int, int, str, str], None]:
+    """The one-task function of `step` (checked by `check_many`), in one signature for a loop:
+    (session, clock, actor, task id, version seen, acknowledged by, note)."""
+
+    def escalate_one(
+        s: Session, c: Clock, a: Actor, task_id: int, version: int, _who: str, note: str
+    ) -> None:
+        escalate(s, c, a, task_id, expected_version=version, note=note)
+
+    def acknowledge_one(
+        s: Session, c: Clock, a: Actor, task_id: int, version: int, who: str, note: str
+    ) -> None:
+        acknowledge(s, c, a, task_id, who, expected_version=version, note=note)
+
+    def complete_one(
+        s: Session, c: Clock, a: Actor, task_id: int, version: int, _who: str, note: str
+    ) -> None:
+        complete(s, c, a, task_id, expected_version=version, note=note)
+
+    return {"escalate": escalate_one, "acknowledge": acknowledge_one, "complete": complete_one}[step]

@@ -81,6 +81,7 @@ STEPS = {
     # warnings
     "emergency.warnings.lifecycle.cancel_warning",
     "emergency.warnings.lifecycle.create_warning",
+    "emergency.warnings.lifecycle.discard_draft",
     "emergency.warnings.lifecycle.edit_draft",
     "emergency.warnings.lifecycle.issue_warning",
     "emergency.warnings.lifecycle.update_warning",

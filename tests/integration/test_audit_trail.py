@@ -13,6 +13,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from emergency.app.bus import execute
+from emergency.app.commands.public import SubmitFeedback
 from emergency.app.commands.reporting import ExportAuditTrail
 from emergency.app.context import Context
 from emergency.app.queries.reporting import audit_trail
@@ -262,3 +263,23 @@ def test_the_export_reads_in_chunks_and_stops_at_the_limit(
 
     assert len(every) == 1 + 6
     assert every[1:6] == five[1:]
+
+
+def test_the_text_search_finds_what_the_row_shows_not_only_its_detail(
+    database: Database, clock: FakeClock
+) -> None:
+    """A feedback's reference is in the row's `after`, not its detail: the search missed it."""
+    ctx = Context(database, clock, Actor("public", "public"), TZ)
+    receipt = execute(ctx, SubmitFeedback("complaint", "No power since noon", requester=None))
+    with database.write() as session:
+        audit.record(
+            session, clock, MANAGER, "warning.issue", "warning", 9, after={"title_zh": '台风 "山竹" 红色预警'}
+        )
+    add_events(database, clock)
+
+    found = search(database, AuditFilter(text=receipt.reference.lower()))
+    assert [(r.action, r.after["reference"]) for r in found.rows] == [("feedback.create", receipt.reference)]
+    # Chinese and quotes are stored as JSON escapes; the search reads them as the page shows them.
+    assert [r.entity_id for r in search(database, AuditFilter(text='台风 "山竹"')).rows] == ["9"]
+    # The id a row is about is searchable too.
+    assert actions(search(database, AuditFilter(text="crew c-1"))) == ["crew.dispatch"]

@@ -65,12 +65,14 @@ COMMANDS: dict[str, frozenset[str]] = {
     "CancelWarning": MANAGERS,
     "CompleteOutreach": MANAGERS,
     "CreateWarning": MANAGERS,
+    "DiscardDraft": MANAGERS,
     "EditDraft": MANAGERS,
     "EscalateOutreach": MANAGERS,
     # Only the server's periodic loop expires warnings.
     "ExpireWarnings": frozenset({"system"}),
     "ImportCapAlert": MANAGERS,
     "IssueWarning": MANAGERS,
+    "OutreachStepForMany": MANAGERS,
     "UpdateWarning": MANAGERS,
     # reporting
     "ExportAuditTrail": MANAGERS,

@@ -14,6 +14,7 @@ from emergency.app.commands.warnings import (
     CreateWarning,
     EscalateOutreach,
     IssueWarning,
+    OutreachStepForMany,
     UpdateWarning,
 )
 from emergency.core.actor import Actor
@@ -164,3 +165,62 @@ def test_an_update_adds_only_newcomers(database, clock, listed):
     )
     assert result.outreach_added == 1
     assert len(lines(database, listed)) == 3
+
+
+def test_a_step_is_taken_for_several_users_at_once_each_audited_and_a_stale_one_refused_alone(
+    database, clock, listed
+):
+    """Outreach to hundreds of users was one person at a time; now one step for a selection."""
+    hospital, home = lines(database, listed)
+    ctx = context_of(database, clock, MANAGER)
+    execute(ctx, EscalateOutreach(home.task_id, home.version))  # someone else moved it first
+
+    outcomes = execute(
+        ctx,
+        OutreachStepForMany(
+            "escalate", ((hospital.task_id, hospital.version), (home.task_id, home.version)), note="no reply"
+        ),
+    )
+
+    assert [(o.task_id, o.refused is None) for o in outcomes] == [
+        (hospital.task_id, True),
+        (home.task_id, False),
+    ]
+    assert "was changed by meng first" in outcomes[1].refused
+    after = {line.task_id: line for line in lines(database, listed)}
+    assert (after[hospital.task_id].step, after[hospital.task_id].note) == ("call", "no reply")
+    assert after[home.task_id].step == "call"  # moved once, by the first escalation only
+
+    outcomes = execute(
+        ctx,
+        OutreachStepForMany(
+            "acknowledge",
+            tuple((line.task_id, line.version) for line in after.values()),
+            by_whom="Duty officer Wu",
+        ),
+    )
+    assert all(o.refused is None for o in outcomes)
+    with database.read() as session:
+        acknowledged = session.execute(
+            select(AuditEvent.entity_id, AuditEvent.actor).where(AuditEvent.action == "outreach.acknowledge")
+        ).all()
+    assert sorted(acknowledged) == sorted((str(t), "meng") for t in after)  # one audit event per user
+    assert {line.acknowledged_by for line in lines(database, listed)} == {"Duty officer Wu"}
+
+
+@pytest.mark.parametrize(
+    ("step", "tasks", "by_whom", "field"),
+    [
+        ("wave", ((1, 1),), "", "step"),
+        ("escalate", (), "", "tasks"),
+        ("acknowledge", ((1, 1),), "  ", "acknowledged_by"),
+    ],
+)
+def test_a_step_for_many_that_no_task_could_take_is_refused_before_anything_moves(
+    database, clock, listed, step, tasks, by_whom, field
+):
+    before = [(line.step, line.status, line.version) for line in lines(database, listed)]
+    with pytest.raises(InvalidInput) as refused:
+        execute(context_of(database, clock, MANAGER), OutreachStepForMany(step, tasks, by_whom=by_whom))
+    assert refused.value.field == field
+    assert [(line.step, line.status, line.version) for line in lines(database, listed)] == before

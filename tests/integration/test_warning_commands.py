@@ -141,6 +141,8 @@ ALLOWED = {
     "IssueWarning": {"manager", "admin"},
     "UpdateWarning": {"manager", "admin"},
     "CancelWarning": {"manager", "admin"},
+    "DiscardDraft": {"manager", "admin"},
+    "OutreachStepForMany": {"manager", "admin"},
     "ImportCapAlert": {"manager", "admin"},
     "ExpireWarnings": {"system"},
     "EscalateOutreach": {"manager", "admin"},

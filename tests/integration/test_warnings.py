@@ -18,6 +18,7 @@ from emergency.app.bus import execute
 from emergency.app.commands.warnings import (
     CancelWarning,
     CreateWarning,
+    DiscardDraft,
     EditDraft,
     ExpireWarnings,
     IssueWarning,
@@ -334,3 +335,32 @@ def test_only_managers_and_admins_handle_warnings(database, clock, territory):
         execute(context_of(database, clock, DISPATCHER), IssueWarning(warning_id, 1))
     with pytest.raises(PermissionDenied):
         execute(context_of(database, clock, DISPATCHER), CancelWarning(warning_id, 1, "no"))
+
+
+def test_a_draft_is_discarded_unpublished_and_a_warning_in_force_is_cancelled_not_discarded(
+    database, clock, territory
+):
+    """A draft used to be "cancelled" like a published warning; it is now kept as a discarded
+    draft: audited, no CAP message or revision, no notice, and not a warning to cancel."""
+    ctx = context_of(database, clock, MANAGER)
+    warning_id = execute(ctx, CreateWarning(draft(clock, DistrictsArea(("W",)))))
+    with pytest.raises(Conflict, match="never published: discard the draft instead"):
+        execute(ctx, CancelWarning(warning_id, 1, "not needed"))
+    execute(ctx, DiscardDraft(warning_id, 1))
+    with database.read() as session:
+        warning = session.get(WarningRow, warning_id)
+        assert warning.status == WarningStatus.DISCARDED
+        assert session.scalar(select(func.count()).select_from(WarningRevision)) == 0
+        assert session.scalar(select(func.count()).select_from(Notification)) == 0
+        assert session.execute(
+            select(AuditEvent.action, AuditEvent.actor).where(AuditEvent.action.like("warning.%"))
+        ).all() == [("warning.create", "meng"), ("warning.discard", "meng")]
+    with pytest.raises(Conflict, match="not a draft"):
+        execute(ctx, DiscardDraft(warning_id, version(database, warning_id)))
+    with pytest.raises(Conflict, match="already discarded"):
+        execute(ctx, IssueWarning(warning_id, version(database, warning_id)))
+
+    issued = execute(ctx, CreateWarning(draft(clock, DistrictsArea(("W",)))))
+    execute(ctx, IssueWarning(issued, 1))
+    with pytest.raises(Conflict, match="is active, not a draft; cancel it instead"):
+        execute(ctx, DiscardDraft(issued, version(database, issued)))

@@ -10,6 +10,7 @@ from emergency.core.ratelimit import RateLimited, Requester
 from emergency.core.settings import set_setting
 from emergency.public.web_reports import ReportRefused
 from tests.support.app_calls import report_outage
+from tests.support.intake_api import intake_api
 from tests.support.small_territory import build_small_territory
 
 ME = Requester("session-me", "10.2.2.2")
@@ -106,3 +107,23 @@ def test_reports_are_limited_per_session(database, clock, territory):
     assert len(reports(database)) == 2
     report_outage(database, clock, NEIGHBOUR, kind="no_power", account_no=accounts[2])
     assert len(reports(database)) == 3
+
+
+def test_the_intake_api_refuses_an_over_long_description_whole_and_stores_nothing(
+    database, clock, territory, monkeypatch
+):
+    """The JSON route, where no form stops typing: the item is refused with both lengths, never
+    stored cut to the limit or without its text."""
+    item = {
+        "channel": "app",
+        "external_id": "app-long-1",
+        "kind": "no_power",
+        "account_no": territory.account_by_transformer["TX-4"][0],
+        "description": "停电" * 10_000,
+    }
+    with intake_api(database, clock, monkeypatch) as api:
+        response = api.post(item)
+        assert response.status_code == 422, response.text
+        [error] = response.json()["errors"]
+        assert (error["field"], error["reason"]) == ("description", "longer than 2000 characters (20000)")
+        assert api.report_count() == 0

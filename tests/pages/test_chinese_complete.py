@@ -355,7 +355,7 @@ def test_the_storm_simulators_progress_reads_in_chinese(storm_db):
     summary = RunSummary("typhoon", 7, 10.0, damages=3, reports_sent=40, outages={1, 2}, dispatched=1)
     with db.write() as session:
         run = dict(get_setting(session, "simulator.run"))
-        run.update(minute=10.0, summary=summary.line(), counts=summary.counts())
+        run.update(minute=10.0, summary=summary.line(), counts=summary.to_json(), figures=summary.counts())
         set_setting(session, "simulator.run", run, SYSTEM_CLOCK)
     at = signed_in_as("admin")
     at.switch_page(page("simulator_admin.py")).run()

@@ -88,10 +88,11 @@ def test_the_desk_lists_items_with_their_clocks_and_records_the_next_step(desk):
 
     at.selectbox(key="desk-pick").set_value(complaint_id).run()
     assert at.text[0].value == NASTY  # shown as plain text, never rendered as HTML or Markdown
-    at.text_area(key="desk-note").input("Logged; crew supervisor informed")
+    at.text_area(key="desk-note-0").input("Logged; crew supervisor informed")
     next(b for b in at.button if b.label == "Record: accept").click().run()
     assert not at.exception, at.exception
     assert at.success[0].value == f"{reference}: accept recorded."
+    assert at.text_area(key="desk-note-1").value == ""  # a recorded step starts the next note afresh
     with db.read() as session:
         stored = session.get(Feedback, complaint_id)
         assert (stored.status, stored.handled_by, stored.accepted_at is not None) == (
@@ -107,9 +108,12 @@ def test_a_step_on_a_stale_view_is_refused_with_who_changed_it(desk):
     at.selectbox(key="desk-pick").set_value(complaint_id).run()
     colleague = Context(db, SYSTEM_CLOCK, Actor("mei", "manager"), ZoneInfo("Asia/Shanghai"))
     execute(colleague, RecordFeedbackStep(complaint_id, "accept", 1))
+    at.text_area(key="desk-note-0").input("Called the customer back twice, no answer")
     next(b for b in at.button if b.label == "Record: accept").click().run()
     # The message is Markdown with the service's text escaped; read it as a person would.
     assert "was just changed (feedback.accept by mei); reload" in at.error[0].value.replace("\\", "")
+    # What the manager typed is still there to record again once they have reloaded.
+    assert at.text_area(key="desk-note-0").value == "Called the customer back twice, no answer"
 
 
 def test_a_restored_outage_is_verified_from_the_desk(desk):
@@ -121,9 +125,35 @@ def test_a_restored_outage_is_verified_from_the_desk(desk):
         "FU-3",
         7,
     )
-    at.text_input(key="desk-verify-note").input("Called back: power on")
+    at.text_input(key="desk-verify-note-0").input("Called back: power on")
     next(b for b in at.button if b.label == "Customer confirmed power is back").click().run()
     assert at.success[0].value == f"Outage {outage_id} verified and closed."
     assert any("No restored outage is waiting" in i.value for i in at.info)
     with db.read() as session:
         assert session.get(Outage, outage_id).state == OutageState.CLOSED
+
+
+def test_the_list_previews_each_text_and_opening_an_item_shows_all_of_it(desk):
+    """The list gave no hint of what a complaint was about until each was opened."""
+    db, _, _, _ = desk
+    long_text = (
+        "The power has been off since Tuesday night.\nWe called 95598 three times " + "and waited " * 30
+    )
+    reference = submit_feedback(db, SYSTEM_CLOCK, PUBLIC, "complaint", long_text).reference
+    chinese = submit_feedback(
+        db, SYSTEM_CLOCK, PUBLIC, "complaint", "停电已经超过十个小时了，" * 10
+    ).reference
+    at = open_desk()
+    frame = at.dataframe[0].value
+    shown = dict(zip(frame["Reference"], frame["What they wrote"], strict=True))
+    assert shown[reference] == (
+        "The power has been off since Tuesday night. We called 95598 three times and wai…"
+    )
+    assert len(shown[reference]) == 80
+    # A Chinese character takes two columns: half as many of them fill the same cell.
+    assert shown[chinese] == ("停电已经超过十个小时了，" * 4)[:39] + "…"
+    assert "Thank you for the quick repair" in shown.values()  # a short text whole
+    with db.read() as session:
+        item_id = session.scalar(select(Feedback.id).where(Feedback.reference == reference))
+    at.selectbox(key="desk-pick").set_value(item_id).run()
+    assert at.text[0].value == long_text.strip()

@@ -13,7 +13,16 @@ from emergency.app.commands.warnings import CreateWarning, IssueWarning
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import get_database
-from emergency.core.models import AuditEvent, Crew, Depot, Notification, OutreachTask, WarningRevision
+from emergency.core.models import (
+    AuditEvent,
+    Crew,
+    Customer,
+    Depot,
+    ImportanceGrade,
+    Notification,
+    OutreachTask,
+    WarningRevision,
+)
 from emergency.core.models import Warning as WarningRow
 from emergency.warnings.area import DistrictsArea
 from emergency.warnings.lifecycle import WarningInput
@@ -176,3 +185,47 @@ def test_the_manager_accepts_a_pre_positioning_suggestion(territory_db):
         assert set(session.scalars(select(Crew.home_depot_id).where(Crew.code.in_(["C1", "C2"])))) == {
             staging
         }
+
+
+def test_the_outreach_page_takes_one_step_for_all_the_users_shown(territory_db):
+    """Outreach to hundreds of users was one at a time; a filter and "choose all" take them at once."""
+    url, territory = territory_db
+    db = get_database(url)
+    with db.write() as session:  # a second important user in West Town, so there are two to choose
+        other = session.scalars(
+            select(Customer).where(
+                Customer.district_id == territory.district_ids["W"],
+                Customer.importance == ImportanceGrade.NONE,
+            )
+        ).first()
+        other.importance, other.backup_hours = ImportanceGrade.GRADE2, 4
+    make_warning(url, issue=True)
+    at = open_page("manager_outreach.py")
+    assert metric(at, "Pending") == "2"
+    at.multiselect(key="outreach-bulk-step").select("message").run()
+    next(b for b in at.button if b.label == "Choose all 2 shown").click().run()
+    assert len(at.multiselect(key="outreach-bulk-tasks").value) == 2
+    at.text_input(key="outreach-bulk-who").input("Duty officer Wu")
+    next(b for b in at.button if b.label == "Acknowledged: the chosen").click().run()
+    assert not at.exception, at.exception
+    assert any("Acknowledged: 2 of 2 users." in s.value for s in at.success)
+    assert metric(at, "Acknowledged") == "2"
+    with db.read() as session:
+        assert set(session.scalars(select(OutreachTask.acknowledged_by))) == {"Duty officer Wu"}
+        audited = session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "outreach.acknowledge")
+        )
+    assert audited == 2
+
+
+def test_a_draft_offers_discard_draft_not_cancel_the_warning(territory_db):
+    url, _territory = territory_db
+    warning_id = make_warning(url)
+    at = open_page("manager_warnings.py")
+    labels = [b.label for b in at.button]
+    assert "Discard draft" in labels and "Cancel the warning" not in labels
+    next(b for b in at.button if b.label == "Discard draft").click().run()
+    assert not at.exception, at.exception
+    assert any(f"Draft {warning_id} discarded." in s.value for s in at.success)
+    with get_database(url).read() as session:
+        assert session.get(WarningRow, warning_id).status == "discarded"

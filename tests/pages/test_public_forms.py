@@ -153,3 +153,58 @@ def test_the_forms_speak_chinese(territory_db):
     assert at.title[0].value == "停电报修"
     submit(at)
     assert "户号：请填写户号或位置" in texts(at)
+
+
+def test_an_over_long_description_is_refused_with_both_lengths_and_kept_in_the_form(territory_db):
+    """20,000 characters pasted in: Streamlit's max_chars cut them to the limit on the server and
+    the report went in truncated (in a browser the paste was dropped whole). Now nothing is
+    stored, the reader is told how long it is and the limit, and the text is still in the box."""
+    url, built = territory_db
+    at = open_page("public_report.py")
+    long_text = "The whole street is dark." * 800  # 20,000 characters
+    at.text_input(key="report_account").input(built.account_by_transformer["TX-5"][0])
+    at.text_area(key="report_description").input(long_text)
+    shown = texts(submit(at))
+    assert "Description: 20,000 characters, at most 2,000; your text is still in the box" in shown
+    assert "At most 2,000 characters" in shown  # the limit shows under the field before sending
+    assert at.text_area(key="report_description").value == long_text
+    db = Database(url)
+    with db.read() as session:
+        assert session.scalar(select(Report.id)) is None
+    db.dispose()
+
+
+def test_over_long_feedback_is_refused_with_both_lengths_and_kept_in_the_form(territory_db):
+    url, _ = territory_db
+    at = open_page("public_feedback.py")
+    long_text = "停电三天了，" * 3400  # 20,400 characters
+    at.text_area(key="feedback_text").input(long_text)
+    at.text_input(key="feedback_name").input("N" * 121)
+    shown = texts(submit(at))
+    assert "Your message: 20,400 characters, at most 2,000; your text is still in the box" in shown
+    assert at.text_area(key="feedback_text").value == long_text
+    at.text_area(key="feedback_text").input(long_text[:1999])
+    assert "Your name (optional): 121 characters, at most 120" in texts(submit(at))
+    assert at.text_input(key="feedback_name").value == "N" * 121
+    db = Database(url)
+    with db.read() as session:
+        assert session.scalar(select(Feedback.id)) is None
+    db.dispose()
+
+
+def test_a_repeat_report_with_new_words_says_they_were_not_added(territory_db):
+    """A second report of the same account within the hour is answered with the first reference;
+    what the person wrote the second time went nowhere without a word."""
+    url, built = territory_db
+    at = open_page("public_report.py")
+    at.text_input(key="report_account").input(built.account_by_transformer["TX-4"][0])
+    at.text_area(key="report_description").input("Dark since 9 pm")
+    assert "Your reference number is R-" in texts(submit(at))
+    at.text_area(key="report_description").input("Now sparks at the pole on the corner")
+    shown = texts(submit(at))
+    assert "We already have your report" in shown
+    assert "What you wrote this time was not added to that report" in shown
+    db = Database(url)
+    with db.read() as session:
+        assert session.scalars(select(Report.description)).all() == ["Dark since 9 pm"]
+    db.dispose()

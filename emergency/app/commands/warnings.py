@@ -1,4 +1,4 @@
-"""Warning commands: draft, edit, issue, update, cancel and import a CAP alert; expire those past
+"""Warning commands: draft, edit, discard, issue, update, cancel and import a CAP alert; expire those past
 their time (the server's periodic loop, as the system); the outreach ladder; crew pre-positioning.
 
 Each handler checks the role, opens the one transaction and calls the warnings domain with its
@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 from emergency.app.bus import handles
 from emergency.app.context import Context
+from emergency.core.errors import Conflict, NotFound
 from emergency.core.unit_of_work import unit_of_work
 from emergency.warnings import cap, lifecycle, outreach, prepositioning
 from emergency.warnings.lifecycle import WARNING_ROLES, PublishResult
-from emergency.warnings.outreach import OUTREACH_ROLES
+from emergency.warnings.outreach import OUTREACH_ROLES, OutreachOutcome
 from emergency.warnings.prepositioning import PREPOSITION_ROLES, Move
 from emergency.warnings.records import WarningInput
 
@@ -109,6 +110,22 @@ def cancel_warning(ctx: Context, cmd: CancelWarning) -> None:
 
 
 @dataclass(frozen=True)
+class DiscardDraft:
+    """Throw an unpublished draft away (a warning in force is cancelled, with a reason, instead)."""
+
+    warning_id: int
+    expected_version: int
+
+
+@handles(DiscardDraft)
+def discard_draft(ctx: Context, cmd: DiscardDraft) -> None:
+    with unit_of_work(ctx.db, ctx.actor, WARNING_ROLES) as session:
+        lifecycle.discard_draft(
+            session, ctx.clock, ctx.actor, cmd.warning_id, expected_version=cmd.expected_version
+        )
+
+
+@dataclass(frozen=True)
 class ImportCapAlert:
     """An official CAP 1.2 alert (the file's bytes, untrusted) as a draft to check and issue."""
 
@@ -196,6 +213,37 @@ def complete_outreach(ctx: Context, cmd: CompleteOutreach) -> None:
         outreach.complete(
             session, ctx.clock, ctx.actor, cmd.task_id, expected_version=cmd.expected_version, note=cmd.note
         )
+
+
+@dataclass(frozen=True)
+class OutreachStepForMany:
+    """One step (`escalate`, `acknowledge` or `complete`) for several users' tasks at once, each
+    given as (task id, the version the manager saw)."""
+
+    step: str
+    tasks: tuple[tuple[int, int], ...]
+    by_whom: str = ""
+    note: str = ""
+
+
+@handles(OutreachStepForMany)
+def outreach_step_for_many(ctx: Context, cmd: OutreachStepForMany) -> tuple[OutreachOutcome, ...]:
+    """Each task in its own transaction with its own audit event, like one done by hand: a task
+    someone changed first (or already past this step) is reported with its reason and the others
+    still move. Raises InvalidInput before anything moves for a step, name or note no task could take."""
+    ctx.actor.require(*OUTREACH_ROLES)
+    outreach.check_many(cmd.step, cmd.tasks, cmd.by_whom, cmd.note)
+    take_step = outreach.step_for_many(cmd.step)
+    outcomes: list[OutreachOutcome] = []
+    for task_id, version in dict.fromkeys(cmd.tasks):  # a task chosen twice moves once
+        try:
+            with unit_of_work(ctx.db, ctx.actor, OUTREACH_ROLES) as session:
+                take_step(session, ctx.clock, ctx.actor, task_id, version, cmd.by_whom, cmd.note)
+        except (Conflict, NotFound) as refused:
+            outcomes.append(OutreachOutcome(task_id, str(refused)))
+        else:
+            outcomes.append(OutreachOutcome(task_id))
+    return tuple(outcomes)
 
 
 # --- crew pre-positioning ----------------------------------------------------------------------

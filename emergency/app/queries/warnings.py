@@ -158,10 +158,11 @@ def cap_feed(ctx: Context, self_url: str) -> bytes:
 
 
 def cap_document(ctx: Context, warning_id: int) -> bytes | None:
-    """One warning's current CAP message; None for an unknown id or a draft (never published)."""
+    """One warning's current CAP message; None for an unknown id or a draft, kept or discarded
+    (never published)."""
     with read_as(ctx.db, ctx.actor, CAP_ROLES) as session:
         warning = session.get(Warning, warning_id)
-        if warning is None or warning.status == WarningStatus.DRAFT:
+        if warning is None or warning.status in (WarningStatus.DRAFT, WarningStatus.DISCARDED):
             return None
         return cap.alert_xml(session, warning)
 
