@@ -110,7 +110,6 @@ def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[
             "board.rank",
             "dispatch.col.id",
             "board.urgency",
-            "board.reason",
             "board.dispatch_clock",
             "board.on_site_clock",
             "dispatch.col.state",
@@ -119,6 +118,9 @@ def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[
             "dispatch.col.customers",
             "dispatch.col.important",
             "board.hazard",
+            # Wide, so after the short columns a dispatcher scans; read whole in the selected
+            # outage's panel too.
+            "board.reason",
             "board.crew",
             "dispatch.col.first_report",
             "dispatch.col.etr",
@@ -132,7 +134,6 @@ def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[
                     r.priority.rank if r.priority else None,
                     r.outage_id,
                     urgency.get(r.urgency) or t(f"urgency.{r.urgency}"),
-                    r.priority.reason(language) if r.priority else "",
                     clocks.text(r.clock("outage_dispatch")),
                     clocks.text(r.clock("outage_on_site")),
                     states.get(r.state) or t(f"state.{r.state}"),
@@ -141,6 +142,7 @@ def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[
                     r.customers_out,
                     r.important_total,
                     "⚠" if r.hazard else "",
+                    r.priority.reason(language) if r.priority else "",
                     ", ".join(r.crews) or "—",
                     first_reports.text(r.first_report_at),
                     etrs.text(r.etr_at),
@@ -448,6 +450,8 @@ def detail_panel(
         st.error(t("detail.hazard"))
     if o.nested:
         st.info(t("detail.nested", parent=o.nested_in_id))
+    if row is not None and row.priority is not None:
+        st.caption(t("detail.why_rank", rank=row.priority.rank, why=plain(row.priority.reason(language))))
     if row is not None:
         cols = st.columns(max(len(row.clocks), 1))
         for col, clock in zip(cols, row.clocks, strict=False):

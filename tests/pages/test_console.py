@@ -75,6 +75,11 @@ def test_the_board_lists_the_outage_with_its_clocks(territory_db):
     # TX-4 is rural: 90 min x 1.3 to repair a transformer there, so 5 customers make 2.6 an hour.
     assert (row["Rank"], row["Why this rank"]) == (1, "5 out, 2.6 per crew-hour")
     assert f"Outage {outage_id} · TX-4 (transformer)" in [s.value for s in at.subheader]
+    # The whole reason, in the chosen outage's panel: the board's column may be scrolled out of view.
+    assert "Rank 1: 5 out, 2.6 per crew-hour" in [c.value for c in at.caption]
+    # The device comes before the wide reason, so a dispatcher sees it without scrolling.
+    columns = list(board.columns)
+    assert columns.index("Device") < columns.index("Why this rank")
 
 
 def test_dispatching_the_recommended_crew_asks_first_then_dispatches(territory_db):
