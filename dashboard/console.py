@@ -302,8 +302,10 @@ def sla_board(shown: list[BoardRow], language: str, tz: ZoneInfo, selected: int 
 
 def outage_picker(board: list[BoardRow], selected: int | None) -> int | None:
     """The board's outages to choose from the keyboard, from the same rows as the board and map;
-    returns an outage newly chosen. Keyed by what it lists, so it never shows a stale list or
-    state, and a choice is a value (an outage id), never a position."""
+    returns an outage newly chosen. A choice is a value (an outage id; Streamlit keeps it as its
+    label), never a position. Keyed by the chosen outage only: a new outage or another outage's
+    state changing must not rebuild the widget under a dispatcher typing in it, while a choice
+    made elsewhere (board, map) gives a fresh widget showing it."""
     ids = [r.outage_id for r in board]
     states = {state.value: t(f"state.{state.value}") for state in OutageState}
     labels = {r.outage_id: f"{r.outage_id} · {r.device_code} · {states.get(r.state, r.state)}" for r in board}
@@ -313,7 +315,7 @@ def outage_picker(board: list[BoardRow], selected: int | None) -> int | None:
         index=ids.index(selected) if selected in ids else None,
         format_func=lambda i: labels.get(i, str(i)),
         placeholder=t("detail.pick"),
-        key=table_key("outage-picker", list(labels.items()), selected),
+        key=f"outage-picker-{selected}",
     )
     return None if picked is None or picked == selected else picked
 
