@@ -21,6 +21,7 @@ same code paths as in a storm.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -281,6 +282,25 @@ def click_until_visible(button: Locator, shows: Locator, attempts: int = 3) -> N
     dropped by Streamlit; a person would click again, and so do we."""
     for _ in range(attempts):
         button.click()
+        try:
+            expect(shows).to_be_visible(timeout=10_000)
+            return
+        except AssertionError:
+            continue
+    expect(shows).to_be_visible()
+
+
+def choose_outage(page: Page, outage_id: int, shows: Locator, attempts: int = 3) -> None:
+    """Choose an outage in the console's picker from the keyboard, until `shows` appears. Like a
+    click, an Enter that lands while the live view is redrawing can be dropped; a person would
+    type it again, and so do we."""
+    picker = page.get_by_role("combobox", name="Outage")
+    expect(picker).to_be_visible(timeout=60_000)
+    for _ in range(attempts):
+        picker.click()
+        picker.fill(f"{outage_id} ·")
+        page.get_by_role("option", name=re.compile(rf"^{outage_id} · ")).first.wait_for(timeout=10_000)
+        picker.press("Enter")
         try:
             expect(shows).to_be_visible(timeout=10_000)
             return

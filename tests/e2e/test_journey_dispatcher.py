@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from emergency.core.models import CrewAssignment, Outage, OutageState, RestorationStep
 from emergency.simulator.scenarios import TYPHOON
-from tests.e2e.journeys_support import DrillTimes, click_until_visible, drill, storm_database
+from tests.e2e.journeys_support import DrillTimes, choose_outage, click_until_visible, drill, storm_database
 from tests.e2e.test_dispatcher import TIMEOUT_MS, log_in
 
 pytestmark = pytest.mark.browser
@@ -60,13 +60,8 @@ def test_dispatcher_handles_an_outage_the_storm_causes(
         outage_id = storm.first_outage(timeout_s=5)
 
         # The outage picker is part of the live view: the new outage is in it without a reload.
-        picker = page.get_by_role("combobox", name="Outage")
-        expect(picker).to_be_visible(timeout=TIMEOUT_MS)
-        picker.click()
-        picker.fill(f"{outage_id} ·")
-        picker.press("Enter")
         heading = page.get_by_role("heading", name=re.compile(rf"^Outage {outage_id} · {device} "))
-        expect(heading).to_be_visible(timeout=TIMEOUT_MS)
+        choose_outage(page, outage_id, heading)
         dispatch_clock = page.get_by_test_id("stMetric").filter(has_text="Crew dispatched")
         expect(dispatch_clock).to_contain_text(re.compile(r"\d+:\d\d left"))
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from emergency.core.db import Database
 from emergency.core.models import ACTIVE_OUTAGE_STATES, Customer, Outage, Report
 from tests.e2e.conftest import SERVER_LOG
+from tests.e2e.journeys_support import choose_outage
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 60_000
@@ -69,14 +70,8 @@ def test_a_public_wire_down_report_reaches_the_dispatcher_as_text(
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_text("Signed in as dispatcher")).to_be_visible(timeout=TIMEOUT_MS)
     page.get_by_role("link", name="Dispatcher console").click()
-    picker = page.get_by_role("combobox", name="Outage")
-    expect(picker).to_be_visible(timeout=TIMEOUT_MS)
-    picker.click()
-    picker.fill(f"{report.outage_id} ·")
-    picker.press("Enter")
-    expect(page.get_by_role("heading", name=re.compile(rf"^Outage {report.outage_id} · "))).to_be_visible(
-        timeout=TIMEOUT_MS
-    )
+    heading = page.get_by_role("heading", name=re.compile(rf"^Outage {report.outage_id} · "))
+    choose_outage(page, report.outage_id, heading)
     expect(page.get_by_text("Hazard reported (wires down or danger)")).to_be_visible()
     page.get_by_role("tab", name="Reports").click()
 
