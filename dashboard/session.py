@@ -217,7 +217,7 @@ def _expire(view: SessionView) -> None:
 def _ended_elsewhere(view: SessionView) -> None:
     """Our session was ended by another tab, the idle limit or an administrator: say so once."""
     _forget()
-    reason = view.end_reason if view.end_reason in ("logout", "idle") else "disabled"
+    reason = view.end_reason if view.end_reason in ("logout", "idle", "password_reset") else "disabled"
     st.session_state[ENDED_KEY] = (reason, view.idle_minutes)
 
 
@@ -265,6 +265,8 @@ def announce_end() -> None:
         st.warning(t("session.expired", minutes=f"{minutes:g}"), icon=":material/timer_off:")
     elif reason == "disabled":
         st.warning(t("session.disabled"), icon=":material/person_off:")
+    elif reason == "password_reset":
+        st.warning(t("session.password_reset"), icon=":material/password:")
     else:
         st.success(t("session.logged_out"), icon=":material/logout:")
 

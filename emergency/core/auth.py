@@ -190,7 +190,8 @@ def enable_user(session: Session, clock: Clock, actor: Actor, username: str) -> 
 
 
 def reset_password(session: Session, clock: Clock, actor: Actor, username: str, password: str) -> User:
-    """Set a new password; also lifts a lockout and re-enables the account."""
+    """Set a new password; also lifts a lockout and re-enables the account. Every open session of the
+    account ends: a reset is how an administrator answers a password someone else may know."""
     check_password_rules(password)
     user = _get_user(session, username)
     before = _account_state(user)
@@ -201,6 +202,7 @@ def reset_password(session: Session, clock: Clock, actor: Actor, username: str, 
     user.active = True
     after = _account_state(user)
     audit.record(session, clock, actor, "user.reset_password", "user", user.id, before=before, after=after)
+    staff_sessions.end_user_sessions(session, clock, actor, user, "password_reset")
     return user
 
 

@@ -43,6 +43,7 @@ END_ACTIONS = {
     "logout": "user.logout",
     "idle": "user.session_expired",
     "disabled": "user.session_revoked",
+    "password_reset": "user.session_revoked",
 }
 COOKIE_KEY_NAME = "staff_session_cookie"
 # A presented ticket or token longer than any we issue is refused before it is hashed.
@@ -230,7 +231,8 @@ def end_session(
 
 
 def end_user_sessions(session: Session, clock: Clock, actor: Actor, user: User, reason: str) -> int:
-    """End every live session of `user` (the account was disabled), each audited; how many ended."""
+    """End every live session of `user` (the account was disabled, or its password reset), each
+    audited; how many ended."""
     rows = session.scalars(
         select(StaffSession)
         .where(StaffSession.user_id == user.id, StaffSession.ended_at.is_(None))

@@ -16,6 +16,7 @@ from emergency.app.commands.admin import (
     EnableUser,
     EndSession,
     RedeemTicket,
+    ResetPassword,
     SignIn,
     TouchSession,
 )
@@ -146,6 +147,26 @@ def test_logout_ends_the_session_once_and_the_trail_says_why(staff, clock) -> No
     assert not ended.live_at(clock.now())
     assert redeem(staff, clock, signed.ticket) is None  # an ended session's ticket is void
     assert audit(staff, "user.logout", "user.session_expired") == [("user.logout", "disp", None)]
+
+
+def test_a_password_reset_ends_the_accounts_sessions_and_only_the_new_password_opens_one(
+    staff, clock
+) -> None:
+    mine, theirs = sign_in(staff, clock), sign_in(staff, clock, "other")
+    admin = context_of(staff, clock, ADMIN)
+
+    execute(admin, ResetPassword("disp", "a new long passphrase"))
+
+    ended = view(staff, clock, session_id=mine.session_id)
+    assert (ended.end_reason, ended.live_at(clock.now())) == ("password_reset", False)
+    assert view(staff, clock, session_id=theirs.session_id).live_at(clock.now())
+    assert audit(staff, "user.session_revoked") == [
+        ("user.session_revoked", "root", f"session {mine.session_id}: password_reset")
+    ]
+    with pytest.raises(AuthenticationFailed):
+        sign_in(staff, clock)  # the old password
+    again = execute(context_of(staff, clock, PUBLIC), SignIn("disp", "a new long passphrase"))
+    assert again.actor == DISPATCHER
 
 
 def test_nobody_ends_or_touches_another_users_session(staff, clock) -> None:

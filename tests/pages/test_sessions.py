@@ -236,6 +236,25 @@ def test_disabling_the_account_signs_the_user_out_on_their_next_click(jar, sessi
     assert not nav_has(reopened(), "dispatcher_map.py")
 
 
+def test_a_password_reset_signs_the_user_out_on_their_next_click_and_says_why(jar, session_clock) -> None:
+    at = signed_in("dispatcher", PASSWORDS["dispatcher"])
+    cookie = browser_cookie(at)
+    at.switch_page(page("dispatcher_map.py")).run()
+    admin = signed_in("admin", PASSWORDS["admin"])  # another browser: no cookie
+    admin.switch_page(page("users.py")).run()
+    admin.selectbox[1].set_value("dispatcher")
+    next(t for t in admin.text_input if t.label == "New password").input("another long passphrase")
+    admin.checkbox[0].check()
+    next(b for b in admin.button if b.label == "Reset password").click().run()
+    assert not admin.error, [e.value for e in admin.error]
+
+    at.run()
+    assert at.title[0].value == "Power status"
+    assert "an administrator reset your password" in at.warning[0].value
+    jar.value = cookie
+    assert not nav_has(reopened(), "dispatcher_map.py")
+
+
 def test_a_cookie_that_is_not_ours_signs_nobody_in(jar, session_clock) -> None:
     at = signed_in("dispatcher", PASSWORDS["dispatcher"])
     token, _, _ = browser_cookie(at).rpartition(".")
