@@ -133,7 +133,8 @@ def test_en_route_and_on_site_refuse_a_stale_screen(database, clock) -> None:
     assert on_site.status == "on_site"
 
 
-def test_the_storm_plan_query_and_command_dispatch_its_rows(database, clock) -> None:
+def two_transformer_outages(database, clock) -> None:
+    """Two calls each on TX-1 and TX-4: two outages for the storm plan to match with crews."""
     territory = build_small_territory(database, clock)
     for transformer in ("TX-1", "TX-4"):
         submit_reports(
@@ -150,6 +151,10 @@ def test_the_storm_plan_query_and_command_dispatch_its_rows(database, clock) -> 
                 for i in range(2)
             ],
         )
+
+
+def test_the_storm_plan_query_and_command_dispatch_its_rows(database, clock) -> None:
+    two_transformer_outages(database, clock)
     plan = queries.storm_plan(ctx(database, clock))
     assert plan.rows
     outcomes = execute(ctx(database, clock), commands.ApplyStormPlan(plan.rows))
@@ -266,22 +271,7 @@ def test_an_action_on_a_crew_job_names_the_outage_it_was_meant_for(database, clo
 
 
 def test_the_storm_plan_refuses_a_row_whose_outage_a_colleague_changed(database, clock) -> None:
-    territory = build_small_territory(database, clock)
-    for transformer in ("TX-1", "TX-4"):
-        submit_reports(
-            database,
-            clock,
-            HOTLINE,
-            [
-                {
-                    "channel": "hotline",
-                    "kind": "no_power",
-                    "account_no": territory.account_by_transformer[transformer][i],
-                    "reported_at": clock.now().isoformat(),
-                }
-                for i in range(2)
-            ],
-        )
+    two_transformer_outages(database, clock)
     plan = queries.storm_plan(ctx(database, clock))
     changed, untouched = plan.rows[0], plan.rows[1]
     execute(ctx(database, clock, BOB), commands.ConfirmOutage(changed.outage_id, None))
