@@ -32,6 +32,8 @@ from emergency.core.db import UTCDateTime
 from emergency.core.vocabulary import (  # noqa: F401  (re-exported: older imports name them here)
     ACTIVE_OUTAGE_STATES,
     DEVICE_CHILDREN,
+    PROTECTIVE_KINDS,
+    SWITCH_KINDS,
     TELEMETERED_KINDS,
     AreaType,
     AssignmentStatus,
@@ -118,7 +120,14 @@ class Depot(Base):
 
 
 class Device(Base):
-    """A node of the radial network; `parent_id` points one step towards the substation."""
+    """A device of the network, between two nodes (`from_node`, `to_node`).
+
+    Connectivity is the nodes: a source has only a `to_node`, a service transformer only a
+    `from_node`, and a switch conducts between its two nodes while closed. `parent_id` and
+    `feeder_id` are the supply as traced from the sources through closed switches
+    (`emergency.network.trace`): one step towards the source, and the feeder breaker on the way.
+    They change when switching or SCADA changes what feeds what.
+    """
 
     __tablename__ = "devices"
     __table_args__ = (Index("ix_devices_kind_feeder", "kind", "feeder_id"),)
@@ -135,9 +144,16 @@ class Device(Base):
     lon: Mapped[float] = mapped_column(Float)
     lat: Mapped[float] = mapped_column(Float)
     telemetered: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Node names as the utility's GIS gives them (for a network given as a parent tree: the
+    # parent's code and the device's own code).
+    from_node: Mapped[str | None] = mapped_column(String(64))
+    to_node: Mapped[str | None] = mapped_column(String(64))
     normal_state: Mapped[SwitchState] = mapped_column(str_enum(SwitchState), default=SwitchState.CLOSED)
     scada_state: Mapped[SwitchState | None] = mapped_column(str_enum(SwitchState))
     scada_state_at: Mapped[datetime | None]
+    # As last operated by a person (a switching step); the newer of this and SCADA is current.
+    switched_state: Mapped[SwitchState | None] = mapped_column(str_enum(SwitchState))
+    switched_at: Mapped[datetime | None]
     rating_kva: Mapped[float | None] = mapped_column(Float)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -207,6 +223,9 @@ class Outage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     state: Mapped[OutageState] = mapped_column(str_enum(OutageState), index=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
+    # Set for a service outage: one customer (premise) out, at `device_id` (their transformer),
+    # until more calls roll it up into the transformer's outage.
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     district_id: Mapped[int | None] = mapped_column(ForeignKey("districts.id"), index=True)
     cause: Mapped[str | None] = mapped_column(String(200))
     hazard: Mapped[bool] = mapped_column(Boolean, default=False)  # wires down or other danger reported

@@ -19,19 +19,39 @@ class AreaType(StrEnum):
 
 
 class DeviceKind(StrEnum):
-    SUBSTATION = "substation"
+    SUBSTATION = "substation"  # a source: substation transformer (or a feeder breaker given as one)
     BREAKER = "breaker"  # feeder breaker at the substation, telemetered
-    RECLOSER = "recloser"  # reclosers and sectionalisers on the feeder, telemetered
+    RECLOSER = "recloser"  # recloser on the feeder, telemetered
+    SECTIONALISER = "sectionaliser"  # opens while the recloser upstream is open; counts its trips
+    SWITCH = "switch"  # load-break switch: sectionalising, or a tie between feeders (normally open)
+    DISCONNECTOR = "disconnector"  # isolator: opened off load, to make a section safe
     FUSE = "fuse"  # lateral fuse
     TRANSFORMER = "transformer"  # service (distribution) transformer
 
 
-# Child kind allowed under each kind: the radial network's grammar.
+# Devices that open and close the circuit; each has a normal state and a current state.
+SWITCH_KINDS = frozenset(
+    {
+        DeviceKind.BREAKER,
+        DeviceKind.RECLOSER,
+        DeviceKind.SECTIONALISER,
+        DeviceKind.SWITCH,
+        DeviceKind.DISCONNECTOR,
+        DeviceKind.FUSE,
+    }
+)
+# Devices that clear or isolate a fault by themselves, so an outage's edge is one of them
+# (a sectionaliser opens in the recloser's dead time): where trouble-call analysis rolls up to.
+PROTECTIVE_KINDS = frozenset(
+    {DeviceKind.BREAKER, DeviceKind.RECLOSER, DeviceKind.SECTIONALISER, DeviceKind.FUSE}
+)
+
+# Child kind allowed under each kind in the traced supply tree. A real feeder has switches
+# anywhere (a sectionaliser below a fuse, a tie switch at the end of a lateral); only a source
+# heads the tree and only a service transformer ends it.
 DEVICE_CHILDREN: dict[DeviceKind, frozenset[DeviceKind]] = {
-    DeviceKind.SUBSTATION: frozenset({DeviceKind.BREAKER}),
-    DeviceKind.BREAKER: frozenset({DeviceKind.RECLOSER, DeviceKind.FUSE, DeviceKind.TRANSFORMER}),
-    DeviceKind.RECLOSER: frozenset({DeviceKind.RECLOSER, DeviceKind.FUSE, DeviceKind.TRANSFORMER}),
-    DeviceKind.FUSE: frozenset({DeviceKind.FUSE, DeviceKind.TRANSFORMER}),
+    DeviceKind.SUBSTATION: SWITCH_KINDS | {DeviceKind.TRANSFORMER},
+    **{kind: SWITCH_KINDS | {DeviceKind.TRANSFORMER} for kind in SWITCH_KINDS},
     DeviceKind.TRANSFORMER: frozenset(),
 }
 TELEMETERED_KINDS = frozenset({DeviceKind.BREAKER, DeviceKind.RECLOSER})

@@ -431,7 +431,9 @@ def _network_frame(
     breaker_base = 1 + int(offsets[1])
     telemetered_since = now - timedelta(days=9, hours=5)
     head: dict[str, list[Any]] = {
-        key: [] for key in model_columns(Device) if key not in ("normal_state", "version")
+        key: []
+        for key in model_columns(Device)
+        if key not in ("normal_state", "version", "from_node", "to_node", "switched_state", "switched_at")
     }
     for i in by_kind:
         draft = drafts[i]
@@ -498,6 +500,14 @@ def _network_frame(
         devices[key] = devices[key].astype("Int64")
     devices["normal_state"] = SwitchState.CLOSED.value
     devices["version"] = 1
+    # Given as a tree: a device's nodes are its parent's code and its own (none below a transformer).
+    code_of = pd.Series(devices["code"].to_numpy(), index=devices["id"].to_numpy())
+    devices["from_node"] = (
+        devices["parent_id"].map(code_of).astype(object).where(devices["parent_id"].notna(), None)
+    )
+    devices["to_node"] = devices["code"].where(devices["kind"] != DeviceKind.TRANSFORMER.value, None)
+    devices["switched_state"] = None
+    devices["switched_at"] = pd.Series(pd.NaT, index=devices.index, dtype=devices["scada_state_at"].dtype)
     return Network(
         devices=devices[model_columns(Device)],
         transformer_ids=tx_ids,

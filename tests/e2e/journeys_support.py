@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import select
 
 from emergency.core.actor import Actor
@@ -277,7 +278,7 @@ def account_below(db: Database, device_id: int) -> tuple[str, str]:
     return row.account_no, digits[-4:]
 
 
-def click_until_visible(button: Locator, shows: Locator, attempts: int = 3) -> None:
+def click_until_visible(button: Locator, shows: Locator, attempts: int = 4) -> None:
     """Click until `shows` appears. A click that lands while a live view is redrawing can be
     dropped by Streamlit; a person would click again, and so do we."""
     for _ in range(attempts):
@@ -290,21 +291,24 @@ def click_until_visible(button: Locator, shows: Locator, attempts: int = 3) -> N
     expect(shows).to_be_visible()
 
 
-def choose_outage(page: Page, outage_id: int, shows: Locator, attempts: int = 3) -> None:
+def choose_outage(page: Page, outage_id: int, shows: Locator, attempts: int = 4) -> None:
     """Choose an outage in the console's picker from the keyboard, until `shows` appears. Like a
     click, an Enter that lands while the live view is redrawing can be dropped; a person would
     type it again, and so do we."""
     picker = page.get_by_role("combobox", name="Outage")
     expect(picker).to_be_visible(timeout=60_000)
     for _ in range(attempts):
-        picker.click()
-        picker.fill(f"{outage_id} ·")
-        page.get_by_role("option", name=re.compile(rf"^{outage_id} · ")).first.wait_for(timeout=10_000)
-        picker.press("Enter")
         try:
+            picker.click()
+            picker.fill(f"{outage_id} ·")
+            # The live view's redraw can close the open list and clear what was typed; then the
+            # option never shows and we type again, as a person would.
+            page.get_by_role("option", name=re.compile(rf"^{outage_id} · ")).first.wait_for(timeout=10_000)
+            picker.press("Enter")
             expect(shows).to_be_visible(timeout=10_000)
             return
-        except AssertionError:
+        except (AssertionError, PlaywrightTimeoutError):
+            page.keyboard.press("Escape")
             continue
     expect(shows).to_be_visible()
 

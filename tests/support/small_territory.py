@@ -111,6 +111,8 @@ def build_small_territory(db: Database, clock: Clock) -> SmallTerritory:
             session.flush()
             built.device_ids[code] = device.id
         for code in built.device_ids:
+            if code.startswith("BRK"):
+                session.get(Device, built.device_ids[code]).feeder_id = built.device_ids[code]
             if code.startswith(("REC", "FU", "TX")):
                 feeder = "BRK-1" if code in ("REC-1", "FU-1", "FU-2", "TX-1", "TX-2", "TX-3") else "BRK-2"
                 session.get(Device, built.device_ids[code]).feeder_id = built.device_ids[feeder]
