@@ -23,14 +23,14 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from emergency.core.clock import Clock
 from emergency.core.errors import Problem
-from emergency.core.models import Device
+from emergency.core.models import Base, Device
 from emergency.core.settings import bump_territory_revision
 from emergency.core.vocabulary import SWITCH_KINDS, DeviceKind, SwitchState
 
@@ -269,7 +269,7 @@ def load_trace_devices(session: Session) -> list[TraceDevice]:
     ]
 
 
-_DEVICES = Device.__table__
+_DEVICES = Base.metadata.tables[Device.__tablename__]
 _SET_LINKS = (
     update(_DEVICES)
     .where(_DEVICES.c.id == bindparam("b_id"))
@@ -298,7 +298,7 @@ def retrace(session: Session, clock: Clock, by: str = "system") -> Retrace:
         )
     }
     # Nodes filled in from the tree are written too, so the next trace reads the same ones.
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "b_id": d.id,
             "b_parent": result.parent.get(d.id),
