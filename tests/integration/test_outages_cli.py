@@ -306,20 +306,13 @@ def test_restore_has_no_switching_option_yet(
     database: Database, territory: SmallTerritory, outage_id: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The seam for switching plans: the option comes with them, never as a flag that does nothing.
-    with pytest.raises(SystemExit):
-        main(
-            [
-                "--db",
-                database.url,
-                "outages",
-                "restore",
-                str(outage_id),
-                "--switching",
-                "P1",
-                "--as",
-                "dispatcher",
-            ]
-        )
+    args = ["--db", database.url, "outages", "restore", str(outage_id), "--as", "dispatcher"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        main([*args, "--switching", "P1"])
+    assert refused.value.code == 2
+    assert "unrecognized arguments: --switching P1" in capsys.readouterr().err
+    assert outage_row(database, outage_id).state == OutageState.PREDICTED
 
 
 # --- status --json ------------------------------------------------------------------------------
