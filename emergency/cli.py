@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     warning_import = warning_commands.add_parser("import", help="read a CAP 1.2 XML file into a draft")
     warning_import.add_argument("file", type=Path, help="a CAP 1.2 alert (.xml)")
     warning_import.add_argument("--json", action="store_true")
+    from emergency.operations_cli import add_parser as add_outages_parser
+
+    add_outages_parser(commands)
     return parser
 
 
@@ -208,6 +211,10 @@ def _run(args: argparse.Namespace, db: Database) -> int:
         return _tokens(args, db)
     if args.command == "warnings":
         return _warnings(args, db)
+    if args.command == "outages":
+        from emergency.operations_cli import run as outages
+
+        return outages(args, _admin_context(db), load_settings().language)
     if args.command == "notify":
         return _notify(args, db)
     if args.command == "publish":

@@ -127,6 +127,11 @@ QUERIES: dict[str, frozenset[str]] = {
     # The public snapshot is built for everyone (its JSON feeds are open) and holds no personal data.
     # Dispatchers read the register too (the console shows who is out).
     "network.important_users": STAFF,
+    # `outages ...` on the command line: the console's reads, and the account it acts as (admin only).
+    "operations.outage_list": OPERATORS,
+    "operations.outage_card": OPERATORS,
+    "operations.crew_by_code": OPERATORS,
+    "operations.staff_actor": ADMIN,
     "public.public_snapshot": EVERY_ROLE,
     "public.is_demo": PUBLIC_FORMS,
     "public.territory_base": PUBLIC_FORMS,

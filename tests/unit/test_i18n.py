@@ -101,6 +101,7 @@ def placeholders(text: str) -> set[str]:
 
 def source_text() -> str:
     files = [*(REPO / "dashboard").rglob("*.py"), *(REPO / "pages").rglob("*.py")]
+    files.append(REPO / "emergency" / "operations_cli.py")  # `outages ...` prints the console's words
     return "\n".join(path.read_text("utf-8") for path in files)
 
 
