@@ -58,14 +58,14 @@ def upgrade() -> None:
         sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.String(length=500), nullable=True),
         sa.Column("warning_id", sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(["feed_id"], ["cap_feeds.id"], name=op.f("fk_cap_feed_items_feed_id_cap_feeds")),
+        sa.ForeignKeyConstraint(
+            ["feed_id"], ["cap_feeds.id"], name=op.f("fk_cap_feed_items_feed_id_cap_feeds")
+        ),
         sa.ForeignKeyConstraint(
             ["warning_id"], ["warnings.id"], name=op.f("fk_cap_feed_items_warning_id_warnings")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cap_feed_items")),
-        sa.UniqueConstraint(
-            "sender", "identifier", "sent", name="uq_cap_feed_items_sender_identifier_sent"
-        ),
+        sa.UniqueConstraint("sender", "identifier", "sent", name="uq_cap_feed_items_sender_identifier_sent"),
     )
     with op.batch_alter_table("cap_feed_items", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_cap_feed_items_entry_key"), ["entry_key"], unique=False)
