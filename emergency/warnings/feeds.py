@@ -52,6 +52,9 @@ POLL_ROLES = ("system",)
 DUTY_RECIPIENT = "duty-manager"  # the desk SLA breach notices go to (emergency.dispatch.sla)
 NOTICE_TEMPLATE = "cap_feed_draft"
 INTERVAL_MINUTES = range(1, 24 * 60 + 1)
+# What a poll came to, and what became of each message a feed carried (the pages have words for each).
+POLL_RESULTS = ("ok", "not_modified", "partial", "error")
+ITEM_OUTCOMES = ("imported", "refused", "skipped")
 ATOM = "{http://www.w3.org/2005/Atom}"
 CAP = f"{{{cap.NS}}}"
 CAP_TYPES = ("application/cap+xml", "application/common-alerting-protocol+xml")
