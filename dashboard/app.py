@@ -88,6 +88,12 @@ else:
                 url_path="warnings",
             ),
             st.Page(
+                PAGES_DIR / "manager_cap_feeds.py",
+                title=t("capfeed.nav"),
+                icon=":material/rss_feed:",
+                url_path="cap-feeds",
+            ),
+            st.Page(
                 PAGES_DIR / "manager_outreach.py",
                 title=t("nav.manager_outreach"),
                 icon=":material/priority_high:",

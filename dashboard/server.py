@@ -31,6 +31,7 @@ from dashboard.quiet_network import keep_streamlit_offline
 from dashboard.warnings_api import warning_routes
 from emergency.app.bootstrap import ensure_app_database
 from emergency.app.bus import execute
+from emergency.app.commands.cap_feeds import PollCapFeeds
 from emergency.app.commands.dispatch import RecordBreaches
 from emergency.app.commands.warnings import ExpireWarnings
 from emergency.app.context import Context
@@ -64,6 +65,19 @@ async def watch_sla_clocks(context: Context, language: str) -> None:
             await asyncio.to_thread(execute, context, RecordBreaches(language))
         except Exception:  # keep watching: one failed round must not stop the monitor
             log.exception("SLA monitor round failed")
+        await asyncio.sleep(SLA_MONITOR_SECONDS)
+
+
+async def watch_cap_feeds(context: Context, language: str) -> None:
+    """Poll the agencies' CAP feeds that are due; new alerts become drafts and the duty manager hears.
+
+    Every app process runs this; a feed is claimed for each poll and each alert recorded once.
+    """
+    while True:
+        try:
+            await asyncio.to_thread(execute, context, PollCapFeeds(language))
+        except Exception:  # keep watching: one failed round must not stop the feeds
+            log.exception("CAP feed round failed")
         await asyncio.sleep(SLA_MONITOR_SECONDS)
 
 
@@ -119,6 +133,7 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
         notify_customers(database, settings.timezone, settings.notify_webhook_token)
     )
     expiry = asyncio.create_task(expire_warnings(system))
+    feeds = asyncio.create_task(watch_cap_feeds(system, settings.language))
     # On a demo database a storm runs in the background (emergency/simulator/live.py).
     demo = start_live_demo(database, settings.demo_simulator, settings.timezone)
     try:
@@ -127,6 +142,7 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
         monitor.cancel()
         notifier.cancel()
         expiry.cancel()
+        feeds.cancel()
         if demo is not None:
             await asyncio.to_thread(demo.stop)
 

@@ -11,6 +11,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from dashboard import maps, services
+from dashboard.cap_feeds_panel import new_drafts_banner
 from dashboard.i18n import choose_placeholder, current_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import show_outcome
@@ -47,6 +48,7 @@ language = current_language()
 
 st.title(t("mw.title"))
 show_outcome(OUTCOME_KEY)
+new_drafts_banner(ctx)  # drafts the agencies' CAP feeds made (dashboard/cap_feeds_panel.py)
 
 rows = queries.warning_rows(ctx)
 districts = services.territory_base(db_url)["districts"]

@@ -646,3 +646,60 @@ class SlaBreach(Base):
     deadline: Mapped[datetime]
     breached_at: Mapped[datetime]  # when the monitor found the clock past its deadline
     notified_at: Mapped[datetime | None]  # when the duty manager's notification was queued
+
+
+# --- agencies' CAP feeds (emergency.warnings.feeds) -----------------------------------------------
+
+
+class CapFeed(Base):
+    """An agency's Atom or RSS feed of CAP alerts that the server polls; a manager configures it.
+
+    `version` counts the manager's changes only (the poller's bookkeeping does not conflict with an
+    edit). `last_polled_at` is also the poll's lease: a process claims a due feed by moving it from
+    the value it read, so two app processes never fetch one feed at once.
+    """
+
+    __tablename__ = "cap_feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(500), unique=True)
+    interval_minutes: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    etag: Mapped[str | None] = mapped_column(String(200))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    last_polled_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_result: Mapped[str | None] = mapped_column(String(24))  # ok | not_modified | error
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    alerts_seen: Mapped[int] = mapped_column(Integer, default=0)
+    drafts_made: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class CapFeedItem(Base):
+    """One CAP message a feed carried, recorded once whichever feed or process saw it first.
+
+    The unique (sender, identifier, sent) is CAP's own identity of a message (the triple
+    `references` cites): when two processes, or two feeds, find the same alert at once, the second
+    insert fails and that alert is not imported twice.
+    """
+
+    __tablename__ = "cap_feed_items"
+    __table_args__ = (
+        UniqueConstraint("sender", "identifier", "sent", name="uq_cap_feed_items_sender_identifier_sent"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("cap_feeds.id"), index=True)
+    entry_key: Mapped[str] = mapped_column(String(500), index=True)  # the feed entry's link or id
+    sender: Mapped[str] = mapped_column(String(200))
+    identifier: Mapped[str] = mapped_column(String(200))
+    sent: Mapped[str] = mapped_column(String(40))  # as the agency wrote it, as `references` cites it
+    msg_type: Mapped[str] = mapped_column(String(16))
+    fetched_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(16))  # imported | refused | skipped
+    reason: Mapped[str | None] = mapped_column(String(500))
+    warning_id: Mapped[int | None] = mapped_column(ForeignKey("warnings.id"))

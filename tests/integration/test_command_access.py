@@ -74,6 +74,10 @@ COMMANDS: dict[str, frozenset[str]] = {
     "IssueWarning": MANAGERS,
     "OutreachStepForMany": MANAGERS,
     "UpdateWarning": MANAGERS,
+    # the agencies' CAP feeds: managers configure them, only the server's watcher polls them
+    "AddCapFeed": MANAGERS,
+    "ChangeCapFeed": MANAGERS,
+    "PollCapFeeds": frozenset({"system"}),
     # reporting
     "ExportAuditTrail": MANAGERS,
     "RecordFeedbackStep": MANAGERS,
@@ -145,6 +149,9 @@ QUERIES: dict[str, frozenset[str]] = {
     "reporting.situation_report": MANAGERS,
     "reporting.complaints_desk": MANAGERS,
     "reporting.audit_trail": MANAGERS,
+    "cap_feeds.feed_rows": MANAGERS,
+    "cap_feeds.recent_items": MANAGERS,
+    "cap_feeds.new_feed_drafts": MANAGERS,
     "status.operational_status": STAFF,
     "warnings.warning_rows": MANAGERS,
     "warnings.warning_detail": MANAGERS,

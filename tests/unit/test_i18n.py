@@ -43,6 +43,7 @@ from emergency.reporting.compliance import BreachCause
 from emergency.reporting.sitrep import ReportKind as SitrepKind
 from emergency.simulator.live import FINISHED, PAUSED, RUNNING
 from emergency.simulator.scenarios import SCENARIOS
+from emergency.warnings.feeds import ITEM_OUTCOMES, POLL_RESULTS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,6 +57,8 @@ DYNAMIC_KEYS: dict[str, tuple[str, ...]] = {
     "alert.": ("breached", "at_risk"),  # pages/dispatcher_map.py: a toast per clock that turned
     "area.": values(AreaType),
     "clock.": values(ClockState),
+    "capfeed.outcome.": ITEM_OUTCOMES,  # pages/manager_cap_feeds.py
+    "capfeed.result.": (*POLL_RESULTS, "never"),  # "never": a feed not polled yet
     "cmp.cause.": values(BreachCause),
     "cmp.source.": values(EtrSource),
     "confidence.": values(EtrConfidence),
