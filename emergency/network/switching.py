@@ -178,7 +178,9 @@ def assess_step(
     load_before = _feeder_load(grid, before, fed_before, feeder)
     code = by_id[feeder].code if feeder is not None and feeder in by_id else None
     customer_limit, kva_limit = limits.for_feeder(code)
-    adds = load_after[0] > load_before[0]
+    # Only a step that puts more on the feeder is held to its limit: returning a feeder to its own
+    # normal load is never refused for a load it always carries.
+    adds = to_state == CLOSED and load_after[0] > load_before[0]
     new_loops = [tuple(lp) for lp in after.loops if lp not in before.loops]
     return StepEffect(
         restored=sum(grid.customers.get(t, 0) for t in restored),
@@ -190,8 +192,8 @@ def assess_step(
         feeder_kva=load_after[1],
         customer_limit=customer_limit,
         kva_limit=kva_limit,
-        overload_customers=max(0, load_after[0] - customer_limit) if adds and to_state == CLOSED else 0,
-        overload_kva=max(0.0, load_after[1] - kva_limit) if adds and kva_limit > 0 and to_state == CLOSED else 0.0,
+        overload_customers=max(0, load_after[0] - customer_limit) if adds else 0,
+        overload_kva=max(0.0, load_after[1] - kva_limit) if adds and kva_limit > 0 else 0.0,
         loop=new_loops[0] if new_loops else (),
     )
 
@@ -286,7 +288,8 @@ def _best_tie(
     isolate_effect = assess_step(grid, limits, states, cut, switch.id, OPEN)
     before = traced(grid, isolated, cut)
     judged = [
-        (tie, assess_step(grid, limits, isolated, cut, tie, CLOSED, before=before)) for tie in sorted(candidates)
+        (tie, assess_step(grid, limits, isolated, cut, tie, CLOSED, before=before))
+        for tie in sorted(candidates)
     ]
     judged = [(tie, e) for tie, e in judged if e.restored > 0 or e.refused]
     if not judged:
@@ -330,7 +333,9 @@ def _joins(tie: TraceDevice, section: set[str], live: set[str]) -> bool:
     a, b = tie.from_node, tie.to_node
     if a is None or b is None:
         return False
-    return (a in section and b in live and b not in section) or (b in section and a in live and a not in section)
+    return (a in section and b in live and b not in section) or (
+        b in section and a in live and a not in section
+    )
 
 
 def return_plan(grid: Grid, limits: Limits, outage_device: int, cut: int | None) -> SwitchingPlan:
