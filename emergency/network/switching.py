@@ -86,15 +86,21 @@ class StepEffect:
     overload_customers: int  # customers beyond the limit the step would put on the feeder (0: none)
     overload_kva: float
     loop: tuple[str, ...]  # the closed loop the step would make, as codes along it (empty: none)
+    # Codes of the faulted section's transformers the step would feed again: back onto the fault.
+    onto_fault: tuple[str, ...] = ()
 
     @property
     def refused(self) -> bool:
-        return bool(self.loop) or self.overload_customers > 0 or self.overload_kva > 0
+        return bool(self.loop or self.onto_fault) or self.overload_customers > 0 or self.overload_kva > 0
 
     def refusal(self) -> str | None:
         """Why the step cannot be done, in words for logs, errors and audit (pages word it themselves)."""
         if self.loop:
             return "closes a loop (" + " → ".join(self.loop) + "): open a switch on it first"
+        if self.onto_fault:
+            return (
+                "would feed the faulted section again (" + ", ".join(self.onto_fault) + "): isolate it first"
+            )
         if self.overload_customers > 0:
             return (
                 f"would overload feeder {self.feeder_code}: {self.feeder_customers} customers against a "
@@ -182,6 +188,7 @@ def assess_step(
     # normal load is never refused for a load it always carries.
     adds = to_state == CLOSED and load_after[0] > load_before[0]
     new_loops = [tuple(lp) for lp in after.loops if lp not in before.loops]
+    faulted = _faulted_section(before, by_id, cut)
     return StepEffect(
         restored=sum(grid.customers.get(t, 0) for t in restored),
         interrupted=sum(grid.customers.get(t, 0) for t in fed_before - fed_after),
@@ -195,7 +202,20 @@ def assess_step(
         overload_customers=max(0, load_after[0] - customer_limit) if adds else 0,
         overload_kva=max(0.0, load_after[1] - kva_limit) if adds and kva_limit > 0 else 0.0,
         loop=new_loops[0] if new_loops else (),
+        onto_fault=tuple(sorted(by_id[t].code for t in restored & faulted)),
     )
+
+
+def _faulted_section(result: Trace, by_id: Mapping[int, TraceDevice], cut: int | None) -> set[int]:
+    """The transformers hanging directly from the outage's device: the section the fault is in,
+    bounded by the switches below it."""
+    if cut is None:
+        return set()
+    return {
+        child
+        for child, parent in result.parent.items()
+        if parent == cut and by_id[child].kind == DeviceKind.TRANSFORMER
+    }
 
 
 def _fed_transformers(grid: Grid, result: Trace) -> set[int]:

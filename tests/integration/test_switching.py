@@ -132,7 +132,9 @@ def accounts_of(database: Database, transformer: int) -> list[str]:
     with database.read() as session:
         return list(
             session.scalars(
-                select(Customer.account_no).where(Customer.transformer_id == transformer).order_by(Customer.id)
+                select(Customer.account_no)
+                .where(Customer.transformer_id == transformer)
+                .order_by(Customer.id)
             )
         )
 
@@ -147,7 +149,9 @@ def links(database: Database) -> dict[str, tuple[str | None, str | None]]:
         }
 
 
-def plan_for(database: Database, clock: FakeClock, outage_id: int, returning: bool = False) -> OutageSwitching:
+def plan_for(
+    database: Database, clock: FakeClock, outage_id: int, returning: bool = False
+) -> OutageSwitching:
     return switching_queries.switching_plan(context_of(database, clock, DISPATCHER), outage_id, returning)
 
 
@@ -274,7 +278,10 @@ def test_return_to_normal_after_the_repair_is_a_plan_too(database: Database, clo
     assert plan_for(database, clock, outage_id).plan.steps == ()
     with database.read() as session:
         # A restored outage gets no more restoration steps from switching.
-        assert len(session.scalars(select(RestorationStep).where(RestorationStep.outage_id == outage_id)).all()) == 2
+        assert (
+            len(session.scalars(select(RestorationStep).where(RestorationStep.outage_id == outage_id)).all())
+            == 2
+        )
         assert session.get(Device, ids["TIE"]).switched_state == OPEN
 
 

@@ -113,3 +113,10 @@ def test_return_to_normal_opens_the_tie_first_then_closes_the_isolating_switch()
 
 def test_nothing_to_return_when_every_switch_is_normal() -> None:
     assert return_plan(grid(), Limits(customers=100), outage_device=3, cut=None).steps == ()
+
+
+def test_closing_the_tie_before_isolating_a_fault_would_feed_the_fault_and_is_refused() -> None:
+    # R1 is out: closing the tie with SW1 still closed would feed T2's section, where the fault is.
+    effect = assess_step(grid(), Limits(customers=1000), {}, 3, 12, CLOSED)
+    assert effect.refused and effect.onto_fault == ("T2",)
+    assert "faulted section again (T2)" in (effect.refusal() or "")
