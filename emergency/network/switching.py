@@ -411,7 +411,7 @@ def load_grid(session: Session) -> Grid:
         .all()
     )
     kva = {
-        i: float(r)
+        i: float(r or 0)
         for i, r in session.execute(
             select(Device.id, Device.rating_kva).where(
                 Device.kind == DeviceKind.TRANSFORMER, Device.rating_kva.is_not(None)

@@ -111,7 +111,7 @@ def build_two_feeders(database: Database, clock: FakeClock) -> dict[str, int]:
             session.flush()
             ids[code] = device.id
         account = 0
-        for code, kind, *_, customers in NETWORK:
+        for code, *_, customers in NETWORK:
             for _ in range(customers):
                 account += 1
                 session.add(

@@ -41,5 +41,6 @@ def switching_plan(ctx: Context, outage_id: int, returning: bool = False) -> Out
         else:
             plan = switching.return_plan(grid, limits, outage.device_id, outage.device_id if active else None)
         ids = {step.device_id for step in plan.steps}
-        versions = dict(session.execute(select(Device.id, Device.version).where(Device.id.in_(ids))).tuples().all())
+        rows = session.execute(select(Device.id, Device.version).where(Device.id.in_(ids))).tuples()
+        versions = dict(rows.all())
         return OutageSwitching(outage.id, outage.version, active, plan, MappingProxyType(versions))
