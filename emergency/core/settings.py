@@ -130,8 +130,9 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
         "reliability indices: an interruption this long or shorter is momentary (MAIFI), longer sustained",
     ),
     "switching.feeder_customer_limit": (
-        2500,
-        "most customers one feeder may carry after a switching step; a step beyond it is refused",
+        4000,
+        "most customers one feeder may carry after a switching step (a step beyond it is refused); "
+        "about twice a feeder's own load, so a feeder can take a neighbour's healthy section",
     ),
     "switching.feeder_kva_limit": (
         0,

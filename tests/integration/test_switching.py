@@ -335,3 +335,40 @@ def test_scada_switching_in_the_field_re_traces_the_supply(database: Database, c
     at(clock, 10, 1)
     submit_reports(database, clock, SCADA, scada("device_closed", "TIE"))
     assert links(database)["T3"] == ("TIE", "B2")
+
+
+def test_the_demo_traces_to_the_tree_it_was_written_as_and_proposes_back_feed(
+    database: Database, clock: FakeClock
+) -> None:
+    from emergency.demo.load import load_demo
+
+    load_demo(database, clock, customers=10_000, seed=7, history_years=0)
+    with database.write() as session:
+        result = retrace(session, clock)
+        ties = session.scalars(select(Device).where(Device.kind == K.SWITCH)).all()
+    assert result.moved == [] and result.trace.problems() == []
+    assert len(ties) == 3 and all(t.normal_state == OPEN for t in ties)
+    # An outage at the recloser heading the section next to a tie's far end: the section below
+    # the next recloser down the line is fed from the neighbouring feeder.
+    tie = ties[0]
+    with database.write() as session:
+        end = session.scalars(select(Device).where(Device.code == tie.from_node)).one()
+        above = session.get(Device, end.parent_id)
+        assert above.kind in (K.RECLOSER, K.BREAKER)
+        outage = Outage(
+            device_id=above.id,
+            state="confirmed",
+            customers_affected=1,
+            first_report_at=clock.now(),
+            last_report_at=clock.now(),
+            district_id=above.district_id,
+        )
+        session.add(outage)
+        session.flush()
+        outage_id = outage.id
+    plan = plan_for(database, clock, outage_id)
+    assert [(s.purpose, s.device_code) for s in plan.plan.steps][:2] == [
+        (StepPurpose.ISOLATE, end.code),
+        (StepPurpose.RESTORE, tie.code),
+    ]
+    assert plan.plan.steps[1].effect.restored > 0

@@ -46,7 +46,7 @@ def test_the_switching_steps_ask_first_then_isolate_and_back_feed(territory_db):
     steps = next(frame.value for frame in at.dataframe if "Customers restored" in frame.value.columns)
     assert list(steps["Action"]) == ["Open FU-2", "Close TIE-1"]
     assert list(steps["Customers restored"]) == [0, 1]
-    assert list(steps["Feeder load after"])[1] == "BRK-2: 8 of 2,500 customers"
+    assert list(steps["Feeder load after"])[1] == "BRK-2: 8 of 4,000 customers"
     assert any("FU-1" in c.value for c in at.caption), "the section no tie reaches is named"
 
     button(at, "Approve and execute step 1: Open FU-2").click().run()
