@@ -7,7 +7,7 @@ such as another dispatcher having taken the crew first) stays on screen until th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -18,7 +18,7 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-from dashboard import maps, services
+from dashboard import maps, services, switching_panel
 from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.selection import id_at, table_key
@@ -340,6 +340,7 @@ class Pending:
     outage_id: int | None = None
     device: str = ""
     crew_code: str = ""
+    outcome: Callable[[Any], str] | None = None  # its own outcome words (the switching section's)
 
 
 def ask(pending: Pending) -> None:
@@ -396,6 +397,8 @@ def perform(actor: Actor, pending: Pending) -> str:
 def outcome_text(pending: Pending, result: Any, tz: ZoneInfo) -> str:
     """What a command's result means to the dispatcher who asked for it, naming the outage."""
     command = pending.command
+    if pending.outcome is not None:
+        return pending.outcome(result)
     named = {"id": pending.outage_id, "device": pending.device}
     if isinstance(command, ConfirmOutage):
         return t("done.confirm", **named)
@@ -462,9 +465,22 @@ def detail_panel(
                 name, clock_text(clock), help=t("detail.deadline", at=local_time(clock.deadline, tz, "%H:%M"))
             )
 
-    recommend_tab, reports_tab, important_tab, history_tab = st.tabs(
-        [t("detail.tab.crews"), t("detail.tab.reports"), t("detail.tab.important"), t("detail.tab.history")]
+    recommend_tab, switching_tab, reports_tab, important_tab, history_tab = st.tabs(
+        [
+            t("detail.tab.crews"),
+            t("switch.tab"),
+            t("detail.tab.reports"),
+            t("detail.tab.important"),
+            t("detail.tab.history"),
+        ]
     )
+
+    def propose(command: object, question: str, outcome: Callable[[Any], str]) -> None:
+        ask(Pending(command, question, o.id, plain(detail.device_code), outcome=outcome))
+        st.rerun()
+
+    with switching_tab:
+        switching_panel.switching_section(actor, detail, tz, propose)
     with recommend_tab:
         crews_and_actions(actor, detail, tz)
     with reports_tab:

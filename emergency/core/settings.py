@@ -131,6 +131,19 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
         5,
         "reliability indices: an interruption this long or shorter is momentary (MAIFI), longer sustained",
     ),
+    "switching.feeder_customer_limit": (
+        4000,
+        "most customers one feeder may carry after a switching step (a step beyond it is refused); "
+        "about twice a feeder's own load, so a feeder can take a neighbour's healthy section",
+    ),
+    "switching.feeder_kva_limit": (
+        0,
+        "most transformer kVA one feeder may carry after a switching step (0: not checked)",
+    ),
+    "switching.feeder_limits": (
+        {},
+        'limits of single feeders by breaker code, e.g. {"BRK-2": {"customers": 1800, "kva": 9000}}',
+    ),
 }
 
 

@@ -7,6 +7,7 @@ for a breaker (None for substations).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from emergency.demo.columns import (
     zh_number,
 )
 from emergency.demo.geography import Geography, Projection, settle
+from emergency.network.trace import TraceDevice, trace
 
 _KIND_ORDER = (
     DeviceKind.SUBSTATION,
@@ -240,6 +242,8 @@ class _Tree:
         self.parent: list[np.ndarray] = []  # their parents' references
         self.breaker: list[np.ndarray] = []  # their breakers' indices
         self.lateral: list[np.ndarray] = []  # which lateral each belongs to
+        # Normally open ties: (code, English name, Chinese name, the two section heads they join).
+        self.ties: list[tuple[str, str, str, tuple[int, int], tuple[int, int]]] = []
 
     def add(self, draft: _DeviceDraft) -> tuple[int, int]:
         self.drafts.append(draft)
@@ -298,11 +302,12 @@ def _grow_feeder(
     site: np.ndarray,
     names: tuple[str, str, str],
     rng: np.random.Generator,
-) -> None:
+) -> tuple[int, int]:
     """One feeder: its breaker, 1-3 reclosers in series splitting it by distance, then laterals.
 
     `site` is the substation's lon/lat; `names` is (code suffix like "03-2", English line name,
-    Chinese line name).
+    Chinese line name). Returns the farthest section's head (its last recloser, or the breaker),
+    where a tie to the neighbouring feeder is drawn.
     """
     net = params["network"]
     station_xy = projection.to_km(site)
@@ -365,6 +370,7 @@ def _grow_feeder(
                     )
                 )
             tree.hang(lateral, parent, breaker[1])
+    return section
 
 
 def build_network(
@@ -398,11 +404,19 @@ def build_network(
         customers_here = int(transformers.size[members].sum())
         feeders = min(len(members), max(1, round(customers_here / params["network"]["customers_per_feeder"])))
         swept = members[_angular_order(xy[members], sites_xy[s])]
+        ends: list[tuple[int, int]] = []
         for f, feeder_members in enumerate(np.array_split(swept, feeders), start=1):
             names = (f"{ss}-{f}", f"{en} Line {f}", f"{zh}{f}线")
-            _grow_feeder(
-                params, projection, tree, xy, transformers, feeder_members, station, sites[s], names, rng
+            ends.append(
+                _grow_feeder(
+                    params, projection, tree, xy, transformers, feeder_members, station, sites[s], names, rng
+                )
             )
+        # Feeders next to each other (swept by bearing) meet at a normally open tie at their far ends.
+        tree.ties.extend(
+            (f"TIE{ss}-{f}-{f + 1}", f"{en} Line {f}-{f + 1} tie", f"{zh}{f}-{f + 1}线联络开关", a, b)
+            for f, (a, b) in enumerate(itertools.pairwise(ends), start=1)
+        )
     return _network_frame(params, geography, projection, transformers, tree, now, rng)
 
 
@@ -508,6 +522,7 @@ def _network_frame(
     devices["to_node"] = devices["code"].where(devices["kind"] != DeviceKind.TRANSFORMER.value, None)
     devices["switched_state"] = None
     devices["switched_at"] = pd.Series(pd.NaT, index=devices.index, dtype=devices["scada_state_at"].dtype)
+    devices = _with_ties(devices, tree, offsets)
     return Network(
         devices=devices[model_columns(Device)],
         transformer_ids=tx_ids,
@@ -517,6 +532,62 @@ def _network_frame(
         place_zh=place_zh,
         place_number=place_number,
     )
+
+
+def _with_ties(devices: pd.DataFrame, tree: _Tree, offsets: np.ndarray) -> pd.DataFrame:
+    """The normally open ties, after every other device: each between the nodes of the two section
+    heads it joins, midway between them, hung where tracing the supply places it (an open switch
+    feeds nothing, so nothing else moves)."""
+    if not tree.ties:
+        return devices
+    index = devices.set_index("id")
+    first = int(devices["id"].max()) + 1
+    rows = []
+    for n, (code, name_en, name_zh, a, b) in enumerate(tree.ties):
+        ends = [index.loc[1 + int(offsets[ref[0]]) + ref[1]] for ref in (a, b)]
+        rows.append(
+            {
+                "id": first + n,
+                "code": code,
+                "kind": DeviceKind.SWITCH.value,
+                "name": f"{name_en} {name_zh}",
+                "district_id": ends[0]["district_id"],
+                "lon": (ends[0]["lon"] + ends[1]["lon"]) / 2,
+                "lat": (ends[0]["lat"] + ends[1]["lat"]) / 2,
+                "telemetered": False,
+                "scada_state": None,
+                "rating_kva": np.nan,
+                "normal_state": SwitchState.OPEN.value,
+                "version": 1,
+                "from_node": ends[0]["code"],
+                "to_node": ends[1]["code"],
+                "switched_state": None,
+            }
+        )
+    ties = pd.DataFrame(rows)
+    ties["scada_state_at"] = pd.Series(pd.NaT, index=ties.index, dtype=devices["scada_state_at"].dtype)
+    ties["switched_at"] = pd.Series(pd.NaT, index=ties.index, dtype=devices["switched_at"].dtype)
+    every = pd.concat([devices, ties], ignore_index=True)
+    traced = trace(
+        [
+            TraceDevice(
+                int(r.id),
+                str(r.code),
+                DeviceKind(r.kind),
+                r.from_node,
+                r.to_node,
+                SwitchState(r.normal_state),
+                SwitchState(r.normal_state),
+            )
+            for r in every[["id", "code", "kind", "from_node", "to_node", "normal_state"]].itertuples()
+        ]
+    )
+    tie_rows = every.index[len(devices) :]
+    every.loc[tie_rows, "parent_id"] = [traced.parent[int(i)] for i in every.loc[tie_rows, "id"]]
+    every.loc[tie_rows, "feeder_id"] = [traced.feeder[int(i)] for i in every.loc[tie_rows, "id"]]
+    for key in ("parent_id", "feeder_id"):
+        every[key] = every[key].astype("Int64")
+    return every
 
 
 def _transformer_places(

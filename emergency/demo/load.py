@@ -20,6 +20,7 @@ from emergency.core.settings import bump_territory_revision, set_setting
 from emergency.demo.columns import INSERT_CHUNK
 from emergency.demo.parameters import DEFAULT_CUSTOMERS, DEFAULT_SEED, load_parameters
 from emergency.demo.territory import DEMO_ACCOUNTS, DemoSummary, Territory, generate_territory
+from emergency.network.trace import retrace
 
 
 def _advance_sequences(session: Session, tables: Sequence[str]) -> None:
@@ -88,6 +89,10 @@ def load_demo(
         raise InvalidInput("history years must be 0 or more", field="history_years")
     territory = generate_territory(customers, seed, clock.now())
     summary = load_territory(db, clock, territory)
+    with db.write() as session:
+        # The demo's incidents left breakers open: a tie beside a dead feeder hangs from its live
+        # side as traced now, so the stored supply is the trace and a later re-trace moves nothing.
+        retrace(session, clock)
     if years:
         load_history(db, clock, territory, years, seed, load_parameters()["city"]["timezone"])
     return summary

@@ -32,6 +32,7 @@ from emergency.core.models import Base, Device, Report, ReportChannel, ReportKin
 from emergency.core.settings import get_setting
 from emergency.network.analysis import AnalysisResult, IncomingReport, analyse_reports
 from emergency.network.model import NetworkModel, network_model
+from emergency.network.trace import retrace
 
 # Who may submit: machine intake tokens, staff taking calls, and the public web form.
 INTAKE_ROLES = ("intake", "system", "public", Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
@@ -145,6 +146,9 @@ def receive_reports(
         result.accepted.extend(Accepted(c.index, id_of[first.index], True) for c, first in repeats)
         result.analysis = analyse_reports(session, clock, model, _incoming(model, stored))
         _store(session, clock, stored, result.analysis.report_links)
+        if any(c.kind in SCADA_KINDS for c, _ in stored):
+            # A switch SCADA saw operate may change what feeds what (a back-feed in the field).
+            retrace(session, clock, actor.username)
         if actor.role == "public":
             # A web report by hand is audited on its own.
             for _, report_id in stored:

@@ -55,6 +55,8 @@ COMMANDS: dict[str, frozenset[str]] = {
     "SetCrewAvailable": OPERATORS,
     "SetCrewOffDuty": OPERATORS,
     "SetEtr": OPERATORS,
+    # switching for an outage (emergency.app.commands.switching)
+    "OperateSwitch": OPERATORS,
     # A crew's own device posts its position with a crew_position token.
     "UpdateCrewPosition": OPERATORS | {"crew_position"},
     # Only the server's SLA monitor records breaches.
@@ -128,6 +130,7 @@ QUERIES: dict[str, frozenset[str]] = {
     "dispatch.outage_detail": OPERATORS,
     "dispatch.recommend_crews": OPERATORS,
     "dispatch.storm_plan": OPERATORS,
+    "switching.switching_plan": OPERATORS,
     # The public snapshot is built for everyone (its JSON feeds are open) and holds no personal data.
     # Dispatchers read the register too (the console shows who is out).
     "network.important_users": STAFF,

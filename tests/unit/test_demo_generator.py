@@ -319,3 +319,45 @@ def test_fifty_thousand_customers_have_the_designed_scale() -> None:
     assert summary.crews == 25
     assert 900 <= summary.transformers <= 1_300
     assert str(summary).startswith("12 districts")
+
+
+def test_neighbouring_feeders_meet_at_normally_open_ties_that_move_nothing() -> None:
+    from emergency.core.vocabulary import DeviceKind, SwitchState
+    from emergency.network.trace import TraceDevice, trace
+
+    devices = generate_territory(50_000, 7, NOW).devices
+    ties = devices[devices["kind"] == "switch"]
+    substations_with_feeders = devices[devices["kind"] == "breaker"].groupby("parent_id").size()
+    # One tie between each pair of neighbouring feeders of a substation.
+    assert len(ties) == int((substations_with_feeders - 1).sum()) > 0
+    assert set(ties["normal_state"]) == {"open"}
+    feeder_of = dict(zip(devices["code"], devices["feeder_id"], strict=True))
+    assert all(feeder_of[a] != feeder_of[b] for a, b in zip(ties["from_node"], ties["to_node"], strict=True))
+    traced = trace(
+        [
+            TraceDevice(
+                int(r.id),
+                r.code,
+                DeviceKind(r.kind),
+                r.from_node,
+                r.to_node,
+                SwitchState(r.normal_state),
+                SwitchState(r.normal_state),
+            )
+            for r in devices.itertuples()
+        ]
+    )
+    assert traced.problems() == []
+    # The trace of the nodes is the tree as generated: every parent and feeder where it is.
+    stored_parent = {
+        int(i): (None if pd.isna(p) else int(p))
+        for i, p in zip(devices["id"], devices["parent_id"], strict=True)
+    }
+    stored_feeder = {
+        int(i): (None if pd.isna(f) else int(f))
+        for i, f in zip(devices["id"], devices["feeder_id"], strict=True)
+    }
+    assert traced.parent == stored_parent
+    assert {i: f for i, f in traced.feeder.items() if stored_feeder[i] is not None} == {
+        i: f for i, f in stored_feeder.items() if f is not None
+    }
