@@ -118,6 +118,10 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
     "warnings.notice_language": ("zh", "language of warning notices to customers: zh or en"),
     "warnings.notice_link": ("", "web address in warning SMS where the full warning is read (empty: none)"),
     "warnings.default_hours": (24, "an imported CAP warning without an expiry time expires after this"),
+    "cap.geocode_districts": (
+        {},
+        "imported CAP areas given as geocodes: {'valueName:value': district code}, kept by the utility",
+    ),
     "simulator.demo_enabled": (True, "on a demo database the app runs a simulated storm in the background"),
     "simulator.grace_minutes": (3, "minutes past a missed dispatch clock before the demo dispatches itself"),
     "simulator.run": (None, "the live demo's run: scenario, seed, state, progress (written by it)"),

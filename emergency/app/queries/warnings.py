@@ -12,12 +12,12 @@ from emergency.core.models import Role, Warning, WarningStatus
 from emergency.core.unit_of_work import read_as
 from emergency.dispatch.disaster_queue import QueueRow, disaster_priority_queue
 from emergency.network.model import network_model
-from emergency.warnings import cap, lifecycle, outreach, prepositioning
+from emergency.warnings import cap, cap_import, lifecycle, outreach, prepositioning
 from emergency.warnings import preview as area_preview
 from emergency.warnings.area import ResolvedArea
 from emergency.warnings.outreach import OutreachLine
 from emergency.warnings.prepositioning import PrepositionPlan
-from emergency.warnings.records import get_warning, history, warnings_in_force
+from emergency.warnings.records import get_warning, history, import_needs, imports_of, warnings_in_force
 
 MANAGER_ROLES = (Role.MANAGER, Role.ADMIN)
 # The CAP feeds are public, like the warnings themselves.
@@ -70,6 +70,49 @@ class WarningDetail:
     area: dict[str, Any]  # GeoJSON geometry, with a "circle" entry for a circle area
     cap_identifier: str | None  # of the current CAP message
     revisions: tuple[RevisionLine, ...]
+    # What an imported draft lacks before it can be issued: test, level, area, title_zh.
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InfoText:
+    """One info block of an official alert, in the agency's own language and words."""
+
+    language: str
+    event: str
+    headline: str
+    description: str
+    instruction: str
+    sender_name: str
+    web: str
+    contact: str
+    severity: str
+    parameters: tuple[tuple[str, str], ...]
+    event_codes: tuple[tuple[str, str], ...]
+    areas: tuple[str, ...]  # each area's description
+    geocodes: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class CapProvenance:
+    """One official CAP message a warning came from, and what the importer made of it."""
+
+    sender: str
+    sender_name: str | None
+    identifier: str
+    sent: datetime
+    msg_type: str
+    status: str
+    references: str | None
+    origin: str
+    received_at: datetime
+    received_by: str
+    outcome: str
+    level_from: str | None  # None: the manager must choose the level
+    area_from: str | None  # None: the manager must draw or pick the area
+    notes: tuple[tuple[str, dict[str, str]], ...]  # (code, its values): derived, repaired, dropped
+    infos: tuple[InfoText, ...]
+    xml_chars: int
 
 
 @dataclass(frozen=True)
@@ -112,7 +155,29 @@ def warning_detail(ctx: Context, warning_id: int) -> WarningDetail:
                 )
                 for r in history(session, warning_id)
             ),
+            needs=tuple(import_needs(session, warning)) if warning.status == WarningStatus.DRAFT else (),
         )
+
+
+def cap_provenance(ctx: Context, warning_id: int) -> tuple[CapProvenance, ...]:
+    """Every official CAP message a warning was made from or changed by, oldest first."""
+    with read_as(ctx.db, ctx.actor, MANAGER_ROLES) as session:
+        get_warning(session, warning_id)
+        return tuple(_provenance(m) for m in imports_of(session, warning_id))
+
+
+def cap_original(ctx: Context, warning_id: int, identifier: str) -> str | None:
+    """The original XML of one message a warning came from, as the agency wrote it."""
+    with read_as(ctx.db, ctx.actor, MANAGER_ROLES) as session:
+        found = [m.xml for m in imports_of(session, warning_id) if m.identifier == identifier]
+        return found[0] if found else None
+
+
+def cap_geocode_table(ctx: Context) -> tuple[tuple[str, str, str], ...]:
+    """The utility's table of alert geocodes -> districts, as (valueName, value, district) rows."""
+    with read_as(ctx.db, ctx.actor, MANAGER_ROLES) as session:
+        table = cap_import.geocode_table(session)
+    return tuple(sorted((*key.split(":", 1), district) for key, district in table.items()))  # type: ignore[misc]
 
 
 def warning_preview(ctx: Context, warning_id: int) -> area_preview.WarningPreview:
@@ -165,6 +230,49 @@ def cap_document(ctx: Context, warning_id: int) -> bytes | None:
         if warning is None or warning.status in (WarningStatus.DRAFT, WarningStatus.DISCARDED):
             return None
         return cap.alert_xml(session, warning)
+
+
+def _provenance(message: Any) -> CapProvenance:
+    return CapProvenance(
+        sender=message.sender,
+        sender_name=message.sender_name,
+        identifier=message.identifier,
+        sent=message.sent,
+        msg_type=message.msg_type,
+        status=message.status,
+        references=message.references,
+        origin=message.origin,
+        received_at=message.received_at,
+        received_by=message.received_by,
+        outcome=message.outcome,
+        level_from=message.level_from,
+        area_from=message.area_from,
+        notes=tuple(
+            (str(n.get("code")), {k: str(v) for k, v in n.items() if k != "code"})
+            for n in message.notes or []
+        ),
+        infos=tuple(_info_text(i) for i in message.infos or []),
+        xml_chars=len(message.xml or ""),
+    )
+
+
+def _info_text(info: dict[str, Any]) -> InfoText:
+    areas = info.get("areas") or []
+    return InfoText(
+        language=str(info.get("language", "")),
+        event=str(info.get("event", "")),
+        headline=str(info.get("headline", "")),
+        description=str(info.get("description", "")),
+        instruction=str(info.get("instruction", "")),
+        sender_name=str(info.get("senderName", "")),
+        web=str(info.get("web", "")),
+        contact=str(info.get("contact", "")),
+        severity=str(info.get("severity", "")),
+        parameters=tuple((str(n), str(v)) for n, v in info.get("parameters") or []),
+        event_codes=tuple((str(n), str(v)) for n, v in info.get("event_codes") or []),
+        areas=tuple(str(a.get("description", "")) for a in areas),
+        geocodes=tuple((str(n), str(v)) for a in areas for n, v in a.get("geocodes") or []),
+    )
 
 
 def _row(warning: Warning) -> WarningRow:
