@@ -21,7 +21,7 @@ from emergency.app.commands.warnings import (
 from emergency.core.actor import Actor
 from emergency.core.errors import Conflict, InvalidInput
 from emergency.core.models import Warning as WarningRow
-from emergency.warnings.area import CircleArea, DistrictsArea, PolygonArea, resolve_area
+from emergency.warnings.area import CircleArea, DistrictsArea, PolygonArea
 from emergency.warnings.cap import NS, alert_xml, feed_xml
 from emergency.warnings.cap_import import alert_area
 from emergency.warnings.cap_parse import parse_alert
