@@ -62,7 +62,14 @@ from emergency.core.settings import get_setting, set_setting
 from emergency.dispatch.sla import DUTY_RECIPIENT
 from emergency.warnings import lifecycle
 from emergency.warnings.area import AreaSpec, CapArea, CircleArea, DistrictsArea, ResolvedArea, resolve_area
-from emergency.warnings.cap_parse import Note, ParsedAlert, circle_area, parse_alert, polygon_ring
+from emergency.warnings.cap_parse import (
+    LEVEL_SOURCES,
+    Note,
+    ParsedAlert,
+    circle_area,
+    parse_alert,
+    polygon_ring,
+)
 from emergency.warnings.records import (
     IN_FORCE,
     NO_AREA,
@@ -79,6 +86,30 @@ MAX_GEOCODE_ROWS = 100_000
 # A level stands in the row of a draft whose level the manager must choose; `level_from` None says
 # it is no one's choice, and issuing refuses until it is made.
 PLACEHOLDER_LEVEL = WarningLevel.YELLOW
+# Every `ImportOutcome.kind` a message that was taken can have, every note code the importer writes
+# and every way a level is found (the Warnings page has words for each: capin.*).
+TAKEN_OUTCOMES = ("created", "updated", "cancelled")
+NOTE_CODES = (
+    *(f"level_{source}" for source in LEVEL_SOURCES),
+    "level_needed",
+    "level_kept",
+    "no_english",
+    "no_chinese",
+    "title_shortened",
+    "ring_closed",
+    "ring_repaired",
+    "ring_dropped",
+    "circle_dropped",
+    "geocode_unmapped",
+    "area_geocode",
+    "area_needed",
+    "area_kept",
+    "unknown_reference",
+    "awaiting_publish",
+    "draft_discarded",
+    "warning_cancelled",
+)
+LEVEL_FROM = (*LEVEL_SOURCES, "manager", "kept")
 _ENCODING = re.compile(rb"""^<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
 
 
@@ -231,9 +262,7 @@ def _update(
     target.cap_identifier = parsed.identifier  # the draft now stands for the agency's latest message
     session.flush()
     notes = (*parsed.notes, *area.notes, *extra)
-    _record(
-        session, clock, actor, parsed, data, origin, target.id, "updated", area.source, notes, level_from
-    )
+    _record(session, clock, actor, parsed, data, origin, target.id, "updated", area.source, notes, level_from)
     return _outcome(parsed, "updated", target.id, notes)
 
 
@@ -562,4 +591,3 @@ def parse_geocode_csv(text: str) -> tuple[tuple[str, str, str], ...]:
             raise InvalidInput(f"line {number}: expected 3 columns, found {len(row)}", field="geocodes")
         rows.append((row[0], row[1], row[2]))
     return tuple(rows)
-

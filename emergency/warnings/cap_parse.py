@@ -31,6 +31,8 @@ _COLOUR_EN = re.compile(r"\b(red|orange|yellow|blue)\b", re.IGNORECASE)
 _COLOUR_ZH = {"红色": "red", "橙色": "orange", "黄色": "yellow", "蓝色": "blue"}
 # MeteoAlarm's awareness levels by number: 1 (green) means no particular awareness, so no level.
 _AWARENESS_NUMBER = {"2": "yellow", "3": "orange", "4": "red"}
+# Where a colour level can come from, in the order they are tried (derive_level).
+LEVEL_SOURCES = ("level_parameter", "severity", "awareness_level", "colour_parameter", "colour_text")
 STATUSES = ("Actual", "Exercise", "System", "Test", "Draft")
 MSG_TYPES = ("Alert", "Update", "Cancel", "Ack", "Error")
 # A warning is about this era: a time outside it is a typing error, and year 9999 plus a warning's

@@ -25,6 +25,8 @@ NO_AREA_KIND = "none"
 NO_AREA: dict[str, Any] = {"type": "MultiPolygon", "coordinates": []}
 # Statuses of CAP messages for drills and tests: imported only on request, never issued.
 TEST_STATUSES = ("Test", "Exercise")
+# What an imported draft may lack before it can be issued (import_needs), in the order checked.
+IMPORT_NEED_CODES = ("test", "level", "area", "title_zh")
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,12 @@ class WarningRow:
     effective_at: datetime
     expires_at: datetime
     source: str
+    # What an imported draft lacks before it can be issued (records.import_needs): test, level,
+    # area, title_zh. "level" means the stored level is no one's choice yet.
+    needs: tuple[str, ...] = ()
 
     def title(self, language: str) -> str:
+        """The title in the language; "" for a Chinese title an agency did not give (never the English)."""
         return self.title_zh if language == "zh" else self.title_en
 
 
@@ -130,14 +134,14 @@ class OutreachOverview:
 def warning_rows(ctx: Context) -> tuple[WarningRow, ...]:
     """Every warning, newest first."""
     with read_as(ctx.db, ctx.actor, MANAGER_ROLES) as session:
-        return tuple(_row(w) for w in lifecycle.list_warnings(session))
+        return tuple(_row(w, _needs(session, w)) for w in lifecycle.list_warnings(session))
 
 
 def warning_detail(ctx: Context, warning_id: int) -> WarningDetail:
     with read_as(ctx.db, ctx.actor, MANAGER_ROLES) as session:
         warning = get_warning(session, warning_id)
         return WarningDetail(
-            row=_row(warning),
+            row=_row(warning, _needs(session, warning)),
             text_en=warning.text_en,
             text_zh=warning.text_zh,
             onset_at=warning.onset_at,
@@ -155,7 +159,7 @@ def warning_detail(ctx: Context, warning_id: int) -> WarningDetail:
                 )
                 for r in history(session, warning_id)
             ),
-            needs=tuple(import_needs(session, warning)) if warning.status == WarningStatus.DRAFT else (),
+            needs=_needs(session, warning),
         )
 
 
@@ -275,7 +279,13 @@ def _info_text(info: dict[str, Any]) -> InfoText:
     )
 
 
-def _row(warning: Warning) -> WarningRow:
+def _needs(session: Any, warning: Warning) -> tuple[str, ...]:
+    if warning.status != WarningStatus.DRAFT or warning.source != "cap_import":
+        return ()
+    return tuple(import_needs(session, warning))
+
+
+def _row(warning: Warning, needs: tuple[str, ...] = ()) -> WarningRow:
     return WarningRow(
         id=warning.id,
         version=warning.version,
@@ -290,4 +300,5 @@ def _row(warning: Warning) -> WarningRow:
         effective_at=warning.effective_at,
         expires_at=warning.expires_at,
         source=warning.source,
+        needs=needs,
     )
