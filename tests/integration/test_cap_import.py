@@ -3,6 +3,7 @@ lands as the rules of emergency.warnings.cap_import say, and the draft says wher
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -372,3 +373,28 @@ def test_the_cli_imports_a_test_message_only_with_allow_test(database, territory
     assert "a Test message is imported only when asked" in capsys.readouterr().err
     assert main(["--db", database.url, "warnings", "import", str(path), "--allow-test", "--json"]) == 0
     assert '"needs": [' in capsys.readouterr().out
+
+
+def test_two_processes_importing_one_message_at_once_make_one_draft(database, clock, territory):
+    """The first import is still open when the second starts: on PostgreSQL the second waits on the
+    unique key and then finds the first's draft (a duplicate), on SQLite it waits for its turn."""
+    data = alert("cma_typhoon_orange_zh.xml")
+    second: list[object] = []
+
+    def import_second() -> None:
+        with database.write() as session:
+            second.append(import_alert(session, clock, MANAGER, data, origin="https://feed.example/b"))
+
+    with database.write() as session:
+        first = import_alert(session, clock, MANAGER, data, origin="https://feed.example/a")
+        thread = threading.Thread(target=import_second)
+        thread.start()
+        thread.join(timeout=1)  # still waiting for the first to commit
+        assert thread.is_alive()
+    thread.join(timeout=30)
+    (outcome,) = second
+    assert first.kind == "created"
+    assert (outcome.kind, outcome.warning_id) == ("duplicate", first.warning_id)
+    with database.read() as session:
+        assert len(session.scalars(select(CapMessage)).all()) == 1
+        assert len(session.scalars(select(WarningRow)).all()) == 1
