@@ -118,8 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     warnings = commands.add_parser("warnings", help="disaster warnings: import an official CAP 1.2 alert")
     warning_commands = warnings.add_subparsers(dest="warnings_command", required=True, metavar="ACTION")
-    warning_import = warning_commands.add_parser("import", help="read a CAP 1.2 XML file into a draft")
+    warning_import = warning_commands.add_parser(
+        "import", help="read a CAP 1.2 XML file: an Alert into a draft, an Update or Cancel onto its warning"
+    )
     warning_import.add_argument("file", type=Path, help="a CAP 1.2 alert (.xml)")
+    warning_import.add_argument(
+        "--allow-test",
+        action="store_true",
+        help="take a Test or Exercise message as a draft (for drills; it can never be issued)",
+    )
     warning_import.add_argument("--json", action="store_true")
     from emergency.operations_cli import add_parser as add_outages_parser
 
@@ -401,18 +408,27 @@ def _warnings(args: argparse.Namespace, db: Database) -> int:
     except OSError as error:
         raise InvalidInput(f"cannot read {args.file}: {error.strerror}", field="file") from None
     ctx = _admin_context(db)
-    warning_id = execute(ctx, ImportCapAlert(data))
-    draft = warning_detail(ctx, warning_id)
+    outcome = execute(ctx, ImportCapAlert(data, allow_test=args.allow_test, origin=f"cli:{args.file.name}"))
+    assert outcome.warning_id is not None  # refusals and duplicates are raised
+    draft = warning_detail(ctx, outcome.warning_id)
     summary: dict[str, Any] = {
-        "id": warning_id,
+        "id": outcome.warning_id,
+        "outcome": outcome.kind,
         "status": draft.row.status,
         "hazard": draft.row.hazard,
-        "level": draft.row.level,
+        "level": None if "level" in draft.needs else draft.row.level,
         "districts": list(draft.row.districts),
         "cap_identifier": draft.cap_identifier,
+        "needs": list(draft.needs),
+        "notes": [note.as_json() for note in outcome.notes],
     }
+    level = summary["level"] or "level to choose"
+    where = ", ".join(summary["districts"]) or "an area still to draw or pick"
+    verb = {"created": "imported", "updated": "updated", "cancelled": "cancelled"}[outcome.kind]
     line = (
-        f"imported {args.file.name} as draft warning {warning_id}: {summary['level']} {summary['hazard']} "
-        f"over {', '.join(summary['districts'])}; check it and issue it on the warnings page"
+        f"{verb} {args.file.name}: warning {outcome.warning_id} ({draft.row.status}), {level} "
+        f"{summary['hazard']} over {where}"
     )
+    if draft.needs:
+        line += f"; before issuing it needs: {', '.join(draft.needs)}"
     return _say(args, line, summary)

@@ -10,7 +10,7 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-from dashboard import maps, services
+from dashboard import cap_view, maps, services
 from dashboard.cap_feeds_panel import new_drafts_banner
 from dashboard.i18n import choose_placeholder, current_language, local_time, t
 from dashboard.markdown_text import plain
@@ -32,7 +32,7 @@ from emergency.core.errors import EmergencyError
 from emergency.core.models import Hazard, Role, WarningLevel, WarningStatus
 from emergency.warnings.area import CircleArea, DistrictsArea, PolygonArea
 from emergency.warnings.preview import WarningPreview
-from emergency.warnings.records import IN_FORCE, WarningInput
+from emergency.warnings.records import IN_FORCE, NO_AREA_KIND, WarningInput
 
 SELECTED_KEY = "manager-warning"
 OUTCOME_KEY = "manager-warning-outcome"
@@ -86,11 +86,13 @@ def warning_form(key: str, initial: dict[str, Any] | None) -> WarningInput | Non
             format_func=lambda h: t(f"hazard.{h}"),
         )
         levels = [v.value for v in WarningLevel]
+        # An imported draft whose alert gave no colour level offers none: the manager chooses.
         level = middle.selectbox(
             t("mw.level"),
             levels,
-            index=levels.index(first.get("level", "yellow")),
+            index=None if first.get("level_needed") else levels.index(first.get("level", "yellow")),
             format_func=lambda v: t(f"level.{v}"),
+            placeholder=t("capin.level_to_choose"),
         )
         readiness_options = [None, 1, 2, 3, 4]
         readiness = right.selectbox(
@@ -107,8 +109,10 @@ def warning_form(key: str, initial: dict[str, Any] | None) -> WarningInput | Non
         clock_time = right.time_input(
             t("mw.effective_time"), value=time(start.hour, start.minute), key=f"{key}-time"
         )
-        text_en = left.text_area(t("mw.text_en"), value=first.get("text_en", ""), max_chars=4000)
-        text_zh = middle.text_area(t("mw.text_zh"), value=first.get("text_zh", ""), max_chars=4000)
+        # An agency's text is kept whole, however long; what a manager writes stays within 4,000.
+        limit = None if first.get("imported") else 4000
+        text_en = left.text_area(t("mw.text_en"), value=first.get("text_en", ""), max_chars=limit)
+        text_zh = middle.text_area(t("mw.text_zh"), value=first.get("text_zh", ""), max_chars=limit)
         hours = right.number_input(
             t("mw.hours"), min_value=1, max_value=24 * 14, value=int(first.get("hours", 24)), step=1
         )
@@ -145,7 +149,7 @@ def warning_form(key: str, initial: dict[str, Any] | None) -> WarningInput | Non
         area = PolygonArea(upload.getvalue().decode("utf-8", errors="replace") if upload else "")
     return WarningInput(
         hazard=hazard,
-        level=level,
+        level=level or "",
         readiness_level=readiness,
         title_en=title_en,
         title_zh=title_zh,
@@ -194,9 +198,9 @@ if rows:
             {
                 t("mw.col.id"): r.id,
                 t("mw.col.status"): t(f"wstatus.{r.status}"),
-                t("mw.col.level"): t(f"level.{r.level}"),
+                t("mw.col.level"): cap_view.shown_level(r),
                 t("mw.hazard"): t(f"hazard.{r.hazard}"),
-                t("mw.col.title"): r.title(language),
+                t("mw.col.title"): cap_view.shown_title(r, language),
                 t("mw.col.readiness"): r.readiness or "—",
                 t("mw.col.disaster"): r.disaster_mode,
                 t("mw.col.districts"): ", ".join(r.districts),
@@ -225,14 +229,22 @@ with tab_new:
 with tab_import:
     st.caption(t("mw.import_help"))
     uploaded = st.file_uploader(t("mw.import_file"), type=["xml", "cap"], key="cap-upload")
+    allow_test = st.checkbox(t("capin.allow_test"), key="cap-allow-test")
     if uploaded is not None and st.button(t("mw.import"), type="primary"):
         try:
-            imported = execute(ctx, ImportCapAlert(uploaded.getvalue()))
+            outcome = execute(
+                ctx,
+                ImportCapAlert(uploaded.getvalue(), allow_test=allow_test, origin=f"upload:{uploaded.name}"),
+            )
         except EmergencyError as error:
             refused(error)
         else:
-            st.session_state[SELECTED_KEY] = imported
-            done(t("mw.imported", id=imported))
+            st.session_state[SELECTED_KEY] = outcome.warning_id
+            if outcome.kind == "created":
+                done(t("mw.imported", id=outcome.warning_id))
+            else:  # an agency's Update or Cancel of a draft or warning made from an earlier message
+                done(t(f"capin.outcome.{outcome.kind}", id=outcome.warning_id))
+    cap_view.geocode_table(ctx, district_names, done, refused)
 
 with tab_view:
     if not rows:
@@ -246,7 +258,9 @@ with tab_view:
         t("mw.select"),
         ids,
         key=SELECTED_KEY,
-        format_func=lambda i: f"#{i} {t('wstatus.' + by_id[i].status)}: {by_id[i].title(language)}",
+        format_func=lambda i: (
+            f"#{i} {t('wstatus.' + by_id[i].status)}: {cap_view.shown_title(by_id[i], language)}"
+        ),
     )
     row = by_id[selected]
     current = queries.warning_detail(ctx, selected)
@@ -260,101 +274,111 @@ with tab_view:
         "text_en": current.text_en,
         "text_zh": current.text_zh,
         "effective_at": current.row.effective_at,
+        "level_needed": "level" in row.needs,
+        "imported": row.source == "cap_import",
         "hours": max(round((current.row.expires_at - current.row.effective_at).total_seconds() / 3600), 1),
         "area_kind": current.area_kind,
         "districts": list(row.districts),
         "circle": area.get("circle"),
     }
     revisions = [(r.at, r.by, r.status, r.msg_type, r.identifier, r.note) for r in current.revisions]
-    words = [t("hazard." + row.hazard), t("level." + row.level), t("wstatus." + row.status)]
+    words = [t("hazard." + row.hazard), cap_view.shown_level(row), t("wstatus." + row.status)]
     if row.disaster_mode:
         words.append(f"**{t('mw.disaster_on')}**")
     # The title is user text: shown as plain text, never interpreted as markdown or HTML.
-    st.markdown("### " + plain_markdown(row.title(language)))
+    st.markdown("### " + plain_markdown(cap_view.shown_title(row, language)))
     st.markdown(" · ".join(words))
+    cap_view.needs_box(row)
+    if row.status == WarningStatus.DRAFT and row.source == "cap_import":
+        cap_view.level_chooser(ctx, row, done, refused)
+    cap_view.provenance(ctx, selected, tz)
     if row.status not in (WarningStatus.DRAFT, WarningStatus.DISCARDED):  # never published: no CAP message
         cap_url = f"/api/warnings/{selected}.cap.xml"
         st.markdown(f"[{t('mw.cap_link')}]({cap_url}) · [{t('mw.feed_link')}](/api/warnings.cap.xml)")
 
-    seen = area_preview(db_url, selected, row.version)
-    m1, m2, m3, m4, m5 = st.columns(5)
-    m1.metric(t("mw.customers"), f"{seen.customers:,}")
-    m2.metric(t("mw.important"), len(seen.important_users))
-    m3.metric(t("mw.crews_inside"), len(seen.crews_inside))
-    m4.metric(t("mw.crews_near", km=f"{seen.near_km:g}"), len(seen.crews_near))
-    m5.metric(t("mw.outages"), len(seen.outages))
-    st.caption(t("mw.area_size", km2=f"{seen.area_km2:,.0f}", districts=", ".join(row.districts)))
+    # An imported draft whose area is not known here has nothing to preview until it is given.
+    seen = None if current.area_kind == NO_AREA_KIND else area_preview(db_url, selected, row.version)
+    if seen is not None:
+        m1, m2, m3, m4, m5 = st.columns(5)
+        m1.metric(t("mw.customers"), f"{seen.customers:,}")
+        m2.metric(t("mw.important"), len(seen.important_users))
+        m3.metric(t("mw.crews_inside"), len(seen.crews_inside))
+        m4.metric(t("mw.crews_near", km=f"{seen.near_km:g}"), len(seen.crews_near))
+        m5.metric(t("mw.outages"), len(seen.outages))
+        st.caption(t("mw.area_size", km2=f"{seen.area_km2:,.0f}", districts=", ".join(row.districts)))
 
-    fmap = area_map(area, row.level)
-    left, right = st.columns([3, 2])
-    with left:
-        if fmap is not None:
-            st_folium(fmap, height=460, width="stretch", returned_objects=[], key=f"warning-map-{selected}")
-    with right:
-        st.markdown(f"**{t('mw.by_grade')}**")
+        fmap = area_map(area, row.level)
+        left, right = st.columns([3, 2])
+        with left:
+            if fmap is not None:
+                st_folium(
+                    fmap, height=460, width="stretch", returned_objects=[], key=f"warning-map-{selected}"
+                )
+        with right:
+            st.markdown(f"**{t('mw.by_grade')}**")
+            st.dataframe(
+                [
+                    {t("important.grade"): t(f"grade.{g}"), t("mw.count"): n}
+                    for g, n in seen.important_by_grade.items()
+                ],
+                hide_index=True,
+                width="stretch",
+            )
+            st.markdown(f"**{t('mw.by_district')}**")
+            st.dataframe(
+                [
+                    {t("mw.col.districts"): f"{code} {zh if language == 'zh' else en}", t("mw.customers"): n}
+                    for code, en, zh, n in seen.customers_by_district
+                ],
+                hide_index=True,
+                width="stretch",
+            )
+        st.markdown(f"**{t('mw.important_users')}**")
         st.dataframe(
             [
-                {t("important.grade"): t(f"grade.{g}"), t("mw.count"): n}
-                for g, n in seen.important_by_grade.items()
+                {
+                    t("important.name"): u.name,
+                    t("important.grade"): t(f"grade.{u.grade}"),
+                    t("important.kind"): t(f"customer_kind.{u.kind}"),
+                    t("important.backup"): u.backup_hours,
+                    t("important.contact"): " ".join(filter(None, [u.contact_name, u.contact_phone])),
+                    t("mw.col.districts"): u.district_code,
+                }
+                for u in seen.important_users
             ],
             hide_index=True,
             width="stretch",
         )
-        st.markdown(f"**{t('mw.by_district')}**")
-        st.dataframe(
+        crews_col, outages_col = st.columns(2)
+        crews_col.markdown(f"**{t('mw.crews')}**")
+        crews_col.dataframe(
             [
-                {t("mw.col.districts"): f"{code} {zh if language == 'zh' else en}", t("mw.customers"): n}
-                for code, en, zh, n in seen.customers_by_district
+                {
+                    t("crew.col.crew"): c.code,
+                    t("crew.col.kind"): t(f"mw.crewkind.{c.kind}"),
+                    t("mw.crew_status"): t(f"crew.{c.status}"),
+                    t("mw.distance"): c.distance_km,
+                }
+                for c in (*seen.crews_inside, *seen.crews_near)
             ],
             hide_index=True,
             width="stretch",
         )
-    st.markdown(f"**{t('mw.important_users')}**")
-    st.dataframe(
-        [
-            {
-                t("important.name"): u.name,
-                t("important.grade"): t(f"grade.{u.grade}"),
-                t("important.kind"): t(f"customer_kind.{u.kind}"),
-                t("important.backup"): u.backup_hours,
-                t("important.contact"): " ".join(filter(None, [u.contact_name, u.contact_phone])),
-                t("mw.col.districts"): u.district_code,
-            }
-            for u in seen.important_users
-        ],
-        hide_index=True,
-        width="stretch",
-    )
-    crews_col, outages_col = st.columns(2)
-    crews_col.markdown(f"**{t('mw.crews')}**")
-    crews_col.dataframe(
-        [
-            {
-                t("crew.col.crew"): c.code,
-                t("crew.col.kind"): t(f"mw.crewkind.{c.kind}"),
-                t("mw.crew_status"): t(f"crew.{c.status}"),
-                t("mw.distance"): c.distance_km,
-            }
-            for c in (*seen.crews_inside, *seen.crews_near)
-        ],
-        hide_index=True,
-        width="stretch",
-    )
-    outages_col.markdown(f"**{t('mw.outages')}**")
-    outages_col.dataframe(
-        [
-            {
-                "#": o.outage_id,
-                t("mw.col.status"): t(f"state.{o.state}"),
-                t("mw.col.districts"): o.district_code,
-                t("mw.customers"): o.customers_out,
-                t("mw.important"): o.important,
-            }
-            for o in seen.outages
-        ],
-        hide_index=True,
-        width="stretch",
-    )
+        outages_col.markdown(f"**{t('mw.outages')}**")
+        outages_col.dataframe(
+            [
+                {
+                    "#": o.outage_id,
+                    t("mw.col.status"): t(f"state.{o.state}"),
+                    t("mw.col.districts"): o.district_code,
+                    t("mw.customers"): o.customers_out,
+                    t("mw.important"): o.important,
+                }
+                for o in seen.outages
+            ],
+            hide_index=True,
+            width="stretch",
+        )
 
     st.subheader(t("mw.actions"))
     if row.status == WarningStatus.DRAFT:
@@ -369,7 +393,7 @@ with tab_view:
                 else:
                     done(t("mw.saved", id=selected))
         sure = issue_col.checkbox(
-            t("mw.issue_confirm", n=f"{seen.customers:,}"), key=f"issue-sure-{selected}"
+            t("mw.issue_confirm", n=f"{seen.customers if seen else 0:,}"), key=f"issue-sure-{selected}"
         )
         if issue_col.button(t("mw.issue"), type="primary", disabled=not sure, key=f"issue-{selected}"):
             try:

@@ -413,6 +413,38 @@ class WarningRevision(Base):
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class CapMessage(Base):
+    """One official CAP message we imported, kept whole: where a draft or warning came from.
+
+    Unique by (sender, identifier), as CAP identifies a message: the same alert read twice (a
+    re-upload, a feed polled by two app processes) is imported once. `level_from`/`area_from` say
+    how the colour level and the area were found; None means the manager must choose them before
+    the warning can be issued (emergency.warnings.records.import_blockers).
+    """
+
+    __tablename__ = "cap_messages"
+    __table_args__ = (UniqueConstraint("sender", "identifier", name="uq_cap_messages_sender_identifier"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    warning_id: Mapped[int] = mapped_column(ForeignKey("warnings.id"), index=True)
+    sender: Mapped[str] = mapped_column(String(200))
+    identifier: Mapped[str] = mapped_column(String(200))
+    sent: Mapped[datetime]
+    msg_type: Mapped[str] = mapped_column(String(16))  # Alert | Update | Cancel
+    status: Mapped[str] = mapped_column(String(16))  # Actual | Test | Exercise
+    references: Mapped[str | None] = mapped_column(Text)
+    sender_name: Mapped[str | None] = mapped_column(String(200))
+    origin: Mapped[str] = mapped_column(String(500))  # "upload", "cli", a feed's URL
+    received_at: Mapped[datetime]
+    received_by: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))  # created | updated | cancelled
+    level_from: Mapped[str | None] = mapped_column(String(32))
+    area_from: Mapped[str | None] = mapped_column(String(32))
+    infos: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # every info block, as the agency wrote it
+    notes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # what was derived and repaired
+    xml: Mapped[str] = mapped_column(Text)  # the original document
+
+
 class OutreachTask(Base):
     """Reaching one important user about one warning: message, then call, then visit."""
 

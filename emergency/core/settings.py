@@ -120,6 +120,10 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
     "warnings.default_hours": (24, "an imported CAP warning without an expiry time expires after this"),
     "capfeed.max_feed_bytes": (8_388_608, "largest Atom or RSS feed document the CAP feed watcher reads"),
     "capfeed.timeout_seconds": (20, "how long the CAP feed watcher waits for an agency's server"),
+    "cap.geocode_districts": (
+        {},
+        "imported CAP areas given as geocodes: {'valueName:value': district code}, kept by the utility",
+    ),
     "simulator.demo_enabled": (True, "on a demo database the app runs a simulated storm in the background"),
     "simulator.grace_minutes": (3, "minutes past a missed dispatch clock before the demo dispatches itself"),
     "simulator.run": (None, "the live demo's run: scenario, seed, state, progress (written by it)"),

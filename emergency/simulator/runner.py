@@ -411,7 +411,7 @@ class Simulation:
         document = cap_alert(spec, self.origin, self.clock.now(), self.district_codes, self.seed)
         try:
             ctx = Context(self.db, self.clock, SIM_MANAGER, self.tz)
-            warning_id = execute(ctx, ImportCapAlert(document))
+            warning_id = execute(ctx, ImportCapAlert(document, origin="simulator")).warning_id
             with self.db.read() as session:
                 version = get_warning(session, warning_id).version
             result = execute(ctx, IssueWarning(warning_id, version))

@@ -43,7 +43,8 @@ from emergency.core.models import (
     WarningStatus,
 )
 from emergency.core.settings import get_setting
-from emergency.warnings import cap, lifecycle
+from emergency.warnings import cap
+from emergency.warnings.cap_import import ImportOutcome, import_alert
 
 # The server's feed watcher, named in the audit trail of the drafts it makes.
 FEED_WATCHER = Actor("cap-feed", "system")
@@ -448,32 +449,32 @@ def record_alert(
     if identity.status != "Actual":
         item.reason = f"status {identity.status}: only Actual messages become drafts"
     else:
-        try:
-            with session.begin_nested():
-                item.warning_id = _import_one(session, clock, data)
-        except (InvalidInput, Conflict) as refused:
-            item.outcome, item.reason = "refused", str(refused)[:500]
+        outcome = _import_one(session, clock, feed, data)
+        item.warning_id = outcome.warning_id
+        if outcome.kind == "refused":
+            item.outcome, item.reason = "refused", outcome.reason[:500]
+        elif outcome.kind == "duplicate":
+            # Made before from this message (uploaded by hand, or carried by another feed).
+            item.reason = f"already imported as warning {outcome.warning_id}"
         else:
             item.outcome = "imported"
-            _tell_duty_manager(session, clock, feed, item, language)
+            _tell_duty_manager(session, clock, feed, item, language, outcome.kind)
     session.flush()
     return AlertOutcome(item.id, item.outcome, item.warning_id, item.reason)
 
 
-def _import_one(session: Session, clock: Clock, data: bytes) -> int:
-    """The one call into the CAP importer: a draft from the alert, with the agency's CAP identity."""
-    draft, identity = cap.draft_from_alert(session, data)
-    return lifecycle.create_warning(
-        session, clock, FEED_WATCHER, draft, source="cap_import", cap_identity=identity
-    )
+def _import_one(session: Session, clock: Clock, feed: FeedTarget, data: bytes) -> ImportOutcome:
+    """The one call into the CAP importer: a new draft, or the draft or warning an Update or a
+    Cancel refers to updated or cancelled (`emergency.warnings.cap_import`)."""
+    return import_alert(session, clock, FEED_WATCHER, data, origin=f"feed {feed.id}: {feed.name}"[:120])
 
 
 def _tell_duty_manager(
-    session: Session, clock: Clock, feed: FeedTarget, item: CapFeedItem, language: str
+    session: Session, clock: Clock, feed: FeedTarget, item: CapFeedItem, language: str, kind: str = "created"
 ) -> None:
     warning = session.get(Warning, item.warning_id)
     assert warning is not None
-    en, zh = draft_notice(feed.name, warning.id, warning.title_en, warning.title_zh)
+    en, zh = draft_notice(feed.name, warning.id, warning.title_en, warning.title_zh, kind)
     session.add(
         Notification(
             created_at=clock.now(),
@@ -489,12 +490,27 @@ def _tell_duty_manager(
     )
 
 
-def draft_notice(feed_name: str, warning_id: int, title_en: str, title_zh: str) -> tuple[str, str]:
-    """The duty manager's message about a new draft from a feed, in English and Chinese."""
+def draft_notice(
+    feed_name: str, warning_id: int, title_en: str, title_zh: str, kind: str = "created"
+) -> tuple[str, str]:
+    """The duty manager's message about what a feed's alert did, in English and Chinese:
+    `kind` is the importer's outcome (created, updated or cancelled)."""
+    if kind == "updated":
+        return (
+            f"The agency updated warning {warning_id} ({title_en}) through the feed {feed_name}. "
+            "Check it on the Warnings page; nothing is issued without a person.",
+            f"订阅源“{feed_name}”发来机构对预警 {warning_id}（{title_zh or title_en}）的更新。"
+            "请在“灾害预警”页面核对；未经人工确认不会发布。",
+        )
+    if kind == "cancelled":
+        return (
+            f"The agency cancelled warning {warning_id} ({title_en}) through the feed {feed_name}.",
+            f"订阅源“{feed_name}”发来机构取消预警 {warning_id}（{title_zh or title_en}）的消息。",
+        )
     return (
         f"New draft warning {warning_id} from the feed {feed_name}: {title_en}. "
         "Check it on the Warnings page and issue it; nothing is issued without a person.",
-        f"订阅源“{feed_name}”导入了新的草稿预警 {warning_id}：{title_zh}。"
+        f"订阅源“{feed_name}”导入了新的草稿预警 {warning_id}：{title_zh or title_en}。"
         "请在“灾害预警”页面核对后发布；未经人工确认不会发布。",
     )
 

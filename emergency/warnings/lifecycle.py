@@ -46,11 +46,20 @@ from emergency.warnings import outreach
 from emergency.warnings.area import ResolvedArea, resolve_area
 from emergency.warnings.cap import COLOUR_WORDS
 from emergency.warnings.preview import area_customers, important_users_in_area
-from emergency.warnings.records import IN_FORCE, WarningInput, get_warning, history, warnings_in_force
+from emergency.warnings.records import (
+    IN_FORCE,
+    WarningInput,
+    get_warning,
+    history,
+    import_needs,
+    latest_import,
+    settle_import,
+    warnings_in_force,
+)
 
 WARNING_ROLES = (Role.MANAGER, Role.ADMIN)
 MAX_TITLE_CHARS = 200
-MAX_TEXT_CHARS = 4000
+MAX_TEXT_CHARS = 4000  # what a manager types; an agency's text is kept whole (bounded by the file)
 MAX_REASON_CHARS = 500
 CONTROL_IN_LINE = re.compile(r"[\x00-\x1f\x7f]")
 CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # newlines and tabs allowed in a warning's text
@@ -115,7 +124,7 @@ def create_warning(
     `cap_identity` (sender, identifier) keeps an imported official warning's own CAP identity.
     """
     now = clock.now()
-    fields = _validated(session, data)
+    fields = _validated(session, data, imported=source == "cap_import")
     if cap_identity is not None:
         sender, identifier = cap_identity
         taken = session.scalar(select(Warning.id).where(Warning.cap_identifier == identifier))
@@ -147,20 +156,61 @@ def edit_draft(
     data: WarningInput,
     *,
     expected_version: int,
+    by_agency: bool = False,
 ) -> None:
-    """Change a draft in place (a draft was never sent, so it has no history to keep)."""
+    """Change a draft in place (a draft was never sent, so it has no history to keep).
+
+    `by_agency`: the change is an agency's CAP Update (emergency.warnings.cap_import), not a
+    manager's choice of level and area."""
     warning = _get_for_change(session, warning_id, expected_version)
     if warning.status != WarningStatus.DRAFT:
         raise Conflict(f"warning {warning_id} is {warning.status}; publish an update instead")
     before = snapshot(warning)
-    for key, value in _validated(session, data).items():
+    for key, value in _validated(session, data, imported=warning.source == "cap_import").items():
         setattr(warning, key, value)
+    if not by_agency:
+        settle_import(session, warning)
     _flush(session, warning_id)
     audit.record(
         session,
         clock,
         actor,
         "warning.edit",
+        "warning",
+        warning_id,
+        before=before,
+        after=snapshot(warning),
+    )
+
+
+def choose_draft_level(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    warning_id: int,
+    level: WarningLevel | str,
+    *,
+    expected_version: int,
+) -> None:
+    """The manager's colour level for a draft (an imported alert may give none, or one to overrule)."""
+    try:
+        chosen = WarningLevel(level)
+    except ValueError:
+        raise InvalidInput(f"one of {', '.join(v.value for v in WarningLevel)}", field="level") from None
+    warning = _get_for_change(session, warning_id, expected_version)
+    if warning.status != WarningStatus.DRAFT:
+        raise Conflict(f"warning {warning_id} is {warning.status}; publish an update instead")
+    before = snapshot(warning)
+    warning.level = chosen
+    latest = latest_import(session, warning_id)
+    if latest is not None:
+        latest.level_from = "manager"
+    _flush(session, warning_id)
+    audit.record(
+        session,
+        clock,
+        actor,
+        "warning.choose_level",
         "warning",
         warning_id,
         before=before,
@@ -180,6 +230,7 @@ def issue_warning(
     if warning.status != WarningStatus.DRAFT:
         raise Conflict(f"warning {warning_id} is already {warning.status}")
     _require_not_over(warning, now)
+    _require_complete_import(session, warning)
     before = snapshot(warning)
     if warning.source == "cap_import":
         # We issue the utility's own message about it: our identity, the official one kept
@@ -353,7 +404,27 @@ def _check_plain_text(text: str, field: str, control: re.Pattern[str]) -> None:
         raise InvalidInput("is not valid Unicode text", field=field) from None
 
 
-def _validated(session: Session, data: WarningInput) -> dict[str, Any]:
+# Why an imported draft cannot be issued yet, by what it lacks (records.import_needs).
+IMPORT_NEEDS = {
+    "test": ("status", "it was made from a Test or Exercise message, which is never issued"),
+    "level": ("level", "the agency's alert gives no colour level: choose one first"),
+    "area": ("area", "the alert's area is not known here: draw or pick the area first"),
+    "title_zh": ("title_zh", "the agency wrote no Chinese title: write one first"),
+}
+
+
+def _require_complete_import(session: Session, warning: Warning) -> None:
+    needs = import_needs(session, warning)
+    if needs:
+        raise InvalidInput(
+            f"warning {warning.id} cannot be issued: " + "; ".join(IMPORT_NEEDS[n][1] for n in needs),
+            field=IMPORT_NEEDS[needs[0]][0],
+        )
+
+
+def _validated(session: Session, data: WarningInput, *, imported: bool = False) -> dict[str, Any]:
+    """The fields to store, checked. An imported draft keeps the agency's texts whole (bounded by
+    the upload limit the file passed) and may lack a Chinese title until issued (see IMPORT_NEEDS)."""
     try:
         hazard = Hazard(data.hazard)
     except ValueError:
@@ -366,15 +437,16 @@ def _validated(session: Session, data: WarningInput) -> dict[str, Any]:
         raise InvalidInput("1 (highest) to 4, or none", field="readiness_level")
     titles = {"title_en": data.title_en.strip(), "title_zh": data.title_zh.strip()}
     for field, title in titles.items():
-        if not title:
+        if not title and not (imported and field == "title_zh"):
             raise InvalidInput("a title is needed in both languages", field=field)
         if len(title) > MAX_TITLE_CHARS:
             raise InvalidInput(f"at most {MAX_TITLE_CHARS} characters", field=field)
         _check_plain_text(title, field, CONTROL_IN_LINE)
     texts = {"text_en": data.text_en.strip(), "text_zh": data.text_zh.strip()}
+    max_text = int(get_setting(session, "warnings.max_upload_bytes")) if imported else MAX_TEXT_CHARS
     for field, text in texts.items():
-        if len(text) > MAX_TEXT_CHARS:
-            raise InvalidInput(f"at most {MAX_TEXT_CHARS} characters", field=field)
+        if len(text) > max_text:
+            raise InvalidInput(f"at most {max_text} characters", field=field)
         _check_plain_text(text, field, CONTROL_IN_TEXT)
     for field, when in (("effective_at", data.effective_at), ("expires_at", data.expires_at)):
         if when.tzinfo is None:

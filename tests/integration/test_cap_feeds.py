@@ -301,11 +301,6 @@ def test_only_managers_configure_feeds_and_only_http_addresses(database: Databas
     assert actions == ["capfeed.add", "capfeed.change"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the importer that applies an agency's Update/Cancel by `references` (issue #18 point 1); "
-    "remove this mark when that importer is merged",
-)
 def test_an_agency_update_and_cancel_change_the_draft_made_from_its_alert(
     database: Database, clock: FakeClock, territory: Any, agency: Agency
 ) -> None:

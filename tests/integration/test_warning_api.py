@@ -101,7 +101,13 @@ def test_one_warning_is_its_current_cap_message(database, now_clock, client):
 
 def test_cli_imports_an_official_warning_into_a_draft(database, now_clock, client, tmp_path, capsys):
     path = tmp_path / "typhoon.xml"
-    path.write_bytes(OFFICIAL)
+    # The command line runs on the wall clock, and an expired alert is refused: the warning is moved to now.
+    now = now_clock.now()
+    path.write_bytes(
+        OFFICIAL.replace(b"2026-07-01T10:00:00+08:00", now.isoformat().encode()).replace(
+            b"2026-07-02T10:00:00+08:00", (now + timedelta(days=1)).isoformat().encode()
+        )
+    )
     assert main(["--db", database.url, "warnings", "import", str(path), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["status"], summary["hazard"], summary["level"], summary["districts"]) == (

@@ -144,6 +144,8 @@ ALLOWED = {
     "DiscardDraft": {"manager", "admin"},
     "OutreachStepForMany": {"manager", "admin"},
     "ImportCapAlert": {"manager", "admin"},
+    "ChooseDraftLevel": {"manager", "admin"},
+    "SetCapGeocodeDistricts": {"manager", "admin"},
     "ExpireWarnings": {"system"},
     "EscalateOutreach": {"manager", "admin"},
     "AcknowledgeOutreach": {"manager", "admin"},

@@ -156,7 +156,7 @@ def test_cap_import_keeps_hostile_text_inert(database, clock, territory):
     for n, payload in enumerate(INERT_TEXT.values()):
         warning_id = execute(
             context_of(database, clock, MANAGER), ImportCapAlert(cap_document(clock, n, text=payload))
-        )
+        ).warning_id
         with database.read() as session:
             row = session.get(Warning, warning_id)
             assert (row.title_en, row.text_en) == (payload, payload)
@@ -180,7 +180,6 @@ def test_cap_import_refuses_hostile_times_sizes_and_text(sqlite_database, clock,
         "NUL as a character reference": cap_document(clock, text="&#0;"),
         "terminal escape reference": cap_document(clock, text="&#27;[2J"),
         "2 MiB": cap_document(clock, text="x" * (2 * MIB)),
-        "text over the limit": cap_document(clock, text="雨" * 5000),
     }
     for name, document in refused_documents.items():
         document = document.replace(b"&amp;#", b"&#")  # the references above, as the sender wrote them

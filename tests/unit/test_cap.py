@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from emergency.core.errors import InvalidInput
-from emergency.warnings.area import CapArea, CircleArea, DistrictsArea
-from emergency.warnings.cap import cap_area_spec, parse_alert
+from emergency.warnings.area import CircleArea
+from emergency.warnings.cap_parse import circle_area, parse_alert, polygon_ring
 from tests.integration.test_warning_cap import OFFICIAL
 
 LIMIT = 1_048_576
@@ -24,9 +24,9 @@ def with_info(info: str, head: str = "<msgType>Alert</msgType>") -> bytes:
 
 def test_an_official_chinese_alert_reads_with_its_polygon_turned_to_lon_lat():
     alert = parse_alert(OFFICIAL, LIMIT)
-    assert (alert.hazard, alert.level, alert.msg_type) == ("typhoon", "red", "Alert")
+    assert (alert.hazard, alert.level.value, alert.msg_type) == ("typhoon", "red", "Alert")
     assert alert.sent.isoformat() == "2026-07-01T02:00:00+00:00"
-    assert alert.area.polygons[0][0] == (121.12, 28.0)  # CAP wrote "28.0,121.12"
+    assert polygon_ring(alert.areas[0].polygons[0])[0] == (121.12, 28.0)  # CAP wrote "28.0,121.12"
     assert alert.expires_at.isoformat() == "2026-07-02T02:00:00+00:00"
 
 
@@ -61,18 +61,11 @@ def test_hazard_and_colour_come_from_the_event_and_severity(event, severity, haz
         ),
         LIMIT,
     )
-    assert (alert.hazard, alert.level) == (hazard, level)
-    assert alert.area.circles == (CircleArea(121.05, 28.05, 5.0),)
+    assert (alert.hazard, alert.level.value) == (hazard, level)
+    assert circle_area(alert.areas[0].circles[0]) == CircleArea(121.05, 28.05, 5.0)
 
 
-def test_an_unknown_severity_without_a_colour_is_refused():
-    with pytest.raises(InvalidInput, match="gives no colour level"):
-        parse_alert(with_info("<event>Fog</event><severity>Unknown</severity>"), LIMIT)
-
-
-def test_the_simplest_area_kind_is_kept():
-    circle = CircleArea(121.0, 28.0, 3.0)
-    assert cap_area_spec(CapArea((), (circle,), ())) == circle
-    assert cap_area_spec(CapArea((), (circle,), ("W", "E"))) == DistrictsArea(("W", "E"))
-    both = CapArea((((121.0, 28.0), (121.1, 28.0), (121.1, 28.1), (121.0, 28.0)),), (circle,), ())
-    assert cap_area_spec(both) == both
+def test_an_unknown_severity_without_a_colour_leaves_the_level_to_the_manager():
+    alert = parse_alert(with_info("<event>Fog</event><severity>Unknown</severity>"), LIMIT)
+    assert (alert.level.value, alert.level.source) == (None, None)
+    assert "level_needed" in [n.code for n in alert.notes]

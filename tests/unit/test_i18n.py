@@ -44,6 +44,8 @@ from emergency.reporting.sitrep import ReportKind as SitrepKind
 from emergency.simulator.live import FINISHED, PAUSED, RUNNING
 from emergency.simulator.scenarios import SCENARIOS
 from emergency.warnings.feeds import ITEM_OUTCOMES, POLL_RESULTS
+from emergency.warnings.cap_import import LEVEL_FROM, NOTE_CODES, TAKEN_OUTCOMES
+from emergency.warnings.records import IMPORT_NEED_CODES
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,6 +58,12 @@ def values(*sources: Iterable[object]) -> tuple[str, ...]:
 DYNAMIC_KEYS: dict[str, tuple[str, ...]] = {
     "alert.": ("breached", "at_risk"),  # pages/dispatcher_map.py: a toast per clock that turned
     "area.": values(AreaType),
+    # dashboard/cap_view.py and pages/manager_warnings.py: what a CAP import did and derived
+    "capin.level_from.": LEVEL_FROM,
+    "capin.need.": IMPORT_NEED_CODES,
+    "capin.note.": NOTE_CODES,
+    "capin.outcome.": ("updated", "cancelled"),
+    "capin.outcome_word.": TAKEN_OUTCOMES,
     "clock.": values(ClockState),
     "capfeed.outcome.": ITEM_OUTCOMES,  # pages/manager_cap_feeds.py
     "capfeed.result.": (*POLL_RESULTS, "never"),  # "never": a feed not polled yet

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from emergency.app.bus import handles
 from emergency.app.context import Context
-from emergency.core.errors import Conflict, NotFound
+from emergency.core.errors import Conflict, InvalidInput, NotFound
 from emergency.core.unit_of_work import unit_of_work
-from emergency.warnings import cap, lifecycle, outreach, prepositioning
+from emergency.warnings import cap_import, lifecycle, outreach, prepositioning
+from emergency.warnings.cap_import import ImportOutcome
 from emergency.warnings.lifecycle import WARNING_ROLES, PublishResult
 from emergency.warnings.outreach import OUTREACH_ROLES, OutreachOutcome
 from emergency.warnings.prepositioning import PREPOSITION_ROLES, Move
@@ -127,20 +128,64 @@ def discard_draft(ctx: Context, cmd: DiscardDraft) -> None:
 
 @dataclass(frozen=True)
 class ImportCapAlert:
-    """An official CAP 1.2 alert (the file's bytes, untrusted) as a draft to check and issue."""
+    """An official CAP 1.2 message (the file's bytes, untrusted): an Alert becomes a draft to check
+    and issue, an Update or Cancel changes the draft or warning made from the message it references
+    (the rules: emergency.warnings.cap_import). `allow_test` takes a Test or Exercise message as a
+    draft that is never issued; `origin` says where the file came from (kept with it)."""
 
     data: bytes
+    allow_test: bool = False
+    origin: str = "upload"
 
 
 @handles(ImportCapAlert)
-def import_cap_alert(ctx: Context, cmd: ImportCapAlert) -> int:
+def import_cap_alert(ctx: Context, cmd: ImportCapAlert) -> ImportOutcome:
+    """The outcome of a message taken; a refusal is raised (InvalidInput, with its reason) and the
+    same message imported before is a Conflict, so a person importing by hand hears why."""
     # The role is checked before the file is read: a caller who may not create warnings learns
     # nothing about it either.
     with unit_of_work(ctx.db, ctx.actor, WARNING_ROLES) as session:
-        draft, identity = cap.draft_from_alert(session, cmd.data)
-        return lifecycle.create_warning(
-            session, ctx.clock, ctx.actor, draft, source="cap_import", cap_identity=identity
+        outcome = cap_import.import_alert(
+            session, ctx.clock, ctx.actor, cmd.data, origin=cmd.origin, allow_test=cmd.allow_test
         )
+    if outcome.kind == "refused":
+        raise InvalidInput(outcome.reason, field=outcome.field or outcome.reason_code)
+    if outcome.kind == "duplicate":
+        raise Conflict(
+            f"CAP message {outcome.identifier} was already imported as warning {outcome.warning_id}"
+        )
+    return outcome
+
+
+@dataclass(frozen=True)
+class ChooseDraftLevel:
+    """The manager's colour level for a draft (an imported alert may give none)."""
+
+    warning_id: int
+    expected_version: int
+    level: str
+
+
+@handles(ChooseDraftLevel)
+def choose_draft_level(ctx: Context, cmd: ChooseDraftLevel) -> None:
+    with unit_of_work(ctx.db, ctx.actor, WARNING_ROLES) as session:
+        lifecycle.choose_draft_level(
+            session, ctx.clock, ctx.actor, cmd.warning_id, cmd.level, expected_version=cmd.expected_version
+        )
+
+
+@dataclass(frozen=True)
+class SetCapGeocodeDistricts:
+    """Replace the utility's table of an alert's geocodes -> our districts, as
+    (valueName, value, district code) rows; all or none."""
+
+    rows: tuple[tuple[str, str, str], ...]
+
+
+@handles(SetCapGeocodeDistricts)
+def set_cap_geocode_districts(ctx: Context, cmd: SetCapGeocodeDistricts) -> int:
+    with unit_of_work(ctx.db, ctx.actor, WARNING_ROLES) as session:
+        return cap_import.set_geocode_districts(session, ctx.clock, ctx.actor, tuple(cmd.rows))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ last result or error, counts). `cap_feed_items` records each CAP message once, b
 (sender, identifier, sent), so an alert is imported once across restarts and app processes.
 
 Revision ID: 0012_cap_feeds
-Revises: 0010_connectivity
+Revises: 0011_cap_provenance
 Create Date: 2026-12-06 10:00:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import emergency.core.db
 
 revision: str = "0012_cap_feeds"
-down_revision: str | None = "0010_connectivity"
+down_revision: str | None = "0011_cap_provenance"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
