@@ -12,8 +12,11 @@ between is refused, never overwritten. Outcomes name the outage and its device; 
 version, the wrong state, an unknown crew, a role that may not) print the reason and exit 2.
 Words are the console's (data/i18n), in `--lang` or the configured language.
 
-Seam for switching plans: `restore` takes no `--switching PLAN` yet; a restoration through a
-switching plan will be one more option of `restore` handled in `_restore`.
+`outages switching ID [--return]` shows the outage's switching plan (isolate the faulted section,
+back-feed each healthy section through a normally open tie; or the way back to normal), and
+`outages restore ID --switching restore|return [--step N]` carries it out step by step with the
+console's own `OperateSwitch`, each step against the outage and switch versions the plan was read
+with; the first refused step stops the run (exit 2) and says why.
 """
 
 from __future__ import annotations
@@ -31,15 +34,19 @@ from zoneinfo import ZoneInfo
 
 from emergency.app.bus import execute
 from emergency.app.commands.dispatch import ConfirmOutage, DispatchCrew, RestoreOutage
+from emergency.app.commands.switching import OperateSwitch
 from emergency.app.context import Context
 from emergency.app.queries import operations as queries
+from emergency.app.queries.switching import switching_plan
 from emergency.core.config import LANGUAGES, REPO_ROOT
-from emergency.core.errors import EmergencyError
-from emergency.core.models import OutageState
+from emergency.core.errors import Conflict, EmergencyError, InvalidInput
+from emergency.core.models import OutageState, SwitchState
 from emergency.dispatch.operations_view import OutageCard, OutageLine
+from emergency.network.switching import SwitchingStep
 
 CATALOGUE_DIR = REPO_ROOT / "data" / "i18n"
-ACTIONS = ("list", "show", "confirm", "dispatch", "restore")
+ACTIONS = ("list", "show", "confirm", "dispatch", "restore", "switching")
+PLANS = ("restore", "return")
 REFUSED = 2
 
 
@@ -57,7 +64,18 @@ def add_parser(commands: Any) -> None:
     restore.add_argument(
         "--customers", type=_positive, help="customers restored in this step (all still out if omitted)"
     )
-    for acting in (show, confirm, dispatch, restore):
+    restore.add_argument(
+        "--switching",
+        choices=PLANS,
+        help="restore through the outage's switching plan (restore: isolate and back-feed; "
+        "return: back to normal)",
+    )
+    restore.add_argument("--step", type=_positive, help="with --switching: only this step of the plan")
+    plan = actions.add_parser(
+        "switching", help="the outage's switching plan, with customers each step restores"
+    )
+    plan.add_argument("--return", dest="returning", action="store_true", help="the plan back to normal")
+    for acting in (show, confirm, dispatch, restore, plan):
         acting.add_argument("outage_id", type=_positive, metavar="ID")
     for acting in (confirm, dispatch, restore):
         acting.add_argument(
@@ -65,7 +83,7 @@ def add_parser(commands: Any) -> None:
             type=_positive,
             help="the outage version you read (outages show --json); refused if it changed since",
         )
-    for action in (listing, show, confirm, dispatch, restore):
+    for action in (listing, show, confirm, dispatch, restore, plan):
         action.add_argument("--as", dest="username", required=True, help="the staff account acting")
         action.add_argument("--lang", choices=LANGUAGES, help="language of the output (default OUTAGE_LANG)")
         action.add_argument("--json", action="store_true")
@@ -122,6 +140,7 @@ def run(args: argparse.Namespace, admin: Context, language: str) -> int:
         "confirm": _act,
         "dispatch": _act,
         "restore": _act,
+        "switching": _switching,
     }[args.outages_command]
     return action(args, ctx, words)
 
@@ -363,6 +382,8 @@ def _dispatch(
 
 
 def _restore(args: argparse.Namespace, ctx: Context, words: Words, card: OutageCard, version: int) -> Outcome:
+    if args.switching:
+        return _restore_by_switching(args, ctx, words, card, version)
     o = card.detail.outage
     still_out = o.customers_affected - o.customers_restored
     # A step of fewer than are still out; as many or more is the whole outage, as on the console.
@@ -376,3 +397,126 @@ def _restore(args: argparse.Namespace, ctx: Context, words: Words, card: OutageC
         line = words("done.restore_step", n=f"{restored_now:,}", left=f"{done.still_out:,}", **named)
     data = {"action": "restore", "state": done.state, "restored": restored_now, "still_out": done.still_out}
     return line, {**data, "version": done.version}
+
+
+# --- switching plans ------------------------------------------------------------------------------
+
+
+def _step_json(step: SwitchingStep) -> dict[str, Any]:
+    effect = step.effect
+    return {
+        "step": step.order,
+        "purpose": str(step.purpose),
+        "switch": step.device_code,
+        "to_state": str(step.to_state),
+        "customers_restored": effect.restored,
+        "customers_interrupted": effect.interrupted,
+        "feeder": effect.feeder_code,
+        "feeder_customers": effect.feeder_customers,
+        "refused": effect.refusal(),
+    }
+
+
+def _step_text(step: SwitchingStep, words: Words) -> str:
+    """One step as the console's Switching tab words it (switch.* in data/i18n)."""
+    effect = step.effect
+    action = words(
+        "switch.open" if step.to_state == SwitchState.OPEN else "switch.close", switch=step.device_code
+    )
+    capacity = words(
+        "switch.capacity",
+        feeder=effect.feeder_code or "-",
+        n=f"{effect.feeder_customers:,}",
+        limit=f"{effect.customer_limit:,}",
+    )
+    check = effect.refusal() or words("switch.ok")
+    return (
+        f"{step.order}. {action} · {words(f'switch.purpose.{step.purpose}')} · "
+        f"{words('switch.col.restored')} {effect.restored:,} · {words('switch.col.interrupted')} "
+        f"{effect.interrupted:,} · {capacity} · {check}"
+    )
+
+
+def _switching(args: argparse.Namespace, ctx: Context, words: Words) -> int:
+    found = switching_plan(ctx, args.outage_id, returning=args.returning)
+    plan = found.plan
+    if args.json:
+        data = {
+            "outage_id": found.outage_id,
+            "outage_version": found.outage_version,
+            "returning": plan.returning,
+            "steps": [_step_json(step) for step in plan.steps],
+            "unreachable": list(plan.unreachable),
+            "customers_restored": plan.customers_restored,
+        }
+        print(json.dumps(data, ensure_ascii=False))
+        return 0
+    print(
+        words("switch.return_intro" if plan.returning else "switch.intro", n=f"{plan.customers_restored:,}")
+    )
+    if not plan.steps:
+        print(words("switch.normal" if plan.returning else "switch.none"))
+    for step in plan.steps:
+        print("  " + _step_text(step, words))
+    if plan.unreachable:
+        print(words("switch.unreachable", sections=", ".join(plan.unreachable)))
+    return 0
+
+
+def _restore_by_switching(
+    args: argparse.Namespace, ctx: Context, words: Words, card: OutageCard, version: int
+) -> Outcome:
+    """Carry out the plan's steps (or one), each as the console does; the first refusal stops it."""
+    found = switching_plan(ctx, card.detail.outage.id, returning=args.switching == "return")
+    steps = [s for s in found.plan.steps if args.step is None or s.order == args.step]
+    if not steps:
+        raise InvalidInput(
+            f"the plan has no step {args.step}" if args.step else "the plan has no steps", field="step"
+        )
+    # The plan was read at the outage version now; a script's --expect-version must still hold.
+    if version != found.outage_version:
+        raise Conflict(f"outage {found.outage_id} changed since version {version}: read it again")
+    expected = found.outage_version
+    lines, done_steps = [], []
+    for step in steps:
+        refusal = step.effect.refusal()
+        if refusal:
+            raise InvalidInput(f"step {step.order} ({step.device_code}) {refusal}", field="switching")
+        done = execute(
+            ctx,
+            OperateSwitch(
+                found.outage_id,
+                expected,
+                step.device_id,
+                found.device_versions.get(step.device_id),
+                step.to_state,
+                step.purpose,
+            ),
+        )
+        expected = done.outage.version
+        done_key = "switch.done.opened" if done.state == SwitchState.OPEN else "switch.done.closed"
+        lines.append(
+            f"{step.order}. "
+            + words(
+                done_key,
+                switch=done.device_code,
+                id=found.outage_id,
+                device=card.detail.device_code,
+                n=f"{done.customers_restored:,}",
+                left=f"{done.outage.still_out:,}",
+            )
+        )
+        done_steps.append(
+            {
+                "step": step.order,
+                "switch": done.device_code,
+                "state": done.state,
+                "customers_restored": done.customers_restored,
+            }
+        )
+    return "\n".join(lines), {
+        "action": "switching",
+        "plan": args.switching,
+        "steps": done_steps,
+        "version": expected,
+    }

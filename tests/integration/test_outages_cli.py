@@ -16,12 +16,14 @@ import pytest
 from sqlalchemy import select, update
 
 from emergency.cli import main
-from emergency.core.clock import SYSTEM_CLOCK
+from emergency.core.actor import Actor
+from emergency.core.clock import SYSTEM_CLOCK, FakeClock
 from emergency.core.db import Database
 from emergency.core.models import (
     AuditEvent,
     CrewAssignment,
     Customer,
+    Device,
     Outage,
     OutageState,
     Report,
@@ -29,10 +31,13 @@ from emergency.core.models import (
     ReportKind,
     ReportStatus,
     RestorationStep,
+    Role,
     User,
 )
+from tests.support.commands import submit_reports
 from tests.support.outage_records import add_outage
 from tests.support.small_territory import SmallTerritory, build_small_territory
+from tests.support.two_feeders import build_two_feeders
 
 
 @pytest.fixture(autouse=True)
@@ -302,17 +307,77 @@ def test_an_account_whose_role_may_not_dispatch_is_refused_as_on_the_console(
         assert session.scalars(select(CrewAssignment)).all() == []
 
 
-def test_restore_has_no_switching_option_yet(
-    database: Database, territory: SmallTerritory, outage_id: int, capsys: pytest.CaptureFixture[str]
+def test_switching_plans_are_shown_and_carried_out_step_by_step_from_the_command_line(
+    database: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The seam for switching plans: the option comes with them, never as a flag that does nothing.
-    args = ["--db", database.url, "outages", "restore", str(outage_id), "--as", "dispatcher"]
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as refused:
-        main([*args, "--switching", "P1"])
-    assert refused.value.code == 2
-    assert "unrecognized arguments: --switching P1" in capsys.readouterr().err
-    assert outage_row(database, outage_id).state == OutageState.PREDICTED
+    """Two feeders and an open tie (tests/integration/test_switching.py): R1 trips; the plan isolates
+    below the fault and closes the tie; `restore --switching restore` does both as the dispatcher."""
+    clock = FakeClock(SYSTEM_CLOCK.now() - timedelta(minutes=30))
+    ids = build_two_feeders(database, clock)
+    with database.write() as session:
+        session.add(
+            User(
+                username="dispatcher",
+                display_name="Dispatcher",
+                role=Role.DISPATCHER,
+                password_hash="!",
+                active=True,
+                failed_logins=0,
+                created_at=clock.now(),
+                password_changed_at=clock.now(),
+            )
+        )
+    scada = [{"channel": "scada", "kind": "device_opened", "device_code": "R1"}]
+    outage = submit_reports(database, clock, Actor("scada-link", "intake"), scada).analysis.confirmed[0]
+    plan = cli_json(capsys, database, "outages", "switching", str(outage), "--as", "dispatcher")
+    assert [(s["purpose"], s["switch"], s["to_state"], s["customers_restored"]) for s in plan["steps"]] == [
+        ("isolate", "SW1", "open", 0),
+        ("restore", "TIE", "closed", 6),
+    ]
+    code, out, err = cli(
+        capsys,
+        database,
+        "outages",
+        "restore",
+        str(outage),
+        "--switching",
+        "restore",
+        "--step",
+        "3",
+        "--as",
+        "dispatcher",
+    )
+    assert code == 2 and "no step 3" in err
+    code, out, err = cli(
+        capsys, database, "outages", "restore", str(outage), "--switching", "restore", "--as", "dispatcher"
+    )
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"1. SW1 opened for outage {outage} · R1; 0 customers restored, 10 still out.",
+        f"2. TIE closed for outage {outage} · R1; 6 customers restored, 4 still out.",
+    ]
+    code, out, err = cli(
+        capsys,
+        database,
+        "outages",
+        "switching",
+        str(outage),
+        "--return",
+        "--as",
+        "dispatcher",
+        "--lang",
+        "zh",
+    )
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "抢修完成后恢复正常运行方式：先断开联络开关，再合上隔离开关。"
+    assert lines[1].strip().startswith("1. 断开 TIE · ") and lines[2].strip().startswith("2. 合上 SW1 · ")
+    row = outage_row(database, outage)
+    assert (row.customers_affected, row.customers_restored) == (10, 6)
+    with database.read() as session:
+        assert session.get(Device, ids["TIE"]).parent_id == ids["R2"]  # re-traced: T3 fed from feeder B2
+    # The same plan again finds nothing left to do but refuses nothing silently.
+    again = cli_json(capsys, database, "outages", "switching", str(outage), "--as", "dispatcher")
+    assert all(step["switch"] != "TIE" or step["to_state"] != "closed" for step in again["steps"])
 
 
 # --- status --json ------------------------------------------------------------------------------

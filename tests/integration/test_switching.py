@@ -29,12 +29,10 @@ from emergency.core.db import Database
 from emergency.core.errors import Conflict, InvalidInput
 from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,
-    AreaType,
     AuditEvent,
     Customer,
     Device,
     DeviceKind,
-    District,
     Outage,
     RestorationStep,
     SwitchState,
@@ -45,6 +43,7 @@ from emergency.network.trace import retrace
 from tests.support.app_context import context_of
 from tests.support.commands import submit_reports
 from tests.support.dispatch_actions import restore_outage
+from tests.support.two_feeders import build_two_feeders
 
 TZ = ZoneInfo("Asia/Shanghai")
 DISPATCHER = Actor("dispatcher", "dispatcher")
@@ -53,79 +52,10 @@ HOTLINE = Actor("hotline", "intake")
 MANAGER = Actor("manager", "manager")
 K = DeviceKind
 OPEN, CLOSED = SwitchState.OPEN, SwitchState.CLOSED
-# code, kind, from node, to node, normal state, customers (transformers)
-NETWORK = [
-    ("S", K.SUBSTATION, None, "bus", CLOSED, 0),
-    ("B1", K.BREAKER, "bus", "f1", CLOSED, 0),
-    ("R1", K.RECLOSER, "f1", "f2", CLOSED, 0),
-    ("SW1", K.SWITCH, "f2", "f3", CLOSED, 0),
-    ("T1", K.TRANSFORMER, "f1", None, CLOSED, 5),
-    ("T2", K.TRANSFORMER, "f2", None, CLOSED, 4),
-    ("T3", K.TRANSFORMER, "f3", None, CLOSED, 6),
-    ("B2", K.BREAKER, "bus", "g1", CLOSED, 0),
-    ("R2", K.RECLOSER, "g1", "g2", CLOSED, 0),
-    ("T4", K.TRANSFORMER, "g2", None, CLOSED, 3),
-    ("T5", K.TRANSFORMER, "g2", None, CLOSED, 7),
-    ("TIE", K.SWITCH, "f3", "g2", OPEN, 0),
-]
-AREA = {
-    "type": "Polygon",
-    "coordinates": [[[121.0, 28.0], [121.2, 28.0], [121.2, 28.1], [121.0, 28.1], [121.0, 28.0]]],
-}
 
 
 def at(clock: FakeClock, hour: int, minute: int = 0) -> None:
     clock.set(datetime(2026, 7, 1, hour, minute, tzinfo=TZ))
-
-
-def build_two_feeders(database: Database, clock: FakeClock) -> dict[str, int]:
-    """The network above, written as a GIS gives it (nodes, no tree), then traced."""
-    ids: dict[str, int] = {}
-    with database.write() as session:
-        district = District(
-            code="D",
-            name_en="Tie Town",
-            name_zh="联络镇",
-            area_type=AreaType.URBAN,
-            geometry=AREA,
-            centroid_lon=121.1,
-            centroid_lat=28.05,
-        )
-        session.add(district)
-        session.flush()
-        for n, (code, kind, a, b, normal, _) in enumerate(NETWORK):
-            telemetered = kind in (K.BREAKER, K.RECLOSER) or code == "SW1"
-            device = Device(
-                code=code,
-                kind=kind,
-                name=code,
-                district_id=district.id,
-                lon=121.05 + 0.005 * n,
-                lat=28.05,
-                telemetered=telemetered,
-                from_node=a,
-                to_node=b,
-                normal_state=normal,
-            )
-            session.add(device)
-            session.flush()
-            ids[code] = device.id
-        account = 0
-        for code, *_, customers in NETWORK:
-            for _ in range(customers):
-                account += 1
-                session.add(
-                    Customer(
-                        account_no=f"77{account:06d}",
-                        name=f"Customer {account}",
-                        lon=121.05,
-                        lat=28.05,
-                        transformer_id=ids[code],
-                        district_id=district.id,
-                    )
-                )
-        assert retrace(session, clock).trace.problems() == []
-    return ids
 
 
 def accounts_of(database: Database, transformer: int) -> list[str]:
