@@ -258,7 +258,7 @@ def parse_network(path: Path, problems: ProblemLog, crs: SourceCrs | None = None
     if not gis:
         _reproject_csv(parsed, crs, problems)
     if conductors:
-        parsed.conductors_joined = join_conductors(parsed, conductors)
+        parsed.conductors_joined = join_conductors(parsed, conductors, problems)
     _duplicates(parsed, "code", "code", "device code", problems)
     return parsed
 
