@@ -7,10 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import geopandas as gpd
-import pyogrio
 import pytest
-import shapely
 from sqlalchemy import select
 
 from emergency.app.bus import execute
@@ -18,7 +15,6 @@ from emergency.app.commands.network import ImportTerritory
 from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
-from emergency.core.errors import Problem
 from emergency.core.models import Customer, Device, Role
 from emergency.network.importer import ImportCounts, ImportRejected, ImportSummary
 from tests.support.app_context import context_of
