@@ -106,8 +106,8 @@ def write_geopackage(
 def write_sample(samples: Path) -> Path:
     """The sample GeoPackage from the sample network as nodes and the sample customers (CSV)."""
     text = {"dtype": str, "keep_default_na": False}
-    devices = pd.read_csv(samples / "network-nodes.csv", **text)  # type: ignore[call-overload]
-    customers = pd.read_csv(samples / "customers.csv", **text)  # type: ignore[call-overload]
+    devices = pd.read_csv(samples / "network-nodes.csv", **text)
+    customers = pd.read_csv(samples / "customers.csv", **text)
     for frame in (devices, customers):
         frame["lon"] = frame["lon"].astype(float)
         frame["lat"] = frame["lat"].astype(float)

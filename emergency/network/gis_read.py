@@ -328,10 +328,11 @@ def _text(value: Any) -> str:
     if isinstance(value, int | np.integer):
         return str(int(value))
     if isinstance(value, float | np.floating):
-        if not math.isfinite(value):
-            return "" if math.isnan(value) else str(value)
+        number = float(value)
+        if not math.isfinite(number):
+            return "" if math.isnan(number) else str(number)
         # GIS tools store codes and counts as doubles: 100.0 is the code "100".
-        return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
+        return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
     return str(value).strip()
 
 
@@ -343,12 +344,27 @@ def normalise(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", name.strip().lower())
 
 
+# A Shapefile's .dbf keeps 10 characters of a field name: `normal_sta` is normal_state.
+DBF_NAME_LENGTH = 10
+
+
+def import_name(raw: str, known: Sequence[str]) -> str:
+    """The import's name for a layer attribute: normalised as a CSV header, and a name cut to the
+    .dbf's 10 characters read as the one known name it begins."""
+    name = normalise(raw)
+    if len(name) == DBF_NAME_LENGTH and name not in known:
+        matches = [k for k in known if k.startswith(name)]
+        if len(matches) == 1:
+            return matches[0]
+    return name
+
+
 def check_attributes(layer: Layer, known: Sequence[str], problems: ProblemLog) -> set[str]:
     """The layer's attributes by their import names; an unknown one is refused as in a CSV header
     (a misspelt `importance` must not load a hospital as an ordinary customer)."""
     names: set[str] = set()
     for raw in attribute_names(layer):
-        name = normalise(raw)
+        name = import_name(raw, known)
         if name in SYSTEM_ATTRIBUTES:
             continue
         if name in names:
@@ -359,10 +375,16 @@ def check_attributes(layer: Layer, known: Sequence[str], problems: ProblemLog) -
     return names
 
 
+def _columns(layer: Layer, known: Sequence[str]) -> dict[str, str]:
+    """Import name -> the layer's own attribute name, for the attributes the import reads."""
+    found = {import_name(raw, known): raw for raw in attribute_names(layer)}
+    return {name: raw for name, raw in found.items() if name in known}
+
+
 def point_rows(layer: Layer, known: Sequence[str], problems: ProblemLog) -> Iterator[Row]:
     """Each feature as a Row: its attributes as text, `lon`/`lat` from its point geometry."""
     frame = layer.frame
-    columns = {normalise(raw): raw for raw in attribute_names(layer) if normalise(raw) in known}
+    columns = _columns(layer, known)
     texts = {name: [_text(v) for v in frame[raw].tolist()] for name, raw in columns.items()}
     geometries = np.asarray(frame.geometry.values)
     fids = [int(i) for i in frame.index]
@@ -372,6 +394,8 @@ def point_rows(layer: Layer, known: Sequence[str], problems: ProblemLog) -> Iter
         point = _point(geometries[position], row)
         if point is not None:
             values["lon"], values["lat"] = repr(point[0]), repr(point[1])
+        else:
+            row.position_reported = True
         yield row
 
 
@@ -394,7 +418,7 @@ def _point(geometry: Any, row: Row) -> tuple[float, float] | None:
 def line_rows(layer: Layer, known: Sequence[str], problems: ProblemLog) -> Iterator[Row]:
     """Each conductor as a Row of its attributes (its geometry is drawn, not traced)."""
     frame = layer.frame
-    columns = {normalise(raw): raw for raw in attribute_names(layer) if normalise(raw) in known}
+    columns = _columns(layer, known)
     texts = {name: [_text(v) for v in frame[raw].tolist()] for name, raw in columns.items()}
     for position, fid in enumerate(frame.index):
         yield Row(layer.label, int(fid), {n: c[position] for n, c in texts.items()}, problems, "feature")
@@ -418,7 +442,7 @@ def open_layers(path: Path, kind: str, crs: SourceCrs | None, problems: ProblemL
         return None
     several = len(layers) > 1
     wanted = "devices" if kind == "network" else kind
-    points = [(n, t) for n, t in layers if "point" in t.lower()]
+    points = [(n, t) for n, t in layers if "point" in t.lower() or _mixed(t)]
     named = [(n, t) for n, t in points if n.lower() == wanted]
     # A network file's lone point layer is its devices unless it is named customers.
     others = [(n, t) for n, t in points if kind != "network" or n.lower() != "customers"]
@@ -435,12 +459,43 @@ def open_layers(path: Path, kind: str, crs: SourceCrs | None, problems: ProblemL
     layer = read_layer(path, chosen[0], chosen[1], layer_label(path, chosen[0], several), crs, problems)
     if layer is None:
         return None
+    if kind != "network":
+        return GisLayers(layer, [])
+    if _mixed(layer.geometry_type):
+        # One GeoJSON FeatureCollection of devices (points) and conductors (lines).
+        return _split_mixed(layer)
     lines: list[Layer] = []
-    if kind == "network":
-        for name, geometry_type in layers:
-            if "line" in geometry_type.lower():
-                line = read_layer(path, name, geometry_type, layer_label(path, name, several), crs, problems)
-                if line is None:
-                    return None
-                lines.append(line)
+    for name, geometry_type in layers:
+        if "line" in geometry_type.lower():
+            line = read_layer(path, name, geometry_type, layer_label(path, name, several), crs, problems)
+            if line is None:
+                return None
+            lines.append(line)
+    sibling = path.with_name("conductors.shp")
+    if path.suffix.lower() == ".shp" and path.name.lower() != "conductors.shp" and sibling.is_file():
+        # A Shapefile holds one layer: the conductors are the conductors.shp beside it.
+        if not check_file(sibling, kind, problems):
+            return None
+        found = list_layers(sibling, problems)
+        if found is None:
+            return None
+        line = read_layer(sibling, found[0][0], found[0][1], str(sibling), crs, problems)
+        if line is None:
+            return None
+        lines.append(line)
     return GisLayers(layer, lines)
+
+
+def _mixed(geometry_type: str) -> bool:
+    return geometry_type.lower() in ("unknown", "geometry", "geometrycollection", "")
+
+
+def _split_mixed(layer: Layer) -> GisLayers:
+    kinds = layer.frame.geometry.geom_type
+    is_line = kinds.isin(["LineString", "MultiLineString"]).to_numpy()
+    points = Layer(layer.label, layer.name, "Point", layer.source, layer.frame[~is_line])
+    # The conductors' features have the devices' attributes too, empty: only their own are read.
+    frame = layer.frame[is_line]
+    empty = [c for c in frame.columns if c != frame.geometry.name and frame[c].isna().all()]
+    lines = Layer(layer.label, layer.name, "LineString", layer.source, frame.drop(columns=empty))
+    return GisLayers(points, [lines] if is_line.any() else [])

@@ -204,6 +204,8 @@ class Row:
         self.problems = problems
         self.unit: Literal["line", "feature"] = unit
         self.ok = True
+        # A GIS feature whose geometry was already reported: its position is not asked for again.
+        self.position_reported = False
 
     def fail(self, column: str, reason: str) -> None:
         self.problems.add(self.file, self.line, column, reason, self.unit)
@@ -316,6 +318,8 @@ class Row:
     def position(self, projected: bool = False) -> tuple[float | None, float | None]:
         """Longitude and latitude in degrees; with `projected`, the x and y (or lon and lat) as
         given, checked only as numbers: they are range-checked once reprojected to WGS84."""
+        if self.position_reported:
+            return None, None
         if projected:
             x, y = ("x", "y") if "x" in self.values else ("lon", "lat")
             return self.number(x, required=True), self.number(y, required=True)

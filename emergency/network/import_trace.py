@@ -115,10 +115,30 @@ def _report_loops(
 ) -> bool:
     for loop in loops:
         reason = "closes a loop (" + " → ".join(loop) + "): open a switch on it to keep the network radial"
-        # The device that closed it when the trace met it from both sides sits in the middle.
-        closer = loop[len(loop) // 2]
-        _report(parsed, file_rows, closer, "to_node", reason, problems, codes=[closer, *loop])
+        closer = _likely_open(loop, file_rows)
+        _report(parsed, file_rows, closer, "normal_state", reason, problems, codes=[closer, *loop])
     return bool(loops)
+
+
+# Which switch on a loop was most likely meant to be open: a tie is a load-break switch, rarely a
+# breaker. The problem is reported on its row.
+_OPEN_LIKELIHOOD = (
+    DeviceKind.SWITCH,
+    DeviceKind.DISCONNECTOR,
+    DeviceKind.SECTIONALISER,
+    DeviceKind.RECLOSER,
+    DeviceKind.FUSE,
+    DeviceKind.BREAKER,
+)
+
+
+def _likely_open(loop: list[str], file_rows: dict[str, DeviceIn]) -> str:
+    in_file = [code for code in loop if code in file_rows]
+    for kind in _OPEN_LIKELIHOOD:
+        for code in in_file:
+            if file_rows[code].kind == kind:
+                return code
+    return in_file[0] if in_file else loop[len(loop) // 2]
 
 
 def _report(

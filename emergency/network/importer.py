@@ -84,6 +84,8 @@ class TerritoryRead:
     files: ImportFiles
     problems: ProblemLog
     paths: list[Path]
+    # False when the files were not read at all (a wrong --crs): nothing to check them against.
+    read: bool = True
 
 
 def read_territory(
@@ -107,7 +109,9 @@ def read_territory(
             source = parse_crs(crs)
         except ValueError as exc:
             problems.add(CRS_OPTION, None, "", str(exc))
-            return TerritoryRead(_unread(network, customers), problems, [*paths, Path(CRS_OPTION)])
+            return TerritoryRead(
+                _unread(network, customers), problems, [*paths, Path(CRS_OPTION)], read=False
+            )
     files = ImportFiles(
         districts=parse_districts(Path(districts), problems) if districts is not None else None,
         network=parse_network(Path(network), problems, source),
@@ -137,6 +141,8 @@ def store_territory(session: Session, clock: Clock, actor: Actor, read: Territor
         # A utility's customers mixed into invented ones would be neither demo nor real.
         raise Conflict("this database holds the demo territory; import into a new database")
     problems = read.problems
+    if not read.read:
+        raise ImportRejected(problems.sorted([str(p) for p in read.paths]), problems.omitted)
     stored = StoredTerritory.load(session)
     plan = reconcile(read.files, stored, problems)
     if problems or plan is None:
