@@ -461,7 +461,7 @@ def open_layers(path: Path, kind: str, crs: SourceCrs | None, problems: ProblemL
         return None
     if kind != "network":
         return GisLayers(layer, [])
-    if _mixed(layer.geometry_type):
+    if _mixed(layer.geometry_type) and path.suffix.lower() in (".geojson", ".json"):
         # One GeoJSON FeatureCollection of devices (points) and conductors (lines).
         return _split_mixed(layer)
     lines: list[Layer] = []

@@ -273,8 +273,12 @@ def _has_attributes(parsed: ParsedFile, required: Iterable[str], problems: Probl
 
 
 def _projected(parsed: ParsedFile, crs: SourceCrs | None, gis: bool) -> bool:
-    """Whether positions are read as plain numbers and reprojected after (a CSV in --crs or x/y)."""
-    return not gis and (crs is not None or "x" in parsed.columns)
+    """Whether a CSV's positions are read as plain numbers and reprojected after: x/y columns,
+    or lon/lat with a geographic --crs (degrees of another datum, such as CGCS2000). Lon/lat
+    columns are degrees: beside a projected --crs (meant for x/y files) they stay WGS84."""
+    if gis:
+        return False
+    return "x" in parsed.columns or (crs is not None and crs.crs.is_geographic and not crs.is_wgs84)
 
 
 def _network_form(parsed: ParsedFile, problems: ProblemLog, *, has_conductors: bool) -> str:
@@ -345,8 +349,7 @@ def _device(row: Row, form: str, *, projected: bool) -> DeviceIn:
 
 def _reproject_csv(parsed: ParsedFile, crs: SourceCrs | None, problems: ProblemLog) -> None:
     """Positions given in --crs (lon/lat of another datum, or x/y) as WGS84 longitude/latitude."""
-    projected = crs is not None or "x" in parsed.columns
-    if not projected:
+    if not _projected(parsed, crs, gis=False):
         return
     columns = "x/y" if "x" in parsed.columns else "lon/lat"
     if crs is None:

@@ -41,6 +41,8 @@ from emergency.network.import_check import (
 from emergency.network.import_files import ParsedFile, ProblemLog
 from emergency.network.model import RadialNetwork
 
+# How a file already in WGS84 longitude/latitude names its coordinate system.
+WGS84_LABEL = "EPSG:4326 "
 BUSY_CREW_STATUSES = frozenset({CrewStatus.DISPATCHED, CrewStatus.EN_ROUTE, CrewStatus.ON_SITE})
 
 
@@ -103,7 +105,9 @@ class ImportSummary:
         text = "imported " + "; ".join(counts.describe(kind) for kind, counts in self._kinds())
         if self.conductors_joined:
             text += f"; {self.conductors_joined} conductors joined into nodes"
-        if self.source_crs is not None:
+        if self.source_crs is not None and self.source_crs.startswith(WGS84_LABEL):
+            text += f"; positions in {self.source_crs}"
+        elif self.source_crs is not None:
             text += f"; positions reprojected from {self.source_crs} to WGS84"
         return text
 
