@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -242,7 +243,10 @@ class Layer:
 def list_layers(path: Path, problems: ProblemLog) -> list[tuple[str, str]] | None:
     """(name, geometry type) of every layer; None after reporting why the file cannot be read."""
     try:
-        layers = [(str(name), str(kind)) for name, kind in pyogrio.list_layers(path)]
+        with warnings.catch_warnings():
+            # GDAL's remarks on odd files (a SQLite file without the GeoPackage id) are not ours.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            layers = [(str(name), str(kind)) for name, kind in pyogrio.list_layers(path)]
     except Exception as exc:  # GDAL's errors are many; each is a file it cannot read
         problems.add(str(path), None, "", f"not a readable {_format(path)}: {_gdal_message(exc)}")
         return None
@@ -276,12 +280,16 @@ def read_layer(
 ) -> Layer | None:
     """Read one layer and reproject it to WGS84; None after reporting why it cannot be."""
     try:
-        info = pyogrio.read_info(path, layer=name)
-        count = int(info.get("features") or 0)
-        if count > MAX_FEATURES:
-            problems.add(label, None, "", f"holds {count:,} features, above the {MAX_FEATURES:,} accepted")
-            return None
-        frame = pyogrio.read_dataframe(path, layer=name, fid_as_index=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            info = pyogrio.read_info(path, layer=name)
+            count = int(info.get("features") or 0)
+            if count > MAX_FEATURES:
+                problems.add(
+                    label, None, "", f"holds {count:,} features, above the {MAX_FEATURES:,} accepted"
+                )
+                return None
+            frame = pyogrio.read_dataframe(path, layer=name, fid_as_index=True)
     except Exception as exc:  # any GDAL failure is a file it cannot read
         problems.add(label, None, "", f"cannot read the layer: {_gdal_message(exc)}")
         return None
