@@ -16,6 +16,7 @@ import pytest
 import shapely
 from sqlalchemy import select
 
+from emergency import cli
 from emergency.app.bus import execute
 from emergency.app.commands.network import ImportTerritory
 from emergency.core.actor import Actor
@@ -397,3 +398,25 @@ def test_a_bad_feature_is_reported_with_its_layer_and_feature_id(
         f"{path} (layer devices): feature 6: geometry: is missing (a point is required)",
         f"{path} (layer devices): feature 7: geometry: must be a Point, not LineString",
     ]
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def test_the_import_command_reads_a_geopackage_and_refuses_a_nonsense_crs(
+    sqlite_database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = sqlite_database.url
+    args = ["--db", url, "import", "--network", str(GPKG), "--customers", str(GPKG)]
+    args += ["--districts", str(SAMPLES / "districts.geojson")]
+
+    assert cli.main([*args, "--crs", "EPSG:nonsense"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "--crs: 'EPSG:nonsense' is not a coordinate system code (such as EPSG:4527) or WKT",
+        "refused: 1 problem(s); nothing was imported",
+    ]
+    assert cli.main(args) == 0
+    assert capsys.readouterr().out.strip() == (
+        "imported 3 districts (3 new); 23 devices (23 new); 60 customers (60 new); 0 crews; 0 depots; "
+        f"23 conductors joined into nodes; positions reprojected from {GK39} to WGS84"
+    )
