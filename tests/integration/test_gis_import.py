@@ -16,6 +16,7 @@ import pytest
 import shapely
 from sqlalchemy import select
 
+from bench.generate import export_territory
 from emergency import cli
 from emergency.app.bus import execute
 from emergency.app.commands.network import ImportTerritory
@@ -23,6 +24,8 @@ from emergency.core.actor import Actor
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
 from emergency.core.models import Customer, Device, Role
+from emergency.demo.parameters import DEFAULT_SEED
+from emergency.demo.territory import generate_territory
 from emergency.network.importer import ImportCounts, ImportRejected, ImportSummary
 from tests.support.app_context import context_of
 
@@ -420,3 +423,38 @@ def test_the_import_command_reads_a_geopackage_and_refuses_a_nonsense_crs(
         "imported 3 districts (3 new); 23 devices (23 new); 60 customers (60 new); 0 crews; 0 depots; "
         f"23 conductors joined into nodes; positions reprojected from {GK39} to WGS84"
     )
+
+
+# --- a real-shaped network: the demo exported as the benchmark does ------------------------------
+
+
+def test_the_demo_exported_as_csv_and_as_a_geopackage_imports_the_same(
+    sqlite_template: Path, clock: FakeClock, tmp_path: Path
+) -> None:
+    territory = generate_territory(3_000, DEFAULT_SEED, clock.now())
+    paths = export_territory(territory, tmp_path)
+    stored = []
+    for name, network, customers in (
+        ("csv", paths["network"], paths["customers"]),
+        ("gpkg", paths["gpkg"], paths["gpkg"]),
+    ):
+        db = fresh_sqlite(sqlite_template, tmp_path / f"{name}.db")
+        try:
+            execute(
+                context_of(db, clock, ADMIN),
+                ImportTerritory(network=network, customers=customers, districts=paths["districts"]),
+            )
+            stored.append((devices_as_stored(db), customers_as_stored(db)))
+        finally:
+            db.dispose()
+
+    (csv_devices, csv_customers), (gis_devices, gis_customers) = stored
+    assert len(csv_devices) == len(territory.devices) and len(csv_customers) == len(territory.customers)
+    # The tree's derived nodes are the demo's nodes, so even the node names agree.
+    same_within_rounding(gis_devices, csv_devices)
+    same_within_rounding(gis_customers, csv_customers)
+    code = dict(zip(territory.devices["id"], territory.devices["code"], strict=True))
+    parents = {
+        c: code.get(p) for c, p in zip(territory.devices["code"], territory.devices["parent_id"], strict=True)
+    }
+    assert {c: d[3] for c, d in gis_devices.items()} == parents
