@@ -286,7 +286,7 @@ def _network_form(parsed: ParsedFile, problems: ProblemLog, *, has_conductors: b
     columns = parsed.columns
     tree = "parent_code" in columns
     nodes = [c for c in ("from_node", "to_node") if c in columns]
-    line = None if gis_read.LAYER_MARK in parsed.label or not parsed.label.endswith(".csv") else 1
+    line = 1 if parsed.unit == "line" else None  # a CSV header, or a whole GIS layer
     if tree and nodes:
         problems.add(
             parsed.label,
