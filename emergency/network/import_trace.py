@@ -16,7 +16,7 @@ from typing import Any
 from emergency.core.vocabulary import DEVICE_CHILDREN, DeviceKind, SwitchState
 from emergency.network.import_check import DeviceIn
 from emergency.network.import_files import ParsedFile, ProblemLog
-from emergency.network.trace import TraceDevice, normal_trace
+from emergency.network.trace import TraceDevice, current_state, normal_trace, trace
 
 # code -> (from_node, to_node)
 Nodes = dict[str, tuple[str | None, str | None]]
@@ -73,13 +73,15 @@ def trace_import(
         if code in file_rows:
             continue
         from_node, to_node = stored[code]
-        state = SwitchState(row.normal_state)
-        devices.append(TraceDevice(len(codes), code, DeviceKind(row.kind), from_node, to_node, state, state))
+        normal = SwitchState(row.normal_state)
+        now = _state_now(row, normal)
+        devices.append(TraceDevice(len(codes), code, DeviceKind(row.kind), from_node, to_node, now, normal))
         codes.append(code)
     for code, d in file_rows.items():
         assert d.kind is not None
-        state = d.normal_state
-        devices.append(TraceDevice(len(codes), code, d.kind, d.from_node, d.to_node, state, state))
+        old = stored_devices.get(code)
+        now = _state_now(old, d.normal_state) if old is not None else d.normal_state
+        devices.append(TraceDevice(len(codes), code, d.kind, d.from_node, d.to_node, now, d.normal_state))
         codes.append(code)
     result = normal_trace(devices)
     found = _report_loops(result.loops, parsed, file_rows, problems)
@@ -95,13 +97,21 @@ def trace_import(
             _report(parsed, file_rows, device.code, "from_node", reason, problems, codes=[device.code])
     if found:
         return None
+    # Checked as drawn; stored as the switches stand now (SCADA, switching), so an import does
+    # not move the supply of a section switched over to another feeder.
+    supply = trace(devices)
     return {
         codes[i]: (
-            codes[p] if (p := result.parent.get(i)) is not None else None,
-            codes[f] if (f := result.feeder.get(i)) is not None else None,
+            codes[p] if (p := supply.parent.get(i)) is not None else None,
+            codes[f] if (f := supply.feeder.get(i)) is not None else None,
         )
         for i in range(len(codes))
     }
+
+
+def _state_now(row: Any, normal: SwitchState) -> SwitchState:
+    """A stored switch's state now, its normal state being `normal` (the file's, when it gives one)."""
+    return current_state(normal, row.scada_state, row.scada_state_at, row.switched_state, row.switched_at)
 
 
 def _unfed_reason(parsed: ParsedFile) -> str:

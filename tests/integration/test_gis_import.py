@@ -27,6 +27,7 @@ from emergency.core.models import Customer, Device, Role
 from emergency.demo.parameters import DEFAULT_SEED
 from emergency.demo.territory import generate_territory
 from emergency.network.importer import ImportCounts, ImportRejected, ImportSummary
+from emergency.network.trace import retrace
 from tests.support.app_context import context_of
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
@@ -458,3 +459,26 @@ def test_the_demo_exported_as_csv_and_as_a_geopackage_imports_the_same(
         c: code.get(p) for c, p in zip(territory.devices["code"], territory.devices["parent_id"], strict=True)
     }
     assert {c: d[3] for c, d in gis_devices.items()} == parents
+
+
+def test_a_reimport_keeps_the_supply_as_switched_now(database: Database, clock: FakeClock) -> None:
+    """Switched over to the other feeder through the tie, FU02 stays fed through it across an
+    import: the file gives normal states, the switches as operated keep the supply where it is."""
+    run(database, clock, GPKG, GPKG)
+    with database.write() as session:
+        for code, state in (("SW01", "open"), ("TIE01", "closed")):
+            session.execute(
+                Device.__table__.update()
+                .where(Device.code == code)
+                .values(switched_state=state, switched_at=clock.now())
+            )
+        retrace(session, clock)  # as executing a switching step does
+    clock.advance(minutes=5)
+
+    # Nothing in the file changed: the switched supply is no change either.
+    assert run(database, clock, GPKG, GPKG).devices == ImportCounts(unchanged=23)
+
+    devices = devices_as_stored(database)
+    assert devices["FU02"][3:5] == ("TIE01", "F02")
+    assert devices["T05"][4] == "F02"
+    assert devices["T04"][3:5] == ("R02", "F01")  # above the open switch: unchanged
