@@ -28,9 +28,14 @@ import pyproj
 import shapely
 from pyproj.exceptions import CRSError
 
-from emergency.network.import_files import LAYER_MARK, MAX_FILE_BYTES, ProblemLog, Row
+from emergency.network.import_files import LAYER_MARK, MIB, ProblemLog, Row
 
 GIS_SUFFIXES = frozenset({".gpkg", ".shp", ".zip", ".geojson", ".json"})
+# Largest GIS file accepted (a Shapefile with its sidecars, a zip by what it unpacks to). One file
+# often holds the network and the customers, and a GeoPackage's rows and indexes take more room
+# than CSV text: the demo at a million customers with its network is about 210 MiB. A layer is
+# held in memory while it is checked; MAX_FEATURES bounds that too.
+MAX_GIS_BYTES = 512 * MIB
 # More features than this in one layer is no distribution network we serve (the demo at a
 # million customers has about 25,000 devices); refused before the layer is read into memory.
 MAX_FEATURES = 3_000_000
@@ -136,9 +141,9 @@ def _size(n: int) -> str:
 
 def check_file(path: Path, kind: str, problems: ProblemLog) -> bool:
     """Whether the file may be handed to GDAL: it exists, is the format its name says and, with
-    what it brings along (sidecars, a zip's contents), is within the size limit for `kind`."""
+    what it brings along (sidecars, a zip's contents), is within MAX_GIS_BYTES."""
     label = str(path)
-    limit = MAX_FILE_BYTES[kind]
+    limit = MAX_GIS_BYTES
     try:
         if not path.is_file():
             problems.add(label, None, "", "is a directory, not a file" if path.is_dir() else "file not found")
@@ -155,9 +160,7 @@ def check_file(path: Path, kind: str, problems: ProblemLog) -> bool:
         problems.add(label, None, "", f"cannot read the file: {exc.strerror or exc}")
         return False
     if size > limit:
-        problems.add(
-            label, None, "", f"file is {_size(size)}, above the {_size(limit)} limit for a {kind} file"
-        )
+        problems.add(label, None, "", f"file is {_size(size)}, above the {_size(limit)} limit for a GIS file")
         return False
     suffix = path.suffix.lower()
     if suffix in _MAGIC and not head.startswith(_MAGIC[suffix][0]):

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from emergency.core.actor import CLI_ADMIN
 from emergency.core.models import Customer, Device
-from emergency.network import gis_read, import_files
+from emergency.network import gis_read
 from emergency.network.importer import ImportRejected
 from tests.support.commands import import_territory
 
@@ -96,7 +96,7 @@ def test_a_zip_with_other_files_or_too_much_inside_is_refused(sqlite_database, c
         f"{foreign}: entry 'devices.kml' is not part of a Shapefile (.shp, .shx, .dbf, .prj, .cpg)"
     )
     # The zip itself is smaller than the limit; what it unpacks to is not.
-    monkeypatch.setitem(import_files.MAX_FILE_BYTES, "network", unpacked - 1)
+    monkeypatch.setattr(gis_read, "MAX_GIS_BYTES", unpacked - 1)
     assert big.stat().st_size < unpacked - 1
     assert refused(sqlite_database, clock, big, GPKG)[0] == (
         f"{big}: unpacks to {unpacked:,} bytes, above the {unpacked - 1:,} bytes limit"
@@ -136,12 +136,12 @@ def test_entity_text_in_attributes_is_kept_as_written(sqlite_database, clock, tm
 
 
 def test_a_huge_geopackage_or_layer_is_refused(sqlite_database, clock, monkeypatch):
-    monkeypatch.setitem(import_files.MAX_FILE_BYTES, "network", 1024)
+    monkeypatch.setattr(gis_read, "MAX_GIS_BYTES", 1024)
     size = GPKG.stat().st_size
     assert refused(sqlite_database, clock, GPKG, SAMPLES / "customers.csv") == [
-        f"{GPKG}: file is {size:,} bytes, above the 1,024 bytes limit for a network file"
+        f"{GPKG}: file is {size:,} bytes, above the 1,024 bytes limit for a GIS file"
     ]
-    monkeypatch.setitem(import_files.MAX_FILE_BYTES, "network", 128 * 1024 * 1024)
+    monkeypatch.setattr(gis_read, "MAX_GIS_BYTES", 512 * 1024 * 1024)
     monkeypatch.setattr(gis_read, "MAX_FEATURES", 10)
     assert refused(sqlite_database, clock, GPKG)[0] == (
         f"{GPKG} (layer customers): holds 60 features, above the 10 accepted"
