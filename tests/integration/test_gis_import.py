@@ -482,3 +482,15 @@ def test_a_reimport_keeps_the_supply_as_switched_now(database: Database, clock: 
     assert devices["FU02"][3:5] == ("TIE01", "F02")
     assert devices["T05"][4] == "F02"
     assert devices["T04"][3:5] == ("R02", "F01")  # above the open switch: unchanged
+
+
+def test_a_csv_giving_lon_lat_and_x_y_is_refused(
+    sqlite_database: Database, clock: FakeClock, tmp_path: Path
+) -> None:
+    frame = pd.read_csv(SAMPLES / "network-nodes.csv", dtype=str, keep_default_na=False)
+    path = tmp_path / "network.csv"
+    frame.assign(x="1", y="2").to_csv(path, index=False)
+
+    assert refused(sqlite_database, clock, path, SAMPLES / "customers.csv", crs="EPSG:4527") == [
+        f"{path}:1: x: give lon/lat or x/y, not both"
+    ]
