@@ -139,7 +139,7 @@ def _size(n: int) -> str:
     return f"{n / mib:.1f} MiB".replace(".0 MiB", " MiB") if n >= mib else f"{n:,} bytes"
 
 
-def check_file(path: Path, kind: str, problems: ProblemLog) -> bool:
+def check_file(path: Path, problems: ProblemLog) -> bool:
     """Whether the file may be handed to GDAL: it exists, is the format its name says and, with
     what it brings along (sidecars, a zip's contents), is within MAX_GIS_BYTES."""
     label = str(path)
@@ -446,7 +446,7 @@ class GisLayers:
 def open_layers(path: Path, kind: str, crs: SourceCrs | None, problems: ProblemLog) -> GisLayers | None:
     """Read the layer of devices (`kind` "network", with every line layer as its conductors) or
     of customers: the layer named so, else the file's only point layer."""
-    if not check_file(path, kind, problems):
+    if not check_file(path, problems):
         return None
     layers = list_layers(path, problems)
     if layers is None:
@@ -485,7 +485,7 @@ def open_layers(path: Path, kind: str, crs: SourceCrs | None, problems: ProblemL
     sibling = path.with_name("conductors.shp")
     if path.suffix.lower() == ".shp" and path.name.lower() != "conductors.shp" and sibling.is_file():
         # A Shapefile holds one layer: the conductors are the conductors.shp beside it.
-        if not check_file(sibling, kind, problems):
+        if not check_file(sibling, problems):
             return None
         found = list_layers(sibling, problems)
         if found is None:
