@@ -47,11 +47,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--json", action="store_true")
 
-    load = commands.add_parser("import", help="load a utility's own territory from CSV / GeoJSON")
-    load.add_argument("--network", type=Path, required=True, help="devices CSV")
-    load.add_argument("--customers", type=Path, required=True, help="customers CSV")
+    load = commands.add_parser(
+        "import", help="load a utility's own territory from CSV, GeoPackage, Shapefile or GeoJSON"
+    )
+    load.add_argument(
+        "--network",
+        type=Path,
+        required=True,
+        help="devices: CSV, or a GeoPackage / Shapefile (.shp or .zip) / GeoJSON with its conductors",
+    )
+    load.add_argument(
+        "--customers", type=Path, required=True, help="customers: CSV, or a GIS file (may be the network's)"
+    )
     load.add_argument("--crews", type=Path, help="crews CSV")
-    load.add_argument("--districts", type=Path, help="districts GeoJSON")
+    load.add_argument("--districts", type=Path, help="districts GeoJSON (WGS84)")
+    load.add_argument(
+        "--crs",
+        help="coordinate system of files that state none (CSV x/y, a Shapefile without .prj), "
+        "e.g. EPSG:4527; positions are reprojected to WGS84",
+    )
     load.add_argument("--json", action="store_true")
 
     users = commands.add_parser("users", help="staff accounts")
@@ -190,7 +204,11 @@ def _run(args: argparse.Namespace, db: Database) -> int:
             summary = execute(
                 _admin_context(db),
                 ImportTerritory(
-                    network=args.network, customers=args.customers, crews=args.crews, districts=args.districts
+                    network=args.network,
+                    customers=args.customers,
+                    crews=args.crews,
+                    districts=args.districts,
+                    crs=args.crs,
                 ),
             )
         except ImportRejected as rejected:

@@ -7,7 +7,8 @@ keys within a file); `import_write` checks rows against each other and the datab
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,9 @@ from emergency.core.models import (
     ImportanceGrade,
     SwitchState,
 )
-from emergency.network.import_files import CsvSpec, ParsedFile, ProblemLog, read_csv, read_text
+from emergency.network import gis_read
+from emergency.network.gis_read import SourceCrs
+from emergency.network.import_files import CsvSpec, ParsedFile, ProblemLog, Row, read_csv, read_text
 
 # Default weight for sorting outages by weighted customers (DOMAIN.md section 3), by grade.
 DEFAULT_PRIORITY_WEIGHT: dict[ImportanceGrade, float] = {
@@ -77,6 +80,9 @@ class DeviceIn(Placed):
     code: str | None = None
     kind: DeviceKind | None = None
     parent_code: str | None = None
+    # The nodes the device stands between (the "nodes" form; derived from the tree otherwise).
+    from_node: str | None = None
+    to_node: str | None = None
     name: str | None = None
     telemetered: bool | None = None
     normal_state: SwitchState = SwitchState.CLOSED
@@ -156,10 +162,25 @@ CREW_LEN = _lengths(CREWS)
 DEPOT_LEN = _lengths(DEPOTS)
 DISTRICT_LEN = _lengths(DISTRICTS)
 
+# x/y may stand in for lon/lat: positions in the coordinate system --crs names.
+POSITION_INSTEAD = (("lon", "lat"), ("x", "y"))
+# parent_code (the tree) and from_node/to_node (the nodes) are the two forms; each is optional
+# here and `_network_form` requires exactly one of them.
 NETWORK_SPEC = CsvSpec(
     "network",
-    ("code", "kind", "parent_code", "name", "lon", "lat"),
-    ("telemetered", "normal_state", "rating_kva", "district_code"),
+    ("code", "kind", "name", "lon", "lat"),
+    (
+        "parent_code",
+        "from_node",
+        "to_node",
+        "telemetered",
+        "normal_state",
+        "rating_kva",
+        "district_code",
+        "x",
+        "y",
+    ),
+    POSITION_INSTEAD,
 )
 CUSTOMERS_SPEC = CsvSpec(
     "customers",
@@ -172,83 +193,297 @@ CUSTOMERS_SPEC = CsvSpec(
         "priority_weight",
         "contact_name",
         "contact_phone",
+        "x",
+        "y",
     ),
+    POSITION_INSTEAD,
 )
 CREWS_SPEC = CsvSpec(
     "crews",
     ("code", "name", "kind", "size", "lon", "lat"),
-    ("depot_code", "depot_name", "shift_start", "shift_end", "phone", "status"),
+    ("depot_code", "depot_name", "shift_start", "shift_end", "phone", "status", "x", "y"),
+    POSITION_INSTEAD,
 )
+# A GIS layer's attributes: the CSV columns less the position, which is the geometry.
+_POSITION_COLUMNS = frozenset({"lon", "lat", "x", "y"})
+DEVICE_ATTRIBUTES = tuple(
+    c for c in NETWORK_SPEC.required + NETWORK_SPEC.optional if c not in _POSITION_COLUMNS
+)
+CUSTOMER_ATTRIBUTES = tuple(
+    c for c in CUSTOMERS_SPEC.required + CUSTOMERS_SPEC.optional if c not in _POSITION_COLUMNS
+)
+CONDUCTOR_ATTRIBUTES = ("code", "from_node", "to_node", "name")
+# Kinds that may head the network (a source) and so need no from_node.
+SOURCE_KINDS = frozenset({DeviceKind.SUBSTATION, DeviceKind.BREAKER})
 
 
-def parse_network(path: Path, problems: ProblemLog) -> ParsedFile:
+def parse_network(path: Path, problems: ProblemLog, crs: SourceCrs | None = None) -> ParsedFile:
+    """The network file (CSV, or a GIS file's layer of devices with its conductors joined)."""
     parsed = ParsedFile(str(path), [])
-    for row in read_csv(path, NETWORK_SPEC, parsed, problems):
-        code = row.text("code", DEVICE_LEN["code"], required=True)
-        kind = row.choice("kind", DeviceKind, required=True)
-        lon, lat = row.position()
-        device = DeviceIn(
-            line=row.line,
-            ok=True,
-            lon=lon,
-            lat=lat,
-            district_code=row.text("district_code", DISTRICT_LEN["code"]),
-            code=code,
-            kind=kind,
-            # Length is checked against the code column: a longer parent can never match.
-            parent_code=row.text("parent_code", DEVICE_LEN["code"]),
-            name=row.text("name", DEVICE_LEN["name"], required=True),
-            telemetered=row.flag("telemetered"),
-            normal_state=row.choice("normal_state", SwitchState) or SwitchState.CLOSED,
-            rating_kva=row.number("rating_kva", positive=True, high=1e6),
-        )
-        device.ok = row.ok
-        if code is not None:
-            parsed.claimed.add(code)
+    gis = gis_read.is_gis(path)
+    conductors: list[Row] = []
+    if gis:
+        layers = gis_read.open_layers(path, "network", crs, problems)
+        if layers is None:
+            parsed.readable = False
+            return parsed
+        parsed.label = layers.points.label
+        parsed.unit = "feature"
+        parsed.source_crs = layers.points.source.label if layers.points.source else None
+        parsed.columns = gis_read.check_attributes(layers.points, DEVICE_ATTRIBUTES, problems)
+        if not _has_attributes(parsed, ("code", "kind", "name"), problems):
+            return parsed
+        for line in layers.lines:
+            gis_read.check_attributes(line, CONDUCTOR_ATTRIBUTES, problems)
+            conductors.extend(gis_read.line_rows(line, CONDUCTOR_ATTRIBUTES, problems))
+        rows: Iterable[Row] = gis_read.point_rows(layers.points, DEVICE_ATTRIBUTES, problems)
+    else:
+        rows = read_csv(path, NETWORK_SPEC, parsed, problems)
+    form: str | None = None
+    for row in rows:
+        if form is None:
+            form = _network_form(parsed, problems, has_conductors=bool(conductors))
+            if not form:
+                break
+        device = _device(row, form, projected=_projected(parsed, crs, gis))
+        if device.code is not None:
+            parsed.claimed.add(device.code)
         parsed.rows.append(device)
+    if form is None:
+        form = _network_form(parsed, problems, has_conductors=bool(conductors)) if parsed.readable else "tree"
+    parsed.form = form or "tree"
+    if not form:
+        parsed.readable = False
+        return parsed
+    if not gis:
+        _reproject_csv(parsed, crs, problems)
+    if conductors:
+        parsed.conductors_joined = join_conductors(parsed, conductors, problems)
     _duplicates(parsed, "code", "code", "device code", problems)
     return parsed
 
 
-def parse_customers(path: Path, problems: ProblemLog) -> ParsedFile:
-    parsed = ParsedFile(str(path), [])
-    for row in read_csv(path, CUSTOMERS_SPEC, parsed, problems):
-        lon, lat = row.position()
-        kind = row.choice("kind", CustomerKind) or CustomerKind.RESIDENTIAL
-        importance = row.choice("importance", ImportanceGrade) or ImportanceGrade.NONE
-        weight = row.number("priority_weight", positive=True, high=1000.0)
-        if weight is None:
-            weight = DEFAULT_PRIORITY_WEIGHT[importance]
-            if kind == CustomerKind.LIFE_SUPPORT:
-                weight = max(weight, LIFE_SUPPORT_MIN_WEIGHT)
-        customer = CustomerIn(
-            line=row.line,
-            ok=True,
-            lon=lon,
-            lat=lat,
-            district_code=row.text("district_code", DISTRICT_LEN["code"]),
-            account_no=row.text("account_no", CUSTOMER_LEN["account_no"], required=True),
-            name=row.text("name", CUSTOMER_LEN["name"], required=True),
-            phone=row.phone("phone", CUSTOMER_LEN["phone"]),
-            address=row.text("address", CUSTOMER_LEN["address"]),
-            transformer_code=row.text("transformer_code", DEVICE_LEN["code"], required=True),
-            kind=kind,
-            importance=importance,
-            backup_hours=row.number("backup_hours", low=0.0, high=10_000.0),
-            priority_weight=weight,
-            contact_name=row.text("contact_name", CUSTOMER_LEN["contact_name"]),
-            contact_phone=row.phone("contact_phone", CUSTOMER_LEN["contact_phone"]),
+def _has_attributes(parsed: ParsedFile, required: Iterable[str], problems: ProblemLog) -> bool:
+    """Whether a GIS layer has every required attribute; reports each one missing."""
+    missing = [c for c in required if c not in parsed.columns]
+    for column in missing:
+        problems.add(parsed.label, None, column, "required attribute is missing")
+    parsed.readable = not missing
+    return not missing
+
+
+def _projected(parsed: ParsedFile, crs: SourceCrs | None, gis: bool) -> bool:
+    """Whether a CSV's positions are read as plain numbers and reprojected after: x/y columns,
+    or lon/lat with a geographic --crs (degrees of another datum, such as CGCS2000). Lon/lat
+    columns are degrees: beside a projected --crs (meant for x/y files) they stay WGS84."""
+    if gis:
+        return False
+    return "x" in parsed.columns or (crs is not None and crs.crs.is_geographic and not crs.is_wgs84)
+
+
+def _network_form(parsed: ParsedFile, problems: ProblemLog, *, has_conductors: bool) -> str:
+    """ "tree" or "nodes" from the columns given; "" after reporting a file giving both or neither."""
+    columns = parsed.columns
+    tree = "parent_code" in columns
+    nodes = [c for c in ("from_node", "to_node") if c in columns]
+    line = 1 if parsed.unit == "line" else None  # a CSV header, or a whole GIS layer
+    if tree and nodes:
+        problems.add(
+            parsed.label,
+            line,
+            nodes[0],
+            "give either parent_code (a tree) or from_node and to_node (nodes), not both",
         )
-        customer.ok = row.ok
-        parsed.rows.append(customer)
+        return ""
+    if tree and has_conductors:
+        problems.add(
+            parsed.label, line, "parent_code", "conductors join nodes: give devices from_node and to_node"
+        )
+        return ""
+    if tree:
+        return "tree"
+    if len(nodes) == 2:
+        return "nodes"
+    missing = "to_node" if nodes == ["from_node"] else "from_node" if nodes else "parent_code"
+    problems.add(
+        parsed.label,
+        line,
+        missing,
+        "required column is missing (give parent_code, or from_node and to_node)",
+    )
+    return ""
+
+
+def _device(row: Row, form: str, *, projected: bool) -> DeviceIn:
+    code = row.text("code", DEVICE_LEN["code"], required=True)
+    kind = row.choice("kind", DeviceKind, required=True)
+    lon, lat = row.position(projected)
+    device = DeviceIn(
+        line=row.line,
+        ok=True,
+        lon=lon,
+        lat=lat,
+        district_code=row.text("district_code", DISTRICT_LEN["code"]),
+        code=code,
+        kind=kind,
+        # Length is checked against the code column: a longer parent can never match.
+        parent_code=row.text("parent_code", DEVICE_LEN["code"]),
+        from_node=row.text("from_node", DEVICE_LEN["from_node"]),
+        to_node=row.text("to_node", DEVICE_LEN["to_node"]),
+        name=row.text("name", DEVICE_LEN["name"], required=True),
+        telemetered=row.flag("telemetered"),
+        normal_state=row.choice("normal_state", SwitchState) or SwitchState.CLOSED,
+        rating_kva=row.number("rating_kva", positive=True, high=1e6),
+    )
+    if form == "nodes" and kind is not None:
+        # A source feeds its to_node; a service transformer ends the network at its from_node.
+        if device.from_node is None and kind not in SOURCE_KINDS:
+            row.fail("from_node", f"required for a {kind} (only substations and feeder breakers are sources)")
+        if device.to_node is None and kind != DeviceKind.TRANSFORMER:
+            row.fail("to_node", f"required for a {kind}")
+        if device.from_node is not None and device.from_node == device.to_node:
+            row.fail("to_node", f"the same node as from_node ({device.from_node!r})")
+    device.ok = row.ok
+    return device
+
+
+def _reproject_csv(parsed: ParsedFile, crs: SourceCrs | None, problems: ProblemLog) -> None:
+    """Positions given in --crs (lon/lat of another datum, or x/y) as WGS84 longitude/latitude."""
+    if not _projected(parsed, crs, gis=False):
+        return
+    columns = "x/y" if "x" in parsed.columns else "lon/lat"
+    if crs is None:
+        problems.add(
+            parsed.label,
+            1,
+            "x",
+            "x/y columns need the coordinate system they are in: give --crs, e.g. EPSG:4527",
+        )
+        for row in parsed.rows:
+            row.ok = False
+        return
+    parsed.source_crs = crs.label
+    rows = [r for r in parsed.rows if r.lon is not None and r.lat is not None]
+    lons, lats = gis_read.to_wgs84([r.lon for r in rows], [r.lat for r in rows], crs)
+    for row, lon, lat in zip(rows, lons.tolist(), lats.tolist(), strict=True):
+        if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+            problems.add(
+                parsed.label,
+                row.line,
+                columns,
+                f"({row.lon}, {row.lat}) cannot be placed: not a position in {crs.label}",
+            )
+            row.ok = False
+            row.lon = row.lat = None
+            continue
+        # A tenth of a millimetre: the same point gives the same degrees on every import.
+        row.lon, row.lat = round(lon, 9), round(lat, 9)
+
+
+def join_conductors(parsed: ParsedFile, conductors: list[Row], problems: ProblemLog) -> int:
+    """Join the nodes at both ends of each conductor into one electrical node (a conductor is a
+    closed connection), renaming every device's nodes to their node's name: the first in sort
+    order of the names joined, so the same drawing always gives the same names. Returns how
+    many conductors were joined."""
+    parent: dict[str, str] = {}
+
+    def find(node: str) -> str:
+        root = node
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while node != root:  # path compression: a long line of spans stays fast
+            parent[node], node = root, parent[node]
+        return root
+
+    joined = 0
+    for row in conductors:
+        ends = [row.text(c, DEVICE_LEN["from_node"], required=True) for c in ("from_node", "to_node")]
+        if ends[0] is None or ends[1] is None:
+            continue
+        a, b = find(ends[0]), find(ends[1])
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+        joined += 1
+    for device in parsed.rows:
+        if device.from_node is not None:
+            device.from_node = find(device.from_node)
+        if device.to_node is not None:
+            device.to_node = find(device.to_node)
+            if device.from_node == device.to_node:
+                # A conductor from a device's one side to its other bypasses it.
+                problems.add(
+                    parsed.label,
+                    device.line,
+                    "to_node",
+                    f"conductors join this {device.kind}'s two sides into one node ({device.to_node!r})",
+                    "feature",
+                )
+                device.ok = False
+    return joined
+
+
+def parse_customers(path: Path, problems: ProblemLog, crs: SourceCrs | None = None) -> ParsedFile:
+    """The customers file (CSV, or a GIS file's layer of customers)."""
+    parsed = ParsedFile(str(path), [])
+    gis = gis_read.is_gis(path)
+    rows: Iterable[Row]
+    if gis:
+        layers = gis_read.open_layers(path, "customers", crs, problems)
+        if layers is None:
+            parsed.readable = False
+            return parsed
+        parsed.label = layers.points.label
+        parsed.unit = "feature"
+        parsed.source_crs = layers.points.source.label if layers.points.source else None
+        parsed.columns = gis_read.check_attributes(layers.points, CUSTOMER_ATTRIBUTES, problems)
+        if not _has_attributes(parsed, CUSTOMER_ATTRIBUTES[:5], problems):
+            return parsed
+        rows = gis_read.point_rows(layers.points, CUSTOMER_ATTRIBUTES, problems)
+    else:
+        rows = read_csv(path, CUSTOMERS_SPEC, parsed, problems)
+    for row in rows:
+        parsed.rows.append(_customer(row, projected=_projected(parsed, crs, gis)))
+    if not gis:
+        _reproject_csv(parsed, crs, problems)
     _duplicates(parsed, "account_no", "account_no", "account number", problems)
     return parsed
 
 
-def parse_crews(path: Path, problems: ProblemLog) -> ParsedFile:
+def _customer(row: Row, *, projected: bool) -> CustomerIn:
+    lon, lat = row.position(projected)
+    kind = row.choice("kind", CustomerKind) or CustomerKind.RESIDENTIAL
+    importance = row.choice("importance", ImportanceGrade) or ImportanceGrade.NONE
+    weight = row.number("priority_weight", positive=True, high=1000.0)
+    if weight is None:
+        weight = DEFAULT_PRIORITY_WEIGHT[importance]
+        if kind == CustomerKind.LIFE_SUPPORT:
+            weight = max(weight, LIFE_SUPPORT_MIN_WEIGHT)
+    customer = CustomerIn(
+        line=row.line,
+        ok=True,
+        lon=lon,
+        lat=lat,
+        district_code=row.text("district_code", DISTRICT_LEN["code"]),
+        account_no=row.text("account_no", CUSTOMER_LEN["account_no"], required=True),
+        name=row.text("name", CUSTOMER_LEN["name"], required=True),
+        phone=row.phone("phone", CUSTOMER_LEN["phone"]),
+        address=row.text("address", CUSTOMER_LEN["address"]),
+        transformer_code=row.text("transformer_code", DEVICE_LEN["code"], required=True),
+        kind=kind,
+        importance=importance,
+        backup_hours=row.number("backup_hours", low=0.0, high=10_000.0),
+        priority_weight=weight,
+        contact_name=row.text("contact_name", CUSTOMER_LEN["contact_name"]),
+        contact_phone=row.phone("contact_phone", CUSTOMER_LEN["contact_phone"]),
+    )
+    customer.ok = row.ok
+    return customer
+
+
+def parse_crews(path: Path, problems: ProblemLog, crs: SourceCrs | None = None) -> ParsedFile:
     parsed = ParsedFile(str(path), [])
     for row in read_csv(path, CREWS_SPEC, parsed, problems):
-        lon, lat = row.position()
+        lon, lat = row.position(_projected(parsed, crs, gis=False))
         crew = CrewIn(
             line=row.line,
             ok=True,
@@ -268,6 +503,7 @@ def parse_crews(path: Path, problems: ProblemLog) -> ParsedFile:
         )
         crew.ok = row.ok
         parsed.rows.append(crew)
+    _reproject_csv(parsed, crs, problems)
     _duplicates(parsed, "code", "code", "crew code", problems)
     return parsed
 

@@ -45,6 +45,8 @@ _TRUE = frozenset({"true", "t", "yes", "y", "1", "是"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "否"})
 
 E = TypeVar("E", bound=StrEnum)
+# Between a file's name and a layer's in the place of a problem: "net.gpkg (layer devices)".
+LAYER_MARK = " (layer "
 
 
 class ProblemLog:
@@ -67,20 +69,33 @@ class ProblemLog:
         else:
             self.omitted += 1
 
-    def add_once(self, file: str, line: int | None, column: str, reason: str) -> None:
-        if Problem.in_file(file, line, column, reason) not in self.kept:
-            self.add(file, line, column, reason)
+    def add_once(
+        self,
+        file: str,
+        line: int | None,
+        column: str,
+        reason: str,
+        unit: Literal["line", "feature"] = "line",
+    ) -> None:
+        if Problem.in_file(file, line, column, reason, unit) not in self.kept:
+            self.add(file, line, column, reason, unit)
 
     def __bool__(self) -> bool:
         return bool(self.kept) or self.omitted > 0
 
     def sorted(self, file_order: Sequence[str]) -> list[Problem]:
         rank = {name: i for i, name in enumerate(file_order)}
+
+        def file_rank(label: str) -> tuple[int, str]:
+            # A GIS layer is named "file (layer x)": it sorts with its file, layers by name.
+            base, _, layer = label.partition(LAYER_MARK)
+            return rank.get(base, len(rank)), layer
+
         # Checks run file by file and then across files; sorting puts each file's problems in
         # line order, whole-file problems first.
         return sorted(
             self.kept,
-            key=lambda e: (rank.get(e.file or "", len(rank)), -1 if e.line is None else e.line),
+            key=lambda e: (*file_rank(e.file or ""), -1 if e.line is None else e.line),
         )
 
 
@@ -150,6 +165,16 @@ class ParsedFile:
     # False when the file as a whole could not be read: checks that depend on its rows are
     # skipped, since every reference to them would fail and bury the one message that matters.
     readable: bool = True
+    # How its rows are numbered: CSV lines, or a GIS layer's feature ids.
+    unit: Literal["line", "feature"] = "line"
+    # The network file's form: "tree" (parent_code) or "nodes" (from_node/to_node).
+    form: str = "tree"
+    # The columns the file's header named (CSV), or the attributes a GIS layer has.
+    columns: set[str] = field(default_factory=set)
+    # Conductors joined into electrical nodes (a GIS line layer), and the coordinate system the
+    # positions were given in when it was not WGS84 longitude/latitude.
+    conductors_joined: int = 0
+    source_crs: str | None = None
 
 
 @dataclass(frozen=True)
@@ -157,20 +182,33 @@ class CsvSpec:
     kind: str
     required: tuple[str, ...]
     optional: tuple[str, ...]
+    # Required columns that another group of columns may stand in for: (("lon", "lat"), ("x",
+    # "y")) lets a file give x/y (in a projected coordinate system) instead of lon/lat.
+    instead: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
 
 class Row:
     """One CSV row and typed access to its values; each bad value is reported where it was found."""
 
-    def __init__(self, file: str, line: int, values: dict[str, str], problems: ProblemLog) -> None:
+    def __init__(
+        self,
+        file: str,
+        line: int,
+        values: dict[str, str],
+        problems: ProblemLog,
+        unit: Literal["line", "feature"] = "line",
+    ) -> None:
         self.file = file
         self.line = line
         self.values = values
         self.problems = problems
+        self.unit: Literal["line", "feature"] = unit
         self.ok = True
+        # A GIS feature whose geometry was already reported: its position is not asked for again.
+        self.position_reported = False
 
     def fail(self, column: str, reason: str) -> None:
-        self.problems.add(self.file, self.line, column, reason)
+        self.problems.add(self.file, self.line, column, reason, self.unit)
         self.ok = False
 
     def text(self, column: str, max_len: int, *, required: bool = False) -> str | None:
@@ -277,7 +315,14 @@ class Row:
             return None
         return value
 
-    def position(self) -> tuple[float | None, float | None]:
+    def position(self, projected: bool = False) -> tuple[float | None, float | None]:
+        """Longitude and latitude in degrees; with `projected`, the x and y (or lon and lat) as
+        given, checked only as numbers: they are range-checked once reprojected to WGS84."""
+        if self.position_reported:
+            return None, None
+        if projected:
+            x, y = ("x", "y") if "x" in self.values else ("lon", "lat")
+            return self.number(x, required=True), self.number(y, required=True)
         return (
             self.number("lon", required=True, low=-180.0, high=180.0),
             self.number("lat", required=True, low=-90.0, high=90.0),
@@ -311,6 +356,7 @@ def read_csv(path: Path, spec: CsvSpec, parsed: ParsedFile, problems: ProblemLog
         if not _check_header(label, header.end, header.values, names, spec, problems):
             parsed.readable = False
             return
+        parsed.columns = set(names)
         known = set(spec.required) | set(spec.optional)
         for record in records:
             if record.blank:
@@ -351,6 +397,14 @@ def _check_header(
             problems.add(label, line, name, f"unknown column (known columns: {', '.join(known)})")
         seen.add(name)
     missing = [name for name in spec.required if name not in seen]
+    if spec.instead is not None:
+        usual, other = spec.instead
+        given = [name for name in other if name in seen]
+        if given and any(name in seen for name in usual):
+            problems.add(label, line, given[0], f"give {'/'.join(usual)} or {'/'.join(other)}, not both")
+            return False
+        if given:
+            missing = [name for name in missing if name not in usual] + [n for n in other if n not in seen]
     for name in missing:
         problems.add(label, line, name, f"required column is missing (the header is: {shown})")
     return not missing

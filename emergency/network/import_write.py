@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from emergency.core.clock import Clock
 from emergency.core.models import TELEMETERED_KINDS, CrewStatus, DeviceKind
+from emergency.network import import_trace
 from emergency.network.import_check import (
     CREWS,
     CUSTOMERS,
@@ -40,6 +41,8 @@ from emergency.network.import_check import (
 from emergency.network.import_files import ParsedFile, ProblemLog
 from emergency.network.model import RadialNetwork
 
+# How a file already in WGS84 longitude/latitude names its coordinate system.
+WGS84_LABEL = "EPSG:4326 "
 BUSY_CREW_STATUSES = frozenset({CrewStatus.DISPATCHED, CrewStatus.EN_ROUTE, CrewStatus.ON_SITE})
 
 
@@ -73,12 +76,21 @@ class ImportSummary:
     customers: ImportCounts
     crews: ImportCounts
     depots: ImportCounts
+    # The coordinate system(s) positions were given in, when not WGS84 lon/lat, and how many
+    # conductors of a GIS line layer were joined into nodes.
+    source_crs: str | None = None
+    conductors_joined: int = 0
 
-    def to_dict(self) -> dict[str, dict[str, int]]:
-        return {
+    def to_dict(self) -> dict[str, Any]:
+        counts: dict[str, Any] = {
             kind: {"inserted": c.inserted, "updated": c.updated, "unchanged": c.unchanged}
             for kind, c in self._kinds()
         }
+        if self.source_crs is not None:
+            counts["source_crs"] = self.source_crs
+        if self.conductors_joined:
+            counts["conductors_joined"] = self.conductors_joined
+        return counts
 
     def _kinds(self) -> list[tuple[str, ImportCounts]]:
         return [
@@ -90,7 +102,14 @@ class ImportSummary:
         ]
 
     def __str__(self) -> str:
-        return "imported " + "; ".join(counts.describe(kind) for kind, counts in self._kinds())
+        text = "imported " + "; ".join(counts.describe(kind) for kind, counts in self._kinds())
+        if self.conductors_joined:
+            text += f"; {self.conductors_joined} conductors joined into nodes"
+        if self.source_crs is not None and self.source_crs.startswith(WGS84_LABEL):
+            text += f"; positions in {self.source_crs}"
+        elif self.source_crs is not None:
+            text += f"; positions reprojected from {self.source_crs} to WGS84"
+        return text
 
 
 @dataclass
@@ -143,6 +162,32 @@ class ImportPlan:
     customers: list[CustomerIn]
     crews: list[CrewIn]
     new_depots: dict[str, tuple[str, CrewIn]]
+    conductors_joined: int = 0
+    source_crs: str | None = None
+
+
+def _source_crs(files: ImportFiles) -> str | None:
+    """The coordinate systems positions were given in, when not WGS84 longitude/latitude."""
+    named = [p.source_crs for p in (files.network, files.customers, files.crews) if p and p.source_crs]
+    return ", ".join(dict.fromkeys(named)) or None
+
+
+def _connect(
+    parsed: ParsedFile, stored: StoredTerritory, problems: ProblemLog
+) -> dict[str, tuple[str | None, str | None]] | None:
+    """Every device's nodes and its place in the supply traced from the sources.
+
+    A tree file passes the radial checks first (their messages name the parent to fix); its
+    nodes are then derived, and both forms are traced the same way.
+    """
+    if parsed.form == "tree" and _check_network(parsed, stored, problems) is None:
+        return None
+    if not parsed.readable or not all(d.ok for d in parsed.rows):
+        return None
+    nodes = import_trace.stored_nodes(stored.devices, stored.device_code)
+    if parsed.form == "tree":
+        import_trace.tree_nodes(parsed, nodes)
+    return import_trace.trace_import(parsed, stored.devices, nodes, problems)
 
 
 def reconcile(files: ImportFiles, stored: StoredTerritory, problems: ProblemLog) -> ImportPlan | None:
@@ -179,7 +224,7 @@ def reconcile(files: ImportFiles, stored: StoredTerritory, problems: ProblemLog)
         if parsed is not None:
             _place(parsed, territory, defined, problems, report=districts_usable)
 
-    links = _check_network(files.network, stored, problems)
+    links = _connect(files.network, stored, problems)
     _check_customers(files, stored, problems)
     new_depots = _check_crews(files.crews, stored, problems) if files.crews else {}
     if problems or links is None:
@@ -188,6 +233,8 @@ def reconcile(files: ImportFiles, stored: StoredTerritory, problems: ProblemLog)
         districts=district_rows,
         devices=files.network.rows,
         links=links,
+        conductors_joined=files.network.conductors_joined,
+        source_crs=_source_crs(files),
         customers=files.customers.rows,
         crews=files.crews.rows if files.crews else [],
         new_depots=new_depots,
@@ -212,6 +259,7 @@ def _place(
                     row.line,
                     "lon/lat",
                     f"({row.lon}, {row.lat}) is outside every district of the territory{hint}",
+                    parsed.unit,
                 )
             row.ok = False
             continue
@@ -228,6 +276,7 @@ def _place(
                 row.line,
                 "district_code",
                 f"district {row.district_code!r} is not defined (not in the districts file or the database)",
+                parsed.unit,
             )
             row.ok = False
         else:
@@ -275,7 +324,7 @@ def _check_network(
         if parent == -2:
             reason = f"parent {parent_code!r} is not a device in the network file or the database (orphan)"
         if row is not None:
-            problems.add(parsed.label, row.line, "parent_code", reason)
+            problems.add(parsed.label, row.line, "parent_code", reason, parsed.unit)
             continue
         # A stored device broken by an imported row: report it on that row, the one to fix (its
         # parent for a wrong kind; for a cycle, the first imported device up the loop).
@@ -288,6 +337,7 @@ def _check_network(
                 culprit.line,
                 "kind" if changed_kind else "parent_code",
                 f"stored device {problem.subject}: {reason}",
+                parsed.unit,
             )
         else:
             problems.add_once(parsed.label, None, "", f"stored device {problem.subject}: {reason}")
@@ -347,11 +397,16 @@ def _check_customers(files: ImportFiles, stored: StoredTerritory, problems: Prob
                 customer.line,
                 "transformer_code",
                 f"no device {code!r} in the network file or the database",
+                files.customers.unit,
             )
             customer.ok = False
         elif kinds[code] is not None and kinds[code] != DeviceKind.TRANSFORMER:
             problems.add(
-                label, customer.line, "transformer_code", f"{code!r} is a {kinds[code]}, not a transformer"
+                label,
+                customer.line,
+                "transformer_code",
+                f"{code!r} is a {kinds[code]}, not a transformer",
+                files.customers.unit,
             )
             customer.ok = False
     # A stored transformer the network file turns into another kind must not strand the stored
@@ -377,6 +432,7 @@ def _check_customers(files: ImportFiles, stored: StoredTerritory, problems: Prob
                 "kind",
                 f"{count} stored customers are supplied by this transformer; keep kind transformer "
                 "or move them to another transformer in the customers file",
+                files.network.unit,
             )
 
 
@@ -481,6 +537,8 @@ def write_plan(session: Session, clock: Clock, plan: ImportPlan, stored: StoredT
         customers=customer_counts,
         crews=crew_counts,
         depots=depot_counts,
+        source_crs=plan.source_crs,
+        conductors_joined=plan.conductors_joined,
     )
 
 
@@ -519,6 +577,8 @@ def _device_values(device: DeviceIn, district_ids: dict[str, int]) -> dict[str, 
         "telemetered": telemetered,
         "normal_state": device.normal_state,
         "rating_kva": device.rating_kva,
+        "from_node": device.from_node,
+        "to_node": device.to_node,
     }
 
 

@@ -23,6 +23,7 @@ from emergency.core.clock import Clock
 from emergency.core.errors import Conflict, InvalidInput, Problem
 from emergency.core.models import Role
 from emergency.core.settings import bump_territory_revision, get_setting
+from emergency.network.gis_read import parse_crs
 from emergency.network.import_check import (
     ImportFiles,
     parse_crews,
@@ -30,7 +31,7 @@ from emergency.network.import_check import (
     parse_districts,
     parse_network,
 )
-from emergency.network.import_files import ProblemLog
+from emergency.network.import_files import ParsedFile, ProblemLog
 from emergency.network.import_write import (
     ImportCounts,
     ImportSummary,
@@ -38,6 +39,7 @@ from emergency.network.import_write import (
     reconcile,
     write_plan,
 )
+from emergency.network.trace import retrace
 
 __all__ = [
     "IMPORT_ROLES",
@@ -50,6 +52,8 @@ __all__ = [
 ]
 
 IMPORT_ROLES = (Role.ADMIN,)
+# Where a problem with the --crs option is reported (it is no file).
+CRS_OPTION = "--crs"
 # Problems listed by str(ImportRejected); the exception's `errors` holds all that were kept.
 MAX_ERRORS_SHOWN = 50
 
@@ -80,21 +84,51 @@ class TerritoryRead:
     files: ImportFiles
     problems: ProblemLog
     paths: list[Path]
+    # False when the files were not read at all (a wrong --crs): nothing to check them against.
+    read: bool = True
 
 
 def read_territory(
-    *, network: Path, customers: Path, crews: Path | None = None, districts: Path | None = None
+    *,
+    network: Path,
+    customers: Path,
+    crews: Path | None = None,
+    districts: Path | None = None,
+    crs: str | None = None,
 ) -> TerritoryRead:
-    """Read and check every file on its own; needs no database (and so holds no lock)."""
+    """Read and check every file on its own; needs no database (and so holds no lock).
+
+    `crs` names the coordinate system of files that state none (CSV, a Shapefile without .prj);
+    positions are reprojected to WGS84. A name pyproj does not know refuses the import.
+    """
     paths = [Path(p) for p in (districts, network, customers, crews) if p is not None]
     problems = ProblemLog()
+    source = None
+    if crs is not None:
+        try:
+            source = parse_crs(crs)
+        except ValueError as exc:
+            problems.add(CRS_OPTION, None, "", str(exc))
+            return TerritoryRead(
+                _unread(network, customers), problems, [*paths, Path(CRS_OPTION)], read=False
+            )
     files = ImportFiles(
         districts=parse_districts(Path(districts), problems) if districts is not None else None,
-        network=parse_network(Path(network), problems),
-        customers=parse_customers(Path(customers), problems),
-        crews=parse_crews(Path(crews), problems) if crews is not None else None,
+        network=parse_network(Path(network), problems, source),
+        customers=parse_customers(Path(customers), problems, source),
+        crews=parse_crews(Path(crews), problems, source) if crews is not None else None,
     )
     return TerritoryRead(files, problems, paths)
+
+
+def _unread(network: Path, customers: Path) -> ImportFiles:
+    """No file read: the --crs option they would be read with is wrong."""
+    return ImportFiles(
+        districts=None,
+        network=ParsedFile(str(network), [], readable=False),
+        customers=ParsedFile(str(customers), [], readable=False),
+        crews=None,
+    )
 
 
 def store_territory(session: Session, clock: Clock, actor: Actor, read: TerritoryRead) -> ImportSummary:
@@ -107,12 +141,17 @@ def store_territory(session: Session, clock: Clock, actor: Actor, read: Territor
         # A utility's customers mixed into invented ones would be neither demo nor real.
         raise Conflict("this database holds the demo territory; import into a new database")
     problems = read.problems
+    if not read.read:
+        raise ImportRejected(problems.sorted([str(p) for p in read.paths]), problems.omitted)
     stored = StoredTerritory.load(session)
     plan = reconcile(read.files, stored, problems)
     if problems or plan is None:
         raise ImportRejected(problems.sorted([str(p) for p in read.paths]), problems.omitted)
     summary = write_plan(session, clock, plan, stored)
     bump_territory_revision(session, clock, actor.username)
+    # The plan placed devices by the normal states; a switch operated now (SCADA, switching)
+    # keeps the supply where it is until it is switched back.
+    retrace(session, clock, actor.username)
     audit.record(
         session,
         clock,

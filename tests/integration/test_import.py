@@ -320,17 +320,28 @@ def test_an_orphan_device_is_refused(sqlite_database: Database, clock: FakeClock
 def test_a_device_under_the_wrong_kind_of_parent_is_refused(
     sqlite_database: Database, clock: FakeClock, files: Files
 ) -> None:
-    breaker = edit(files["network"], "F02", parent_code="R01")
+    # A switch may sit anywhere a real feeder has one (a recloser below a fuse is not reported);
+    # nothing hangs from a service transformer, and a substation heads the network.
+    edit(files["network"], "R03", parent_code="FU04")
+    substation = add_row(
+        files["network"],
+        code="SS-2",
+        kind="substation",
+        parent_code="R01",
+        name="x",
+        lon="110.35",
+        lat="20.035",
+    )
     transformer = edit(files["network"], "T03", parent_code="T02")
 
     errors = refused(sqlite_database, clock, files)
 
     network = str(files["network"])
     assert errors == [
-        Problem.in_file(network, breaker, "parent_code", "a breaker cannot hang from a recloser (R01)"),
         Problem.in_file(
             network, transformer, "parent_code", "a transformer cannot hang from a transformer (T02)"
         ),
+        Problem.in_file(network, substation, "parent_code", "a substation cannot hang from a recloser (R01)"),
     ]
 
 
@@ -449,7 +460,7 @@ def test_bad_numbers_in_every_file_are_all_reported(
 
 
 def test_unknown_enum_values_are_refused(sqlite_database: Database, clock: FakeClock, files: Files) -> None:
-    device = edit(files["network"], "FU02", kind="switch")
+    device = edit(files["network"], "FU02", kind="cutout")
     customer = edit(files["customers"], "0100000001", importance="grade3")
 
     errors = refused(sqlite_database, clock, files)
@@ -460,7 +471,8 @@ def test_unknown_enum_values_are_refused(sqlite_database: Database, clock: FakeC
             str(files["network"]),
             device,
             "kind",
-            "unknown value 'switch' (allowed: substation, breaker, recloser, fuse, transformer)",
+            "unknown value 'cutout' (allowed: substation, breaker, recloser, sectionaliser, switch, "
+            "disconnector, fuse, transformer)",
         ),
         Problem.in_file(
             str(files["customers"]),

@@ -24,6 +24,7 @@ class ImportTerritory:
     customers: Path
     crews: Path | None = None
     districts: Path | None = None
+    crs: str | None = None  # the coordinate system of files that state none (--crs)
 
 
 @handles(ImportTerritory)
@@ -33,7 +34,7 @@ def import_territory(ctx: Context, cmd: ImportTerritory) -> ImportSummary:
     # customers needs no lock. The role is checked before anything is read.
     ctx.actor.require(*importer.IMPORT_ROLES)
     read = importer.read_territory(
-        network=cmd.network, customers=cmd.customers, crews=cmd.crews, districts=cmd.districts
+        network=cmd.network, customers=cmd.customers, crews=cmd.crews, districts=cmd.districts, crs=cmd.crs
     )
     with unit_of_work(ctx.db, ctx.actor, importer.IMPORT_ROLES) as session:
         return importer.store_territory(session, ctx.clock, ctx.actor, read)
