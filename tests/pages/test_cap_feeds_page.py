@@ -34,7 +34,9 @@ def test_a_draft_from_a_feed_is_announced_on_the_warnings_page_and_the_feed_show
     url, _ = territory_db
     db = get_database(url)
     with serve(Agency()) as agency:
-        agency.documents["/cap/TY-1.xml"] = Document(cap_alert("TY-1"))
+        # Sent a moment ago: the importer refuses an alert already expired.
+        sent = SYSTEM_CLOCK.now().replace(microsecond=0).isoformat()
+        agency.documents["/cap/TY-1.xml"] = Document(cap_alert("TY-1", sent=sent))
         entries = [("urn:TY-1", "2026-07-01T02:00:00Z", agency.url("/cap/TY-1.xml"))]
         agency.documents["/feed.atom"] = Document(atom_feed(entries))
         execute(

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -85,8 +86,12 @@ def cap_alert(
     polygon: str = INSIDE,
     headline: str = "Typhoon red warning for Lanhai",
     sender: str = "meteo@lanhai.example",
+    expires: str | None = None,
 ) -> bytes:
-    """A CAP 1.2 alert shaped like a provincial service's: English block, severity, a polygon."""
+    """A CAP 1.2 alert shaped like a provincial service's: English block, severity, a polygon.
+    It expires a day after it was sent unless `expires` says otherwise."""
+    if expires is None:
+        expires = (datetime.fromisoformat(sent) + timedelta(days=1)).isoformat()
     refs = f"<references>{references}</references>" if references else ""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <alert xmlns="{CAP_NS}">
@@ -105,7 +110,7 @@ def cap_alert(
     <severity>Extreme</severity>
     <certainty>Likely</certainty>
     <effective>{sent}</effective>
-    <expires>2026-07-02T10:00:00+08:00</expires>
+    <expires>{expires}</expires>
     <headline>{headline}</headline>
     <description>Gusts of force 12 are expected within 24 hours.</description>
     <area>
