@@ -29,6 +29,7 @@ from emergency.core.models import (
     SwitchState,
 )
 from emergency.core.vocabulary import SUPPLY_LOSS_KINDS
+from emergency.network.trace import current_state
 
 ACTIVE_COLUMNS = (
     "id",
@@ -50,6 +51,9 @@ ACTIVE_COLUMNS = (
     "etr_set_at",
     "customers_affected",
     "customers_restored",
+    # Set for a service outage (one customer's lone call on this transformer): analysis keeps
+    # those apart from the transformer's own outage (several may share one transformer).
+    "customer_id",
 )
 
 
@@ -189,3 +193,24 @@ def restored_devices_among(
             (json.dumps(device_ids), sqlite_utc_text(since), sqlite_utc_text(latest)),
         )
     ]
+
+
+def open_switches(session: Session, device_ids: list[int]) -> set[int]:
+    """Of these switches, the ids open now (SCADA's reading or the last switching step, whichever
+    is newer, else the normal state: `trace.current_state`). Trouble-call analysis never rolls a
+    prediction past one: what hangs below an open switch is out because it was opened."""
+    found: set[int] = set()
+    for start in range(0, len(device_ids), 900):
+        for device_id, normal, scada, scada_at, switched, switched_at in session.execute(
+            select(
+                Device.id,
+                Device.normal_state,
+                Device.scada_state,
+                Device.scada_state_at,
+                Device.switched_state,
+                Device.switched_at,
+            ).where(Device.id.in_(device_ids[start : start + 900]))
+        ):
+            if current_state(normal, scada, scada_at, switched, switched_at) == SwitchState.OPEN:
+                found.add(int(device_id))
+    return found
