@@ -318,11 +318,15 @@ class _Analysis:
                 "b_new_version": outage.version,
                 **{f"b_{name}": getattr(outage, name) for name in _ATTACH_COLUMNS},
             }
-            for outage in self.outage_at.values()
+            for outage in self._all_active()
             if isinstance(outage, _Active) and outage.attached() != outage.loaded
         ]
         if rows:
             self._update_versioned(_UPDATE_ATTACHED, rows)
+
+    def _all_active(self) -> list[AnyOutage]:
+        """Every active outage the batch holds: devices' and service outages."""
+        return [*self.outage_at.values(), *(s for at in self.services.values() for s in at.values())]
 
     def _write_merged_into(self) -> None:
         """Point every outage merged in this batch at the one that took it over, in one UPDATE.
