@@ -54,6 +54,7 @@ MICROSECOND = timedelta(microseconds=1)
 CLIP = 2**59
 URGENT_STOPPED = 2**61
 URGENT_NONE = 2**62
+NO_DEVICE = -1  # in no device's way up the network
 
 
 class BoardRow(NamedTuple):
@@ -267,9 +268,15 @@ def _priorities(
     )
     affected = np.array(columns[position["customers_affected"]], dtype=np.int64)
     restored = np.array(columns[position["customers_restored"]], dtype=np.int64)
-    users = ranking.important_users_out(
-        session, columns[position["device_id"]], first_report_us, importants, now
-    )
+    # A service outage cuts off its own customer only: no register user below its transformer is
+    # its (a device id no chain holds); its recorded `important_affected` names its customer's grade.
+    devices = [
+        NO_DEVICE if account is not None else device
+        for device, account in zip(
+            columns[position["device_id"]], columns[position["account_no"]], strict=True
+        )
+    ]
+    users = ranking.important_users_out(session, devices, first_report_us, importants, now)
     by_priority = ranking.rank(
         ranking.RankingInput(
             outage_ids=ids,

@@ -259,6 +259,7 @@ def test_the_figures_agree_with_the_board_for_a_service_outage(
     assert row.customers_out == figures.customers_out == 1
     assert figures.outages == 1
     assert row.important == {"grade2": 1} and row.important_total == figures.important_users_out == 1
+    assert row.priority is not None and row.priority.important_users == 1, "the ranking counts the same"
     assert [u.account_no for u in figures.important_users] == [territory.account_by_transformer["TX-4"][6]]
     assert figures.district(west).customers_out == 1 and figures.district(east).customers_out == 0
     assert row.district_id == west
