@@ -592,11 +592,12 @@ class _Analysis:
             outage.etr_at, outage.etr_source = latest.etr_at, latest.etr_source
             outage.etr_confidence, outage.etr_set_at = latest.etr_confidence, latest.etr_set_at
         absorbed_ids = [o.id for o in absorbed]
-        self._carry_breaches(absorbed_ids, outage)
         absorbed_set = set(absorbed_ids)
-        for report_id, (linked, status) in self.report_links.items():
-            if linked in absorbed_set:
-                self.report_links[report_id] = (outage.id, status)
+        if absorbed_set:  # most transformer predictions take over pending calls only
+            self._carry_breaches(absorbed_ids, outage)
+            for report_id, (linked, status) in self.report_links.items():
+                if linked in absorbed_set:
+                    self.report_links[report_id] = (outage.id, status)
         for old in absorbed:
             before = {"state": str(old.state)}
             old.state = OutageState.MERGED

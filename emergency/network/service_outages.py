@@ -10,11 +10,14 @@ with that customer's importance. Staff see whose supply it is by the account; th
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from emergency.core.bulk import driver_rows, on_sqlite
 from emergency.core.models import Customer, CustomerKind, ImportanceGrade
 
 # How much of an account number a label shows: enough for a dispatcher to match the caller.
@@ -40,24 +43,34 @@ def important_of(importance: str, kind: str) -> dict[str, int]:
     return found
 
 
+_SQLITE_FACTS = (
+    "SELECT id, district_id, importance, kind, priority_weight FROM customers"
+    " WHERE id IN (SELECT value FROM json_each(?))"
+)
+
+
 def customer_facts(session: Session, customer_ids: list[int]) -> dict[int, CustomerFacts]:
-    """The facts of the customers opening service outages in one batch: one query per 900."""
-    facts: dict[int, CustomerFacts] = {}
+    """The facts of the customers opening service outages in one batch: one query (on SQLite
+    straight through the driver, as analysis's other reads; elsewhere per 900 ids)."""
     ids = sorted(set(customer_ids))
-    for start in range(0, len(ids), 900):
-        for customer_id, district_id, importance, kind, weight in session.execute(
-            select(
-                Customer.id,
-                Customer.district_id,
-                Customer.importance,
-                Customer.kind,
-                Customer.priority_weight,
-            ).where(Customer.id.in_(ids[start : start + 900]))
-        ):
-            facts[int(customer_id)] = CustomerFacts(
-                district_id, float(weight if weight is not None else 1.0), important_of(importance, kind)
-            )
-    return facts
+    if not ids:
+        return {}
+    if on_sqlite(session):
+        rows: list[Any] = driver_rows(session, _SQLITE_FACTS, (json.dumps(ids),))
+    else:
+        facts = select(Customer.id, Customer.district_id, Customer.importance, Customer.kind)
+        facts = facts.add_columns(Customer.priority_weight)
+        rows = [
+            row
+            for start in range(0, len(ids), 900)
+            for row in session.execute(facts.where(Customer.id.in_(ids[start : start + 900])))
+        ]
+    return {
+        int(customer_id): CustomerFacts(
+            district_id, float(weight if weight is not None else 1.0), important_of(importance, kind)
+        )
+        for customer_id, district_id, importance, kind, weight in rows
+    }
 
 
 def account_tail(account_no: str | None) -> str | None:
