@@ -31,6 +31,7 @@ from emergency.core.models import (
     Device,
     DeviceKind,
     ImportanceGrade,
+    Notification,
     Outage,
     OutageState,
     Report,
@@ -44,11 +45,12 @@ from emergency.dispatch.sla import ClockState
 from emergency.network.model import build_network_model
 from emergency.network.trace import retrace
 from emergency.public.lookup import lookup_supply
+from emergency.public.notify import notify_outage_changes
 from emergency.public.snapshot import build_public_snapshot
 from emergency.reporting.outage_figures import figures_at
-from tests.support.app_context import context_of
+from tests.support.app_context import SHANGHAI, context_of
 from tests.support.commands import submit_reports
-from tests.support.dispatch_actions import dispatch_crew
+from tests.support.dispatch_actions import confirm_outage, dispatch_crew
 from tests.support.small_territory import SmallTerritory, build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")
@@ -268,6 +270,23 @@ def test_the_figures_agree_with_the_board_for_a_service_outage(
     detail = outage_detail(context_of(database, clock, DISPATCHER), row.outage_id)
     assert [u.account_no for u in detail.important_users] == [territory.account_by_transformer["TX-4"][6]]
     assert detail.service_account == territory.account_by_transformer["TX-4"][6]
+
+
+def test_a_confirmed_service_outage_tells_its_own_customer_only(
+    database: Database, clock: FakeClock, territory: SmallTerritory
+) -> None:
+    """The customer notifications go to who is out: one customer, not the transformer's ten."""
+    submit_reports(database, clock, HOTLINE, [call(territory, "TX-4", 3, clock)])
+    (service,) = outages(database)
+    confirm_outage(database, clock, DISPATCHER, service.id)
+    clock.advance(minutes=1)
+
+    notify_outage_changes(database, clock, tz=SHANGHAI)
+
+    with database.read() as session:
+        query = select(Notification.customer_id).where(Notification.subject_id == service.id)
+        told = session.scalars(query).all()
+    assert list(told) == [service.customer_id]
 
 
 def test_a_call_with_no_account_waits_on_its_transformer(
