@@ -172,6 +172,9 @@ class _Analysis:
                 select(Outage).where(
                     Outage.device_id.in_(ids[start : start + 900]),
                     Outage.state.in_([OutageState.RESTORED, OutageState.CLOSED]),
+                    # One customer's supply back says nothing about their neighbours': a call after
+                    # it opens a service outage again, not a nested outage of the transformer.
+                    Outage.customer_id.is_(None),
                     Outage.restored_at <= latest,
                     Outage.restored_at >= since,
                 )

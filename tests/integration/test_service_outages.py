@@ -50,7 +50,7 @@ from emergency.public.snapshot import build_public_snapshot
 from emergency.reporting.outage_figures import figures_at
 from tests.support.app_context import SHANGHAI, context_of
 from tests.support.commands import submit_reports
-from tests.support.dispatch_actions import confirm_outage, dispatch_crew
+from tests.support.dispatch_actions import confirm_outage, dispatch_crew, restore_outage
 from tests.support.small_territory import SmallTerritory, build_small_territory
 
 HOTLINE = Actor("hotline-gateway", "intake")
@@ -287,6 +287,24 @@ def test_a_confirmed_service_outage_tells_its_own_customer_only(
         query = select(Notification.customer_id).where(Notification.subject_id == service.id)
         told = session.scalars(query).all()
     assert list(told) == [service.customer_id]
+
+
+def test_a_neighbour_calling_after_a_service_restoration_opens_no_nested_transformer_outage(
+    database: Database, clock: FakeClock, territory: SmallTerritory
+) -> None:
+    submit_reports(database, clock, HOTLINE, [call(territory, "TX-4", 0, clock)])
+    (service,) = outages(database)
+    restore_outage(database, clock, DISPATCHER, service.id)
+    clock.advance(minutes=10)
+
+    submit_reports(database, clock, HOTLINE, [call(territory, "TX-4", 1, clock)])
+
+    restored, neighbour = outages(database)
+    assert restored.state == OutageState.RESTORED
+    assert (neighbour.customer_id, neighbour.nested) == (
+        customer_id(database, territory.account_by_transformer["TX-4"][1]),
+        False,
+    ), "the neighbour's own service outage, not the transformer nested in their neighbour's"
 
 
 def test_a_call_with_no_account_waits_on_its_transformer(
