@@ -57,6 +57,8 @@ from emergency.network.reads import (
 from emergency.network.service_outages import CustomerFacts, customer_facts
 
 TCA_ACTOR = "trouble-call analysis"
+# Where roll-up stops to weigh a prediction: a protective device, or a source (never predicted).
+_PREDICTED_OR_SOURCE = PROTECTIVE_KINDS | {DeviceKind.SUBSTATION}
 
 
 class IncomingReport(NamedTuple):
@@ -507,9 +509,9 @@ class _Analysis:
             if parent in seen:
                 continue
             seen.add(parent)
-            if parent in self.open_now:
-                continue
-            passes = self.net.kinds[parent] not in PROTECTIVE_KINDS | {DeviceKind.SUBSTATION}
+            if parent in self.open_now or self._telemetry_closed(parent):
+                continue  # switched out, or telemetry says the fault is below it
+            passes = self.net.kinds[parent] not in _PREDICTED_OR_SOURCE
             if (passes or self.roll_up_to(parent)) and self.net.parent[parent] >= 0:
                 heapq.heappush(queue, (negative_depth + 1, int(self.net.parent[parent])))
 
@@ -517,7 +519,7 @@ class _Analysis:
         """Predict `parent` out when enough below it is out at about the same time."""
         if self.net.kinds[parent] == DeviceKind.SUBSTATION:
             return False
-        if self.model.telemetered[parent] and self.switch_state.get(parent) == SwitchState.CLOSED:
+        if self._telemetry_closed(parent):
             return False  # telemetry says this switch is closed: the fault is below it
         if self.covering(parent) is not None:
             return False
@@ -539,6 +541,9 @@ class _Analysis:
             return False
         self.absorb_into_new(parent, below)
         return True
+
+    def _telemetry_closed(self, index: int) -> bool:
+        return bool(self.model.telemetered[index]) and self.switch_state.get(index) == SwitchState.CLOSED
 
     def _within_window(self, outages: list[AnyOutage]) -> list[AnyOutage]:
         if not outages:

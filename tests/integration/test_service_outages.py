@@ -420,6 +420,22 @@ def test_roll_up_stops_at_an_open_switch(
     assert active_devices(database) == {"TX-6", "TX-7"}
 
 
+def test_a_load_break_switch_telemetry_shows_closed_stops_the_roll_up_too(
+    database: Database, clock: FakeClock, territory: SmallTerritory
+) -> None:
+    ids = add_tie_section(database, clock, territory)
+    with database.write() as session:
+        session.execute(
+            update(Device)
+            .where(Device.id == ids["SW-1"])
+            .values(telemetered=True, scada_state=SwitchState.CLOSED, scada_state_at=clock.now())
+        )
+        bump_territory_revision(session, clock)  # telemetered is part of the network model
+    submit_reports(database, clock, HOTLINE, four_calls_beyond_sw1(territory, clock))
+    # Passed through, but not past what telemetry says is closed: the fault is below SW-1.
+    assert active_devices(database) == {"TX-6", "TX-7"}
+
+
 def test_back_fed_through_the_tie_the_calls_roll_up_on_the_other_feeder(
     database: Database, clock: FakeClock, territory: SmallTerritory
 ) -> None:
