@@ -318,6 +318,10 @@ def bench_intake(
         BenchRow(f"re-analyse after {batch:,} new reports (one more batch at the end)", last_batch_s, "s"),
         BenchRow("active outages after the burst", float(active or 0), "outages"),
         BenchRow("customers out after the burst", float(out_customers or 0), "customers"),
-        BenchRow("service outages opened by lone calls during the burst", float(services_opened), "outages"),
-        BenchRow("service outages still on their own after the burst", float(services_active), "outages"),
+        BenchRow(
+            "service outages opened by lone calls during the burst", float(services_opened), "service outages"
+        ),
+        BenchRow(
+            "service outages still on their own after the burst", float(services_active), "service outages"
+        ),
     ]
