@@ -287,6 +287,13 @@ def bench_intake(
                     Outage.state.in_(ACTIVE_OUTAGE_STATES)
                 )
             )
+            # Lone calls open service outages at once; most are rolled up as neighbours call.
+            services_opened, services_active = session.execute(
+                select(
+                    func.count(),
+                    func.count().filter(Outage.state.in_(ACTIVE_OUTAGE_STATES)),
+                ).where(Outage.customer_id.is_not(None))
+            ).one()
         print(f"intake: {analysis.summary()}", file=say)
         db.dispose()
 
@@ -311,4 +318,10 @@ def bench_intake(
         BenchRow(f"re-analyse after {batch:,} new reports (one more batch at the end)", last_batch_s, "s"),
         BenchRow("active outages after the burst", float(active or 0), "outages"),
         BenchRow("customers out after the burst", float(out_customers or 0), "customers"),
+        BenchRow(
+            "service outages opened by lone calls during the burst", float(services_opened), "service outages"
+        ),
+        BenchRow(
+            "service outages still on their own after the burst", float(services_active), "service outages"
+        ),
     ]

@@ -21,6 +21,7 @@ from streamlit_folium import st_folium
 from dashboard import maps, services, switching_panel
 from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
+from dashboard.outage_names import outage_name
 from dashboard.selection import id_at, table_key
 from emergency.app.bus import execute
 from emergency.app.commands.dispatch import (
@@ -137,7 +138,7 @@ def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[
                     clocks.text(r.clock("outage_dispatch")),
                     clocks.text(r.clock("outage_on_site")),
                     states.get(r.state) or t(f"state.{r.state}"),
-                    r.device_code,
+                    outage_name(r.device_code, r.service_account),
                     (r.district_zh if language == "zh" else r.district_en) or "—",
                     r.customers_out,
                     r.important_total,
@@ -181,7 +182,8 @@ def outage_columns(rows: list[BoardRow], language: str, tz: ZoneInfo) -> maps.Po
         "id": [r.outage_id for r in rows],
         "urgency": [r.urgency for r in rows],
         "state": [states.get(r.state) or t(f"state.{r.state}") for r in rows],
-        "device": [r.device_code for r in rows],
+        "device": [outage_name(r.device_code, r.service_account) for r in rows],
+        "service": [r.is_service for r in rows],
         "customers": [r.customers_out for r in rows],
         "important": [r.important_total for r in rows],
         "hazard": [r.hazard for r in rows],
@@ -308,7 +310,11 @@ def outage_picker(board: list[BoardRow], selected: int | None) -> int | None:
     made elsewhere (board, map) gives a fresh widget showing it."""
     ids = [r.outage_id for r in board]
     states = {state.value: t(f"state.{state.value}") for state in OutageState}
-    labels = {r.outage_id: f"{r.outage_id} · {r.device_code} · {states.get(r.state, r.state)}" for r in board}
+    labels = {
+        r.outage_id: f"{r.outage_id} · {outage_name(r.device_code, r.service_account)} · "
+        f"{states.get(r.state, r.state)}"
+        for r in board
+    }
     picked = st.selectbox(
         t("detail.choose"),
         ids,
@@ -439,7 +445,12 @@ def detail_panel(
     district = (detail.district_name_zh if language == "zh" else detail.district_name_en) or "—"
     # Device codes and district names come from the utility's import: text, never Markdown.
     st.subheader(
-        t("detail.title", id=o.id, device=plain(detail.device_code), kind=t(f"kind.{detail.device_kind}"))
+        t(
+            "detail.title",
+            id=o.id,
+            device=plain(outage_name(detail.device_code, detail.service_account)),
+            kind=t(f"kind.{detail.device_kind}"),
+        )
     )
     st.caption(
         t(

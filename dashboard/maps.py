@@ -31,6 +31,11 @@ URGENCY_COLOURS = {
     "done": "#7b61c4",  # no clock running: the crew is on site
 }
 HAZARD_OUTLINE = "#d7191c"
+# A service outage (one customer's lone call): a small point with a dotted violet ring, so a
+# dispatcher tells one customer from a transformer at a glance; hazard and important rings win.
+SERVICE_OUTLINE = "#6a3d9a"
+SERVICE_RADIUS = 4
+SERVICE_DASH = "2 2"
 CREW_COLOURS = {"available": "#27ae60", "off_duty": "#9e9e9e"}
 CREW_BUSY_COLOUR = "#1f5fbf"
 AREA_TYPE_FILL = {"urban": "#f4efe6", "rural": "#eef3e2", "remote": "#e6ece0"}
@@ -161,7 +166,8 @@ def outage_layer(
     outages: PointColumns, popup_fields: list[str], popup_labels: list[str]
 ) -> folium.FeatureGroup:
     """Outages sized by customers out and coloured by urgency; important users get a dark ring,
-    a hazard (wires down) a red dashed one. `outages` are columns (`PointLayer`) with at least
+    a hazard (wires down) a red dashed one, a service outage (an optional `service` column) is a
+    small point with a dotted violet ring. `outages` are columns (`PointLayer`) with at least
     `urgency`, `customers`, `important` and `hazard`."""
     group = folium.FeatureGroup(name="outages")
     PointLayer(outages, OUTAGE_STYLE_JS, popup_fields, popup_labels).add_to(group)
@@ -187,14 +193,15 @@ OUTAGE_RADIUS_MAX = 30
 # The browser styles each point from its properties: the same rules as `outage_radius` and the
 # colour tables above, sent once instead of once per feature.
 OUTAGE_STYLE_JS = f"""function (p) {{
-    var ring = p.hazard ? {json.dumps(HAZARD_OUTLINE)} : (p.important ? "#222222" : "#ffffff");
+    var ring = p.hazard ? {json.dumps(HAZARD_OUTLINE)} : (p.important ? "#222222" :
+        (p.service ? {json.dumps(SERVICE_OUTLINE)} : "#ffffff"));
     return {{
-        radius: Math.min(
+        radius: p.service ? {SERVICE_RADIUS} : Math.min(
             {OUTAGE_RADIUS_MIN} + Math.sqrt(p.customers) / {OUTAGE_RADIUS_DIVISOR}, {OUTAGE_RADIUS_MAX}
         ),
         color: ring,
-        weight: p.hazard || p.important ? 3 : 1,
-        dashArray: p.hazard ? "4 3" : null,
+        weight: p.hazard || p.important ? 3 : (p.service ? 2 : 1),
+        dashArray: p.hazard ? "4 3" : (p.service ? {json.dumps(SERVICE_DASH)} : null),
         fill: true,
         fillColor: {json.dumps(URGENCY_COLOURS)}[p.urgency] || {json.dumps(URGENCY_COLOURS["on_track"])},
         fillOpacity: 0.85

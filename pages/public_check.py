@@ -37,6 +37,8 @@ def show(status: SupplyStatus) -> None:
         st.success(t("check.restored", at=local_time(status.restored_at, tz)))
         return
     st.warning(t("check.out", status=t(f"status.{status.status}"), since=local_time(status.since, tz)))
+    if status.reference is not None:
+        st.caption(t("service.check.reference", reference=status.reference))
     if status.out_since is not None and status.out_since != status.since:
         # The status began later than the outage (a crew arrived): say when the supply went off too.
         st.caption(t("check.out_since", at=local_time(status.out_since, tz)))

@@ -29,6 +29,7 @@ from emergency.core.models import (
     AssignmentStatus,
     Crew,
     CrewAssignment,
+    Customer,
     Device,
     District,
     Outage,
@@ -36,6 +37,7 @@ from emergency.core.models import (
 )
 from emergency.dispatch import priority as ranking
 from emergency.dispatch import sla
+from emergency.network.service_outages import account_tail
 from emergency.warnings.lifecycle import disaster_mode_districts
 
 OPEN_ASSIGNMENTS = (AssignmentStatus.DISPATCHED, AssignmentStatus.EN_ROUTE, AssignmentStatus.ON_SITE)
@@ -52,6 +54,7 @@ MICROSECOND = timedelta(microseconds=1)
 CLIP = 2**59
 URGENT_STOPPED = 2**61
 URGENT_NONE = 2**62
+NO_DEVICE = -1  # in no device's way up the network
 
 
 class BoardRow(NamedTuple):
@@ -83,6 +86,18 @@ class BoardRow(NamedTuple):
     crews: tuple[str, ...] = ()  # codes of the crews on its open assignments
     breached: tuple[str, ...] = ()  # clocks that breached, even if since stopped
     priority: ranking.Priority | None = None  # its rank and the reason for it
+    # A service outage's customer account (one customer's lone call; staff only, never public):
+    # the board names it "TX000123 · service: account ending 4821" (`service_label`).
+    service_account: str | None = None
+
+    @property
+    def is_service(self) -> bool:
+        return self.service_account is not None
+
+    @property
+    def service_tail(self) -> str | None:
+        """The end of the service outage's account, as its name shows it."""
+        return account_tail(self.service_account)
 
     @property
     def important_total(self) -> int:
@@ -137,10 +152,12 @@ def sla_board(session: Session, clock: Clock, tz: ZoneInfo) -> list[BoardRow]:
             District.name_zh,
             type_coerce(District.area_type, String),
             Device.district_id.label("device_district_id"),
+            Customer.account_no,
             *times,
         )
         .join(Device, Device.id == Outage.device_id)
         .outerjoin(District, District.id == Outage.district_id)
+        .outerjoin(Customer, Customer.id == Outage.customer_id)
         .where(Outage.state.in_(ACTIVE_OUTAGE_STATES))
     )
     position = {key: i for i, key in enumerate(result.keys())}
@@ -186,6 +203,7 @@ def sla_board(session: Session, clock: Clock, tz: ZoneInfo) -> list[BoardRow]:
             crews=crews.get(outage_id, ()),
             breached=breached.get(outage_id, ()),
             priority=outage_priority,
+            service_account=account,
         )
         for (
             outage_id,
@@ -208,6 +226,8 @@ def sla_board(session: Session, clock: Clock, tz: ZoneInfo) -> list[BoardRow]:
             name_en,
             name_zh,
             area_type,
+            _,
+            account,
             *_,
         ), important, first_report_at, etr_at, (outage_clocks, urgent), outage_priority in zip(
             rows, importants, first_reports, etrs, clocks, priorities, strict=True
@@ -248,9 +268,15 @@ def _priorities(
     )
     affected = np.array(columns[position["customers_affected"]], dtype=np.int64)
     restored = np.array(columns[position["customers_restored"]], dtype=np.int64)
-    users = ranking.important_users_out(
-        session, columns[position["device_id"]], first_report_us, importants, now
-    )
+    # A service outage cuts off its own customer only: no register user below its transformer is
+    # its (a device id no chain holds); its recorded `important_affected` names its customer's grade.
+    devices = [
+        NO_DEVICE if account is not None else device
+        for device, account in zip(
+            columns[position["device_id"]], columns[position["account_no"]], strict=True
+        )
+    ]
+    users = ranking.important_users_out(session, devices, first_report_us, importants, now)
     by_priority = ranking.rank(
         ranking.RankingInput(
             outage_ids=ids,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.orm import Session
 
 from emergency.core.errors import NotFound
@@ -126,6 +126,8 @@ class OutageDetail:
     assignments: tuple[AssignmentLine, ...]
     etr_history: tuple[EtrLine, ...]
     steps: tuple[StepLine, ...]
+    # A service outage's customer account (one customer's lone call; staff see it in full).
+    service_account: str | None = None
 
 
 def outage_detail(session: Session, model: NetworkModel, outage_id: int) -> OutageDetail:
@@ -144,11 +146,15 @@ def outage_detail(session: Session, model: NetworkModel, outage_id: int) -> Outa
     report_total = outage.report_count
     transformer_ids = [int(model.net.ids[i]) for i in model.net.transformers_at_or_below(outage.device_id)]
     important: list[ImportantUser] = []
+    # A service outage has one customer out: its own, not everyone on the transformer.
+    own: ColumnElement[bool] = Customer.id == outage.customer_id if outage.customer_id is not None else true()
+    service = session.get(Customer, outage.customer_id) if outage.customer_id is not None else None
     for start in range(0, len(transformer_ids), 900):
         for customer in session.scalars(
             select(Customer).where(
                 Customer.transformer_id.in_(transformer_ids[start : start + 900]),
                 or_(Customer.importance != ImportanceGrade.NONE, Customer.kind == CustomerKind.LIFE_SUPPORT),
+                own,
             )
         ):
             important.append(
@@ -227,4 +233,5 @@ def outage_detail(session: Session, model: NetworkModel, outage_id: int) -> Outa
         assignments=tuple(assignments),
         etr_history=etrs,
         steps=steps,
+        service_account=service.account_no if service is not None else None,
     )

@@ -8,12 +8,10 @@ device restored moments ago opens a nested outage. Runs inside the intake transa
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -24,35 +22,43 @@ from emergency.core.actor import Actor
 from emergency.core.clock import Clock
 from emergency.core.ids import IdBlock
 from emergency.core.models import (
-    AssignmentStatus,
-    Base,
-    CrewAssignment,
     Device,
     DeviceKind,
-    EtrConfidence,
-    EtrSource,
     Outage,
     OutageState,
-    Report,
     ReportKind,
     ReportStatus,
     SlaBreach,
     SwitchState,
 )
-from emergency.core.settings import get_setting
+from emergency.core.vocabulary import PROTECTIVE_KINDS, SWITCH_KINDS
 from emergency.dispatch.outages import furthest, record_restoration
+from emergency.network.analysis_rows import ATTACH_COLUMNS as _ATTACH_COLUMNS
+from emergency.network.analysis_rows import MOVE_ASSIGNMENTS as _MOVE_ASSIGNMENTS
+from emergency.network.analysis_rows import MOVE_REPORTS as _MOVE_REPORTS
+from emergency.network.analysis_rows import OUTAGES as _OUTAGES
+from emergency.network.analysis_rows import REPORTS as _REPORTS
+from emergency.network.analysis_rows import UPDATE_ATTACHED as _UPDATE_ATTACHED
+from emergency.network.analysis_rows import UPDATE_MERGED_FOUND as _UPDATE_MERGED_FOUND
+from emergency.network.analysis_rows import UPDATE_MERGED_INTO as _UPDATE_MERGED_INTO
+from emergency.network.analysis_rows import ActiveOutage as _Active
+from emergency.network.analysis_rows import AnalysisResult, AnyOutage, TcaRules
+from emergency.network.analysis_rows import Gathered as _Gathered
 from emergency.network.model import NetworkModel
 from emergency.network.reads import (
-    ACTIVE_COLUMNS,
     SUPPLY_LOSS_KINDS,
     active_devices,
     active_outages_at,
+    open_switches,
     restored_devices_among,
     switch_states,
     waiting_calls,
 )
+from emergency.network.service_outages import CustomerFacts, customer_facts
 
 TCA_ACTOR = "trouble-call analysis"
+# Where roll-up stops to weigh a prediction: a protective device, or a source (never predicted).
+_PREDICTED_OR_SOURCE = PROTECTIVE_KINDS | {DeviceKind.SUBSTATION}
 
 
 class IncomingReport(NamedTuple):
@@ -69,111 +75,6 @@ class IncomingReport(NamedTuple):
     device: int | None
 
 
-@dataclass(frozen=True)
-class TcaRules:
-    calls_to_predict: int
-    children_to_roll_up: int
-    share_to_roll_up: float
-    window: timedelta
-    nested_window: timedelta
-
-    @classmethod
-    def from_settings(cls, session: Session) -> TcaRules:
-        return cls(
-            calls_to_predict=int(get_setting(session, "tca.calls_to_predict_transformer")),
-            children_to_roll_up=int(get_setting(session, "tca.children_to_roll_up")),
-            share_to_roll_up=float(get_setting(session, "tca.share_to_roll_up")),
-            window=timedelta(minutes=float(get_setting(session, "tca.window_minutes"))),
-            nested_window=timedelta(minutes=float(get_setting(session, "tca.nested_window_minutes"))),
-        )
-
-
-@dataclass
-class AnalysisResult:
-    predicted: list[int] = field(default_factory=list)
-    confirmed: list[int] = field(default_factory=list)
-    merged: list[int] = field(default_factory=list)
-    nested: list[int] = field(default_factory=list)
-    restored: list[int] = field(default_factory=list)
-    grouped_reports: int = 0
-    # Where each report of the batch belongs: report id -> (outage id or None, status). Reports
-    # not named here stay received and unlinked. The caller stores the batch with these values.
-    report_links: dict[int, tuple[int | None, ReportStatus]] = field(default_factory=dict, repr=False)
-
-    def summary(self) -> str:
-        return (
-            f"outages: {len(self.predicted)} predicted, {len(self.confirmed)} confirmed by telemetry, "
-            f"{len(self.merged)} merged, {len(self.nested)} nested, "
-            f"{len(self.restored)} restored by telemetry"
-        )
-
-    def to_json(self) -> dict[str, list[int]]:
-        return {
-            "predicted": self.predicted,
-            "confirmed": self.confirmed,
-            "merged": self.merged,
-            "nested": self.nested,
-            "restored": self.restored,
-        }
-
-
-# What analysis reads of an active outage it finds in the database.
-class _Active:
-    """An active outage already in the database, as analysis reads it: plain attributes.
-
-    A storm's batch adds calls to a hundred or so of these and changes nothing else about them;
-    loading each as a mapped object, and taking it out of the session again after writing its
-    counts, cost a fifth of the intake's time. One is written with a versioned UPDATE of its own
-    (calls attached, or taken over by a larger outage); an outage a SCADA event confirms or
-    restores is loaded as a mapped object first (`_Analysis._mapped`).
-    """
-
-    __slots__ = (*ACTIVE_COLUMNS, "loaded")
-
-    id: int
-    state: OutageState
-    device_id: int
-    version: int
-    report_count: int
-    first_report_at: datetime
-    last_report_at: datetime | None
-    hazard: bool
-    confirmed_at: datetime | None
-    confirmed_by: str | None
-    dispatched_at: datetime | None
-    en_route_at: datetime | None
-    on_site_at: datetime | None
-    etr_at: datetime | None
-    etr_source: EtrSource | None
-    etr_confidence: EtrConfidence | None
-    etr_set_at: datetime | None
-    customers_affected: int
-    customers_restored: int
-
-    def __init__(self, row: Sequence[Any]) -> None:
-        for name, value in zip(ACTIVE_COLUMNS, row, strict=True):
-            setattr(self, name, value)
-        self.loaded = self.attached()
-
-    def attached(self) -> tuple[Any, ...]:
-        """The values of the columns attaching calls changes (`_ATTACH_COLUMNS`)."""
-        return tuple(getattr(self, name) for name in _ATTACH_COLUMNS)
-
-
-AnyOutage = Outage | _Active
-
-
-@dataclass
-class _Gathered:
-    """Reports of a batch that joined one outage: how many, their time span, any hazard."""
-
-    outage: AnyOutage
-    count: int
-    first: datetime
-    last: datetime
-    hazard: bool
-
-
 class _Analysis:
     """One batch of analysis: the active outages it touches, held in memory until it ends."""
 
@@ -185,6 +86,10 @@ class _Analysis:
         self.rules = rules
         self.result = AnalysisResult()
         self.outage_at: dict[int, AnyOutage] = {}  # device index -> active outage there
+        # Service outages (one customer's lone call), per transformer index, by customer id: they
+        # sit at the transformer beside its own outage, so they are kept apart from `outage_at`.
+        self.services: dict[int, dict[int, AnyOutage]] = {}
+        self.open_now: set[int] = set()  # switches on the batch's paths open now: roll-up stops there
         self.switch_state: dict[int, SwitchState | None] = {}
         # Supply-loss reports not yet part of an outage, per transformer index: (report id, customer, time).
         self.pending: dict[int, list[tuple[int, int | None, datetime]]] = {}
@@ -269,6 +174,9 @@ class _Analysis:
                 select(Outage).where(
                     Outage.device_id.in_(ids[start : start + 900]),
                     Outage.state.in_([OutageState.RESTORED, OutageState.CLOSED]),
+                    # One customer's supply back says nothing about their neighbours': a call after
+                    # it opens a service outage again, not a nested outage of the transformer.
+                    Outage.customer_id.is_(None),
                     Outage.restored_at <= latest,
                     Outage.restored_at >= since,
                 )
@@ -281,7 +189,11 @@ class _Analysis:
         ids = [int(self.net.ids[d]) for d in fresh if d in self.active_devices and d not in self.outage_at]
         for row in active_outages_at(self.session, ids):
             outage = _Active(row)
-            self.outage_at[self.net.index_of[outage.device_id]] = outage
+            index = self.net.index_of[outage.device_id]
+            if outage.customer_id is None:
+                self.outage_at[index] = outage
+            else:
+                self.services.setdefault(index, {})[outage.customer_id] = outage
 
     def _mapped(self, index: int) -> Outage:
         """The active outage at device `index` as a mapped object, for a change beyond calls."""
@@ -303,6 +215,9 @@ class _Analysis:
         ]
         for device_id, state in switch_states(self.session, ids):
             self.switch_state[self.net.index_of[device_id]] = state
+        kinds = self.net.kinds
+        switches = [int(self.net.ids[d]) for d in devices if kinds[d] in SWITCH_KINDS]
+        self.open_now |= {self.net.index_of[i] for i in open_switches(self.session, switches)}
 
     def _load_pending(self, earliest: datetime) -> None:
         """Every supply-loss call not yet in an outage, from a window before `earliest` on.
@@ -372,6 +287,8 @@ class _Analysis:
         for transformer in touched:
             self.predict(transformer)
         self.roll_up(touched)
+        # What no threshold predicted is still somebody without power: each caller's own outage.
+        self.open_service_outages(touched)
 
     def _write(self) -> None:
         """New and changed outages in one flush, then what refers to the new ones."""
@@ -406,11 +323,15 @@ class _Analysis:
                 "b_new_version": outage.version,
                 **{f"b_{name}": getattr(outage, name) for name in _ATTACH_COLUMNS},
             }
-            for outage in self.outage_at.values()
+            for outage in self._all_active()
             if isinstance(outage, _Active) and outage.attached() != outage.loaded
         ]
         if rows:
             self._update_versioned(_UPDATE_ATTACHED, rows)
+
+    def _all_active(self) -> list[AnyOutage]:
+        """Every active outage the batch holds: devices' and service outages."""
+        return [*self.outage_at.values(), *(s for at in self.services.values() for s in at.values())]
 
     def _write_merged_into(self) -> None:
         """Point every outage merged in this batch at the one that took it over, in one UPDATE.
@@ -482,6 +403,11 @@ class _Analysis:
             self.result.nested.append(outage.id)
             self.attach(outage, [report.id], report.reported_at, hazard=report.kind == ReportKind.HAZARD)
             return False
+        service = self._service_of(report.transformer, report.customer_id)
+        if service is not None:
+            # The same customer calling again: their outage, whatever the time since.
+            self._gather(service, report)
+            return True  # the transformer's calls are weighed again (threshold and share)
         self.pending.setdefault(report.transformer, []).append(
             (report.id, report.customer_id, report.reported_at)
         )
@@ -510,19 +436,70 @@ class _Analysis:
         return [c for c in calls if c[2] >= newest - self.rules.window]
 
     def predict(self, transformer: int) -> None:
+        """Predict the transformer out when enough of its customers called at about one time.
+
+        Its service outages count their customers as callers; once the threshold is met they are
+        rolled up into the transformer's outage like the pending calls (`absorb_into_new`).
+        """
         calls = self._recent_pending(transformer)
-        if calls and self.covering(transformer) is None:
-            callers = len({c[1] if c[1] is not None else -c[0] for c in calls})
+        services = self._recent_services(transformer, calls)
+        if (calls or services) and self.covering(transformer) is None:
+            callers = {c[1] if c[1] is not None else -c[0] for c in calls}
+            callers |= {s.customer_id for s in services if s.customer_id is not None}
             needed = 1 if self.model.customers_below[transformer] <= 1 else self.rules.calls_to_predict
-            hazard = any(c[0] in self.hazard_reports for c in calls)
-            if callers >= needed or hazard:
-                outage = self.create(transformer, min(c[2] for c in calls), OutageState.PREDICTED)
-                self.result.predicted.append(outage.id)
-                self.attach(outage, [c[0] for c in calls], max(c[2] for c in calls), hazard=hazard)
+            hazard = any(c[0] in self.hazard_reports for c in calls) or any(s.hazard for s in services)
+            if len(callers) >= needed or hazard:
+                self.absorb_into_new(transformer, [])
+
+    def _service_of(self, transformer: int, customer_id: int | None) -> AnyOutage | None:
+        if customer_id is None:
+            return None
+        return self.services.get(transformer, {}).get(customer_id)
+
+    def _recent_services(
+        self, transformer: int, calls: list[tuple[int, int | None, datetime]]
+    ) -> list[AnyOutage]:
+        """Service outages on a transformer close enough in time to its newest call to be one event."""
+        services = list(self.services.get(transformer, {}).values())
+        if not services:
+            return []
+        newest = max([s.last_report_at or s.first_report_at for s in services] + [c[2] for c in calls])
+        return [s for s in services if (s.last_report_at or s.first_report_at) >= newest - self.rules.window]
+
+    def open_service_outages(self, transformers: set[int]) -> None:
+        """Each customer whose call no outage took opens (or joins) their own service outage.
+
+        A call with no customer (a location only) stays waiting on its transformer: an outage
+        without a customer could not be told from the transformer's own, nor say who is out.
+        """
+        calls: dict[tuple[int, int], list[tuple[int, int | None, datetime]]] = {}
+        for transformer in sorted(transformers):
+            if self.covering(transformer) is not None:
+                continue
+            left = [c for c in self.pending.get(transformer, []) if c[1] is None]
+            for call in self.pending.get(transformer, []):
+                if call[1] is not None:
+                    calls.setdefault((transformer, call[1]), []).append(call)
+            if left:
+                self.pending[transformer] = left
+            else:
                 self.pending.pop(transformer, None)
+        new = [key for key in calls if self._service_of(*key) is None]
+        facts = customer_facts(self.session, [customer for _, customer in new])
+        for key, own in calls.items():
+            outage = self._service_of(*key)
+            if outage is None:
+                outage = self.create_service(key[0], key[1], min(c[2] for c in own), facts.get(key[1]))
+            hazard = any(c[0] in self.hazard_reports for c in own)
+            self.attach(outage, [c[0] for c in own], max(c[2] for c in own), hazard=hazard)
 
     def roll_up(self, starts: set[int]) -> None:
-        """Move predictions up the network, each device considered once, deepest first."""
+        """Move predictions up the network, each device considered once, deepest first.
+
+        Only a protective device (breaker, recloser, sectionaliser, fuse) is predicted out: a
+        load-break switch or disconnector clears no fault, so roll-up passes through it to the
+        device above. An open switch stops it: what hangs below was switched out, not faulted.
+        """
         depth = {i: len(self._path(i)) for i in starts}
         queue = [(-depth[i], int(self.net.parent[i])) for i in starts if self.net.parent[i] >= 0]
         heapq.heapify(queue)
@@ -532,14 +509,17 @@ class _Analysis:
             if parent in seen:
                 continue
             seen.add(parent)
-            if self.roll_up_to(parent) and self.net.parent[parent] >= 0:
+            if parent in self.open_now or self._telemetry_closed(parent):
+                continue  # switched out, or telemetry says the fault is below it
+            passes = self.net.kinds[parent] not in _PREDICTED_OR_SOURCE
+            if (passes or self.roll_up_to(parent)) and self.net.parent[parent] >= 0:
                 heapq.heappush(queue, (negative_depth + 1, int(self.net.parent[parent])))
 
     def roll_up_to(self, parent: int) -> bool:
         """Predict `parent` out when enough below it is out at about the same time."""
         if self.net.kinds[parent] == DeviceKind.SUBSTATION:
             return False
-        if self.model.telemetered[parent] and self.switch_state.get(parent) == SwitchState.CLOSED:
+        if self._telemetry_closed(parent):
             return False  # telemetry says this switch is closed: the fault is below it
         if self.covering(parent) is not None:
             return False
@@ -547,9 +527,11 @@ class _Analysis:
         self._load_outages(set(below))
         # Only what happened close together in time is one event: outages below that were
         # last reported long before the newest activity are a different story.
-        recent_below = self._within_window(self._outages_below(below))
+        recent_below = self._within_window(self._outages_below(below) + self._services_below(below))
+        # A service outage is one customer, not a child device out: its calls count in the share.
+        children = set(self._protected_children(parent))
         recent_children = [
-            o for o in recent_below if self.net.index_of[o.device_id] in self.children.get(parent, [])
+            o for o in recent_below if o.customer_id is None and self.net.index_of[o.device_id] in children
         ]
         reporters = sum(o.report_count for o in recent_below) + sum(
             len(self._recent_pending(b)) for b in below if b in self.pending
@@ -560,6 +542,9 @@ class _Analysis:
         self.absorb_into_new(parent, below)
         return True
 
+    def _telemetry_closed(self, index: int) -> bool:
+        return bool(self.model.telemetered[index]) and self.switch_state.get(index) == SwitchState.CLOSED
+
     def _within_window(self, outages: list[AnyOutage]) -> list[AnyOutage]:
         if not outages:
             return []
@@ -569,6 +554,22 @@ class _Analysis:
     def _outages_below(self, below: list[int]) -> list[AnyOutage]:
         return [self.outage_at[b] for b in below if b in self.outage_at]
 
+    def _services_below(self, below: list[int]) -> list[AnyOutage]:
+        return [s for b in below if b in self.services for s in self.services[b].values()]
+
+    def _protected_children(self, parent: int) -> list[int]:
+        """The devices right below `parent` that an outage can stand at, looking through the
+        switches roll-up passes (a load-break switch or disconnector between them), not open ones."""
+        found: list[int] = []
+        stack = list(self.children.get(parent, []))
+        while stack:
+            child = stack.pop()
+            if self.net.kinds[child] in PROTECTIVE_KINDS or self.net.kinds[child] == DeviceKind.TRANSFORMER:
+                found.append(child)
+            elif child not in self.open_now:
+                stack.extend(self.children.get(child, []))
+        return found
+
     def absorb_into_new(
         self,
         index: int,
@@ -576,9 +577,11 @@ class _Analysis:
         state: OutageState = OutageState.PREDICTED,
         at: datetime | None = None,
     ) -> Outage:
-        """One outage at `index` takes over every active outage and pending call below it."""
-        absorbed = self._outages_below(below)
-        pending = [c for b in below for c in self._recent_pending(b)]
+        """One outage at `index` takes over every active outage and pending call below it, and the
+        service outages at it and below it (a transformer's own customers' lone calls)."""
+        under = [index, *below]
+        absorbed = self._outages_below(below) + self._services_below(under)
+        pending = [c for b in under for c in self._recent_pending(b)]
         times = [o.first_report_at for o in absorbed] + [c[2] for c in pending] + ([at] if at else [])
         outage = self.create(index, min(times), furthest([state, *(o.state for o in absorbed)]))
         for stamp in ("confirmed_at", "dispatched_at", "en_route_at", "on_site_at"):
@@ -597,22 +600,27 @@ class _Analysis:
             outage.etr_at, outage.etr_source = latest.etr_at, latest.etr_source
             outage.etr_confidence, outage.etr_set_at = latest.etr_confidence, latest.etr_set_at
         absorbed_ids = [o.id for o in absorbed]
-        self._carry_breaches(absorbed_ids, outage)
         absorbed_set = set(absorbed_ids)
-        for report_id, (linked, status) in self.report_links.items():
-            if linked in absorbed_set:
-                self.report_links[report_id] = (outage.id, status)
+        if absorbed_set:  # most transformer predictions take over pending calls only
+            self._carry_breaches(absorbed_ids, outage)
+            for report_id, (linked, status) in self.report_links.items():
+                if linked in absorbed_set:
+                    self.report_links[report_id] = (outage.id, status)
         for old in absorbed:
             before = {"state": str(old.state)}
             old.state = OutageState.MERGED
             self.merges.append((old, outage))
-            del self.outage_at[self.net.index_of[old.device_id]]
+            at_index = self.net.index_of[old.device_id]
+            if old.customer_id is None:
+                del self.outage_at[at_index]
+            else:
+                del self.services[at_index][old.customer_id]
             self.result.merged.append(old.id)
             self._audit("outage.merge", old, before, detail=f"merged into outage {outage.id}")
         if outage.id not in self.result.predicted and state == OutageState.PREDICTED:
             self.result.predicted.append(outage.id)
         self.attach(outage, [c[0] for c in pending], outage.last_report_at, hazard=False)
-        for b in below:
+        for b in under:
             self.pending.pop(b, None)
         return outage
 
@@ -723,6 +731,36 @@ class _Analysis:
         self._audit("outage.predict" if state == OutageState.PREDICTED else "outage.open", outage, None)
         return outage
 
+    def create_service(
+        self, transformer: int, customer_id: int, first_report_at: datetime, facts: CustomerFacts | None
+    ) -> Outage:
+        """A service outage: one customer out at their transformer, with the clocks of any outage."""
+        district = int(self.model.district[transformer])
+        outage = Outage(
+            id=self.outage_ids.take()[0],
+            state=OutageState.PREDICTED,
+            device_id=int(self.net.ids[transformer]),
+            customer_id=customer_id,
+            # Counted where the customer lives (`reporting.outage_figures`), not where the device is.
+            district_id=facts.district_id if facts else (district if district >= 0 else None),
+            first_report_at=first_report_at,
+            last_report_at=first_report_at,
+            predicted_at=self.clock.now(),
+            customers_affected=1,
+            customers_restored=0,
+            weighted_customers=facts.weight if facts else 1.0,
+            important_affected=facts.important if facts else {},
+            report_count=0,
+            hazard=False,
+            nested=False,
+        )
+        self.session.add(outage)
+        self.created_ids.add(outage.id)
+        self.services.setdefault(transformer, {})[customer_id] = outage
+        self.result.predicted.append(outage.id)
+        self._audit("outage.predict", outage, None, detail="service outage: one customer's call")
+        return outage
+
     def _gather(self, outage: AnyOutage, report: IncomingReport) -> None:
         """Attach a report of this batch to the active outage that covers it, counted later.
 
@@ -807,41 +845,6 @@ class _Analysis:
                 detail=detail,
             )
         )
-
-
-_ATTACH_COLUMNS = ("report_count", "first_report_at", "last_report_at", "hazard")
-_OUTAGES = Base.metadata.tables[Outage.__tablename__]
-# Report rows are never loaded as objects during analysis: their updates skip the ORM's
-# bookkeeping for objects in the session.
-_REPORTS = Base.metadata.tables[Report.__tablename__]
-
-
-def _versioned_outage_update(columns: Iterable[str]) -> Executable:
-    """UPDATE an outage row still at the version it was read at (`b_version`), moving the version
-    on (`b_new_version`); each column's value is bound as `b_<column>`."""
-    return (
-        update(_OUTAGES)
-        .where(_OUTAGES.c.id == bindparam("b_id"), _OUTAGES.c.version == bindparam("b_version"))
-        .values(version=bindparam("b_new_version"), **{name: bindparam(f"b_{name}") for name in columns})
-    )
-
-
-_UPDATE_ATTACHED = _versioned_outage_update(_ATTACH_COLUMNS)
-_UPDATE_MERGED_INTO = _versioned_outage_update(["merged_into_id"])
-_UPDATE_MERGED_FOUND = _versioned_outage_update(["state", "merged_into_id", *_ATTACH_COLUMNS])
-_MOVE_REPORTS = (
-    update(_REPORTS).where(_REPORTS.c.outage_id == bindparam("b_from")).values(outage_id=bindparam("b_to"))
-)
-_ASSIGNMENTS = Base.metadata.tables[CrewAssignment.__tablename__]
-_MOVE_ASSIGNMENTS = (
-    update(_ASSIGNMENTS)
-    .where(
-        _ASSIGNMENTS.c.outage_id == bindparam("b_from"),
-        _ASSIGNMENTS.c.status != AssignmentStatus.COMPLETE,
-        _ASSIGNMENTS.c.status != AssignmentStatus.CANCELLED,
-    )
-    .values(outage_id=bindparam("b_to"), version=_ASSIGNMENTS.c.version + 1)
-)
 
 
 def analyse_reports(

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from emergency.core.bulk import driver_rows, on_sqlite, sqlite_utc_text, sqlite_utc_time
@@ -29,6 +29,7 @@ from emergency.core.models import (
     SwitchState,
 )
 from emergency.core.vocabulary import SUPPLY_LOSS_KINDS
+from emergency.network.trace import current_state
 
 ACTIVE_COLUMNS = (
     "id",
@@ -50,6 +51,9 @@ ACTIVE_COLUMNS = (
     "etr_set_at",
     "customers_affected",
     "customers_restored",
+    # Set for a service outage (one customer's lone call on this transformer): analysis keeps
+    # those apart from the transformer's own outage (several may share one transformer).
+    "customer_id",
 )
 
 
@@ -189,3 +193,49 @@ def restored_devices_among(
             (json.dumps(device_ids), sqlite_utc_text(since), sqlite_utc_text(latest)),
         )
     ]
+
+
+_ANY_OPEN_SQL = " OR ".join(
+    f"{column} = '{SwitchState.OPEN.value}'" for column in ("normal_state", "scada_state", "switched_state")
+)
+_SQLITE_MAYBE_OPEN = (
+    f"SELECT id FROM devices WHERE id IN (SELECT value FROM json_each(?)) AND ({_ANY_OPEN_SQL})"
+)
+
+
+def open_switches(session: Session, device_ids: list[int]) -> set[int]:
+    """Of these switches, the ids open now (SCADA's reading or the last switching step, whichever
+    is newer, else the normal state: `trace.current_state`). Trouble-call analysis never rolls a
+    prediction past one: what hangs below an open switch is out because it was opened.
+
+    Nearly every switch on a storm's paths is closed in every column: the database finds the few
+    with an open anywhere (on SQLite straight through the driver), and only those are weighed.
+    """
+    if not device_ids:
+        return set()
+    if on_sqlite(session):
+        maybe = [i for (i,) in driver_rows(session, _SQLITE_MAYBE_OPEN, (json.dumps(device_ids),))]
+    else:
+        maybe = device_ids
+    found: set[int] = set()
+    for start in range(0, len(maybe), 900):
+        for device_id, normal, scada, scada_at, switched, switched_at in session.execute(
+            select(
+                Device.id,
+                Device.normal_state,
+                Device.scada_state,
+                Device.scada_state_at,
+                Device.switched_state,
+                Device.switched_at,
+            ).where(
+                Device.id.in_(maybe[start : start + 900]),
+                or_(
+                    Device.normal_state == SwitchState.OPEN,
+                    Device.scada_state == SwitchState.OPEN,
+                    Device.switched_state == SwitchState.OPEN,
+                ),
+            )
+        ):
+            if current_state(normal, scada, scada_at, switched, switched_at) == SwitchState.OPEN:
+                found.add(int(device_id))
+    return found

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from emergency.core.clock import Clock
@@ -59,6 +59,8 @@ class SupplyStatus:
     etr_set_at: datetime | None = None
     # An ETR that has passed is never shown as valid: the customer reads "being reassessed".
     etr_reassessing: bool = False
+    # The outage's reference (its number, as the hotline quotes it); None when no outage is known.
+    reference: int | None = None
 
 
 @dataclass(frozen=True)
@@ -89,14 +91,14 @@ def lookup_supply(
     """Match the pair (already cleaned by `clean_inputs`), then read the supply state. The handler
     (`emergency.app.commands.public.CheckMyOutage`) counts the attempt against the rate limit first."""
     row = session.execute(
-        select(Customer.phone, Customer.transformer_id).where(Customer.account_no == account_no)
+        select(Customer.phone, Customer.transformer_id, Customer.id).where(Customer.account_no == account_no)
     ).first()
-    phone, transformer_id = row if row is not None else (None, None)
+    phone, transformer_id, customer_id = row if row is not None else (None, None, None)
     on_file = last_four_digits(phone) or _NO_PHONE
     matches = hmac.compare_digest(on_file.encode(), phone_last4.encode())
     if not matches or transformer_id is None or transformer_id not in model.net.index_of:
         return LookupAnswer(None)
-    return LookupAnswer(supply_status(session, clock.now(), model, transformer_id))
+    return LookupAnswer(supply_status(session, clock.now(), model, transformer_id, customer_id))
 
 
 def last_four_digits(phone: str | None) -> str | None:
@@ -104,14 +106,18 @@ def last_four_digits(phone: str | None) -> str | None:
     return digits[-4:] if len(digits) >= 4 else None
 
 
-def supply_status(session: Session, now: datetime, model: NetworkModel, transformer_id: int) -> SupplyStatus:
-    """The supply of one service transformer: the active outage above it, else a recent restoration,
-    else a report still waiting for trouble-call analysis, else no known outage."""
+def supply_status(
+    session: Session, now: datetime, model: NetworkModel, transformer_id: int, customer_id: int | None = None
+) -> SupplyStatus:
+    """The supply of one customer on a service transformer: the active outage above it (or the
+    customer's own service outage), else a recent restoration, else a report still waiting for
+    trouble-call analysis, else no known outage. A neighbour's service outage is not theirs."""
     path = model.net.path_to_root(transformer_id)
     nearest = {device_id: depth for depth, device_id in enumerate(path)}
+    theirs = or_(Outage.customer_id.is_(None), Outage.customer_id == customer_id)
     active = list(
         session.scalars(
-            select(Outage).where(Outage.state.in_(ACTIVE_OUTAGE_STATES), Outage.device_id.in_(path))
+            select(Outage).where(Outage.state.in_(ACTIVE_OUTAGE_STATES), Outage.device_id.in_(path), theirs)
         )
     )
     if active:
@@ -126,7 +132,11 @@ def supply_status(session: Session, now: datetime, model: NetworkModel, transfor
         if back_at is not None:
             # Restored in a step at or above this supply while the rest of the outage is still out.
             return SupplyStatus(
-                "restored", since=back_at, out_since=outage.first_report_at, restored_at=back_at
+                "restored",
+                since=back_at,
+                out_since=outage.first_report_at,
+                restored_at=back_at,
+                reference=outage.id,
             )
         return status_of_outage(outage, now)
 
@@ -136,6 +146,7 @@ def supply_status(session: Session, now: datetime, model: NetworkModel, transfor
         .where(
             Outage.state.in_([OutageState.RESTORED, OutageState.CLOSED]),
             Outage.device_id.in_(path),
+            theirs,
             Outage.restored_at >= now - timedelta(hours=restored_hours),
         )
         .order_by(Outage.restored_at.desc())
@@ -147,6 +158,7 @@ def supply_status(session: Session, now: datetime, model: NetworkModel, transfor
             since=restored.restored_at,
             out_since=restored.first_report_at,
             restored_at=restored.restored_at,
+            reference=restored.id,
         )
 
     window = timedelta(minutes=float(get_setting(session, "tca.window_minutes")))
@@ -189,4 +201,5 @@ def status_of_outage(outage: Outage, now: datetime) -> SupplyStatus:
         etr_confidence=str(outage.etr_confidence) if etr_valid and outage.etr_confidence else None,
         etr_set_at=outage.etr_set_at if etr_valid else None,
         etr_reassessing=outage.etr_at is not None and not etr_valid,
+        reference=outage.id,
     )

@@ -266,6 +266,8 @@ class _Planner:
         if outage.confirmed_at is None and outage.dispatched_at is None and not outage.nested:
             return
         everyone = self.recipients_below(outage.device_id)
+        if outage.customer_id is not None:  # a service outage: its customer, not the transformer's
+            everyone = [r for r in everyone if r.customer_id == outage.customer_id]
         if outage.state in (OutageState.RESTORED, OutageState.CLOSED):
             if outage.restored_at is not None and outage.restored_at >= self.oldest:
                 self.add(outage, RESTORED, everyone)

@@ -179,6 +179,7 @@ def figures_at(session: Session, at: datetime, *, important: bool = True) -> Out
             Outage.first_report_at,
             Outage.customers_affected,
             Outage.customers_restored,
+            Outage.customer_id,
         )
         .join(Device, Device.id == Outage.device_id)
         .where(*counted_at(at))
@@ -192,6 +193,7 @@ def figures_at(session: Session, at: datetime, *, important: bool = True) -> Out
     # board's figure; earlier, what the steps had brought back by then.
     still_out = np.array([max(r[4] - (r[5] - later.get(r[0], 0)), 0) for r in rows], dtype=np.int64)
     split = district_shares(session, devices, own)
+    _service_outages_in_their_district(split, [r[6] is not None for r in rows], own)
     per_district = apportion(still_out, split.shares)
     users = _important_out(session, rows, restored_devices) if important else []
     users_per_outage: dict[int, int] = {}
@@ -238,6 +240,16 @@ def figures_at(session: Session, at: datetime, *, important: bool = True) -> Out
     )
 
 
+def _service_outages_in_their_district(split: DistrictShares, service: list[bool], own: Any) -> None:
+    """A service outage is one customer, out in the district they live in (the outage's own), not
+    shared like the customers below its transformer."""
+    column_of = {int(d): c for c, d in enumerate(split.district_ids)}
+    for i in np.flatnonzero(np.asarray(service, dtype=bool)):
+        split.shares[i] = 0.0
+        if (c := column_of.get(int(own[i]))) is not None:
+            split.shares[i, c] = 1.0
+
+
 def _steps_by(
     session: Session, at: datetime, outage_ids: list[int]
 ) -> tuple[dict[int, int], dict[int, set[int]]]:
@@ -266,9 +278,10 @@ def _important_out(
 ) -> list[ImportantOut]:
     """The registered important users below an active outage and not brought back by a step on
     their way up; each once (active outages do not overlap; if records ever say otherwise, the
-    nearest outage above the user holds it)."""
-    out_at = {int(r[1]): r for r in rows}
-    if not out_at:
+    nearest outage above the user holds it). A service outage holds its own customer only."""
+    out_at = {int(r[1]): r for r in rows if r[6] is None}
+    own_outage = {int(r[6]): r for r in rows if r[6] is not None}
+    if not out_at and not own_outage:
         return []
     parents = _parents(session)
     users = []
@@ -303,7 +316,7 @@ def _important_out(
                 for d in path
                 if d in out_at and not restored_devices.get(int(out_at[d][0]), set()) & on_path
             ),
-            None,
+            own_outage.get(int(customer_id)),
         )
         if holder is None:
             continue

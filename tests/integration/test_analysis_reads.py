@@ -64,18 +64,13 @@ def test_active_outages_switches_and_waiting_calls_read_alike(database, clock, m
             .where(Device.id == territory.device_ids["REC-1"])
             .values(scada_state=SwitchState.CLOSED)
         )
-    # One call on TX-5 (two customers, nothing active above it) waits for a second.
+    # One call on TX-5 (two customers, nothing active above it) from a location, with no account:
+    # no customer to open a service outage for, so it waits for a second.
     submit_reports(
         database,
         clock,
         HOTLINE,
-        [
-            {
-                "channel": "hotline",
-                "kind": "no_power",
-                "account_no": territory.account_by_transformer["TX-5"][0],
-            }
-        ],
+        [{"channel": "hotline", "kind": "no_power", "lon": 121.15, "lat": 28.04}],
     )
     ids = list(territory.device_ids.values())
 

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from emergency.core.actor import Actor
 from emergency.core.errors import Conflict, InvalidInput
 from emergency.core.models import (
+    Customer,
     Device,
     Outage,
     OutageState,
@@ -51,31 +52,45 @@ def call(
     }
 
 
+ACTIVE = [s for s in OutageState if s not in ("restored", "closed", "cancelled", "merged")]
+
+
 def active(database) -> dict[str, Outage]:
-    """Active outages by device code."""
+    """Active outages of devices (not single customers' service outages) by device code."""
     with database.read() as session:
         rows = session.execute(
             select(Outage, Device.code)
             .join(Device, Device.id == Outage.device_id)
-            .where(
-                Outage.state.in_(
-                    [s for s in OutageState if s not in ("restored", "closed", "cancelled", "merged")]
-                )
-            )
+            .where(Outage.state.in_(ACTIVE), Outage.customer_id.is_(None))
         ).all()
     return {code: outage for outage, code in rows}
 
 
+def services(database) -> dict[tuple[str, str], Outage]:
+    """Active service outages (one customer's lone call) by (transformer code, account number)."""
+    with database.read() as session:
+        rows = session.execute(
+            select(Outage, Device.code, Customer.account_no)
+            .join(Device, Device.id == Outage.device_id)
+            .join(Customer, Customer.id == Outage.customer_id)
+            .where(Outage.state.in_(ACTIVE))
+        ).all()
+    return {(code, account): outage for outage, code, account in rows}
+
+
 def test_two_calls_on_one_transformer_predict_it(database, clock, territory):
-    submit_reports(database, clock, HOTLINE, [call(territory, "TX-1", 0, clock, minutes_ago=3)])
-    assert active(database) == {}, "one call of three customers predicts nothing yet"
+    first = submit_reports(database, clock, HOTLINE, [call(territory, "TX-1", 0, clock, minutes_ago=3)])
+    assert active(database) == {}, "one call of three customers does not predict the transformer"
+    (service,) = services(database).values()  # the caller's own outage, clocks running
+    assert first.analysis.predicted == [service.id]
 
     result = submit_reports(database, clock, HOTLINE, [call(territory, "TX-1", 1, clock)])
 
     outages = active(database)
-    assert set(outages) == {"TX-1"}
+    assert set(outages) == {"TX-1"} and services(database) == {}
     tx1 = outages["TX-1"]
     assert result.analysis.predicted == [tx1.id]
+    assert result.analysis.merged == [service.id], "the service outage is rolled up into it"
     assert tx1.state == OutageState.PREDICTED
     assert (tx1.customers_affected, tx1.report_count) == (3, 2)
     assert tx1.first_report_at == clock.now() - timedelta(minutes=3)
@@ -118,11 +133,14 @@ def test_the_share_of_customers_calling_rolls_up_without_predicted_children(data
     one_call_each = [call(territory, "TX-1", 0, clock), call(territory, "TX-2", 0, clock)]  # 2 of FU-1's 7
     submit_reports(database, clock, HOTLINE, one_call_each)
     assert active(database) == {}, "2/7 = 29 % is under the default 30 % share"
+    assert {code for code, _ in services(database)} == {"TX-1", "TX-2"}, "each caller's own outage"
 
     with database.write() as session:
         set_setting(session, "tca.share_to_roll_up", 0.25, clock)
     submit_reports(database, clock, HOTLINE, [call(territory, "TX-2", 1, clock)])
     assert set(active(database)) == {"FU-1"}
+    assert services(database) == {}, "the service outages' calls counted, and they were rolled up"
+    assert active(database)["FU-1"].report_count == 3
 
 
 def test_a_recloser_telemetry_shows_closed_stops_the_roll_up(database, clock, territory):
@@ -189,6 +207,7 @@ def test_calls_far_apart_in_time_do_not_make_one_outage(database, clock, territo
     submit_reports(database, clock, HOTLINE, [call(territory, "TX-1", 0, clock, minutes_ago=45)])
     submit_reports(database, clock, HOTLINE, [call(territory, "TX-1", 1, clock)])
     assert active(database) == {}, "45 minutes apart: not the same event (window 30 min)"
+    assert len(services(database)) == 2, "each caller keeps an outage of their own"
 
 
 def test_predictions_far_apart_in_time_do_not_roll_up(database, clock, territory):
@@ -225,7 +244,9 @@ def test_a_call_long_after_a_restoration_is_an_ordinary_call(database, clock, te
     restore_outage(database, clock, DISPATCHER, active(database)["FU-2"].id)
     clock.advance(hours=3)
     submit_reports(database, clock, HOTLINE, [call(territory, "TX-1", 0, clock)])
-    assert active(database) == {}
+    assert active(database) == {}, "not nested: an ordinary lone call ..."
+    (service,) = services(database).values()
+    assert service.nested is False, "... which opens the caller's service outage"
 
 
 def test_step_restoration_counts_customers_back_in_steps(database, clock, territory):
