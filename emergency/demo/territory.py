@@ -54,7 +54,6 @@ DEMO_ACCOUNTS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-
 @dataclass(frozen=True)
 class DemoSummary:
     """What a generated or loaded territory holds, for a one-line report."""

@@ -261,7 +261,5 @@ def test_every_query_serves_exactly_its_roles(database: Database, clock: FakeClo
 
 def test_a_command_without_a_role_check_would_be_caught(database: Database, clock: FakeClock) -> None:
     """The detector itself: a call that does not check the role is named."""
-    problems = list(
-        role_problems(database, clock, {"Unguarded": lambda ctx: None}, {"Unguarded": OPERATORS})
-    )
+    problems = list(role_problems(database, clock, {"Unguarded": lambda ctx: None}, {"Unguarded": OPERATORS}))
     assert any("Unguarded as public: past the check" in p for p in problems)

@@ -43,8 +43,8 @@ from emergency.reporting.compliance import BreachCause
 from emergency.reporting.sitrep import ReportKind as SitrepKind
 from emergency.simulator.live import FINISHED, PAUSED, RUNNING
 from emergency.simulator.scenarios import SCENARIOS
-from emergency.warnings.feeds import ITEM_OUTCOMES, POLL_RESULTS
 from emergency.warnings.cap_import import LEVEL_FROM, NOTE_CODES, TAKEN_OUTCOMES
+from emergency.warnings.feeds import ITEM_OUTCOMES, POLL_RESULTS
 from emergency.warnings.records import IMPORT_NEED_CODES
 
 REPO = Path(__file__).resolve().parents[2]
