@@ -79,6 +79,13 @@ STEPS = {
     "emergency.reporting.complaints.record_step",
     "emergency.reporting.complaints.verify_restoration",
     # warnings
+    # CAP: ImportCapAlert and PollCapFeeds (the importer), SetCapGeocodeDistricts, AddCapFeed, ChangeCapFeed
+    "emergency.warnings.cap_import.import_alert",
+    "emergency.warnings.cap_import.set_geocode_districts",
+    "emergency.warnings.feeds.add_feed",
+    "emergency.warnings.feeds.change_feed",
+    # ChooseDraftLevel
+    "emergency.warnings.lifecycle.choose_draft_level",
     "emergency.warnings.lifecycle.cancel_warning",
     "emergency.warnings.lifecycle.create_warning",
     "emergency.warnings.lifecycle.discard_draft",

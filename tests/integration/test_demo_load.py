@@ -107,7 +107,10 @@ def test_bench_main_refuses_an_unknown_benchmark(capsys: pytest.CaptureFixture[s
 
 def test_the_generate_benchmark_reports_against_its_baseline() -> None:
     rows = bench_generate(sizes=(SIZE,), baseline_size=SIZE)
-    assert [row.unit for row in rows] == ["s", "s", "rows/s"]
+    assert [row.unit for row in rows] == ["s", "s", "s", "s", "rows/s"]
+    # The utility's own files, timed side by side: the CSV tree and the same network from a GIS.
+    assert rows[2].name.startswith(f"import {SIZE:,} customers from CSV")
+    assert rows[3].name.startswith(f"import {SIZE:,} customers from a GeoPackage")
     insert = rows[-1]
     assert insert.baseline and insert.baseline_description and insert.ratio
     out = io.StringIO()

@@ -18,6 +18,7 @@ def outage(state: OutageState, etr_at: datetime | None, **stamps: datetime | Non
     """An outage's fields as lookup reads them; lifecycle stamps not given were never set."""
     times = {"confirmed_at": None, "dispatched_at": None, "on_site_at": None, **stamps}
     return SimpleNamespace(
+        id=2378,
         state=state,
         first_report_at=NOW - timedelta(hours=1),
         **times,

@@ -4,7 +4,6 @@ defined once."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +18,7 @@ from emergency.dispatch import priority
 from emergency.public.snapshot import PublicWarning
 from emergency.warnings import cap, preview
 from emergency.warnings.cap import NS, alert_element
+from emergency.warnings.cap_parse import InfoBlock, derive_hazard
 from emergency.warnings.lifecycle import NoticeSettings, notice_text
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -126,8 +126,8 @@ def test_an_exported_event_name_imports_back_as_its_hazard():
         if hazard == Hazard.OTHER:
             continue
         for language in ("en", "zh"):
-            en = ET.fromstring(f'<info xmlns="{NS}"><event>{hazard_name(hazard, language)}</event></info>')
-            assert cap._hazard(en, en) == hazard
+            info = InfoBlock(language, language, {"event": hazard_name(hazard, language)}, (), (), ())
+            assert derive_hazard((info,)) == hazard
 
 
 def test_the_importance_order_is_one_tuple_with_life_support_beside_grade_2():
