@@ -74,12 +74,13 @@ def level_chooser(
             done(t("capin.level_set", id=row.id, level=t(f"level.{chosen}")))
 
 
-def provenance(ctx: Context, warning_id: int, tz: ZoneInfo) -> None:
-    """Every agency message the warning came from, newest first, with its own words."""
+def provenance(ctx: Context, warning_id: int, tz: ZoneInfo, *, expanded: bool = True) -> None:
+    """Every agency message the warning came from, newest first, with its own words. Open while
+    a manager checks the draft; folded once issued, where the preview and actions come first."""
     messages = queries.cap_provenance(ctx, warning_id)
     if not messages:
         return
-    with st.expander(t("capin.from"), expanded=True):
+    with st.expander(t("capin.from"), expanded=expanded):
         for number, message in enumerate(reversed(messages)):
             if number:
                 st.divider()

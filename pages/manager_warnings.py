@@ -291,7 +291,7 @@ with tab_view:
     cap_view.needs_box(row)
     if row.status == WarningStatus.DRAFT and row.source == "cap_import":
         cap_view.level_chooser(ctx, row, done, refused)
-    cap_view.provenance(ctx, selected, tz)
+    cap_view.provenance(ctx, selected, tz, expanded=row.status == WarningStatus.DRAFT)
     if row.status not in (WarningStatus.DRAFT, WarningStatus.DISCARDED):  # never published: no CAP message
         cap_url = f"/api/warnings/{selected}.cap.xml"
         st.markdown(f"[{t('mw.cap_link')}]({cap_url}) · [{t('mw.feed_link')}](/api/warnings.cap.xml)")
