@@ -123,6 +123,15 @@ def too_many(items: Sequence[Any]) -> IntakeResult | None:
     return None
 
 
+def _scada_states(session: Session, stored: Sequence[tuple[_Candidate, int]]) -> dict[int, str | None]:
+    """The stored SCADA state of every switch the batch's SCADA reports name (empty: none)."""
+    ids = sorted({c.device_id for c, _ in stored if c.kind in SCADA_KINDS and c.device_id is not None})
+    if not ids:
+        return {}
+    rows = session.execute(select(Device.id, Device.scada_state).where(Device.id.in_(ids))).tuples()
+    return {device_id: None if state is None else str(state) for device_id, state in rows}
+
+
 def receive_reports(
     session: Session, clock: Clock, actor: Actor, items: Sequence[Any], *, tz: ZoneInfo, model_key: str
 ) -> IntakeResult:
@@ -144,10 +153,12 @@ def receive_reports(
         result.accepted.extend(Accepted(c.index, report_id, False) for c, report_id in stored)
         id_of = {c.index: report_id for c, report_id in stored}
         result.accepted.extend(Accepted(c.index, id_of[first.index], True) for c, first in repeats)
+        scada_before = _scada_states(session, stored)
         result.analysis = analyse_reports(session, clock, model, _incoming(model, stored))
         _store(session, clock, stored, result.analysis.report_links)
-        if any(c.kind in SCADA_KINDS for c, _ in stored):
+        if scada_before and _scada_states(session, stored) != scada_before:
             # A switch SCADA saw operate may change what feeds what (a back-feed in the field).
+            # Telemetry repeating a state already stored changes nothing: no re-trace for it.
             retrace(session, clock, actor.username)
         if actor.role == "public":
             # A web report by hand is audited on its own.

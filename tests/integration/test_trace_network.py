@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from emergency.core.actor import Actor
 from emergency.core.models import Device
 from emergency.core.settings import get_setting
+from emergency.intake import reports as intake_reports
 from emergency.network.trace import retrace
+from tests.support.commands import submit_reports
 from tests.support.small_territory import build_small_territory
+from tests.support.two_feeders import build_two_feeders
 
 
 def links(database) -> dict[str, tuple[str | None, str | None]]:
@@ -35,3 +39,27 @@ def test_a_network_written_as_a_tree_traces_to_the_same_tree(database, clock) ->
     with database.read() as session:
         nodes = dict(session.execute(select(Device.code, Device.from_node)).tuples().all())
     assert nodes["TX-3"] == "FU-2" and nodes["SS-1"] is None
+
+
+def test_telemetry_repeating_a_stored_state_does_not_re_trace(database, clock, monkeypatch) -> None:
+    """SCADA re-sends states on its integrity polls; only a state that changed re-traces (a full
+    pass over the devices inside intake's writing transaction)."""
+    build_two_feeders(database, clock)
+    scada = Actor("scada-link", "intake")
+    traced: list[int] = []
+    monkeypatch.setattr(intake_reports, "retrace", lambda *args: traced.append(1) or retrace(*args))
+
+    def revision_after(kind: str, device: str) -> int:
+        submit_reports(database, clock, scada, [{"channel": "scada", "kind": kind, "device_code": device}])
+        with database.read() as session:
+            return int(get_setting(session, "territory.revision"))
+
+    with database.read() as session:
+        start = int(get_setting(session, "territory.revision"))
+    assert revision_after("device_opened", "SW1") == start  # its section still hangs from it
+    closed_tie = revision_after("device_closed", "TIE")  # the field back-feeds it from feeder B2
+    assert closed_tie == start + 1
+    assert len(traced) == 2
+    assert revision_after("device_closed", "TIE") == closed_tie  # the same state again: nothing to do
+    assert len(traced) == 2
+    assert revision_after("device_opened", "TIE") == closed_tie + 1
