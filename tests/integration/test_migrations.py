@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -16,7 +17,21 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Column, Connection, Integer, MetaData, inspect
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    inspect,
+)
 
 from emergency.core.db import Database, alembic_config
 from emergency.core.models import Base
@@ -151,3 +166,77 @@ def test_processes_starting_together_migrate_one_at_a_time(empty_db: Database) -
 
     assert failures == []
     assert empty_db.has_schema()
+
+
+def _row(table: Table, **given: Any) -> dict[str, Any]:
+    """A row for `table` as the schema of the moment has it: `given`, and a plain value for every
+    other column that must have one."""
+    plain = {Integer: 1, Float: 0.5, Boolean: False, String: "x", Text: "x"}
+    row = dict(given)
+    for column in table.columns:
+        if column.name in row or column.nullable or column.primary_key or column.server_default is not None:
+            continue
+        if isinstance(column.type, DateTime):
+            row[column.name] = datetime(2026, 7, 1, 2, 0)
+        elif isinstance(column.type, JSON):
+            row[column.name] = {}
+        else:
+            row[column.name] = next(v for kind, v in plain.items() if isinstance(column.type, kind))
+    return row
+
+
+def test_an_upgrade_keeps_a_territory_with_outages_and_the_reports_pointing_at_them(
+    empty_db: Database,
+) -> None:
+    """Migrations run on the utility's database, full of rows that point at each other: a table a
+    migration rebuilds must not be one that other rows reference (SQLite's foreign keys refuse to
+    drop it), and a network written as a tree gets its nodes."""
+    run_alembic(empty_db, "upgrade", "0009_staff_sessions")
+    tables = MetaData()
+    tables.reflect(empty_db.engine)
+    t = tables.tables
+    with empty_db.engine.begin() as connection:
+        connection.execute(insert(t["districts"]), _row(t["districts"], id=1, code="D", geometry={}))
+        for id_, code, kind, parent in (
+            (1, "S", "substation", None),
+            (2, "B", "breaker", 1),
+            (3, "T", "transformer", 2),
+        ):
+            connection.execute(
+                insert(t["devices"]),
+                _row(t["devices"], id=id_, code=code, kind=kind, parent_id=parent, normal_state="closed"),
+            )
+        connection.execute(
+            insert(t["customers"]),
+            _row(
+                t["customers"],
+                id=1,
+                account_no="A1",
+                transformer_id=3,
+                district_id=1,
+                kind="residential",
+                importance="none",
+            ),
+        )
+        connection.execute(
+            insert(t["outages"]), _row(t["outages"], id=1, state="predicted", device_id=3, district_id=1)
+        )
+        connection.execute(
+            insert(t["reports"]),
+            _row(
+                t["reports"],
+                id=1,
+                outage_id=1,
+                channel="hotline",
+                kind="no_power",
+                status="grouped",
+                external_id=None,
+            ),
+        )
+    run_alembic(empty_db, "upgrade", "head")
+    assert current_revision(empty_db) == head_revision()
+    with empty_db.engine.connect() as connection:
+        assert schema_differences(connection, Base.metadata) == []
+        assert connection.exec_driver_sql("SELECT outage_id FROM reports").scalar_one() == 1
+        nodes = connection.exec_driver_sql("SELECT code, from_node, to_node FROM devices ORDER BY id").all()
+    assert [tuple(n) for n in nodes] == [("S", None, "S"), ("B", "S", "B"), ("T", "B", None)]
