@@ -7,6 +7,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.support.browser import map_frame
+
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 60_000
 
@@ -26,7 +28,7 @@ def test_dispatcher_dispatches_the_recommended_crew(
     page.get_by_role("link", name="Dispatcher console").click()
     expect(page.get_by_role("heading", name="Dispatcher console")).to_be_visible(timeout=TIMEOUT_MS)
 
-    frame = page.frame_locator("iframe[title='streamlit_folium.st_folium']")
+    frame = map_frame(page)
     expect(frame.locator(".leaflet-container")).to_be_visible(timeout=TIMEOUT_MS)
     # Outages without a crew are drawn red, orange or yellow by their most urgent clock.
     waiting = frame.locator(

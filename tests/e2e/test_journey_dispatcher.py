@@ -19,6 +19,7 @@ from emergency.core.models import CrewAssignment, Outage, OutageState, Restorati
 from emergency.simulator.scenarios import TYPHOON
 from tests.e2e.journeys_support import DrillTimes, choose_outage, click_until_visible, drill, storm_database
 from tests.e2e.test_dispatcher import TIMEOUT_MS, log_in
+from tests.support.browser import map_frame
 
 pytestmark = pytest.mark.browser
 # The typhoon's first damage with this seed is a service transformer of 55 customers.
@@ -42,7 +43,7 @@ def test_dispatcher_handles_an_outage_the_storm_causes(
     log_in(page, storm_server, "dispatcher", "demo-dispatcher")
     page.get_by_role("link", name="Dispatcher console").click()
     expect(page.get_by_role("heading", name="Dispatcher console")).to_be_visible(timeout=TIMEOUT_MS)
-    frame = page.frame_locator("iframe[title='streamlit_folium.st_folium']")
+    frame = map_frame(page)
     expect(frame.locator(".leaflet-container")).to_be_visible(timeout=TIMEOUT_MS)
 
     with (

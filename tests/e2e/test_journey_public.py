@@ -21,6 +21,7 @@ from emergency.core.models import Report
 from emergency.simulator.scenarios import THUNDERSTORM
 from tests.e2e.journeys_support import DrillTimes, account_below, drill, metric_value, storm_database
 from tests.e2e.test_dispatcher import TIMEOUT_MS
+from tests.support.browser import map_frame
 
 pytestmark = pytest.mark.browser
 # The thunderstorm's first damage with this seed is a service transformer of 62 customers.
@@ -77,7 +78,7 @@ def test_a_customer_follows_an_outage_from_the_storm_until_power_comes_back(
         expect(page.get_by_role("alert").filter(has_text="Orange thunderstorm warning")).to_contain_text(
             THUNDERSTORM.warning.headline_en
         )
-        frame = page.frame_locator("iframe[title='streamlit_folium.st_folium']")
+        frame = map_frame(page)
         # Outage areas have a dark red edge; they turn green once power is back.
         expect(frame.locator(f"path.leaflet-interactive[stroke='{AREA_EDGE}']").first).to_be_attached(
             timeout=TIMEOUT_MS

@@ -13,14 +13,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import INIT_SECONDS, ROOT, STARTUP_SECONDS, free_port, stop
+from tests.support.browser import map_frame
 
 pytestmark = pytest.mark.browser
 RENDER_TIMEOUT_MS = 60_000
-
-
-def map_frame(page: Page):
-    """The st_folium component's iframe (the map is a custom component in its own frame)."""
-    return page.frame_locator("iframe[title='streamlit_folium.st_folium']")
 
 
 def test_public_page_draws_the_map_offline(app_server: str, page: Page, external_requests: list[str]) -> None:

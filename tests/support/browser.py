@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, Route
+    from playwright.sync_api import Browser, FrameLocator, Page, Route
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -92,3 +92,14 @@ def page(browser: Browser, external_requests: list[str]) -> Iterator[Page]:
         yield new_page
     finally:
         context.close()
+
+
+# The st_folium component's iframe (a map is a custom component in its own frame).
+MAP_FRAME = "iframe[title='streamlit_folium.st_folium']"
+
+
+def map_frame(page: Page) -> FrameLocator:
+    """The page's map frame: the newest one. While a live view redraws, Streamlit can keep the
+    map it replaces in the page beside the new one (seen once on the console: two frames, the old
+    one unsized), and a strict locator refuses two."""
+    return page.locator(MAP_FRAME).last.content_frame
