@@ -20,7 +20,7 @@ customer counts and the maps all read it, and it moves only when a switch operat
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -328,11 +328,3 @@ def retrace(session: Session, clock: Clock, by: str = "system") -> Retrace:
         session.execute(_SET_LINKS, rows)
         revision = bump_territory_revision(session, clock, by)
     return Retrace(moved=[row["b_id"] for row in rows], trace=result, revision=revision)
-
-
-def devices_from_tree(
-    rows: Iterable[tuple[str, str | None, DeviceKind]],
-) -> dict[str, tuple[str | None, str | None]]:
-    """Nodes for a network given as a parent tree, (code, parent code, kind) per device: a device
-    hangs from its parent's node and (unless it is a transformer) heads a node of its own code."""
-    return {code: (parent, None if kind == DeviceKind.TRANSFORMER else code) for code, parent, kind in rows}
