@@ -49,6 +49,7 @@ from emergency.core.vocabulary import (  # noqa: F401  (re-exported: older impor
     ImportanceGrade,
     NotificationChannel,
     NotificationStatus,
+    OnSiteSource,
     OutageState,
     OutreachStatus,
     OutreachStep,
@@ -206,6 +207,17 @@ class Crew(Base):
     shift_start: Mapped[str] = mapped_column(String(5), default="08:00")
     shift_end: Mapped[str] = mapped_column(String(5), default="20:00")
     phone: Mapped[str | None] = mapped_column(String(32))
+    # Mutual aid: a crew lent by another utility (`company`; None for our own crews), onboarded on
+    # the day from the lender's roster, checked in at a staging site and released at the end.
+    company: Mapped[str | None] = mapped_column(String(120), index=True)
+    leader_name: Mapped[str | None] = mapped_column(String(120))
+    skills: Mapped[str | None] = mapped_column(String(200))
+    vehicles: Mapped[str | None] = mapped_column(String(200))
+    staging_site: Mapped[str | None] = mapped_column(String(120))
+    roster_batch: Mapped[str | None] = mapped_column(String(64))
+    checked_in_at: Mapped[datetime | None]
+    checked_in_count: Mapped[int | None] = mapped_column(Integer)
+    released_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     home_depot: Mapped[Depot | None] = relationship()
@@ -259,6 +271,8 @@ class Outage(Base):
     etr_source: Mapped[EtrSource | None] = mapped_column(str_enum(EtrSource))
     etr_confidence: Mapped[EtrConfidence | None] = mapped_column(str_enum(EtrConfidence))
     etr_set_at: Mapped[datetime | None]
+    # Who recorded the first crew on site (`on_site_at`): the geofence, the crew or a dispatcher.
+    on_site_source: Mapped[OnSiteSource | None] = mapped_column(str_enum(OnSiteSource))
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     device: Mapped[Device] = relationship(foreign_keys=[device_id])
@@ -359,6 +373,16 @@ class CrewAssignment(Base):
     on_site_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+    # The crew leader accepted the job on the crew page (its own clock target, as data).
+    acknowledged_at: Mapped[datetime | None]
+    # How on_site_at was recorded, where the crew was then, and a dispatcher's reason when the
+    # crew's positions put it elsewhere.
+    on_site_source: Mapped[OnSiteSource | None] = mapped_column(str_enum(OnSiteSource))
+    on_site_lon: Mapped[float | None] = mapped_column(Float)
+    on_site_lat: Mapped[float | None] = mapped_column(Float)
+    on_site_reason: Mapped[str | None] = mapped_column(String(500))
+    # A crew handing the job over (end of shift, wrong skills) says what the next crew must know.
+    handover_note: Mapped[str | None] = mapped_column(String(1000))
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
@@ -537,6 +561,8 @@ class User(Base):
     last_login_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     password_changed_at: Mapped[datetime]
+    # A crew leader's crew (role crew): the crew page shows that crew's work only.
+    crew_id: Mapped[int | None] = mapped_column(ForeignKey("crews.id"), index=True)
 
 
 class ApiToken(Base):

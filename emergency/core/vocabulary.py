@@ -158,6 +158,44 @@ class EtrSource(StrEnum):
     SYSTEM = "system"
     DISPATCHER = "dispatcher"
     CREW = "crew"
+    # From a crew's damage assessment (estimated repair time on site).
+    ASSESSMENT = "assessment"
+
+
+class OnSiteSource(StrEnum):
+    """Who recorded a crew on site: the geofence on its positions, the crew, or a dispatcher."""
+
+    GPS = "gps"
+    CREW = "crew"
+    DISPATCHER = "dispatcher"
+
+
+class PositionSource(StrEnum):
+    """Where a crew position came from."""
+
+    PHONE = "phone"  # the crew page, the browser's geolocation with the crew's consent
+    TRACKER = "tracker"  # a vehicle tracker through a `crew_position` token
+    SIMULATOR = "simulator"
+    DISPATCHER = "dispatcher"  # moved by hand on the console
+
+
+class FieldRequestKind(StrEnum):
+    HELP = "help"
+    MATERIALS = "materials"
+
+
+class DamageCause(StrEnum):
+    TREE = "tree"
+    WIND = "wind"
+    LIGHTNING = "lightning"
+    FLOOD = "flood"
+    LANDSLIDE = "landslide"
+    VEHICLE = "vehicle"
+    ANIMAL = "animal"
+    FIRE = "fire"
+    EQUIPMENT_FAILURE = "equipment_failure"
+    THIRD_PARTY = "third_party"
+    UNKNOWN = "unknown"
 
 
 class EtrConfidence(StrEnum):
@@ -238,6 +276,8 @@ class Role(StrEnum):
     DISPATCHER = "dispatcher"
     MANAGER = "manager"
     ADMIN = "admin"
+    # A crew leader (ours or a mutual-aid company's): sees and works only their crew's assignments.
+    CREW = "crew"
 
 
 class TokenScope(StrEnum):
