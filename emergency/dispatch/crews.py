@@ -31,6 +31,7 @@ from emergency.core.models import (
     CrewStatus,
     Device,
     EtrSource,
+    OnSiteSource,
     Outage,
     OutageState,
     Role,
@@ -73,6 +74,7 @@ def crew_snapshot(crew: Crew) -> dict[str, Any]:
 def assignment_snapshot(assignment: CrewAssignment) -> dict[str, Any]:
     return {
         "status": str(assignment.status),
+        "on_site_source": assignment.on_site_source and str(assignment.on_site_source),
         "outage_id": assignment.outage_id,
         "crew_id": assignment.crew_id,
         "version": assignment.version,
@@ -251,6 +253,22 @@ def mark_en_route(
     return _advance(session, clock, actor, assignment_id, AssignmentStatus.EN_ROUTE, expected_version, seen)
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """How a crew's arrival was recorded: by whom (`source`), where the crew was, and why.
+
+    `position` is (lon, lat) where the crew was when recorded (the geofence's fix, or the crew's
+    newest position); `reason` is a dispatcher's when the crew's positions put it elsewhere.
+    """
+
+    source: OnSiteSource = OnSiteSource.DISPATCHER
+    position: tuple[float, float] | None = None
+    reason: str | None = None
+
+
+BY_DISPATCHER = Arrival()
+
+
 def mark_on_site(
     session: Session,
     clock: Clock,
@@ -259,10 +277,17 @@ def mark_on_site(
     *,
     expected_version: int | None = None,
     seen: SeenOutage = ANY_OUTAGE,
+    arrival: Arrival = BY_DISPATCHER,
 ) -> CrewAssignment:
     """The crew has arrived: this stops the on-site clock. A crew may report arrival without having
-    reported leaving; its en-route time then stays unknown rather than invented."""
-    return _advance(session, clock, actor, assignment_id, AssignmentStatus.ON_SITE, expected_version, seen)
+    reported leaving; its en-route time then stays unknown rather than invented.
+
+    The assignment keeps how the arrival was recorded (`arrival`); the outage keeps the source of
+    its first arrival, which compliance reports the 30-minute clock by.
+    """
+    return _advance(
+        session, clock, actor, assignment_id, AssignmentStatus.ON_SITE, expected_version, seen, arrival
+    )
 
 
 _ADVANCES_FROM = {
@@ -279,6 +304,7 @@ def _advance(
     target: AssignmentStatus,
     expected_version: int | None,
     seen: SeenOutage,
+    arrival: Arrival = BY_DISPATCHER,
 ) -> CrewAssignment:
     now = clock.now()
     assignment = _get_assignment(session, assignment_id, expected_version)
@@ -301,6 +327,7 @@ def _advance(
         _advance_outage(outage, OutageState.EN_ROUTE, now)
     else:
         assignment.on_site_at = now
+        _record_arrival(assignment, outage, arrival, now)
         _advance_outage(outage, OutageState.ON_SITE, now)
         # The crew is at the device now; recommendations for its next job start from here.
         device = session.get(Device, outage.device_id)
@@ -331,6 +358,16 @@ def _advance(
             detail=f"crew {crew.code}",
         )
     return assignment
+
+
+def _record_arrival(assignment: CrewAssignment, outage: Outage, arrival: Arrival, now: datetime) -> None:
+    """Keep how the arrival was recorded; the outage keeps the source of its first arrival."""
+    assignment.on_site_source = arrival.source
+    if arrival.position is not None:
+        assignment.on_site_lon, assignment.on_site_lat = arrival.position
+    assignment.on_site_reason = arrival.reason
+    if outage.on_site_at is None:
+        outage.on_site_source = arrival.source
 
 
 def _advance_outage(outage: Outage, state: OutageState, now: datetime) -> None:
