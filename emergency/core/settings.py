@@ -150,7 +150,7 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     # Damage assessments (emergency/dispatch/assessment.py, photos.py).
     "assessment.photo_max_bytes": (15_728_640, "largest assessment photo a crew may upload (bytes, as sent)"),
-    "assessment.photo_max_edge_px": (1600, "assessment photos are stored as JPEG with at most this longest edge"),
+    "assessment.photo_max_edge_px": (1600, "longest edge of an assessment photo as stored (JPEG)"),
     "assessment.photo_max_pixels": (
         100_000_000,
         "an assessment photo that decodes to more pixels than this is refused (decompression bombs)",

@@ -9,6 +9,7 @@ the stored image: the image bytes can be shown or exported anywhere without carr
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 from dataclasses import dataclass
@@ -102,7 +103,9 @@ def _open(name: str, data: bytes, max_pixels: int) -> Image.Image:
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise InvalidInput(_bomb(name, max_pixels), field="photos") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise InvalidInput(f"{name} is not an image (JPEG, PNG or HEIC) or is damaged", field="photos") from None
+        raise InvalidInput(
+            f"{name} is not an image (JPEG, PNG or HEIC) or is damaged", field="photos"
+        ) from None
     finally:
         Image.MAX_IMAGE_PIXELS = previous
 
@@ -117,9 +120,7 @@ def staff_exif(image: Image.Image) -> dict[str, Any]:
     if not exif:
         return {}
     tags = {ExifTags.TAGS.get(tag, str(tag)): value for tag, value in exif.items()}
-    tags.update(
-        {ExifTags.TAGS.get(tag, str(tag)): value for tag, value in exif.get_ifd(_EXIF_IFD).items()}
-    )
+    tags.update({ExifTags.TAGS.get(tag, str(tag)): value for tag, value in exif.get_ifd(_EXIF_IFD).items()})
     found: dict[str, Any] = {}
     for field in _EXIF_FIELDS:
         value = tags.get(field)
@@ -127,10 +128,9 @@ def staff_exif(image: Image.Image) -> dict[str, Any]:
             found[field] = _plain(value)
     taken = found.get("DateTimeOriginal") or found.get("DateTime")
     if isinstance(taken, str):
-        try:
+        # An odd format stays as written in DateTime/DateTimeOriginal.
+        with contextlib.suppress(ValueError):
             found["taken_at"] = datetime.strptime(taken.strip(), "%Y:%m:%d %H:%M:%S").isoformat()
-        except ValueError:
-            pass  # kept as written in DateTime/DateTimeOriginal
     gps = exif.get_ifd(_GPS_IFD)
     position = _gps_degrees(gps)
     if position is not None:
