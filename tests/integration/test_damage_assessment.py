@@ -262,7 +262,7 @@ def test_an_assessment_done_offline_counts_from_when_it_was_done_and_is_audited_
             )
     with database.write() as session:
         set_setting(session, "assessment.max_offline_hours", 0.25, clock)
-    with pytest.raises(InvalidInput, match="more than 0.25 hours ago"):
+    with pytest.raises(InvalidInput, match=r"more than 0\.25 hours ago"):
         execute(
             context_of(database, clock, LEADER_C1),
             FileAssessment(sent["outage"], "tree", 60, done_at=clock.now() - timedelta(minutes=16)),
@@ -321,9 +321,10 @@ def file_at(database, when, actor: Actor, outage_id: int, cause: str, poles: int
 
 
 def test_the_report_counts_damage_by_cause_and_device_district_and_the_json_agrees(
-    database, event, capsys, monkeypatch
+    database, request, capsys, monkeypatch
 ) -> None:
-    a, b, c = event["A"], event["B"], event["C"]
+    ids = request.getfixturevalue("event")  # test_sitrep's event, by its outages' letters
+    a, b, c = ids["A"], ids["B"], ids["C"]
     file_at(database, local(1, 30), DISPATCHER, a, "tree", 2, 3)
     file_at(database, local(6), MANAGER, c, "wind", 1, 0)
     file_at(database, local(6, 30), DISPATCHER, c, "equipment_failure", 0, 2)  # the newest counts
