@@ -100,11 +100,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "level.orange": ("orange (II)", "橙色（II级）"),
     "level.red": ("red (I)", "红色（I级）"),
     # Damage found by crews' assessments (emergency.reporting.sitrep_damage).
-    "damage": (
-        "Damage (crews' assessments, by the district of the device)",
-        "设备受损情况（现场勘察，按设备所在区域）",
-    ),
-    "damage_causes": ("Damage by cause (assessed outages)", "受损原因（已勘察停电事件）"),
+    "damage": ("Damage by device district", "设备受损情况（按设备所在区域）"),
+    "damage_causes": ("Damage by cause", "受损原因（已勘察停电事件）"),
     "assessed": ("Outages assessed", "已勘察停电事件"),
     "not_assessed": ("Outages not assessed", "未勘察停电事件"),
     "poles_down": ("Poles down", "倒杆（基）"),
