@@ -7,6 +7,7 @@ refuse (`max_chars`, the photo count and size), and a refusal says why, with not
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, time
 
 import streamlit as st
@@ -59,6 +60,8 @@ def render_assessment_form(ctx: Context, outage_id: int, crew_id: int | None) ->
             t("dmg.photos"),
             type=PHOTO_TYPES,
             accept_multiple_files=True,
+            # The browser refuses a larger file at once, saying the limit; the service checks again.
+            max_upload_size=max(math.ceil(limits.photo_max_bytes / 1_048_576), 1),
         )
         st.caption(t("dmg.photos_help", n=limits.max_photos, mb=limits.photo_max_bytes // 1_048_576))
         sent = st.form_submit_button(t("dmg.submit", id=outage_id), type="primary", width="stretch")

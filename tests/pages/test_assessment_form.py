@@ -168,3 +168,13 @@ def test_the_control_room_sees_the_newest_assessment_first(job) -> None:
     assert "Trees · repair 2 h 5 min · by leader-c1, crew C1 (the one that counts)" in labels[0]
     assert "Wind" in labels[1] and "counts" not in labels[1]
     assert any(t.value == "Notes: <b>closer</b> look" for t in app.text)
+
+
+def test_the_photo_uploader_takes_phone_formats_within_the_size_limit(job) -> None:
+    url, outage_id, crew_id, _ = job
+    app = form(url, outage_id, crew_id)
+    (uploader,) = app.get("file_uploader")
+    assert set(uploader.proto.type) == {".jpg", ".jpeg", ".png", ".heic", ".heif"}
+    assert uploader.proto.multiple_files is True
+    assert uploader.proto.max_upload_size_mb == 15
+    assert any("At most 6 photos of up to 15 MB each" in c.value for c in app.caption)
