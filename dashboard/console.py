@@ -19,6 +19,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from dashboard import maps, services, switching_panel
+from dashboard.assessment_view import render_assessments
 from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outage_names import outage_name
@@ -534,7 +535,7 @@ def detail_panel(
                     "detail.etr_change",
                     at=local_time(change.set_at, tz, "%H:%M"),
                     etr=local_time(change.etr_at, tz),
-                    source=change.source,
+                    source=t(f"cmp.source.{change.source}"),
                     confidence=change.confidence,
                     by=plain(change.set_by or "—"),
                 )
@@ -548,6 +549,7 @@ def detail_panel(
                     by=plain(step.by or "—"),
                 )
             )
+    render_assessments(services.context(actor), o.id)  # damage assessments (#19.3), read-only
 
 
 def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:

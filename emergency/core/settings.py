@@ -148,6 +148,18 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
         {},
         'limits of single feeders by breaker code, e.g. {"BRK-2": {"customers": 1800, "kva": 9000}}',
     ),
+    # Damage assessments (emergency/dispatch/assessment.py, photos.py).
+    "assessment.photo_max_bytes": (15_728_640, "largest assessment photo a crew may upload (bytes, as sent)"),
+    "assessment.photo_max_edge_px": (1600, "longest edge of an assessment photo as stored (JPEG)"),
+    "assessment.photo_max_pixels": (
+        100_000_000,
+        "an assessment photo that decodes to more pixels than this is refused (decompression bombs)",
+    ),
+    "assessment.max_photos": (6, "most photos one damage assessment may hold"),
+    "assessment.max_offline_hours": (
+        24,
+        "an assessment done offline may be entered with a done-at time at most this many hours ago",
+    ),
 }
 
 

@@ -2,7 +2,8 @@
 
 The system estimates when a crew is dispatched: travel plus a typical repair time by device kind and
 area type, longer in disaster mode. A crew's or a dispatcher's ETR knows more than an average, so a
-system estimate never replaces one of theirs that is still in the future. Every ETR an outage ever
+system estimate never replaces one of theirs that is still in the future; a crew's damage assessment
+(`emergency.dispatch.assessment`) is one of theirs. Every ETR an outage ever
 had is kept in `etr_history` with its source, confidence and author.
 """
 
@@ -37,7 +38,9 @@ from emergency.core.settings import DEFAULT_SETTINGS
 from emergency.warnings.records import in_force
 
 MAX_NOTE_CHARS = 500
-PEOPLE = frozenset({EtrSource.DISPATCHER, EtrSource.CREW})
+# ETRs from people who know the outage: a system estimate never replaces one still ahead. A crew's
+# damage assessment (its repair time on site) counts as much as a crew's phoned-in ETR.
+PEOPLE = frozenset({EtrSource.DISPATCHER, EtrSource.CREW, EtrSource.ASSESSMENT})
 
 
 def load_prefixed(session: Session | None, prefix: str) -> dict[str, Any]:

@@ -4,6 +4,11 @@ A recommendation ranks the crews that could go, soonest on site first, each with
 storm plan matches all unassigned outages to available crews at once (`routing.solve_optimal`) on
 arrival time minus a priority bonus from the one ranking (`emergency.dispatch.priority`); nothing is
 dispatched until a dispatcher approves its rows (the `ApplyStormPlan` command).
+
+A crew's damage assessment (`emergency.dispatch.assessment`) changes two things: the outage's repair
+time is the assessed one instead of the typical one for its device kind (its crew-hours in the
+reason), and an outage whose assessment asks for more crews gets that many more plan rows, beside
+the crew already there, until it has them.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from emergency.core.clock import Clock
@@ -31,8 +36,11 @@ from emergency.core.models import (
 )
 from emergency.core.settings import DEFAULT_SLA_TARGETS
 from emergency.dispatch import routing
+from emergency.dispatch.assessment import latest_assessments
 from emergency.dispatch.board import outage_priorities
 from emergency.dispatch.crews import OPEN_ASSIGNMENT, get_outage, require_active
+from emergency.dispatch.etr import EtrRules, typical_repair_minutes
+from emergency.dispatch.priority import Priority
 from emergency.dispatch.routing import (
     DispatchRules,
     plan_cost,
@@ -86,6 +94,11 @@ class PlanRow:
     priority: float
     reason: str
     reason_zh: str = ""
+    repair_minutes: float | None = None  # the assessed repair time, or the typical one for its kind
+    repair_assessed: bool = False
+    # One more crew beside those already there, as the outage's assessment asks: dispatched even
+    # though the outage has a crew (see `ApplyStormPlan`).
+    extra_crew: bool = False
 
 
 @dataclass(frozen=True)
@@ -312,20 +325,43 @@ def greedy_plan(
     return _plan(session, clock, tz, outage_ids, max_crews, "greedy")
 
 
-def _unassigned_outages(session: Session, outage_ids: Sequence[int] | None) -> list[Outage]:
-    busy = select(CrewAssignment.outage_id).where(CrewAssignment.status.in_(OPEN_ASSIGNMENT))
+def _unassigned_outages(session: Session, outage_ids: Sequence[int] | None) -> list[tuple[Outage, bool]]:
+    """The crews the plan should find: one for each active outage without a crew, and one for each
+    more crew an outage's newest assessment asks for beyond those it has (flagged as extra)."""
+    crews_on = dict(
+        session.execute(
+            select(CrewAssignment.outage_id, func.count())
+            .where(CrewAssignment.status.in_(OPEN_ASSIGNMENT))
+            .group_by(CrewAssignment.outage_id)
+        )
+        .tuples()
+        .all()
+    )
     query = (
         select(Outage)
-        .where(Outage.state.in_(ACTIVE_OUTAGE_STATES), Outage.id.not_in(busy))
+        .where(Outage.state.in_(ACTIVE_OUTAGE_STATES))
         .order_by(Outage.first_report_at, Outage.id)
     )
-    if outage_ids is None:
-        return list(session.scalars(query))
-    wanted = sorted({int(i) for i in outage_ids})
     found: list[Outage] = []
-    for start in range(0, len(wanted), 900):
-        found.extend(session.scalars(query.where(Outage.id.in_(wanted[start : start + 900]))))
-    return sorted(found, key=lambda o: (o.first_report_at, o.id))
+    if outage_ids is None:
+        found = list(session.scalars(query))
+    else:
+        wanted = sorted({int(i) for i in outage_ids})
+        for start in range(0, len(wanted), 900):
+            found.extend(session.scalars(query.where(Outage.id.in_(wanted[start : start + 900]))))
+        found.sort(key=lambda o: (o.first_report_at, o.id))
+    asks = {
+        outage_id: a.crews_needed
+        for outage_id, a in latest_assessments(session, [o.id for o in found if o.id in crews_on]).items()
+    }
+    slots: list[tuple[Outage, bool]] = []
+    for outage in found:
+        have = crews_on.get(outage.id, 0)
+        if have == 0:
+            slots.append((outage, False))
+        else:
+            slots.extend((outage, True) for _ in range(1 + asks.get(outage.id, 0) - have))
+    return slots
 
 
 def _plan(
@@ -338,7 +374,8 @@ def _plan(
 ) -> StormPlan:
     now = clock.now()
     rules = DispatchRules.from_settings(session)
-    outages = _unassigned_outages(session, outage_ids)
+    slots = _unassigned_outages(session, outage_ids)
+    outages = [outage for outage, _ in slots]
     crews = list(session.scalars(select(Crew).where(Crew.status == CrewStatus.AVAILABLE).order_by(Crew.id)))
     sites = routing.sites(session, outages)
     site_xy = np.array([[s.lon, s.lat] for s in sites], dtype=np.float64).reshape(-1, 2)
@@ -356,6 +393,12 @@ def _plan(
     # most critical user cut off, disaster mode) set each outage's bonus in minutes of travel.
     ranked = outage_priorities(session, clock, tz)
     facts = [ranked[o.id] for o in outages]
+    repair, assessed = _repair_minutes(session, outages, sites, facts)
+    facts = [
+        # Customers per crew-hour by the assessed repair time, in the reason the dispatcher reads.
+        p._replace(customers_per_crew_hour=p.customers_out / max(repair[r] / 60, 1e-6)) if assessed[r] else p
+        for r, p in enumerate(facts)
+    ]
     priority = np.array(
         [
             rules.priority.score(
@@ -376,6 +419,8 @@ def _plan(
     for r, c in pairs:
         outage, crew = outages[r], crews[c]
         minutes = float(travel[r, c])
+        extra = slots[r][1]
+        repair_en, repair_zh = _repair_words(repair[r], assessed[r], extra)
         rows.append(
             PlanRow(
                 outage_id=outage.id,
@@ -389,19 +434,27 @@ def _plan(
                 priority=round(float(priority[r]), 1),
                 reason=(
                     f"{str(crew.kind).replace('_', ' ')} crew {crew.code}, {minutes:.0f} min away "
-                    f"({float(distance[r, c]):.1f} km); rank {facts[r].rank}: {facts[r].reason()}"
+                    f"({float(distance[r, c]):.1f} km); rank {facts[r].rank}: {facts[r].reason()}; "
+                    + repair_en
                 ),
                 reason_zh=(
                     f"{KIND_ZH[CrewKind(crew.kind)]}班组 {crew.code}，行车 {minutes:.0f} 分钟"
-                    f"（{float(distance[r, c]):.1f} 公里）；第 {facts[r].rank} 位：{facts[r].reason('zh')}"
+                    f"（{float(distance[r, c]):.1f} 公里）；第 {facts[r].rank} 位：{facts[r].reason('zh')}；"
+                    + repair_zh
                 ),
+                repair_minutes=round(float(repair[r]), 1),
+                repair_assessed=bool(assessed[r]),
+                extra_crew=extra,
             )
         )
     planned = {r for r, _ in pairs}
     unassigned = []
+    listed: set[int] = set()
     for r, outage in enumerate(outages):
-        if r in planned:
+        # An outage is listed once, even when several of its extra crews could not be planned.
+        if r in planned or outage.id in listed:
             continue
+        listed.add(outage.id)
         if not allowed[r].any():
             why = "no suitable crew is available (a confirmed outage needs a line, cable or mutual-aid crew)"
         elif max_crews is not None and len(pairs) >= max_crews:
@@ -420,6 +473,35 @@ def _plan(
         total_travel_minutes=round(float(sum(travel[r, c] for r, c in pairs)), 1),
         cost=round(plan_cost(travel, priority, pairs), 1),
     )
+
+
+def _repair_minutes(
+    session: Session, outages: Sequence[Outage], sites: Sequence[routing.Site], facts: Sequence[Priority]
+) -> tuple[list[float], list[bool]]:
+    """Each outage's repair time: its newest assessment's, or the typical one for its device kind."""
+    rules = EtrRules.from_settings(session)
+    found = latest_assessments(session, [o.id for o in outages])
+    minutes: list[float] = []
+    assessed: list[bool] = []
+    for outage, site, fact in zip(outages, sites, facts, strict=True):
+        a = found.get(outage.id)
+        if a is not None:
+            minutes.append(float(a.repair_minutes))
+        else:
+            kind, area = site.device_kind, site.area_type
+            minutes.append(typical_repair_minutes(kind, area, fact.disaster_mode, rules=rules))
+        assessed.append(a is not None)
+    return minutes, assessed
+
+
+def _repair_words(minutes: float, assessed: bool, extra: bool) -> tuple[str, str]:
+    """The repair time in the row's reason, in English and Chinese, and whether the crew is an extra one."""
+    en = f"repair {minutes:.0f} min ({'assessed' if assessed else 'typical for its kind'})"
+    zh = f"抢修 {minutes:.0f} 分钟（{'现场勘察' if assessed else '同类设备平均'}）"
+    if extra:
+        en += "; one more crew, as its assessment asks"
+        zh += "；按现场勘察增派队伍"
+    return en, zh
 
 
 def _allowed(outages: Sequence[Outage], crews: Sequence[Crew]) -> np.ndarray:

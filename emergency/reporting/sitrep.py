@@ -37,6 +37,7 @@ from emergency.core.models import (
 from emergency.core.models import Warning as WarningRow
 from emergency.reporting.outage_figures import OutageFigures, figures_at
 from emergency.reporting.restoration_curves import restoration_curve
+from emergency.reporting.sitrep_damage import Damage, damage_counts
 from emergency.warnings.lifecycle import disaster_mode_districts, warnings_in_force
 from emergency.warnings.preview import GRADE_ORDER, user_grade
 
@@ -141,6 +142,8 @@ class SituationReport:
     disaster_districts: tuple[str, ...]
     warnings: tuple[WarningLine, ...]
     important_by_grade: dict[str, int] = field(default_factory=dict)
+    # What crews' damage assessments found (emergency.reporting.sitrep_damage).
+    damage: Damage | None = None
 
     @property
     def share_out(self) -> float:
@@ -256,6 +259,7 @@ def build_report(
         disaster_districts=tuple(sorted(codes[i] for i in disaster if i in codes)),
         warnings=tuple(_warning_line(w) for w in warnings_in_force(session, as_of)),
         important_by_grade=by_grade,
+        damage=damage_counts(session, outages.ids.tolist(), as_of),
     )
 
 

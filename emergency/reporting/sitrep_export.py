@@ -99,6 +99,27 @@ LABELS: dict[str, tuple[str, str]] = {
     "level.yellow": ("yellow (III)", "黄色（III级）"),
     "level.orange": ("orange (II)", "橙色（II级）"),
     "level.red": ("red (I)", "红色（I级）"),
+    # Damage found by crews' assessments (emergency.reporting.sitrep_damage).
+    "damage": ("Damage by device district", "设备受损情况（按设备所在区域）"),
+    "damage_causes": ("Damage by cause", "受损原因（已勘察停电事件）"),
+    "assessed": ("Outages assessed", "已勘察停电事件"),
+    "not_assessed": ("Outages not assessed", "未勘察停电事件"),
+    "poles_down": ("Poles down", "倒杆（基）"),
+    "spans_down": ("Spans of wire down", "断线（档）"),
+    "cause": ("Cause", "原因"),
+    "outages": ("Outages", "停电事件数"),
+    "total": ("Total", "合计"),
+    "cause.tree": ("trees", "树木倒伏"),
+    "cause.wind": ("wind", "大风"),
+    "cause.lightning": ("lightning", "雷击"),
+    "cause.flood": ("flooding", "水淹"),
+    "cause.landslide": ("landslide", "山体滑坡"),
+    "cause.vehicle": ("vehicle", "车辆撞击"),
+    "cause.animal": ("animal", "动物"),
+    "cause.fire": ("fire", "火灾"),
+    "cause.equipment_failure": ("equipment failure", "设备故障"),
+    "cause.third_party": ("third party", "外力破坏"),
+    "cause.unknown": ("unknown", "原因不明"),
 }
 
 
@@ -240,7 +261,52 @@ def report_tables(report: SituationReport, language: str, tz: ZoneInfo) -> list[
             for w in report.warnings
         ),
     )
-    return [heading, summary, important, districts, warnings]
+    return [heading, summary, important, districts, warnings, *damage_tables(report, language)]
+
+
+def damage_tables(report: SituationReport, language: str) -> list[Table]:
+    """Damage by district (with a total row) and assessed outages by cause; none without figures."""
+    damage = report.damage
+    if damage is None:
+        return []
+
+    def say(key: str) -> str:
+        return label(key, language)
+
+    by_district = Table(
+        say("damage"),
+        tuple(
+            say(k)
+            for k in ("district", "district_name", "assessed", "not_assessed", "poles_down", "spans_down")
+        ),
+        (
+            *(
+                (
+                    d.code,
+                    d.name_zh if language == "zh" else d.name_en,
+                    d.assessed,
+                    d.not_assessed,
+                    d.poles_down,
+                    d.spans_down,
+                )
+                for d in damage.districts
+            ),
+            (
+                say("total"),
+                None,
+                damage.outages_assessed,
+                damage.outages_not_assessed,
+                damage.poles_down,
+                damage.spans_down,
+            ),
+        ),
+    )
+    causes = Table(
+        say("damage_causes"),
+        (say("cause"), say("outages")),
+        tuple((say(f"cause.{cause}"), n) for cause, n in damage.by_cause.items()),
+    )
+    return [by_district, causes]
 
 
 # --- Markdown ------------------------------------------------------------------------------------

@@ -31,7 +31,8 @@ from emergency.core.errors import PermissionDenied
 from emergency.core.models import Base
 
 STAFF = frozenset({"dispatcher", "manager", "admin"})
-EVERY_ROLE = STAFF | {"public", "system", "intake", "crew_position", "nobody"}
+# "crew": a crew leader (#19) is refused everything not given to them below.
+EVERY_ROLE = STAFF | {"public", "system", "intake", "crew_position", "nobody", "crew"}
 OPERATORS = frozenset({"dispatcher", "manager"})
 MANAGERS = frozenset({"manager", "admin"})
 ADMIN = frozenset({"admin"})
@@ -114,6 +115,9 @@ COMMANDS: dict[str, frozenset[str]] = {
     "RestartDemo": ADMIN,
     "ResumeDemo": ADMIN,
     "RevokeToken": ADMIN,
+    # damage assessments (#19.3): a crew leader (their own crew's outage, checked in the handler) or
+    # the control room files one; only the control room reads them (photos' EXIF is staff-only).
+    "FileAssessment": OPERATORS | {"crew"},
 }
 
 QUERIES: dict[str, frozenset[str]] = {
@@ -171,6 +175,9 @@ QUERIES: dict[str, frozenset[str]] = {
     # the system.
     "warnings.cap_feed": PUBLIC_FORMS | {"system"},
     "warnings.cap_document": PUBLIC_FORMS | {"system"},
+    # damage assessments (#19.3)
+    "assessment.form_limits": OPERATORS | {"crew"},
+    "assessment.outage_assessments": OPERATORS,
 }
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -19,6 +19,7 @@ from emergency.core.vocabulary import (
     CrewKind,
     CrewStatus,
     CustomerKind,
+    DamageCause,  # damage assessment (#19.3)
     DeviceKind,
     EtrConfidence,
     EtrSource,
@@ -35,6 +36,7 @@ from emergency.core.vocabulary import (
     WarningLevel,
     WarningStatus,
 )
+from emergency.dispatch.assessment import EQUIPMENT_KINDS  # damage assessment (#19.3)
 from emergency.dispatch.sla import ClockState
 from emergency.public.snapshot import PUBLIC_STATUS
 from emergency.public.web_reports import PUBLIC_KINDS
@@ -99,6 +101,10 @@ DYNAMIC_KEYS: dict[str, tuple[str, ...]] = {
     "status.": values(STATUS_COLOURS, PUBLIC_STATUS.values(), ("no_outage",)),
     "urgency.": values(URGENCY_WORDS),
     "wstatus.": values(WarningStatus),
+    # dashboard/assessment_form.py and assessment_view.py (#19.3)
+    "dmg.cause.": values(DamageCause),
+    "dmg.equipment.": EQUIPMENT_KINDS,
+    "dmg.etr.": ("set", "passed", "inactive", "dispatcher_later"),
 }
 
 

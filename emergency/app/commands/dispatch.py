@@ -338,8 +338,10 @@ def apply_storm_plan(ctx: Context, cmd: ApplyStormPlan) -> tuple[PlanOutcome, ..
                     row.outage_id,
                     row.crew_id,
                     crew_version=row.crew_version,
-                    outage_version=row.outage_version,
-                    require_unassigned=True,
+                    # A row for one more crew, as the outage's damage assessment asks (#19.3), goes
+                    # beside the crew already there (which moved the outage's version on).
+                    outage_version=None if row.extra_crew else row.outage_version,
+                    require_unassigned=not row.extra_crew,
                 )
                 done = _assignment(assignment)
         except Conflict as conflict:
