@@ -32,6 +32,9 @@ from emergency.core.models import Base
 
 STAFF = frozenset({"dispatcher", "manager", "admin"})
 EVERY_ROLE = STAFF | {"public", "system", "intake", "crew_position", "nobody"}
+# Partners read their feeds with a token of scope partner or partner_named (issue #20, point 4).
+PARTNERS = frozenset({"partner", "partner_named"})
+EVERY_ROLE = EVERY_ROLE | PARTNERS
 OPERATORS = frozenset({"dispatcher", "manager"})
 MANAGERS = frozenset({"manager", "admin"})
 ADMIN = frozenset({"admin"})
@@ -171,6 +174,9 @@ QUERIES: dict[str, frozenset[str]] = {
     # the system.
     "warnings.cap_feed": PUBLIC_FORMS | {"system"},
     "warnings.cap_document": PUBLIC_FORMS | {"system"},
+    # Feeds for partners: only a partner token's actor reads them.
+    "partner.partner_outages": PARTNERS,
+    "partner.partner_districts": PARTNERS,
 }
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
