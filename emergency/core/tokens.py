@@ -1,4 +1,5 @@
-"""API tokens for machines: the call centre and meters posting reports, crews' devices posting positions.
+"""API tokens for machines: the call centre and meters posting reports, crews' devices posting positions,
+partners reading their feeds (scope `partner`, or `partner_named` to see critical facilities by name).
 
 A token is shown once, when it is created, and stored only as its SHA-256 hash. Tokens are 256 random
 bits, so a fast unsalted hash is enough: there is no dictionary to try, and a fast hash keeps the

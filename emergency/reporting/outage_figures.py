@@ -22,6 +22,7 @@ the live public page use the same arithmetic.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import weakref
 from collections.abc import Sequence
@@ -387,7 +388,7 @@ def customers_out_series(session: Session, times: Sequence[datetime]) -> list[di
     a day at 15-minute steps is 97 moments. Districts with nobody out are left out."""
     if not times:
         return []
-    if any(later < earlier for earlier, later in zip(times, times[1:], strict=False)):
+    if any(later < earlier for earlier, later in itertools.pairwise(times)):
         raise ValueError("the moments of a series must be in ascending order")
     first, last = times[0], times[-1]
     rows = session.execute(
