@@ -10,7 +10,7 @@ What is in them is `emergency.public.partner_feed`'s. Answers:
 - 401 with `WWW-Authenticate: Bearer` and a JSON reason without a token of scope `partner` or
   `partner_named` (an intake or crew token is refused too);
 - 429 with `Retry-After` once the token has made `partner.rate_per_minute` requests in a minute;
-- 422 with a JSON reason for a bad `hours` (or `excel`);
+- 422 with a JSON reason for a bad `hours` (districts feeds only) or `excel` (CSV only);
 - 200 with an `ETag` and `Cache-Control: private, max-age` up to the next snapshot (the feeds change
   with the public snapshot), 304 when `If-None-Match` names the current one;
 - 503 with `Retry-After` when the database cannot be read.
@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -75,14 +76,18 @@ def _bearer(header: str | None) -> str | None:
     return credentials.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _hours(request: Request) -> int:
+def _hours(request: Request, name: str) -> int:
+    if "hours" in request.query_params and not name.startswith("districts."):
+        raise InvalidInput("only the districts feeds have a series over hours", field="hours")
     text = request.query_params.get("hours", "0").strip()
     if not text.isdigit():
         raise InvalidInput("a whole number of hours, for example hours=24", field="hours")
     return int(text)
 
 
-def _excel(request: Request) -> bool:
+def _excel(request: Request, name: str) -> bool:
+    if "excel" in request.query_params and not name.endswith(".csv"):
+        raise InvalidInput("a byte-order mark is for the CSV feeds only", field="excel")
     text = request.query_params.get("excel", "0").strip().lower()
     if text not in ("0", "1", "true", "false"):
         raise InvalidInput(
@@ -111,6 +116,29 @@ FEEDS: dict[str, tuple[str, Read, Callable[[Any, Context], str]]] = {
     ),
     "districts.csv": (CSV_TYPE, partner_districts, lambda feed, ctx: feed.to_csv(ctx.tz)),
 }
+
+
+# The encoded body per feed, scope, window and BOM, for the snapshot it was made from: at storm scale
+# the outage feed is megabytes, and its encoding costs more than reading it.
+_bodies: dict[tuple[str, str, str, int, bool], tuple[datetime, bytes]] = {}
+_bodies_lock = threading.Lock()
+
+
+def _encoded(
+    key: tuple[str, str, str, int, bool], generated_at: datetime, encode: Callable[[], str]
+) -> bytes:
+    """The body for `key` as of the snapshot of `generated_at`, encoded once."""
+    with _bodies_lock:
+        found = _bodies.get(key)
+    if found is not None and found[0] == generated_at:
+        return found[1]
+    body = encode().encode("utf-8")
+    with _bodies_lock:
+        # Bodies of older snapshots go: only the current one's are asked for again.
+        for old in [k for k, (at, _) in _bodies.items() if k[0] == key[0] and at < generated_at]:
+            del _bodies[old]
+        _bodies[key] = (generated_at, body)
+    return body
 
 
 def _cache_headers(generated_at: datetime, fresh_until: datetime, clock: Clock) -> dict[str, str]:
@@ -159,7 +187,7 @@ def _feed_endpoint(name: str, clock: Clock) -> Callable[[Request], Any]:
         if isinstance(who, Response):
             return who
         try:
-            hours, excel = _hours(request), _excel(request)
+            hours, excel = _hours(request, name), _excel(request, name)
         except InvalidInput as bad:
             return _error(422, str(bad))
         settings = load_settings()
@@ -177,8 +205,10 @@ def _feed_endpoint(name: str, clock: Clock) -> Callable[[Request], Any]:
         headers = {"ETag": tag, **_cache_headers(feed.generated_at, feed.fresh_until, clock)}
         if request.headers.get("if-none-match") == tag:
             return Response(status_code=304, headers=headers)
-        text = await run_in_threadpool(encode, feed, ctx)
-        body = ((BOM if excel and media_type == CSV_TYPE else "") + text).encode("utf-8")
+        key = (ctx.db.url, name, who.role, hours, excel)
+        body = await run_in_threadpool(
+            _encoded, key, feed.generated_at, lambda: (BOM if excel else "") + encode(feed, ctx)
+        )
         return Response(body, media_type=media_type, headers=headers)
 
     return endpoint

@@ -469,20 +469,28 @@ def build_partner_districts(
 # --- shared per snapshot ------------------------------------------------------------------------
 
 _built: dict[tuple[str, str, int], tuple[PublicSnapshot, Any]] = {}
+_building: dict[tuple[str, str, int], threading.Lock] = {}
 _built_lock = threading.Lock()
 
 
 def _cached(db: Database, snapshot: PublicSnapshot, key: tuple[str, int], make: Any) -> Any:
-    """What `make` builds for this snapshot, once per snapshot however many partners ask."""
+    """What `make` builds for this snapshot, once per snapshot however many partners ask: those who
+    arrive during a build (seconds at storm scale) wait for it instead of starting their own."""
     full_key = (db.url, *key)
     with _built_lock:
         found = _built.get(full_key)
+        lock = _building.setdefault(full_key, threading.Lock())
     if found is not None and found[0] is snapshot:
         return found[1]
-    with db.read() as session:
-        value = make(session)
-    with _built_lock:
-        _built[full_key] = (snapshot, value)
+    with lock:
+        with _built_lock:
+            found = _built.get(full_key)
+        if found is not None and found[0] is snapshot:
+            return found[1]  # built by the request we waited for
+        with db.read() as session:
+            value = make(session)
+        with _built_lock:
+            _built[full_key] = (snapshot, value)
     return value
 
 

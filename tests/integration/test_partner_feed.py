@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import shapely
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -34,6 +34,7 @@ from emergency.core.models import (
     District,
     EtrConfidence,
     EtrSource,
+    Outage,
     OutageState,
     RestorationStep,
 )
@@ -413,13 +414,15 @@ def test_csv_is_utf8_with_a_header_and_a_bom_only_for_excel(api: PartnerApi) -> 
 
 def test_bad_parameters_and_methods_are_refused_with_a_reason(api: PartnerApi) -> None:
     auth = {"Authorization": f"Bearer {api.tokens['ema']}"}
-    for query, words in (
-        ("hours=abc", "whole number"),
-        ("hours=100", "from 0 to 72"),
-        ("excel=yes", "excel"),
+    for path, words in (
+        ("districts.json?hours=abc", "whole number"),
+        ("districts.json?hours=100", "from 0 to 72"),
+        ("districts.csv?excel=yes", "excel=1 adds"),
+        ("outages.json?hours=24", "only the districts feeds"),
+        ("districts.json?excel=1", "CSV feeds only"),
     ):
-        answer = api.client.get(f"/api/partner/districts.json?{query}", headers=auth)
-        assert answer.status_code == 422 and words in answer.json()["error"], query
+        answer = api.client.get(f"/api/partner/{path}", headers=auth)
+        assert answer.status_code == 422 and words in answer.json()["error"], path
     series = api.client.get("/api/partner/districts.json?hours=2", headers=auth).json()
     assert len(series["series"]) == 9 * 2
     posted = api.client.post("/api/partner/outages.json", headers=auth)
@@ -438,3 +441,18 @@ def test_a_partner_token_is_rate_limited_per_minute(
     assert api.get("outages.json", "dispatch").status_code == 200  # another token has its own count
     clock.advance(seconds=61)
     assert api.get("outages.json").status_code == 200
+
+
+def test_the_next_snapshot_brings_a_new_body_and_etag(
+    api: PartnerApi, database: Database, clock: FakeClock
+) -> None:
+    first = api.get("outages.csv")
+    assert api.get("outages.csv").content == first.content  # the same snapshot: the same body
+    with database.write() as session:
+        session.execute(update(Outage).where(Outage.hazard.is_(True)).values(hazard=False))
+    assert api.get("outages.csv").content == first.content  # until the next snapshot
+    clock.advance(seconds=61)
+    second = api.get("outages.csv")
+    assert second.headers["ETag"] != first.headers["ETag"]
+    assert [r["hazard"] for r in csv.DictReader(io.StringIO(second.text))] == ["false", "false"]
+    assert "true" in [r["hazard"] for r in csv.DictReader(io.StringIO(first.text))]
