@@ -5,7 +5,8 @@ the active outages and customers out by district over `GET /api/partner/*` with 
 Built from the one truth: the counts are `emergency.reporting.outage_figures`' (a customer counts in
 the district they live in), read at the moment of the public snapshot, so a partner, the public page
 and `status` say the same thing; the current district rows are the snapshot's own. Each feed is built
-once per snapshot and shared by every request of that interval.
+once per snapshot and shared by every request of that interval. An outage's stage, crews and ETR are
+read when its feed is built, which is within one snapshot interval of that moment.
 
 What a partner never gets: a customer, an account number, a phone, an address, a contact, or (with
 scope `partner`) which important user is out: critical facilities without power are counted by kind

@@ -37,9 +37,10 @@ from emergency.core.models import (
     Outage,
     OutageState,
     RestorationStep,
+    TokenScope,
 )
 from emergency.core.settings import set_setting
-from emergency.core.tokens import create_token, revoke_token
+from emergency.core.tokens import PARTNER_SCOPES, authenticate_token, create_token, revoke_token
 from emergency.demo.load import load_demo
 from emergency.public.partner_feed import CRITICAL_KINDS, OUTAGE_COLUMNS, series_times
 from emergency.public.snapshot import cached_public_snapshot, forget_cached_snapshot
@@ -456,3 +457,19 @@ def test_the_next_snapshot_brings_a_new_body_and_etag(
     assert second.headers["ETag"] != first.headers["ETag"]
     assert [r["hazard"] for r in csv.DictReader(io.StringIO(second.text))] == ["false", "false"]
     assert "true" in [r["hazard"] for r in csv.DictReader(io.StringIO(first.text))]
+
+
+def test_the_command_line_makes_partner_tokens_that_read_as_their_scope(
+    database: Database, clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, scope in (("county-ema", "partner"), ("regional-dispatch", "partner_named")):
+        capsys.readouterr()
+        assert main(["--db", database.url, "tokens", "add", name, "--scope", scope]) == 0
+        token = capsys.readouterr().out.strip()
+        actor = authenticate_token(database, clock, token, PARTNER_SCOPES)
+        assert actor == Actor(f"token:{name}", scope)
+        assert authenticate_token(database, clock, token, TokenScope.INTAKE) is None
+    capsys.readouterr()
+    assert main(["--db", database.url, "tokens", "list", "--json"]) == 0
+    listed = {t["name"]: t["scope"] for t in json.loads(capsys.readouterr().out)}
+    assert listed == {"county-ema": "partner", "regional-dispatch": "partner_named"}
