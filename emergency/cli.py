@@ -108,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("--json", action="store_true")
 
-    tokens = commands.add_parser("tokens", help="API tokens for machine intake and crew positions")
+    tokens = commands.add_parser(
+        "tokens", help="API tokens for machine intake, crew positions and partner feeds"
+    )
     token_commands = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     token_add = token_commands.add_parser("add", help="create a token; it is printed once, never again")
     token_add.add_argument("name")

@@ -181,3 +181,17 @@ def _retry_after(
     if oldest is None:
         return window  # a limit of 0: the action is switched off
     return max(oldest + window - now, timedelta(seconds=1))
+
+
+PARTNER_ACTION = "partner"
+PARTNER_WINDOW = timedelta(minutes=1)
+
+
+def partner_attempt(db: Database, clock: Clock, token_name: str) -> None:
+    """Count one request of a partner token, or raise RateLimited (counting nothing) when the token
+    has made `partner.rate_per_minute` requests in the last minute (every app process shares the count)."""
+    with db.write() as session:
+        _no_durable_commit(session)
+        allowed = int(get_setting(session, "partner.rate_per_minute"))
+        key = _digest(PARTNER_ACTION, "token", token_name)
+        _check_and_count(session, clock.now(), PARTNER_ACTION, PARTNER_WINDOW, [(key, allowed)])

@@ -160,6 +160,13 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
         24,
         "an assessment done offline may be entered with a done-at time at most this many hours ago",
     ),
+    # Feeds for partners (issue #20 point 4): GET /api/partner/*, emergency/public/partner_feed.py.
+    "partner.rate_per_minute": (60, "requests one partner token may make to /api/partner/* in a minute"),
+    "partner.series_interval_minutes": (
+        15,
+        "the district series' step: customers out by district at each multiple of this many minutes",
+    ),
+    "partner.series_max_hours": (72, "the longest window of the district series a partner may ask for"),
 }
 
 

@@ -1,4 +1,5 @@
-"""API tokens for machines: the call centre and meters posting reports, crews' devices posting positions.
+"""API tokens for machines: the call centre and meters posting reports, crews' devices posting positions,
+partners reading their feeds (scope `partner`, or `partner_named` to see critical facilities by name).
 
 A token is shown once, when it is created, and stored only as its SHA-256 hash. Tokens are 256 random
 bits, so a fast unsalted hash is enough: there is no dictionary to try, and a fast hash keeps the
@@ -12,6 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,7 +39,11 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 ROLE_OF_SCOPE: dict[TokenScope, str] = {
     TokenScope.INTAKE: "intake",
     TokenScope.CREW_POSITION: "crew_position",
+    TokenScope.PARTNER: "partner",
+    TokenScope.PARTNER_NAMED: "partner_named",
 }
+# The partner feeds take either partner scope; the actor's role then says whether names are shown.
+PARTNER_SCOPES = frozenset({TokenScope.PARTNER, TokenScope.PARTNER_NAMED})
 
 
 @dataclass(frozen=True)
@@ -142,14 +148,15 @@ def revoke_token(session: Session, clock: Clock, actor: Actor, name: str) -> Non
     )
 
 
-def _usable(session: Session, presented: str | None, scope: TokenScope) -> ApiToken | None:
+def _usable(session: Session, presented: str | None, scope: TokenScope | Set[TokenScope]) -> ApiToken | None:
     if not presented or len(presented) > MAX_PRESENTED_CHARS or not presented.startswith(TOKEN_PREFIX):
         return None
     digest = hash_token(presented)
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None
-    if token.revoked_at is not None or token.scope != scope:
+    allowed = {scope} if isinstance(scope, TokenScope) else scope
+    if token.revoked_at is not None or token.scope not in allowed:
         return None
     return token
 
@@ -175,8 +182,11 @@ def _touch(session: Session, token_id: int, now: datetime) -> None:
     )
 
 
-def verify_token(session: Session, clock: Clock, presented: str | None, scope: TokenScope) -> Actor | None:
-    """The actor a presented token stands for, or None for an unknown, revoked or other-scope token.
+def verify_token(
+    session: Session, clock: Clock, presented: str | None, scope: TokenScope | Set[TokenScope]
+) -> Actor | None:
+    """The actor a presented token stands for, or None for an unknown, revoked or other-scope token
+    (`scope` may be a set of scopes any of which will do).
 
     Notes the use in `last_used_at` (at most once a minute) in the caller's transaction.
     """
@@ -189,7 +199,9 @@ def verify_token(session: Session, clock: Clock, presented: str | None, scope: T
     return _actor(token)
 
 
-def authenticate_token(db: Database, clock: Clock, presented: str | None, scope: TokenScope) -> Actor | None:
+def authenticate_token(
+    db: Database, clock: Clock, presented: str | None, scope: TokenScope | Set[TokenScope]
+) -> Actor | None:
     """`verify_token` for an HTTP request: a read, plus a short write only when last_used_at is stale.
 
     On SQLite a write transaction takes the database lock, so checking every request in one would

@@ -283,6 +283,10 @@ class Role(StrEnum):
 class TokenScope(StrEnum):
     INTAKE = "intake"
     CREW_POSITION = "crew_position"
+    # Partners (emergency management, telecom operators, a regional dispatch centre) reading the
+    # partner feeds: critical facilities by kind only, or (partner_named) by name too.
+    PARTNER = "partner"
+    PARTNER_NAMED = "partner_named"
 
 
 class OutreachStep(StrEnum):

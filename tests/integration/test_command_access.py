@@ -33,6 +33,9 @@ from emergency.core.models import Base
 STAFF = frozenset({"dispatcher", "manager", "admin"})
 # "crew": a crew leader (#19) is refused everything not given to them below.
 EVERY_ROLE = STAFF | {"public", "system", "intake", "crew_position", "nobody", "crew"}
+# Partners read their feeds with a token of scope partner or partner_named (issue #20, point 4).
+PARTNERS = frozenset({"partner", "partner_named"})
+EVERY_ROLE = EVERY_ROLE | PARTNERS
 OPERATORS = frozenset({"dispatcher", "manager"})
 MANAGERS = frozenset({"manager", "admin"})
 ADMIN = frozenset({"admin"})
@@ -178,6 +181,9 @@ QUERIES: dict[str, frozenset[str]] = {
     # damage assessments (#19.3)
     "assessment.form_limits": OPERATORS | {"crew"},
     "assessment.outage_assessments": OPERATORS,
+    # Feeds for partners: only a partner token's actor reads them.
+    "partner.partner_outages": PARTNERS,
+    "partner.partner_districts": PARTNERS,
 }
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
