@@ -145,7 +145,8 @@ def attempt_login(session: Session, clock: Clock, username: str, password: str) 
     return Actor(user.username, user.role)
 
 
-STAFF_ROLES = (Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
+# Everyone who signs in on the staff login, crew leaders too: their sessions are touched, timed, ended.
+STAFF_ROLES = (Role.DISPATCHER, Role.MANAGER, Role.ADMIN, Role.CREW)
 
 
 def _verify(password_hash: str, password: str) -> bool:

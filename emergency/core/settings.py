@@ -148,6 +148,15 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
         {},
         'limits of single feeders by breaker code, e.g. {"BRK-2": {"customers": 1800, "kva": 9000}}',
     ),
+    # The crew page (issue 19): the crew's own clock, and how late an offline step may be entered.
+    "crew.acknowledge_minutes": (
+        5,
+        "a dispatched crew should accept its job on the crew page within this many minutes of dispatch",
+    ),
+    "crew.late_entry_max_hours": (
+        12,
+        "a crew step done offline may be entered later, at most this many hours after it was done",
+    ),
 }
 
 
