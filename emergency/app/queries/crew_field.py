@@ -301,3 +301,23 @@ def outage_field_view(ctx: Context, outage_id: int) -> OutageFieldView:
             )
         )
         return OutageFieldView(lines, _requests(session, outage_id=outage_id))
+
+
+# --- the users page: which crew a crew leader's account leads ----------------------------------------
+
+
+@dataclass(frozen=True)
+class CrewChoice:
+    crew_id: int
+    label: str  # "code · name", and the lending company for a mutual-aid crew
+
+
+def crew_choices(ctx: Context) -> tuple[CrewChoice, ...]:
+    """Every crew, by code, for linking a crew leader's account (administrators)."""
+    with read_as(ctx.db, ctx.actor, (Role.ADMIN,)) as session:
+        return tuple(
+            CrewChoice(crew_id, f"{code} · {name}" + (f" ({company})" if company else ""))
+            for crew_id, code, name, company in session.execute(
+                select(Crew.id, Crew.code, Crew.name, Crew.company).order_by(Crew.code)
+            )
+        )
