@@ -72,7 +72,8 @@ def crew_of(session: Session, actor: Actor) -> int:
     """The crew a crew leader's account is linked to; refused for an account without one."""
     crew_id = session.scalar(select(User.crew_id).where(User.username == actor.username, User.active))
     if crew_id is None:
-        raise PermissionDenied(f"{actor.username} is not linked to a crew")
+        # The account is set up wrong (an administrator links it to its crew), not refused a right.
+        raise NotFound(f"account {actor.username} is not linked to a crew; ask an administrator")
     return int(crew_id)
 
 
