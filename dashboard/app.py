@@ -130,6 +130,14 @@ else:
                 url_path="reliability",
             ),
         ]
+    if actor.role == Role.CREW:
+        # A crew leader sees their crew's page (the first, so the default) and logout, nothing else.
+        del sections[t("nav.section.public")]
+        sections[t("nav.section.staff")] = [
+            st.Page(
+                PAGES_DIR / "crew.py", title=t("crewpage.nav"), icon=":material/engineering:", url_path="crew"
+            )
+        ]
     account = [
         st.Page(PAGES_DIR / "logout.py", title=t("nav.logout"), icon=":material/logout:", url_path="logout")
     ]

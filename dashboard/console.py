@@ -18,7 +18,7 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-from dashboard import maps, services, switching_panel
+from dashboard import crew_console, maps, services, switching_panel
 from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outage_names import outage_name
@@ -584,6 +584,9 @@ def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
         ):
             on_site = MarkOnSite(job.id, job.version, outage_id=o.id, outage_version=o.version)
             ask_about(on_site, "ask.on_site", job.crew_code)
+
+    # The crews' own steps from the crew page: accepted when, handover notes, requests to answer.
+    crew_console.crews_own_steps(actor, o.id, tz)
 
     if not open_jobs:
         crew = recommended_crew(actor, o.id, tz)
