@@ -175,6 +175,8 @@ navigation = st.navigation(sections, expanded=True)
 landing = landing_page()
 if landing is not None:
     # Just logged in: open the user's own page (the cookie is fetched on that run).
-    st.switch_page(next(p for pages in sections.values() for p in pages if p.url_path == landing))
+    # A crew leader's only page is the navigation's first, so its default, whose path is "".
+    every = [p for pages in sections.values() for p in pages]
+    st.switch_page(next((p for p in every if p.url_path == landing), every[0]))
 fetch_cookie()
 navigation.run()

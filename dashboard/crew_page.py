@@ -212,12 +212,14 @@ def actions(actor: Actor, job: queries.CrewJob, tz: ZoneInfo, done_at: datetime 
         at = st.time_input(
             t("etr.time"), value=default.time(), step=timedelta(minutes=15), key=f"crewpage-etr-time-{a}"
         )
+        # Labels fixed at this run: a format function is also called between runs, in no language.
+        confidences = {c: t(f"confidence.{c}") for c in ("high", "medium", "low")}
         confidence = st.radio(
             t("etr.confidence"),
-            ["high", "medium", "low"],
+            list(confidences),
             index=0,
             horizontal=True,
-            format_func=lambda c: t(f"confidence.{c}"),
+            format_func=confidences.__getitem__,
             key=f"crewpage-etr-conf-{a}",
         )
         if st.button(t("crewpage.etr_send"), width="stretch", key=f"crewpage-etr-{a}"):
@@ -241,11 +243,12 @@ def actions(actor: Actor, job: queries.CrewJob, tz: ZoneInfo, done_at: datetime 
             key = "crewpage.ask.restore" if whole else "crewpage.ask.restore_step"
             propose("restore", command, t(key, n=int(customers), **named, **late))
     with st.expander(t("crewpage.request")):
+        kinds = {"help": t("crewpage.request_kind.help"), "materials": t("crewpage.request_kind.materials")}
         kind = st.radio(
             t("crewpage.request_kind"),
-            ["help", "materials"],
+            list(kinds),
             horizontal=True,
-            format_func=lambda k: t(f"crewpage.request_kind.{k}"),
+            format_func=kinds.__getitem__,
             key=f"crewpage-request-kind-{a}",
         )
         text = st.text_area(t("crewpage.request_text"), max_chars=2000, key=f"crewpage-request-text-{a}")

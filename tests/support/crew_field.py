@@ -39,7 +39,13 @@ def key() -> str:
 
 def crew_job(database: Database, clock: Clock, transformer: str = "TX-4") -> CrewJobSetup:
     """Two calls on `transformer` make an outage; crew C1 is dispatched to it; two crew leaders."""
-    territory = build_small_territory(database, clock)
+    return crew_job_on(database, clock, build_small_territory(database, clock), transformer)
+
+
+def crew_job_on(
+    database: Database, clock: Clock, territory: SmallTerritory, transformer: str = "TX-4"
+) -> CrewJobSetup:
+    """`crew_job` on a small territory already built."""
     for name, crew in (("leader1", "C1"), ("leader2", "C2")):
         execute(
             context_of(database, clock, ADMIN),
