@@ -63,7 +63,7 @@ with add, st.form("add-user", clear_on_submit=True):
 
 with manage, st.form("manage-user"):
     st.subheader(t("users.manage"))
-    target = st.selectbox(t("login.username"), [u.username for u in users])
+    target = st.selectbox(t("login.username"), [u.username for u in users], key="manage-user-target")
     new_password = st.text_input(
         t("users.new_password"), type="password", max_chars=256, help=t("users.password_rule")
     )

@@ -15,10 +15,11 @@ from dashboard import crew_page
 from emergency.core.clock import SYSTEM_CLOCK, FakeClock
 from emergency.core.db import Database
 from emergency.core.field_models import CommandKey
-from emergency.core.models import AuditEvent, CrewAssignment
+from emergency.core.models import AuditEvent, CrewAssignment, User
 from tests.pages.conftest import APP, page
 from tests.pages.test_chinese_complete import english_on
 from tests.support.crew_field import LEADER_PASSWORD, CrewJobSetup, crew_job_on
+from tests.support.small_territory import PASSWORDS
 
 TIMEOUT = 60
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # the app's default OUTAGE_TZ
@@ -122,5 +123,30 @@ def test_a_step_done_offline_is_entered_with_its_time(crew_db):
         with db.read() as session:
             en_route_at = session.get(CrewAssignment, setup.assignment_id).en_route_at
         assert en_route_at == done
+    finally:
+        db.dispose()
+
+
+def test_the_admin_creates_a_crew_leader_linked_to_a_crew(crew_db):
+    url, setup = crew_db
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page(page("login.py")).run()
+    at.text_input[0].input("admin")
+    at.text_input[1].input(PASSWORDS["admin"])
+    at.button[0].click().run()
+    at.switch_page(page("users.py")).run()
+    at.text_input[0].input("leader9")
+    at.selectbox[0].set_value("crew")
+    at.selectbox[1].set_value(setup.territory.crew_ids["C2"])
+    at.text_input[2].input("leader-pass-9")
+    next(b for b in at.button if b.label == "Add user").click().run()
+    assert not at.exception, at.exception
+    assert at.success[0].value == "Added leader9."
+    db = Database(url)
+    try:
+        with db.read() as session:
+            user = session.scalar(select(User).where(User.username == "leader9"))
+            assert (user.role, user.crew_id) == ("crew", setup.territory.crew_ids["C2"])
     finally:
         db.dispose()
