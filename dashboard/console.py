@@ -552,6 +552,8 @@ def detail_panel(
 
 def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
     o = detail.outage
+    # The crews' own steps from the crew page: accepted when, handover notes, requests to answer.
+    crew_console.crews_own_steps(actor, o.id, tz)
     if o.state not in ACTIVE_OUTAGE_STATES:
         # Restored, closed or cancelled (here or by a colleague): nothing is left to dispatch or do.
         st.info(t("detail.inactive", id=o.id, state=t(f"state.{o.state}")))
@@ -584,9 +586,6 @@ def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
         ):
             on_site = MarkOnSite(job.id, job.version, outage_id=o.id, outage_version=o.version)
             ask_about(on_site, "ask.on_site", job.crew_code)
-
-    # The crews' own steps from the crew page: accepted when, handover notes, requests to answer.
-    crew_console.crews_own_steps(actor, o.id, tz)
 
     if not open_jobs:
         crew = recommended_crew(actor, o.id, tz)

@@ -120,4 +120,9 @@ def make_crews(
     frame["lon"] = lonlat[:, 0]
     frame["lat"] = lonlat[:, 1]
     frame["version"] = 1
+    # The crew columns the generator does not fill (the mutual-aid roster's: company, leader,
+    # check-in...) are empty, as for a crew typed in by hand.
+    for column in model_columns(Crew):
+        if column not in frame:
+            frame[column] = None
     return frame[model_columns(Crew)]
