@@ -64,6 +64,9 @@ def step_key(assignment_id: int, step: str) -> str:
 def _done(pending: Pending) -> None:
     """The step is recorded: its next use (another request, say) gets a new key."""
     st.session_state.get(KEYS, {}).pop((pending.assignment_id, pending.step), None)
+    # A sent request's words are cleared, so they are not sent again by mistake under a new key.
+    if pending.step == "request":
+        st.session_state.pop(f"crewpage-request-text-{pending.assignment_id}", None)
 
 
 def render(actor: Actor) -> None:
@@ -152,8 +155,13 @@ def important_users(job: queries.CrewJob) -> None:
     if not job.important:
         return
     st.markdown(f"**{t('crewpage.important')}**")
+    lines = []
     for user in job.important:
-        st.markdown(f"- {plain(user.name)} · {t(f'grade.{user.grade}')} · {t(f'customer_kind.{user.kind}')}")
+        words = [t(f"grade.{user.grade}"), t(f"customer_kind.{user.kind}")]
+        # A life-support customer has no grade: "life support" once, not twice.
+        said = " · ".join(dict.fromkeys(words))
+        lines.append(f"- {plain(user.name)} · {said}")
+    st.markdown("\n".join(lines))
 
 
 def clocks(job: queries.CrewJob, tz: ZoneInfo, language: str) -> None:
@@ -165,10 +173,11 @@ def clocks(job: queries.CrewJob, tz: ZoneInfo, language: str) -> None:
             said = t("crewpage.clock.stopped", state=state, at=local_time(clock.stopped_at, tz, "%H:%M"))
         else:
             said = t("crewpage.clock.running", state=state, at=local_time(clock.deadline, tz, "%H:%M"))
-        lines.append(f"- {plain(name)}: {said}")
+        lines.append("- " + t("crewpage.clock.line", name=plain(name), said=said))
     etr_source = t(ETR_SOURCE_WORDS.get(job.etr_source or "", "crewpage.etr_source.none"))
     lines.append(f"- {t('crewpage.etr', etr=local_time(job.etr_at, tz, '%m-%d %H:%M'), source=etr_source)}")
     lines.append(f"- {t('crewpage.dispatched_at', at=local_time(job.assigned_at, tz, '%H:%M'))}")
+    st.markdown(f"**{t('crewpage.clocks')}**")
     st.markdown("\n".join(lines))
 
 
