@@ -130,6 +130,14 @@ else:
                 url_path="reliability",
             ),
         ]
+    if actor.role == Role.CREW:
+        # A crew leader sees their crew's page (the first, so the default) and logout, nothing else.
+        del sections[t("nav.section.public")]
+        sections[t("nav.section.staff")] = [
+            st.Page(
+                PAGES_DIR / "crew.py", title=t("crewpage.nav"), icon=":material/engineering:", url_path="crew"
+            )
+        ]
     account = [
         st.Page(PAGES_DIR / "logout.py", title=t("nav.logout"), icon=":material/logout:", url_path="logout")
     ]
@@ -167,6 +175,8 @@ navigation = st.navigation(sections, expanded=True)
 landing = landing_page()
 if landing is not None:
     # Just logged in: open the user's own page (the cookie is fetched on that run).
-    st.switch_page(next(p for pages in sections.values() for p in pages if p.url_path == landing))
+    # A crew leader's only page is the navigation's first, so its default, whose path is "".
+    every = [p for pages in sections.values() for p in pages]
+    st.switch_page(next((p for p in every if p.url_path == landing), every[0]))
 fetch_cookie()
 navigation.run()

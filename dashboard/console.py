@@ -18,7 +18,7 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-from dashboard import maps, services, switching_panel
+from dashboard import crew_console, maps, services, switching_panel
 from dashboard.assessment_view import render_assessments
 from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
@@ -554,6 +554,8 @@ def detail_panel(
 
 def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
     o = detail.outage
+    # The crews' own steps from the crew page: accepted when, handover notes, requests to answer.
+    crew_console.crews_own_steps(actor, o.id, tz)
     if o.state not in ACTIVE_OUTAGE_STATES:
         # Restored, closed or cancelled (here or by a colleague): nothing is left to dispatch or do.
         st.info(t("detail.inactive", id=o.id, state=t(f"state.{o.state}")))

@@ -97,8 +97,10 @@ def list_users(actor: Actor) -> tuple[admin_queries.UserRow, ...]:
     return admin_queries.users(context(actor))
 
 
-def add_user(actor: Actor, username: str, password: str, role: str, name: str | None) -> None:
-    execute(context(actor), CreateUser(username, password, role, name))
+def add_user(
+    actor: Actor, username: str, password: str, role: str, name: str | None, crew_id: int | None = None
+) -> None:
+    execute(context(actor), CreateUser(username, password, role, name, crew_id))
 
 
 def reset_password(actor: Actor, username: str, password: str) -> None:

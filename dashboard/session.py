@@ -73,7 +73,10 @@ def current_actor() -> Actor | None:
 
 
 def home_page(actor: Actor) -> str:
-    """The page a user lands on after logging in: the console, or the accounts for an administrator."""
+    """The page a user lands on after logging in: the console, the crew page for a crew leader, or
+    the accounts for an administrator."""
+    if actor.role == Role.CREW:
+        return "crew"
     return "dispatch" if actor.role in {str(r) for r in CONTROL_ROOM_ROLES} else "users"
 
 

@@ -9,6 +9,7 @@ from dashboard.i18n import local_time, t
 from dashboard.session import require_role
 from emergency.app.bus import execute
 from emergency.app.commands.admin import EnableUser
+from emergency.app.queries import crew_field as crew_queries
 from emergency.core.errors import EmergencyError
 from emergency.core.models import Role
 
@@ -41,12 +42,20 @@ with add, st.form("add-user", clear_on_submit=True):
     # Labels fixed at this run: a format function is also called between runs, in no language.
     role_names = {r.value: t(f"role.{r.value}") for r in Role}
     role = st.selectbox(t("login.role"), list(role_names), format_func=role_names.__getitem__)
+    # A crew leader's account names its crew (by id); the other roles leave this empty.
+    crew_names = {c.crew_id: c.label for c in crew_queries.crew_choices(services.context(admin))}
+    crew_id = st.selectbox(
+        t("crewpage.users.crew"),
+        [None, *crew_names],
+        format_func=lambda c: "—" if c is None else crew_names[c],
+        help=t("crewpage.users.crew_help"),
+    )
     password = st.text_input(
         t("login.password"), type="password", max_chars=256, help=t("users.password_rule")
     )
     if st.form_submit_button(t("users.add"), type="primary"):
         try:
-            services.add_user(admin, username, password, role, name or None)
+            services.add_user(admin, username, password, role, name or None, crew_id)
         except EmergencyError as error:
             st.error(str(error))
         else:
@@ -54,7 +63,7 @@ with add, st.form("add-user", clear_on_submit=True):
 
 with manage, st.form("manage-user"):
     st.subheader(t("users.manage"))
-    target = st.selectbox(t("login.username"), [u.username for u in users])
+    target = st.selectbox(t("login.username"), [u.username for u in users], key="manage-user-target")
     new_password = st.text_input(
         t("users.new_password"), type="password", max_chars=256, help=t("users.password_rule")
     )

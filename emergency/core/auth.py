@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -20,7 +21,7 @@ from emergency.core import audit, staff_sessions
 from emergency.core.actor import Actor
 from emergency.core.clock import Clock
 from emergency.core.errors import Conflict, InvalidInput, NotFound
-from emergency.core.models import Role, User
+from emergency.core.models import Crew, Role, User
 from emergency.core.settings import get_setting
 
 _hasher = PasswordHasher()
@@ -63,8 +64,15 @@ def create_user(
     password: str,
     role: Role | str,
     display_name: str | None = None,
+    crew_id: int | None = None,
+    *,
+    password_rules: bool = True,
 ) -> User:
-    """Add a staff account (the actor is the administrator, for the audit trail)."""
+    """Add a staff account (the actor is the administrator, for the audit trail). A crew leader's
+    account (role crew) is linked to its crew (`crew_id`); no other role has one.
+
+    `password_rules=False` is for the demo's published accounts only (their passwords are printed on
+    the login page of a demo database, e.g. `demo-crew`); every other account obeys the rules."""
     username = username.strip().lower()
     if not USERNAME_PATTERN.match(username):
         raise InvalidInput(
@@ -75,7 +83,9 @@ def create_user(
         role = Role(role)
     except ValueError:
         raise InvalidInput(f"one of {', '.join(r.value for r in Role)}", field="role") from None
-    check_password_rules(password)
+    if password_rules:
+        check_password_rules(password)
+    _check_crew_link(session, role, crew_id)
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise Conflict(f"user {username} already exists")
     now = clock.now()
@@ -88,13 +98,29 @@ def create_user(
         failed_logins=0,
         created_at=now,
         password_changed_at=now,
+        crew_id=crew_id,
     )
     session.add(user)
     session.flush()
-    audit.record(
-        session, clock, actor, "user.create", "user", user.id, after={"username": username, "role": role}
-    )
+    after: dict[str, Any] = {"username": username, "role": role}
+    if crew_id is not None:
+        after["crew_id"] = crew_id
+    audit.record(session, clock, actor, "user.create", "user", user.id, after=after)
     return user
+
+
+def _check_crew_link(session: Session, role: Role, crew_id: int | None) -> None:
+    """A crew leader sees only their crew's work, so the account must name an existing crew."""
+    if role != Role.CREW:
+        if crew_id is not None:
+            raise InvalidInput(
+                "only a crew leader's account (role crew) is linked to a crew", field="crew_id"
+            )
+        return
+    if crew_id is None:
+        raise InvalidInput("choose the crew this leader leads", field="crew_id")
+    if session.get(Crew, crew_id) is None:
+        raise InvalidInput(f"no crew {crew_id}", field="crew_id")
 
 
 def attempt_login(session: Session, clock: Clock, username: str, password: str) -> Actor | None:
@@ -145,7 +171,8 @@ def attempt_login(session: Session, clock: Clock, username: str, password: str) 
     return Actor(user.username, user.role)
 
 
-STAFF_ROLES = (Role.DISPATCHER, Role.MANAGER, Role.ADMIN)
+# Everyone who signs in on the staff login, crew leaders too: their sessions are touched, timed, ended.
+STAFF_ROLES = (Role.DISPATCHER, Role.MANAGER, Role.ADMIN, Role.CREW)
 
 
 def _verify(password_hash: str, password: str) -> bool:

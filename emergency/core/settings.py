@@ -167,6 +167,15 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
         "the district series' step: customers out by district at each multiple of this many minutes",
     ),
     "partner.series_max_hours": (72, "the longest window of the district series a partner may ask for"),
+    # The crew page (issue 19): the crew's own clock, and how late an offline step may be entered.
+    "crew.acknowledge_minutes": (
+        5,
+        "a dispatched crew should accept its job on the crew page within this many minutes of dispatch",
+    ),
+    "crew.late_entry_max_hours": (
+        12,
+        "a crew step done offline may be entered later, at most this many hours after it was done",
+    ),
 }
 
 

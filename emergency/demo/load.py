@@ -15,7 +15,7 @@ from emergency.core.auth import create_user
 from emergency.core.clock import Clock
 from emergency.core.db import Database
 from emergency.core.errors import Conflict, InvalidInput
-from emergency.core.models import Base, Device, District, User
+from emergency.core.models import Base, Crew, CrewKind, CrewStatus, Device, District, Role, User
 from emergency.core.settings import bump_territory_revision, set_setting
 from emergency.demo.columns import INSERT_CHUNK
 from emergency.demo.parameters import DEFAULT_CUSTOMERS, DEFAULT_SEED, load_parameters
@@ -65,9 +65,38 @@ def load_territory(
         existing = set(session.scalars(select(User.username)))
         for username, role, password in DEMO_ACCOUNTS:
             if username not in existing:
-                create_user(session, clock, CLI_ADMIN, username, password, role, f"Demo {role}")
+                crew_id = demo_leaders_crew(session) if role == Role.CREW else None
+                # The demo's passwords are public on purpose ("demo-crew" is shorter than the rules ask).
+                create_user(
+                    session,
+                    clock,
+                    CLI_ADMIN,
+                    username,
+                    password,
+                    role,
+                    f"Demo {role}",
+                    crew_id,
+                    password_rules=False,
+                )
         audit.record(session, clock, CLI_ADMIN, "territory.load_demo", "territory", detail=str(summary))
     return summary
+
+
+def demo_leaders_crew(session: Session) -> int:
+    """The demo crew leader's crew: the first on-duty line crew of our own (not a mutual-aid one), by
+    code. The demo storm's plan sends available crews to the outages waiting for one, so it is
+    dispatched like any other when it is the nearest free crew."""
+    crew_id = session.scalar(
+        select(Crew.id)
+        .where(Crew.status == CrewStatus.AVAILABLE, Crew.kind == CrewKind.LINE, Crew.company.is_(None))
+        .order_by(Crew.code)
+        .limit(1)
+    )
+    if crew_id is None:  # a territory without an on-duty line crew: any crew, so the account works
+        crew_id = session.scalar(select(Crew.id).order_by(Crew.code).limit(1))
+    if crew_id is None:
+        raise InvalidInput("the demo territory has no crew for its crew leader", field="crews")
+    return int(crew_id)
 
 
 def load_demo(

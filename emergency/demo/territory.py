@@ -51,6 +51,8 @@ DEMO_ACCOUNTS: tuple[tuple[str, str, str], ...] = (
     ("dispatcher", "dispatcher", "demo-dispatcher"),
     ("manager", "manager", "demo-manager"),
     ("admin", "admin", "demo-admin"),
+    # A crew leader (the crew page): linked to an on-duty line crew the demo storm's plan dispatches.
+    ("crew", "crew", "demo-crew"),
 )
 
 

@@ -248,9 +248,12 @@ def mark_en_route(
     *,
     expected_version: int | None = None,
     seen: SeenOutage = ANY_OUTAGE,
+    at: datetime | None = None,
 ) -> CrewAssignment:
-    """The crew has left for the outage."""
-    return _advance(session, clock, actor, assignment_id, AssignmentStatus.EN_ROUTE, expected_version, seen)
+    """The crew has left for the outage (at `at` when entered later, after being offline)."""
+    return _advance(
+        session, clock, actor, assignment_id, AssignmentStatus.EN_ROUTE, expected_version, seen, at=at
+    )
 
 
 @dataclass(frozen=True)
@@ -278,15 +281,17 @@ def mark_on_site(
     expected_version: int | None = None,
     seen: SeenOutage = ANY_OUTAGE,
     arrival: Arrival = BY_DISPATCHER,
+    at: datetime | None = None,
 ) -> CrewAssignment:
     """The crew has arrived: this stops the on-site clock. A crew may report arrival without having
     reported leaving; its en-route time then stays unknown rather than invented.
 
     The assignment keeps how the arrival was recorded (`arrival`); the outage keeps the source of
-    its first arrival, which compliance reports the 30-minute clock by.
+    its first arrival, which compliance reports the 30-minute clock by. `at` is when it happened,
+    for a step entered later (the caller has checked it); the clocks stop then.
     """
     return _advance(
-        session, clock, actor, assignment_id, AssignmentStatus.ON_SITE, expected_version, seen, arrival
+        session, clock, actor, assignment_id, AssignmentStatus.ON_SITE, expected_version, seen, arrival, at
     )
 
 
@@ -305,8 +310,11 @@ def _advance(
     expected_version: int | None,
     seen: SeenOutage,
     arrival: Arrival = BY_DISPATCHER,
+    at: datetime | None = None,
 ) -> CrewAssignment:
-    now = clock.now()
+    # A step entered later takes effect at the time it was done; its audit row is written now and
+    # carries both times (`done_at` in `after`).
+    now = at if at is not None else clock.now()
     assignment = _get_assignment(session, assignment_id, expected_version)
     crew = session.get(Crew, assignment.crew_id)
     outage = session.get(Outage, assignment.outage_id)
@@ -342,7 +350,11 @@ def _advance(
         "crew_assignment",
         assignment.id,
         before=before,
-        after={"assignment": assignment_snapshot(assignment), "crew": crew_snapshot(crew)},
+        after={
+            "assignment": assignment_snapshot(assignment),
+            "crew": crew_snapshot(crew),
+            **({"done_at": at.isoformat()} if at is not None else {}),
+        },
         detail=f"crew {crew.code} at outage {outage.id}",
     )
     if outage_snapshot(outage) != outage_before:

@@ -186,6 +186,34 @@ QUERIES: dict[str, frozenset[str]] = {
     "partner.partner_districts": PARTNERS,
 }
 
+# --- the crew page (issue 19): a crew leader signs in like staff and acts on their own crew's jobs
+# (checked against the account's crew in the handlers); the control room keeps its powers over them.
+CREW_LEADERS = OPERATORS | {"crew"}
+EVERY_ROLE = EVERY_ROLE | {"crew"}
+COMMANDS.update(
+    {
+        "AcceptJob": CREW_LEADERS,
+        "CrewEnRoute": CREW_LEADERS,
+        "CrewOnSite": CREW_LEADERS,
+        "CrewSetEtr": CREW_LEADERS,
+        "CrewRestore": CREW_LEADERS,
+        "HandOver": CREW_LEADERS,
+        "RequestSupport": CREW_LEADERS,
+        "AnswerFieldRequest": OPERATORS,
+        "TouchSession": STAFF | {"crew"},
+        "EndSession": STAFF | {"crew"},
+    }
+)
+QUERIES.update(
+    {
+        "crew_field.crew_work": CREW_LEADERS,
+        "crew_field.outage_field_view": OPERATORS,
+        "crew_field.crew_choices": ADMIN,
+        "admin.session_idle_minutes": STAFF | {"crew"},
+        "public.public_snapshot": EVERY_ROLE,
+    }
+)
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 Call = Callable[[Context], Any]
 

@@ -120,7 +120,7 @@ def test_language_switch_changes_the_page_to_chinese(territory_db):
 
 def manage_user(at: AppTest, username: str, action: str) -> AppTest:
     """Pick an account in the users page's manage form, tick "I am sure" and press `action`."""
-    at.selectbox[1].set_value(username)
+    at.selectbox(key="manage-user-target").set_value(username)
     at.checkbox[0].check()
     next(b for b in at.button if b.label == action).click().run()
     assert not at.exception, at.exception

@@ -223,7 +223,7 @@ def test_disabling_the_account_signs_the_user_out_on_their_next_click(jar, sessi
     at.switch_page(page("dispatcher_map.py")).run()
     admin = signed_in("admin", PASSWORDS["admin"])  # another browser: no cookie
     admin.switch_page(page("users.py")).run()
-    admin.selectbox[1].set_value("dispatcher")
+    admin.selectbox(key="manage-user-target").set_value("dispatcher")
     admin.checkbox[0].check()
     next(b for b in admin.button if b.label == "Disable").click().run()
     assert admin.success[0].value == "Disabled dispatcher."
@@ -242,7 +242,7 @@ def test_a_password_reset_signs_the_user_out_on_their_next_click_and_says_why(ja
     at.switch_page(page("dispatcher_map.py")).run()
     admin = signed_in("admin", PASSWORDS["admin"])  # another browser: no cookie
     admin.switch_page(page("users.py")).run()
-    admin.selectbox[1].set_value("dispatcher")
+    admin.selectbox(key="manage-user-target").set_value("dispatcher")
     next(t for t in admin.text_input if t.label == "New password").input("another long passphrase")
     admin.checkbox[0].check()
     next(b for b in admin.button if b.label == "Reset password").click().run()

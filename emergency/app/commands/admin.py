@@ -124,6 +124,7 @@ class CreateUser:
     password: str
     role: str
     display_name: str | None = None
+    crew_id: int | None = None  # a crew leader's crew (role crew only)
 
 
 @handles(CreateUser)
@@ -131,7 +132,7 @@ def create_user(ctx: Context, cmd: CreateUser) -> str:
     """The new account's username, as stored (trimmed, lower case)."""
     with unit_of_work(ctx.db, ctx.actor, ADMIN) as session:
         user = auth.create_user(
-            session, ctx.clock, ctx.actor, cmd.username, cmd.password, cmd.role, cmd.display_name
+            session, ctx.clock, ctx.actor, cmd.username, cmd.password, cmd.role, cmd.display_name, cmd.crew_id
         )
         return user.username
 
