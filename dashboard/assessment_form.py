@@ -8,11 +8,12 @@ refuse (`max_chars`, the photo count and size), and a refusal says why, with not
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from datetime import datetime, time
 
 import streamlit as st
 
-from dashboard.i18n import local_time, t
+from dashboard.i18n import choose_placeholder, local_time, t
 from dashboard.markdown_text import plain
 from emergency.app.bus import execute
 from emergency.app.commands.assessment import FileAssessment
@@ -22,6 +23,11 @@ from emergency.core.errors import EmergencyError
 from emergency.dispatch.assessment import Filed
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "heic", "heif"]
+
+
+def _labels(prefix: str, values: Sequence[str]) -> Callable[[str], str]:
+    """Labels made now, in the page's language: a widget may format its options outside this run."""
+    return {value: t(f"{prefix}.{value}") for value in values}.__getitem__
 
 
 def render_assessment_form(ctx: Context, outage_id: int, crew_id: int | None) -> None:
@@ -38,9 +44,12 @@ def render_assessment_form(ctx: Context, outage_id: int, crew_id: int | None) ->
         for level, text in said:
             getattr(st, level)(text)
     with st.form(key, clear_on_submit=False, border=True):
-        cause = st.selectbox(t("dmg.cause"), limits.causes, format_func=lambda c: t(f"dmg.cause.{c}"))
+        cause = st.selectbox(t("dmg.cause"), limits.causes, format_func=_labels("dmg.cause", limits.causes))
         equipment = st.multiselect(
-            t("dmg.equipment"), limits.equipment, format_func=lambda e: t(f"dmg.equipment.{e}")
+            t("dmg.equipment"),
+            limits.equipment,
+            format_func=_labels("dmg.equipment", limits.equipment),
+            placeholder=choose_placeholder(),
         )
         poles = st.number_input(t("dmg.poles_down"), 0, limits.max_count, 0, step=1)
         spans = st.number_input(t("dmg.spans_down"), 0, limits.max_count, 0, step=1)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from dashboard import services
+from dashboard.assessment_form import render_assessment_form
 from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
 from emergency.app.bus import execute
@@ -146,9 +147,9 @@ def job_card(
         clocks(job, tz, language)
         actions(actor, job, tz, done_at)
         requests(job, tz)
-        # --- For the merger (issue 19 points 2 and 3): the helpers' render functions go here, e.g.
-        # dashboard.crew_gps.render_position_sharing(actor, work.crew_id) (the phone's position, with
-        # consent) and dashboard.assessment_form.render_assessment_form(actor, job.outage_id, ...).
+        # The damage assessment feeds the ETR (source `assessment`), the situation report and the plan.
+        with st.expander(t("crewpage.assess"), expanded=job.status == "on_site"):
+            render_assessment_form(services.context(actor), job.outage_id, work.crew_id)
 
 
 def important_users(job: queries.CrewJob) -> None:

@@ -57,18 +57,24 @@ def yes_button(at: AppTest):
 
 
 @pytest.mark.parametrize(
-    ("language", "title", "job"),
-    [("en", "My crew's work", "Outage {id} · TX-4"), ("zh", "本队任务", "停电事件 {id} · TX-4")],
+    ("language", "title", "job", "assess"),
+    [
+        ("en", "My crew's work", "Outage {id} · TX-4", "Damage assessment · outage {id}"),
+        ("zh", "本队任务", "停电事件 {id} · TX-4", "现场勘察 · 停电事件 {id}"),
+    ],
 )
-def test_the_crew_leader_sees_their_job_in_both_languages(crew_db, language, title, job):
+def test_the_crew_leader_sees_their_job_in_both_languages(crew_db, language, title, job, assess):
     _, setup = crew_db
     at = leader_session(language)
     assert at.title[0].value == title
-    assert [s.value for s in at.subheader] == [job.format(id=setup.outage_id)]
+    # The job's card, then the damage assessment form inside it (for the same outage).
+    assert at.subheader[0].value == job.format(id=setup.outage_id)
+    assert [s.value for s in at.subheader[1:]] == [assess.format(id=setup.outage_id)]
     assert any(b.key == f"crewpage-accept-{setup.assignment_id}" for b in at.button)
     if language == "zh":
-        # Data, shown as the utility typed it: the account's name (leader1) and the test crew's name.
-        english = {w: seen for w, seen in english_on(at).items() if w not in {"leader", "Crew"}}
+        # Data, shown as the utility typed it: the account's name (leader1) and the test crew's name;
+        # and the photo formats' own names.
+        english = {w: seen for w, seen in english_on(at).items() if w not in {"leader", "Crew", "JPEG", "HEIC"}}
         assert not english, english
 
 
