@@ -148,6 +148,8 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
         {},
         'limits of single feeders by breaker code, e.g. {"BRK-2": {"customers": 1800, "kva": 9000}}',
     ),
+    # Mutual aid (#19 point 4)
+    "mutual_aid.link_hours": (24, "hours a crew leader's one-time sign-in link stays valid"),
 }
 
 
