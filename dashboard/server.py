@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from dashboard.api import reports_route
 from dashboard.auth_routes import auth_routes
+from dashboard.crew_link_route import crew_link_routes
 from dashboard.public_api import public_routes
 from dashboard.quiet_network import keep_streamlit_offline
 from dashboard.warnings_api import warning_routes
@@ -153,6 +154,7 @@ routes = [
     *public_routes(),
     *warning_routes,
     *auth_routes,
+    *crew_link_routes,
     Mount("/vendor/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR), name="leaflet"),
 ]
 

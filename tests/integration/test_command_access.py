@@ -114,6 +114,12 @@ COMMANDS: dict[str, frozenset[str]] = {
     "RestartDemo": ADMIN,
     "ResumeDemo": ADMIN,
     "RevokeToken": ADMIN,
+    # mutual-aid crews (#19 point 4): the control room onboards them; a leader's phone opens a link
+    "ImportRoster": OPERATORS,
+    "CheckInCrews": OPERATORS,
+    "ReleaseCrews": OPERATORS,
+    "CreateCrewLink": OPERATORS,
+    "UseCrewLink": frozenset({"public"}),
 }
 
 QUERIES: dict[str, frozenset[str]] = {
@@ -171,6 +177,10 @@ QUERIES: dict[str, frozenset[str]] = {
     # the system.
     "warnings.cap_feed": PUBLIC_FORMS | {"system"},
     "warnings.cap_document": PUBLIC_FORMS | {"system"},
+    # mutual-aid crews (#19 point 4)
+    "mutual_aid.mutual_aid_crews": OPERATORS,
+    "mutual_aid.staging_depots": OPERATORS,
+    "mutual_aid.crew_link_state": frozenset({"public"}),
 }
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
