@@ -168,7 +168,8 @@ with check_in_tab:
     arriving = st.selectbox(
         t("ma.company"), companies, index=None, placeholder=t("ma.company"), key="ma-ci-company"
     )
-    waiting = [c for c in crews if c.company == arriving and c.checked_in_at is None and c.released_at is None]
+    expected = [c for c in crews if c.company == arriving and c.released_at is None]
+    waiting = [c for c in expected if c.checked_in_at is None]
     if arriving is not None and not waiting:
         st.info(t("ma.all_checked_in", company=arriving))
     if waiting:
