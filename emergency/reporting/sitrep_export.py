@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -99,6 +100,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "level.yellow": ("yellow (III)", "黄色（III级）"),
     "level.orange": ("orange (II)", "橙色（II级）"),
     "level.red": ("red (I)", "红色（I级）"),
+    # Crews and workers by company (mutual aid, #19 point 4)
+    "companies": ("Crews by company", "分单位抢修力量"),
+    "company": ("Company", "单位"),
+    "own_utility": ("Our own utility", "本单位"),
+    "crews_checked_in": ("Mutual-aid crews at hand", "支援队伍在岗数"),
+    "workers_checked_in": ("Mutual-aid workers at hand", "支援人员在岗数"),
 }
 
 
@@ -240,7 +247,25 @@ def report_tables(report: SituationReport, language: str, tz: ZoneInfo) -> list[
             for w in report.warnings
         ),
     )
-    return [heading, summary, important, districts, warnings]
+    return [heading, summary, important, districts, warnings, company_table(report, say)]
+
+
+def company_table(report: SituationReport, say: Callable[[str], str]) -> Table:
+    """Crews and workers by company: our own utility, then each mutual-aid lender."""
+    return Table(
+        say("companies"),
+        tuple(say(k) for k in ("company", "crews", "workers", "crews_checked_in", "workers_checked_in")),
+        tuple(
+            (
+                say("own_utility") if line.own else line.company or "",
+                line.crews_deployed,
+                line.workers_deployed,
+                line.crews_checked_in,
+                line.workers_checked_in,
+            )
+            for line in report.companies
+        ),
+    )
 
 
 # --- Markdown ------------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ from emergency.core.models import (
 from emergency.dispatch.crew_links import LinkSignIn, LinkState
 from emergency.dispatch.mutual_aid import CheckIn
 from emergency.dispatch.plan import recommend_crews, storm_plan
+from emergency.reporting.sitrep import build_report
+from emergency.reporting.sitrep_export import report_tables, to_markdown
 from tests.support.app_context import SHANGHAI, context_of
 from tests.support.commands import submit_reports
 from tests.support.dispatch_actions import apply_plan, dispatch_crew, set_crew_off_duty
@@ -170,6 +172,25 @@ def test_fifty_crews_import_check_in_and_the_storm_plan_dispatches_them(database
     assert all(r.dispatched is not None for r in results)
     busy = {c.code for c in crews_of(database) if c.status == CrewStatus.DISPATCHED}
     assert len(busy) == 3
+
+    # The situation report counts crews and workers by company, our own utility as such.
+    clock.advance(minutes=1)
+    with database.read() as session:
+        report = build_report(session, "quick", clock.now() - timedelta(hours=1), clock.now(), SHANGHAI)
+    dispatched = {c.code: c for c in crews_of(database) if c.status == CrewStatus.DISPATCHED}
+    lines = {line.company: line for line in report.companies}
+    assert report.companies[0].own and report.companies[0].crews_deployed == 0
+    assert set(lines) == {None, "临川电力有限公司", "青屿供电公司"}
+    assert sum(line.crews_deployed for line in report.companies) == 3 == report.crews.deployed
+    qy = lines["青屿供电公司"]
+    qy_crews = [c for c in crews if c.company == "青屿供电公司"]
+    assert qy.crews_checked_in == 28
+    assert qy.workers_checked_in == sum(c.size for c in qy_crews) - 2, "QY-01 counted 4 of its 6"
+    assert qy.crews_deployed == sum(1 for c in dispatched.values() if c.company == "青屿供电公司")
+    tables = {table.title: table for table in report_tables(report, "zh", SHANGHAI)}
+    rows = tables["分单位抢修力量"].rows
+    assert rows[0][0] == "本单位" and [r[0] for r in rows[1:]] == ["临川电力有限公司", "青屿供电公司"]
+    assert "分单位抢修力量" in to_markdown(report, "zh", SHANGHAI)
 
 
 def test_a_bad_roster_is_listed_row_by_row_and_nothing_is_written(database, clock, territory):

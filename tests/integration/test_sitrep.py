@@ -266,7 +266,13 @@ def test_the_downloads_carry_the_figures_and_escape_names(database, event):
     report = morning(database)
 
     book = load_workbook(io.BytesIO(to_xlsx(report, "en", SHANGHAI)))
-    assert book.sheetnames == ["Summary", "Important users affected", "By district", "Warnings in force"]
+    assert book.sheetnames == [
+        "Summary",
+        "Important users affected",
+        "By district",
+        "Warnings in force",
+        "Crews by company",
+    ]
     summary = {row[0]: row[1] for row in book["Summary"].iter_rows(values_only=True) if row and row[0]}
     assert summary["Customers out now"] == 10
     assert summary["Customers out at the peak"] == 12
