@@ -42,7 +42,7 @@ from emergency.reporting.sitrep import build_report
 from emergency.reporting.sitrep_export import report_tables, to_markdown
 from tests.support.app_context import SHANGHAI, context_of
 from tests.support.commands import submit_reports
-from tests.support.dispatch_actions import apply_plan, dispatch_crew, set_crew_off_duty
+from tests.support.dispatch_actions import apply_plan, dispatch_crew, set_crew_available, set_crew_off_duty
 from tests.support.small_territory import build_small_territory
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
@@ -271,6 +271,12 @@ def test_release_keeps_a_crew_with_open_work_and_says_why(database, clock, terri
     assert not offered & {c.id for c in lc}
     with pytest.raises(Conflict, match="released"):
         check_in_all(database, clock, [after[lc[1].code]])
+    # Nor does the console's "on duty" bring a released crew back, or one not yet checked in.
+    with pytest.raises(Conflict, match="was released; it is no longer offered"):
+        set_crew_available(database, clock, ALICE, after[lc[1].code].id)
+    waiting = crews_of(database, "青屿供电公司")[0]
+    with pytest.raises(Conflict, match="has not checked in at SA-PORT yet"):
+        set_crew_available(database, clock, ALICE, waiting.id)
 
 
 def test_check_in_refuses_a_stale_version_and_a_second_check_in(database, clock, territory):
