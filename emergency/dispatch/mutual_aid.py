@@ -26,13 +26,22 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from emergency.core import audit
+from emergency.core import audit, staff_sessions
 from emergency.core.actor import Actor
 from emergency.core.clock import Clock
 from emergency.core.csv_input import ZIP_MAGIC, CsvReader
 from emergency.core.errors import Conflict, InvalidInput, NotFound, Problem
 from emergency.core.field_models import CrewLink
-from emergency.core.models import AuditEvent, Crew, CrewAssignment, CrewKind, CrewStatus, Depot, Role
+from emergency.core.models import (
+    AuditEvent,
+    Crew,
+    CrewAssignment,
+    CrewKind,
+    CrewStatus,
+    Depot,
+    Role,
+    User,
+)
 from emergency.dispatch.crews import OPEN_ASSIGNMENT, crew_snapshot, open_assignment
 
 # Dispatchers and managers onboard, check in and release crews (the console's people).
@@ -498,8 +507,21 @@ def release(session: Session, clock: Clock, actor: Actor, crews: Sequence[tuple[
         audit.record(
             session, clock, actor, "crew.release", "crew", crew.id, before=before, after=_audited(crew)
         )
+        _sign_out_leaders(session, clock, actor, crew)
         released.append(crew.code)
     return ReleaseResult(tuple(released), tuple(refused))
+
+
+def _sign_out_leaders(session: Session, clock: Clock, actor: Actor, crew: Crew) -> None:
+    """A released crew's leader accounts are disabled and their open sessions ended (each audited):
+    the crew page of a crew that went home must not stay open on a phone."""
+    query = select(User).where(User.crew_id == crew.id, User.role == Role.CREW, User.active.is_(True))
+    for user in session.scalars(query).all():
+        user.active = False
+        audit.record(
+            session, clock, actor, "user.disable", "user", user.id, detail=f"crew {crew.code} released"
+        )
+        staff_sessions.end_user_sessions(session, clock, actor, user, "disabled")
 
 
 def _why_not_released(session: Session, crew: Crew) -> str | None:

@@ -324,6 +324,15 @@ def test_a_one_time_link_signs_the_leader_in_once(database, clock, territory):
     with database.read() as session:
         assert session.scalar(select(func.count()).select_from(User).where(User.crew_id == crew.id)) == 1
 
+    # Released, the crew's leader is signed out everywhere and no link signs them in again.
+    unused = execute(context_of(database, clock, ALICE), CreateCrewLink(crew.id))
+    current = next(c for c in crews_of(database) if c.id == crew.id)
+    execute(context_of(database, clock, ALICE), ReleaseCrews(((crew.id, current.version),)))
+    with database.read() as session:
+        ended = staff_sessions.find_session(session, token=signed.session_token)
+        assert ended is not None and ended.ended_at is not None and not ended.user_active
+    assert execute(public, UseCrewLink(unused.token)) == LinkState.RELEASED
+
 
 def test_the_page_query_lists_crews_by_company_with_their_state(database, clock, territory):
     roster(database, clock, (SAMPLES / "mutual-aid-roster.csv").read_bytes())
