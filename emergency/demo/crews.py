@@ -130,13 +130,13 @@ DEMO_LENDER = "东屿供电公司"
 
 
 def _mutual_aid_columns(frame: pd.DataFrame, depot_codes: list[str], now: datetime) -> None:
-    mutual = frame["kind"] == CrewKind.MUTUAL_AID.value
-    staging = [depot_codes[i - 1] for i in frame["home_depot_id"]]
-    frame["company"] = np.where(mutual, DEMO_LENDER, None)
+    mutual = [kind == CrewKind.MUTUAL_AID.value for kind in frame["kind"]]
+    depots = [depot_codes[i - 1] for i in frame["home_depot_id"]]
+    frame["company"] = [DEMO_LENDER if m else None for m in mutual]
     frame["leader_name"] = None
     frame["skills"] = None
     frame["vehicles"] = None
-    frame["staging_site"] = np.where(mutual, staging, None)
+    frame["staging_site"] = [code if m else None for m, code in zip(mutual, depots, strict=True)]
     frame["roster_batch"] = None
     frame["checked_in_at"] = [now - timedelta(hours=2) if m else None for m in mutual]
     frame["checked_in_count"] = pd.array(
