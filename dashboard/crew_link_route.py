@@ -101,12 +101,15 @@ def refusal_page(state: LinkState) -> HTMLResponse:
 
 
 def invitation_page(check: LinkCheck) -> HTMLResponse:
-    crew, leader = escape(check.crew_code or ""), escape(check.leader_name or "")
+    crew = escape(check.crew_code or "")
+    # A crew imported without a leader's name is named by its code alone.
+    leader_en = f" ({escape(check.leader_name)})" if check.leader_name else ""
+    leader_zh = f"负责人（{escape(check.leader_name)}）" if check.leader_name else "负责人"
     body = (
         "<h1>Outage Desk · 抢修指挥</h1>"
-        f'<p lang="en">Sign in as the leader of crew <b>{crew}</b> ({leader}) to see your crew\'s work.'
+        f'<p lang="en">Sign in as the leader of crew <b>{crew}</b>{leader_en} to see your crew\'s work.'
         " This link works once.</p>"
-        f'<p lang="zh-CN">以班组 <b>{crew}</b> 负责人（{leader}）身份登录，查看本班组的抢修任务。'
+        f'<p lang="zh-CN">以班组 <b>{crew}</b> {leader_zh}身份登录，查看本班组的抢修任务。'
         "此链接只能使用一次。</p>"
         '<form method="post"><button type="submit">Sign in · 登录</button></form>'
     )

@@ -39,7 +39,7 @@ ctx = services.context(actor)
 
 
 def crew_label(crew: MutualAidCrew) -> str:
-    return f"{crew.code} · {crew.leader_name or '—'}"
+    return f"{crew.code} · {crew.leader_name}" if crew.leader_name else crew.code
 
 
 def status_label(crew: MutualAidCrew) -> str:

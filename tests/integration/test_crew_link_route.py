@@ -20,6 +20,7 @@ from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import Database
 from emergency.core.field_models import CrewLink
 from emergency.core.models import Crew, CrewKind, CrewStatus, User
+from emergency.dispatch.crew_links import LinkCheck, LinkState
 from tests.support.app_context import context_of
 from tests.support.small_territory import build_small_territory
 
@@ -116,3 +117,8 @@ def test_an_expired_link_is_refused(client: TestClient, database: Database, crew
     answer = client.post(path, follow_redirects=False)
     assert answer.status_code == 410 and "expired" in answer.text and "已过期" in answer.text
     assert not answer.headers.get_list("set-cookie")
+
+
+def test_a_crew_without_a_leaders_name_is_named_by_its_code() -> None:
+    page = crew_link_route.invitation_page(LinkCheck(LinkState.VALID, "C-PORT-01", None)).body.decode()
+    assert "crew <b>C-PORT-01</b> to see" in page and "()" not in page and "（）" not in page
