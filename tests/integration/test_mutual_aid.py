@@ -35,6 +35,7 @@ from emergency.core.models import (
     Outage,
     User,
 )
+from emergency.dispatch import mutual_aid
 from emergency.dispatch.crew_links import LinkSignIn, LinkState
 from emergency.dispatch.mutual_aid import CheckIn
 from emergency.dispatch.plan import recommend_crews, storm_plan
@@ -345,3 +346,17 @@ def test_the_page_query_lists_crews_by_company_with_their_state(database, clock,
     assert (row.checked_in_count, row.status, row.links_made, row.link_used_at) == (3, "available", 1, None)
     depots = queries.staging_depots(context_of(database, clock, ALICE))
     assert [d.code for d in depots][:2] == ["SA-PORT", "SA-WEST"]
+
+
+def test_a_roster_written_by_someone_else_at_the_same_moment_is_refused_whole(
+    database, clock, territory, monkeypatch
+):
+    content = (SAMPLES / "mutual-aid-roster.csv").read_bytes()
+    assert roster(database, clock, content).stored == 50
+    # The second import's checks ran before the first one's crews were stored (a race): the unique
+    # crew codes stop the write, and nothing of it stays.
+    monkeypatch.setattr(mutual_aid, "_earlier_import", lambda session, batch: None)
+    monkeypatch.setattr(mutual_aid, "_existing_codes", lambda session, codes: set())
+    with pytest.raises(Conflict, match="at the same moment; nothing was imported"):
+        roster(database, clock, content)
+    assert crew_count(database) == 3 + 50

@@ -6,8 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
+
 from emergency.app.bus import handles
 from emergency.app.context import Context
+from emergency.core.errors import Conflict
 from emergency.core.unit_of_work import unit_of_work
 from emergency.dispatch import crew_links, mutual_aid
 from emergency.dispatch.crew_links import LinkSignIn, LinkState, NewLink
@@ -30,8 +33,16 @@ def import_roster(ctx: Context, cmd: ImportRoster) -> RosterResult:
     # The role first, then the file is read and checked before the writing transaction opens.
     ctx.actor.require(*MUTUAL_AID_ROLES)
     roster = mutual_aid.read_roster(cmd.content, cmd.filename)
-    with unit_of_work(ctx.db, ctx.actor, MUTUAL_AID_ROLES, against_analysis=True) as session:
-        return mutual_aid.import_roster(session, ctx.clock, ctx.actor, roster)
+    try:
+        with unit_of_work(ctx.db, ctx.actor, MUTUAL_AID_ROLES, against_analysis=True) as session:
+            return mutual_aid.import_roster(session, ctx.clock, ctx.actor, roster)
+    except IntegrityError as error:
+        # Someone stored one of these crew codes between the check and the write (the same roster
+        # imported twice at once): the whole roster was rolled back.
+        raise Conflict(
+            "a crew code in this roster was stored by someone else at the same moment; nothing was "
+            "imported: reload the page and import it again"
+        ) from error
 
 
 @dataclass(frozen=True)
