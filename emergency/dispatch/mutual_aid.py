@@ -21,7 +21,7 @@ import re
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -457,7 +457,9 @@ def check_in(
     if not arrivals:
         raise InvalidInput("choose at least one crew", field="crews")
     now = clock.now()
-    when = arrived_at or now
+    if arrived_at is not None and arrived_at.tzinfo is None:
+        raise InvalidInput("needs a time zone", field="arrived_at")
+    when = (arrived_at or now).astimezone(UTC)
     if when > now + timedelta(minutes=1):
         raise InvalidInput("is in the future", field="arrived_at")
     if when < now - timedelta(hours=24):

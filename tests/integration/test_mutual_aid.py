@@ -22,7 +22,7 @@ from emergency.app.commands.mutual_aid import (
 from emergency.app.queries import mutual_aid as queries
 from emergency.core import staff_sessions
 from emergency.core.actor import PUBLIC, Actor
-from emergency.core.errors import Conflict, PermissionDenied
+from emergency.core.errors import Conflict, InvalidInput, PermissionDenied
 from emergency.core.field_models import CrewLink
 from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,
@@ -285,8 +285,21 @@ def test_check_in_refuses_a_stale_version_and_a_second_check_in(database, clock,
     crew = crews_of(database, "青屿供电公司")[0]
     with pytest.raises(Conflict, match="changed by someone else"):
         execute(context_of(database, clock, ALICE), CheckInCrews((CheckIn(crew.id, crew.version + 1, 5),)))
-    check_in_all(database, clock, [crew])
+    ctx = context_of(database, clock, ALICE)
+    local_now = clock.now().astimezone(SHANGHAI)
+    with pytest.raises(InvalidInput, match="in the future"):
+        execute(ctx, CheckInCrews((CheckIn(crew.id, crew.version, 5),), local_now + timedelta(minutes=5)))
+    with pytest.raises(InvalidInput, match="more than 24 hours ago"):
+        execute(ctx, CheckInCrews((CheckIn(crew.id, crew.version, 5),), local_now - timedelta(hours=25)))
+    with pytest.raises(InvalidInput, match="head count must be 1 to 50"):
+        execute(ctx, CheckInCrews((CheckIn(crew.id, crew.version, 0),)))
+    # Arrived 40 minutes ago, entered now, as the page sends it: local time, kept as that moment.
+    execute(ctx, CheckInCrews((CheckIn(crew.id, crew.version, 5),), local_now - timedelta(minutes=40)))
     again = crews_of(database, "青屿供电公司")[0]
+    assert (
+        again.checked_in_at == clock.now() - timedelta(minutes=40)
+        and again.position_at == again.checked_in_at
+    )
     with pytest.raises(Conflict, match="already checked in"):
         check_in_all(database, clock, [again])
     with pytest.raises(PermissionDenied):
