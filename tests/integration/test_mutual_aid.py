@@ -20,6 +20,7 @@ from emergency.app.commands.mutual_aid import (
     UseCrewLink,
 )
 from emergency.app.queries import mutual_aid as queries
+from emergency.app.queries.dispatch import staff_layers
 from emergency.core import staff_sessions
 from emergency.core.actor import PUBLIC, Actor
 from emergency.core.errors import Conflict, InvalidInput, PermissionDenied
@@ -357,6 +358,10 @@ def test_the_page_query_lists_crews_by_company_with_their_state(database, clock,
     assert [r.company for r in rows][:22] == ["临川电力有限公司"] * 22
     row = next(r for r in rows if r.crew_id == crew.id)
     assert (row.checked_in_count, row.status, row.links_made, row.link_used_at) == (3, "available", 1, None)
+    # The map's crew layer (its tooltip shows the name) and the console's crew lists name the company.
+    layer = staff_layers(context_of(database, clock, ALICE), False, False)["crews"]
+    names = {f["properties"]["code"]: f["properties"]["name"] for f in layer["features"]}
+    assert names[crew.code] == f"青屿供电公司 · {crew.leader_name}"
     depots = queries.staging_depots(context_of(database, clock, ALICE))
     assert [d.code for d in depots][:2] == ["SA-PORT", "SA-WEST"]
 
