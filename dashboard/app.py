@@ -77,7 +77,13 @@ else:
                 title=t("nav.dispatcher"),
                 icon=":material/map:",
                 url_path="dispatch",
-            )
+            ),
+            st.Page(
+                PAGES_DIR / "mutual_aid.py",
+                title=t("ma.nav"),
+                icon=":material/groups:",
+                url_path="mutual-aid",
+            ),
         ]
     if actor.role in {Role.MANAGER, Role.ADMIN}:
         sections[t("nav.section.manager")] = [

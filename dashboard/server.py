@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from dashboard.api import reports_route
 from dashboard.auth_routes import auth_routes
+from dashboard.crew_link_route import crew_link_routes
 from dashboard.partner_api import partner_routes
 from dashboard.public_api import public_routes
 from dashboard.quiet_network import keep_streamlit_offline
@@ -155,6 +156,7 @@ routes = [
     *partner_routes(),
     *warning_routes,
     *auth_routes,
+    *crew_link_routes,
     Mount("/vendor/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR), name="leaflet"),
 ]
 

@@ -147,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     from emergency.operations_cli import add_parser as add_outages_parser
 
     add_outages_parser(commands)
+    roster = commands.add_parser(
+        "import-roster",
+        help="import a lending utility's mutual-aid crew roster (CSV or XLSX); all or nothing",
+    )
+    roster.add_argument("file", type=Path, help="a .csv (UTF-8) or .xlsx file; columns in README")
+    roster.add_argument("--as", dest="as_user", required=True, help="the dispatcher or manager importing it")
+    roster.add_argument("--json", action="store_true")
     return parser
 
 
@@ -252,6 +259,8 @@ def _run(args: argparse.Namespace, db: Database) -> int:
         return simulate(args, db, load_settings().timezone)
     if args.command == "backup":
         return _backup_or_restore(args, db)
+    if args.command == "import-roster":
+        return _import_roster(args, db)
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -452,3 +461,34 @@ def _warnings(args: argparse.Namespace, db: Database) -> int:
     if draft.needs:
         line += f"; before issuing it needs: {', '.join(draft.needs)}"
     return _say(args, line, summary)
+
+
+def _import_roster(args: argparse.Namespace, db: Database) -> int:
+    """`import-roster FILE --as NAME`: every bad row is listed as FILE:ROW: column: reason, and nothing
+    is imported; otherwise one line per company."""
+    from emergency.app.commands.mutual_aid import ImportRoster
+    from emergency.app.queries.operations import staff_actor
+
+    admin = _admin_context(db)
+    ctx = admin.acting_as(staff_actor(admin, args.as_user))
+    try:
+        content = args.file.read_bytes()
+    except OSError as error:
+        print(f"refused: cannot read {args.file}: {error.strerror}", file=sys.stderr)
+        return 2
+    result = execute(ctx, ImportRoster(content, args.file.name))
+    for problem in result.problems:
+        where = f"{args.file}:{problem.line}" if problem.line is not None else str(args.file)
+        print(f"{where}: {problem.message}", file=sys.stderr)
+    if result.problems:
+        print(f"refused: {len(result.problems)} problem(s); nothing was imported", file=sys.stderr)
+        return 2
+    companies = "; ".join(f"{c}: {n} crews, {w} workers" for c, n, w in result.companies)
+    line = f"imported {result.stored} mutual-aid crews (batch {result.batch}), off duty until check-in"
+    line += f": {companies}"
+    data = {
+        "stored": result.stored,
+        "batch": result.batch,
+        "companies": [{"company": c, "crews": n, "workers": w} for c, n, w in result.companies],
+    }
+    return _say(args, line, data)

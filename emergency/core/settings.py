@@ -176,6 +176,8 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
         12,
         "a crew step done offline may be entered later, at most this many hours after it was done",
     ),
+    # Mutual aid (#19 point 4)
+    "mutual_aid.link_hours": (24, "hours a crew leader's one-time sign-in link stays valid"),
 }
 
 

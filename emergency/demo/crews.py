@@ -120,5 +120,26 @@ def make_crews(
     frame["lon"] = lonlat[:, 0]
     frame["lat"] = lonlat[:, 1]
     frame["version"] = 1
-    # Demo crews are the utility's own: the mutual-aid columns (company, check-in...) stay empty.
-    return frame.reindex(columns=model_columns(Crew), fill_value=None)
+    _mutual_aid_columns(frame, [d["code"] for d in depots], now)
+    return frame[model_columns(Crew)]
+
+
+# The demo's mutual-aid crews come from one invented neighbouring utility, already checked in at
+# their staging area (emergency.dispatch.mutual_aid); our own crews have no company.
+DEMO_LENDER = "东屿供电公司"
+
+
+def _mutual_aid_columns(frame: pd.DataFrame, depot_codes: list[str], now: datetime) -> None:
+    mutual = [kind == CrewKind.MUTUAL_AID.value for kind in frame["kind"]]
+    depots = [depot_codes[i - 1] for i in frame["home_depot_id"]]
+    frame["company"] = [DEMO_LENDER if m else None for m in mutual]
+    frame["leader_name"] = None
+    frame["skills"] = None
+    frame["vehicles"] = None
+    frame["staging_site"] = [code if m else None for m, code in zip(mutual, depots, strict=True)]
+    frame["roster_batch"] = None
+    frame["checked_in_at"] = [now - timedelta(hours=2) if m else None for m in mutual]
+    frame["checked_in_count"] = pd.array(
+        [size if m else None for m, size in zip(mutual, frame["size"], strict=True)], dtype="Int64"
+    )
+    frame["released_at"] = None

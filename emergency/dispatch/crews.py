@@ -501,6 +501,14 @@ def _set_duty(
         )
     if crew.status == target:
         raise Conflict(f"crew {crew.code} is already {target.value.replace('_', ' ')}")
+    if target == CrewStatus.AVAILABLE and crew.company is not None:
+        # A mutual-aid crew is offered only from its check-in to its release (dispatch/mutual_aid.py).
+        if crew.released_at is not None:
+            raise Conflict(f"crew {crew.code} of {crew.company} was released; it is no longer offered")
+        if crew.checked_in_at is None:
+            raise Conflict(
+                f"crew {crew.code} of {crew.company} has not checked in at {crew.staging_site} yet"
+            )
     before = crew_snapshot(crew)
     crew.status = target
     crew.status_at = now

@@ -144,6 +144,8 @@ class SituationReport:
     important_by_grade: dict[str, int] = field(default_factory=dict)
     # What crews' damage assessments found (emergency.reporting.sitrep_damage).
     damage: Damage | None = None
+    # Crews and workers by company: our own utility (`own`) and each mutual-aid lender.
+    companies: tuple[CompanyLine, ...] = ()
 
     @property
     def share_out(self) -> float:
@@ -260,6 +262,7 @@ def build_report(
         warnings=tuple(_warning_line(w) for w in warnings_in_force(session, as_of)),
         important_by_grade=by_grade,
         damage=damage_counts(session, outages.ids.tolist(), as_of),
+        companies=crews_by_company(session, as_of),
     )
 
 
@@ -414,3 +417,62 @@ def _warning_line(warning: WarningRow) -> WarningLine:
         effective_at=warning.effective_at,
         expires_at=warning.expires_at,
     )
+
+
+# --- crews and workers by company (mutual aid, #19 point 4) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class CompanyLine:
+    """One company's crews at the report's time: `company` None is our own utility.
+
+    Deployed: on a job, as in `Crews`. Checked in: mutual-aid crews at hand (checked in at their
+    staging depot and not yet released), with the workers counted at check-in; None for our own.
+    A mutual-aid crew's workers are its head count at check-in, else its roster size.
+    """
+
+    company: str | None
+    own: bool
+    crews_deployed: int
+    workers_deployed: int
+    crews_checked_in: int | None
+    workers_checked_in: int | None
+
+
+def crews_by_company(session: Session, as_of: datetime) -> tuple[CompanyLine, ...]:
+    """Our own utility first, then the lenders by name."""
+    on_job = set(
+        session.scalars(
+            select(CrewAssignment.crew_id).where(
+                CrewAssignment.assigned_at <= as_of,
+                or_(CrewAssignment.completed_at.is_(None), CrewAssignment.completed_at > as_of),
+                or_(CrewAssignment.cancelled_at.is_(None), CrewAssignment.cancelled_at > as_of),
+            )
+        )
+    )
+    lenders = select(Crew).where(
+        Crew.company.is_not(None),
+        Crew.checked_in_at.is_not(None),
+        Crew.checked_in_at <= as_of,
+        or_(Crew.released_at.is_(None), Crew.released_at > as_of),
+    )
+    crews = (
+        {c.id: c for c in session.scalars(select(Crew).where(Crew.id.in_(sorted(on_job))))} if on_job else {}
+    )
+    at_hand = {c.id: c for c in session.scalars(lenders)}
+    lines: dict[str | None, list[int]] = {}
+    for crew in {**crews, **at_hand}.values():
+        workers = (crew.checked_in_count or crew.size) if crew.company else crew.size
+        line = lines.setdefault(crew.company, [0, 0, 0, 0])
+        if crew.id in on_job:
+            line[0] += 1
+            line[1] += workers
+        if crew.id in at_hand:
+            line[2] += 1
+            line[3] += workers
+    own = lines.pop(None, [0, 0, 0, 0])
+    result = [CompanyLine(None, True, own[0], own[1], None, None)]
+    for company in sorted(c for c in lines if c is not None):
+        deployed, workers, checked, counted = lines[company]
+        result.append(CompanyLine(company, False, deployed, workers, checked, counted))
+    return tuple(result)

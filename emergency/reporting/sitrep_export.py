@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -120,6 +121,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "cause.equipment_failure": ("equipment failure", "设备故障"),
     "cause.third_party": ("third party", "外力破坏"),
     "cause.unknown": ("unknown", "原因不明"),
+    # Crews and workers by company (mutual aid, #19 point 4)
+    "companies": ("Crews by company", "分单位抢修力量"),
+    "company": ("Company", "单位"),
+    "own_utility": ("Our own utility", "本单位"),
+    "crews_checked_in": ("Mutual-aid crews at hand", "支援队伍在岗数"),
+    "workers_checked_in": ("Mutual-aid workers at hand", "支援人员在岗数"),
 }
 
 
@@ -261,7 +268,15 @@ def report_tables(report: SituationReport, language: str, tz: ZoneInfo) -> list[
             for w in report.warnings
         ),
     )
-    return [heading, summary, important, districts, warnings, *damage_tables(report, language)]
+    return [
+        heading,
+        summary,
+        important,
+        districts,
+        warnings,
+        *damage_tables(report, language),
+        company_table(report, say),
+    ]
 
 
 def damage_tables(report: SituationReport, language: str) -> list[Table]:
@@ -307,6 +322,24 @@ def damage_tables(report: SituationReport, language: str) -> list[Table]:
         tuple((say(f"cause.{cause}"), n) for cause, n in damage.by_cause.items()),
     )
     return [by_district, causes]
+
+
+def company_table(report: SituationReport, say: Callable[[str], str]) -> Table:
+    """Crews and workers by company: our own utility, then each mutual-aid lender."""
+    return Table(
+        say("companies"),
+        tuple(say(k) for k in ("company", "crews", "workers", "crews_checked_in", "workers_checked_in")),
+        tuple(
+            (
+                say("own_utility") if line.own else line.company or "",
+                line.crews_deployed,
+                line.workers_deployed,
+                line.crews_checked_in,
+                line.workers_checked_in,
+            )
+            for line in report.companies
+        ),
+    )
 
 
 # --- Markdown ------------------------------------------------------------------------------------

@@ -121,6 +121,12 @@ COMMANDS: dict[str, frozenset[str]] = {
     # damage assessments (#19.3): a crew leader (their own crew's outage, checked in the handler) or
     # the control room files one; only the control room reads them (photos' EXIF is staff-only).
     "FileAssessment": OPERATORS | {"crew"},
+    # mutual-aid crews (#19 point 4): the control room onboards them; a leader's phone opens a link
+    "ImportRoster": OPERATORS,
+    "CheckInCrews": OPERATORS,
+    "ReleaseCrews": OPERATORS,
+    "CreateCrewLink": OPERATORS,
+    "UseCrewLink": frozenset({"public"}),
 }
 
 QUERIES: dict[str, frozenset[str]] = {
@@ -184,6 +190,10 @@ QUERIES: dict[str, frozenset[str]] = {
     # Feeds for partners: only a partner token's actor reads them.
     "partner.partner_outages": PARTNERS,
     "partner.partner_districts": PARTNERS,
+    # mutual-aid crews (#19 point 4)
+    "mutual_aid.mutual_aid_crews": OPERATORS,
+    "mutual_aid.staging_depots": OPERATORS,
+    "mutual_aid.crew_link_state": frozenset({"public"}),
 }
 
 # --- the crew page (issue 19): a crew leader signs in like staff and acts on their own crew's jobs

@@ -273,6 +273,7 @@ def test_the_downloads_carry_the_figures_and_escape_names(database, event):
         "Warnings in force",
         "Damage by device district",  # crews' damage assessments (#19.3)
         "Damage by cause",
+        "Crews by company",
     ]
     summary = {row[0]: row[1] for row in book["Summary"].iter_rows(values_only=True) if row and row[0]}
     assert summary["Customers out now"] == 10

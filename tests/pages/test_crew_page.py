@@ -74,7 +74,9 @@ def test_the_crew_leader_sees_their_job_in_both_languages(crew_db, language, tit
     if language == "zh":
         # Data, shown as the utility typed it: the account's name (leader1) and the test crew's name;
         # and the photo formats' own names.
-        english = {w: seen for w, seen in english_on(at).items() if w not in {"leader", "Crew", "JPEG", "HEIC"}}
+        english = {
+            w: seen for w, seen in english_on(at).items() if w not in {"leader", "Crew", "JPEG", "HEIC"}
+        }
         assert not english, english
 
 
