@@ -165,9 +165,8 @@ def _ensure_account(session: Session, clock: Clock, actor: Actor, crew: Crew) ->
         secrets.token_urlsafe(32),
         Role.CREW,
         crew.leader_name or crew.name,
+        crew_id=crew.id,
     )
-    user.crew_id = crew.id
-    session.flush()
     return user
 
 
