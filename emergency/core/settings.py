@@ -148,6 +148,17 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
         {},
         'limits of single feeders by breaker code, e.g. {"BRK-2": {"customers": 1800, "kva": 9000}}',
     ),
+    # Several app processes (emergency.core.leases; read when an app process starts).
+    "server.loop_seconds": (
+        30,
+        "seconds between two rounds of each background loop (SLA monitor, notifications, warning expiry, "
+        "CAP feeds)",
+    ),
+    "server.lease_seconds": (
+        90,
+        "a background loop's lease lasts this long unrenewed: when its app process dies, another takes "
+        "the loop over within about this time (keep it above server.loop_seconds)",
+    ),
 }
 
 
