@@ -7,8 +7,9 @@
 # Each process is `streamlit run dashboard/server.py` on 127.0.0.1:PORT, logging to
 # $OUTAGE_LOG_DIR/app-PORT.log (default data/runtime/logs). The first to start creates or upgrades
 # the schema; the others wait for it (a lock). The script waits until every process answers
-# /healthz, prints their pids, then stays in the foreground: Ctrl-C or SIGTERM stops them all, and
-# if one exits the others are stopped too and the script exits non-zero (for systemd to restart).
+# /healthz, prints their pids, then stays in the foreground as their supervisor: a process that
+# exits (or is killed) is started again on its port after 2 s while the others go on serving (nginx
+# sends its viewers to them meanwhile); Ctrl-C or SIGTERM stops them all.
 # The background loops (SLA monitor, notifications, warning expiry, CAP feeds, the demo storm) run
 # in one of them at a time, whichever holds the loop's lease (see /healthz).
 set -euo pipefail
@@ -31,10 +32,15 @@ log_dir=${OUTAGE_LOG_DIR:-data/runtime/logs}
 mkdir -p "$log_dir"
 export PYTHONUNBUFFERED=1
 
-pids=()
+declare -A port_of=() # pid -> port
+start_on() {
+    "$python" -m streamlit run dashboard/server.py --server.port "$1" --server.address 127.0.0.1 \
+        --server.headless true --server.fileWatcherType none >>"$log_dir/app-$1.log" 2>&1 &
+    port_of[$!]=$1
+}
 stop_all() {
     local pid
-    for pid in "${pids[@]}"; do
+    for pid in "${!port_of[@]}"; do
         kill -TERM "$pid" 2>/dev/null || true
     done
     wait || true
@@ -43,9 +49,7 @@ trap 'stop_all; exit 143' TERM
 trap 'stop_all; exit 130' INT
 
 for port in "$@"; do
-    "$python" -m streamlit run dashboard/server.py --server.port "$port" --server.address 127.0.0.1 \
-        --server.headless true --server.fileWatcherType none >"$log_dir/app-$port.log" 2>&1 &
-    pids+=($!)
+    start_on "$port"
 done
 
 for port in "$@"; do
@@ -59,10 +63,15 @@ for port in "$@"; do
         sleep 0.5
     done
 done
-echo "run-app-processes: ${#pids[@]} processes healthy: ports $* (pids ${pids[*]}); logs in $log_dir"
+echo "run-app-processes: ${#port_of[@]} processes healthy: ports $* (pids ${!port_of[*]}); logs in $log_dir"
 
-status=0
-wait -n || status=$?
-echo "run-app-processes: a process exited ($status); stopping the others" >&2
-stop_all
-exit $((status == 0 ? 1 : status))
+while true; do
+    status=0
+    wait -n -p exited || status=$?
+    [[ -n ${exited:-} && -n ${port_of[$exited]:-} ]] || continue
+    port=${port_of[$exited]}
+    unset "port_of[$exited]"
+    echo "run-app-processes: the process on port $port (pid $exited) exited ($status); starting it again in 2 s" >&2
+    sleep 2
+    start_on "$port"
+done
