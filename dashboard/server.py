@@ -11,8 +11,6 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -41,8 +39,7 @@ from emergency.core.actor import SYSTEM
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.config import Settings, load_settings
 from emergency.core.db import Database, get_database
-from emergency.core.leases import lease_states, process_holder, release, run_if_held
-from emergency.core.settings import get_setting
+from emergency.core.leases import LoopTiming, lease_states, loop_timing, process_holder, release, run_if_held
 from emergency.public.notify import notifications_enabled, run_notifications
 from emergency.simulator.live import start_live_demo
 
@@ -85,22 +82,6 @@ SLA_MONITOR, NOTIFICATIONS, WARNING_EXPIRY, CAP_FEEDS = (
     "warning-expiry",
     "cap-feeds",
 )
-
-
-@dataclass(frozen=True)
-class LoopTiming:
-    """How often the loops run and how long a lease outlives its holder (`server.*` settings)."""
-
-    interval: float
-    lease: timedelta
-
-
-def loop_timing(database: Database) -> LoopTiming:
-    with database.read() as session:
-        interval = float(get_setting(session, "server.loop_seconds"))
-        lease = float(get_setting(session, "server.lease_seconds"))
-    # A lease shorter than a round's gap would lapse between two renewals of a live holder.
-    return LoopTiming(interval, timedelta(seconds=max(lease, 2 * interval)))
 
 
 async def leased_loop(database: Database, name: str, timing: LoopTiming, work: Callable[[], object]) -> None:

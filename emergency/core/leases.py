@@ -34,6 +34,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from emergency.core.clock import Clock
 from emergency.core.db import Database
 from emergency.core.models import Base
+from emergency.core.settings import get_setting
 
 HOLDER_CHARS = 200
 
@@ -62,6 +63,23 @@ class LeaseState:
     expires_at: datetime
     version: int
     held: bool  # not yet expired at the time asked
+
+
+@dataclass(frozen=True)
+class LoopTiming:
+    """How often the app's background loops run and how long a lease outlives its holder."""
+
+    interval: float  # seconds between two rounds
+    lease: timedelta
+
+
+def loop_timing(db: Database) -> LoopTiming:
+    """The `server.loop_seconds` and `server.lease_seconds` settings, read when an app process starts."""
+    with db.read() as session:
+        interval = float(get_setting(session, "server.loop_seconds"))
+        lease = float(get_setting(session, "server.lease_seconds"))
+    # A lease shorter than two rounds' gap would lapse between two renewals of a live holder.
+    return LoopTiming(interval, timedelta(seconds=max(lease, 2 * interval)))
 
 
 @cache

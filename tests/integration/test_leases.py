@@ -9,7 +9,16 @@ from sqlalchemy import select
 
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database
-from emergency.core.leases import Lease, acquire_or_renew, lease_states, release, run_if_held
+from emergency.core.leases import (
+    Lease,
+    LoopTiming,
+    acquire_or_renew,
+    lease_states,
+    loop_timing,
+    release,
+    run_if_held,
+)
+from emergency.core.settings import set_setting
 
 TTL = timedelta(seconds=90)
 
@@ -122,3 +131,14 @@ def test_two_processes_asking_at_once_never_both_win(postgres_url: str, clock: F
     finally:
         for db in databases:
             db.dispose()
+
+
+def test_loop_timing_comes_from_the_settings_and_a_lease_outlives_two_rounds(
+    sqlite_database: Database, clock: FakeClock
+) -> None:
+    assert loop_timing(sqlite_database) == LoopTiming(30.0, timedelta(seconds=90))
+    with sqlite_database.write() as session:
+        set_setting(session, "server.loop_seconds", 20, clock)
+        set_setting(session, "server.lease_seconds", 25, clock)
+    # 25 s would lapse between two renewals 20 s apart if one round ran long: two rounds instead.
+    assert loop_timing(sqlite_database) == LoopTiming(20.0, timedelta(seconds=40))
