@@ -83,6 +83,7 @@ class Posted:
     status: int
     seconds: float
     reports: int
+    server: str = ""  # the app process's base URL
 
 
 @dataclass
@@ -236,7 +237,9 @@ def _post_until_answered(
         except httpx.TransportError as error:
             ledger.problem(f"a request failed without an answer: {type(error).__name__}: {error}")
             return 0
-        posted.append(Posted(response.status_code, time.perf_counter() - start, len(items)))
+        posted.append(
+            Posted(response.status_code, time.perf_counter() - start, len(items), str(client.base_url))
+        )
         if response.status_code == 201:
             return ledger.record(items, response.json())
         if response.status_code == 429 or response.status_code >= 500:
