@@ -29,6 +29,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
+from dashboard.auth_routes import COOKIE_NAME
 from emergency.core.actor import CLI_ADMIN
 from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.db import Database
@@ -37,6 +38,7 @@ from emergency.core.models import (
     AuditEvent,
     CrewAssignment,
     Customer,
+    Device,
     Outage,
     OutageState,
     Report,
@@ -174,43 +176,49 @@ def _reports(db: Database, prefix: str, count: int, offset: int = 0) -> list[dic
     ]
 
 
-def _dispatch_on(page: Page, process: AppProcess, outage_id: int) -> None:
-    """Open the console on `process`, pick the outage by its id and dispatch the recommended crew."""
+def _dispatch_on(page: Page, process: AppProcess, outage_id: int, device: str) -> None:
+    """Open the console on `process`, choose the outage in the picker by its id and device, and
+    dispatch the recommended crew."""
     page.goto(f"{process.base_url}/dispatch", wait_until="domcontentloaded")
     expect(page.get_by_text("Signed in as dispatcher")).to_be_visible(timeout=TIMEOUT_MS)
-    picker = page.get_by_role("combobox", name="Outage")
+    # The newest picker: while the live view redraws, the old one can stand beside the new.
+    picker = page.get_by_role("combobox", name="Outage").last
     expect(picker).to_be_visible(timeout=TIMEOUT_MS)
     picker.click()
-    picker.fill(f"{outage_id} · ")
+    # Options read "<id> · <device> · <state>"; the filter matches anywhere, so "2 · " alone would
+    # also match outage 232: the device makes the text one outage's.
+    picker.fill(f"{outage_id} · {device} · ")
     picker.press("Enter")
-    expect(page.get_by_role("heading", name=re.compile(rf"^Outage {outage_id} · "))).to_be_visible(
+    expect(page.get_by_role("heading", name=re.compile(rf"^Outage {outage_id} · ")).last).to_be_visible(
         timeout=TIMEOUT_MS
     )
     question = page.get_by_text(re.compile(rf"Dispatch crew \S+ to outage {outage_id}"))
     # A click landing during the console's 10-second redraw can be dropped; a dispatcher clicks again.
     for _ in range(3):
-        page.get_by_role("button", name="Dispatch", exact=True).click()
+        page.get_by_role("button", name="Dispatch", exact=True).last.click()
         try:
             expect(question).to_be_visible(timeout=10_000)
             break
         except AssertionError:
             continue
-    page.get_by_role("button", name="Yes, do it").click()
+    page.get_by_role("button", name="Yes, do it").last.click()
     expect(page.get_by_text(re.compile(rf"dispatched to outage {outage_id} · \S+, ETA"))).to_be_visible(
         timeout=TIMEOUT_MS
     )
 
 
-def _waiting_outages(db: Database) -> list[int]:
+def _waiting_outages(db: Database) -> list[tuple[int, str]]:
+    """Outages no crew was sent to (not a lone caller's service outage), with their device codes."""
     with db.read() as session:
-        return list(
-            session.scalars(
-                select(Outage.id)
-                .where(Outage.state.in_((OutageState.REPORTED, OutageState.PREDICTED, OutageState.CONFIRMED)))
-                .where(~select(CrewAssignment.id).where(CrewAssignment.outage_id == Outage.id).exists())
-                .order_by(Outage.id)
-            )
-        )
+        rows = session.execute(
+            select(Outage.id, Device.code)
+            .join(Device, Device.id == Outage.device_id)
+            .where(Outage.state.in_((OutageState.REPORTED, OutageState.PREDICTED, OutageState.CONFIRMED)))
+            .where(Outage.customer_id.is_(None))
+            .where(~select(CrewAssignment.id).where(CrewAssignment.outage_id == Outage.id).exists())
+            .order_by(Outage.id)
+        ).all()
+    return [(int(outage_id), str(code)) for outage_id, code in rows]
 
 
 def test_two_processes_share_the_work_and_a_killed_one_loses_nothing(
@@ -235,14 +243,16 @@ def test_two_processes_share_the_work_and_a_killed_one_loses_nothing(
             assert response.status_code == 201, response.text
 
         # A dispatcher signs in on a and dispatches one outage on each process.
-        first, second = _waiting_outages(db)[:2]
         page.goto(f"{a.base_url}/login", wait_until="domcontentloaded")
         page.get_by_label("Username", exact=True).fill("dispatcher")
         page.get_by_label("Password", exact=True).fill("demo-dispatcher")
         page.get_by_role("button", name="Log in").click()
         expect(page.get_by_text("Signed in as dispatcher")).to_be_visible(timeout=TIMEOUT_MS)
-        _dispatch_on(page, a, first)
-        _dispatch_on(page, b, second)  # the same browser: its session, in the database, works on b
+        # The login fetches its cookie in the background: only then does a new page load sign in.
+        _wait_for(lambda: any(c["name"] == COOKIE_NAME for c in page.context.cookies()), "the cookie", 60)
+        (first, first_device), (second, second_device) = _waiting_outages(db)[:2]
+        _dispatch_on(page, a, first, first_device)
+        _dispatch_on(page, b, second, second_device)  # the same browser: its session works on b
 
         # Kill a, the loops' holder, while a big batch is in flight to it; the client resends to b.
         big = _reports(db, "killed", BIG_BATCH)
