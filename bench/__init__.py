@@ -44,6 +44,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[BenchRow]]] = {
         customers=args.customers or LOAD_CUSTOMERS,
         reports=args.reports or LOAD_REPORTS,
         clients=args.clients,
+        pg_url=args.pg,
     ),
     "dispatch": lambda args: bench_dispatch(
         customers=args.customers or DISPATCH_CUSTOMERS, outages=args.outages, crews=args.crews
@@ -118,6 +119,15 @@ def main(argv: list[str]) -> int:
         type=_count,
         default=DISPATCH_CREWS,
         help=f"crews for 'dispatch' and 'public' (default {DISPATCH_CREWS})",
+    )
+    parser.add_argument(
+        "--pg",
+        metavar="URL",
+        default=None,
+        help=(
+            "'load' on this PostgreSQL server (an account that may create databases) through one app "
+            "process and then two, instead of one process on SQLite"
+        ),
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per result row")
     args = parser.parse_args(argv)

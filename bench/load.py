@@ -2,10 +2,15 @@
 
 The real server (`streamlit run dashboard/server.py`, as an operator starts it) runs on a free
 loopback port over a fresh SQLite file holding a generated territory (`run_storm` takes any empty
-database; tests/integration/test_load.py runs a small storm on PostgreSQL too). Intake clients post
+database; tests/integration/test_load.py runs a small storm on PostgreSQL too). With `--pg URL` the
+storm runs twice on that PostgreSQL server, each time on a new database: through one app process,
+then through two on the same database (the intake clients split between them, as nginx spreads
+gateways), so the figures of one and two processes come from one run. Several processes need
+PostgreSQL: there is no two-process figure on SQLite. Intake clients post
 a typhoon-shaped stream of reports to `POST /api/reports` in batches, retries of earlier reports
 among them, while two dispatchers confirm, dispatch, set ETRs and restore outages through the same
-service functions the console calls, against the same database.
+commands the console runs, against the same database (the console itself is a websocket page
+the benchmark does not drive).
 
 Afterwards every accepted report must be stored exactly once under its (channel, external id), with
 the id the server answered; no request may get a server error; no crew may hold two open jobs. The
@@ -24,9 +29,10 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,7 +52,7 @@ from emergency.app.context import Context
 from emergency.app.queries import dispatch as dispatch_queries
 from emergency.core.actor import CLI_ADMIN, Actor
 from emergency.core.clock import SYSTEM_CLOCK
-from emergency.core.db import Database
+from emergency.core.db import Database, normalise_url
 from emergency.core.errors import EmergencyError
 from emergency.core.models import AssignmentStatus, CrewAssignment, OutageState, Report, Role
 from emergency.core.tokens import create_token
@@ -77,6 +83,7 @@ class Posted:
     status: int
     seconds: float
     reports: int
+    server: str = ""  # the app process's base URL
 
 
 @dataclass
@@ -123,10 +130,10 @@ def _tail(log: Path) -> str:
 
 
 @contextmanager
-def running_server(db_url: str, workdir: Path) -> Iterator[str]:
+def running_server(db_url: str, workdir: Path, name: str = "server") -> Iterator[str]:
     """The app server on a free loopback port over `db_url`; yields its base URL once healthy."""
     port = _free_port()
-    log = workdir / "server.log"
+    log = workdir / f"{name}.log"
     env = {**os.environ, "OUTAGE_DB_URL": db_url, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "streamlit", "run", "dashboard/server.py", "--server.port", str(port)]
     # An explicit address keeps it on this machine and skips Streamlit's lookup of the external IP.
@@ -146,6 +153,13 @@ def running_server(db_url: str, workdir: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=15)
+
+
+@contextmanager
+def running_servers(db_url: str, workdir: Path, count: int) -> Iterator[list[str]]:
+    """`count` app processes on the same database, as deploy/run-app-processes.sh runs them."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(running_server(db_url, workdir, f"server-{n + 1}")) for n in range(count)]
 
 
 def _wait_until_healthy(base_url: str, server: subprocess.Popen[bytes], log: Path) -> None:
@@ -223,7 +237,9 @@ def _post_until_answered(
         except httpx.TransportError as error:
             ledger.problem(f"a request failed without an answer: {type(error).__name__}: {error}")
             return 0
-        posted.append(Posted(response.status_code, time.perf_counter() - start, len(items)))
+        posted.append(
+            Posted(response.status_code, time.perf_counter() - start, len(items), str(client.base_url))
+        )
         if response.status_code == 201:
             return ledger.record(items, response.json())
         if response.status_code == 429 or response.status_code >= 500:
@@ -256,9 +272,15 @@ def _intake_client(
 
 
 def _post_concurrently(
-    base_url: str, token: str, items: list[dict[str, Any]], clients: int, batch: int, ledger: _Ledger
+    base_urls: Sequence[str],
+    token: str,
+    items: list[dict[str, Any]],
+    clients: int,
+    batch: int,
+    ledger: _Ledger,
 ) -> tuple[list[Posted], int, float]:
-    """The items in batches, taken in order by `clients` threads; returns requests, duplicates, seconds."""
+    """The items in batches, taken in order by `clients` threads, client n posting to process
+    n mod len(base_urls) (as nginx spreads gateways by address); returns requests, duplicates, seconds."""
     batches: queue.Queue[list[dict[str, Any]]] = queue.Queue()
     for first in range(0, len(items), batch):
         batches.put(items[first : first + batch])
@@ -266,7 +288,7 @@ def _post_concurrently(
     duplicates = [0] * clients
 
     def work(n: int) -> None:
-        duplicates[n] = _intake_client(base_url, token, batches, ledger, per_client[n])
+        duplicates[n] = _intake_client(base_urls[n % len(base_urls)], token, batches, ledger, per_client[n])
 
     threads = [threading.Thread(target=work, args=(n,), name=f"intake-{n}") for n in range(clients)]
     start = time.perf_counter()
@@ -422,9 +444,11 @@ def run_storm(
     naive: int = NAIVE_REPORTS,
     dispatchers: int = DISPATCHERS,
     seed: int = DEFAULT_SEED,
+    processes: int = 1,
     say: Any = None,
 ) -> StormOutcome:
-    """Run the storm against an empty database at `db_url` and check what it left there."""
+    """Run the storm against an empty database at `db_url`, through `processes` app processes on
+    it, and check what it left there."""
 
     def note(text: str) -> None:
         if say is not None:
@@ -438,17 +462,24 @@ def run_storm(
         items, token = prepare_storm(db, customers, reports + naive, seed)
         # The storm's first report, alone, makes the server build its network model before the clock
         # starts (as `bench intake` builds it first); that request is timed on a row of its own.
-        first, storm, one_by_one = items[:1], items[1:reports], items[reports:]
-        with running_server(db_url, workdir) as base_url:
-            outcome.first_requests, _, _ = _post_concurrently(base_url, token, first, 1, 1, ledger)
-            note(f"server at {base_url}; {clients} clients x batches of {batch}, {dispatchers} dispatchers")
+        # The first report to each process, alone, makes it build its network model before the clock
+        # starts (as `bench intake` builds it first); those requests are timed on a row of their own.
+        first, storm, one_by_one = items[:processes], items[processes:reports], items[reports:]
+        with running_servers(db_url, workdir, processes) as base_urls:
+            for n, base_url in enumerate(base_urls):
+                warmed, _, _ = _post_concurrently([base_url], token, first[n : n + 1], 1, 1, ledger)
+                outcome.first_requests += warmed
+            note(
+                f"{processes} server(s) at {', '.join(base_urls)}; {clients} clients x batches of {batch}, "
+                f"{dispatchers} dispatchers"
+            )
             with dispatchers_acting(db, dispatchers, outcome):
                 outcome.requests, outcome.duplicates_answered, outcome.storm_seconds = _post_concurrently(
-                    base_url, token, storm, clients, batch, ledger
+                    base_urls, token, storm, clients, batch, ledger
                 )
             note(f"naive baseline: {len(one_by_one):,} reports, one client, one report per request")
             outcome.naive_requests, naive_duplicates, outcome.naive_seconds = _post_concurrently(
-                base_url, token, one_by_one, 1, 1, ledger
+                base_urls[:1], token, one_by_one, 1, 1, ledger
             )
             outcome.duplicates_answered += naive_duplicates
         outcome.reports_sent = len(items)
@@ -462,7 +493,10 @@ def run_storm(
     return outcome
 
 
-def load_rows(outcome: StormOutcome, clients: int, batch: int, dispatchers: int) -> list[BenchRow]:
+def load_rows(
+    outcome: StormOutcome, clients: int, batch: int, dispatchers: int, setup: str = ""
+) -> list[BenchRow]:
+    """The run's figures; `setup` ("one process on PostgreSQL: ") starts every row's name."""
     storm_reports = sum(r.reports for r in outcome.requests if r.status == 201)
     naive_reports = sum(r.reports for r in outcome.naive_requests if r.status == 201)
     latencies = [r.seconds for r in outcome.requests]
@@ -470,11 +504,13 @@ def load_rows(outcome: StormOutcome, clients: int, batch: int, dispatchers: int)
     naive_rate = naive_reports / outcome.naive_seconds if outcome.naive_seconds else None
     actions = ", ".join(f"{n} {name}" for name, n in sorted(outcome.dispatcher_actions.items())) or "none"
     refusals = ", ".join(f"{n} {name}" for name, n in sorted(outcome.dispatcher_refusals.items())) or "none"
-    first_seconds = sum(r.seconds for r in outcome.first_requests)
+    first_seconds = max((r.seconds for r in outcome.first_requests), default=0.0)
     return [
-        BenchRow("first request after start (the server builds its network model)", first_seconds, "s"),
         BenchRow(
-            f"HTTP intake, {storm_reports:,} reports, {clients} clients x batches of {batch}, "
+            f"{setup}first request after start (the server builds its network model)", first_seconds, "s"
+        ),
+        BenchRow(
+            f"{setup}HTTP intake, {storm_reports:,} reports, {clients} clients x batches of {batch}, "
             f"{dispatchers} dispatchers acting",
             storm_reports / outcome.storm_seconds,
             "reports/s",
@@ -486,33 +522,49 @@ def load_rows(outcome: StormOutcome, clients: int, batch: int, dispatchers: int)
             higher_is_better=True,
         ),
         *(
-            BenchRow(f"request latency p{q} ({batch} reports per request)", percentile(latencies, q), "s")
+            BenchRow(
+                f"{setup}request latency p{q} ({batch} reports per request)", percentile(latencies, q), "s"
+            )
             for q in (50, 95, 99)
         ),
         *(
             BenchRow(
-                f"naive request latency p{q} (1 report per request)", percentile(naive_latencies, q), "s"
+                f"{setup}naive request latency p{q} (1 report per request)",
+                percentile(naive_latencies, q),
+                "s",
             )
             for q in (50, 95, 99)
         ),
         BenchRow(
-            f"dispatcher actions done ({actions})", float(sum(outcome.dispatcher_actions.values())), "actions"
+            f"{setup}dispatcher actions done ({actions})",
+            float(sum(outcome.dispatcher_actions.values())),
+            "actions",
         ),
         BenchRow(
-            f"dispatcher actions refused ({refusals}: someone changed the outage first)",
+            f"{setup}dispatcher actions refused ({refusals}: someone changed the outage first)",
             float(sum(outcome.dispatcher_refusals.values())),
             "actions",
         ),
         BenchRow(
-            "dispatcher step p95 (read the board, then act)", percentile(outcome.dispatcher_seconds, 95), "s"
+            f"{setup}dispatcher step p95 (read the board, then act)",
+            percentile(outcome.dispatcher_seconds, 95),
+            "s",
         ),
-        BenchRow("requests answered with a server error (5xx)", float(outcome.server_errors), "requests"),
         BenchRow(
-            "broken invariants (lost, doubled or misnumbered reports; double-booked crews)",
+            f"{setup}requests answered with a server error (5xx)", float(outcome.server_errors), "requests"
+        ),
+        BenchRow(
+            f"{setup}broken invariants (lost, doubled or misnumbered reports; double-booked crews)",
             float(len(outcome.problems)),
             "problems",
         ),
     ]
+
+
+def intake_rate(outcome: StormOutcome) -> float:
+    """Reports/s of the storm's batches (the naive baseline apart)."""
+    stored = sum(r.reports for r in outcome.requests if r.status == 201)
+    return stored / outcome.storm_seconds if outcome.storm_seconds else 0.0
 
 
 def bench_load(
@@ -520,9 +572,12 @@ def bench_load(
     reports: int = LOAD_REPORTS,
     clients: int = LOAD_CLIENTS,
     batch: int = LOAD_BATCH,
+    pg_url: str | None = None,
 ) -> list[BenchRow]:
-    """The storm on a temporary SQLite file; fails loudly, after printing the figures, when an
-    invariant broke."""
+    """The storm on a temporary SQLite file, or with `pg_url` on PostgreSQL through one app process
+    and then through two; fails loudly, after printing the figures, when an invariant broke."""
+    if pg_url is not None:
+        return _bench_load_on_postgres(pg_url, customers, reports, clients, batch)
     with tempfile.TemporaryDirectory() as directory:
         url = f"sqlite:///{Path(directory) / 'load.db'}"
         outcome = run_storm(
@@ -535,8 +590,73 @@ def bench_load(
             say=sys.stderr,
         )
     rows = load_rows(outcome, clients, batch, DISPATCHERS)
-    if outcome.problems:
-        print(format_table(rows), file=sys.stderr)
-        shown = "\n".join(outcome.problems[:20])
-        raise SystemExit(f"load: {len(outcome.problems)} broken invariant(s):\n{shown}")
+    _fail_on_problems(rows, [outcome])
     return rows
+
+
+def _bench_load_on_postgres(
+    pg_url: str, customers: int, reports: int, clients: int, batch: int
+) -> list[BenchRow]:
+    """The same storm twice on one PostgreSQL server, each time on a fresh database: through one
+    app process, then through two (the intake clients split between them; the dispatchers act on
+    the shared database through the commands the console runs). Leases keep the server's loops in
+    one of the two processes."""
+    outcomes: list[StormOutcome] = []
+    rows: list[BenchRow] = []
+    for processes in (1, 2):
+        with tempfile.TemporaryDirectory() as directory, scratch_postgres_database(pg_url) as url:
+            outcome = run_storm(
+                url,
+                Path(directory),
+                customers=customers,
+                reports=reports,
+                clients=clients,
+                batch=batch,
+                processes=processes,
+                say=sys.stderr,
+            )
+        outcomes.append(outcome)
+        label = "one process" if processes == 1 else "two processes"
+        rows += load_rows(outcome, clients, batch, DISPATCHERS, setup=f"PostgreSQL, {label}: ")
+    one, two = outcomes
+    rows.append(
+        BenchRow(
+            f"PostgreSQL: HTTP intake through two app processes ({clients} clients split between them)",
+            intake_rate(two),
+            "reports/s",
+            baseline=intake_rate(one),
+            baseline_description="the same storm through one app process on the same PostgreSQL, same run",
+            higher_is_better=True,
+        )
+    )
+    _fail_on_problems(rows, outcomes)
+    return rows
+
+
+@contextmanager
+def scratch_postgres_database(admin_url: str) -> Iterator[str]:
+    """A new database on the server `admin_url` names (its account may create databases), dropped after."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = normalise_url(admin_url)
+    name = f"outage_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def _fail_on_problems(rows: list[BenchRow], outcomes: list[StormOutcome]) -> None:
+    problems = [problem for outcome in outcomes for problem in outcome.problems]
+    if problems:
+        print(format_table(rows), file=sys.stderr)
+        shown = "\n".join(problems[:20])
+        raise SystemExit(f"load: {len(problems)} broken invariant(s):\n{shown}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -39,87 +39,104 @@ from emergency.app.commands.warnings import ExpireWarnings
 from emergency.app.context import Context
 from emergency.core.actor import SYSTEM
 from emergency.core.clock import SYSTEM_CLOCK
-from emergency.core.config import load_settings
+from emergency.core.config import Settings, load_settings
 from emergency.core.db import Database, get_database
+from emergency.core.leases import LoopTiming, lease_states, loop_timing, process_holder, release, run_if_held
 from emergency.public.notify import notifications_enabled, run_notifications
 from emergency.simulator.live import start_live_demo
 
 
 async def healthz(_request: Request) -> JSONResponse:
+    """The database's health, for nginx and monitoring, and which app process holds each loop's lease.
+
+    deploy/nginx.conf answers /healthz only to the machine itself: holders name hosts and pids."""
+    database = get_database(load_settings().db_url)
     try:
-        await asyncio.to_thread(get_database(load_settings().db_url).ping)
+        await asyncio.to_thread(database.ping)
+        leases = await asyncio.to_thread(lease_states, database, SYSTEM_CLOCK)
     except Exception as error:  # any failure to reach the database makes us unhealthy
         return JSONResponse({"status": "error", "database": type(error).__name__}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok"})
+    return JSONResponse(
+        {
+            "status": "ok",
+            "database": "ok",
+            "process": process_holder(),
+            "leases": [
+                {
+                    "name": lease.name,
+                    "holder": lease.holder,
+                    "held": lease.held,
+                    "acquired_at": lease.acquired_at.isoformat(),
+                    "expires_at": lease.expires_at.isoformat(),
+                }
+                for lease in leases
+            ],
+        }
+    )
 
 
-SLA_MONITOR_SECONDS = 30
 log = logging.getLogger("outage_desk.server")
 
+# The background loops, each run by one app process at a time (the lease of that name).
+SLA_MONITOR, NOTIFICATIONS, WARNING_EXPIRY, CAP_FEEDS = (
+    "sla-monitor",
+    "notifications",
+    "warning-expiry",
+    "cap-feeds",
+)
 
-async def watch_sla_clocks(context: Context, language: str) -> None:
-    """Record breached clocks and tell the duty manager, whoever has a page open or not.
 
-    Every app process runs this; the breach table's unique key makes them agree on one record.
+async def leased_loop(database: Database, name: str, timing: LoopTiming, work: Callable[[], object]) -> None:
+    """Run `work` every `timing.interval` seconds while this process holds the lease `name`.
+
+    Every app process runs this loop; only the holder does rounds, and when it dies another takes
+    the lease once it expires. The work's own guards (the breach table's unique key, claimed
+    notification rows, locked warnings, claimed feeds) still hold should two rounds ever overlap.
     """
+    holder = process_holder()
     while True:
         try:
-            await asyncio.to_thread(execute, context, RecordBreaches(language))
-        except Exception:  # keep watching: one failed round must not stop the monitor
-            log.exception("SLA monitor round failed")
-        await asyncio.sleep(SLA_MONITOR_SECONDS)
-
-
-async def watch_cap_feeds(context: Context, language: str) -> None:
-    """Poll the agencies' CAP feeds that are due; new alerts become drafts and the duty manager hears.
-
-    Every app process runs this; a feed is claimed for each poll and each alert recorded once.
-    """
-    while True:
-        try:
-            await asyncio.to_thread(execute, context, PollCapFeeds(language))
-        except Exception:  # keep watching: one failed round must not stop the feeds
-            log.exception("CAP feed round failed")
-        await asyncio.sleep(SLA_MONITOR_SECONDS)
-
-
-async def notify_customers(database: Database, tz: ZoneInfo, webhook_token: str | None) -> None:
-    """Queue the messages outage changes call for and hand queued ones to the sender.
-
-    See emergency.public.notify.
-
-    Every app process runs this; dedupe keys and claimed rows keep each message queued and sent once.
-    """
-    while True:
-        try:
-            await asyncio.to_thread(_notify_round, database, tz, webhook_token)
-        except Exception:  # keep going: one failed round must not stop customer messages
-            log.exception("notification round failed")
-        await asyncio.sleep(SLA_MONITOR_SECONDS)
+            await asyncio.to_thread(run_if_held, database, SYSTEM_CLOCK, name, holder, timing.lease, work)
+        except Exception:  # keep going: one failed round must not stop the loop
+            log.exception("%s round failed", name)
+        await asyncio.sleep(timing.interval)
 
 
 def _notify_round(database: Database, tz: ZoneInfo, webhook_token: str | None) -> None:
+    """Queue the messages outage changes call for and hand queued ones to the sender.
+
+    See emergency.public.notify."""
     if notifications_enabled(database):
         run_notifications(database, SYSTEM_CLOCK, tz, webhook_token=webhook_token)
-
-
-async def expire_warnings(context: Context) -> None:
-    """Expire warnings whose time has passed, whoever has a page open or not.
-
-    Every app process runs this; a warning another process is expiring at that moment is skipped
-    (its row is locked), so each is expired, and audited by the system, once.
-    """
-    while True:
-        try:
-            await asyncio.to_thread(expire_due_warnings, context)
-        except Exception:  # keep going: one failed round must not stop warnings expiring
-            log.exception("warning expiry round failed")
-        await asyncio.sleep(SLA_MONITOR_SECONDS)
 
 
 def expire_due_warnings(context: Context) -> tuple[int, ...]:
     """One round of the expiry loop, as the system: the ids of the warnings it expired."""
     return execute(context.acting_as(SYSTEM), ExpireWarnings())
+
+
+def background_work(
+    settings: Settings, database: Database, system: Context
+) -> dict[str, Callable[[], object]]:
+    """Each loop's round, by lease name."""
+    language = settings.language
+    return {
+        # Breached clocks recorded and the duty manager told, whoever has a page open or not.
+        SLA_MONITOR: lambda: execute(system, RecordBreaches(language)),
+        NOTIFICATIONS: lambda: _notify_round(database, settings.timezone, settings.notify_webhook_token),
+        WARNING_EXPIRY: lambda: expire_due_warnings(system),
+        # Due agency feeds polled; new alerts become drafts and the duty manager hears.
+        CAP_FEEDS: lambda: execute(system, PollCapFeeds(language)),
+    }
+
+
+async def _release_all(database: Database, names: list[str]) -> None:
+    """On a clean stop, give the leases up so another process takes over at its next round."""
+    for name in names:
+        try:
+            await asyncio.to_thread(release, database, SYSTEM_CLOCK, name, process_holder())
+        except Exception:  # stopping anyway: the lease then simply expires
+            log.exception("releasing the %s lease failed", name)
 
 
 @asynccontextmanager
@@ -130,23 +147,21 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
         ensure_app_database, database, SYSTEM_CLOCK, create_demo=settings.db_url_is_default
     )
     system = Context(database, SYSTEM_CLOCK, SYSTEM, settings.timezone)
-    monitor = asyncio.create_task(watch_sla_clocks(system, settings.language))
-    notifier = asyncio.create_task(
-        notify_customers(database, settings.timezone, settings.notify_webhook_token)
-    )
-    expiry = asyncio.create_task(expire_warnings(system))
-    feeds = asyncio.create_task(watch_cap_feeds(system, settings.language))
-    # On a demo database a storm runs in the background (emergency/simulator/live.py).
+    timing = await asyncio.to_thread(loop_timing, database)
+    work = background_work(settings, database, system)
+    loops = [
+        asyncio.create_task(leased_loop(database, name, timing, round_)) for name, round_ in work.items()
+    ]
+    # On a demo database a storm runs in the background, in one process (emergency/simulator/live.py).
     demo = start_live_demo(database, settings.demo_simulator, settings.timezone)
     try:
         yield
     finally:
-        monitor.cancel()
-        notifier.cancel()
-        expiry.cancel()
-        feeds.cancel()
+        for loop in loops:
+            loop.cancel()
         if demo is not None:
             await asyncio.to_thread(demo.stop)
+        await _release_all(database, list(work))
 
 
 routes = [

@@ -178,6 +178,17 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     # Mutual aid (#19 point 4)
     "mutual_aid.link_hours": (24, "hours a crew leader's one-time sign-in link stays valid"),
+    # Several app processes (emergency.core.leases; read when an app process starts).
+    "server.loop_seconds": (
+        30,
+        "seconds between two rounds of each background loop (SLA monitor, notifications, warning expiry, "
+        "CAP feeds)",
+    ),
+    "server.lease_seconds": (
+        90,
+        "a background loop's lease lasts this long unrenewed: when its app process dies, another takes "
+        "the loop over within about this time (keep it above server.loop_seconds)",
+    ),
 }
 
 

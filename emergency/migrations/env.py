@@ -5,7 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from emergency.core import field_models  # noqa: F401  (its tables are part of the schema)
+from emergency.core import (
+    field_models,  # noqa: F401  (its tables are part of the schema)
+    leases,  # noqa: F401  (its table is part of the schema)
+)
 from emergency.core.models import Base
 
 config = context.config

@@ -3,8 +3,8 @@
 The run's state lives in the `simulator.run` setting (scenario, seed, running / paused / finished,
 when it began, how long it was paused, how far it got and its counts), so every app process and the admin page
 see the same thing, and a restarted app carries on where the run was. One process drives the run
-at a time: it holds a lease in the same setting, renewed every few seconds, which another process
-takes over only once it has lapsed.
+at a time: it holds the `demo-simulator` lease (emergency.core.leases), renewed every few seconds,
+which another process takes over only once it has lapsed or been released.
 
 Speed is 1: the pages, the SLA monitor and the notifications all read the wall clock, so the
 simulated world must keep the same time as they do. The work is left to the person at the
@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from emergency.core import audit
+from emergency.core import audit, leases
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK, Clock
 from emergency.core.db import Database
@@ -46,6 +46,7 @@ RUN_KEY = "simulator.run"
 DEMO_SCENARIO = "typhoon"
 DEMO_SEED = 7
 LEASE = timedelta(seconds=30)
+LEASE_NAME = "demo-simulator"
 SAVE_EVERY = timedelta(seconds=10)
 RUNNING, PAUSED, FINISHED = "running", "paused", "finished"
 
@@ -188,7 +189,8 @@ class LiveDemo:
         self.tz = tz  # the utility's, for the times the simulated notices state
         self.clock = clock
         self.tick_seconds = tick_seconds
-        self.owner = uuid.uuid4().hex
+        self.owner = f"{leases.process_holder()}:demo:{uuid.uuid4().hex[:8]}"
+        self.held_until: datetime | None = None  # when this process's lease on the run expires
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         self.simulation: Any = None
@@ -204,6 +206,10 @@ class LiveDemo:
         self.stopping.set()
         if self.thread is not None:
             self.thread.join(timeout=30)
+        try:
+            self.release()
+        except Exception:  # stopping anyway: the lease then simply expires
+            log.exception("releasing the demo simulator's lease failed")
 
     def _loop(self) -> None:
         while not self.stopping.is_set():
@@ -253,7 +259,8 @@ class LiveDemo:
     def _claim(self) -> DemoRun | None:
         """The run, if this process may drive it now (starting the first run on a new demo).
 
-        The lease is renewed when half of it has gone, so most steps only read."""
+        One process drives the run at a time: it holds the `demo-simulator` lease
+        (emergency.core.leases), renewed once half of it has gone, so most steps only read."""
         now = self.clock.now()
         with self.db.read() as session:
             if not get_setting(session, "territory.is_demo") or not get_setting(
@@ -261,25 +268,26 @@ class LiveDemo:
             ):
                 return None
             run = get_setting(session, RUN_KEY)
-        if run and self._holds(run, now + LEASE / 2):
+        if self.held_until is None or self.held_until <= now + LEASE / 2:
+            if not leases.acquire_or_renew(self.db, self.clock, LEASE_NAME, self.owner, LEASE):
+                self.held_until = None
+                return None  # another app process drives the run
+            self.held_until = now + LEASE
+        if run:
             return DemoRun.from_json(run)
         with self.db.write() as session:
             row = session.get(Setting, RUN_KEY, with_for_update=True)
-            run = (
-                dict(row.value)
-                if row is not None and row.value
-                else _new_run(1, DEMO_SCENARIO, DEMO_SEED, now)
-            )
-            lease = run.get("lease") or {}
-            if lease.get("owner") not in (None, self.owner) and datetime.fromisoformat(lease["until"]) > now:
-                return None  # another app process drives the run
-            run["lease"] = {"owner": self.owner, "until": (now + LEASE).isoformat()}
+            if row is not None and row.value:
+                return DemoRun.from_json(row.value)
+            run = _new_run(1, DEMO_SCENARIO, DEMO_SEED, now)
             set_setting(session, RUN_KEY, run, self.clock, by="simulator")
             return DemoRun.from_json(run)
 
-    def _holds(self, run: dict[str, Any], until: datetime) -> bool:
-        lease = run.get("lease") or {}
-        return lease.get("owner") == self.owner and datetime.fromisoformat(lease["until"]) > until
+    def release(self) -> None:
+        """Give the run up (a clean stop), so another process takes it at its next step."""
+        if self.held_until is not None:
+            leases.release(self.db, self.clock, LEASE_NAME, self.owner)
+            self.held_until = None
 
     def _save(self, number: int, summary: RunSummary, finished: bool) -> None:
         with self.db.write() as session:

@@ -77,3 +77,17 @@ def test_an_outcome_counts_every_5xx_as_a_server_error() -> None:
     )
 
     assert outcome.server_errors == 2
+
+
+def test_a_storm_through_two_app_processes_on_one_postgresql_stores_every_report_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """`bench load --pg`'s second half: the intake clients split between two processes."""
+    outcome = run_storm(postgres_url, tmp_path, processes=2, **STORM)
+
+    assert outcome.problems == []
+    assert outcome.server_errors == 0
+    assert outcome.reports_accepted == outcome.reports_sent - outcome.duplicates_answered
+    assert len({r.server for r in outcome.first_requests}) == 2, "each process warmed up"
+    assert len({r.server for r in outcome.requests}) == 2, "the storm's batches went to both processes"
+    assert sum(outcome.dispatcher_actions.values()) > 0
