@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from dashboard.api import reports_route
 from dashboard.auth_routes import auth_routes
+from dashboard.crew_positions_api import crew_positions_route
 from dashboard.public_api import public_routes
 from dashboard.quiet_network import keep_streamlit_offline
 from dashboard.warnings_api import warning_routes
@@ -150,6 +151,7 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
 routes = [
     Route("/healthz", healthz),
     reports_route,
+    crew_positions_route,
     *public_routes(),
     *warning_routes,
     *auth_routes,
