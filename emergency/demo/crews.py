@@ -120,4 +120,8 @@ def make_crews(
     frame["lon"] = lonlat[:, 0]
     frame["lat"] = lonlat[:, 1]
     frame["version"] = 1
+    # The demo's crews are our own: none of the mutual-aid fields (migration 0013, all nullable).
+    mutual_aid = ("company", "leader_name", "skills", "vehicles", "staging_site", "roster_batch")
+    for column in (*mutual_aid, "checked_in_at", "checked_in_count", "released_at"):
+        frame[column] = None
     return frame[model_columns(Crew)]
