@@ -18,7 +18,7 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-from dashboard import maps, services, switching_panel
+from dashboard import crew_gps, maps, services, switching_panel
 from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outage_names import outage_name
@@ -167,7 +167,7 @@ OUTAGE_POPUP = {
     "reports": "dispatch.col.reports",
     "reported": "dispatch.col.first_report",
 }
-CREW_TOOLTIP = ["name", "code", "status"]
+CREW_TOOLTIP = ["name", "code", "status", "position"]  # position: its age (crew_gps)
 
 
 def outage_columns(rows: list[BoardRow], language: str, tz: ZoneInfo) -> maps.PointColumns:
@@ -215,7 +215,8 @@ def live_layers(layers: dict[str, Any], language: str, tz: ZoneInfo) -> list[fol
     groups = []
     if layers["network"] is not None:
         groups.append(maps.network_layer(layers["network"]))
-    groups.append(maps.crew_layer(layers["crews"], CREW_TOOLTIP, [""] * len(CREW_TOOLTIP)))
+    crews = crew_gps.with_position_age(layers["crews"])
+    groups.append(maps.crew_layer(crews, CREW_TOOLTIP, [""] * len(CREW_TOOLTIP)))
     groups.append(
         maps.outage_layer(
             outage_columns(layers["board"], language, tz),
