@@ -8,7 +8,7 @@ such as another dispatcher having taken the crew first) stays on screen until th
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -42,6 +42,7 @@ from emergency.core.models import ACTIVE_OUTAGE_STATES, OutageState
 from emergency.dispatch.board import BoardRow
 from emergency.dispatch.outage_detail import OutageDetail
 from emergency.dispatch.plan import CrewOption
+from emergency.dispatch.positions import ReasonNeeded
 from emergency.dispatch.sla import ClockState, ClockStatus
 
 if TYPE_CHECKING:
@@ -348,6 +349,7 @@ class Pending:
     device: str = ""
     crew_code: str = ""
     outcome: Callable[[Any], str] | None = None  # its own outcome words (the switching section's)
+    needs_reason: bool = False  # a manual "on site" GPS contradicts (crew_gps.ask_for_reason)
 
 
 def ask(pending: Pending) -> None:
@@ -375,11 +377,20 @@ def confirmation(actor: Actor) -> None:
         return
     with st.container(border=True):
         st.warning(pending.question)
+        reason = crew_gps.reason_input() if pending.needs_reason else None
         yes, no = st.columns(2)
         if yes.button(t("action.yes"), type="primary", key="confirm-yes"):
+            if pending.needs_reason:
+                if not reason:
+                    st.error(t("gps.reason.missing"))
+                    return
+                pending = replace(pending, command=crew_gps.with_reason(pending.command, reason))
             st.session_state.pop(PENDING_KEY, None)
             try:
                 message = perform(actor, pending)
+            except ReasonNeeded as needed:
+                ask(replace(pending, question=crew_gps.reason_question(needed, pending), needs_reason=True))
+                st.rerun()
             except Conflict:
                 # A stale screen is the common refusal: said in the reader's language, naming the outage.
                 st.session_state[OUTCOME_KEY] = ("error", stale_text(pending))

@@ -12,6 +12,7 @@ when the connection is back, each with the time it was taken. The status line sa
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,12 @@ from typing import Any
 import streamlit as st
 
 from dashboard.crew_positions_api import MAX_POSITIONS, PATH
-from dashboard.i18n import current_language, t
+from dashboard.i18n import current_language, local_time, t
+from emergency.app.commands.dispatch import MarkOnSite
 from emergency.app.context import Context
 from emergency.core.models import Role
+from emergency.dispatch.crews import MAX_REASON_CHARS
+from emergency.dispatch.positions import ReasonNeeded, far
 
 SCRIPT = Path(__file__).resolve().parent / "components" / "geolocation" / "share.js"
 SHARE_EVERY_SECONDS = 15
@@ -89,6 +93,29 @@ def render_position_sharing(ctx: Context, crew_id: int) -> None:
     share = st.toggle(t("gps.share.toggle"), value=False, key=share_key(crew_id), help=t("gps.share.help"))
     st.caption(t("gps.share.consent"))
     st.html(sharing_html(sharing_config(ctx, crew_id, share)), unsafe_allow_javascript=True)
+
+
+# --- a dispatcher's manual "on site" that GPS contradicts ---------------------------------------
+
+REASON_KEY = "confirm-on-site-reason"
+
+
+def reason_question(needed: ReasonNeeded, pending: Any) -> str:
+    """The console's question again, saying where GPS puts the crew and asking why it is on site."""
+    distance = far(needed.distance_m)
+    when = local_time(needed.at, None, "%H:%M")
+    return t("gps.reason.asked", crew=needed.crew, distance=distance, time=when) + " " + pending.question
+
+
+def reason_input() -> str:
+    """The reason a dispatcher gives, stored with the arrival (at most 500 characters)."""
+    text: str = st.text_input(t("gps.reason.label"), max_chars=MAX_REASON_CHARS, key=REASON_KEY)
+    return text.strip()
+
+
+def with_reason(command: object, reason: str) -> MarkOnSite:
+    assert isinstance(command, MarkOnSite), "only a manual on site asks for a reason"
+    return replace(command, reason=reason)
 
 
 def with_position_age(crews: dict[str, Any]) -> dict[str, Any]:

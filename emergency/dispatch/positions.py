@@ -386,7 +386,16 @@ def _arrive(
 
 
 class ReasonNeeded(InvalidInput):
-    """A manual "on site" GPS contradicts: the console asks the dispatcher for a reason."""
+    """A manual "on site" GPS contradicts: the console asks the dispatcher for a reason.
+
+    Carries the crew, how far away and when GPS placed it, so a page can say so in its language.
+    """
+
+    def __init__(self, crew: str, distance_m: float, at: datetime, tz: ZoneInfo) -> None:
+        self.crew, self.distance_m, self.at = crew, distance_m, at
+        super().__init__(
+            f"GPS puts crew {crew} {far(distance_m)} away ({at.astimezone(tz):%H:%M}): give a reason"
+        )
 
 
 @dataclass(frozen=True)
@@ -430,12 +439,13 @@ def dispatcher_arrival(
     text = (reason or "").strip()
     if len(text) > crews.MAX_REASON_CHARS:
         raise InvalidInput(f"at most {crews.MAX_REASON_CHARS} characters", field="reason")
-    if newest is None or newest.distance_m <= rules.geofence.radius_m:
+    if newest is None:
         return crews.Arrival(OnSiteSource.DISPATCHER, None, text or None)
+    if newest.distance_m <= rules.geofence.radius_m:
+        return crews.Arrival(OnSiteSource.DISPATCHER, (newest.lon, newest.lat), text or None)
     if not text:
         raise ReasonNeeded(
-            f"GPS puts crew {_crew_code(session, job.crew_id)} {far(newest.distance_m)} away "
-            f"({newest.at.astimezone(tz):%H:%M}): give a reason",
+            _crew_code(session, job.crew_id) or str(job.crew_id), newest.distance_m, newest.at, tz
         )
     return crews.Arrival(OnSiteSource.DISPATCHER, (newest.lon, newest.lat), text)
 
