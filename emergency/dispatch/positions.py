@@ -359,7 +359,8 @@ def _arrive(
     (mark_on_site would put it on the device).
     """
     outage = session.get(Outage, job.outage_id)
-    crew = session.get(Crew, job.crew_id)
+    # Positions move the crew with UPDATE statements: read its row as it is now, not as first loaded.
+    crew = session.get(Crew, job.crew_id, populate_existing=True)
     assert outage is not None and crew is not None
     first_arrival = outage.on_site_at is None
     newest = (crew.lon, crew.lat, crew.position_at)

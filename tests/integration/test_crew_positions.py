@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from emergency.app.bus import execute
 from emergency.app.commands.dispatch import MarkOnSite, RecordCrewPositions
+from emergency.app.queries import dispatch as dispatch_queries
 from emergency.core.actor import Actor
 from emergency.core.errors import PermissionDenied
 from emergency.core.field_models import CrewPosition
@@ -263,3 +264,16 @@ def test_the_track_is_pruned_to_the_hours_kept(database, clock, territory):
         clock.now() - timedelta(minutes=25) - at <= timedelta(hours=1) for at in kept
     )
     assert math.isclose((kept[-1] - kept[0]).total_seconds(), 50 * 60)
+
+
+def test_the_maps_crews_carry_their_positions_age_and_stale_ones_are_flagged(database, clock, territory):
+    c1, c2 = (crew_code(database, territory.crew_ids[c]) for c in ("C1", "C2"))
+    post(database, clock, TRACKER, [fix(c1, 121.05, 28.05, clock.now())])
+    clock.advance(minutes=4)
+    post(database, clock, TRACKER, [fix(c2, 121.06, 28.05, clock.now())])
+    clock.advance(minutes=7)  # C1's position is 11 minutes old now, past crew.position_stale_minutes
+    layers = dispatch_queries.staff_layers(context_of(database, clock, ALICE), False, False)
+    crews = {f["properties"]["code"]: f["properties"] for f in layers["crews"]["features"]}
+    assert (crews[c1]["age"], crews[c1]["stale"]) == (11, True)
+    assert (crews[c2]["age"], crews[c2]["stale"]) == (7, False)
+    assert layers["crews"]["stale_minutes"] == 10
