@@ -176,13 +176,13 @@ def _crew_id(session: Session, item: Mapping[str, Any], own_crew: int | None) ->
     code = item.get("crew")
     if own_crew is not None:
         if code is not None and code != _crew_code(session, own_crew):
-            raise PermissionDenied("a crew leader may send positions for their own crew only")
+            raise InvalidInput("a crew leader may send positions for their own crew only", field="crew")
         return own_crew
     if not isinstance(code, str) or not code.strip() or len(code) > MAX_CODE_CHARS:
         raise InvalidInput("the crew's code, e.g. C-DG-04", field="crew")
     crew_id = session.scalar(select(Crew.id).where(Crew.code == code.strip()))
     if crew_id is None:
-        raise NotFound(f"no crew {code.strip()!r}")
+        raise InvalidInput(f"no crew {code.strip()!r}", field="crew")
     return crew_id
 
 

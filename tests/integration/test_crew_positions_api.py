@@ -109,7 +109,7 @@ def test_bad_items_are_refused_one_by_one_and_the_good_ones_stored(api, clock, d
     assert answer.status_code == 422
     data = answer.json()
     assert [a["index"] for a in data["accepted"]] == [0]
-    assert [(e["index"], e["field"]) for e in data["errors"]] == [(1, "lat"), (2, "position"), (3, "at")]
+    assert [(e["index"], e["field"]) for e in data["errors"]] == [(1, "lat"), (2, "crew"), (3, "at")]
     with database.read() as session:
         assert len(session.scalars(select(CrewPosition)).all()) == 1
 
