@@ -152,13 +152,15 @@ class Simulation:
         grace_minutes: float = 3.0,
         after_dispatch_clock: bool = False,
         show_movement: bool = False,
+        fix_every: timedelta = FIX_EVERY,
         resume_minute: float = 0.0,
         tz: ZoneInfo = SERVICE_STANDARD_TZ,
     ) -> None:
         """`grace_minutes` is how long the simulated dispatcher (with `auto_dispatch`) leaves an
         outage nobody acted on to people: counted from its first report, or with
         `after_dispatch_clock` from when its dispatch clock ran out (the live demo, which leaves
-        the work to a person at the console and only picks up what they missed)."""
+        the work to a person at the console and only picks up what they missed). `fix_every` is
+        how often a crew's device takes a fix (a drill with quick crews takes them more often)."""
         self.db = db
         self.tz = tz
         self.scenario = scenario
@@ -177,7 +179,8 @@ class Simulation:
         # Crews post positions in every run (the geofence needs them); with `show_movement` (a paced
         # run someone watches) each fix is uploaded at once, so the map moves every 30 s.
         self.show_movement = show_movement
-        self._upload_every = FIX_EVERY if show_movement else UPLOAD_EVERY
+        self.fix_every = fix_every
+        self._upload_every = fix_every if show_movement else max(UPLOAD_EVERY, fix_every)
         self.events: list[SimEvent] = []
         with db.read() as session:
             self.territory = load_territory(session)
@@ -531,9 +534,14 @@ class Simulation:
         route, departed = self._route(job)
         now = self.clock.now()
         last = self.moved_at.get(job.assignment_id)
-        times = (
-            [now] if last is None else [last + FIX_EVERY * k for k in range(1, UPLOAD_EVERY // FIX_EVERY + 1)]
-        )
+        if last is None:
+            times = [now]
+        else:  # every fix taken since the last upload, each at its own time
+            times = list(
+                itertools.takewhile(
+                    lambda t: t <= now, (last + self.fix_every * k for k in itertools.count(1))
+                )
+            )
         fixes = []
         for at in (t for t in times if t <= now):
             lon, lat = along(route, (at - departed).total_seconds() / 60.0 / max(route.minutes, 1e-9))
@@ -547,7 +555,7 @@ class Simulation:
                 }
             )
         result = execute(self.positions, RecordCrewPositions(tuple(fixes), simulated=True))
-        self.moved_at[job.assignment_id] = now
+        self.moved_at[job.assignment_id] = times[-1] if times else now
         for refused in result.refused:
             self._log("refused", f"crew {job.crew_code}", f"position: {refused.field}: {refused.reason}")
         for arrived in result.arrived:
