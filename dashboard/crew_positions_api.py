@@ -11,7 +11,8 @@ Two ways in, one command (`RecordCrewPositions`, emergency/dispatch/positions.py
 
 Answers, like `POST /api/reports`:
 
-- 201 `{"accepted": [{"index", "id", "crew_id", "newest"}], "arrived": [...]}` when all were taken;
+- 201 `{"accepted": [{"index", "id", "crew_id", "newest", "duplicate"}], "arrived": [...]}` when all
+  were taken (a fix sent again, same crew, time and place, is `duplicate`: stored once);
 - 422 `{"errors": [{"index", "field", "reason"}], "accepted": [...], "arrived": [...]}` when any item
   (or the body: index -1) was refused; the good ones are stored all the same;
 - 401 without a valid token or live crew leader's session, saying nothing of why;
@@ -99,7 +100,8 @@ def _sender(db: Database, clock: Clock, request: Request) -> Actor | None:
 
 def _answer(result: PositionsResult) -> JSONResponse:
     accepted = [
-        {"index": a.index, "id": a.id, "crew_id": a.crew_id, "newest": a.newest} for a in result.accepted
+        {"index": a.index, "id": a.id, "crew_id": a.crew_id, "newest": a.newest, "duplicate": a.duplicate}
+        for a in result.accepted
     ]
     arrived = [
         {

@@ -95,12 +95,17 @@ class Refused:
 
 @dataclass(frozen=True)
 class Accepted:
-    """One position stored: its row, the crew, and whether it became the crew's newest."""
+    """One position stored: its row, the crew, and whether it became the crew's newest.
+
+    `duplicate`: the same fix (crew, time, place) was already stored, e.g. sent again by a phone
+    that lost the answer to its first try; `id` is the first one's and nothing new is stored.
+    """
 
     index: int
     id: int
     crew_id: int
     newest: bool
+    duplicate: bool = False
 
 
 @dataclass(frozen=True)
@@ -250,6 +255,16 @@ def record_positions(
 
 
 def _store(session: Session, now: datetime, item: _Item, source: PositionSource, index: int) -> Accepted:
+    same = session.scalar(
+        select(CrewPosition.id).where(
+            CrewPosition.crew_id == item.crew_id,
+            CrewPosition.at == item.at,
+            CrewPosition.lon == item.lon,
+            CrewPosition.lat == item.lat,
+        )
+    )
+    if same is not None:
+        return Accepted(index, same, item.crew_id, newest=False, duplicate=True)
     row = CrewPosition(
         crew_id=item.crew_id,
         at=item.at,

@@ -277,3 +277,13 @@ def test_the_maps_crews_carry_their_positions_age_and_stale_ones_are_flagged(dat
     assert (crews[c1]["age"], crews[c1]["stale"]) == (11, True)
     assert (crews[c2]["age"], crews[c2]["stale"]) == (7, False)
     assert layers["crews"]["stale_minutes"] == 10
+
+
+def test_a_fix_sent_twice_is_stored_once(database, clock, territory):
+    code = crew_code(database, territory.crew_ids["C1"])
+    sent = fix(code, 121.06, 28.05, clock.now())
+    first = post(database, clock, TRACKER, [sent])
+    again = post(database, clock, TRACKER, [sent])  # the phone lost the answer and sent it again
+    assert again.accepted[0].duplicate and again.accepted[0].id == first.accepted[0].id
+    with database.read() as session:
+        assert session.scalar(select(func.count()).select_from(CrewPosition)) == 1

@@ -159,13 +159,9 @@ def test_a_token_past_its_rate_is_told_to_wait_and_nothing_is_stored(api, clock,
     client, known = api
     with database.write() as session:
         set_setting(session, "intake.rate_per_minute", 2, clock)
-    for _ in range(2):
-        assert (
-            client.post(
-                PATH, json=[fix(clock, known["codes"]["C1"])], headers=bearer(known["tracker"])
-            ).status_code
-            == 201
-        )
+    for step in range(2):  # two different fixes (the same one twice would be stored once)
+        moved = fix(clock, known["codes"]["C1"], lon=121.05 + step / 1000)
+        assert client.post(PATH, json=[moved], headers=bearer(known["tracker"])).status_code == 201
     answer = client.post(PATH, json=[fix(clock, known["codes"]["C1"])], headers=bearer(known["tracker"]))
     assert answer.status_code == 429 and int(answer.headers["Retry-After"]) >= 1
     with database.read() as session:
