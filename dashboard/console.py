@@ -8,7 +8,7 @@ such as another dispatcher having taken the crew first) stays on screen until th
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,7 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-from dashboard import crew_console, maps, services, switching_panel
+from dashboard import crew_console, crew_gps, maps, services, switching_panel
 from dashboard.assessment_view import render_assessments
 from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
@@ -43,6 +43,7 @@ from emergency.core.models import ACTIVE_OUTAGE_STATES, OutageState
 from emergency.dispatch.board import BoardRow
 from emergency.dispatch.outage_detail import OutageDetail
 from emergency.dispatch.plan import CrewOption
+from emergency.dispatch.positions import ReasonNeeded
 from emergency.dispatch.sla import ClockState, ClockStatus
 
 if TYPE_CHECKING:
@@ -168,7 +169,7 @@ OUTAGE_POPUP = {
     "reports": "dispatch.col.reports",
     "reported": "dispatch.col.first_report",
 }
-CREW_TOOLTIP = ["name", "code", "status"]
+CREW_TOOLTIP = ["name", "code", "status", "position"]  # position: its age (crew_gps)
 
 
 def outage_columns(rows: list[BoardRow], language: str, tz: ZoneInfo) -> maps.PointColumns:
@@ -216,7 +217,8 @@ def live_layers(layers: dict[str, Any], language: str, tz: ZoneInfo) -> list[fol
     groups = []
     if layers["network"] is not None:
         groups.append(maps.network_layer(layers["network"]))
-    groups.append(maps.crew_layer(layers["crews"], CREW_TOOLTIP, [""] * len(CREW_TOOLTIP)))
+    crews = crew_gps.with_position_age(layers["crews"])
+    groups.append(maps.crew_layer(crews, CREW_TOOLTIP, [""] * len(CREW_TOOLTIP)))
     groups.append(
         maps.outage_layer(
             outage_columns(layers["board"], language, tz),
@@ -348,6 +350,7 @@ class Pending:
     device: str = ""
     crew_code: str = ""
     outcome: Callable[[Any], str] | None = None  # its own outcome words (the switching section's)
+    needs_reason: bool = False  # a manual "on site" GPS contradicts (crew_gps.ask_for_reason)
 
 
 def ask(pending: Pending) -> None:
@@ -375,11 +378,20 @@ def confirmation(actor: Actor) -> None:
         return
     with st.container(border=True):
         st.warning(pending.question)
+        reason = crew_gps.reason_input() if pending.needs_reason else None
         yes, no = st.columns(2)
         if yes.button(t("action.yes"), type="primary", key="confirm-yes"):
+            if pending.needs_reason:
+                if not reason:
+                    st.error(t("gps.reason.missing"))
+                    return
+                pending = replace(pending, command=crew_gps.with_reason(pending.command, reason))
             st.session_state.pop(PENDING_KEY, None)
             try:
                 message = perform(actor, pending)
+            except ReasonNeeded as needed:
+                ask(replace(pending, question=crew_gps.reason_question(needed, pending), needs_reason=True))
+                st.rerun()
             except Conflict:
                 # A stale screen is the common refusal: said in the reader's language, naming the outage.
                 st.session_state[OUTCOME_KEY] = ("error", stale_text(pending))

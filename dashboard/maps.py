@@ -38,6 +38,12 @@ SERVICE_RADIUS = 4
 SERVICE_DASH = "2 2"
 CREW_COLOURS = {"available": "#27ae60", "off_duty": "#9e9e9e"}
 CREW_BUSY_COLOUR = "#1f5fbf"
+# A crew whose position is older than `crew.position_stale_minutes` is drawn as stale: its status
+# colour faded, with a dashed dark outline (the legend says so, gps.legend.stale): the crew was
+# there, it may not be now.
+STALE_OUTLINE = "#333333"
+STALE_DASH = "2 2"
+STALE_FILL_OPACITY = 0.35
 AREA_TYPE_FILL = {"urban": "#f4efe6", "rural": "#eef3e2", "remote": "#e6ece0"}
 
 
@@ -209,12 +215,13 @@ OUTAGE_STYLE_JS = f"""function (p) {{
 }}"""
 CREW_STYLE_JS = f"""function (p) {{
     return {{
-        radius: 5,
-        color: "#ffffff",
+        radius: p.stale ? 6 : 5,
+        color: p.stale ? {json.dumps(STALE_OUTLINE)} : "#ffffff",
         weight: 1.5,
+        dashArray: p.stale ? {json.dumps(STALE_DASH)} : null,
         fill: true,
         fillColor: {json.dumps(CREW_COLOURS)}[p.status] || {json.dumps(CREW_BUSY_COLOUR)},
-        fillOpacity: 1
+        fillOpacity: p.stale ? {STALE_FILL_OPACITY} : 1
     }};
 }}"""
 

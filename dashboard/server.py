@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 from dashboard.api import reports_route
 from dashboard.auth_routes import auth_routes
 from dashboard.crew_link_route import crew_link_routes
+from dashboard.crew_positions_api import crew_positions_route
 from dashboard.partner_api import partner_routes
 from dashboard.public_api import public_routes
 from dashboard.quiet_network import keep_streamlit_offline
@@ -167,6 +168,7 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
 routes = [
     Route("/healthz", healthz),
     reports_route,
+    crew_positions_route,
     *public_routes(),
     *partner_routes(),
     *warning_routes,

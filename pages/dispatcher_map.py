@@ -53,7 +53,8 @@ def live_view() -> None:
     fmap = console.live_base_map(services.territory_base(db_url), language, tiles)
     if fmap is not None:
         console.draw_live_map(fmap, console.live_layers(layers, language, tz), board)
-        st.caption(t("dispatch.legend"))
+        stale = t("gps.legend.stale", minutes=f"{layers['crews'].get('stale_minutes', 10):g}")
+        st.caption(t("dispatch.legend") + " " + stale)
     selected = st.session_state.get(console.SELECTED_KEY)
     choose(console.outage_picker(board, selected))
     board_and_filters(board, st.session_state.get(console.SELECTED_KEY))

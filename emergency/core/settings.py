@@ -189,6 +189,20 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
         "a background loop's lease lasts this long unrenewed: when its app process dies, another takes "
         "the loop over within about this time (keep it above server.loop_seconds)",
     ),
+    # Crew positions and arrival by GPS (emergency/dispatch/positions.py, geofence.py).
+    "crew.arrival_radius_m": (150, "a crew this close to its outage's device counts as there (geofence)"),
+    "crew.arrival_dwell_seconds": (60, "a crew inside the radius this long is recorded on site by GPS"),
+    "crew.arrival_max_gap_seconds": (
+        120,
+        "geofence: fixes further apart than this do not make one stay (the crew may have left unseen)",
+    ),
+    "crew.position_stale_minutes": (10, "a crew position older than this is drawn as stale on the map"),
+    "crew.position_max_age_hours": (12, "a position taken longer ago than this is refused"),
+    "crew.position_max_future_seconds": (
+        120,
+        "a position dated this far past our clock is refused (the device's clock is wrong)",
+    ),
+    "crew.position_keep_hours": (48, "each crew's position track is pruned to this many hours"),
 }
 
 

@@ -1,4 +1,6 @@
-"""The crew lifecycle: dispatch, en route, on site, called off, on and off duty, positions.
+"""The crew lifecycle: dispatch, en route, on site, called off, on and off duty.
+
+Positions (and arrival by GPS) are in emergency/dispatch/positions.py, which calls `mark_on_site`.
 
 A crew goes available -> dispatched -> en route -> on site -> (outage restored) -> available, or
 off duty. Dispatching is a conditional update on the crew version the dispatcher saw, so when two
@@ -14,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-import numpy as np
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -524,57 +525,6 @@ def _set_duty(
         after=crew_snapshot(crew),
     )
     return crew
-
-
-def update_crew_position(
-    session: Session, clock: Clock, actor: Actor, crew_id: int, lon: float, lat: float
-) -> Crew:
-    """Where the crew is now: from its device (a `crew_position` token) or moved by a dispatcher.
-
-    The crew's version is not bumped: positions stream in every few seconds, and a dispatcher who
-    saw the crew a moment ago should not lose a dispatch to a GPS ping. Device pings are not
-    audited either (they would drown the trail at storm rates; `position_at` keeps the last one);
-    a person moving a crew is.
-    """
-    lon_value = _coordinate(lon, -180.0, 180.0, "lon")
-    lat_value = _coordinate(lat, -90.0, 90.0, "lat")
-    now = clock.now()
-    crew = session.get(Crew, crew_id)
-    if crew is None:
-        raise NotFound(f"no crew {crew_id}")
-    before = crew_snapshot(crew)
-    session.execute(
-        update(Crew)
-        .where(Crew.id == crew_id)
-        .values(lon=lon_value, lat=lat_value, position_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    crew = session.get(Crew, crew_id, populate_existing=True)
-    assert crew is not None
-    if actor.role != TokenScope.CREW_POSITION.value:
-        audit.record(
-            session,
-            clock,
-            actor,
-            "crew.position",
-            "crew",
-            crew.id,
-            before=before,
-            after=crew_snapshot(crew),
-        )
-    return crew
-
-
-def _coordinate(value: Any, low: float, high: float, field: str) -> float:
-    if isinstance(value, bool):
-        raise InvalidInput(f"must be a number from {low:g} to {high:g}", field=field)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"not a number: {str(value)[:40]!r}", field=field) from None
-    if not np.isfinite(number) or not low <= number <= high:
-        raise InvalidInput(f"must be a number from {low:g} to {high:g}", field=field)
-    return number
 
 
 # --- loading ----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ it reads `emergency.public.snapshot` instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, func, select, type_coerce
@@ -21,6 +22,7 @@ from emergency.core.models import (
     District,
     Outage,
 )
+from emergency.core.settings import get_setting
 
 FeatureCollection = dict[str, Any]
 NETWORK_KINDS_DEFAULT = (DeviceKind.BREAKER, DeviceKind.RECLOSER, DeviceKind.FUSE)
@@ -119,7 +121,11 @@ def network_collection(
     return _collection(features)
 
 
-def crew_collection(session: Session) -> FeatureCollection:
+def crew_collection(session: Session, now: datetime | None = None) -> FeatureCollection:
+    """The crews as points, with `age` (whole minutes since the position was taken; None when its
+    time is unknown) and `stale` (older than `crew.position_stale_minutes` at `now`). The collection
+    carries `stale_minutes` for the map's legend."""
+    stale_minutes = float(get_setting(session, "crew.position_stale_minutes"))
     rows = session.execute(
         select(
             Crew.code,
@@ -129,14 +135,23 @@ def crew_collection(session: Session) -> FeatureCollection:
             type_coerce(Crew.status, String),
             Crew.lon,
             Crew.lat,
+            Crew.position_at,
         ).order_by(Crew.code)
     ).tuples()
-    return _collection(
-        [
-            _point(lon, lat, {"code": code, "name": name, "kind": kind, "size": size, "status": status})
-            for code, name, kind, size, status, lon, lat in rows
-        ]
-    )
+    features = []
+    for code, name, kind, size, status, lon, lat, position_at in rows:
+        age = None if now is None or position_at is None else (now - position_at).total_seconds() / 60
+        properties = {
+            "code": code,
+            "name": name,
+            "kind": kind,
+            "size": size,
+            "status": status,
+            "age": None if age is None else max(int(age), 0),
+            "stale": age is not None and age > stale_minutes,
+        }
+        features.append(_point(lon, lat, properties))
+    return {**_collection(features), "stale_minutes": stale_minutes}
 
 
 def outage_collection(session: Session) -> FeatureCollection:

@@ -168,9 +168,15 @@ def _compliance(
     ]
     line = f"{len(report.timings)} outages; " + ("; ".join(parts) or "no clock decided")
     line += f"; {len(report.breaches)} missed clocks"
+    arrivals = report.on_site_by_source
+    if not arrivals.empty:
+        line += "; on site by " + ", ".join(
+            f"{r.source} {r.outages}" for r in arrivals.itertuples() if r.outages
+        )
     return line, {
         "outages": len(report.timings),
         "summary": report.summary,
+        "on_site_by_source": arrivals,
         "breaches": report.breaches,
         "timings": report.timings,
     }

@@ -40,10 +40,9 @@ from emergency.app.commands.dispatch import (
     CloseOutage,
     ConfirmOutage,
     MarkEnRoute,
-    MarkOnSite,
+    RecordCrewPositions,
     RestoreOutage,
     SetEtr,
-    UpdateCrewPosition,
 )
 from emergency.app.commands.intake import SubmitReports
 from emergency.app.commands.warnings import ImportCapAlert, IssueWarning
@@ -105,7 +104,13 @@ SIM_POSITIONS = Actor(SIMULATOR, TokenScope.CREW_POSITION.value)
 NOISE_WINDOW_MINUTES = 10.0
 QUIET_NOISE_MINUTES = 120.0  # calls from powered customers on a day without weather
 QUIET_STRENGTH = 0.3
-MOVE_EVERY = timedelta(minutes=1)
+# En route, a crew's device takes a fix this often (simulated time), and keeps on once parked at the
+# outage until the geofence (crew.arrival_radius_m, crew.arrival_dwell_seconds) records it on site.
+# Like many vehicle trackers it uploads its fixes in batches, each fix with its own time (the arrival
+# is dated by the fixes, not the upload); a batch every two minutes keeps long runs quick.
+FIX_EVERY = timedelta(seconds=30)
+UPLOAD_EVERY = timedelta(minutes=2)
+FIX_ACCURACY_M = 10.0
 REPORT_BATCH_MINUTES = 2.0
 RETRY_AFTER = timedelta(minutes=1)
 MAX_FAILURES = 5
@@ -147,13 +152,15 @@ class Simulation:
         grace_minutes: float = 3.0,
         after_dispatch_clock: bool = False,
         show_movement: bool = False,
+        fix_every: timedelta = FIX_EVERY,
         resume_minute: float = 0.0,
         tz: ZoneInfo = SERVICE_STANDARD_TZ,
     ) -> None:
         """`grace_minutes` is how long the simulated dispatcher (with `auto_dispatch`) leaves an
         outage nobody acted on to people: counted from its first report, or with
         `after_dispatch_clock` from when its dispatch clock ran out (the live demo, which leaves
-        the work to a person at the console and only picks up what they missed)."""
+        the work to a person at the console and only picks up what they missed). `fix_every` is
+        how often a crew's device takes a fix (a drill with quick crews takes them more often)."""
         self.db = db
         self.tz = tz
         self.scenario = scenario
@@ -169,7 +176,11 @@ class Simulation:
         self.positions = self.dispatcher.acting_as(SIM_POSITIONS)
         self.auto_dispatch = auto_dispatch
         self.grace = timedelta(minutes=grace_minutes)
+        # Crews post positions in every run (the geofence needs them); with `show_movement` (a paced
+        # run someone watches) each fix is uploaded at once, so the map moves every 30 s.
         self.show_movement = show_movement
+        self.fix_every = fix_every
+        self._upload_every = fix_every if show_movement else max(UPLOAD_EVERY, fix_every)
         self.events: list[SimEvent] = []
         with db.read() as session:
             self.territory = load_territory(session)
@@ -386,8 +397,10 @@ class Simulation:
         if dispatch is not None and dispatch <= when:
             self._auto_dispatch()
 
-    def _log(self, kind: str, subject: str, detail: str = "") -> None:
-        event = SimEvent(round(self.minute, 2), kind, subject, detail)
+    def _log(self, kind: str, subject: str, detail: str = "", *, at: datetime | None = None) -> None:
+        event = SimEvent(
+            round(self.minute_of(at) if at is not None else self.minute, 2), kind, subject, detail
+        )
         self.events.append(event)
         log.debug(event.line())
 
@@ -468,13 +481,11 @@ class Simulation:
         if job.status == AssignmentStatus.DISPATCHED:
             return job.assigned_at + timedelta(minutes=self.pace.mobilise_minutes(job)), self._depart
         if job.status == AssignmentStatus.EN_ROUTE:
-            route, departed = self._route(job)
-            arrival = departed + timedelta(minutes=route.minutes)
-            if self.show_movement:
-                moved = self.moved_at.get(job.assignment_id, departed)
-                if moved + MOVE_EVERY < arrival:
-                    return moved + MOVE_EVERY, self._move
-            return arrival, self._arrive
+            # No "on site" click: the crew's fixes along the road, and parked at the outage, make the
+            # geofence record the arrival, so replays measure arrival as real crews' trackers do.
+            _route, departed = self._route(job)
+            moved = self.moved_at.get(job.assignment_id)
+            return (departed if moved is None else moved + self._upload_every), self._move
         assert job.on_site_at is not None
         plan = self.on_site.get(job.assignment_id)
         if plan is None:
@@ -519,15 +530,37 @@ class Simulation:
         )
 
     def _move(self, job: Job) -> None:
+        """Upload the fixes taken since the last upload: along the road, or parked at the outage."""
         route, departed = self._route(job)
         now = self.clock.now()
-        lon, lat = along(route, (now - departed).total_seconds() / 60.0 / max(route.minutes, 1e-9))
-        execute(self.positions, UpdateCrewPosition(job.crew_id, lon, lat))
-        self.moved_at[job.assignment_id] = now
-
-    def _arrive(self, job: Job) -> None:
-        execute(self.dispatcher, MarkOnSite(job.assignment_id, expected_version=job.assignment_version))
-        self._log("on_site", f"crew {job.crew_code}", f"at outage {job.outage_id}")
+        last = self.moved_at.get(job.assignment_id)
+        if last is None:
+            times = [now]
+        else:  # every fix taken since the last upload, each at its own time
+            times = list(
+                itertools.takewhile(
+                    lambda t: t <= now, (last + self.fix_every * k for k in itertools.count(1))
+                )
+            )
+        fixes = []
+        for at in (t for t in times if t <= now):
+            lon, lat = along(route, (at - departed).total_seconds() / 60.0 / max(route.minutes, 1e-9))
+            fixes.append(
+                {
+                    "crew": job.crew_code,
+                    "lon": lon,
+                    "lat": lat,
+                    "at": at.isoformat(),
+                    "accuracy_m": FIX_ACCURACY_M,
+                }
+            )
+        result = execute(self.positions, RecordCrewPositions(tuple(fixes), simulated=True))
+        self.moved_at[job.assignment_id] = times[-1] if times else now
+        for refused in result.refused:
+            self._log("refused", f"crew {job.crew_code}", f"position: {refused.field}: {refused.reason}")
+        for arrived in result.arrived:
+            # Logged at the stay's first fix: the on-site time the outage's clock stopped at.
+            self._log("on_site", f"crew {job.crew_code}", f"at outage {arrived.outage_id}", at=arrived.at)
 
     def _arrived(self, job: Job) -> None:
         d = self._device(job.device_id)

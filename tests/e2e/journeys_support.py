@@ -49,6 +49,8 @@ from tests.support.dispatch_actions import restore_outage
 # visitor who reloads sees power come back within seconds; a utility may set it as low.
 SNAPSHOT_INTERVAL_S = 5
 STEP_SECONDS = 0.5
+DRILL_FIX_EVERY = timedelta(seconds=1)
+DRILL_DWELL_SECONDS = 3
 FIRST_REPORTS_AFTER = timedelta(seconds=10)
 DRILL_DISPATCHER = Actor("drill", Role.DISPATCHER)
 # Meters send their last gasp within this long of losing power (emergency/simulator/reports.py).
@@ -142,6 +144,9 @@ class Drill:
         times: DrillTimes = DrillTimes(),
     ) -> None:
         self.db = db
+        # Quick crews arrive by the geofence quickly too: a fix every second, a 3-second dwell.
+        with db.write() as session:
+            set_setting(session, "crew.arrival_dwell_seconds", DRILL_DWELL_SECONDS, SYSTEM_CLOCK)
         self.simulation = Simulation(
             db,
             scenario,
@@ -150,6 +155,7 @@ class Drill:
             auto_dispatch=auto_dispatch,
             grace_minutes=grace_minutes,
             show_movement=True,
+            fix_every=DRILL_FIX_EVERY,
         )
         self.simulation.pace = DrillPace(self.simulation.pace, times)
         self.first_damage = self._bring_forward()

@@ -63,6 +63,8 @@ COMMANDS: dict[str, frozenset[str]] = {
     "OperateSwitch": OPERATORS,
     # A crew's own device posts its position with a crew_position token.
     "UpdateCrewPosition": OPERATORS | {"crew_position"},
+    # Positions in batches: vehicle trackers and the simulator (token), a crew leader's phone (gps).
+    "RecordCrewPositions": frozenset({"crew_position", "crew"}),
     # Only the server's SLA monitor records breaches.
     "RecordBreaches": frozenset({"system"}),
     # warnings

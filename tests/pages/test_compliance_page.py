@@ -122,9 +122,14 @@ def test_the_figures_breaches_and_etr_accuracy_of_the_last_month(outages):
     assert metrics["Clocks missed"] == "2"
     assert metrics["Dispatcher delay"] == "1" and metrics["Travel"] == "1" and metrics["No crew free"] == "0"
     assert metrics["Restored by the last ETR"] == "100.0%"
-    clocks, breaches = at.dataframe[0].value, at.dataframe[1].value
+    clocks, by_source, breaches = (frame.value for frame in at.dataframe[:3])
     assert clocks.set_index("Clock").loc["Crew dispatched", "Met"] == 1 + 1
     assert sorted(breaches["Cause"]) == ["Dispatcher delay", "Travel"]
+    # Arrivals recorded before sources were kept, by source; the rows add up to the clock's outages.
+    sources = by_source.set_index("Recorded by")
+    assert list(sources.index) == ["GPS", "Crew", "Dispatcher", "Unknown", "Not arrived"]
+    assert sources.loc["Unknown", "Outages"] == 3 and sources["Outages"].sum() == 3
+    assert sources.loc["Unknown", "Met"] == 2 and sources.loc["GPS", "Outages"] == 0
     charts = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
     assert len(charts) == 4, "two histograms, the curve, the ETR errors"
     assert [layer_rules(chart) for chart in charts] == [[10], [30], [], [0]], "each limit drawn as a rule"

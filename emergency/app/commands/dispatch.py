@@ -12,14 +12,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from emergency.app.bus import handles
 from emergency.app.context import Context
 from emergency.core.actor import SYSTEM
 from emergency.core.errors import Conflict
-from emergency.core.models import Crew, CrewAssignment, EtrConfidence, EtrSource, Outage
+from emergency.core.models import (
+    Crew,
+    CrewAssignment,
+    EtrConfidence,
+    EtrSource,
+    Outage,
+    Role,
+    TokenScope,
+)
 from emergency.core.unit_of_work import unit_of_work
-from emergency.dispatch import crews, etr, outages, sla
+from emergency.core.vocabulary import PositionSource
+from emergency.dispatch import crews, etr, outages, positions, sla
 from emergency.dispatch.crews import OPERATOR_ROLES, POSITION_ROLES
 from emergency.dispatch.plan import PlanRow
 
@@ -264,18 +274,22 @@ def mark_en_route(ctx: Context, cmd: MarkEnRoute) -> AssignmentChanged:
 
 @dataclass(frozen=True)
 class MarkOnSite:
-    """The crew has arrived: this stops the on-site clock. `outage_id` and `outage_version` as for
-    `MarkEnRoute`."""
+    """The crew has arrived (a dispatcher's click): this stops the on-site clock. `outage_id` and
+    `outage_version` as for `MarkEnRoute`. When the crew's newest fresh GPS position is farther than
+    the arrival radius from the outage, a `reason` is required (positions.ReasonNeeded otherwise,
+    saying how far away GPS puts the crew) and kept on the assignment."""
 
     assignment_id: int
     expected_version: int
     outage_id: int | None = None
     outage_version: int | None = None
+    reason: str | None = None
 
 
 @handles(MarkOnSite)
 def mark_on_site(ctx: Context, cmd: MarkOnSite) -> AssignmentChanged:
     with unit_of_work(ctx.db, ctx.actor, OPERATOR_ROLES, against_analysis=True) as session:
+        arrival = positions.dispatcher_arrival(session, ctx.clock, cmd.assignment_id, cmd.reason, ctx.tz)
         assignment = crews.mark_on_site(
             session,
             ctx.clock,
@@ -283,6 +297,7 @@ def mark_on_site(ctx: Context, cmd: MarkOnSite) -> AssignmentChanged:
             cmd.assignment_id,
             expected_version=cmd.expected_version,
             seen=crews.SeenOutage(cmd.outage_id, cmd.outage_version),
+            arrival=arrival,
         )
         return _assignment(assignment)
 
@@ -400,9 +415,36 @@ class UpdateCrewPosition:
 
 @handles(UpdateCrewPosition)
 def update_crew_position(ctx: Context, cmd: UpdateCrewPosition) -> CrewChanged:
-    with unit_of_work(ctx.db, ctx.actor, POSITION_ROLES) as session:
-        crew = crews.update_crew_position(session, ctx.clock, ctx.actor, cmd.crew_id, cmd.lon, cmd.lat)
+    # A tracker's fix may record an arrival (outage and crew change): keep analysis out.
+    with unit_of_work(ctx.db, ctx.actor, POSITION_ROLES, against_analysis=True) as session:
+        crew = positions.move_crew(session, ctx.clock, ctx.actor, cmd.crew_id, cmd.lon, cmd.lat)
         return _crew(crew)
+
+
+@dataclass(frozen=True)
+class RecordCrewPositions:
+    """Positions from vehicle trackers (by crew code), the simulator, or a crew leader's phone
+    (their own crew only): each accepted or refused with a reason; a stay at the outage records the
+    crew on site by GPS. `items` are untrusted mappings {crew, lon, lat, at, accuracy_m}.
+
+    The source follows the sender: a crew leader's are `phone`; a `crew_position` token's are
+    `tracker`, or `simulator` when it says so."""
+
+    items: tuple[Any, ...]
+    simulated: bool = False
+
+
+RECORD_POSITION_ROLES = (TokenScope.CREW_POSITION.value, Role.CREW)
+
+
+@handles(RecordCrewPositions)
+def record_crew_positions(ctx: Context, cmd: RecordCrewPositions) -> positions.PositionsResult:
+    with unit_of_work(ctx.db, ctx.actor, RECORD_POSITION_ROLES, against_analysis=True) as session:
+        if ctx.actor.role == Role.CREW.value:
+            source = PositionSource.PHONE
+        else:
+            source = PositionSource.SIMULATOR if cmd.simulated else PositionSource.TRACKER
+        return positions.record_positions(session, ctx.clock, ctx.actor, cmd.items, source)
 
 
 @dataclass(frozen=True)

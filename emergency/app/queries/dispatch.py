@@ -26,7 +26,7 @@ def staff_layers(ctx: Context, with_network: bool, with_transformers: bool) -> d
     with read_as(ctx.db, ctx.actor, CONTROL_ROOM) as session:
         return {
             "board": board.sla_board(session, ctx.clock, ctx.tz),
-            "crews": territory.crew_collection(session),
+            "crews": territory.crew_collection(session, ctx.clock.now()),
             "network": territory.network_collection(session, kinds) if with_network else None,
         }
 

@@ -8,7 +8,7 @@ page come from one moment of the database.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import pandas as pd
@@ -40,7 +40,8 @@ class ComplianceReport:
 
     `timings`: one row per outage; `summary`: one row per outage clock; `breaches`: every missed
     dispatch or on-site clock with its cause; `etr`: each restored outage's ETR outcome; `curve`:
-    customers out over the period, per district and for the whole territory.
+    customers out over the period, per district and for the whole territory; `on_site_by_source`:
+    the on-site clock by how each arrival was recorded (gps, crew, dispatcher, unknown, not arrived).
     """
 
     timings: pd.DataFrame
@@ -48,6 +49,7 @@ class ComplianceReport:
     breaches: pd.DataFrame
     etr: pd.DataFrame
     curve: pd.DataFrame
+    on_site_by_source: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def compliance_choices(ctx: Context) -> compliance.ReportChoices:
@@ -86,6 +88,7 @@ def compliance_report(
             curve=restoration_curves.restoration_curve(
                 session, start, min(end, ctx.clock.now()), district_id=district_id, area_type=area_type
             ),
+            on_site_by_source=compliance.on_site_by_source(session, timings, ctx.clock, ctx.tz),
         )
 
 
