@@ -17,6 +17,7 @@ import streamlit as st
 
 from dashboard import services
 from dashboard.assessment_form import render_assessment_form
+from dashboard.crew_gps import render_position_sharing
 from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
 from emergency.app.bus import execute
@@ -78,6 +79,8 @@ def render(actor: Actor) -> None:
         work = queries.crew_work(ctx)
         st.title(t("crewpage.title"))
         st.caption(t("crewpage.crew", code=plain(work.code), name=plain(work.name)))
+        # The phone's position, with the leader's consent: the geofence records arrival from it.
+        render_position_sharing(ctx, work.crew_id)
         watch_for_changes(actor, work)
         show_outcome()
         confirmation(actor, tz)

@@ -42,7 +42,7 @@ from emergency.core.actor import PUBLIC, Actor
 from emergency.core.clock import SYSTEM_CLOCK, Clock
 from emergency.core.config import load_settings
 from emergency.core.db import Database, get_database
-from emergency.core.errors import DatabaseUnavailable, PermissionDenied
+from emergency.core.errors import DatabaseUnavailable, NotFound, PermissionDenied
 from emergency.core.models import Role, TokenScope
 from emergency.core.tokens import authenticate_token
 from emergency.dispatch.positions import PositionsResult
@@ -148,7 +148,7 @@ async def _post_positions(request: Request, clock: Clock) -> JSONResponse:
     ctx = Context(db, clock, actor, load_settings().timezone)
     try:
         result = await run_in_threadpool(execute, ctx, RecordCrewPositions(tuple(items)))
-    except PermissionDenied as denied:  # a crew leader whose account leads no crew
+    except (PermissionDenied, NotFound) as denied:  # a crew leader whose account leads no crew
         return JSONResponse({"error": str(denied)}, status_code=403)
     except DatabaseUnavailable:
         log.exception("POST %s: database unavailable", PATH)

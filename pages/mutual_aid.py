@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import outcome, services
-from dashboard.i18n import local_time, t
+from dashboard.i18n import choose_placeholder, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import show_outcome
 from dashboard.session import require_role
@@ -235,6 +235,7 @@ with release_tab:
             crew_label(by_id[i]) + (t("ma.busy", outage=by_id[i].outage_id) if by_id[i].outage_id else "")
         ),
         key=f"ma-rel-pick-{leaving}",
+        placeholder=choose_placeholder(),
     )
     if leaving is not None and picked:
         go = t(

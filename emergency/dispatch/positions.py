@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from emergency.core import audit
 from emergency.core.actor import Actor
 from emergency.core.clock import Clock
-from emergency.core.errors import EmergencyError, InvalidInput, NotFound, PermissionDenied
+from emergency.core.errors import EmergencyError, InvalidInput, NotFound
 from emergency.core.field_models import CrewPosition
 from emergency.core.models import (
     AssignmentStatus,
@@ -43,11 +43,11 @@ from emergency.core.models import (
     Outage,
     Role,
     TokenScope,
-    User,
 )
 from emergency.core.settings import get_setting
 from emergency.core.vocabulary import PositionSource
 from emergency.dispatch import crews, geofence
+from emergency.dispatch.crew_field import crew_of
 
 # The geofence's arrivals are the system's, under this name in the audit trail.
 GPS_ACTOR = Actor("gps", "system")
@@ -196,13 +196,11 @@ def _crew_code(session: Session, crew_id: int) -> str | None:
 
 
 def leader_crew(session: Session, actor: Actor) -> int | None:
-    """The crew a crew leader leads; None for other actors. A leader with no crew may send nothing."""
+    """The crew a crew leader leads; None for other actors. A leader with no crew may send nothing
+    (`crew_field.crew_of` refuses it: the account is set up wrong, not refused a right)."""
     if actor.role != Role.CREW.value:
         return None
-    crew_id = session.scalar(select(User.crew_id).where(User.username == actor.username))
-    if crew_id is None:
-        raise PermissionDenied(f"{actor.username} leads no crew")
-    return crew_id
+    return crew_of(session, actor)
 
 
 def _validate(

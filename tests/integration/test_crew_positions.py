@@ -15,7 +15,7 @@ from emergency.app.bus import execute
 from emergency.app.commands.dispatch import MarkOnSite, RecordCrewPositions
 from emergency.app.queries import dispatch as dispatch_queries
 from emergency.core.actor import Actor
-from emergency.core.errors import PermissionDenied
+from emergency.core.errors import NotFound, PermissionDenied
 from emergency.core.field_models import CrewPosition
 from emergency.core.models import AuditEvent, Crew, CrewAssignment, Outage, User
 from emergency.core.settings import set_setting
@@ -206,7 +206,7 @@ def test_a_crew_leaders_phone_posts_for_their_own_crew_only(database, clock, ter
         row = session.scalars(select(CrewPosition)).one()
         assert row.source == "phone"
     add_user(database, clock, "lead2", "crew", crew_id=None)
-    with pytest.raises(PermissionDenied, match="leads no crew"):
+    with pytest.raises(NotFound, match="not linked to a crew"):
         post(database, clock, Actor("lead2", "crew"), [fix(None, 121.06, 28.05, clock.now())])
     with pytest.raises(PermissionDenied):
         post(database, clock, ALICE, [fix(other, 121.06, 28.05, clock.now())])

@@ -56,6 +56,7 @@ ROLE_PAGES = {
         "manager_compliance.py",
         "manager_reliability.py",
         "audit_log.py",
+        "mutual_aid.py",
     ],
     "admin": ["users.py", "simulator_admin.py"],
 }
@@ -150,6 +151,7 @@ CODE_PATTERNS = [
     r"(?s)<style>.*?</style>",  # a style sheet is not read
     r"<[^>]*>",  # markup is not read: HTML tags with their attributes
     r":material/[a-z_]+:",  # icons
+    r"`[^`\n]+`",  # inline code: a file's column names as the file must spell them
     r":[a-z]+\[",  # Streamlit's colour directives, :red[...]
     r"\bFB-\d{8}-[A-Z0-9]+\b",
     r"\b[\w.-]+-\d{8}T\d{6}-[0-9a-f]+\b",  # CAP message identifiers
@@ -260,6 +262,10 @@ def seen_texts(at: AppTest) -> Iterator[str]:
             yield from frame_texts(node.value)
             continue
         if proto is None or not isinstance(proto, Message):
+            continue
+        if kind == "html":
+            # What the browser shows of raw HTML: its text, not its scripts, styles or tags.
+            yield re.sub(r"<(script|style)\b.*?</\1>|<[^>]+>", " ", proto.body, flags=re.S)
             continue
         if kind in ("arrow_vega_lite_chart", "vega_lite_chart"):
             yield from chart_texts(json.loads(proto.spec))
