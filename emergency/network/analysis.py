@@ -44,6 +44,7 @@ from emergency.network.analysis_rows import UPDATE_MERGED_INTO as _UPDATE_MERGED
 from emergency.network.analysis_rows import ActiveOutage as _Active
 from emergency.network.analysis_rows import AnalysisResult, AnyOutage, TcaRules
 from emergency.network.analysis_rows import Gathered as _Gathered
+from emergency.network.analysis_locate import locate_faults
 from emergency.network.model import NetworkModel
 from emergency.network.reads import (
     SUPPLY_LOSS_KINDS,
@@ -284,9 +285,12 @@ class _Analysis:
                     else ReportStatus.RECEIVED,
                 )
         self._count_gathered()
-        for transformer in touched:
-            self.predict(transformer)
-        self.roll_up(touched)
+        if self.rules.method == "evidence":
+            locate_faults(self, touched)
+        else:
+            for transformer in touched:
+                self.predict(transformer)
+            self.roll_up(touched)
         # What no threshold predicted is still somebody without power: each caller's own outage.
         self.open_service_outages(touched)
 
@@ -719,6 +723,7 @@ class _Analysis:
             predicted_at=now,
             customers_affected=int(self.model.customers_below[index]),
             customers_restored=0,
+            predicted_device_id=int(self.net.ids[index]),
             weighted_customers=float(self.model.weight_below[index]),
             important_affected=self.model.important_at(index),
             report_count=0,
@@ -748,6 +753,7 @@ class _Analysis:
             predicted_at=self.clock.now(),
             customers_affected=1,
             customers_restored=0,
+            predicted_device_id=int(self.net.ids[transformer]),
             weighted_customers=facts.weight if facts else 1.0,
             important_affected=facts.important if facts else {},
             report_count=0,
