@@ -120,4 +120,5 @@ def make_crews(
     frame["lon"] = lonlat[:, 0]
     frame["lat"] = lonlat[:, 1]
     frame["version"] = 1
-    return frame[model_columns(Crew)]
+    # Demo crews are the utility's own: the mutual-aid columns (company, check-in...) stay empty.
+    return frame.reindex(columns=model_columns(Crew), fill_value=None)

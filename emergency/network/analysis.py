@@ -33,6 +33,7 @@ from emergency.core.models import (
 )
 from emergency.core.vocabulary import PROTECTIVE_KINDS, SWITCH_KINDS
 from emergency.dispatch.outages import furthest, record_restoration
+from emergency.network.analysis_locate import locate_faults
 from emergency.network.analysis_rows import ATTACH_COLUMNS as _ATTACH_COLUMNS
 from emergency.network.analysis_rows import MOVE_ASSIGNMENTS as _MOVE_ASSIGNMENTS
 from emergency.network.analysis_rows import MOVE_REPORTS as _MOVE_REPORTS
@@ -44,7 +45,6 @@ from emergency.network.analysis_rows import UPDATE_MERGED_INTO as _UPDATE_MERGED
 from emergency.network.analysis_rows import ActiveOutage as _Active
 from emergency.network.analysis_rows import AnalysisResult, AnyOutage, TcaRules
 from emergency.network.analysis_rows import Gathered as _Gathered
-from emergency.network.analysis_locate import locate_faults
 from emergency.network.model import NetworkModel
 from emergency.network.reads import (
     SUPPLY_LOSS_KINDS,

@@ -31,7 +31,6 @@ from emergency.core.settings import get_setting
 from emergency.network.fault_location import LocationParams
 from emergency.network.reads import ACTIVE_COLUMNS
 
-
 TCA_METHODS = ("evidence", "rules")
 _LOCATION_KEYS = (
     "tca.p_call",

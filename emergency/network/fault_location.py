@@ -163,8 +163,9 @@ def explain(region: Region, params: LocationParams) -> list[Located]:
             if node in region.predictable
             else -math.inf
         )
-        # Reporters right here who are no fault's: each their own service fault, or a false report.
-        split[node] = sum(best[c] for c in children.get(node, [])) + found.own_faults * max(own, 0.0)
+        # Reporters right here that no device fault explains: each their own service fault (the
+        # analysis opens a service outage for each of them, so that is the alternative to weigh).
+        split[node] = sum(best[c] for c in children.get(node, [])) + found.own_faults * own
         if found.fixed:
             split[node] = -math.inf  # an outage stands here: it may only be taken over from above
         best[node] = max(gain[node], split[node])

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from emergency.core.auth import hash_password
 from emergency.core.clock import Clock
 from emergency.core.db import Database
-from emergency.core.settings import set_setting
 from emergency.core.models import (
     AreaType,
     Crew,
@@ -33,6 +32,7 @@ from emergency.core.models import (
     SwitchState,
     User,
 )
+from emergency.core.settings import set_setting
 
 WEST = {
     "type": "Polygon",
