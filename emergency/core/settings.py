@@ -55,6 +55,11 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
         "evidence: faults per device per year by kind, 'service' per customer (learned: tca learn)",
     ),
     "tca.ping_loss": (0.1, "evidence: chance a powered smart meter does not answer a ping"),
+    "tca.confidence_to_move_up": (
+        0.95,
+        "evidence: how likely a fault higher up must be against the faults below it before the "
+        "prediction moves up (it never moves down again, so with few reports it waits low)",
+    ),
     "tca.learned": (None, "what tca learn computed and from which history (written by it)"),
     "intake.match_distance_m": (500, "a located report resolves to a transformer within this distance"),
     "intake.max_description_chars": (2000, "longest accepted report description"),

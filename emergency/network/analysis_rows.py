@@ -39,6 +39,7 @@ _LOCATION_KEYS = (
     "tca.false_report_rate",
     "tca.fault_rates",
     "tca.ping_loss",
+    "tca.confidence_to_move_up",
 )
 
 

@@ -43,6 +43,7 @@ class LocationParams:
     false_report_rate: float  # chance a customer with power reports an outage in a window
     fault_rates: Mapping[str, float]  # faults per device per year, by device kind (and `service`)
     window_minutes: float
+    confidence_to_move_up: float = 0.95  # posterior a fault above needs against what is below it
     ping_loss: float = 0.1  # chance a powered meter's ping goes unanswered (point 3)
     ping_false_answer: float = 0.001  # chance a meter of a customer out seems to answer
 
@@ -75,6 +76,7 @@ class LocationParams:
             false_report_rate=float(values["tca.false_report_rate"]),
             fault_rates={str(k): float(v) for k, v in dict(values["tca.fault_rates"]).items()},
             window_minutes=window_minutes,
+            confidence_to_move_up=float(values["tca.confidence_to_move_up"]),
             ping_loss=float(values["tca.ping_loss"]),
         )
 
@@ -168,16 +170,24 @@ def explain(region: Region, params: LocationParams) -> list[Located]:
         split[node] = sum(best[c] for c in children.get(node, [])) + found.own_faults * own
         if found.fixed:
             split[node] = -math.inf  # an outage stands here: it may only be taken over from above
-        best[node] = max(gain[node], split[node])
+        best[node] = gain[node] if _moves_up(gain[node], split[node], params) else split[node]
     chosen: list[int] = []
     stack = [node for node, up in region.parent.items() if up is None]
     while stack:
         node = stack.pop()
-        if gain[node] >= split[node] and gain[node] > -math.inf:
+        if gain[node] > -math.inf and _moves_up(gain[node], split[node], params):
             chosen.append(node)
         else:
             stack.extend(children.get(node, []))
     return [Located(node, gain[node], _confidence(node, region, gain, split)) for node in chosen]
+
+
+def _moves_up(gain: float, split: float, params: LocationParams) -> bool:
+    """A fault here rather than what is below: only when it is `confidence_to_move_up` likely
+    against it. A prediction never moves down again, so with few reports it waits low."""
+    if split == -math.inf:
+        return True
+    return gain - split >= math.log(params.confidence_to_move_up / (1.0 - params.confidence_to_move_up))
 
 
 def _confidence(node: int, region: Region, gain: dict[int, float], split: dict[int, float]) -> float:
