@@ -10,8 +10,6 @@ Runs on SQLite and PostgreSQL (the `database` fixture).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from sqlalchemy import select
 
@@ -115,5 +113,5 @@ def test_the_rules_stay_available_as_a_setting_and_keep_no_confidence(database, 
 def test_an_unknown_method_is_refused_by_name(database, clock, territory):
     with database.write() as session:
         set_setting(session, "tca.method", "guess", clock)
-    with pytest.raises(ValueError, match="tca.method"):
+    with pytest.raises(ValueError, match=r"tca\.method"):
         submit_reports(database, clock, HOTLINE, calls(territory, "TX-2", range(2), clock))
