@@ -99,6 +99,11 @@ class LocalMinutes:
         return shown
 
 
+def confidence_text(confidence: float | None) -> str:
+    """A prediction's confidence as a whole percentage; a dash where no analysis weighed it."""
+    return "—" if confidence is None else f"{confidence:.0%}"
+
+
 def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[str, Any]]:
     clocks = ClockTexts()
     first_reports = LocalMinutes(tz, "%H:%M")
@@ -115,6 +120,7 @@ def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[
             "board.on_site_clock",
             "dispatch.col.state",
             "dispatch.col.device",
+            "locate.confidence",
             "board.district",
             "dispatch.col.customers",
             "dispatch.col.important",
@@ -139,6 +145,7 @@ def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[
                     clocks.text(r.clock("outage_on_site")),
                     states.get(r.state) or t(f"state.{r.state}"),
                     outage_name(r.device_code, r.service_account),
+                    confidence_text(r.confidence),
                     (r.district_zh if language == "zh" else r.district_en) or "—",
                     r.customers_out,
                     r.important_total,
@@ -462,6 +469,8 @@ def detail_panel(
             since=local_time(o.first_report_at, tz),
         )
     )
+    if row is not None and row.confidence is not None:
+        st.caption(t("locate.detail_confidence", confidence=confidence_text(row.confidence)))
     if o.hazard_live:
         st.error(t("detail.hazard"))
     if o.nested:

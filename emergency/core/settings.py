@@ -33,7 +33,10 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
         "who did not) or 'rules' (the calls and roll-up thresholds above)",
     ),
     "tca.p_call": (0.2, "evidence: share of customers out who call within the window (learned: tca learn)"),
-    "tca.p_gasp": (0.3, "evidence: share of customers out whose meter last gasp arrives (learned: tca learn)"),
+    "tca.p_gasp": (
+        0.3,
+        "evidence: share of customers out whose meter last gasp arrives (learned: tca learn)",
+    ),
     "tca.share_concentration": (
         2.0,
         "evidence: how steady the share reporting is from outage to outage (alpha + beta of its Beta "

@@ -35,7 +35,8 @@ def upgrade() -> None:
         constraint = f"fk_outages_{name}_devices"
         if op.get_bind().dialect.name == "sqlite":
             op.execute(
-                f"ALTER TABLE outages ADD COLUMN {name} INTEGER CONSTRAINT {constraint} REFERENCES devices (id)"
+                f"ALTER TABLE outages ADD COLUMN {name} INTEGER "
+                f"CONSTRAINT {constraint} REFERENCES devices (id)"
             )
         else:
             op.add_column("outages", sa.Column(name, sa.Integer(), nullable=True))
