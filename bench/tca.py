@@ -286,24 +286,30 @@ def quiet(territory: Territory) -> Territory:
 
 
 def pristine_copy(source: Database, target: Path) -> None:
-    """Fold the WAL in and copy a SQLite file; a server database's network is copied table by table."""
-    if source.engine.dialect.name == "sqlite":
-        with source.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        shutil.copyfile(source.engine.url.database or "", target)
-        return
-    copy = fresh_sqlite(str(target.parent), FakeClock(BENCH_NOW))
-    Path(copy.engine.url.database or "").rename(target)
+    """A new SQLite file with the source's districts, network, customers and settings (learned
+    `tca.*` values included), and nothing else: no outage, report or crew of its own to get in the
+    way. Telemetered switches are closed, as on a healthy network before the faults."""
+    directory = target.parent / "pristine-build"
+    directory.mkdir(exist_ok=True)
+    copy = fresh_sqlite(str(directory), FakeClock(BENCH_NOW))
     copy.dispose()
+    Path(copy.engine.url.database or "").rename(target)
     destination = Database(f"sqlite:///{target}")
+    names = ("districts", "devices", "customers")
     tables = MetaData()
-    tables.reflect(source.engine, only=["districts", "devices", "customers"])
+    tables.reflect(source.engine, only=[*names, "settings"])
     with source.engine.connect() as read, destination.engine.begin() as write:
         write.execute(text("PRAGMA foreign_keys=OFF"))
-        for name in ("districts", "devices", "customers"):
+        for name in names:
             rows = [dict(r._mapping) for r in read.execute(select(tables.tables[name]))]
             if rows:
                 write.execute(tables.tables[name].insert(), rows)
+        settings = tables.tables["settings"]
+        for row in read.execute(select(settings)):
+            if str(row.key).startswith(("tca.", "intake.", "territory.")):
+                write.execute(settings.delete().where(settings.c.key == row.key))
+                write.execute(settings.insert(), [dict(row._mapping)])
+        write.execute(text("UPDATE devices SET scada_state = 'closed' WHERE telemetered"))
     destination.dispose()
 
 
