@@ -313,12 +313,15 @@ def pristine_copy(source: Database, target: Path) -> None:
     destination.dispose()
 
 
+Draw = Callable[[list[tuple[int, ...]], np.random.Generator], list[tuple[datetime, dict[str, object]]]]
+
+
 def run_rounds(
     resetter: Resetter,
     grid: Grid,
     rounds: list[list[tuple[int, ...]]],
     scenario: str,
-    draw: Callable[[list[tuple[int, ...]], np.random.Generator], list[tuple[datetime, dict[str, object]]]],
+    draw: Draw,
     tally: Tally,
     seed: int,
 ) -> None:
@@ -362,7 +365,7 @@ def bench_tca(
                 grid,
                 single_rounds,
                 f"calls {share:.0%}",
-                lambda f, rng, s=share: draw_reports(grid, f, s, False, rng),
+                calls_at(grid, share),
                 tally,
                 seed,
             )
@@ -384,7 +387,7 @@ def bench_tca(
                 grid,
                 pair_rounds,
                 f"pairs, calls {share:.0%}",
-                lambda f, rng, s=share: draw_reports(grid, f, s, False, rng),
+                calls_at(grid, share),
                 tally,
                 seed,
             )
@@ -394,8 +397,13 @@ def bench_tca(
     return tally_rows(tally)
 
 
+def calls_at(grid: Grid, share: float) -> Draw:
+    """Draw calls from `share` of the customers below each fault."""
+    return lambda faults, rng: draw_reports(grid, faults, share, False, rng)
+
+
 def format_tally(tally: Tally) -> str:
-    header = ("faults", "method", "located", *CLASSES)
+    header: tuple[str, ...] = ("faults", "method", "located", *CLASSES)
     lines = [header]
     for (scenario, method), counts in tally.counts.items():
         total = sum(counts.values())

@@ -99,7 +99,10 @@ def learn(session: Session, clock: Clock, actor: Actor) -> Learned:
 def _fault_rates(session: Session, years: float) -> dict[str, float]:
     """Sustained outages per device per year by kind: a reclose that cleared by itself within
     `reliability.momentary_max_minutes` is no fault for a crew to find."""
-    devices = dict(session.execute(select(Device.kind, func.count()).group_by(Device.kind)).all())
+    devices: dict[str, int] = {
+        str(kind): int(n)
+        for kind, n in session.execute(select(Device.kind, func.count()).group_by(Device.kind))
+    }
     momentary = _momentary(session)
     faults: Counter[str] = Counter()
     for kind, first, restored in session.execute(
