@@ -77,6 +77,8 @@ class Tally:
 
     counts: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
     by_kind: dict[tuple[str, str, str], Counter[str]] = field(default_factory=dict)
+    # Faulted devices below which nobody reported and nothing tripped: no method can find them.
+    unreported: Counter[str] = field(default_factory=Counter)
 
     def add(self, scenario: str, method: str, kind: str, verdict: str) -> None:
         self.counts.setdefault((scenario, method), Counter())[verdict] += 1
@@ -327,11 +329,18 @@ def run_rounds(
 ) -> None:
     for number, faults in enumerate(rounds):
         reports = draw(faults, np.random.default_rng([seed, number]))
+        tally.unreported[scenario] += sum(1 for f in faults for d in f if not _reported(grid, d, reports))
         for method in METHODS:  # the same reports for both methods
             db = resetter.fresh(method)
             submit(db, reports)
             for device, found in classify(grid, db, faults):
                 tally.add(scenario, method, str(grid.net.kinds[device]), found)
+
+
+def _reported(grid: Grid, device: int, reports: list[tuple[datetime, dict[str, object]]]) -> bool:
+    below = set(grid.accounts_below(device))
+    code = grid.net.codes[device]
+    return any(item.get("account_no") in below or item.get("device_code") == code for _, item in reports)
 
 
 def bench_tca(
@@ -403,12 +412,18 @@ def calls_at(grid: Grid, share: float) -> Draw:
 
 
 def format_tally(tally: Tally) -> str:
-    header: tuple[str, ...] = ("faults", "method", "located", *CLASSES)
+    header: tuple[str, ...] = ("faults", "method", "located", *CLASSES, "no report sent")
     lines = [header]
     for (scenario, method), counts in tally.counts.items():
         total = sum(counts.values())
         lines.append(
-            (scenario, method, f"{counts['exact'] / total:.1%}", *(f"{counts[c]}/{total}" for c in CLASSES))
+            (
+                scenario,
+                method,
+                f"{counts['exact'] / total:.1%}",
+                *(f"{counts[c]}/{total}" for c in CLASSES),
+                f"{tally.unreported[scenario]}/{total}",
+            )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text_lines = [
