@@ -329,7 +329,7 @@ def run_rounds(
 ) -> None:
     for number, faults in enumerate(rounds):
         reports = draw(faults, np.random.default_rng([seed, number]))
-        tally.unreported[scenario] += sum(1 for f in faults for d in f if not _reported(grid, d, reports))
+        tally.unreported[scenario] += sum(1 for f in faults for d in f if not was_reported(grid, d, reports))
         for method in METHODS:  # the same reports for both methods
             db = resetter.fresh(method)
             submit(db, reports)
@@ -337,7 +337,7 @@ def run_rounds(
                 tally.add(scenario, method, str(grid.net.kinds[device]), found)
 
 
-def _reported(grid: Grid, device: int, reports: list[tuple[datetime, dict[str, object]]]) -> bool:
+def was_reported(grid: Grid, device: int, reports: list[tuple[datetime, dict[str, object]]]) -> bool:
     below = set(grid.accounts_below(device))
     code = grid.net.codes[device]
     return any(item.get("account_no") in below or item.get("device_code") == code for _, item in reports)

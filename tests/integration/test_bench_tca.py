@@ -18,7 +18,6 @@ from bench.tca import (
     Grid,
     Resetter,
     Tally,
-    _reported,
     by_feeder,
     choose_faults,
     draw_reports,
@@ -27,6 +26,7 @@ from bench.tca import (
     read_grid,
     run_rounds,
     verdict,
+    was_reported,
 )
 from tests.support.small_territory import build_small_territory
 
@@ -108,4 +108,4 @@ def test_a_fault_nobody_reported_is_counted_apart(grid_and_resetter):
     reports = draw_reports(grid, faults, 0.0, False, np.random.default_rng(1))
     # Nobody calls: only the telemetered recloser's trip reaches intake.
     assert [item["device_code"] for _, item in reports] == ["REC-1"]
-    assert _reported(grid, faults[0][0], reports) and not _reported(grid, faults[1][0], reports)
+    assert was_reported(grid, faults[0][0], reports) and not was_reported(grid, faults[1][0], reports)
