@@ -157,7 +157,7 @@ def explain(region: Region, params: LocationParams) -> list[Located]:
     gain: dict[int, float] = {}
     split: dict[int, float] = {}
     best: dict[int, float] = {}
-    up: dict[int, bool] = {}
+    rises: dict[int, bool] = {}  # the fault here is chosen over what is below it
     for node in order:
         found = region.evidence.get(node, Evidence())
         answered, silent = pings[node]
@@ -171,13 +171,13 @@ def explain(region: Region, params: LocationParams) -> list[Located]:
         split[node] = sum(best[c] for c in children.get(node, [])) + found.own_faults * own
         if found.fixed:
             split[node] = -math.inf  # an outage stands here: it may only be taken over from above
-        up[node] = _moves_up(gain[node], split[node], params, below[node] >= region.customers[node])
-        best[node] = gain[node] if up[node] else split[node]
+        rises[node] = _moves_up(gain[node], split[node], params, below[node] >= region.customers[node])
+        best[node] = gain[node] if rises[node] else split[node]
     chosen: list[int] = []
     stack = [node for node, up in region.parent.items() if up is None]
     while stack:
         node = stack.pop()
-        if gain[node] > -math.inf and up[node]:
+        if gain[node] > -math.inf and rises[node]:
             chosen.append(node)
         else:
             stack.extend(children.get(node, []))
