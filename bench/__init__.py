@@ -19,6 +19,7 @@ from bench.intake import INTAKE_CUSTOMERS, INTAKE_REPORTS, bench_intake
 from bench.load import LOAD_CLIENTS, LOAD_CUSTOMERS, LOAD_REPORTS, bench_load
 from bench.public import PUBLIC_CUSTOMERS, bench_public
 from bench.reliability import RELIABILITY_CUSTOMERS, bench_reliability
+from bench.tca import TCA_CUSTOMERS, bench_tca
 
 __all__ = [
     "BENCHMARKS",
@@ -29,6 +30,7 @@ __all__ = [
     "bench_load",
     "bench_public",
     "bench_reliability",
+    "bench_tca",
     "format_table",
     "main",
     "print_table",
@@ -53,6 +55,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[BenchRow]]] = {
         customers=args.customers or PUBLIC_CUSTOMERS, outages=args.outages, crews=args.crews
     ),
     "reliability": lambda args: bench_reliability(customers=args.customers or RELIABILITY_CUSTOMERS),
+    "tca": lambda args: bench_tca(customers=args.customers or TCA_CUSTOMERS, database=args.database),
 }
 
 
@@ -93,8 +96,15 @@ def main(argv: list[str]) -> int:
         help=(
             f"territory size for 'intake' (default {INTAKE_CUSTOMERS}), 'load' (default {LOAD_CUSTOMERS}) "
             f"and 'dispatch' and 'public' (default {DISPATCH_CUSTOMERS}), 'reliability' (default "
-            f"{RELIABILITY_CUSTOMERS})"
+            f"{RELIABILITY_CUSTOMERS}), 'tca' (default {TCA_CUSTOMERS})"
         ),
+    )
+    parser.add_argument(
+        "--database",
+        default=None,
+        metavar="URL",
+        help="'tca': locate faults on the network and customers of this database (read only) instead of "
+        "a generated demo territory",
     )
     parser.add_argument(
         "--reports",

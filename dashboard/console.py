@@ -35,6 +35,7 @@ from emergency.app.commands.dispatch import (
     RestoreOutage,
     SetEtr,
 )
+from emergency.app.commands.locate import RecordFaultDevice
 from emergency.app.queries import dispatch as dispatch_queries
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
@@ -101,6 +102,11 @@ class LocalMinutes:
         return shown
 
 
+def confidence_text(confidence: float | None) -> str:
+    """A prediction's confidence as a whole percentage; a dash where no analysis weighed it."""
+    return "—" if confidence is None else f"{confidence:.0%}"
+
+
 def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[str, Any]]:
     clocks = ClockTexts()
     first_reports = LocalMinutes(tz, "%H:%M")
@@ -117,6 +123,7 @@ def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[
             "board.on_site_clock",
             "dispatch.col.state",
             "dispatch.col.device",
+            "locate.confidence",
             "board.district",
             "dispatch.col.customers",
             "dispatch.col.important",
@@ -141,6 +148,7 @@ def board_frame(rows: list[BoardRow], language: str, tz: ZoneInfo) -> list[dict[
                     clocks.text(r.clock("outage_on_site")),
                     states.get(r.state) or t(f"state.{r.state}"),
                     outage_name(r.device_code, r.service_account),
+                    confidence_text(r.confidence),
                     (r.district_zh if language == "zh" else r.district_en) or "—",
                     r.customers_out,
                     r.important_total,
@@ -475,6 +483,8 @@ def detail_panel(
             since=local_time(o.first_report_at, tz),
         )
     )
+    if row is not None and row.confidence is not None:
+        st.caption(t("locate.detail_confidence", confidence=confidence_text(row.confidence)))
     if o.hazard_live:
         st.error(t("detail.hazard"))
     if o.nested:
@@ -649,6 +659,18 @@ def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
             ask_about(set_etr, "ask.etr", etr=local_time(etr_at, tz))
     if o.confirmed_at is None and confirm_col.button(t("action.confirm"), key=f"confirm-{o.id}"):
         ask_about(ConfirmOutage(o.id, expected_version=o.version), "ask.confirm")
+    with st.expander(t("locate.action")):
+        # Where the crew found the fault: the accuracy of predictions is judged against it.
+        code = st.text_input(
+            t("locate.found_at"), value=detail.device_code, max_chars=64, key=f"found-{o.id}"
+        )
+        if st.button(t("locate.record"), key=f"found-set-{o.id}"):
+            found = plain(code.strip())
+            done = t("locate.done", id=o.id, device=device, found=found)
+            record = RecordFaultDevice(o.id, code.strip(), expected_version=o.version)
+            question = t("locate.ask", id=o.id, device=device, found=found)
+            ask(Pending(record, question, o.id, device, outcome=lambda _version: done))
+            st.rerun()
     with st.expander(t("action.cancel")):
         reason = st.text_input(t("cancel.reason"), max_chars=500, key=f"cancel-reason-{o.id}")
         if st.button(t("action.cancel_now"), key=f"cancel-{o.id}"):

@@ -16,7 +16,7 @@ from dashboard.i18n import current_language, t, time_axis_format
 from dashboard.session import require_role
 from emergency.app.queries import reporting as queries
 from emergency.core.models import AreaType, Role
-from emergency.reporting import compliance, etr_accuracy, restoration_curves
+from emergency.reporting import compliance, etr_accuracy, location_accuracy, restoration_curves
 
 DEFAULT_DAYS = 30
 # A longer curve is read at this many moments per district, so the chart stays light.
@@ -207,8 +207,8 @@ if dispatch_clock is not None:
 if crew_id is not None:
     st.caption(t("cmp.crew_note"))
 
-clocks_tab, breaches_tab, curve_tab, etr_tab = st.tabs(
-    [t("cmp.tab.clocks"), t("cmp.tab.breaches"), t("cmp.tab.curve"), t("cmp.tab.etr")]
+clocks_tab, breaches_tab, curve_tab, etr_tab, location_tab = st.tabs(
+    [t("cmp.tab.clocks"), t("cmp.tab.breaches"), t("cmp.tab.curve"), t("cmp.tab.etr"), t("locate.tab")]
 )
 
 
@@ -416,3 +416,35 @@ with etr_tab:
         width="stretch",
     )
     csv_download("cmp.download_etr", etr, "etr-accuracy")
+
+with location_tab:
+    # Where analysis predicted each outage against where the crew found the fault.
+    located = location_accuracy.location_accuracy(report.location)
+    location_metrics = st.columns(5)
+    location_metrics[0].metric(t("locate.found"), f"{located['outages']:,}")
+    location_metrics[1].metric(t("locate.first_exact"), percent(located["first_exact_share"]))
+    location_metrics[2].metric(t("locate.final_exact"), percent(located["final_exact_share"]))
+    location_metrics[3].metric(
+        t("locate.too_high_low"), f"{located['first_too_high']:,} / {located['first_too_low']:,}"
+    )
+    location_metrics[4].metric(t("locate.mean_confidence"), percent(located["mean_confidence"]))
+    st.caption(t("locate.help"))
+    verdicts = {v: t(f"locate.verdict.{v}") for v in location_accuracy.VERDICTS}
+    st.dataframe(
+        pd.DataFrame(
+            {
+                t("dispatch.col.id"): report.location["outage_id"],
+                t("locate.col.predicted"): report.location["predicted"],
+                t("locate.col.final"): report.location["final"],
+                t("locate.col.found"): report.location["found"],
+                t("locate.confidence"): report.location["confidence"].map(
+                    lambda c: "—" if pd.isna(c) else f"{c:.0%}"
+                ),
+                t("locate.col.first_verdict"): report.location["first_verdict"].map(verdicts),
+                t("locate.col.final_verdict"): report.location["final_verdict"].map(verdicts),
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    csv_download("locate.download", report.location, "location-accuracy")

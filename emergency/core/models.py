@@ -273,6 +273,14 @@ class Outage(Base):
     etr_set_at: Mapped[datetime | None]
     # Who recorded the first crew on site (`on_site_at`): the geofence, the crew or a dispatcher.
     on_site_source: Mapped[OnSiteSource | None] = mapped_column(str_enum(OnSiteSource))
+    # Fault location (#21): the posterior probability of the analysis's prediction (None for the
+    # rules, SCADA and people); the device analysis predicted when it opened the outage; the device
+    # where the crew found the fault, with who recorded it and when (the accuracy of predictions).
+    prediction_confidence: Mapped[float | None] = mapped_column(Float)
+    predicted_device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
+    fault_device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
+    fault_device_at: Mapped[datetime | None]
+    fault_device_by: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     device: Mapped[Device] = relationship(foreign_keys=[device_id])

@@ -27,6 +27,43 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
     "tca.share_to_roll_up": (0.3, "share of a device's customers reporting that moves the prediction up"),
     "tca.window_minutes": (30, "reports further apart than this start a new outage"),
     "tca.nested_window_minutes": (60, "reports this soon after a restoration open a nested outage"),
+    "tca.method": (
+        "evidence",
+        "how calls become outages: 'evidence' (faults scored by how well they explain who reported and "
+        "who did not) or 'rules' (the calls and roll-up thresholds above)",
+    ),
+    "tca.p_call": (0.2, "evidence: share of customers out who call within the window (learned: tca learn)"),
+    "tca.p_gasp": (
+        0.3,
+        "evidence: share of customers out whose meter last gasp arrives (learned: tca learn)",
+    ),
+    "tca.share_concentration": (
+        2.0,
+        "evidence: how steady the share reporting is from outage to outage (alpha + beta of its Beta "
+        "prior; low lets one storm's share differ much from the learned one)",
+    ),
+    "tca.false_report_rate": (
+        0.0001,
+        "evidence: chance a customer with power reports an outage within one window (learned: tca learn)",
+    ),
+    "tca.fault_rates": (
+        {
+            "breaker": 0.3,
+            "recloser": 0.3,
+            "sectionaliser": 0.2,
+            "fuse": 0.2,
+            "transformer": 0.05,
+            "service": 0.01,
+        },
+        "evidence: faults per device per year by kind, 'service' per customer (learned: tca learn)",
+    ),
+    "tca.ping_loss": (0.1, "evidence: chance a powered smart meter does not answer a ping"),
+    "tca.confidence_to_move_up": (
+        0.99,
+        "evidence: how likely a fault higher up must be against the faults below it before the "
+        "prediction moves up (it never moves down again, so with few reports it waits low)",
+    ),
+    "tca.learned": (None, "what tca learn computed and from which history (written by it)"),
     "intake.match_distance_m": (500, "a located report resolves to a transformer within this distance"),
     "intake.max_description_chars": (2000, "longest accepted report description"),
     "intake.max_age_hours": (72, "reports older than this are refused"),

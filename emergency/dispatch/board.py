@@ -89,6 +89,9 @@ class BoardRow(NamedTuple):
     # A service outage's customer account (one customer's lone call; staff only, never public):
     # the board names it "TX000123 · service: account ending 4821" (`service_label`).
     service_account: str | None = None
+    # The posterior probability of analysis's prediction (evidence-weighted analysis), 0 to 1;
+    # None when the rules, SCADA or a person put the outage where it is.
+    confidence: float | None = None
 
     @property
     def is_service(self) -> bool:
@@ -153,6 +156,7 @@ def sla_board(session: Session, clock: Clock, tz: ZoneInfo) -> list[BoardRow]:
             type_coerce(District.area_type, String),
             Device.district_id.label("device_district_id"),
             Customer.account_no,
+            Outage.prediction_confidence,
             *times,
         )
         .join(Device, Device.id == Outage.device_id)
@@ -204,6 +208,7 @@ def sla_board(session: Session, clock: Clock, tz: ZoneInfo) -> list[BoardRow]:
             breached=breached.get(outage_id, ()),
             priority=outage_priority,
             service_account=account,
+            confidence=confidence,
         )
         for (
             outage_id,
@@ -228,6 +233,7 @@ def sla_board(session: Session, clock: Clock, tz: ZoneInfo) -> list[BoardRow]:
             area_type,
             _,
             account,
+            confidence,
             *_,
         ), important, first_report_at, etr_at, (outage_clocks, urgent), outage_priority in zip(
             rows, importants, first_reports, etrs, clocks, priorities, strict=True

@@ -33,6 +33,7 @@ from emergency.core.models import (
 )
 from emergency.core.vocabulary import PROTECTIVE_KINDS, SWITCH_KINDS
 from emergency.dispatch.outages import furthest, record_restoration
+from emergency.network.analysis_locate import locate_faults
 from emergency.network.analysis_rows import ATTACH_COLUMNS as _ATTACH_COLUMNS
 from emergency.network.analysis_rows import MOVE_ASSIGNMENTS as _MOVE_ASSIGNMENTS
 from emergency.network.analysis_rows import MOVE_REPORTS as _MOVE_REPORTS
@@ -284,9 +285,12 @@ class _Analysis:
                     else ReportStatus.RECEIVED,
                 )
         self._count_gathered()
-        for transformer in touched:
-            self.predict(transformer)
-        self.roll_up(touched)
+        if self.rules.method == "evidence":
+            locate_faults(self, touched)
+        else:
+            for transformer in touched:
+                self.predict(transformer)
+            self.roll_up(touched)
         # What no threshold predicted is still somebody without power: each caller's own outage.
         self.open_service_outages(touched)
 
@@ -719,6 +723,7 @@ class _Analysis:
             predicted_at=now,
             customers_affected=int(self.model.customers_below[index]),
             customers_restored=0,
+            predicted_device_id=int(self.net.ids[index]),
             weighted_customers=float(self.model.weight_below[index]),
             important_affected=self.model.important_at(index),
             report_count=0,
@@ -748,6 +753,7 @@ class _Analysis:
             predicted_at=self.clock.now(),
             customers_affected=1,
             customers_restored=0,
+            predicted_device_id=int(self.net.ids[transformer]),
             weighted_customers=facts.weight if facts else 1.0,
             important_affected=facts.important if facts else {},
             report_count=0,

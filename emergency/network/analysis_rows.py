@@ -28,7 +28,19 @@ from emergency.core.models import (
     ReportStatus,
 )
 from emergency.core.settings import get_setting
+from emergency.network.fault_location import LocationParams
 from emergency.network.reads import ACTIVE_COLUMNS
+
+TCA_METHODS = ("evidence", "rules")
+_LOCATION_KEYS = (
+    "tca.p_call",
+    "tca.p_gasp",
+    "tca.share_concentration",
+    "tca.false_report_rate",
+    "tca.fault_rates",
+    "tca.ping_loss",
+    "tca.confidence_to_move_up",
+)
 
 
 @dataclass(frozen=True)
@@ -38,15 +50,27 @@ class TcaRules:
     share_to_roll_up: float
     window: timedelta
     nested_window: timedelta
+    method: str = "rules"  # `evidence` or `rules` (`tca.method`)
+    location: LocationParams | None = None  # set for `evidence`
 
     @classmethod
     def from_settings(cls, session: Session) -> TcaRules:
+        window_minutes = float(get_setting(session, "tca.window_minutes"))
+        method = str(get_setting(session, "tca.method"))
+        if method not in TCA_METHODS:
+            raise ValueError(f"setting tca.method is {method!r}; it must be one of {', '.join(TCA_METHODS)}")
+        location = None
+        if method == "evidence":
+            values = {key: get_setting(session, key) for key in _LOCATION_KEYS}
+            location = LocationParams.from_settings(values, window_minutes)
         return cls(
             calls_to_predict=int(get_setting(session, "tca.calls_to_predict_transformer")),
             children_to_roll_up=int(get_setting(session, "tca.children_to_roll_up")),
             share_to_roll_up=float(get_setting(session, "tca.share_to_roll_up")),
-            window=timedelta(minutes=float(get_setting(session, "tca.window_minutes"))),
+            window=timedelta(minutes=window_minutes),
             nested_window=timedelta(minutes=float(get_setting(session, "tca.nested_window_minutes"))),
+            method=method,
+            location=location,
         )
 
 
@@ -112,6 +136,7 @@ class ActiveOutage:
     customers_affected: int
     customers_restored: int
     customer_id: int | None  # set for a service outage
+    prediction_confidence: float | None
 
     def __init__(self, row: Sequence[Any]) -> None:
         for name, value in zip(ACTIVE_COLUMNS, row, strict=True):
@@ -137,7 +162,7 @@ class Gathered:
     hazard: bool
 
 
-ATTACH_COLUMNS = ("report_count", "first_report_at", "last_report_at", "hazard")
+ATTACH_COLUMNS = ("report_count", "first_report_at", "last_report_at", "hazard", "prediction_confidence")
 OUTAGES = Base.metadata.tables[Outage.__tablename__]
 # Report rows are never loaded as objects during analysis: their updates skip the ORM's
 # bookkeeping for objects in the session.

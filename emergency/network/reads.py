@@ -54,6 +54,7 @@ ACTIVE_COLUMNS = (
     # Set for a service outage (one customer's lone call on this transformer): analysis keeps
     # those apart from the transformer's own outage (several may share one transformer).
     "customer_id",
+    "prediction_confidence",  # evidence-weighted analysis moves it as calls arrive
 )
 
 

@@ -1,5 +1,5 @@
-"""`python -m emergency report sitrep|compliance|reliability|etr-accuracy`: every figure a manager
-reads on the report pages, from the command line, as a one-line summary or JSON.
+"""`python -m emergency report sitrep|compliance|reliability|etr-accuracy|location-accuracy`: every
+figure a manager reads on the report pages, from the command line, as a one-line summary or JSON.
 
 The same queries the pages use (`emergency.app.queries.reporting`), through the application layer
 as the CLI's administrator. `--from` and `--to` are local dates or date-times (`OUTAGE_TZ`): a date
@@ -26,15 +26,16 @@ from emergency.app.context import Context
 from emergency.app.queries import reporting as queries
 from emergency.core.clock import FakeClock
 from emergency.core.errors import InvalidInput
-from emergency.reporting import etr_accuracy
+from emergency.reporting import etr_accuracy, location_accuracy
 from emergency.reporting.sitrep import ReportKind, SituationReport
 
-REPORTS = ("sitrep", "compliance", "reliability", "etr-accuracy")
+REPORTS = ("sitrep", "compliance", "reliability", "etr-accuracy", "location-accuracy")
 
 
 def add_parser(commands: Any) -> None:
     report = commands.add_parser(
-        "report", help="the report pages' figures: sitrep, compliance, reliability, etr-accuracy"
+        "report",
+        help="the report pages' figures: sitrep, compliance, reliability, etr-accuracy, location-accuracy",
     )
     report.add_argument("name", choices=REPORTS, metavar="|".join(REPORTS))
     report.add_argument(
@@ -120,6 +121,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         "compliance": _compliance,
         "reliability": _reliability,
         "etr-accuracy": _etr_accuracy,
+        "location-accuracy": _location_accuracy,
     }[args.name]
     line, data = report(args, ctx, period, district_id)
     data = {"report": args.name, "district": args.district, **data}
@@ -229,6 +231,21 @@ def _etr_accuracy(
         "by_district": etr_accuracy.etr_accuracy(outcomes, "district"),
         "outcomes": outcomes,
     }
+
+
+def _location_accuracy(
+    args: argparse.Namespace, ctx: Context, period: Period, district_id: int | None
+) -> tuple[str, dict[str, Any]]:
+    outcomes = queries.compliance_report(ctx, period.start, period.end, district_id=district_id).location
+    figures = location_accuracy.location_accuracy(outcomes)
+    share = figures["first_exact_share"]
+    line = f"{figures['outages']} outages with the fault found; " + (
+        "no prediction to judge"
+        if share is None
+        else f"{share:.0%} predicted at the device found ({figures['first_too_high']} too high, "
+        f"{figures['first_too_low']} too low, {figures['first_elsewhere']} elsewhere)"
+    )
+    return line, {"overall": figures, "outcomes": outcomes}
 
 
 # --- JSON --------------------------------------------------------------------------------------

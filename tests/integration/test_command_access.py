@@ -59,6 +59,9 @@ COMMANDS: dict[str, frozenset[str]] = {
     "SetCrewAvailable": OPERATORS,
     "SetCrewOffDuty": OPERATORS,
     "SetEtr": OPERATORS,
+    # fault location: where the crew found the fault (emergency.app.commands.locate)
+    "RecordFaultDevice": OPERATORS,
+    "LearnTcaSettings": MANAGERS,
     # switching for an outage (emergency.app.commands.switching)
     "OperateSwitch": OPERATORS,
     # A crew's own device posts its position with a crew_position token.

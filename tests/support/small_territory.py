@@ -32,6 +32,7 @@ from emergency.core.models import (
     SwitchState,
     User,
 )
+from emergency.core.settings import set_setting
 
 WEST = {
     "type": "Polygon",
@@ -70,9 +71,13 @@ class SmallTerritory:
     district_ids: dict[str, int] = field(default_factory=dict)
 
 
-def build_small_territory(db: Database, clock: Clock) -> SmallTerritory:
+def build_small_territory(db: Database, clock: Clock, tca_method: str = "rules") -> SmallTerritory:
+    """The territory; `tca_method` chooses trouble-call analysis's method. The rules by default:
+    the tests written against this territory count the rules' answers (2 calls on a transformer,
+    2 children or 30 % to roll up); evidence-weighted analysis has its own tests on it."""
     built = SmallTerritory()
     with db.write() as session:
+        set_setting(session, "tca.method", tca_method, clock)
         west = District(
             code="W",
             name_en="West Town",

@@ -21,6 +21,7 @@ from emergency.reporting import (
     complaints,
     compliance,
     etr_accuracy,
+    location_accuracy,
     reliability,
     restoration_curves,
     sitrep,
@@ -49,6 +50,9 @@ class ComplianceReport:
     breaches: pd.DataFrame
     etr: pd.DataFrame
     curve: pd.DataFrame
+    # Each outage whose fault the crew found: where analysis predicted it against where it was
+    # (`emergency.reporting.location_accuracy`).
+    location: pd.DataFrame
     on_site_by_source: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
@@ -85,6 +89,7 @@ def compliance_report(
             summary=compliance.compliance_summary(session, timings, ctx.clock, ctx.tz),
             breaches=compliance.breach_list(session, timings, ctx.clock, ctx.tz),
             etr=etr_accuracy.etr_outcomes(session, timings),
+            location=location_accuracy.location_outcomes(session, [int(i) for i in timings["outage_id"]]),
             curve=restoration_curves.restoration_curve(
                 session, start, min(end, ctx.clock.now()), district_id=district_id, area_type=area_type
             ),
