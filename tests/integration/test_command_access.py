@@ -57,6 +57,9 @@ COMMANDS: dict[str, frozenset[str]] = {
     "SetEtr": OPERATORS,
     # fault location: where the crew found the fault (emergency.app.commands.locate)
     "RecordFaultDevice": OPERATORS,
+    # ask the meters (emergency.app.commands.meters): dispatchers on demand, the server's follow-up
+    "PingOutageMeters": OPERATORS,
+    "AskMeters": frozenset({"system"}),
     # switching for an outage (emergency.app.commands.switching)
     "OperateSwitch": OPERATORS,
     # A crew's own device posts its position with a crew_position token.
@@ -132,6 +135,7 @@ QUERIES: dict[str, frozenset[str]] = {
     "dispatch.staff_layers": OPERATORS,
     "dispatch.sla_board": OPERATORS,
     "dispatch.outage_detail": OPERATORS,
+    "meters.outage_pings": OPERATORS,
     "dispatch.recommend_crews": OPERATORS,
     "dispatch.storm_plan": OPERATORS,
     "switching.switching_plan": OPERATORS,
