@@ -18,7 +18,7 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-from dashboard import maps, services, switching_panel
+from dashboard import maps, meter_panel, services, switching_panel
 from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outage_names import outage_name
@@ -557,6 +557,7 @@ def detail_panel(
                     by=plain(step.by or "—"),
                 )
             )
+    meter_panel.meter_section(actor, detail, tz, propose)  # meters asked (#21 point 3)
 
 
 def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
