@@ -120,6 +120,19 @@ def expire_due_warnings(context: Context) -> tuple[int, ...]:
     return execute(context.acting_as(SYSTEM), ExpireWarnings())
 
 
+async def ask_meters(context: Context) -> None:
+    """Ping the smart meters below doubtful fault-location predictions and re-score them (#21 point 3):
+    the analysis follow-up, never in intake's request path. Without a head-end a round does nothing."""
+    from emergency.app.commands.meters import AskMeters
+
+    while True:
+        try:
+            await asyncio.to_thread(execute, context, AskMeters())
+        except Exception:  # keep going: one failed round must not stop the follow-up
+            log.exception("meter ping round failed")
+        await asyncio.sleep(SLA_MONITOR_SECONDS)
+
+
 @asynccontextmanager
 async def lifespan(_app: object) -> AsyncIterator[None]:
     settings = load_settings()
@@ -134,6 +147,7 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
     )
     expiry = asyncio.create_task(expire_warnings(system))
     feeds = asyncio.create_task(watch_cap_feeds(system, settings.language))
+    meters = asyncio.create_task(ask_meters(system))  # #21 point 3
     # On a demo database a storm runs in the background (emergency/simulator/live.py).
     demo = start_live_demo(database, settings.demo_simulator, settings.timezone)
     try:
@@ -143,6 +157,7 @@ async def lifespan(_app: object) -> AsyncIterator[None]:
         notifier.cancel()
         expiry.cancel()
         feeds.cancel()
+        meters.cancel()
         if demo is not None:
             await asyncio.to_thread(demo.stop)
 
