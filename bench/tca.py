@@ -77,6 +77,8 @@ class Tally:
 
     counts: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
     by_kind: dict[tuple[str, str, str], Counter[str]] = field(default_factory=dict)
+    # Faulted devices below which nobody reported and nothing tripped: no method can find them.
+    unreported: Counter[str] = field(default_factory=Counter)
 
     def add(self, scenario: str, method: str, kind: str, verdict: str) -> None:
         self.counts.setdefault((scenario, method), Counter())[verdict] += 1
@@ -286,25 +288,34 @@ def quiet(territory: Territory) -> Territory:
 
 
 def pristine_copy(source: Database, target: Path) -> None:
-    """Fold the WAL in and copy a SQLite file; a server database's network is copied table by table."""
-    if source.engine.dialect.name == "sqlite":
-        with source.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        shutil.copyfile(source.engine.url.database or "", target)
-        return
-    copy = fresh_sqlite(str(target.parent), FakeClock(BENCH_NOW))
-    Path(copy.engine.url.database or "").rename(target)
+    """A new SQLite file with the source's districts, network, customers and settings (learned
+    `tca.*` values included), and nothing else: no outage, report or crew of its own to get in the
+    way. Telemetered switches are closed, as on a healthy network before the faults."""
+    directory = target.parent / "pristine-build"
+    directory.mkdir(exist_ok=True)
+    copy = fresh_sqlite(str(directory), FakeClock(BENCH_NOW))
     copy.dispose()
+    Path(copy.engine.url.database or "").rename(target)
     destination = Database(f"sqlite:///{target}")
+    names = ("districts", "devices", "customers")
     tables = MetaData()
-    tables.reflect(source.engine, only=["districts", "devices", "customers"])
+    tables.reflect(source.engine, only=[*names, "settings"])
     with source.engine.connect() as read, destination.engine.begin() as write:
         write.execute(text("PRAGMA foreign_keys=OFF"))
-        for name in ("districts", "devices", "customers"):
+        for name in names:
             rows = [dict(r._mapping) for r in read.execute(select(tables.tables[name]))]
             if rows:
                 write.execute(tables.tables[name].insert(), rows)
+        settings = tables.tables["settings"]
+        for row in read.execute(select(settings)):
+            if str(row.key).startswith(("tca.", "intake.", "territory.")):
+                write.execute(settings.delete().where(settings.c.key == row.key))
+                write.execute(settings.insert(), [dict(row._mapping)])
+        write.execute(text("UPDATE devices SET scada_state = 'closed' WHERE telemetered"))
     destination.dispose()
+
+
+Draw = Callable[[list[tuple[int, ...]], np.random.Generator], list[tuple[datetime, dict[str, object]]]]
 
 
 def run_rounds(
@@ -312,17 +323,24 @@ def run_rounds(
     grid: Grid,
     rounds: list[list[tuple[int, ...]]],
     scenario: str,
-    draw: Callable[[list[tuple[int, ...]], np.random.Generator], list[tuple[datetime, dict[str, object]]]],
+    draw: Draw,
     tally: Tally,
     seed: int,
 ) -> None:
     for number, faults in enumerate(rounds):
         reports = draw(faults, np.random.default_rng([seed, number]))
+        tally.unreported[scenario] += sum(1 for f in faults for d in f if not was_reported(grid, d, reports))
         for method in METHODS:  # the same reports for both methods
             db = resetter.fresh(method)
             submit(db, reports)
             for device, found in classify(grid, db, faults):
                 tally.add(scenario, method, str(grid.net.kinds[device]), found)
+
+
+def was_reported(grid: Grid, device: int, reports: list[tuple[datetime, dict[str, object]]]) -> bool:
+    below = set(grid.accounts_below(device))
+    code = grid.net.codes[device]
+    return any(item.get("account_no") in below or item.get("device_code") == code for _, item in reports)
 
 
 def bench_tca(
@@ -356,7 +374,7 @@ def bench_tca(
                 grid,
                 single_rounds,
                 f"calls {share:.0%}",
-                lambda f, rng, s=share: draw_reports(grid, f, s, False, rng),
+                calls_at(grid, share),
                 tally,
                 seed,
             )
@@ -378,7 +396,7 @@ def bench_tca(
                 grid,
                 pair_rounds,
                 f"pairs, calls {share:.0%}",
-                lambda f, rng, s=share: draw_reports(grid, f, s, False, rng),
+                calls_at(grid, share),
                 tally,
                 seed,
             )
@@ -388,13 +406,24 @@ def bench_tca(
     return tally_rows(tally)
 
 
+def calls_at(grid: Grid, share: float) -> Draw:
+    """Draw calls from `share` of the customers below each fault."""
+    return lambda faults, rng: draw_reports(grid, faults, share, False, rng)
+
+
 def format_tally(tally: Tally) -> str:
-    header = ("faults", "method", "located", *CLASSES)
+    header: tuple[str, ...] = ("faults", "method", "located", *CLASSES, "no report sent")
     lines = [header]
     for (scenario, method), counts in tally.counts.items():
         total = sum(counts.values())
         lines.append(
-            (scenario, method, f"{counts['exact'] / total:.1%}", *(f"{counts[c]}/{total}" for c in CLASSES))
+            (
+                scenario,
+                method,
+                f"{counts['exact'] / total:.1%}",
+                *(f"{counts[c]}/{total}" for c in CLASSES),
+                f"{tally.unreported[scenario]}/{total}",
+            )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text_lines = [

@@ -34,6 +34,7 @@ from emergency.app.commands.dispatch import (
     RestoreOutage,
     SetEtr,
 )
+from emergency.app.commands.locate import RecordFaultDevice
 from emergency.app.queries import dispatch as dispatch_queries
 from emergency.core.actor import Actor
 from emergency.core.clock import SYSTEM_CLOCK
@@ -643,6 +644,18 @@ def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
             ask_about(set_etr, "ask.etr", etr=local_time(etr_at, tz))
     if o.confirmed_at is None and confirm_col.button(t("action.confirm"), key=f"confirm-{o.id}"):
         ask_about(ConfirmOutage(o.id, expected_version=o.version), "ask.confirm")
+    with st.expander(t("locate.action")):
+        # Where the crew found the fault: the accuracy of predictions is judged against it.
+        code = st.text_input(
+            t("locate.found_at"), value=detail.device_code, max_chars=64, key=f"found-{o.id}"
+        )
+        if st.button(t("locate.record"), key=f"found-set-{o.id}"):
+            found = plain(code.strip())
+            done = t("locate.done", id=o.id, device=device, found=found)
+            record = RecordFaultDevice(o.id, code.strip(), expected_version=o.version)
+            question = t("locate.ask", id=o.id, device=device, found=found)
+            ask(Pending(record, question, o.id, device, outcome=lambda _version: done))
+            st.rerun()
     with st.expander(t("action.cancel")):
         reason = st.text_input(t("cancel.reason"), max_chars=500, key=f"cancel-reason-{o.id}")
         if st.button(t("action.cancel_now"), key=f"cancel-{o.id}"):

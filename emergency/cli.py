@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("bench", help="performance benchmarks beside naive baselines (bench --help)")
 
+    tca = commands.add_parser("tca", help="trouble-call analysis: learn its settings from the history")
+    tca.add_argument("tca_command", choices=["learn"], metavar="learn")
+    tca.add_argument("--json", action="store_true")
+
     notify = commands.add_parser("notify", help="customer notifications (SMS, app push, e-mail)")
     notify_commands = notify.add_subparsers(dest="notify_command", required=True, metavar="ACTION")
     notify_run = notify_commands.add_parser(
@@ -226,6 +230,12 @@ def _run(args: argparse.Namespace, db: Database) -> int:
 
         status = operational_status(_admin_context(db))
         return _say(args, status.summary(), status.to_json())
+    if args.command == "tca":
+        from emergency.app.commands.locate import LearnTcaSettings
+        from emergency.network.tca_learn import as_json
+
+        learned = execute(_admin_context(db), LearnTcaSettings())
+        return _say(args, learned.summary(), as_json(learned))
     if args.command == "report":
         from emergency.reporting.command import run as report
 

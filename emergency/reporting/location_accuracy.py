@@ -74,7 +74,7 @@ def record_fault_device(
 def location_outcomes(session: Session, outage_ids: list[int]) -> pd.DataFrame:
     """One row per outage among `outage_ids` whose fault the crew found and analysis predicted."""
     predicted, final, found = aliased(Device), aliased(Device), aliased(Device)
-    rows = []
+    rows: list[Any] = []
     for start in range(0, len(outage_ids), 900):
         rows.extend(
             session.execute(

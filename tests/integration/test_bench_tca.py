@@ -26,6 +26,7 @@ from bench.tca import (
     read_grid,
     run_rounds,
     verdict,
+    was_reported,
 )
 from tests.support.small_territory import build_small_territory
 
@@ -96,5 +97,15 @@ def test_with_every_customer_calling_each_fault_is_classified_as_worked_out_by_h
         assert verdicts["recloser"] == {"exact": 2}
         assert verdicts["fuse"] == {"exact": 3}
         assert verdicts["transformer"] == {"exact": 4, "ancestor": 1}
+    assert tally.unreported["calls 100%"] == 0  # everyone called: every fault was reported
     table = format_tally(tally)
     assert "calls 100%  rules" in table and "calls 100%  evidence" in table
+
+
+def test_a_fault_nobody_reported_is_counted_apart(grid_and_resetter):
+    grid, _ = grid_and_resetter
+    faults = [(index(grid, "REC-1"),), (index(grid, "FU-3"),)]
+    reports = draw_reports(grid, faults, 0.0, False, np.random.default_rng(1))
+    # Nobody calls: only the telemetered recloser's trip reaches intake.
+    assert [item["device_code"] for _, item in reports] == ["REC-1"]
+    assert was_reported(grid, faults[0][0], reports) and not was_reported(grid, faults[1][0], reports)

@@ -60,6 +60,7 @@ COMMANDS: dict[str, frozenset[str]] = {
     # ask the meters (emergency.app.commands.meters): dispatchers on demand, the server's follow-up
     "PingOutageMeters": OPERATORS,
     "AskMeters": frozenset({"system"}),
+    "LearnTcaSettings": MANAGERS,
     # switching for an outage (emergency.app.commands.switching)
     "OperateSwitch": OPERATORS,
     # A crew's own device posts its position with a crew_position token.

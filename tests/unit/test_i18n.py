@@ -41,6 +41,7 @@ from emergency.public.snapshot import PUBLIC_STATUS
 from emergency.public.web_reports import PUBLIC_KINDS
 from emergency.reporting.complaints import Step
 from emergency.reporting.compliance import BreachCause
+from emergency.reporting.location_accuracy import VERDICTS
 from emergency.reporting.sitrep import ReportKind as SitrepKind
 from emergency.simulator.live import FINISHED, PAUSED, RUNNING
 from emergency.simulator.scenarios import SCENARIOS
@@ -82,6 +83,7 @@ DYNAMIC_KEYS: dict[str, tuple[str, ...]] = {
     "kind.": values(DeviceKind),
     "level.": values(WarningLevel),
     "meters.answer.": values(PingAnswer),  # dashboard/meter_panel.py: what a pinged meter said
+    "locate.verdict.": VERDICTS,  # pages/manager_compliance.py: a prediction against the fault found
     "mw.area.": ("districts", "circle", "polygon"),  # pages/manager_warnings.py: where an area comes from
     "mw.crewkind.": values(CrewKind),
     "ostatus.": values(OutreachStatus),
