@@ -243,3 +243,39 @@ def test_a_network_without_smart_meters_asks_nothing(database, clock, territory)
     assert head_end.requests == []
     with pytest.raises(InvalidInput, match="no smart meter"):
         execute(Context(database, clock, DISPATCHER, TZ), PingOutageMeters(outage.id))
+
+
+def test_a_lone_callers_silent_neighbours_put_the_outage_at_their_transformer(database, clock, territory):
+    caller = territory.account_by_transformer["TX-4"][0]
+    item = {
+        "channel": "hotline",
+        "kind": "no_power",
+        "account_no": caller,
+        "reported_at": clock.now().isoformat(),
+    }
+    submit_reports(database, clock, HOTLINE, [item])
+    assert outages(database) == {}, "one call: the caller's service outage only"
+    use_head_end(out_below(database, territory, "TX-4"))
+    result = execute(system(database, clock), AskMeters())
+    (service_id,) = result.asked
+    asked = set(result.asked[service_id])
+    neighbours = {f"M-{a}" for a in territory.account_by_transformer["TX-4"]} - {f"M-{caller}"}
+    assert asked & neighbours and f"M-{caller}" not in asked
+    assert set(outages(database)) == {"TX-4"}
+    with database.read() as session:
+        assert session.get(Outage, service_id).state == OutageState.MERGED
+
+
+def test_a_lone_callers_answering_neighbours_leave_their_own_service_outage(database, clock, territory):
+    caller = territory.account_by_transformer["TX-4"][0]
+    item = {
+        "channel": "hotline",
+        "kind": "no_power",
+        "account_no": caller,
+        "reported_at": clock.now().isoformat(),
+    }
+    submit_reports(database, clock, HOTLINE, [item])
+    use_head_end(FakeHeadEnd(lambda meter: meter != f"M-{caller}"))
+    result = execute(system(database, clock), AskMeters())
+    assert result.asked and result.moved == {}
+    assert outages(database) == {}
