@@ -8,7 +8,9 @@ outages on its feeder path, as `bench tca` judges a fault:
 - `too_high`: one outage at a device above it (a larger section patrolled, more customers counted);
 - `too_low`: one outage below it (a transformer or one customer's service: fewer counted);
 - `split`: several outages for the one fault;
-- `none`: no outage for it yet.
+- `none`: no outage for it yet;
+- `behind`: no outage for it, but another fault above it is still unrepaired: its customers are out
+  for that one, so there is nothing to see of it until that one is repaired.
 
 The outages judged are those holding the run's own reports (an outage from before the run, or one
 people reported elsewhere, is another fault's).
@@ -64,9 +66,11 @@ def judge(territory: Territory, faults: Iterable[int], outages: list[tuple[int, 
     verdicts: dict[int, str] = {}
     for fault in faults:
         above: set[int] = set()
+        masked = False
         for up in territory.path(fault)[1:]:
             if up in broken:
-                break  # an outage at or above another fault up the line is that fault's
+                masked = True  # an outage at or above another fault up the line is that fault's
+                break
             above.add(up)
         tin, tout = territory.tin[fault], territory.tout[fault]
         others_below = [f for f in broken if f != fault and tin <= territory.tin[f] < tout]
@@ -79,7 +83,7 @@ def judge(territory: Territory, faults: Iterable[int], outages: list[tuple[int, 
                 )
             ):
                 mine.append((device, service))
-        verdicts[fault] = _verdict(fault, above, mine)
+        verdicts[fault] = "behind" if masked and not mine else _verdict(fault, above, mine)
     return verdicts
 
 

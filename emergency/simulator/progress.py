@@ -31,7 +31,14 @@ COUNTERS = (
     "false_alarms",
     "meter_pings",
 )
-LOCATION_VERDICTS = ("exact", "too_high", "too_low", "split", "none")  # emergency.simulator.location
+LOCATION_VERDICTS = (
+    "exact",
+    "too_high",
+    "too_low",
+    "split",
+    "none",
+    "behind",
+)  # emergency.simulator.location
 
 
 @dataclass
@@ -55,7 +62,8 @@ class RunSummary:
     located: dict[int, str] = field(default_factory=dict)
 
     def location(self) -> dict[str, int]:
-        """Faults by verdict: exact, too high, too low, split over several outages, none."""
+        """Faults by verdict: exact, too high, too low, split over several outages, none, or behind
+        another fault above it (emergency.simulator.location)."""
         verdicts = list(self.located.values())
         return {v: verdicts.count(v) for v in LOCATION_VERDICTS}
 
@@ -65,7 +73,8 @@ class RunSummary:
         return (
             f"location of {len(self.located)} faults: {found['exact']} exact ({share}), "
             f"{found['too_high']} too high, {found['too_low']} too low, {found['split']} split, "
-            f"{found['none']} with no outage; {self.meter_pings} meters pinged"
+            f"{found['none']} with no outage, {found['behind']} behind another fault; "
+            f"{self.meter_pings} meters pinged"
         )
 
     @property

@@ -47,7 +47,8 @@ def test_each_verdict(territory):
 def test_outages_belong_to_the_nearest_fault(territory):
     fu_a, tx1 = at(territory, "FU-A"), at(territory, "TX-1")
     # Two faults on one path: the outage at FU-A is FU-A's; TX-1 is hidden behind it.
-    assert judge(territory, [fu_a, tx1], [(fu_a, False)]) == {fu_a: "exact", tx1: "none"}
+    assert judge(territory, [fu_a, tx1], [(fu_a, False)]) == {fu_a: "exact", tx1: "behind"}
+    assert judge(territory, [fu_a, tx1], []) == {fu_a: "none", tx1: "behind"}
     # An outage at TX-1 belongs to the fault at TX-1, not (too low) to FU-A's.
     assert judge(territory, [fu_a, tx1], [(fu_a, False), (tx1, False)]) == {fu_a: "exact", tx1: "exact"}
 
@@ -55,9 +56,10 @@ def test_outages_belong_to_the_nearest_fault(territory):
 def test_the_summary_says_the_location_and_carries_it_over():
     summary = RunSummary("thunderstorm", 3, 60.0, meter_pings=4)
     summary.located = {101: "exact", 102: "too_high", 103: "exact", 104: "none"}
-    assert summary.location() == {"exact": 2, "too_high": 1, "too_low": 0, "split": 0, "none": 1}
-    assert "location of 4 faults: 2 exact (50%), 1 too high, 0 too low, 0 split, 1 with no outage" in (
-        summary.line()
+    assert summary.location() == {"exact": 2, "too_high": 1, "too_low": 0, "split": 0, "none": 1, "behind": 0}
+    assert (
+        "location of 4 faults: 2 exact (50%), 1 too high, 0 too low, 0 split, 1 with no outage, "
+        "0 behind another fault" in summary.line()
     )
     assert "4 meters pinged" in summary.line()
     assert summary.counts()["located_exact"] == 2
