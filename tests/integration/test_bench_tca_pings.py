@@ -10,6 +10,7 @@ its follow-up asking the meters (TX-1's silent), the same reports locate FU-1.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,9 +18,11 @@ import numpy as np
 from sqlalchemy import update
 
 from bench.common import BENCH_NOW, fresh_sqlite
+from bench.storm_location import judge_faults
 from bench.tca import METHODS, Resetter, Tally, pristine_copy, read_grid, run_rounds
 from bench.tca_pings import PING_METHOD, ping_rows
 from emergency.core.models import Customer
+from emergency.network.model import network_model
 from tests.support.small_territory import build_small_territory
 
 
@@ -59,3 +62,22 @@ def test_meter_pings_find_the_fuse_the_calls_alone_leave_too_low(tmp_path: Path,
     assert tally.counts[("calls 10%", PING_METHOD)] == {"exact": 1}
     (row,) = ping_rows(tally)
     assert row.value == 100.0 and row.baseline == 0.0
+
+
+def test_the_storm_bench_judges_each_burst_fault_against_the_outages(tmp_path: Path, clock):
+    db = fresh_sqlite(str(tmp_path), clock)
+    built = build_small_territory(db, clock)
+    ids = built.device_ids
+    with db.read() as session:
+        net = network_model(session, db.url).net
+    faults = [ids["FU-1"], ids["FU-3"], ids["TX-3"]]
+    outages = [
+        (ids["REC-1"], False),  # above FU-1: too high for it (and for TX-3 below REC-1 too)
+        (ids["TX-4"], False),  # below FU-3 ...
+        (ids["TX-5"], True),  # ... with a service outage beside it: split
+    ]
+    assert judge_faults(net, faults, outages) == Counter({"too_high": 2, "split": 1})
+    assert judge_faults(net, faults, [(ids["FU-1"], False), (ids["TX-4"], True)]) == Counter(
+        {"exact": 1, "too_low": 1, "none": 1}
+    )
+    db.dispose()
