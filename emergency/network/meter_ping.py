@@ -451,7 +451,9 @@ def ping_round(
     outcome = PingOutcome()
     with db.read() as session:
         rules = PingRules.from_settings(session)
-        if outage_ids is None and not rules.enabled:
+        # The follow-up weighs answers only under evidence analysis (the rules keep no confidence
+        # to test); a dispatcher may still ask, and the answers are shown.
+        if outage_ids is None and (not rules.enabled or get_setting(session, "tca.method") != "evidence"):
             return outcome
         model = model_of(session)
         ids = list(outage_ids) if outage_ids is not None else doubtful_outages(session, clock, rules)

@@ -25,6 +25,7 @@ from emergency.core.actor import SYSTEM, Actor
 from emergency.core.errors import InvalidInput
 from emergency.core.meter_models import MeterPing, PingAnswer
 from emergency.core.models import AuditEvent, Customer, Device, Outage, OutageState
+from emergency.core.settings import set_setting
 from emergency.network.head_end import FakeHeadEnd, HeadEndError, use_head_end
 from emergency.network.meter_ping import PingRules, choose_meters
 from emergency.network.model import network_model
@@ -279,3 +280,27 @@ def test_a_lone_callers_answering_neighbours_leave_their_own_service_outage(data
     result = execute(system(database, clock), AskMeters())
     assert result.asked and result.moved == {}
     assert outages(database) == {}
+
+
+def test_the_follow_up_rests_under_the_rules_and_when_switched_off(database, clock, territory):
+    caller = territory.account_by_transformer["TX-4"][0]
+    item = {
+        "channel": "hotline",
+        "kind": "no_power",
+        "account_no": caller,
+        "reported_at": clock.now().isoformat(),
+    }
+    submit_reports(database, clock, HOTLINE, [item])
+    head_end = FakeHeadEnd(lambda meter: True)
+    use_head_end(head_end)
+    with database.write() as session:
+        set_setting(session, "meter_ping.enabled", False, clock)
+    assert execute(system(database, clock), AskMeters()).asked == {}
+    with database.write() as session:
+        set_setting(session, "meter_ping.enabled", True, clock)
+        set_setting(session, "tca.method", "rules", clock)
+    assert execute(system(database, clock), AskMeters()).asked == {}
+    assert head_end.requests == []
+    with database.write() as session:
+        set_setting(session, "tca.method", "evidence", clock)
+    assert execute(system(database, clock), AskMeters()).asked != {}
