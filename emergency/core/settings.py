@@ -59,7 +59,7 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "tca.ping_loss": (0.1, "evidence: chance a powered smart meter does not answer a ping"),
     "tca.confidence_to_move_up": (
-        0.95,
+        0.99,
         "evidence: how likely a fault higher up must be against the faults below it before the "
         "prediction moves up (it never moves down again, so with few reports it waits low)",
     ),

@@ -43,7 +43,7 @@ class LocationParams:
     false_report_rate: float  # chance a customer with power reports an outage in a window
     fault_rates: Mapping[str, float]  # faults per device per year, by device kind (and `service`)
     window_minutes: float
-    confidence_to_move_up: float = 0.95  # posterior a fault above needs against what is below it
+    confidence_to_move_up: float = 0.99  # posterior a fault above needs against what is below it
     ping_loss: float = 0.1  # chance a powered meter's ping goes unanswered (point 3)
     ping_false_answer: float = 0.001  # chance a meter of a customer out seems to answer
 
@@ -157,6 +157,7 @@ def explain(region: Region, params: LocationParams) -> list[Located]:
     gain: dict[int, float] = {}
     split: dict[int, float] = {}
     best: dict[int, float] = {}
+    rises: dict[int, bool] = {}  # the fault here is chosen over what is below it
     for node in order:
         found = region.evidence.get(node, Evidence())
         answered, silent = pings[node]
@@ -170,23 +171,28 @@ def explain(region: Region, params: LocationParams) -> list[Located]:
         split[node] = sum(best[c] for c in children.get(node, [])) + found.own_faults * own
         if found.fixed:
             split[node] = -math.inf  # an outage stands here: it may only be taken over from above
-        best[node] = gain[node] if _moves_up(gain[node], split[node], params) else split[node]
+        rises[node] = _moves_up(gain[node], split[node], params, below[node] >= region.customers[node])
+        best[node] = gain[node] if rises[node] else split[node]
     chosen: list[int] = []
     stack = [node for node, up in region.parent.items() if up is None]
     while stack:
         node = stack.pop()
-        if gain[node] > -math.inf and _moves_up(gain[node], split[node], params):
+        if gain[node] > -math.inf and rises[node]:
             chosen.append(node)
         else:
             stack.extend(children.get(node, []))
     return [Located(node, gain[node], _confidence(node, region, gain, split)) for node in chosen]
 
 
-def _moves_up(gain: float, split: float, params: LocationParams) -> bool:
+def _moves_up(gain: float, split: float, params: LocationParams, everyone_reported: bool) -> bool:
     """A fault here rather than what is below: only when it is `confidence_to_move_up` likely
-    against it. A prediction never moves down again, so with few reports it waits low."""
+    against it. A prediction never moves down again, so with few reports it waits low; when every
+    customer below has reported, the fault here puts no one out who is not, and the better
+    explanation is enough."""
     if split == -math.inf:
         return True
+    if everyone_reported:
+        return gain >= split
     return gain - split >= math.log(params.confidence_to_move_up / (1.0 - params.confidence_to_move_up))
 
 

@@ -83,3 +83,17 @@ def test_a_kind_that_never_faults_is_never_predicted():
     params = LocationParams(0.2, 0.3, 2.0, 1e-4, {"service": 0.01, "fuse": 0.0, "transformer": 0.05}, 30)
     found = explain(region(dict.fromkeys(TRANSFORMERS[:8], 4)), params)
     assert found and FUSE not in {f.node for f in found}
+
+
+def test_a_device_whose_every_customer_reported_is_predicted_on_the_better_explanation_alone():
+    # One customer on the transformer, who called: the transformer's fault is 5 times as likely as
+    # the customer's own (its prior), short of the 0.99 needed to move up, but it puts no one out
+    # who did not report, so the better explanation stands.
+    lone = Region(
+        parent={50: None},
+        kind={50: "transformer"},
+        customers={50: 1},
+        predictable={50},
+        evidence={50: Evidence(reporters=1, own_faults=1)},
+    )
+    assert [f.node for f in explain(lone, PARAMS)] == [50]
