@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import emergency.core.meter_models  # noqa: F401  (its tables are part of the schema)
 from emergency.core import field_models  # noqa: F401  (its tables are part of the schema)
-from emergency.core import meter_models  # noqa: F401  (its tables are part of the schema)
 from emergency.core.models import Base
 
 config = context.config

@@ -33,8 +33,8 @@ from sqlalchemy import (
     inspect,
 )
 
+import emergency.core.meter_models  # noqa: F401  (its tables are part of the schema)
 from emergency.core import field_models  # noqa: F401  (its tables are part of the schema)
-from emergency.core import meter_models  # noqa: F401  (its tables are part of the schema)
 from emergency.core.db import Database, alembic_config
 from emergency.core.models import Base
 
