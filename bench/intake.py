@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import func, select
 
+from bench import storm_location
 from bench.common import (
     BENCH_NOW,
     INTAKE_ACTOR,
@@ -67,6 +68,7 @@ class Burst:
     items: list[dict[str, object]]
     arrivals: list[datetime]
     devices_out: dict[str, int]
+    faults: tuple[int, ...] = ()  # the devices out (ids), for location accuracy
 
     def __len__(self) -> int:
         return len(self.items)
@@ -198,7 +200,7 @@ def typhoon_burst(territory: Territory, count: int, seed: int, start: datetime) 
             number = numbered[prefix] = numbered.get(prefix, -1) + 1
             item["external_id"] = f"{prefix}-{number:09d}"
     arrivals = [start + timedelta(seconds=min(at, span_s)) for at, _ in rows]
-    return Burst([dict(item) for _, item in rows], arrivals, out_kinds)
+    return Burst([dict(item) for _, item in rows], arrivals, out_kinds, tuple(sorted(chosen)))
 
 
 def _near_own_transformer(territory: Territory, rows: np.ndarray, metres: float = 300.0) -> np.ndarray:
@@ -295,6 +297,11 @@ def bench_intake(
                 ).where(Outage.customer_id.is_not(None))
             ).one()
         print(f"intake: {analysis.summary()}", file=say)
+        # Location accuracy of the burst, then after the follow-up asked the meters (untimed).
+        located = storm_location.locate(db, burst.faults)
+        print(f"intake: asking the meters below doubtful predictions ({dict(located)} before)", file=say)
+        asked = storm_location.ask_meters(db, clock, burst.faults, seed)
+        pinged = storm_location.locate(db, burst.faults)
         db.dispose()
 
         print(f"intake: naive baseline, {naive_count:,} reports one per call", file=say)
@@ -324,4 +331,5 @@ def bench_intake(
         BenchRow(
             "service outages still on their own after the burst", float(services_active), "service outages"
         ),
+        *storm_location.location_rows(located, pinged, asked),
     ]

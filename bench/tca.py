@@ -27,6 +27,7 @@ import numpy as np
 from sqlalchemy import MetaData, select, text
 
 from bench.common import BENCH_NOW, INTAKE_ACTOR, BenchRow, fresh_sqlite
+from bench.tca_pings import PING_METHOD, method_setting, ping_follow_up, ping_rows
 from emergency.app.bus import execute
 from emergency.app.commands.intake import SubmitReports
 from emergency.app.context import Context
@@ -49,7 +50,7 @@ MAX_PROTECTIVE = 200  # protective devices faulted at most (a random sample beyo
 TRANSFORMER_SAMPLE = 80
 CALL_MEDIAN_MIN, CALL_SIGMA = 4.0, 0.6  # lognormal delay of a call: about 90 % within 10 minutes
 STEP = timedelta(minutes=1)  # reports reach analysis minute by minute, as they would live
-METHODS = ("rules", "evidence")
+METHODS = ("rules", "evidence", PING_METHOD)  # the last: evidence with meter pings (#21 point 3)
 CLASSES = ("exact", "ancestor", "descendant", "several", "nothing")
 
 
@@ -185,7 +186,11 @@ def draw_reports(
     return found
 
 
-def submit(db: Database, reports: list[tuple[datetime, dict[str, object]]]) -> None:
+def submit(
+    db: Database,
+    reports: list[tuple[datetime, dict[str, object]]],
+    after: Callable[[FakeClock], None] | None = None,
+) -> None:
     """Feed the reports minute by minute through `SubmitReports`, the clock at each minute's end."""
     clock = FakeClock(BENCH_NOW)
     ctx = Context(db, clock, INTAKE_ACTOR, load_settings().timezone)
@@ -201,6 +206,8 @@ def submit(db: Database, reports: list[tuple[datetime, dict[str, object]]]) -> N
             result = execute(ctx, SubmitReports(tuple(chunk)))
             if result.errors:
                 raise AssertionError(f"the benchmark's own reports were refused: {result.errors[:3]}")
+            if after is not None:  # the analysis follow-up (meter pings) after each batch
+                after(clock)
         edge += STEP
 
 
@@ -331,8 +338,8 @@ def run_rounds(
         reports = draw(faults, np.random.default_rng([seed, number]))
         tally.unreported[scenario] += sum(1 for f in faults for d in f if not was_reported(grid, d, reports))
         for method in METHODS:  # the same reports for both methods
-            db = resetter.fresh(method)
-            submit(db, reports)
+            db = resetter.fresh(method_setting(method))
+            submit(db, reports, ping_follow_up(db, grid, faults, method, seed))
             for device, found in classify(grid, db, faults):
                 tally.add(scenario, method, str(grid.net.kinds[device]), found)
 
@@ -403,7 +410,7 @@ def bench_tca(
         if resetter.db is not None:
             resetter.db.dispose()
     print(format_tally(tally))
-    return tally_rows(tally)
+    return tally_rows(tally) + ping_rows(tally)
 
 
 def calls_at(grid: Grid, share: float) -> Draw:

@@ -18,7 +18,7 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-from dashboard import crew_console, crew_gps, maps, services, switching_panel
+from dashboard import crew_console, crew_gps, maps, meter_panel, services, switching_panel
 from dashboard.assessment_view import render_assessments
 from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
@@ -571,6 +571,7 @@ def detail_panel(
                     by=plain(step.by or "—"),
                 )
             )
+    meter_panel.meter_section(actor, detail, tz, propose)  # meters asked (#21 point 3)
     render_assessments(services.context(actor), o.id)  # damage assessments (#19.3), read-only
 
 

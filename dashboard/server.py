@@ -36,6 +36,7 @@ from emergency.app.bootstrap import ensure_app_database
 from emergency.app.bus import execute
 from emergency.app.commands.cap_feeds import PollCapFeeds
 from emergency.app.commands.dispatch import RecordBreaches
+from emergency.app.commands.meters import AskMeters
 from emergency.app.commands.warnings import ExpireWarnings
 from emergency.app.context import Context
 from emergency.core.actor import SYSTEM
@@ -79,11 +80,12 @@ async def healthz(_request: Request) -> JSONResponse:
 log = logging.getLogger("outage_desk.server")
 
 # The background loops, each run by one app process at a time (the lease of that name).
-SLA_MONITOR, NOTIFICATIONS, WARNING_EXPIRY, CAP_FEEDS = (
+SLA_MONITOR, NOTIFICATIONS, WARNING_EXPIRY, CAP_FEEDS, METER_PINGS = (
     "sla-monitor",
     "notifications",
     "warning-expiry",
     "cap-feeds",
+    "meter-pings",
 )
 
 
@@ -128,6 +130,9 @@ def background_work(
         WARNING_EXPIRY: lambda: expire_due_warnings(system),
         # Due agency feeds polled; new alerts become drafts and the duty manager hears.
         CAP_FEEDS: lambda: execute(system, PollCapFeeds(language)),
+        # Smart meters below doubtful fault-location predictions asked and the predictions re-scored
+        # (#21 point 3): analysis's follow-up, never in intake's request path.
+        METER_PINGS: lambda: execute(system, AskMeters()),
     }
 
 

@@ -185,6 +185,8 @@ class Customer(Base):
     contact_name: Mapped[str | None] = mapped_column(String(120))
     contact_phone: Mapped[str | None] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The customer's smart meter at the head-end (None: no smart meter); fault location pings it.
+    meter_id: Mapped[str | None] = mapped_column(String(32), unique=True, index=True)
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -64,6 +64,27 @@ DEFAULT_SETTINGS: dict[str, tuple[Any, str]] = {
         "prediction moves up (it never moves down again, so with few reports it waits low)",
     ),
     "tca.learned": (None, "what tca learn computed and from which history (written by it)"),
+    "meter_ping.enabled": (True, "fault location asks smart meters below a doubtful prediction (#21)"),
+    "meter_ping.confidence_below": (
+        0.9,
+        "a prediction less confident than this pings meters below the devices that would separate it",
+    ),
+    "meter_ping.per_candidate": (
+        3,
+        "meters pinged per candidate device (below it, not below the prediction)",
+    ),
+    "meter_ping.levels": (2, "candidate devices above the prediction whose meters are pinged"),
+    "meter_ping.timeout_seconds": (20, "how long the head-end waits for meters to answer a ping"),
+    "meter_ping.repeat_minutes": (10, "an outage's meters are asked again at most this often"),
+    "meter_ping.max_rounds": (
+        3,
+        "times analysis asks one outage's meters by itself (a dispatcher may ask more)",
+    ),
+    "meter_ping.max_outages": (
+        50,
+        "outages whose meters one round of the follow-up asks, most doubtful first",
+    ),
+    "meter_ping.head_end_url": ("", "the meter head-end's ping endpoint (JSON over HTTP); empty: none"),
     "intake.match_distance_m": (500, "a located report resolves to a transformer within this distance"),
     "intake.max_description_chars": (2000, "longest accepted report description"),
     "intake.max_age_hours": (72, "reports older than this are refused"),

@@ -56,9 +56,25 @@ class Customers:
                 "contact_name": pd.Series(self.contact_name, dtype=object),
                 "contact_phone": pd.Series(self.contact_phone, dtype=object),
                 "version": np.ones(count, dtype=np.int64),
+                "meter_id": smart_meters(self.account_no),
             },
             copy=False,
         )
+
+
+# Share of the demo's customers with a smart meter the head-end can ping (#21 point 3); the
+# simulator's scenarios assume the same share where a territory has no meter ids.
+DEMO_METER_SHARE = 0.5
+
+
+def smart_meters(accounts: np.ndarray) -> pd.Series:
+    """Meter ids ("M" and the account's digits) for a share of the customers, None for the rest.
+
+    Drawn from a generator of its own, so the rest of the territory is the same as before meters."""
+    count = len(accounts)
+    metered = np.random.default_rng([count, 10]).random(count) < DEMO_METER_SHARE
+    ids = pd.Series(["M" + str(a)[1:] for a in accounts], dtype=object)
+    return ids.where(metered, None)
 
 
 def _people(names: dict[str, Any], count: int, rng: np.random.Generator) -> np.ndarray:

@@ -36,6 +36,11 @@ def add_parser(commands: Any) -> None:
         help="stop after this many simulated minutes (default: the scenario's limit)",
     )
     simulate.add_argument("--events", action="store_true", help="print every event of the run")
+    simulate.add_argument(
+        "--no-meter-pings",
+        action="store_true",
+        help="do not ask smart meters below doubtful predictions (to compare location accuracy)",
+    )
     simulate.add_argument("--json", action="store_true")
 
 
@@ -54,6 +59,7 @@ def run(args: argparse.Namespace, db: Database, tz: ZoneInfo) -> int:
         grace_minutes=args.grace,
         show_movement=args.speed > 0,
         tz=tz,
+        meter_pings=not args.no_meter_pings,
     )
     if args.speed > 0:
         summary = simulation.run_paced(args.speed, args.duration)
@@ -66,6 +72,7 @@ def run(args: argparse.Namespace, db: Database, tz: ZoneInfo) -> int:
         data = {
             **{k: v for k, v in vars(summary).items() if k != "outages"},
             "outages": sorted(summary.outages),
+            "location": summary.location(),
             "events": [vars(e) for e in simulation.events] if args.events else None,
         }
         print(json.dumps(data, ensure_ascii=False, default=str))

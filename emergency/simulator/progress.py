@@ -22,7 +22,23 @@ from sqlalchemy.orm import Session
 from emergency.core.models import ACTIVE_OUTAGE_STATES, Outage, OutageState
 
 # What the run counts as it goes (the rest comes from `tally`); kept with a live demo's run.
-COUNTERS = ("damages", "reports_sent", "reports_refused", "dispatched", "restored", "false_alarms")
+COUNTERS = (
+    "damages",
+    "reports_sent",
+    "reports_refused",
+    "dispatched",
+    "restored",
+    "false_alarms",
+    "meter_pings",
+)
+LOCATION_VERDICTS = (
+    "exact",
+    "too_high",
+    "too_low",
+    "split",
+    "none",
+    "behind",
+)  # emergency.simulator.location
 
 
 @dataclass
@@ -40,6 +56,26 @@ class RunSummary:
     still_active: int = 0  # of the run's outages, as of the last tally
     merged: int = 0  # of the run's outages, absorbed into a larger one (not a separate outage)
     other_active: int = 0  # active outages the run did not open: from before it, or reported by people
+    meter_pings: int = 0  # smart meters the run's follow-up asked (#21 point 3)
+    # Each fault the storm caused (device id): where the run's outages stood for it, the latest
+    # judgement before its repair (emergency.simulator.location).
+    located: dict[int, str] = field(default_factory=dict)
+
+    def location(self) -> dict[str, int]:
+        """Faults by verdict: exact, too high, too low, split over several outages, none, or behind
+        another fault above it (emergency.simulator.location)."""
+        verdicts = list(self.located.values())
+        return {v: verdicts.count(v) for v in LOCATION_VERDICTS}
+
+    def location_line(self) -> str:
+        found = self.location()
+        share = f"{found['exact'] / len(self.located):.0%}" if self.located else "—"
+        return (
+            f"location of {len(self.located)} faults: {found['exact']} exact ({share}), "
+            f"{found['too_high']} too high, {found['too_low']} too low, {found['split']} split, "
+            f"{found['none']} with no outage, {found['behind']} behind another fault; "
+            f"{self.meter_pings} meters pinged"
+        )
 
     @property
     def outages_found(self) -> int:
@@ -52,7 +88,8 @@ class RunSummary:
             f"devices failed, {self.reports_sent} reports sent ({self.reports_refused} refused by intake), "
             f"{self.outages_found} outages, {self.dispatched} crews dispatched by the simulator, "
             f"{self.restored} outages restored, {self.false_alarms} false alarms cancelled, "
-            f"{self.still_active} still active, {self.other_active} other outages active"
+            f"{self.still_active} still active, {self.other_active} other outages active; "
+            + self.location_line()
         )
 
     def counts(self) -> dict[str, int]:
@@ -68,17 +105,24 @@ class RunSummary:
             "false_alarms": self.false_alarms,
             "still_active": self.still_active,
             "other_active": self.other_active,
+            "meter_pings": self.meter_pings,
+            **{f"located_{verdict}": n for verdict, n in self.location().items()},
         }
 
     def to_json(self) -> dict[str, Any]:
         """The counters the database cannot tell again, for a process that takes the run over."""
-        return {**{name: getattr(self, name) for name in COUNTERS}, "outages": sorted(self.outages)}
+        return {
+            **{name: getattr(self, name) for name in COUNTERS},
+            "outages": sorted(self.outages),
+            "located": {str(device): verdict for device, verdict in sorted(self.located.items())},
+        }
 
     def carry_on_from(self, saved: dict[str, Any]) -> None:
         """Continue the counts of the run as `to_json` saved them."""
         for name in COUNTERS:
             setattr(self, name, int(saved.get(name, 0)))
         self.outages = {int(i) for i in saved.get("outages", ())}
+        self.located = {int(device): str(v) for device, v in dict(saved.get("located", {})).items()}
 
 
 def tally(session: Session, summary: RunSummary) -> None:

@@ -45,6 +45,7 @@ from emergency.app.commands.dispatch import (
     SetEtr,
 )
 from emergency.app.commands.intake import SubmitReports
+from emergency.app.commands.meters import AskMeters
 from emergency.app.commands.warnings import ImportCapAlert, IssueWarning
 from emergency.app.context import Context
 from emergency.core.actor import Actor
@@ -59,6 +60,7 @@ from emergency.core.models import (
     CrewAssignment,
     CrewKind,
     CrewStatus,
+    Customer,
     District,
     EtrConfidence,
     EtrSource,
@@ -72,6 +74,8 @@ from emergency.dispatch.etr import EtrRules
 from emergency.dispatch.plan import storm_plan
 from emergency.dispatch.routing import DispatchRules
 from emergency.intake.reports import MAX_BATCH
+from emergency.network.head_end import FakeHeadEnd, use_head_end
+from emergency.simulator import location
 from emergency.simulator.cap_alert import cap_alert
 from emergency.simulator.crews import (
     OPEN,
@@ -83,7 +87,7 @@ from emergency.simulator.crews import (
     etr_time,
     open_jobs,
 )
-from emergency.simulator.grid import Damage, Grid, load_territory
+from emergency.simulator.grid import Damage, Grid, Territory, load_territory
 from emergency.simulator.progress import RunSummary, tally
 from emergency.simulator.reports import Intent, ReportMaker
 from emergency.simulator.scenarios import Scenario
@@ -101,6 +105,7 @@ SIM_INTAKE = Actor(SIMULATOR, "intake")
 SIM_DISPATCHER = Actor(SIMULATOR, Role.DISPATCHER)
 SIM_MANAGER = Actor(SIMULATOR, Role.MANAGER)
 SIM_POSITIONS = Actor(SIMULATOR, TokenScope.CREW_POSITION.value)
+SIM_SYSTEM = Actor(SIMULATOR, "system")  # the analysis follow-up (meter pings) the server would run
 NOISE_WINDOW_MINUTES = 10.0
 QUIET_NOISE_MINUTES = 120.0  # calls from powered customers on a day without weather
 QUIET_STRENGTH = 0.3
@@ -155,12 +160,16 @@ class Simulation:
         fix_every: timedelta = FIX_EVERY,
         resume_minute: float = 0.0,
         tz: ZoneInfo = SERVICE_STANDARD_TZ,
+        meter_pings: bool = True,
     ) -> None:
         """`grace_minutes` is how long the simulated dispatcher (with `auto_dispatch`) leaves an
         outage nobody acted on to people: counted from its first report, or with
         `after_dispatch_clock` from when its dispatch clock ran out (the live demo, which leaves
         the work to a person at the console and only picks up what they missed). `fix_every` is
-        how often a crew's device takes a fix (a drill with quick crews takes them more often)."""
+        how often a crew's device takes a fix (a drill with quick crews takes them more often).
+
+        `meter_pings`: after each batch of reports, ask the smart meters below doubtful predictions
+        (the head-end answers from the simulated grid, losing `noise.ping_loss` of the answers)."""
         self.db = db
         self.tz = tz
         self.scenario = scenario
@@ -197,10 +206,21 @@ class Simulation:
             seed, dispatch_rules, etr_rules, scenario.repair_factor, self.storm, self.minute_of
         )
         tag = f"{seed}-{origin:%Y%m%d%H%M%S}"
-        # Which customers have a smart meter is a fact of the territory, fixed for the run.
-        meters = np.random.default_rng([seed, 10]).random(len(self.territory.customer_ids))
-        has_meter = meters < scenario.noise.smart_meter_share
+        # Which customers have a smart meter is a fact of the territory: the customers' meter ids
+        # where the territory has them, else a share drawn for the run.
+        self.meter_customer = _meter_positions(db, self.territory)
+        if self.meter_customer:
+            has_meter = np.zeros(len(self.territory.customer_ids), dtype=bool)
+            has_meter[list(self.meter_customer.values())] = True
+        else:
+            meters = np.random.default_rng([seed, 10]).random(len(self.territory.customer_ids))
+            has_meter = meters < scenario.noise.smart_meter_share
         noise = scenario.noise
+        # The head-end answers pings from the simulated grid's true state, with the storm's losses.
+        self.head_end = FakeHeadEnd(self._meter_powered, loss=noise.ping_loss, seed=seed)
+        self.meter_pings = meter_pings and bool(self.meter_customer)
+        self.follow_up = Context(db, self.clock, SIM_SYSTEM, tz)
+        self.reported_into: set[int] = set()  # outages the run's reports joined (location accuracy)
         # Separate streams: the storm's reports stay the same whatever the crews' timing does.
         self.loss_reports = ReportMaker(
             self.territory, noise, np.random.default_rng([seed, 11]), tag, has_meter
@@ -420,6 +440,35 @@ class Simulation:
     def _out(self, customer: int) -> bool:
         return self.grid.dark(int(self.territory.customer_device[customer]))
 
+    def _meter_powered(self, meter_id: str) -> bool:
+        customer = self.meter_customer.get(meter_id)
+        return customer is not None and not self._out(customer)
+
+    def _after_reports(self) -> None:
+        """The analysis follow-up (ask the meters), then where the outages stand for each fault."""
+        if self.meter_pings:
+            use_head_end(self.head_end)  # also the one a dispatcher's "Ask the meters" reaches
+            try:
+                outcome = execute(self.follow_up, AskMeters())
+            except EmergencyError as error:
+                self._log("refused", "meter pings", str(error))
+            else:
+                self.summary.meter_pings += sum(len(a) for a in outcome.asked.values())
+                self.summary.outages.update(outcome.moved.values())
+                self.reported_into.update(outcome.moved.values())
+                if outcome.asked:
+                    self._log("meters", f"{len(outcome.asked)} outages", f"moved {sorted(outcome.moved)}")
+        self._judge_location()
+
+    def _judge_location(self) -> None:
+        faults = list(self.grid.broken)
+        if not faults:
+            return
+        with self.db.read() as session:
+            outages = location.run_outages(session, self.territory, self.reported_into)
+        for fault, verdict in location.judge(self.territory, faults, outages).items():
+            self.summary.located[int(self.territory.device_ids[fault])] = verdict
+
     def _warning(self, spec: Any) -> None:
         document = cap_alert(spec, self.origin, self.clock.now(), self.district_codes, self.seed)
         try:
@@ -439,6 +488,11 @@ class Simulation:
         )
 
     def _send(self, intents: list[Intent]) -> None:
+        if self._send_reports(intents):
+            self._after_reports()
+
+    def _send_reports(self, intents: list[Intent]) -> bool:
+        """Send the reports still due through intake; False when there were none."""
         items = []
         for intent in intents:
             customer = intent.customer
@@ -453,6 +507,7 @@ class Simulation:
             self.summary.reports_sent += len(chunk)
             self.summary.reports_refused += len({e.index for e in result.errors})
             created = analysis.predicted + analysis.confirmed + analysis.nested
+            self.reported_into.update(o for o, _ in analysis.report_links.values() if o is not None)
             self.summary.outages.update(created)
             if created:
                 self.crews_freed = True
@@ -463,6 +518,7 @@ class Simulation:
                 f"{len({e.index for e in result.errors})} refused; outages {sorted(created)} new, "
                 f"{sorted(analysis.restored)} restored",
             )
+        return bool(items)
 
     # --- crews --------------------------------------------------------------------------------
 
@@ -757,6 +813,14 @@ class Simulation:
                 continue
             self.summary.dispatched += 1
             self._log("dispatched", f"crew {row.crew_code}", f"to outage {row.outage_id} by the storm plan")
+
+
+def _meter_positions(db: Database, territory: Territory) -> dict[str, int]:
+    """Meter id -> customer position in the territory's arrays, for the customers with a meter."""
+    position = {int(c): n for n, c in enumerate(territory.customer_ids)}
+    with db.read() as session:
+        rows = session.execute(select(Customer.id, Customer.meter_id).where(Customer.meter_id.is_not(None)))
+        return {str(meter): position[int(c)] for c, meter in rows if int(c) in position}
 
 
 def _acted_on_by_people(session: Session, outage_ids: list[int]) -> set[int]:

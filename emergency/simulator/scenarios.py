@@ -87,6 +87,7 @@ class NoiseSpec:
     powered_calls_per_hour_per_10k: float = 3.0  # calls from customers whose power is on, at full strength
     recall_share: float = 0.6  # customers still out after a repair who call again
     restored_ping_share: float = 0.5  # meters that report power restored
+    ping_loss: float = 0.2  # answers to a head-end ping lost in the storm (a powered meter seems silent)
     channel_weights: Mapping[str, float] = field(
         default_factory=lambda: {"hotline": 0.5, "app": 0.25, "sms": 0.1, "web": 0.15}
     )

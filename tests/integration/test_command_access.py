@@ -61,6 +61,9 @@ COMMANDS: dict[str, frozenset[str]] = {
     "SetEtr": OPERATORS,
     # fault location: where the crew found the fault (emergency.app.commands.locate)
     "RecordFaultDevice": OPERATORS,
+    # ask the meters (emergency.app.commands.meters): dispatchers on demand, the server's follow-up
+    "PingOutageMeters": OPERATORS,
+    "AskMeters": frozenset({"system"}),
     "LearnTcaSettings": MANAGERS,
     # switching for an outage (emergency.app.commands.switching)
     "OperateSwitch": OPERATORS,
@@ -148,6 +151,7 @@ QUERIES: dict[str, frozenset[str]] = {
     "dispatch.staff_layers": OPERATORS,
     "dispatch.sla_board": OPERATORS,
     "dispatch.outage_detail": OPERATORS,
+    "meters.outage_pings": OPERATORS,
     "dispatch.recommend_crews": OPERATORS,
     "dispatch.storm_plan": OPERATORS,
     "switching.switching_plan": OPERATORS,

@@ -36,6 +36,7 @@ from sqlalchemy import (
 from emergency.core import (
     field_models,  # noqa: F401  (its tables are part of the schema)
     leases,  # noqa: F401  (its table is part of the schema)
+    meter_models,  # noqa: F401  (its tables are part of the schema)
 )
 from emergency.core.db import Database, alembic_config
 from emergency.core.models import Base

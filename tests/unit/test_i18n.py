@@ -13,6 +13,7 @@ import pytest
 from dashboard.console import URGENCY_WORDS
 from dashboard.i18n import CATALOGUE_DIR, STRINGS, load_catalogue
 from dashboard.public_map import STATUS_COLOURS
+from emergency.core.meter_models import PingAnswer
 from emergency.core.vocabulary import (
     IMPORTANCE_ORDER,
     AreaType,
@@ -83,6 +84,7 @@ DYNAMIC_KEYS: dict[str, tuple[str, ...]] = {
     "hazard.": values(Hazard),
     "kind.": values(DeviceKind),
     "level.": values(WarningLevel),
+    "meters.answer.": values(PingAnswer),  # dashboard/meter_panel.py: what a pinged meter said
     "locate.verdict.": VERDICTS,  # pages/manager_compliance.py: a prediction against the fault found
     "mw.area.": ("districts", "circle", "polygon"),  # pages/manager_warnings.py: where an area comes from
     "mw.crewkind.": values(CrewKind),
