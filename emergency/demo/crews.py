@@ -120,4 +120,8 @@ def make_crews(
     frame["lon"] = lonlat[:, 0]
     frame["lat"] = lonlat[:, 1]
     frame["version"] = 1
+    # Columns the demo leaves empty (a mutual-aid crew's company, check-in, ...): our own crews.
+    for column in model_columns(Crew):
+        if column not in frame:
+            frame[column] = None
     return frame[model_columns(Crew)]
