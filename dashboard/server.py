@@ -28,6 +28,7 @@ from dashboard.api import reports_route
 from dashboard.auth_routes import auth_routes
 from dashboard.public_api import public_routes
 from dashboard.quiet_network import keep_streamlit_offline
+from dashboard.status_site import status_routes
 from dashboard.warnings_api import warning_routes
 from emergency.app.bootstrap import ensure_app_database
 from emergency.app.bus import execute
@@ -151,6 +152,7 @@ routes = [
     Route("/healthz", healthz),
     reports_route,
     *public_routes(),
+    *status_routes(),  # the light public status page at /status/
     *warning_routes,
     *auth_routes,
     Mount("/vendor/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR), name="leaflet"),
