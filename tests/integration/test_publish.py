@@ -520,3 +520,5 @@ def test_the_public_benchmark_runs_at_a_small_size() -> None:
     assert page.value > 0 and page.baseline is not None and page.baseline > page.value
     assert rows["public page's map, rendered"].value > 0
     assert rows["outage areas feed, encoded once per snapshot"].value > 0
+    packed = rows["outage areas feed as a phone receives it"]
+    assert packed.budget == "< 1 MB" and packed.baseline is not None and 0 < packed.value < packed.baseline
