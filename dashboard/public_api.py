@@ -14,7 +14,9 @@ a phone on a loaded mobile network waits for). No login: the snapshot holds no p
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import hashlib
 import json
 import logging
 import threading
@@ -34,7 +36,7 @@ from emergency.core.actor import PUBLIC
 from emergency.core.clock import SYSTEM_CLOCK, Clock
 from emergency.core.config import load_settings
 from emergency.core.db import get_database
-from emergency.public.snapshot import PublicSnapshot, fresh_cached_snapshot
+from emergency.public.snapshot import PublicSnapshot, fresh_cached_snapshot, last_cached_snapshot
 
 RETRY_AFTER_SECONDS = 10
 # gzip's default level: a 2.3 MB feed in about 0.1 s once per snapshot, within 2 % of level 9's size.
@@ -52,7 +54,7 @@ FEEDS: dict[str, tuple[str, Callable[[PublicSnapshot], Any]]] = {
 
 # The encoded body of each feed (plain and gzipped) for the snapshot it was made from: a thousand
 # requests in one interval cost one json.dumps and one gzip, not a thousand.
-_encoded: dict[tuple[str, str], tuple[PublicSnapshot, bytes, bytes]] = {}
+_encoded: dict[tuple[str, str], tuple[PublicSnapshot, bytes, bytes, str]] = {}
 _encoded_lock = threading.Lock()
 
 
@@ -64,13 +66,19 @@ def gzipped_feed(snapshot: PublicSnapshot, db_url: str, name: str) -> bytes:
     return _encoded_pair(snapshot, db_url, name)[1]
 
 
-def _cached_pair(snapshot: PublicSnapshot, db_url: str, name: str) -> tuple[bytes, bytes] | None:
+def content_etag(snapshot: PublicSnapshot, db_url: str, name: str) -> str:
+    """The feed's ETag: a hash of its bytes, so a rebuild that changed nothing in it (the areas
+    between two storm events) still revalidates as 304, where a time-stamped tag never would."""
+    return _encoded_pair(snapshot, db_url, name)[2]
+
+
+def _cached_pair(snapshot: PublicSnapshot, db_url: str, name: str) -> tuple[bytes, bytes, str] | None:
     with _encoded_lock:
         cached = _encoded.get((db_url, name))
-    return (cached[1], cached[2]) if cached is not None and cached[0] is snapshot else None
+    return (cached[1], cached[2], cached[3]) if cached is not None and cached[0] is snapshot else None
 
 
-def _encoded_pair(snapshot: PublicSnapshot, db_url: str, name: str) -> tuple[bytes, bytes]:
+def _encoded_pair(snapshot: PublicSnapshot, db_url: str, name: str) -> tuple[bytes, bytes, str]:
     cached = _cached_pair(snapshot, db_url, name)
     if cached is not None:
         return cached
@@ -80,9 +88,10 @@ def _encoded_pair(snapshot: PublicSnapshot, db_url: str, name: str) -> tuple[byt
     body = text.encode("utf-8")
     # mtime 0: the same body always gzips to the same bytes, whichever process makes them.
     packed = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+    tag = f'"{name}-{hashlib.sha256(body).hexdigest()[:20]}"'
     with _encoded_lock:
-        _encoded[(db_url, name)] = (snapshot, body, packed)
-    return body, packed
+        _encoded[(db_url, name)] = (snapshot, body, packed, tag)
+    return body, packed, tag
 
 
 def accepts_gzip(request: Request) -> bool:
@@ -121,10 +130,6 @@ def send_encoded(
     return Response(plain, media_type=media_type, headers=headers)
 
 
-def etag(snapshot: PublicSnapshot, name: str) -> str:
-    return f'"{name}-{snapshot.generated_at.timestamp():.6f}"'
-
-
 def cache_control(snapshot: PublicSnapshot, clock: Clock) -> str:
     """Cache until the next rebuild is due (never longer than one interval, never negative)."""
     left = (snapshot.next_update_at - clock.now()).total_seconds()
@@ -141,7 +146,7 @@ def _feed_endpoint(name: str, clock: Clock = SYSTEM_CLOCK) -> Callable[[Request]
             # Most requests find the snapshot and its bytes ready: no worker thread for them.
             snapshot = fresh_cached_snapshot(ctx.db.url, clock.now())
             if snapshot is None:
-                snapshot = await run_in_threadpool(public_snapshot, ctx)
+                snapshot = await _snapshot_without_waiting(ctx)
             pair = _cached_pair(snapshot, ctx.db.url, name)
             if pair is None:
                 pair = await run_in_threadpool(_encoded_pair, snapshot, ctx.db.url, name)
@@ -154,13 +159,42 @@ def _feed_endpoint(name: str, clock: Clock = SYSTEM_CLOCK) -> Callable[[Request]
             )
         headers = {
             "Cache-Control": cache_control(snapshot, clock),
-            "ETag": etag(snapshot, name),
+            "ETag": pair[2],
             "Last-Modified": format_datetime(snapshot.generated_at.astimezone(UTC), usegmt=True),
             "Access-Control-Allow-Origin": "*",  # partners' pages may read the feeds
         }
         return send_encoded(request, pair[0], pair[1], media_type, headers)
 
     return endpoint
+
+
+# Databases whose snapshot one request is rebuilding in the background right now.
+_rebuilding: set[str] = set()
+
+
+async def _snapshot_without_waiting(ctx: Context) -> PublicSnapshot:
+    """The snapshot when its rebuild is due: the last one at once while one background task
+    rebuilds it (stale for a moment, as `max-age=0` says), so a crowd polling at the turn of the
+    interval never queues behind the build; the first build of a process is waited for."""
+    last = last_cached_snapshot(ctx.db.url)
+    if last is None:
+        return await run_in_threadpool(public_snapshot, ctx)
+    if ctx.db.url not in _rebuilding:
+        _rebuilding.add(ctx.db.url)
+        task = asyncio.create_task(run_in_threadpool(public_snapshot, ctx))
+        _background.add(task)
+        url = ctx.db.url
+
+        def finished(done: asyncio.Task[PublicSnapshot]) -> None:
+            _background.discard(done)
+            _rebuilding.discard(url)
+
+        task.add_done_callback(finished)
+    return last
+
+
+# Keeps the rebuild tasks referenced until they end (the event loop holds only weak references).
+_background: set[asyncio.Task[PublicSnapshot]] = set()
 
 
 def feed_endpoint(name: str, clock: Clock = SYSTEM_CLOCK) -> Callable[[Request], Any]:

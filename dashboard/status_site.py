@@ -40,7 +40,7 @@ from emergency.core.actor import PUBLIC
 from emergency.core.clock import SYSTEM_CLOCK, Clock
 from emergency.core.config import load_settings
 from emergency.core.db import get_database
-from emergency.public.snapshot import fresh_cached_snapshot
+from emergency.public.snapshot import last_cached_snapshot
 from emergency.public.static_site import TITLES, assets_version, leaflet_assets, render_index
 
 BASE = "/status/"
@@ -137,9 +137,10 @@ def _quality(params: str) -> float:
 
 
 async def _refresh_seconds(clock: Clock) -> int:
-    """The snapshot's interval (at least 15 s), read from the cached snapshot when there is one."""
+    """The snapshot's interval (at least 15 s), from the last snapshot built when there is one."""
     settings = load_settings()
-    snapshot = fresh_cached_snapshot(get_database(settings.db_url).url, clock.now())
+    # Any snapshot says the interval: the page never waits for a rebuild.
+    snapshot = last_cached_snapshot(get_database(settings.db_url).url)
     if snapshot is None:
         ctx = Context(get_database(settings.db_url), clock, PUBLIC, settings.timezone)
         try:

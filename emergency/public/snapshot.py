@@ -259,6 +259,11 @@ def fresh_cached_snapshot(url: str, now: datetime) -> PublicSnapshot | None:
     return snapshot if snapshot is not None and now < snapshot.next_update_at else None
 
 
+def last_cached_snapshot(url: str) -> PublicSnapshot | None:
+    """The last snapshot built for a database, however old (None before the first build)."""
+    return _snapshots.get(url)
+
+
 def forget_cached_snapshot(url: str | None = None) -> None:
     """Drop the cached snapshot of one database (all when None): for tests and after a reset."""
     with _guard:
