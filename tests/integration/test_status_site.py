@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -194,3 +195,33 @@ def test_the_page_loads_when_no_snapshot_can_be_built(tmp_path, clock, monkeypat
     assert page.status_code == 200 and config_of(page.text)["refresh_s"] == status_site.DEFAULT_REFRESH_S
     assert summary.status_code == 503
     forget_database(url)
+
+
+def _rebuilt(site, clock, before: str) -> dict:
+    """The summary once the background rebuild has replaced the snapshot generated at `before`."""
+    for _ in range(200):
+        summary = site.get("/status/data/summary.json").json()
+        if summary["generated_at"] != before:
+            return summary
+        time.sleep(0.05)
+    raise AssertionError("the snapshot was never rebuilt")
+
+
+def test_a_due_rebuild_never_holds_a_viewer_and_unchanged_files_keep_their_etag(site, storm, clock):
+    first = site.get("/status/data/summary.json")
+    areas = site.get("/status/data/outages.geojson")
+    generated = first.json()["generated_at"]
+
+    clock.advance(seconds=61)  # the interval has passed: a rebuild is due
+    stale = site.get("/status/data/summary.json")
+
+    # Served at once from the last snapshot, saying it is stale (max-age=0), while it is rebuilt.
+    assert stale.json()["generated_at"] == generated
+    assert stale.headers["cache-control"] == "public, max-age=0"
+    fresh = _rebuilt(site, clock, generated)
+    assert fresh["generated_at"] == clock.now().isoformat()
+    # The areas did not change: their ETag (a hash of the bytes) still revalidates; the summary's moved.
+    again = site.get("/status/data/outages.geojson", headers={"If-None-Match": areas.headers["etag"]})
+    assert again.status_code == 304
+    moved = site.get("/status/data/summary.json", headers={"If-None-Match": first.headers["etag"]})
+    assert moved.status_code == 200
