@@ -179,6 +179,13 @@ class CrowdResult:
     after: ProcessUse
     held: bool
     note: str = ""
+    # RSS before the first viewer of this crowd, when `before` is of a later moment (a ramp's step).
+    rss_start_mb: float | None = None
+
+    @property
+    def rss_growth_mb(self) -> float:
+        start = self.before.rss_mb if self.rss_start_mb is None else self.rss_start_mb
+        return self.after.rss_mb - start
 
     @property
     def seconds(self) -> float:
@@ -456,6 +463,7 @@ async def streamlit_crowd(
     await _streamlit_viewer(base_url, warm, loop.time(), poll_s)
     if warm.tally.errors:
         raise RuntimeError(f"the Streamlit page did not run: {warm.tally.errors[0]}")
+    rss_start = ProcessUse.of(pid).rss_mb  # the sessions' memory is counted from here
     try:
         while True:
             tally = Tally(started=loop.time())
@@ -497,6 +505,7 @@ async def streamlit_crowd(
         await asyncio.gather(*tasks, return_exceptions=True)
     held = [step for step in steps if step.held]
     best = held[-1] if held else steps[0]
+    best.rss_start_mb = rss_start
     broke = next((step for step in steps if not step.held), None)
     best.note = (
         f"broke at {broke.viewers:,} sessions: {len(broke.tally.errors)} errors, p99 {broke.tally.p99:.2f} s"
@@ -601,9 +610,9 @@ def crowd_rows(light: CrowdResult, streamlit: CrowdResult) -> list[BenchRow]:
             "cores",
         ),
         row(
-            "server memory per 1,000 viewers (RSS growth)",
-            light.per_thousand(light.after.rss_mb - light.before.rss_mb),
-            streamlit.per_thousand(streamlit.after.rss_mb - streamlit.before.rss_mb),
+            "server memory per 1,000 viewers (RSS growth over the crowd)",
+            light.per_thousand(light.rss_growth_mb),
+            streamlit.per_thousand(streamlit.rss_growth_mb),
             "MB",
         ),
         row("server memory at the end (RSS)", light.after.rss_mb, streamlit.after.rss_mb, "MB"),
