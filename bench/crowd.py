@@ -30,11 +30,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import websockets
@@ -50,6 +52,8 @@ from emergency.core.db import Database
 from emergency.demo.load import load_territory
 from emergency.demo.parameters import DEFAULT_SEED
 from emergency.demo.territory import generate_territory
+
+T = TypeVar("T")
 
 CROWD_VIEWERS = 10_000
 CROWD_ARRIVAL_S = 300.0
@@ -518,6 +522,13 @@ async def streamlit_crowd(
 # --- the benchmark -----------------------------------------------------------------------------
 
 
+def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a crowd on an event loop of its own thread: a caller may have one running already (a
+    test session after Playwright's sync API), where asyncio.run refuses to start."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
 def bench_crowd(
     viewers: int = CROWD_VIEWERS,
     arrival_seconds: float = CROWD_ARRIVAL_S,
@@ -543,7 +554,7 @@ def bench_crowd(
                 f"polling every {poll_seconds:g} s",
                 file=say,
             )
-            light = asyncio.run(light_crowd(base_url, pid, viewers, arrival_seconds, poll_seconds))
+            light = _run(lambda: light_crowd(base_url, pid, viewers, arrival_seconds, poll_seconds))
             print(f"crowd: {light.summary()}", file=say)
             if light.tally.errors:
                 print(f"crowd: first errors {light.tally.errors[:3]}", file=say)
@@ -553,7 +564,7 @@ def bench_crowd(
                 f"{step_s:g} s a step",
                 file=say,
             )
-            streamlit, _ = asyncio.run(streamlit_crowd(base_url, pid, most, step_s, poll_seconds))
+            streamlit, _ = _run(lambda: streamlit_crowd(base_url, pid, most, step_s, poll_seconds))
             print(f"crowd: {streamlit.summary()}", file=say)
     return crowd_rows(light, streamlit)
 
