@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 from bench.common import GENERATE_SIZES, BenchRow, format_table, print_table
+from bench.crowd import CROWD_ARRIVAL_S, CROWD_POLL_S, CROWD_VIEWERS, bench_crowd
 from bench.dispatch import DISPATCH_CREWS, DISPATCH_CUSTOMERS, DISPATCH_OUTAGES, bench_dispatch
 from bench.generate import bench_generate
 from bench.intake import INTAKE_CUSTOMERS, INTAKE_REPORTS, bench_intake
@@ -24,6 +25,7 @@ from bench.tca import TCA_CUSTOMERS, bench_tca
 __all__ = [
     "BENCHMARKS",
     "BenchRow",
+    "bench_crowd",
     "bench_dispatch",
     "bench_generate",
     "bench_intake",
@@ -56,6 +58,12 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[BenchRow]]] = {
     ),
     "reliability": lambda args: bench_reliability(customers=args.customers or RELIABILITY_CUSTOMERS),
     "tca": lambda args: bench_tca(customers=args.customers or TCA_CUSTOMERS, database=args.database),
+    "crowd": lambda args: bench_crowd(
+        viewers=args.viewers,
+        arrival_seconds=args.arrival_seconds,
+        poll_seconds=args.poll_seconds,
+        streamlit_viewers=args.streamlit_viewers,
+    ),
 }
 
 
@@ -76,6 +84,16 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError("a whole number, e.g. 100000") from None
     if value <= 0:
         raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a number of seconds, e.g. 300") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
     return value
 
 
@@ -138,6 +156,30 @@ def main(argv: list[str]) -> int:
             "'load' on this PostgreSQL server (an account that may create databases) through one app "
             "process and then two, instead of one process on SQLite"
         ),
+    )
+    parser.add_argument(
+        "--viewers",
+        type=_count,
+        default=CROWD_VIEWERS,
+        help=f"public viewers of the light page for 'crowd' (default {CROWD_VIEWERS})",
+    )
+    parser.add_argument(
+        "--arrival-seconds",
+        type=_seconds,
+        default=CROWD_ARRIVAL_S,
+        help=f"the time over which 'crowd' viewers arrive (default {CROWD_ARRIVAL_S:g})",
+    )
+    parser.add_argument(
+        "--poll-seconds",
+        type=_seconds,
+        default=CROWD_POLL_S,
+        help=f"how often a 'crowd' viewer's page polls its feeds (default {CROWD_POLL_S:g})",
+    )
+    parser.add_argument(
+        "--streamlit-viewers",
+        type=_count,
+        default=None,
+        help="the most Streamlit sessions 'crowd' ramps up to (default: --viewers)",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per result row")
     args = parser.parse_args(argv)

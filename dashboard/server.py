@@ -31,6 +31,7 @@ from dashboard.crew_positions_api import crew_positions_route
 from dashboard.partner_api import partner_routes
 from dashboard.public_api import public_routes
 from dashboard.quiet_network import keep_streamlit_offline
+from dashboard.status_site import status_routes
 from dashboard.warnings_api import warning_routes
 from emergency.app.bootstrap import ensure_app_database
 from emergency.app.bus import execute
@@ -176,6 +177,7 @@ routes = [
     crew_positions_route,
     *public_routes(),
     *partner_routes(),
+    *status_routes(),  # the light public status page at /status/
     *warning_routes,
     *auth_routes,
     *crew_link_routes,

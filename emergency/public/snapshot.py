@@ -51,6 +51,9 @@ log = logging.getLogger("outage_desk.publish")
 # Degrees of buffer round an outage's transformers: about 200 m, so a single transformer's
 # area never shrinks to a point that would give away where its customers live.
 AREA_BUFFER_DEG = 0.002
+# Every area is simplified to about 50 m, a quarter of its buffer: it stays the same recognisable
+# shape, and at 5,000 outages the feed went from 2.76 MB to 2.30 MB (0.33 to 0.23 MB gzipped, as
+# phones receive it; bench public measures both). Preserving topology keeps every ring valid.
 AREA_SIMPLIFY_DEG = 0.0005
 AREA_DECIMALS = 5
 # Few segments per quarter circle: the areas are generalised anyway and the payload stays small.
@@ -249,6 +252,18 @@ def cached_public_snapshot(db: Database, clock: Clock) -> PublicSnapshot:
         return fresh
 
 
+def fresh_cached_snapshot(url: str, now: datetime) -> PublicSnapshot | None:
+    """The cached snapshot of a database while it is due no rebuild, else None: a dictionary read,
+    so a feed answering hundreds of requests a second needs no worker thread for most of them."""
+    snapshot = _snapshots.get(url)
+    return snapshot if snapshot is not None and now < snapshot.next_update_at else None
+
+
+def last_cached_snapshot(url: str) -> PublicSnapshot | None:
+    """The last snapshot built for a database, however old (None before the first build)."""
+    return _snapshots.get(url)
+
+
 def forget_cached_snapshot(url: str | None = None) -> None:
     """Drop the cached snapshot of one database (all when None): for tests and after a reset."""
     with _guard:
@@ -365,7 +380,8 @@ def build_public_snapshot(
                 reassessed_by_district[district_id] = reassessed_by_district.get(district_id, 0) + 1
     shares = _customer_shares(session, pieces)
 
-    areas, hidden = _area_features(active, just_restored, model, shapes, minimum, now)
+    codes = {d.id: d.code for d in districts}
+    areas, hidden = _area_features(active, just_restored, model, shapes, codes, minimum, now)
     steps = _steps(session, in_window) if recent else []
     restored_by_district = _restored_since(shares, steps, event_start)
     district_rows = [
@@ -472,6 +488,7 @@ def _area_features(
     restored: list[_OutagePieces],
     model: NetworkModel | None,
     shapes: dict[int, Any],
+    codes: dict[int, str],
     minimum: int,
     now: datetime,
 ) -> tuple[list[str], int]:
@@ -509,7 +526,8 @@ def _area_features(
         signature = (outage.state, customers, outage.restored_at, outage.etr_at, outage.etr_set_at, etr_valid)
         known = previous.get(key)
         if known is None or known[0] != signature:
-            text = f'"properties":{compact_json(_area_properties(outage, customers, now))}}}'
+            properties = {"district": codes[district_id], **_area_properties(outage, customers, now)}
+            text = f'"properties":{compact_json(properties)}}}'
             known = (signature, f'{{"type":"Feature","geometry":{geometry},{text}')
         current[key] = known
         features.append(known[1])
@@ -540,8 +558,10 @@ def _area_geometries(
         # Only areas that cross their district's edge need the (costly) clipping and simplifying.
         crossing = ~shapely.contains(district_of, areas)
         if crossing.any():
-            clipped = shapely.intersection(areas[crossing], district_of[crossing])
-            areas[crossing] = shapely.simplify(clipped, AREA_SIMPLIFY_DEG)
+            areas[crossing] = shapely.intersection(areas[crossing], district_of[crossing])
+        # A convex area inside its district stays inside it (simplifying keeps a subset of its
+        # corners); a clipped one's cut edge moves by at most the tolerance, as it always did.
+        areas = shapely.simplify(areas, AREA_SIMPLIFY_DEG, preserve_topology=True)
         empty = shapely.is_empty(areas)
         texts = shapely.to_geojson(areas)
         for n, key in enumerate(missing):

@@ -38,6 +38,7 @@ DEMO_CUSTOMERS = 1_500
 DEMO_SEED = 11
 # The keys the public outputs may carry; anything else (an "important" count, a name) is a leak.
 AREA_KEYS = {
+    "district",  # the district's code, public like its name: the areas table groups by it
     "status",
     "customers_out",
     "customers_restored",
