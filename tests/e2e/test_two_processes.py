@@ -54,7 +54,7 @@ from emergency.core.models import (
 from emergency.core.settings import set_setting
 from emergency.core.tokens import create_token
 from tests.e2e.conftest import INIT_SECONDS, ROOT, free_port, read_log, stop, wait_until_healthy
-from tests.support.nginx import Nginx, start_nginx
+from tests.support.nginx import Nginx, nginx_binary, start_nginx
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 60_000
@@ -106,6 +106,12 @@ def start_process(name: str, db_url: str, workdir: Path) -> AppProcess:
     process = AppProcess(name, port, server, log)
     wait_until_healthy(process.base_url, server, log)
     return process
+
+
+@pytest.fixture
+def nginx_installed() -> str:
+    """Debian's nginx, looked for before the slow set-up (skips, or fails in CI, without it)."""
+    return nginx_binary()
 
 
 @pytest.fixture
@@ -349,6 +355,7 @@ def _websockets(entries: list[tuple[list[str], int, str]]) -> list[list[str]]:
 
 
 def test_two_processes_behind_nginx_share_the_work_and_a_killed_one_loses_nothing(
+    nginx_installed: str,
     processes: tuple[AppProcess, AppProcess],
     front: Nginx,
     two_process_database: str,
