@@ -35,12 +35,12 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from dashboard.auth_routes import COOKIE_NAME
 from emergency.core.actor import CLI_ADMIN
 from emergency.core.clock import SYSTEM_CLOCK
-from emergency.core.db import Database
+from emergency.core.db import ANALYSIS_LOCK_KEY, Database
 from emergency.core.models import (
     ACTIVE_OUTAGE_STATES,
     AuditEvent,
@@ -340,6 +340,30 @@ def _waiting_outages(db: Database) -> list[tuple[int, str]]:
     return [(int(outage_id), str(code)) for outage_id, code in rows]
 
 
+def _storing(db: Database) -> bool:
+    """Whether an intake transaction is under way: it holds the analysis lock until it commits
+    (emergency.core.db.lock_against_analysis; no dispatcher acts meanwhile in this test)."""
+    with db.read() as session:
+        held = session.scalar(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                " AND classid::text::bigint = :high AND objid::text::bigint = :low AND objsubid = 1"
+            ),
+            {"high": ANALYSIS_LOCK_KEY >> 32, "low": ANALYSIS_LOCK_KEY & 0xFFFFFFFF},
+        )
+    return bool(held)
+
+
+def _wait_for_storing(db: Database, sender: threading.Thread, seconds: float = 60.0) -> None:
+    """Poll every 10 ms until the batch is being stored (its transaction open)."""
+    deadline = time.monotonic() + seconds
+    while not _storing(db):
+        if not sender.is_alive() or time.monotonic() > deadline:
+            pytest.fail(f"never saw the batch's transaction open (sender alive: {sender.is_alive()})")
+        time.sleep(0.01)
+
+
 def _browser_log(nginx: Nginx, start: int = 0, end: int | None = None) -> list[tuple[list[str], int, str]]:
     """(processes tried, status, request) of the browser's requests in nginx's log[start:end]."""
     return [
@@ -428,7 +452,9 @@ def test_two_processes_behind_nginx_share_the_work_and_a_killed_one_loses_nothin
 
         sender = threading.Thread(target=send)
         sender.start()
-        time.sleep(0.5)
+        # Mid-batch: a's transaction for it holds the analysis lock (nothing else takes it now);
+        # a fixed pause missed it once, a quiet machine storing 5,000 reports within 0.5 s.
+        _wait_for_storing(db, sender)
         assert sender.is_alive(), f"the batch was answered before the kill: {outcome}"
         killed_from = len(nginx.access_log())
         os.kill(a.server.pid, signal.SIGKILL)
