@@ -172,11 +172,18 @@ def front(processes: tuple[AppProcess, AppProcess]) -> Iterator[Nginx]:
         assert _served_by(nginx, BROWSER_ADDRESS) == a.upstream
         yield nginx
     except BaseException:
-        access = "\n".join("|".join(map(str, entry)) for entry in nginx.access_log()[-200:])
-        print(f"--- nginx error log ---\n{nginx.error_log()}\n--- nginx access log ---\n{access}")
+        _print_logs(nginx)
         raise
     finally:
         nginx.stop()
+
+
+def _print_logs(nginx: Nginx, *processes: AppProcess) -> None:
+    """What a failed run leaves to read (pytest shows it with the failure)."""
+    access = "\n".join("|".join(map(str, entry)) for entry in nginx.access_log()[-300:])
+    print(f"--- nginx error log ---\n{nginx.error_log()}\n--- nginx access log ---\n{access}")
+    for process in processes:
+        print(f"--- log of process {process.name} ---\n{read_log(process.log)}")
 
 
 def _wait_for(condition: Any, what: str, seconds: float = 30.0) -> float:
@@ -491,6 +498,9 @@ def test_two_processes_behind_nginx_share_the_work_and_a_killed_one_loses_nothin
 
         _check_nothing_lost_or_doubled(db, [*batches, big], intake, (first, second))
         assert external_requests == []
+    except BaseException:
+        _print_logs(nginx, a, b)
+        raise
     finally:
         for client in clients.values():
             client.close()
