@@ -65,7 +65,9 @@ BATCH = 100
 BIG_BATCH = 5_000  # the API's largest: long enough in flight to be killed during it
 BROWSER_ADDRESS = "127.0.0.1"  # Chromium's, and the only one nginx answers /healthz to
 FEEDS = ("summary.json", "outages.geojson", "districts.geojson")
+PUBLIC_REQUESTS = 1 + 2 * len(FEEDS)  # the page, then each feed and its revalidation
 SUMMARY = "/api/public/summary.json"
+POST = "POST /api/reports"  # an intake batch, as nginx logs its request line
 STREAM = "GET /_stcore/stream"  # Streamlit's websocket, as nginx logs its request line
 
 
@@ -208,27 +210,28 @@ def client_from(address: str) -> httpx.Client:
     return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=120)
 
 
-def _last_upstreams(nginx: Nginx, client: str, request: str) -> list[str]:
-    """The processes nginx tried for `client`'s newest logged `request` line (prefix), in order.
-    nginx writes the line just after answering, so it is waited for."""
-    found: list[list[str]] = []
+def _logged(nginx: Nginx, client: str, request: str) -> list[list[str]]:
+    """The processes nginx tried, in order, for each logged request of `client` whose request
+    line starts with `request`."""
+    return [up for who, up, _, line in nginx.access_log() if who == client and line.startswith(request)]
 
-    def logged() -> bool:
-        found[:] = [
-            up for who, up, _, line in nginx.access_log() if who == client and line.startswith(request)
-        ]
-        return bool(found)
 
-    _wait_for(logged, f"nginx to log {request} from {client}", 5)
-    return found[-1]
+def _upstreams_of_next(nginx: Nginx, client: str, request: str, before: int) -> list[str]:
+    """The processes tried for the first such request logged after the `before` already there:
+    nginx writes its line just after answering, so the client can read the answer first."""
+    _wait_for(
+        lambda: len(_logged(nginx, client, request)) > before, f"nginx to log {request} from {client}", 5
+    )
+    return _logged(nginx, client, request)[before]
 
 
 def _served_by(nginx: Nginx, address: str) -> str:
     """The process nginx sends `address` to (what served its request for the public summary)."""
+    before = len(_logged(nginx, address, f"GET {SUMMARY}"))
     with client_from(address) as client:
         answer = client.get(f"{nginx.base_url}{SUMMARY}")
     assert answer.status_code == 200, answer.text
-    return _last_upstreams(nginx, address, f"GET {SUMMARY}")[-1]
+    return _upstreams_of_next(nginx, address, f"GET {SUMMARY}", before)[-1]
 
 
 def _intake_addresses(nginx: Nginx, a: AppProcess, b: AppProcess) -> dict[str, str]:
@@ -413,19 +416,23 @@ def test_two_processes_behind_nginx_share_the_work_and_a_killed_one_loses_nothin
             assert other.get(f"{nginx.base_url}/healthz").status_code == 403
 
         # The public side answers from both processes.
-        for address in sender_of.values():
+        for upstream, address in sender_of.items():
+            before = len(_logged(nginx, address, "GET "))
             _check_public_side(nginx, address)
+            _upstreams_of_next(nginx, address, "GET ", before + PUBLIC_REQUESTS - 1)  # all logged
+            assert _logged(nginx, address, "GET ")[before:] == [[upstream]] * PUBLIC_REQUESTS
 
         # Report batches through nginx, from two clients that nginx sends to a and to b.
         clients.update({up: client_from(address) for up, address in sender_of.items()})
         batches = [_reports(db, "two", BATCH, offset=n * BATCH) for n in range(4)]
+        posts = dict.fromkeys(sender_of, 0)  # upstream -> batches its client sent so far
         for n, batch in enumerate(batches):
             target = (a, b)[n % 2]
             response = intake.post(clients[target.upstream], nginx.base_url, batch)
             assert response.status_code == 201, response.text
-            assert _last_upstreams(nginx, sender_of[target.upstream], "POST /api/reports") == [
-                target.upstream
-            ]
+            served = _upstreams_of_next(nginx, sender_of[target.upstream], POST, posts[target.upstream])
+            posts[target.upstream] += 1
+            assert served == [target.upstream]
 
         # A dispatcher signs in through nginx, reloads (still signed in) and dispatches.
         page.goto(f"{nginx.base_url}/login", wait_until="domcontentloaded")
@@ -471,9 +478,12 @@ def test_two_processes_behind_nginx_share_the_work_and_a_killed_one_loses_nothin
         watcher.start()
         sender.join(timeout=30)
         assert outcome == {"status": 502}, f"nginx's answer when a died: {outcome}"
+        # nginx did not pass the cut-off POST on (it may have been half done).
+        assert _upstreams_of_next(nginx, sender_of[a.upstream], POST, posts[a.upstream]) == [a.upstream]
+        posts[a.upstream] += 1
         retried = intake.post(clients[a.upstream], nginx.base_url, big)
         assert retried.status_code == 201, retried.text
-        assert _last_upstreams(nginx, sender_of[a.upstream], "POST /api/reports")[-1] == b.upstream
+        assert _upstreams_of_next(nginx, sender_of[a.upstream], POST, posts[a.upstream])[-1] == b.upstream
 
         # The browser reloads: still signed in, and dispatches through the survivor.
         page.reload(wait_until="domcontentloaded")
