@@ -38,6 +38,8 @@ DOCUMENTED_PORTS = (8501, 8502)  # the app processes' ports deploy/nginx.conf na
 START_SECONDS = 15
 # One access log line: client, upstream(s) tried in order, status, request line.
 LOG_FORMAT = "$remote_addr|$upstream_addr|$status|$request"
+# nginx's temp directories (Debian's defaults are under /var/lib/nginx, root's).
+TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 MAIN_CONF = """\
 # Stands in for Debian's /etc/nginx/nginx.conf, every path under this test's prefix.
@@ -50,7 +52,7 @@ events {{
 http {{
     log_format upstreams '{log_format}';
     access_log {prefix}/access.log upstreams;
-    client_body_temp_path {prefix}/temp/body;
+    client_body_temp_path {prefix}/temp/client_body;
     proxy_temp_path {prefix}/temp/proxy;
     fastcgi_temp_path {prefix}/temp/fastcgi;
     uwsgi_temp_path {prefix}/temp/uwsgi;
@@ -66,6 +68,12 @@ def nginx_binary() -> str:
     if found is None:
         missing("nginx is missing: apt-get install nginx")
     return str(found)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def ipv6_loopback() -> bool:
@@ -103,6 +111,7 @@ class Nginx:
     prefix: Path
     process: subprocess.Popen[bytes]
     binary: str
+    checked: str  # what `nginx -t` said about the configuration (its warnings)
 
     def access_log(self) -> list[tuple[str, list[str], int, str]]:
         """(client, upstreams tried, status, request line) for each logged request, in order.
@@ -130,10 +139,65 @@ class Nginx:
         shutil.rmtree(self.prefix, ignore_errors=True)
 
 
+DEBIAN_CONF = Path("/etc/nginx")
+# The README's install steps on Debian's layout (tests/integration/test_nginx_install.py checks
+# that the README says them): our site in conf.d, and Debian's welcome site out of the way.
+INSTALL_COPY = "cp deploy/nginx.conf /etc/nginx/conf.d/outage-desk.conf"
+INSTALL_REMOVE_DEFAULT = "rm -f /etc/nginx/sites-enabled/default"
+
+
+def debian_prefix(app_ports: Sequence[int], listen_port: int, *, remove_default: bool = True) -> Path:
+    """A copy of Debian's /etc/nginx with the README's install steps done on it (`remove_default`
+    False leaves out the second), paths moved under a temporary prefix, and port 80 of every site
+    (ours and any Debian site left enabled) moved to `listen_port` on loopback; returns the prefix."""
+    if not (DEBIAN_CONF / "nginx.conf").exists():
+        missing(f"{DEBIAN_CONF}/nginx.conf is missing: apt-get install nginx")
+    prefix = Path(tempfile.mkdtemp(prefix="outage-nginx-debian-"))
+    prefix.chmod(0o755)
+    etc = prefix / "etc"
+    shutil.copytree(DEBIAN_CONF, etc)
+    ipv6 = ipv6_loopback()
+    shutil.copyfile(SITE, etc / "conf.d" / "outage-desk.conf")  # INSTALL_COPY
+    site = etc / "conf.d" / "outage-desk.conf"
+    site.write_text(
+        render_site(site.read_text(encoding="utf-8"), app_ports, listen_port, ipv6), encoding="utf-8"
+    )
+    if remove_default:
+        (etc / "sites-enabled" / "default").unlink(missing_ok=True)  # INSTALL_REMOVE_DEFAULT
+    for enabled in (etc / "sites-enabled").iterdir():
+        text = re.sub(r"listen 80\b", f"listen 127.0.0.1:{listen_port}", enabled.read_text(encoding="utf-8"))
+        v6 = f"listen [::1]:{listen_port}" if ipv6 else "# (no IPv6 here) listen [::1]"
+        enabled.write_text(re.sub(r"listen \[::\]:80\b", v6, text), encoding="utf-8")
+    main = etc / "nginx.conf"
+    text = main.read_text(encoding="utf-8").replace(f"{DEBIAN_CONF}/", f"{etc}/")
+    text = re.sub(r"^pid .*$", f"pid {prefix}/nginx.pid;", text, flags=re.MULTILINE)
+    text = text.replace("/var/log/nginx/", f"{prefix}/")
+    temp = "".join(f"\t{kind}_temp_path {prefix}/temp/{kind};\n" for kind in TEMP_PATHS)
+    text = re.sub(r"^http \{\n", lambda m: m.group(0) + temp, text, count=1, flags=re.MULTILINE)
+    main.write_text(text, encoding="utf-8")
+    (prefix / "temp").mkdir(mode=0o755)
+    return prefix
+
+
+def run_nginx(prefix: Path, conf: Path, listen_port: int) -> Nginx:
+    """nginx in the foreground with `conf`, pid and logs under `prefix`; returns once it listens."""
+    binary = nginx_binary()
+    # -e: the error log before the configuration is read (Debian's default is stderr).
+    command = [binary, "-p", f"{prefix}/", "-c", str(conf), "-e", f"{prefix}/error.log"]
+    checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30, check=False)
+    if checked.returncode != 0:
+        shutil.rmtree(prefix, ignore_errors=True)
+        pytest.fail(f"nginx -t refused {conf}:\n{checked.stderr}")
+    process = subprocess.Popen([*command, "-g", "daemon off;"], stdout=subprocess.DEVNULL)
+    nginx = Nginx(f"http://127.0.0.1:{listen_port}", prefix, process, binary, checked.stderr)
+    _wait_listening(nginx, listen_port)
+    return nginx
+
+
 def start_nginx(app_ports: Sequence[int], listen_port: int) -> Nginx:
     """nginx in the foreground with deploy/nginx.conf rendered for `app_ports`; returns once it
     accepts connections on `listen_port`."""
-    binary = nginx_binary()
+    nginx_binary()
     # Not pytest's tmp_path: as root nginx's workers run as www-data, which must reach the temp
     # directories (nginx creates and hands them over), and pytest's base directory is 0700.
     prefix = Path(tempfile.mkdtemp(prefix="outage-nginx-"))
@@ -144,16 +208,7 @@ def start_nginx(app_ports: Sequence[int], listen_port: int) -> Nginx:
     user = "user www-data;\n" if os.geteuid() == 0 else ""
     main = MAIN_CONF.format(user=user, prefix=prefix, log_format=LOG_FORMAT)
     (prefix / "nginx.conf").write_text(main, encoding="utf-8")
-    # -e: the error log before the configuration is read (Debian's default is stderr).
-    command = [binary, "-p", f"{prefix}/", "-c", f"{prefix}/nginx.conf", "-e", f"{prefix}/error.log"]
-    checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30, check=False)
-    if checked.returncode != 0:
-        shutil.rmtree(prefix, ignore_errors=True)
-        pytest.fail(f"nginx -t refused the rendered deploy/nginx.conf:\n{checked.stderr}\n{site}")
-    process = subprocess.Popen([*command, "-g", "daemon off;"], stdout=subprocess.DEVNULL)
-    nginx = Nginx(f"http://127.0.0.1:{listen_port}", prefix, process, binary)
-    _wait_listening(nginx, listen_port)
-    return nginx
+    return run_nginx(prefix, prefix / "nginx.conf", listen_port)
 
 
 def _wait_listening(nginx: Nginx, port: int) -> None:
