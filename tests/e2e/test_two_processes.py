@@ -60,12 +60,13 @@ pytestmark = pytest.mark.browser
 TIMEOUT_MS = 60_000
 LOOP_SECONDS = 1  # server.loop_seconds for this database: the loops renew their leases every second
 LEASE_SECONDS = 5  # server.lease_seconds: a dead holder's loops move within this (plus one round)
-LOOPS = {"sla-monitor", "notifications", "warning-expiry", "cap-feeds"}
+LOOPS = {"sla-monitor", "notifications", "warning-expiry", "cap-feeds", "meter-pings"}
 BATCH = 100
 BIG_BATCH = 5_000  # the API's largest: long enough in flight to be killed during it
 BROWSER_ADDRESS = "127.0.0.1"  # Chromium's, and the only one nginx answers /healthz to
 FEEDS = ("summary.json", "outages.geojson", "districts.geojson")
-PUBLIC_REQUESTS = 1 + 2 * len(FEEDS)  # the page, then each feed and its revalidation
+# The page, the light status page and its summary with its revalidation, then each feed and its own.
+PUBLIC_REQUESTS = 1 + 3 + 2 * len(FEEDS)
 SUMMARY = "/api/public/summary.json"
 POST = "POST /api/reports"  # an intake batch, as nginx logs its request line
 STREAM = "GET /_stcore/stream"  # Streamlit's websocket, as nginx logs its request line
@@ -282,6 +283,17 @@ def _check_public_side(nginx: Nginx, address: str) -> None:
         page = client.get(f"{nginx.base_url}/")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert '<div id="root">' in page.text, page.text[:500]
+        # The light status page (what a storm's crowd loads) and its snapshot file, revalidated.
+        light = client.get(f"{nginx.base_url}/status/en/")
+        assert light.status_code == 200 and light.headers["content-type"].startswith("text/html"), light.text[
+            :300
+        ]
+        summary = client.get(f"{nginx.base_url}/status/data/summary.json")
+        assert summary.status_code == 200, summary.text[:300]
+        cached = client.get(
+            f"{nginx.base_url}/status/data/summary.json", headers={"If-None-Match": summary.headers["ETag"]}
+        )
+        assert cached.status_code == 304, f"summary.json revalidated: {cached.status_code}"
         for feed in FEEDS:
             answer = client.get(f"{nginx.base_url}/api/public/{feed}")
             assert answer.status_code == 200, f"{feed}: {answer.status_code} {answer.text[:300]}"
