@@ -38,6 +38,7 @@ def locate_faults(analysis: _Analysis, touched: set[int]) -> None:
     horizon = _newest(analysis, starts) - analysis.rules.window
     evidence = _evidence(analysis, parent, horizon)
     model = analysis.model
+    proven = _above_confirmed(analysis, parent)
     region = Region(
         parent=parent,
         kind={node: str(analysis.net.kinds[node]) for node in parent},
@@ -45,7 +46,9 @@ def locate_faults(analysis: _Analysis, touched: set[int]) -> None:
         predictable={
             node
             for node in parent
-            if analysis.net.kinds[node] in _PREDICTABLE and not analysis._telemetry_closed(node)
+            if analysis.net.kinds[node] in _PREDICTABLE
+            and not analysis._telemetry_closed(node)
+            and node not in proven
         },
         evidence=evidence,
     )
@@ -73,6 +76,25 @@ def _add_path(analysis: _Analysis, start: int, parent: dict[int, int | None]) ->
         if above is None:
             return True
     return True
+
+
+def _above_confirmed(analysis: _Analysis, parent: dict[int, int | None]) -> set[int]:
+    """The devices above a confirmed outage: none of them is its fault.
+
+    A confirmed outage's device was seen faulted (SCADA's trip, a crew, a dispatcher): a fault
+    above it would have left it without supply, not tripped, so the explanation must not take it
+    over from above (found by the sample reports: a recloser's SCADA trip was moved up to its
+    feeder breaker by one call on another branch).
+    """
+    above: set[int] = set()
+    for device, outage in analysis.outage_at.items():
+        if outage.confirmed_at is None or device not in parent:
+            continue
+        node = parent[device]
+        while node is not None and node not in above:
+            above.add(node)
+            node = parent.get(node)
+    return above
 
 
 def _newest(analysis: _Analysis, starts: list[int]) -> datetime:

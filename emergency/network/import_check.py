@@ -102,6 +102,8 @@ class CustomerIn(Placed):
     priority_weight: float = 1.0
     contact_name: str | None = None
     contact_phone: str | None = None
+    # The customer's smart meter at the head-end, where there is one (fault location asks it).
+    meter_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -193,6 +195,7 @@ CUSTOMERS_SPEC = CsvSpec(
         "priority_weight",
         "contact_name",
         "contact_phone",
+        "meter_id",
         "x",
         "y",
     ),
@@ -446,6 +449,7 @@ def parse_customers(path: Path, problems: ProblemLog, crs: SourceCrs | None = No
     if not gis:
         _reproject_csv(parsed, crs, problems)
     _duplicates(parsed, "account_no", "account_no", "account number", problems)
+    _duplicates(parsed, "meter_id", "meter_id", "meter id", problems)
     return parsed
 
 
@@ -475,6 +479,7 @@ def _customer(row: Row, *, projected: bool) -> CustomerIn:
         priority_weight=weight,
         contact_name=row.text("contact_name", CUSTOMER_LEN["contact_name"]),
         contact_phone=row.phone("contact_phone", CUSTOMER_LEN["contact_phone"]),
+        meter_id=row.text("meter_id", CUSTOMER_LEN["meter_id"]),
     )
     customer.ok = row.ok
     return customer

@@ -601,6 +601,7 @@ def _customer_values(
         "priority_weight": customer.priority_weight,
         "contact_name": customer.contact_name,
         "contact_phone": customer.contact_phone,
+        "meter_id": customer.meter_id,
     }
 
 

@@ -58,7 +58,6 @@ STEPS = {
     "emergency.dispatch.crews.mark_on_site",
     "emergency.dispatch.crews.set_crew_available",
     "emergency.dispatch.crews.set_crew_off_duty",
-    "emergency.dispatch.crews.update_crew_position",
     "emergency.dispatch.etr.apply_etr",
     "emergency.dispatch.etr.set_etr",
     "emergency.dispatch.outages.cancel_outage",
@@ -96,6 +95,33 @@ STEPS = {
     "emergency.warnings.outreach.complete",
     "emergency.warnings.outreach.escalate",
     "emergency.warnings.prepositioning.accept_prepositioning",
+    # field crews (#19): the crew page's steps under idempotency keys (AcceptJob, CrewEnRoute,
+    # CrewOnSite, CrewSetEtr, CrewRestore, HandOver, RequestSupport, AnswerFieldRequest); positions
+    # and the geofence (RecordCrewPositions, UpdateCrewPosition); damage assessments
+    # (FileAssessment); mutual aid (ImportRoster, CheckInCrews, ReleaseCrews, CreateCrewLink)
+    "emergency.core.command_keys.claim",
+    "emergency.core.command_keys.stored_outcome",
+    "emergency.dispatch.crew_field.acknowledge",
+    "emergency.dispatch.crew_field.answer_request",
+    "emergency.dispatch.crew_field.crew_of",
+    "emergency.dispatch.crew_field.hand_over",
+    "emergency.dispatch.crew_field.own_assignment",
+    "emergency.dispatch.crew_field.request_support",
+    "emergency.dispatch.crew_field.restore",
+    "emergency.dispatch.positions.is_token",
+    "emergency.dispatch.positions.leader_crew",
+    "emergency.dispatch.positions.move_crew",
+    "emergency.dispatch.positions.record_positions",
+    "emergency.dispatch.assessment.file_assessment",
+    "emergency.dispatch.crew_links.create_link",
+    "emergency.dispatch.mutual_aid.check_in",
+    "emergency.dispatch.mutual_aid.import_roster",
+    "emergency.dispatch.mutual_aid.release",
+    # fault location (#21): LearnTcaSettings, RecordFaultDevice, AskMeters and PingOutageMeters
+    "emergency.network.tca_learn.learn",
+    "emergency.reporting.location_accuracy.record_fault_device",
+    "emergency.network.meter_ping.ping_round",
+    "emergency.network.meter_ping.record",
 }
 
 

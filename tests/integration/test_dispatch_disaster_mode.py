@@ -78,9 +78,10 @@ def test_disaster_mode_puts_the_hospital_first(database, clock, two_outages):
     declare_disaster(database, clock, ("W",))
     outage_id, reason = planned_first(database, clock)
     assert outage_id == hospital
+    # The plan's reason gives the rank's own reason, then the repair time the plan counted on.
     assert reason.endswith(
         "rank 1: disaster mode: important users first; grade-1 user (1 important), backup 8.0 h left; "
-        "1 out, 0.7 per crew-hour"
+        "1 out, 0.7 per crew-hour; repair 90 min (typical for its kind)"
     )
 
 

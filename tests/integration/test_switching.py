@@ -109,8 +109,13 @@ def fault_on_r1(database: Database, clock: FakeClock) -> int:
     return submit_reports(database, clock, SCADA, scada("device_opened", "R1")).analysis.confirmed[0]
 
 
-def test_calls_beyond_the_open_tie_roll_up_on_their_own_feeder(database: Database, clock: FakeClock) -> None:
+@pytest.mark.parametrize(("method", "predicted"), [("rules", "B2"), ("evidence", "R2")])
+def test_calls_beyond_the_open_tie_roll_up_on_their_own_feeder(
+    database: Database, clock: FakeClock, method: str, predicted: str
+) -> None:
     ids = build_two_feeders(database, clock)
+    with database.write() as session:
+        set_setting(session, "tca.method", method, clock)
     assert links(database)["T5"] == ("R2", "B2") and links(database)["T3"] == ("SW1", "B1")
     at(clock, 9)
     calls = [
@@ -121,10 +126,11 @@ def test_calls_beyond_the_open_tie_roll_up_on_their_own_feeder(database: Databas
     submit_reports(database, clock, HOTLINE, calls)
     with database.read() as session:
         active = session.scalars(select(Outage).where(Outage.state.in_(ACTIVE_OUTAGE_STATES))).all()
-    # Four of feeder B2's 10 customers call from both its transformers: the prediction rolls up
-    # feeder B2 (past R2, by the share calling) and counts its 10 customers, not T3's 6 beyond
-    # the open tie; never the tie, never feeder B1.
-    assert [(o.device_id, o.customers_affected) for o in active] == [(ids["B2"], 10)]
+    # Four of feeder B2's 10 customers call from both its transformers. The rules roll the
+    # prediction up to feeder B2 (past R2, by the share calling); the evidence names R2, the lowest
+    # device that explains both transformers (it serves the same 10). Either way it counts feeder
+    # B2's 10 customers, not T3's 6 beyond the open tie: never the tie, never feeder B1.
+    assert [(o.device_id, o.customers_affected) for o in active] == [(ids[predicted], 10)]
 
 
 def test_a_healthy_section_is_restored_through_the_tie_and_counted_to_the_step(
