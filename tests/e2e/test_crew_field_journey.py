@@ -27,7 +27,7 @@ from emergency.core.models import Crew, CrewAssignment, Device, Outage, User
 from emergency.core.settings import set_setting
 from emergency.core.tokens import create_token
 from emergency.core.vocabulary import TokenScope
-from tests.e2e.conftest import SERVER_LOG, serve_demo
+from tests.e2e.conftest import serve_demo
 from tests.e2e.test_crew_page import (
     PHONE,
     TIMEOUT_MS,
@@ -39,6 +39,8 @@ from tests.e2e.test_crew_page import (
 from tests.support.app_context import context_of
 
 pytestmark = pytest.mark.browser
+# This module's own server: the shared app server's key must keep naming the shared server's files.
+FIELD_SERVER_LOG = pytest.StashKey[Path]()
 TRACKER_FILE = "tracker.txt"
 DWELL_SECONDS = 4  # the drill's dwell: the rule is the same at 60 s, the test just waits less
 
@@ -72,7 +74,9 @@ def field_server(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
 ) -> Iterator[tuple[str, str, int, str, str, str, float, float]]:
     workdir = tmp_path_factory.mktemp("crew-field-server")
-    for base_url in serve_demo(workdir, {"OUTAGE_DEMO_SIMULATOR": "off"}, pytestconfig, SERVER_LOG, prepare):
+    for base_url in serve_demo(
+        workdir, {"OUTAGE_DEMO_SIMULATOR": "off"}, pytestconfig, FIELD_SERVER_LOG, prepare
+    ):
         outage_id, code = (workdir / "crew-job.txt").read_text().split()
         token, crew_code, lon, lat = (workdir / TRACKER_FILE).read_text().split()
         db_url = f"sqlite:///{workdir / 'outage-desk.db'}"
@@ -140,7 +144,7 @@ def test_a_crew_is_recorded_on_site_by_gps_assesses_with_a_photo_and_restores(
     try:
         log_in(console, base_url, "dispatcher", "demo-dispatcher")
         expect(console.get_by_role("heading", name="Dispatcher console")).to_be_visible(timeout=TIMEOUT_MS)
-        open_outage_on_console(console, outage_id)
+        open_outage_on_console(console, outage_id, code)
         expect(
             console.get_by_text(
                 re.compile(r": on site · accepted \d\d:\d\d · on site \d\d:\d\d, recorded by GPS")
