@@ -11,14 +11,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.test_dispatcher import TIMEOUT_MS, log_in
+from tests.e2e.widgets import choose, choose_many
 
 pytestmark = pytest.mark.browser
 CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
-
-
-def choose(page: Page, label: str, option: str) -> None:
-    page.get_by_role("combobox", name=label).click()
-    page.get_by_role("option", name=option, exact=True).click()
 
 
 def test_manager_issues_a_red_typhoon_warning_for_two_districts(
@@ -33,11 +29,7 @@ def test_manager_issues_a_red_typhoon_warning_for_two_districts(
     choose(page, "Our readiness level", "level 1")
     page.get_by_label("Title (English)").fill("Typhoon Haikui: red warning")
     page.get_by_label("Title (Chinese)").fill("台风海葵红色预警")
-    districts = page.get_by_role("combobox", name="Districts in the area")
-    for name in ("DG Donggang District", "LW Lanwan District"):
-        districts.click()
-        page.get_by_role("option", name=name).click()
-    page.keyboard.press("Escape")
+    choose_many(page, "Districts in the area", ["DG Donggang District", "LW Lanwan District"])
     page.get_by_role("button", name="Save draft").click()
     expect(page.get_by_text(re.compile(r"Draft warning \d+ saved"))).to_be_visible(timeout=TIMEOUT_MS)
 
