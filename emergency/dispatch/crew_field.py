@@ -29,10 +29,8 @@ from emergency.core.clock import Clock
 from emergency.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from emergency.core.field_models import CrewPosition, FieldRequest
 from emergency.core.models import (
-    AssignmentStatus,
     Crew,
     CrewAssignment,
-    CrewStatus,
     Outage,
     OutageState,
     RestorationStep,
@@ -41,7 +39,13 @@ from emergency.core.models import (
 )
 from emergency.core.settings import get_setting
 from emergency.core.vocabulary import FieldRequestKind
-from emergency.dispatch.crews import OPEN_ASSIGNMENT, assignment_snapshot, crew_snapshot, require_active
+from emergency.dispatch.crews import (
+    OPEN_ASSIGNMENT,
+    Release,
+    assignment_snapshot,
+    release_assignment,
+    require_active,
+)
 from emergency.dispatch.outages import outage_snapshot, record_restoration
 
 MAX_HANDOVER_CHARS = 1000  # crew_assignments.handover_note
@@ -226,64 +230,28 @@ def hand_over(
     """The crew ends its part in the job (end of shift, wrong skills) and says what the next crew
     must know. The outage stays active: with no other crew on it, it goes back to waiting for one
     (confirmed, or predicted if nobody confirmed it), so the console shows it needing a crew."""
-    text = _text(note, MAX_HANDOVER_CHARS, "note", required="say what the next crew must know")
+    text = _text(note, MAX_HANDOVER_CHARS, "note", required="say what the next crew must know") or ""
     assignment = own_assignment(session, actor, assignment_id)
     require_version(assignment, expected_version)
     require_open(assignment)
     when = step_time(session, clock, assignment, done_at)
-    at = when or clock.now()
     crew = session.get(Crew, assignment.crew_id)
-    outage = session.get(Outage, assignment.outage_id)
-    assert crew is not None and outage is not None
-    before = {"assignment": assignment_snapshot(assignment), "crew": crew_snapshot(crew)}
-    outage_before = outage_snapshot(outage)
-    assignment.status = AssignmentStatus.CANCELLED
-    assignment.cancelled_at = at
-    assignment.handover_note = text
-    if crew.status in (CrewStatus.DISPATCHED, CrewStatus.EN_ROUTE, CrewStatus.ON_SITE):
-        crew.status = CrewStatus.AVAILABLE
-        crew.status_at = at
-    _unstaff(session, outage, assignment)
-    _flush(session, assignment)
-    audit.record(
+    assert crew is not None
+    release_assignment(
         session,
         clock,
         actor,
-        "crew.handover",
-        "crew_assignment",
-        assignment.id,
-        before=before,
-        after={"assignment": assignment_snapshot(assignment), "crew": crew_snapshot(crew), **_times(when)},
-        detail=text,
+        assignment,
+        Release(
+            action="crew.handover",
+            detail=text,
+            outage_detail=f"crew {crew.code} handed over: {text}",
+            conflict=_changed(assignment),
+            done_at=when,
+            handover_note=text,
+        ),
     )
-    if outage_snapshot(outage) != outage_before:
-        audit.record(
-            session,
-            clock,
-            actor,
-            "outage.undispatch",
-            "outage",
-            outage.id,
-            before=outage_before,
-            after={**outage_snapshot(outage), **_times(when)},
-            detail=f"crew {crew.code} handed over: {text}",
-        )
     return assignment
-
-
-def _unstaff(session: Session, outage: Outage, leaving: CrewAssignment) -> None:
-    """An outage left with no crew waits for one again; its first dispatch time stays on record."""
-    others = session.scalar(
-        select(CrewAssignment.id)
-        .where(
-            CrewAssignment.outage_id == outage.id,
-            CrewAssignment.id != leaving.id,
-            CrewAssignment.status.in_(OPEN_ASSIGNMENT),
-        )
-        .limit(1)
-    )
-    if others is None and outage.state in (OutageState.DISPATCHED, OutageState.EN_ROUTE, OutageState.ON_SITE):
-        outage.state = OutageState.CONFIRMED if outage.confirmed_at is not None else OutageState.PREDICTED
 
 
 def restore(
@@ -439,6 +407,9 @@ def _flush(session: Session, assignment: CrewAssignment) -> None:
     try:
         session.flush()
     except StaleDataError:
-        raise Conflict(
-            f"your job at outage {assignment.outage_id} was changed by someone else; reload and try again"
-        ) from None
+        raise Conflict(_changed(assignment)) from None
+
+
+def _changed(assignment: CrewAssignment) -> str:
+    """The refusal when someone changed the crew's job between its page's draw and its tap."""
+    return f"your job at outage {assignment.outage_id} was changed by someone else; reload and try again"

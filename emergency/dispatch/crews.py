@@ -417,7 +417,6 @@ def cancel_assignment(
         raise InvalidInput("say why the crew is called off", field="reason")
     if len(reason_text) > MAX_REASON_CHARS:
         raise InvalidInput(f"at most {MAX_REASON_CHARS} characters", field="reason")
-    now = clock.now()
     assignment = _get_assignment(session, assignment_id, expected_version)
     crew = session.get(Crew, assignment.crew_id)
     outage = session.get(Outage, assignment.outage_id)
@@ -425,13 +424,55 @@ def cancel_assignment(
     seen.require(outage, crew)
     if assignment.status not in OPEN_ASSIGNMENT:
         raise Conflict(f"crew {crew.code}'s assignment to outage {outage.id} is already {assignment.status}")
+    release_assignment(
+        session,
+        clock,
+        actor,
+        assignment,
+        Release(
+            action="crew.cancel",
+            detail=reason_text,
+            outage_detail=f"crew {crew.code} called off: {reason_text}",
+            conflict=f"crew {crew.code} or outage {outage.id} was changed by someone else; reload",
+        ),
+    )
+    return assignment
+
+
+@dataclass(frozen=True)
+class Release:
+    """How a crew leaves a job: the audit action and texts, the refusal if someone changed it
+    meanwhile, and, for a step entered late, when it was done."""
+
+    action: str
+    detail: str
+    outage_detail: str
+    conflict: str
+    done_at: datetime | None = None
+    handover_note: str | None = None
+
+
+def release_assignment(
+    session: Session, clock: Clock, actor: Actor, assignment: CrewAssignment, release: Release
+) -> None:
+    """End an open assignment without a restoration: the crew is free again and an outage left with
+    no crew waits for one (confirmed, or predicted if nobody confirmed it); its first dispatch time
+    stays on record. The one step behind a dispatcher's call-off and a crew's handover, audited on
+    the assignment and, when the outage changed, on the outage."""
+    crew = session.get(Crew, assignment.crew_id)
+    outage = session.get(Outage, assignment.outage_id)
+    assert crew is not None and outage is not None
+    at = release.done_at or clock.now()
+    late = {"done_at": release.done_at.isoformat()} if release.done_at is not None else {}
     before = {"assignment": assignment_snapshot(assignment), "crew": crew_snapshot(crew)}
     outage_before = outage_snapshot(outage)
     assignment.status = AssignmentStatus.CANCELLED
-    assignment.cancelled_at = now
+    assignment.cancelled_at = at
+    if release.handover_note is not None:
+        assignment.handover_note = release.handover_note
     if crew.status in BUSY_CREW:
         crew.status = CrewStatus.AVAILABLE
-        crew.status_at = now
+        crew.status_at = at
     others = session.scalar(
         select(CrewAssignment.id)
         .where(
@@ -441,23 +482,20 @@ def cancel_assignment(
         )
         .limit(1)
     )
-    if others is None and outage.state in (
-        OutageState.DISPATCHED,
-        OutageState.EN_ROUTE,
-        OutageState.ON_SITE,
-    ):
+    if others is None and outage.state in (OutageState.DISPATCHED, OutageState.EN_ROUTE, OutageState.ON_SITE):
         outage.state = OutageState.CONFIRMED if outage.confirmed_at is not None else OutageState.PREDICTED
-    _flush(session, f"crew {crew.code} or outage {outage.id} was changed by someone else; reload")
+    _flush(session, release.conflict)
+    after = {"assignment": assignment_snapshot(assignment), "crew": crew_snapshot(crew), **late}
     audit.record(
         session,
         clock,
         actor,
-        "crew.cancel",
+        release.action,
         "crew_assignment",
         assignment.id,
         before=before,
-        after={"assignment": assignment_snapshot(assignment), "crew": crew_snapshot(crew)},
-        detail=reason_text,
+        after=after,
+        detail=release.detail,
     )
     if outage_snapshot(outage) != outage_before:
         audit.record(
@@ -468,10 +506,9 @@ def cancel_assignment(
             "outage",
             outage.id,
             before=outage_before,
-            after=outage_snapshot(outage),
-            detail=f"crew {crew.code} called off: {reason_text}",
+            after={**outage_snapshot(outage), **late},
+            detail=release.outage_detail,
         )
-    return assignment
 
 
 def set_crew_off_duty(

@@ -53,6 +53,8 @@ STEPS = {
     "emergency.simulator.live.resume_demo",
     # dispatch
     "emergency.dispatch.crews.cancel_assignment",
+    # the step shared by CancelAssignment and the crew's HandOver
+    "emergency.dispatch.crews.release_assignment",
     "emergency.dispatch.crews.dispatch_crew",
     "emergency.dispatch.crews.mark_en_route",
     "emergency.dispatch.crews.mark_on_site",
