@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import altair as alt
 import pandas as pd
 import streamlit as st
+from streamlit.elements.lib.column_types import ColumnConfig
 
 from dashboard import services
 from dashboard.charts import categories
@@ -103,7 +104,7 @@ CLOCK_TABLE_PX = {
 }
 
 
-def clock_table_widths() -> dict[str, st.column_config.Column]:
+def clock_table_widths() -> dict[str, ColumnConfig]:
     return {
         t(key): st.column_config.Column(width=px, pinned=key == "cmp.col.clock")
         for key, px in CLOCK_TABLE_PX.items()

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import altair as alt
 import pandas as pd
 import streamlit as st
+from streamlit.elements.lib.column_types import ColumnConfig
 
 from dashboard import services
 from dashboard.charts import legend_below, symlog_ticks
@@ -71,7 +72,7 @@ SHORT_HEADERS = {
 }
 
 
-def index_widths(table: pd.DataFrame) -> dict[str, st.column_config.Column]:
+def index_widths(table: pd.DataFrame) -> dict[str, ColumnConfig]:
     short = {t(key): t(short_key) for key, short_key in SHORT_HEADERS.items()}
     return {
         str(name): st.column_config.Column(
