@@ -15,6 +15,7 @@ import streamlit as st
 
 from dashboard.i18n import choose_placeholder, local_time, t
 from dashboard.markdown_text import plain
+from dashboard.uploads import upload_boxes
 from emergency.app.bus import execute
 from emergency.app.commands.assessment import FileAssessment
 from emergency.app.context import Context
@@ -65,12 +66,11 @@ def render_assessment_form(ctx: Context, outage_id: int, crew_id: int | None) ->
         day_col, time_col = st.columns(2)
         day = day_col.date_input(t("dmg.done_day"), now.date())
         at = time_col.time_input(t("dmg.done_time"), time(now.hour, now.minute), step=60)
-        photos = st.file_uploader(
+        photos = upload_boxes(
             t("dmg.photos"),
-            type=PHOTO_TYPES,
-            accept_multiple_files=True,
+            PHOTO_TYPES,
             # The browser refuses a larger file at once, saying the limit; the service checks again.
-            max_upload_size=max(math.ceil(limits.photo_max_bytes / 1_048_576), 1),
+            limit_mb=max(math.ceil(limits.photo_max_bytes / 1_048_576), 1),
         )
         st.caption(t("dmg.photos_help", n=limits.max_photos, mb=limits.photo_max_bytes // 1_048_576))
         sent = st.form_submit_button(t("dmg.submit", id=outage_id), type="primary", width="stretch")

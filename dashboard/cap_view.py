@@ -15,6 +15,7 @@ import streamlit as st
 
 from dashboard.i18n import local_time, t
 from dashboard.markdown_text import plain
+from dashboard.uploads import upload_box
 from emergency.app.bus import execute
 from emergency.app.commands.warnings import ChooseDraftLevel, SetCapGeocodeDistricts
 from emergency.app.context import Context
@@ -189,7 +190,7 @@ def geocode_table(
         if st.button(t("capin.geocodes_save"), key="cap-geocodes-save"):
             cells = edited.fillna("").astype(str).itertuples(index=False, name=None)
             _save(ctx, tuple((a, b, c) for a, b, c in cells if a or b or c), done, refused)
-        upload = st.file_uploader(t("capin.geocodes_csv"), type=["csv"], key="cap-geocodes-csv")
+        upload = upload_box(t("capin.geocodes_csv"), ["csv"], key="cap-geocodes-csv")
         if upload is not None and st.button(t("capin.geocodes_csv"), key="cap-geocodes-import"):
             data = upload.getvalue()
             try:

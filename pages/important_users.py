@@ -11,6 +11,7 @@ from dashboard.i18n import choose_placeholder, current_language, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import show_outcome
 from dashboard.session import require_role
+from dashboard.uploads import upload_box
 from emergency.app.bus import execute
 from emergency.app.commands.network import EditImportantUser, ImportImportantUsers, RegisterImportantUser
 from emergency.app.queries import network as network_queries
@@ -169,7 +170,7 @@ with import_tab:
     st.caption(
         t("iu.import_help", columns=", ".join(register.CSV_COLUMNS), kb=register.MAX_CSV_BYTES // 1000)
     )
-    upload = st.file_uploader(t("iu.file"), type=["csv"], key="iu-import-file")
+    upload = upload_box(t("iu.file"), ["csv"], key="iu-import-file")
     if upload is not None and st.button(t("iu.import_go"), key="iu-import-go"):
         try:
             result = execute(ctx, ImportImportantUsers(upload.getvalue()))

@@ -16,6 +16,7 @@ from dashboard.i18n import choose_placeholder, current_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import show_outcome
 from dashboard.session import require_role
+from dashboard.uploads import upload_box
 from emergency.app.bus import execute
 from emergency.app.commands.warnings import (
     CancelWarning,
@@ -137,7 +138,7 @@ def warning_form(key: str, initial: dict[str, Any] | None) -> WarningInput | Non
         lon = c1.number_input(t("mw.lon"), value=float(circle.get("lon", 0.0)), format="%.5f")
         lat = c2.number_input(t("mw.lat"), value=float(circle.get("lat", 0.0)), format="%.5f")
         radius = c3.number_input(t("mw.radius"), min_value=0.0, value=float(circle.get("radius_km", 10.0)))
-        upload = st.file_uploader(t("mw.area.polygon"), type=["geojson", "json"], key=f"{key}-geojson")
+        upload = upload_box(t("mw.area.polygon"), ["geojson", "json"], key=f"{key}-geojson")
         if not st.form_submit_button(t("mw.save"), type="primary"):
             return None
     effective = datetime.combine(day, clock_time, tzinfo=tz).astimezone(UTC)
@@ -228,7 +229,7 @@ with tab_new:
 
 with tab_import:
     st.caption(t("mw.import_help"))
-    uploaded = st.file_uploader(t("mw.import_file"), type=["xml", "cap"], key="cap-upload")
+    uploaded = upload_box(t("mw.import_file"), ["xml", "cap"], key="cap-upload")
     allow_test = st.checkbox(t("capin.allow_test"), key="cap-allow-test")
     if uploaded is not None and st.button(t("mw.import"), type="primary"):
         try:

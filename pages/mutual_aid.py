@@ -14,6 +14,7 @@ from dashboard.i18n import choose_placeholder, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import show_outcome
 from dashboard.session import require_role
+from dashboard.uploads import upload_box
 from emergency.app.bus import execute
 from emergency.app.commands.mutual_aid import CheckInCrews, CreateCrewLink, ImportRoster, ReleaseCrews
 from emergency.app.queries import mutual_aid as queries
@@ -114,7 +115,7 @@ with import_tab:
             sites=", ".join(f"{d.code} ({d.name_zh} / {d.name_en})" for d in depots if d.is_staging),
         )
     )
-    upload = st.file_uploader(t("ma.file"), type=["csv", "xlsx"], key="ma-file")
+    upload = upload_box(t("ma.file"), ["csv", "xlsx"], key="ma-file")
     if upload is not None and st.button(t("ma.import_go", file=upload.name), key="ma-import-go"):
         try:
             result = execute(ctx, ImportRoster(upload.getvalue(), upload.name))
