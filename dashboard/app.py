@@ -45,6 +45,7 @@ if not ready:
 
 announce_end()
 actor = current_actor()
+crew_root: st.Page | None = None
 public = [
     st.Page(
         PAGES_DIR / "public_status.py",
@@ -137,13 +138,18 @@ else:
             ),
         ]
     if actor.role == Role.CREW:
-        # A crew leader sees their crew's page (the first, so the default) and logout, nothing else.
+        # A crew leader sees their crew's page and logout, nothing else.
         del sections[t("nav.section.public")]
-        sections[t("nav.section.staff")] = [
-            st.Page(
-                PAGES_DIR / "crew.py", title=t("crewpage.nav"), icon=":material/engineering:", url_path="crew"
-            )
-        ]
+        crew_work = st.Page(
+            PAGES_DIR / "crew.py", title=t("crewpage.nav"), icon=":material/engineering:", url_path="crew"
+        )
+        sections[t("nav.section.staff")] = [crew_work]
+        # Streamlit serves its default page at the root only, never at the page's own path: were the
+        # crew page the default, a bookmarked /crew would say "Page not found". The root opens it at
+        # its own address instead.
+        crew_root = st.Page(
+            lambda: st.switch_page(crew_work), title=t("crewpage.nav"), url_path="crew-root", default=True
+        )
     account = [
         st.Page(PAGES_DIR / "logout.py", title=t("nav.logout"), icon=":material/logout:", url_path="logout")
     ]
@@ -177,12 +183,17 @@ if services.is_demo(services.database().url):
 
 # Expanded: a manager has more pages than Streamlit shows before a "View more" button, and a
 # report page hidden behind a click is a page nobody finds.
-navigation = st.navigation(sections, expanded=True)
+every = [p for pages in sections.values() for p in pages]
+if crew_root is None:
+    navigation = st.navigation(sections, expanded=True)
+else:
+    # The root page is not one to list: the crew's sidebar lists its own two pages.
+    navigation = st.navigation([crew_root, *every], position="hidden")
+    for listed in every:
+        st.sidebar.page_link(listed)
 landing = landing_page()
 if landing is not None:
     # Just logged in: open the user's own page (the cookie is fetched on that run).
-    # A crew leader's only page is the navigation's first, so its default, whose path is "".
-    every = [p for pages in sections.values() for p in pages]
     st.switch_page(next((p for p in every if p.url_path == landing), every[0]))
 fetch_cookie()
 navigation.run()

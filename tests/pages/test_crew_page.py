@@ -83,7 +83,8 @@ def test_the_crew_leader_sees_their_job_in_both_languages(crew_db, language, tit
 def test_a_crew_leader_sees_only_the_crew_page_and_logout(crew_db):
     at = leader_session()
     # The navigation registers no other page for a crew leader: the console is not there to open.
-    known = r"Known pages: \['[^']*/pages/crew\.py', '[^']*/pages/logout\.py'\]"
+    # (The first, a page without a script, is the root that opens the crew page at /crew.)
+    known = r"""Known pages: \["My crew's work", '[^']*/pages/crew\.py', '[^']*/pages/logout\.py'\]"""
     with pytest.raises(ValueError, match=known):
         at.switch_page(page("dispatcher_map.py"))
 
