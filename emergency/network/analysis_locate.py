@@ -34,9 +34,9 @@ def locate_faults(analysis: _Analysis, touched: set[int]) -> None:
         return
     parent: dict[int, int | None] = {}
     for transformer in starts:
-        _add_path(analysis, transformer, parent)
+        add_path(analysis, transformer, parent)
     horizon = _newest(analysis, starts) - analysis.rules.window
-    evidence = _evidence(analysis, parent, horizon)
+    evidence = region_evidence(analysis, parent, horizon)
     model = analysis.model
     proven = _above_confirmed(analysis, parent)
     region = Region(
@@ -53,7 +53,7 @@ def locate_faults(analysis: _Analysis, touched: set[int]) -> None:
         evidence=evidence,
     )
     for located in explain(region, params):
-        _predict(analysis, located.node, located.confidence)
+        predict_at(analysis, located.node, located.confidence)
     # A wire down is a danger at that transformer whatever else is seen: an outage there at once.
     for transformer in starts:
         calls = analysis.pending.get(transformer, [])
@@ -61,7 +61,7 @@ def locate_faults(analysis: _Analysis, touched: set[int]) -> None:
             analysis.absorb_into_new(transformer, [])
 
 
-def _add_path(analysis: _Analysis, start: int, parent: dict[int, int | None]) -> bool:
+def add_path(analysis: _Analysis, start: int, parent: dict[int, int | None]) -> bool:
     """Add `start`'s path up to where roll-up would stop; False when it stops at once."""
     path = analysis.model.path(start)
     for position, node in enumerate(path):
@@ -105,11 +105,11 @@ def _newest(analysis: _Analysis, starts: list[int]) -> datetime:
     return max(times) if times else analysis.clock.now()
 
 
-def _in_region(analysis: _Analysis, index: int, parent: dict[int, int | None]) -> bool:
+def in_region(analysis: _Analysis, index: int, parent: dict[int, int | None]) -> bool:
     return any(node in parent for node in analysis.model.path(index))
 
 
-def _join(analysis: _Analysis, index: int, parent: dict[int, int | None]) -> None:
+def join_region(analysis: _Analysis, index: int, parent: dict[int, int | None]) -> None:
     """Add the path from `index` up to the first node of the region."""
     path = analysis.model.path(index)
     for position, node in enumerate(path):
@@ -118,34 +118,36 @@ def _join(analysis: _Analysis, index: int, parent: dict[int, int | None]) -> Non
         parent[node] = path[position + 1]
 
 
-def _evidence(analysis: _Analysis, parent: dict[int, int | None], horizon: datetime) -> dict[int, Evidence]:
+def region_evidence(
+    analysis: _Analysis, parent: dict[int, int | None], horizon: datetime
+) -> dict[int, Evidence]:
     """Waiting calls, service outages and active outages in the region, from `horizon` on."""
     found: dict[int, Evidence] = {}
     # Active outages below the region's nodes: the batch knows where they stand without a query.
-    below = {d for d in analysis.active_devices if d not in parent and _in_region(analysis, d, parent)}
+    below = {d for d in analysis.active_devices if d not in parent and in_region(analysis, d, parent)}
     analysis._load_outages(below | set(parent))
     for transformer, calls in list(analysis.pending.items()):
         recent = [c for c in calls if c[2] >= horizon]
-        if not recent or not _in_region(analysis, transformer, parent):
+        if not recent or not in_region(analysis, transformer, parent):
             continue
-        _join(analysis, transformer, parent)
+        join_region(analysis, transformer, parent)
         customers = {c[1] if c[1] is not None else -c[0] for c in recent}
         here = found.setdefault(transformer, Evidence())
         here.reporters += len(customers)
         here.own_faults += sum(1 for c in customers if c > 0)
     for transformer, services in analysis.services.items():
         recent_services = [s for s in services.values() if (s.last_report_at or s.first_report_at) >= horizon]
-        if not recent_services or not _in_region(analysis, transformer, parent):
+        if not recent_services or not in_region(analysis, transformer, parent):
             continue
-        _join(analysis, transformer, parent)
+        join_region(analysis, transformer, parent)
         here = found.setdefault(transformer, Evidence())
         fresh = [s for s in recent_services if not _also_pending(analysis, transformer, s.customer_id)]
         here.reporters += len(fresh)
         here.own_faults += len(fresh)
     for device, outage in analysis.outage_at.items():
-        if not _in_region(analysis, device, parent):
+        if not in_region(analysis, device, parent):
             continue
-        _join(analysis, device, parent)
+        join_region(analysis, device, parent)
         here = found.setdefault(device, Evidence())
         here.fixed = True
         if (outage.last_report_at or outage.first_report_at) >= horizon:
@@ -158,7 +160,7 @@ def _also_pending(analysis: _Analysis, transformer: int, customer_id: int | None
     return any(c[1] == customer_id for c in analysis.pending.get(transformer, []))
 
 
-def _predict(analysis: _Analysis, node: int, confidence: float) -> None:
+def predict_at(analysis: _Analysis, node: int, confidence: float) -> None:
     """Open (or keep) the outage at `node`, taking over what is below it, with its confidence."""
     outage = analysis.outage_at.get(node)
     if outage is None:

@@ -41,7 +41,7 @@ from emergency.core.models import Customer, DeviceKind, Outage, OutageState, Rep
 from emergency.core.settings import get_setting
 from emergency.core.vocabulary import PROTECTIVE_KINDS
 from emergency.network.analysis import _Analysis
-from emergency.network.analysis_locate import _add_path, _evidence, _in_region, _join, _predict
+from emergency.network.analysis_locate import add_path, in_region, join_region, predict_at, region_evidence
 from emergency.network.analysis_rows import TcaRules
 from emergency.network.fault_location import Evidence, Region, explain
 from emergency.network.head_end import HeadEnd, HeadEndError
@@ -380,8 +380,8 @@ def rescore(session: Session, clock: Clock, model: NetworkModel, outage_ids: Ite
                 continue  # taken over earlier in this round
             analysis._load_switches(set(model.path(device)))
             parent: dict[int, int | None] = {}
-            _add_path(analysis, device, parent)
-            evidence = _evidence(analysis, parent, horizon)
+            add_path(analysis, device, parent)
+            evidence = region_evidence(analysis, parent, horizon)
             _add_pings(analysis, parent, evidence, pings)
             region = Region(
                 parent=parent,
@@ -395,7 +395,7 @@ def rescore(session: Session, clock: Clock, model: NetworkModel, outage_ids: Ite
                 evidence=evidence,
             )
             for located in explain(region, params):
-                _predict(analysis, located.node, located.confidence)
+                predict_at(analysis, located.node, located.confidence)
     analysis._write()
     return {old.id: new.id for old, new in analysis.merges}
 
@@ -417,9 +417,9 @@ def _add_pings(
     pings: list[tuple[int, PingAnswer]],
 ) -> None:
     for transformer, answer in pings:
-        if not _in_region(analysis, transformer, parent):
+        if not in_region(analysis, transformer, parent):
             continue
-        _join(analysis, transformer, parent)
+        join_region(analysis, transformer, parent)
         here = evidence.setdefault(transformer, Evidence())
         if answer == PingAnswer.POWERED:
             here.answered += 1
