@@ -19,6 +19,7 @@ from dashboard.session import (
     keep_alive,
     keep_language,
     landing_page,
+    wanted_staff_page,
 )
 from dashboard.simulator_view import draw_demo_banner
 from emergency.core.models import Role
@@ -67,8 +68,13 @@ public = [
 ]
 sections: dict[str, list[st.Page]] = {t("nav.section.public"): public}
 if actor is None:
+    # A staff page opened signed out (a bookmark, a reload after the session ended) shows the login
+    # form at its own address rather than "Page not found"; the login then opens that page.
+    wanted = wanted_staff_page()
     sections[t("nav.section.account")] = [
-        st.Page(PAGES_DIR / "login.py", title=t("nav.login"), icon=":material/login:", url_path="login")
+        st.Page(
+            PAGES_DIR / "login.py", title=t("nav.login"), icon=":material/login:", url_path=wanted or "login"
+        )
     ]
 else:
     if actor.role in {str(r) for r in CONTROL_ROOM_ROLES}:
@@ -192,8 +198,9 @@ else:
     for listed in every:
         st.sidebar.page_link(listed)
 landing = landing_page()
-if landing is not None:
-    # Just logged in: open the user's own page (the cookie is fetched on that run).
-    st.switch_page(next((p for p in every if p.url_path == landing), every[0]))
+if landing:
+    # Just logged in: open the page asked for, else the user's own (the cookie is fetched on that run).
+    by_path = {p.url_path: p for p in every}
+    st.switch_page(next((by_path[path] for path in landing if path in by_path), every[0]))
 fetch_cookie()
 navigation.run()

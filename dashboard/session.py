@@ -19,6 +19,8 @@ import json
 from datetime import datetime, timedelta
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.util import calc_hash
 
 from dashboard import services
 from dashboard.auth_routes import (
@@ -47,6 +49,28 @@ LAST_ACTIVE_KEY = "actor-last-active"
 ENDED_KEY = "session-ended"  # (reason, idle minutes) until shown
 REDIRECT_KEY = "staff-session-redirect"  # what the browser fetches next (its cookie, or dropping it)
 HOME_KEY = "staff-session-home"  # the page a login lands on, switched to on the next run
+WANTED_KEY = "staff-session-wanted"  # the staff page a signed-out visitor asked for (a bookmark)
+# The address of every page only staff see. A signed-out visitor who opens one (a bookmark, or a
+# reload after the session ended) gets the login form there, then the page itself if their role has
+# it; tests/unit/test_staff_paths.py checks the list against the pages dashboard/app.py registers.
+STAFF_PATHS = frozenset(
+    {
+        "dispatch",
+        "mutual-aid",
+        "warnings",
+        "cap-feeds",
+        "priority",
+        "important-users",
+        "sitrep",
+        "complaints",
+        "compliance",
+        "reliability",
+        "crew",
+        "audit",
+        "users",
+        "simulator",
+    }
+)
 # Set by `idle_too_long` when the live map reruns the page to check: that run is no click.
 RECHECK_KEY = "staff-session-recheck"
 CONTROL_ROOM_ROLES = (Role.DISPATCHER, Role.MANAGER)
@@ -82,7 +106,10 @@ def home_page(actor: Actor) -> str:
 
 def sign_in(signed: SignedIn) -> None:
     """Sign this browser session in, and have the browser fetch its session cookie next."""
+    wanted = st.session_state.get(WANTED_KEY)
     _forget()
+    if wanted is not None:
+        st.session_state[WANTED_KEY] = wanted
     st.session_state[ACTOR_KEY] = signed.actor
     st.session_state[SESSION_KEY] = signed.session_id
     st.session_state[LAST_ACTIVE_KEY] = CLOCK.now()
@@ -231,10 +258,41 @@ def log_out() -> None:
     st.session_state[REDIRECT_KEY] = cookie_drop()
 
 
-def landing_page() -> str | None:
-    """The page (url path) a login just made should open, once: the console or the accounts."""
-    page: str | None = st.session_state.pop(HOME_KEY, None)
-    return page
+def landing_page() -> list[str]:
+    """The pages (url paths) a login just made should open, once, the first its role has first: the
+    staff page asked for before signing in, then the user's own (the console, the accounts)."""
+    home: str | None = st.session_state.pop(HOME_KEY, None)
+    if home is None:
+        return []
+    wanted: str | None = st.session_state.pop(WANTED_KEY, None)
+    return [page for page in (wanted, home) if page is not None]
+
+
+def wanted_staff_page() -> str | None:
+    """The staff page a signed-out visitor asked for (kept for after the login), if any: by its
+    address (a bookmark, a reload) or by the page the app's own history names (back, forward, a
+    rerun on the page where the session ended)."""
+    path = _requested_path()
+    if path in STAFF_PATHS:
+        st.session_state[WANTED_KEY] = path
+        return path
+    if path != "login":
+        # Gone on to a public page: a later login opens the user's own page, as a login does.
+        st.session_state.pop(WANTED_KEY, None)
+    return None
+
+
+def _requested_path() -> str | None:
+    # Streamlit's page manager holds what this run was asked to open: a page name from the address,
+    # or a page's hash (the hash of its url path) from the app's own navigation. st.context.url
+    # cannot tell: it gives the address of the page the last run showed.
+    manager = getattr(get_script_run_ctx(), "pages_manager", None)
+    if manager is None:
+        return None
+    if manager.intended_page_script_hash:
+        return next((p for p in STAFF_PATHS if calc_hash(p) == manager.intended_page_script_hash), None)
+    name: str | None = manager.intended_page_name
+    return name
 
 
 def fetch_cookie() -> None:

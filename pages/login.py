@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import services
 from dashboard.i18n import t
-from dashboard.session import current_actor, sign_in
+from dashboard.session import WANTED_KEY, current_actor, sign_in
 from emergency.app.bus import execute
 from emergency.app.commands.admin import SignIn
 from emergency.core.actor import PUBLIC
@@ -23,6 +23,10 @@ actor = current_actor()
 if actor is not None:
     st.info(t("login.already", user=actor.username))
     st.stop()
+
+if st.session_state.get(WANTED_KEY):
+    # A staff page's address opened signed out (a bookmark, a reload after the session ended).
+    st.info(t("login.to_open"))
 
 with st.form("login", clear_on_submit=False):
     username = st.text_input(t("login.username"), max_chars=64, autocomplete="username")

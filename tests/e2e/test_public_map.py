@@ -34,11 +34,12 @@ def test_public_page_draws_the_map_offline(app_server: str, page: Page, external
     assert external_requests == []
 
 
-def test_anonymous_visitor_typing_a_staff_url_gets_the_public_page(
+def test_anonymous_visitor_typing_a_staff_url_gets_the_login_form_and_nothing_of_the_page(
     app_server: str, page: Page, external_requests: list[str]
 ) -> None:
     page.goto(f"{app_server}/dispatch", wait_until="domcontentloaded")
-    expect(page.get_by_role("heading", name="Power status")).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    expect(page.get_by_role("heading", name="Staff login")).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
     expect(page.get_by_role("heading", name="Dispatcher console")).to_have_count(0)
     expect(page.get_by_role("link", name="Dispatcher console")).to_have_count(0)
     assert external_requests == []

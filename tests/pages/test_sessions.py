@@ -56,7 +56,8 @@ def test_a_session_idle_past_the_limit_is_signed_out_on_the_next_click(territory
     at.run()
 
     assert not at.exception, at.exception
-    assert at.title[0].value == "Power status"
+    # Signed out where they were: the console's address now holds the login form, not the console.
+    assert at.title[0].value == "Staff login"
     assert "signed out after 30 minutes without activity" in at.warning[0].value
     assert staff_session.ACTOR_KEY not in at.session_state
     with pytest.raises(ValueError, match=NAV_MISSING):
@@ -65,6 +66,24 @@ def test_a_session_idle_past_the_limit_is_signed_out_on_the_next_click(territory
     # The message is said once.
     at.run()
     assert not at.warning
+
+
+def test_signing_in_again_after_the_session_ended_opens_the_page_they_were_on(
+    territory_db, session_clock
+) -> None:
+    at = signed_in("dispatcher", PASSWORDS["dispatcher"])
+    at.switch_page(page("mutual_aid.py")).run()  # not the dispatcher's own page, the console
+    title = at.title[0].value
+    session_clock.advance(minutes=31)
+    at.run()
+    assert at.title[0].value == "Staff login"
+    assert at.info[0].value == "This page is for staff: log in to open it."
+
+    at.text_input[0].input("dispatcher")
+    at.text_input[1].input(PASSWORDS["dispatcher"])
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == title != "Dispatcher console"
 
 
 def test_each_click_restarts_the_idle_time(territory_db, session_clock) -> None:
@@ -210,7 +229,7 @@ def test_a_second_tab_with_the_cookie_is_signed_in_and_a_logout_in_one_ends_both
 
     session_clock.advance(seconds=5)
     second.run()
-    assert second.title[0].value == "Power status"
+    assert second.title[0].value == "Staff login"  # at the page it was on
     assert second.success[0].value == "You are logged out."
     assert not nav_has(second, "manager_warnings.py")
     assert not nav_has(reopened(), "manager_warnings.py")  # a reload with the old cookie: nobody
@@ -229,7 +248,7 @@ def test_disabling_the_account_signs_the_user_out_on_their_next_click(jar, sessi
     assert admin.success[0].value == "Disabled dispatcher."
 
     at.run()
-    assert at.title[0].value == "Power status"
+    assert at.title[0].value == "Staff login"  # at the page they were on
     assert "an administrator disabled your account" in at.warning[0].value
     assert staff_session.ACTOR_KEY not in at.session_state
     jar.value = cookie
@@ -249,7 +268,7 @@ def test_a_password_reset_signs_the_user_out_on_their_next_click_and_says_why(ja
     assert not admin.error, [e.value for e in admin.error]
 
     at.run()
-    assert at.title[0].value == "Power status"
+    assert at.title[0].value == "Staff login"  # at the page they were on
     assert "an administrator reset your password" in at.warning[0].value
     jar.value = cookie
     assert not nav_has(reopened(), "dispatcher_map.py")
