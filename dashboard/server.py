@@ -45,6 +45,7 @@ from emergency.core.clock import SYSTEM_CLOCK
 from emergency.core.config import Settings, load_settings
 from emergency.core.db import Database, get_database
 from emergency.core.leases import LoopTiming, lease_states, loop_timing, process_holder, release, run_if_held
+from emergency.network.head_end import use_head_end_token
 from emergency.public.notify import notifications_enabled, run_notifications
 from emergency.simulator.live import start_live_demo
 
@@ -149,6 +150,7 @@ async def _release_all(database: Database, names: list[str]) -> None:
 @asynccontextmanager
 async def lifespan(_app: object) -> AsyncIterator[None]:
     settings = load_settings()
+    use_head_end_token(settings.head_end_token)
     database = get_database(settings.db_url)
     await asyncio.to_thread(
         ensure_app_database, database, SYSTEM_CLOCK, create_demo=settings.db_url_is_default

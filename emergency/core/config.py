@@ -31,6 +31,8 @@ class Settings:
     notify_webhook_token: str | None
     # Signs the staff session cookie (OUTAGE_SECRET_KEY); None: the key the database generated.
     secret_key: str | None = None
+    # The bearer token the meter head-end asks of our pings (OUTAGE_HEAD_END_TOKEN), if any.
+    head_end_token: str | None = None
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -47,4 +49,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         demo_simulator=env.get("OUTAGE_DEMO_SIMULATOR", "on").strip().lower() not in SWITCHED_OFF,
         notify_webhook_token=env.get("OUTAGE_NOTIFY_WEBHOOK_TOKEN", "").strip() or None,
         secret_key=env.get("OUTAGE_SECRET_KEY", "").strip() or None,
+        head_end_token=env.get("OUTAGE_HEAD_END_TOKEN", "").strip() or None,
     )

@@ -14,6 +14,9 @@ Implementations:
       {"request_id": "3f2c...", "meters": ["M00001234", ...], "timeout_seconds": 20}
       -> 200 {"request_id": "3f2c...", "answers": {"M00001234": "powered", "M00005678": "silent"}}
 
+  with `Authorization: Bearer <token>` when the process was given one (`OUTAGE_HEAD_END_TOKEN`,
+  registered at start-up by `use_head_end_token`: a secret stays out of the settings table).
+
   Answers other than `powered` and `silent`, or a body that is not that shape, refuse the whole
   reply (`HeadEndError`, the pings are recorded `lost`): nothing the head-end sent is guessed at.
 
@@ -77,14 +80,16 @@ class HttpHeadEnd:
     """The utility's head-end over HTTP (the JSON shape in the module docstring)."""
 
     url: str
+    token: str | None = None
 
     def ping(
         self, meter_ids: Sequence[str], timeout: float, request_id: str = ""
     ) -> Mapping[str, PingAnswer]:
         body = json.dumps({"request_id": request_id, "meters": list(meter_ids), "timeout_seconds": timeout})
-        request = urllib.request.Request(
-            self.url, data=body.encode(), headers={"Content-Type": "application/json"}, method="POST"
-        )
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(self.url, data=body.encode(), headers=headers, method="POST")
         try:
             # The head-end waits `timeout` for the meters; the connection gets a little longer.
             with urllib.request.urlopen(request, timeout=timeout + 10) as reply:
@@ -117,7 +122,15 @@ def parse_reply(raw: bytes, meter_ids: Sequence[str]) -> dict[str, PingAnswer]:
 
 
 _registered: HeadEnd | None = None
+_token: str | None = None
 _lock = threading.Lock()
+
+
+def use_head_end_token(token: str | None) -> None:
+    """The bearer token this process sends the HTTP head-end (read once at start-up)."""
+    global _token
+    with _lock:
+        _token = token
 
 
 def use_head_end(head_end: HeadEnd | None) -> None:
@@ -130,7 +143,7 @@ def use_head_end(head_end: HeadEnd | None) -> None:
 def current_head_end(url: str) -> HeadEnd | None:
     """The head-end to ping: the registered one, else the HTTP head-end at `url`, else none."""
     with _lock:
-        registered = _registered
+        registered, token = _registered, _token
     if registered is not None:
         return registered
-    return HttpHeadEnd(url) if url else None
+    return HttpHeadEnd(url, token) if url else None

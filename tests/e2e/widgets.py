@@ -50,4 +50,3 @@ def _widget(page: Page, label: str) -> Locator:
     return page.locator("[data-testid=stSelectbox], [data-testid=stMultiSelect]").filter(
         has=page.get_by_role("combobox", name=label)
     )
-

@@ -10,8 +10,16 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from emergency.core.config import load_settings
 from emergency.core.meter_models import PingAnswer
-from emergency.network.head_end import FakeHeadEnd, HeadEndError, HttpHeadEnd, parse_reply
+from emergency.network.head_end import (
+    FakeHeadEnd,
+    HeadEndError,
+    HttpHeadEnd,
+    current_head_end,
+    parse_reply,
+    use_head_end_token,
+)
 
 
 def test_the_fake_loses_a_share_of_the_powered_meters_answers_never_a_dark_ones_silence():
@@ -49,10 +57,12 @@ def test_anything_else_is_refused_whole(reply: bytes, why: str):
 
 class _HeadEnd(BaseHTTPRequestHandler):
     asked: list[dict] = []
+    authorizations: list[str | None] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         _HeadEnd.asked.append(body)
+        _HeadEnd.authorizations.append(self.headers.get("Authorization"))
         reply = json.dumps({"request_id": body["request_id"], "answers": {body["meters"][0]: "powered"}})
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -77,6 +87,19 @@ def test_the_http_head_end_posts_the_request_and_reads_the_answers(server: str):
     answers = HttpHeadEnd(server).ping(["M1", "M2"], 5, "req-1")
     assert answers == {"M1": PingAnswer.POWERED, "M2": PingAnswer.SILENT}
     assert _HeadEnd.asked[-1] == {"request_id": "req-1", "meters": ["M1", "M2"], "timeout_seconds": 5}
+    assert _HeadEnd.authorizations[-1] is None
+
+
+def test_the_process_token_goes_with_each_ping_as_a_bearer(server: str):
+    use_head_end_token("s3cret-token")
+    try:
+        head_end = current_head_end(server)
+        assert head_end is not None
+        head_end.ping(["M1"], 5, "req-3")
+    finally:
+        use_head_end_token(None)
+    assert _HeadEnd.authorizations[-1] == "Bearer s3cret-token"
+    assert load_settings({"OUTAGE_HEAD_END_TOKEN": " s3cret-token "}).head_end_token == "s3cret-token"
 
 
 def test_an_unreachable_head_end_is_an_error_not_an_answer():
