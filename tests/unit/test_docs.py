@@ -48,6 +48,11 @@ def test_the_readme_test_command_runs_pytest_in_the_venv(commands: list[str]) ->
     assert steps[0] == "python3 -m venv .venv"
     assert steps[1].startswith(".venv/bin/pip install") and "requirements-dev.txt" in steps[1]
     assert steps[-1].startswith(".venv/bin/python -m pytest")
+    # Everything runs: the tests outside the browser in two workers, then the browser tests alone.
+    assert steps[2:] == [
+        ".venv/bin/python -m pytest -q -n 2 --ignore=tests/e2e",
+        ".venv/bin/python -m pytest -q tests/e2e",
+    ]
 
 
 def test_the_readme_run_command_starts_the_server(commands: list[str]) -> None:
