@@ -462,14 +462,18 @@ def tally_rows(tally: Tally) -> list[BenchRow]:
                 higher_is_better=True,
             )
         )
+        # A fault below which nobody called and nothing tripped sent no report at all: no method can
+        # open an outage for it (the table's "no report sent" column counts those). The budget is
+        # about faults that were reported and still left with no outage.
+        silent = tally.unreported[scenario]
         rows.append(
             BenchRow(
-                f"single faults left with no outage, {scenario} (evidence)",
-                float(evidence["nothing"]),
+                f"reported single faults left with no outage, {scenario} (evidence)",
+                float(evidence["nothing"] - silent),
                 "faults",
                 budget="0" if scenario == "calls 10%" else None,
-                baseline=float(rules["nothing"]),
-                baseline_description="today's rules on the same reports",
+                baseline=float(rules["nothing"] - silent),
+                baseline_description=f"today's rules, same reports ({silent} more sent no report at all)",
             )
         )
     return rows

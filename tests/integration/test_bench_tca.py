@@ -25,6 +25,7 @@ from bench.tca import (
     pristine_copy,
     read_grid,
     run_rounds,
+    tally_rows,
     verdict,
     was_reported,
 )
@@ -109,3 +110,15 @@ def test_a_fault_nobody_reported_is_counted_apart(grid_and_resetter):
     # Nobody calls: only the telemetered recloser's trip reaches intake.
     assert [item["device_code"] for _, item in reports] == ["REC-1"]
     assert was_reported(grid, faults[0][0], reports) and not was_reported(grid, faults[1][0], reports)
+
+
+def test_the_budget_counts_reported_faults_left_with_no_outage_not_faults_nobody_reported():
+    tally = Tally()
+    for method, verdicts in (("evidence", ["exact"] * 8 + ["nothing"] * 2), ("rules", ["nothing"] * 10)):
+        for found in verdicts:
+            tally.add("calls 10%", method, "fuse", found)
+    tally.unreported["calls 10%"] = 1  # one of the two left with nothing had no caller at all
+    (left,) = [row for row in tally_rows(tally) if "no outage" in row.name]
+    assert left.value == 1.0  # the reported one the analysis missed
+    assert left.baseline == 9.0
+    assert "1 more sent no report at all" in left.baseline_description
