@@ -46,7 +46,6 @@ if not ready:
 
 announce_end()
 actor = current_actor()
-crew_root: st.Page | None = None
 public = [
     st.Page(
         PAGES_DIR / "public_status.py",
@@ -154,8 +153,13 @@ else:
         # crew page the default, a bookmarked /crew would say "Page not found". The root opens it at
         # its own address instead.
         crew_root = st.Page(
-            lambda: st.switch_page(crew_work), title=t("crewpage.nav"), url_path="crew-root", default=True
+            lambda: st.switch_page(crew_work),
+            title=t("crewpage.nav"),
+            url_path="crew-root",
+            default=True,
+            visibility="hidden",  # not listed: the navigation lists the crew page itself
         )
+        sections[t("nav.section.staff")].insert(0, crew_root)
     account = [
         st.Page(PAGES_DIR / "logout.py", title=t("nav.logout"), icon=":material/logout:", url_path="logout")
     ]
@@ -190,13 +194,7 @@ if services.is_demo(services.database().url):
 # Expanded: a manager has more pages than Streamlit shows before a "View more" button, and a
 # report page hidden behind a click is a page nobody finds.
 every = [p for pages in sections.values() for p in pages]
-if crew_root is None:
-    navigation = st.navigation(sections, expanded=True)
-else:
-    # The root page is not one to list: the crew's sidebar lists its own two pages.
-    navigation = st.navigation([crew_root, *every], position="hidden")
-    for listed in every:
-        st.sidebar.page_link(listed)
+navigation = st.navigation(sections, expanded=True)
 landing = landing_page()
 if landing:
     # Just logged in: open the page asked for, else the user's own (the cookie is fetched on that run).
