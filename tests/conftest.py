@@ -27,6 +27,7 @@ from emergency.core import auth
 from emergency.core.clock import FakeClock
 from emergency.core.db import Database, normalise_url
 from emergency.core.settings import seed_defaults
+from emergency.network.head_end import use_head_end, use_head_end_token
 from tests.support.browser import browser, external_requests, page  # noqa: F401 (fixtures for every folder)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -44,6 +45,18 @@ def cheap_password_hasher() -> Iterator[PasswordHasher]:
         yield CHEAP_HASHER
     finally:
         auth.use_password_hasher(real)
+
+
+@pytest.fixture(autouse=True)
+def no_head_end_left_behind() -> Iterator[None]:
+    """Each test starts with no meter head-end registered and no head-end token: the live simulator
+    registers its fake head-end for the process's life, and a test running it would leave it to the
+    next test of the same worker."""
+    use_head_end(None)
+    use_head_end_token(None)
+    yield
+    use_head_end(None)
+    use_head_end_token(None)
 
 
 @pytest.fixture
