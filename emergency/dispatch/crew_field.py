@@ -235,8 +235,6 @@ def hand_over(
     require_version(assignment, expected_version)
     require_open(assignment)
     when = step_time(session, clock, assignment, done_at)
-    crew = session.get(Crew, assignment.crew_id)
-    assert crew is not None
     release_assignment(
         session,
         clock,
@@ -245,7 +243,7 @@ def hand_over(
         Release(
             action="crew.handover",
             detail=text,
-            outage_detail=f"crew {crew.code} handed over: {text}",
+            verb="handed over",
             conflict=_changed(assignment),
             done_at=when,
             handover_note=text,

@@ -432,7 +432,7 @@ def cancel_assignment(
         Release(
             action="crew.cancel",
             detail=reason_text,
-            outage_detail=f"crew {crew.code} called off: {reason_text}",
+            verb="called off",
             conflict=f"crew {crew.code} or outage {outage.id} was changed by someone else; reload",
         ),
     )
@@ -446,7 +446,7 @@ class Release:
 
     action: str
     detail: str
-    outage_detail: str
+    verb: str  # what the crew did, in the outage's audit row: "crew C1 <verb>: <detail>"
     conflict: str
     done_at: datetime | None = None
     handover_note: str | None = None
@@ -507,7 +507,7 @@ def release_assignment(
             outage.id,
             before=outage_before,
             after={**outage_snapshot(outage), **late},
-            detail=release.outage_detail,
+            detail=f"crew {crew.code} {release.verb}: {release.detail}",
         )
 
 
