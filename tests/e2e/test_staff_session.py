@@ -119,6 +119,9 @@ def test_a_crew_leaders_bookmarked_crew_page_opens_at_its_own_address(
     log_in_here(page, "crew", "demo-crew")
     expect(page.get_by_role("heading", name="My crew's work")).to_be_visible(timeout=TIMEOUT_MS)
     assert page.url.endswith("/crew")
+    # The page shows before the background fetch has stored the cookie (CI once reloaded in between
+    # and met the login form): a reload is the cookie's job, so wait for it as the console's test does.
+    assert len(wait_for_cookies(page, 1)) == 1
     page.reload(wait_until="domcontentloaded")
     expect(page.get_by_role("heading", name="My crew's work")).to_be_visible(timeout=TIMEOUT_MS)
     expect(page.get_by_text("Page not found")).to_have_count(0)
