@@ -13,6 +13,7 @@ from datetime import datetime, time
 
 import streamlit as st
 
+from dashboard.choices import choice_key
 from dashboard.i18n import choose_placeholder, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.uploads import upload_boxes
@@ -45,12 +46,18 @@ def render_assessment_form(ctx: Context, outage_id: int, crew_id: int | None) ->
         for level, text in said:
             getattr(st, level)(text)
     with st.form(key, clear_on_submit=False, border=True):
-        cause = st.selectbox(t("dmg.cause"), limits.causes, format_func=_labels("dmg.cause", limits.causes))
+        cause = st.selectbox(
+            t("dmg.cause"),
+            limits.causes,
+            format_func=_labels("dmg.cause", limits.causes),
+            key=choice_key(f"{key}-cause"),
+        )
         equipment = st.multiselect(
             t("dmg.equipment"),
             limits.equipment,
             format_func=_labels("dmg.equipment", limits.equipment),
             placeholder=choose_placeholder(),
+            key=choice_key(f"{key}-equipment"),
         )
         poles = st.number_input(t("dmg.poles_down"), 0, limits.max_count, 0, step=1)
         spans = st.number_input(t("dmg.spans_down"), 0, limits.max_count, 0, step=1)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
+from dashboard.choices import choice_key
 from dashboard.i18n import local_time, t
 from dashboard.markdown_text import plain
 from dashboard.uploads import upload_box
@@ -64,7 +65,7 @@ def level_chooser(
         index=None if "level" in row.needs else levels.index(row.level),
         format_func=lambda v: t(f"level.{v}"),
         placeholder=t("capin.level_to_choose"),
-        key=f"cap-level-{row.id}",
+        key=choice_key(f"cap-level-{row.id}"),
     )
     if right.button(t("capin.choose_level_button"), disabled=chosen is None, key=f"cap-level-set-{row.id}"):
         try:

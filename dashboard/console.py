@@ -20,6 +20,7 @@ from streamlit_folium import st_folium
 
 from dashboard import crew_console, crew_gps, maps, meter_panel, services, switching_panel
 from dashboard.assessment_view import render_assessments
+from dashboard.choices import choice_key
 from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outage_names import outage_name
@@ -332,7 +333,7 @@ def outage_picker(board: list[BoardRow], selected: int | None) -> int | None:
         index=ids.index(selected) if selected in ids else None,
         format_func=lambda i: labels.get(i, str(i)),
         placeholder=t("detail.pick"),
-        key=f"outage-picker-{selected}",
+        key=choice_key(f"outage-picker-{selected}"),
     )
     return None if picked is None or picked == selected else picked
 
@@ -652,7 +653,7 @@ def crews_and_actions(actor: Actor, detail: OutageDetail, tz: ZoneInfo) -> None:
             ["high", "medium", "low"],
             index=1,
             format_func=lambda c: t(f"confidence.{c}"),
-            key=f"etr-conf-{o.id}",
+            key=choice_key(f"etr-conf-{o.id}"),
         )
         if st.button(t("action.set_etr"), key=f"etr-set-{o.id}"):
             etr_at = datetime.combine(day, at, tzinfo=tz)
@@ -712,7 +713,7 @@ def recommended_crew(actor: Actor, outage_id: int, tz: ZoneInfo) -> CrewOption |
         format_func=lambda i: (
             f"{available[i].code} · {t('crew.col.eta')} {local_time(available[i].eta, tz, '%H:%M')}"
         ),
-        key=f"crew-choice-{outage_id}",
+        key=choice_key(f"crew-choice-{outage_id}"),
     )
     return available.get(choice) if choice is not None else None
 

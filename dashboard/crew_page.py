@@ -17,6 +17,7 @@ import streamlit as st
 
 from dashboard import services
 from dashboard.assessment_form import render_assessment_form
+from dashboard.choices import choice_key
 from dashboard.crew_gps import render_position_sharing
 from dashboard.i18n import current_language, local_time, t
 from dashboard.markdown_text import plain
@@ -233,7 +234,7 @@ def actions(actor: Actor, job: queries.CrewJob, tz: ZoneInfo, done_at: datetime 
             index=0,
             horizontal=True,
             format_func=confidences.__getitem__,
-            key=f"crewpage-etr-conf-{a}",
+            key=choice_key(f"crewpage-etr-conf-{a}"),
         )
         if st.button(t("crewpage.etr_send"), width="stretch", key=f"crewpage-etr-{a}"):
             etr_at = datetime.combine(day, at, tzinfo=tz)
@@ -262,7 +263,7 @@ def actions(actor: Actor, job: queries.CrewJob, tz: ZoneInfo, done_at: datetime 
             list(kinds),
             horizontal=True,
             format_func=kinds.__getitem__,
-            key=f"crewpage-request-kind-{a}",
+            key=choice_key(f"crewpage-request-kind-{a}"),
         )
         text = st.text_area(t("crewpage.request_text"), max_chars=2000, key=f"crewpage-request-text-{a}")
         if st.button(t("crewpage.request_send"), width="stretch", key=f"crewpage-request-{a}"):

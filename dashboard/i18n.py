@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
+from dashboard.choices import carry_choices
 from emergency.core.config import REPO_ROOT, load_settings
 from emergency.core.vocabulary import Hazard, hazard_in_text, hazard_name
 
@@ -66,6 +67,7 @@ def language_switch() -> None:
         format_func=LANGUAGE_LABELS.__getitem__,
         key=LANGUAGE_KEY,
         selection_mode="single",
+        on_change=carry_choices,
     )
 
 

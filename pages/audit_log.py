@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import streamlit as st
 
 from dashboard import services
+from dashboard.choices import choice_key
 from dashboard.i18n import local_time, shown_value, t
 from dashboard.markdown_text import plain
 from dashboard.selection import id_at, table_key
@@ -57,7 +58,9 @@ with st.form("audit-filters"):
     since_day = since_col.date_input(t("audit.since"), value=None, format="YYYY-MM-DD")
     until_day = until_col.date_input(t("audit.until"), value=None, format="YYYY-MM-DD")
     who = actor_col.text_input(t("audit.actor"), max_chars=64)
-    role = role_col.selectbox(t("login.role"), ROLES, format_func=role_label)
+    role = role_col.selectbox(
+        t("login.role"), ROLES, format_func=role_label, key=choice_key("audit-log-role")
+    )
     action_col, entity_col, entity_id_col, text_col = st.columns(4)
     action = action_col.text_input(t("audit.action"), max_chars=64, help=t("audit.action_help"))
     entity = entity_col.text_input(t("audit.entity"), max_chars=32, help=t("audit.entity_help"))

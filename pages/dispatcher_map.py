@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import console, services
+from dashboard.choices import choice_key
 from dashboard.i18n import choose_placeholder, current_language, t
 from dashboard.session import CONTROL_ROOM_ROLES, idle_too_long, require_role
 from emergency.app.queries import dispatch as dispatch_queries
@@ -104,14 +105,17 @@ def board_and_filters(board: list[BoardRow], selected: int | None) -> None:
     states = sorted({r.state for r in board})
     f1, f2 = st.columns(2)
     chosen_districts = f1.multiselect(
-        t("board.filter_district"), districts, placeholder=choose_placeholder(), key="board-districts"
+        t("board.filter_district"),
+        districts,
+        placeholder=choose_placeholder(),
+        key=choice_key("board-districts"),
     )
     chosen_states = f2.multiselect(
         t("board.filter_state"),
         states,
         format_func=lambda s: t(f"state.{s}"),
         placeholder=choose_placeholder(),
-        key="board-states",
+        key=choice_key("board-states"),
     )
     shown = [
         r

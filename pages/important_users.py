@@ -7,6 +7,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from dashboard import outcome, services
+from dashboard.choices import choice_key
 from dashboard.i18n import choose_placeholder, current_language, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import show_outcome
@@ -48,14 +49,14 @@ def details_form(key: str, current: register.ImportantUser | None) -> register.I
         GRADES,
         index=GRADES.index(current.grade) if current else 1,
         format_func=grade_label,
-        key=f"{key}-grade",
+        key=choice_key(f"{key}-grade"),
     )
     kind = st.selectbox(
         t("iu.kind"),
         KINDS,
         index=KINDS.index(current.kind) if current else KINDS.index("hospital"),
         format_func=kind_label,
-        key=f"{key}-kind",
+        key=choice_key(f"{key}-kind"),
     )
     known_hours = current.backup_hours if current is not None else None
     has_backup = st.checkbox(
@@ -101,13 +102,17 @@ districts = services.territory_base(ctx.db.url)["districts"]
 district_codes = sorted(f["properties"]["code"] for f in districts["features"]) if districts else []
 columns = st.columns(4)
 chosen_grades = columns[0].multiselect(
-    t("important.grade"), GRADES, format_func=grade_label, placeholder=choose_placeholder(), key="iu-f-grade"
+    t("important.grade"),
+    GRADES,
+    format_func=grade_label,
+    placeholder=choose_placeholder(),
+    key=choice_key("iu-f-grade"),
 )
 chosen_kinds = columns[1].multiselect(
-    t("iu.kind"), KINDS, format_func=kind_label, placeholder=choose_placeholder(), key="iu-f-kind"
+    t("iu.kind"), KINDS, format_func=kind_label, placeholder=choose_placeholder(), key=choice_key("iu-f-kind")
 )
 chosen_districts = columns[2].multiselect(
-    t("board.district"), district_codes, placeholder=choose_placeholder(), key="iu-f-district"
+    t("board.district"), district_codes, placeholder=choose_placeholder(), key=choice_key("iu-f-district")
 )
 search = columns[3].text_input(t("iu.search"), max_chars=100, key="iu-f-search")
 
@@ -147,7 +152,7 @@ with edit_tab:
         index=None,
         format_func=lambda i: f"{by_id[i].account_no} · {by_id[i].name}",
         placeholder=t("iu.pick"),
-        key="iu-edit-pick",
+        key=choice_key("iu-edit-pick"),
     )
     if chosen is not None:
         current = by_id[chosen]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import services
+from dashboard.choices import choice_key
 from dashboard.i18n import local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import attempt, show_outcome
@@ -76,7 +77,12 @@ if feeds:
     by_id = {f.id: f for f in feeds}
     with change_col:
         st.subheader(t("capfeed.change"))
-        chosen = st.selectbox(t("capfeed.choose"), list(by_id), format_func=lambda i: by_id[i].name)
+        chosen = st.selectbox(
+            t("capfeed.choose"),
+            list(by_id),
+            format_func=lambda i: by_id[i].name,
+            key=choice_key("manager-cap-feeds-chosen"),
+        )
         feed = by_id[chosen]
         # Keyed by feed and version: a change elsewhere redraws the form with what is stored now.
         with st.form(f"cap-feed-change-{feed.id}-{feed.version}"):

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from dashboard import outcome, services
+from dashboard.choices import choice_key
 from dashboard.i18n import current_language, local_time, t
 from dashboard.outcome import show_outcome
 from dashboard.session import require_role
@@ -101,14 +102,14 @@ chosen_kinds = filters[0].multiselect(
     KINDS,
     format_func=lambda k: t(f"feedback.kind.{k}"),
     placeholder=t("desk.any"),
-    key="desk-f-kind",
+    key=choice_key("desk-f-kind"),
 )
 chosen_statuses = filters[1].multiselect(
     t("desk.status"),
     STATUSES,
     format_func=lambda s: t(f"desk.status.{s}"),
     placeholder=t("desk.any"),
-    key="desk-f-status",
+    key=choice_key("desk-f-status"),
 )
 breached_only = filters[2].checkbox(t("desk.breached_only"), key="desk-f-breached")
 
@@ -152,7 +153,7 @@ with feedback_tab:
                 f"{by_id[i].reference} · {t(f'feedback.kind.{by_id[i].kind}')} · {preview(by_id[i].text)}"
             ),
             placeholder=t("desk.pick"),
-            key="desk-pick",
+            key=choice_key("desk-pick"),
         )
         if chosen is not None:
             item = by_id[chosen]
@@ -201,7 +202,9 @@ with feedback_tab:
                             t("desk.satisfaction"),
                             SCORES,
                             format_func=lambda s: t("desk.satisfaction.none") if s is None else "★" * s,
-                            key="desk-satisfaction",
+                            # A keyed box shows its None choice as the placeholder.
+                            placeholder=t("desk.satisfaction.none"),
+                            key=choice_key("desk-satisfaction"),
                         )
                     record = st.form_submit_button(
                         t("desk.record", step=t(f"desk.step.{item.next_step}")), key="desk-record"
@@ -241,7 +244,7 @@ with verify_tab:
         shown = st.session_state.get(VERIFY_SEEN_KEY, waiting)
         st.session_state[VERIFY_SEEN_KEY] = waiting
         with st.form("desk-verify"):
-            outage_id = st.selectbox(t("desk.verify_pick"), list(waiting), key="desk-verify-pick")
+            outage_id = st.selectbox(t("desk.verify_pick"), list(waiting), key=choice_key("desk-verify-pick"))
             verify_note = st.text_input(
                 t("desk.note"),
                 key=note_key("desk-verify-note"),

@@ -12,6 +12,7 @@ from streamlit.elements.lib.column_types import ColumnConfig
 
 from dashboard import services
 from dashboard.charts import categories
+from dashboard.choices import choice_key
 from dashboard.downloads import csv_bytes
 from dashboard.i18n import current_language, t, time_axis_format
 from dashboard.session import require_role
@@ -30,8 +31,6 @@ ONE_ROW = pd.DataFrame({"row": [0]})  # a limit rule is one mark
 actor = require_role(Role.MANAGER, Role.ADMIN)
 ctx = services.context(actor)
 language = current_language()
-# Filters keep one widget per language: their labels change with it, and a widget whose labels
-# change shows no choice at all.
 zh = language == "zh"
 tz = ctx.tz
 now = ctx.clock.now()
@@ -144,19 +143,22 @@ district_id = columns[1].selectbox(
     t("board.district"),
     [None, *district_names],
     format_func=lambda i: t("cmp.all") if i is None else district_names[i],
-    key=f"cmp-district-{language}",
+    placeholder=t("cmp.all"),  # a keyed box shows its None choice as the placeholder
+    key=choice_key("cmp-district"),
 )
 area_type = columns[2].selectbox(
     t("cmp.area_type"),
     [None, *(a.value for a in AreaType)],
     format_func=lambda a: t("cmp.all") if a is None else t(f"area.{a}"),
-    key=f"cmp-area-{language}",
+    placeholder=t("cmp.all"),
+    key=choice_key("cmp-area"),
 )
 crew_id = columns[3].selectbox(
     t("cmp.crew"),
     [None, *crew_names],
     format_func=lambda i: t("cmp.all") if i is None else crew_names[i],
-    key=f"cmp-crew-{language}",
+    placeholder=t("cmp.all"),
+    key=choice_key("cmp-crew"),
 )
 if not isinstance(period, tuple) or len(period) != 2:
     st.info(t("cmp.pick_period"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import services
+from dashboard.choices import choice_key
 from dashboard.i18n import current_language, in_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import show_outcome
@@ -128,7 +129,7 @@ warning_id = st.selectbox(
     list(every_warning),
     index=list(every_warning).index(default),
     format_func=lambda i: f"#{i} {in_language(every_warning[i], overview.warning_titles_zh.get(i))}",
-    key="outreach-warning",
+    key=choice_key("outreach-warning"),
 )
 lines = queries.outreach_lines(ctx, warning_id)
 if not lines:
@@ -166,6 +167,7 @@ if open_lines:
             t("mo.task"),
             list(by_task),
             format_func=lambda i: f"#{i} {by_task[i].name} ({t('ostep.' + by_task[i].step)})",
+            key=choice_key("manager-outreach-task-id"),
         )
         # No max_chars (a longer paste would be dropped unseen): the service refuses it by field.
         who = st.text_input(t("mo.ack_by"))
@@ -204,14 +206,14 @@ def bulk_steps(open_lines: list[OutreachLine]) -> None:
         LADDER_STEPS,
         format_func=lambda v: t(f"ostep.{v}"),
         placeholder=t("mo.bulk_any"),
-        key="outreach-bulk-step",
+        key=choice_key("outreach-bulk-step"),
     )
     statuses = status_col.multiselect(
         t("mw.col.status"),
         OPEN_STATUSES,
         format_func=lambda v: t(f"ostatus.{v}"),
         placeholder=t("mo.bulk_any"),
-        key="outreach-bulk-status",
+        key=choice_key("outreach-bulk-status"),
     )
     shown = {
         line.task_id: line
@@ -229,7 +231,7 @@ def bulk_steps(open_lines: list[OutreachLine]) -> None:
             f"#{i} {shown[i].name} ({t('ostep.' + shown[i].step)}, {t('ostatus.' + shown[i].status)})"
         ),
         placeholder=t("mo.bulk_pick"),
-        key=BULK_KEY,
+        key=choice_key(BULK_KEY),
     )
     with st.form("outreach-bulk"):
         who = st.text_input(t("mo.ack_by"), key="outreach-bulk-who")

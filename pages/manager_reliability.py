@@ -11,6 +11,7 @@ from streamlit.elements.lib.column_types import ColumnConfig
 
 from dashboard import services
 from dashboard.charts import legend_below, symlog_ticks
+from dashboard.choices import choice_key
 from dashboard.i18n import current_language, t, time_axis_format
 from dashboard.session import require_role
 from emergency.app.context import Context
@@ -167,7 +168,7 @@ district_id = columns[1].selectbox(
     t("rel.district"),
     [WHOLE_TERRITORY, *whole.district_names],
     format_func=lambda i: t("rel.all_districts") if i == WHOLE_TERRITORY else district_label(whole, i),
-    key="rel-district",
+    key=choice_key("rel-district"),
 )
 report = (
     whole if district_id == WHOLE_TERRITORY else report_for(ctx, ctx.db.url, first_day, last_day, district_id)

@@ -7,6 +7,7 @@ from datetime import datetime
 import streamlit as st
 
 from dashboard import services
+from dashboard.choices import choice_key
 from dashboard.i18n import LANGUAGE_LABELS, current_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.session import require_role
@@ -42,7 +43,7 @@ kind = columns[0].radio(
     [k.value for k in sitrep.ReportKind],
     format_func=lambda k: t(f"sitrep.kind.{k}"),
     horizontal=True,
-    key="sitrep-kind",
+    key=choice_key("sitrep-kind"),
 )
 day = columns[1].date_input(t("sitrep.start_day"), key=DAY_KEY)
 start_time = columns[2].time_input(t("sitrep.start_time"), key=TIME_KEY, step=300)

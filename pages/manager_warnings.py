@@ -12,6 +12,7 @@ from streamlit_folium import st_folium
 
 from dashboard import cap_view, maps, services
 from dashboard.cap_feeds_panel import new_drafts_banner
+from dashboard.choices import choice_key
 from dashboard.i18n import choose_placeholder, current_language, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import show_outcome
@@ -85,6 +86,7 @@ def warning_form(key: str, initial: dict[str, Any] | None) -> WarningInput | Non
             hazards,
             index=hazards.index(first.get("hazard", "typhoon")),
             format_func=lambda h: t(f"hazard.{h}"),
+            key=choice_key(f"{key}-hazard"),
         )
         levels = [v.value for v in WarningLevel]
         # An imported draft whose alert gave no colour level offers none: the manager chooses.
@@ -94,6 +96,7 @@ def warning_form(key: str, initial: dict[str, Any] | None) -> WarningInput | Non
             index=None if first.get("level_needed") else levels.index(first.get("level", "yellow")),
             format_func=lambda v: t(f"level.{v}"),
             placeholder=t("capin.level_to_choose"),
+            key=choice_key(f"{key}-level"),
         )
         readiness_options = [None, 1, 2, 3, 4]
         readiness = right.selectbox(
@@ -102,6 +105,8 @@ def warning_form(key: str, initial: dict[str, Any] | None) -> WarningInput | Non
             index=readiness_options.index(first.get("readiness")),
             format_func=lambda r: t("mw.readiness_none") if r is None else t("mw.readiness_n", n=r),
             help=t("mw.readiness_help"),
+            placeholder=t("mw.readiness_none"),  # a keyed box shows its None choice as the placeholder
+            key=choice_key(f"{key}-readiness"),
         )
         title_en = left.text_input(t("mw.title_en"), value=first.get("title_en", ""), max_chars=200)
         title_zh = middle.text_input(t("mw.title_zh"), value=first.get("title_zh", ""), max_chars=200)
@@ -125,6 +130,7 @@ def warning_form(key: str, initial: dict[str, Any] | None) -> WarningInput | Non
             horizontal=True,
             format_func=lambda k: t(f"mw.area.{k}"),
             index=kinds.index(first.get("area_kind", "districts")) if first.get("area_kind") in kinds else 0,
+            key=choice_key(f"{key}-area-kind"),
         )
         chosen = st.multiselect(
             t("mw.districts_pick"),
@@ -132,6 +138,7 @@ def warning_form(key: str, initial: dict[str, Any] | None) -> WarningInput | Non
             default=first.get("districts", []),
             format_func=lambda c: f"{c} {district_names.get(c, '')}",
             placeholder=choose_placeholder(),
+            key=choice_key(f"{key}-chosen"),
         )
         c1, c2, c3 = st.columns(3)
         circle = first.get("circle") or {}
@@ -258,7 +265,7 @@ with tab_view:
     selected = st.selectbox(
         t("mw.select"),
         ids,
-        key=SELECTED_KEY,
+        key=choice_key(SELECTED_KEY),
         format_func=lambda i: (
             f"#{i} {t('wstatus.' + by_id[i].status)}: {cap_view.shown_title(by_id[i], language)}"
         ),
@@ -385,7 +392,7 @@ with tab_view:
     if row.status == WarningStatus.DRAFT:
         edit_col, issue_col = st.columns([3, 1])
         with edit_col.expander(t("mw.edit")):
-            edited = warning_form(f"edit-{selected}", form_initial)
+            edited = warning_form(f"edit-{selected}-v{row.version}", form_initial)
             if edited is not None:
                 try:
                     execute(ctx, EditDraft(selected, row.version, edited))
@@ -414,7 +421,7 @@ with tab_view:
                 done(t("mw.discarded", id=selected))
     elif row.status in IN_FORCE:
         with st.expander(t("mw.update")):
-            updated = warning_form(f"update-{selected}", form_initial)
+            updated = warning_form(f"update-{selected}-v{row.version}", form_initial)
             if updated is not None:
                 try:
                     result = execute(ctx, UpdateWarning(selected, row.version, updated))

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import outcome, services
+from dashboard.choices import choice_key
 from dashboard.i18n import choose_placeholder, local_time, t
 from dashboard.markdown_text import plain
 from dashboard.outcome import show_outcome
@@ -167,7 +168,7 @@ with crews_tab:
 
 with check_in_tab:
     arriving = st.selectbox(
-        t("ma.company"), companies, index=None, placeholder=t("ma.company"), key="ma-ci-company"
+        t("ma.company"), companies, index=None, placeholder=t("ma.company"), key=choice_key("ma-ci-company")
     )
     expected = [c for c in crews if c.company == arriving and c.released_at is None]
     waiting = [c for c in expected if c.checked_in_at is None]
@@ -225,7 +226,7 @@ with check_in_tab:
 
 with release_tab:
     leaving = st.selectbox(
-        t("ma.company"), companies, index=None, placeholder=t("ma.company"), key="ma-rel-company"
+        t("ma.company"), companies, index=None, placeholder=t("ma.company"), key=choice_key("ma-rel-company")
     )
     present = [c for c in crews if c.company == leaving and c.released_at is None]
     picked = st.multiselect(
@@ -235,7 +236,7 @@ with release_tab:
         format_func=lambda i: (
             crew_label(by_id[i]) + (t("ma.busy", outage=by_id[i].outage_id) if by_id[i].outage_id else "")
         ),
-        key=f"ma-rel-pick-{leaving}",
+        key=choice_key(f"ma-rel-pick-{leaving}"),
         placeholder=choose_placeholder(),
     )
     if leaving is not None and picked:
@@ -263,7 +264,7 @@ with link_tab:
         index=None,
         format_func=lambda i: f"{crew_label(by_id[i])} · {by_id[i].company}",
         placeholder=t("ma.crew"),
-        key="ma-link-crew",
+        key=choice_key("ma-link-crew"),
     )
     if crew_id is not None and st.button(t("ma.link_go", crew=crew_label(by_id[crew_id])), key="ma-link-go"):
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import public_forms, services
+from dashboard.choices import choice_key
 from dashboard.i18n import current_language, local_time, t
 from emergency.app.bus import execute
 from emergency.app.commands.public import SubmitFeedback
@@ -31,7 +32,7 @@ with st.form("feedback", clear_on_submit=False):
         options=[k.value for k in FeedbackKind],
         format_func={k.value: t(f"feedback.kind.{k.value}") for k in FeedbackKind}.__getitem__,
         horizontal=True,
-        key="feedback_kind",
+        key=choice_key("feedback_kind"),
     )
     # No max_chars on any field: see public_forms.limit_note (an over-long paste would be dropped
     # unseen); the service refuses what is too long, by field, and the text stays in the form.

@@ -11,6 +11,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from dashboard import maps, public_forms, services
+from dashboard.choices import choice_key
 from dashboard.i18n import current_language, t
 from emergency.app.bus import execute
 from emergency.app.commands.public import ReportOutage
@@ -32,7 +33,7 @@ kind = st.radio(
     options=[k.value for k in PUBLIC_KINDS],
     format_func={k.value: t(f"report.kind.{k.value}") for k in PUBLIC_KINDS}.__getitem__,
     horizontal=True,
-    key="report_kind",
+    key=choice_key("report_kind"),
 )
 if kind == "hazard":
     st.error(t("report.safety"), icon=":material/warning:")
@@ -42,7 +43,7 @@ where = st.radio(
     options=["account", "location"],
     format_func={w: t(f"report.where.{w}") for w in ("account", "location")}.__getitem__,
     horizontal=True,
-    key="report_where",
+    key=choice_key("report_where"),
 )
 
 

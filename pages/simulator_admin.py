@@ -7,6 +7,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from dashboard import simulator_view as view
+from dashboard.choices import choice_key
 from dashboard.i18n import local_time, t
 from dashboard.markdown_text import plain
 from dashboard.session import require_role
@@ -64,6 +65,7 @@ if state.is_demo:
             names,
             index=names.index(run.scenario if run is not None else "typhoon"),
             format_func=view.scenario_name,
+            key=choice_key("simulator-admin-scenario"),
         )
         seed = st.number_input(t("sim.seed"), min_value=0, max_value=2**31 - 1, value=7, step=1)
         if st.form_submit_button(t("sim.restart"), help=t("sim.restart.help")):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import services
+from dashboard.choices import choice_key
 from dashboard.i18n import local_time, t
 from dashboard.session import require_role
 from emergency.app.bus import execute
@@ -41,7 +42,9 @@ with add, st.form("add-user", clear_on_submit=True):
     name = st.text_input(t("users.name"), max_chars=120)
     # Labels fixed at this run: a format function is also called between runs, in no language.
     role_names = {r.value: t(f"role.{r.value}") for r in Role}
-    role = st.selectbox(t("login.role"), list(role_names), format_func=role_names.__getitem__)
+    role = st.selectbox(
+        t("login.role"), list(role_names), format_func=role_names.__getitem__, key=choice_key("users-role")
+    )
     # A crew leader's account names its crew (by id); the other roles leave this empty.
     crew_names = {c.crew_id: c.label for c in crew_queries.crew_choices(services.context(admin))}
     crew_id = st.selectbox(
@@ -49,6 +52,8 @@ with add, st.form("add-user", clear_on_submit=True):
         [None, *crew_names],
         format_func=lambda c: "—" if c is None else crew_names[c],
         help=t("crewpage.users.crew_help"),
+        placeholder="—",  # a keyed box shows its None choice as the placeholder
+        key=choice_key("users-crew-id"),
     )
     password = st.text_input(
         t("login.password"), type="password", max_chars=256, help=t("users.password_rule")
@@ -63,7 +68,9 @@ with add, st.form("add-user", clear_on_submit=True):
 
 with manage, st.form("manage-user"):
     st.subheader(t("users.manage"))
-    target = st.selectbox(t("login.username"), [u.username for u in users], key="manage-user-target")
+    target = st.selectbox(
+        t("login.username"), [u.username for u in users], key=choice_key("manage-user-target")
+    )
     new_password = st.text_input(
         t("users.new_password"), type="password", max_chars=256, help=t("users.password_rule")
     )

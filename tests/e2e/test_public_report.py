@@ -81,3 +81,26 @@ def test_a_public_wire_down_report_reaches_the_dispatcher_as_text(
     assert page.evaluate("window.__pwned") is None
     assert page.locator("b", has_text=re.compile(r"^on$")).count() == 0  # the <b> was not rendered as markup
     assert external_requests == []
+
+
+def test_a_choice_made_before_switching_to_chinese_is_kept_after_the_next_click(
+    app_server: str, page: Page, external_requests: list[str]
+) -> None:
+    """The browser keeps a radio's choice as its label. Switching the language changed every label,
+    so the next click sent back a label no option had and Streamlit put the radio back to "No power":
+    a wire down would have gone in as a plain outage, without the safety message."""
+    page.goto(f"{app_server}/report", wait_until="domcontentloaded")
+    expect(page.get_by_role("heading", name="Report an outage")).to_be_visible(timeout=TIMEOUT_MS)
+    page.get_by_text("Wire down or other danger").click()
+    expect(page.get_by_text("Stay at least 10 m away")).to_be_visible(timeout=TIMEOUT_MS)
+
+    page.get_by_test_id("stSidebar").get_by_text("简体中文").click()
+    expect(page.get_by_role("heading", name="停电报修")).to_be_visible(timeout=TIMEOUT_MS)
+    hazard = page.get_by_role("radio", name="电线落地或其他危险")
+    expect(hazard).to_be_checked(timeout=TIMEOUT_MS)
+
+    page.get_by_text("按位置").click()  # the next click: a run with what the browser holds
+    expect(page.get_by_role("radio", name="按位置")).to_be_checked(timeout=TIMEOUT_MS)
+    expect(hazard).to_be_checked(timeout=TIMEOUT_MS)
+    expect(page.get_by_text("请远离落地电线")).to_be_visible(timeout=TIMEOUT_MS)
+    assert external_requests == []

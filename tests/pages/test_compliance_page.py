@@ -140,7 +140,7 @@ def test_the_figures_breaches_and_etr_accuracy_of_the_last_month(outages):
 
 def test_filters_narrow_the_figures(outages):
     at = open_page()
-    next(s for s in at.selectbox if s.key == "cmp-area-en").set_value("rural").run()
+    next(s for s in at.selectbox if s.key == "cmp-area").set_value("rural").run()
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Outages"] == "1" and metrics["On site within 30 min"] == "0.0%"

@@ -1,0 +1,99 @@
+"""A choice made before a language switch stays chosen after it.
+
+The browser holds a select box's or radio's choice as the label it showed. After a switch every
+label is new, so unless the app hands the choice back in the new words, the next click sends an
+old label and Streamlit puts the widget back to its default (tests/e2e/test_public_report.py shows
+it in Chromium). Here: the switch sends each choice on the page back to the browser, in the new
+language, and every choice widget in the app is one the switch knows about.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from tests.pages.conftest import APP, page
+from tests.pages.test_access import log_in
+from tests.support.small_territory import PASSWORDS
+
+REPO = Path(__file__).resolve().parents[2]
+CHOICE_WIDGETS = {"selectbox", "multiselect", "radio", "pills", "segmented_control", "select_slider"}
+# Widgets that do not carry their choice across a switch, and why.
+NOT_CARRIED = {
+    # The language switch itself: its labels are the same in both languages.
+    ("dashboard/i18n.py", "segmented_control"),
+    # The situation report's document language follows the page's until the manager picks one (a
+    # widget per page language); with two languages a pick is always the page's new language.
+    ("pages/manager_sitrep.py", "selectbox"),
+}
+
+
+def switch_to_chinese(at: AppTest) -> AppTest:
+    at.sidebar.button_group(key="lang").set_value("zh").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_public_radio_is_handed_back_in_chinese_and_keeps_the_wire_down(territory_db):
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    at.switch_page(page("public_report.py")).run()
+    at.radio(key="report_kind").set_value("hazard").run()
+    switch_to_chinese(at)
+    kind = at.radio(key="report_kind")
+    assert kind.proto.set_value  # sent to the browser afresh ...
+    assert kind.proto.raw_value == "电线落地或其他危险"  # ... as the label it now shows
+    assert kind.value == "hazard"
+    at.run()  # a later run, with nothing switched, leaves the browser's value alone
+    assert not at.radio(key="report_kind").proto.set_value
+    assert at.radio(key="report_kind").value == "hazard"
+
+
+def test_a_managers_filters_keep_their_choice_in_the_other_language(territory_db):
+    _, territory = territory_db
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    log_in(at, "manager", PASSWORDS["manager"])
+    at.switch_page(page("manager_compliance.py")).run()
+    district = next(iter(territory.district_ids.values()))
+    at.selectbox(key="cmp-district").set_value(district).run()
+    at.selectbox(key="cmp-area").set_value("urban").run()
+    switch_to_chinese(at)
+    district_box, area_box = at.selectbox(key="cmp-district"), at.selectbox(key="cmp-area")
+    assert (district_box.value, area_box.value) == (district, "urban")
+    assert district_box.proto.set_value and area_box.proto.set_value
+    assert area_box.proto.raw_value == "城区"
+    assert district_box.proto.raw_value in district_box.proto.options  # the district's Chinese name
+    # "All" is the None option; a keyed box at None is drawn empty, showing its placeholder.
+    crew_box = at.selectbox(key="cmp-crew")
+    assert crew_box.value is None and crew_box.proto.placeholder == "全部"
+
+
+def choice_calls(path: Path) -> list[tuple[str, int, ast.expr | None]]:
+    """Each choice widget in a file: its kind, line and key expression (None without a key)."""
+    calls = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in CHOICE_WIDGETS
+        ):
+            key = next((k.value for k in node.keywords if k.arg == "key"), None)
+            calls.append((node.func.attr, node.lineno, key))
+    return calls
+
+
+def test_every_choice_widget_takes_its_key_from_choice_key():
+    files = sorted([*(REPO / "dashboard").glob("*.py"), *(REPO / "pages").glob("*.py")])
+    seen, missing = 0, []
+    for path in files:
+        name = path.relative_to(REPO).as_posix()
+        for kind, line, key in choice_calls(path):
+            seen += 1
+            carried = (
+                isinstance(key, ast.Call) and isinstance(key.func, ast.Name) and key.func.id == "choice_key"
+            )
+            if not carried and (name, kind) not in NOT_CARRIED:
+                missing.append(f"{name}:{line} {kind}")
+    assert seen > 40  # the walk found the app's widgets
+    assert missing == []
