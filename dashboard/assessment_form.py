@@ -59,20 +59,26 @@ def render_assessment_form(ctx: Context, outage_id: int, crew_id: int | None) ->
             placeholder=choose_placeholder(),
             key=choice_key(f"{key}-equipment"),
         )
-        poles = st.number_input(t("dmg.poles_down"), 0, limits.max_count, 0, step=1)
-        spans = st.number_input(t("dmg.spans_down"), 0, limits.max_count, 0, step=1)
+        poles = st.number_input(t("dmg.poles_down"), 0, limits.max_count, 0, step=1, key=f"{key}-poles")
+        spans = st.number_input(t("dmg.spans_down"), 0, limits.max_count, 0, step=1, key=f"{key}-spans")
         hours_col, minutes_col = st.columns(2)
-        hours = hours_col.number_input(t("dmg.repair_hours"), 0, limits.max_repair_minutes // 60, 0, step=1)
-        minutes = minutes_col.number_input(t("dmg.repair_minutes"), 0, 59, 0, step=5)
-        crews = st.number_input(t("dmg.crews_needed"), 0, limits.max_count, 0, step=1)
-        access = st.text_area(t("dmg.access"), max_chars=limits.max_access_chars, height=80)
-        materials = st.text_area(t("dmg.materials"), max_chars=limits.max_materials_chars, height=80)
-        notes = st.text_area(t("dmg.notes"), max_chars=limits.max_notes_chars, height=100)
-        offline = st.checkbox(t("dmg.offline"))
+        hours = hours_col.number_input(
+            t("dmg.repair_hours"), 0, limits.max_repair_minutes // 60, 0, step=1, key=f"{key}-hours"
+        )
+        minutes = minutes_col.number_input(t("dmg.repair_minutes"), 0, 59, 0, step=5, key=f"{key}-minutes")
+        crews = st.number_input(t("dmg.crews_needed"), 0, limits.max_count, 0, step=1, key=f"{key}-crews")
+        access = st.text_area(
+            t("dmg.access"), max_chars=limits.max_access_chars, height=80, key=f"{key}-access"
+        )
+        materials = st.text_area(
+            t("dmg.materials"), max_chars=limits.max_materials_chars, height=80, key=f"{key}-materials"
+        )
+        notes = st.text_area(t("dmg.notes"), max_chars=limits.max_notes_chars, height=100, key=f"{key}-notes")
+        offline = st.checkbox(t("dmg.offline"), key=f"{key}-offline")
         now = ctx.clock.now().astimezone(ctx.tz)
         day_col, time_col = st.columns(2)
-        day = day_col.date_input(t("dmg.done_day"), now.date())
-        at = time_col.time_input(t("dmg.done_time"), time(now.hour, now.minute), step=60)
+        day = day_col.date_input(t("dmg.done_day"), now.date(), key=f"{key}-day")
+        at = time_col.time_input(t("dmg.done_time"), time(now.hour, now.minute), step=60, key=f"{key}-at")
         photos = upload_boxes(
             t("dmg.photos"),
             PHOTO_TYPES,

@@ -55,17 +55,27 @@ def role_label(role: str) -> str:
 
 with st.form("audit-filters"):
     since_col, until_col, actor_col, role_col = st.columns(4)
-    since_day = since_col.date_input(t("audit.since"), value=None, format="YYYY-MM-DD")
-    until_day = until_col.date_input(t("audit.until"), value=None, format="YYYY-MM-DD")
-    who = actor_col.text_input(t("audit.actor"), max_chars=64)
+    since_day = since_col.date_input(
+        t("audit.since"), value=None, format="YYYY-MM-DD", key="audit-filters-since-day"
+    )
+    until_day = until_col.date_input(
+        t("audit.until"), value=None, format="YYYY-MM-DD", key="audit-filters-until-day"
+    )
+    who = actor_col.text_input(t("audit.actor"), max_chars=64, key="audit-filters-who")
     role = role_col.selectbox(
-        t("login.role"), ROLES, format_func=role_label, key=choice_key("audit-log-role")
+        t("login.role"), ROLES, format_func=role_label, key=choice_key("audit-filters-role")
     )
     action_col, entity_col, entity_id_col, text_col = st.columns(4)
-    action = action_col.text_input(t("audit.action"), max_chars=64, help=t("audit.action_help"))
-    entity = entity_col.text_input(t("audit.entity"), max_chars=32, help=t("audit.entity_help"))
-    entity_id = entity_id_col.text_input(t("audit.entity_id"), max_chars=64)
-    text = text_col.text_input(t("audit.text"), max_chars=audit_query.MAX_FILTER_CHARS)
+    action = action_col.text_input(
+        t("audit.action"), max_chars=64, help=t("audit.action_help"), key="audit-filters-action"
+    )
+    entity = entity_col.text_input(
+        t("audit.entity"), max_chars=32, help=t("audit.entity_help"), key="audit-filters-entity"
+    )
+    entity_id = entity_id_col.text_input(t("audit.entity_id"), max_chars=64, key="audit-filters-entity-id")
+    text = text_col.text_input(
+        t("audit.text"), max_chars=audit_query.MAX_FILTER_CHARS, key="audit-filters-text"
+    )
     if st.form_submit_button(t("audit.apply"), type="primary"):
         st.session_state[FILTER_KEY] = AuditFilter(
             since=day_start(since_day),

@@ -29,9 +29,13 @@ if st.session_state.get(WANTED_KEY):
     st.info(t("login.to_open"))
 
 with st.form("login", clear_on_submit=False):
-    username = st.text_input(t("login.username"), max_chars=64, autocomplete="username")
+    username = st.text_input(t("login.username"), max_chars=64, autocomplete="username", key="login-username")
     password = st.text_input(
-        t("login.password"), type="password", max_chars=256, autocomplete="current-password"
+        t("login.password"),
+        type="password",
+        max_chars=256,
+        autocomplete="current-password",
+        key="login-password",
     )
     submitted = st.form_submit_button(t("login.submit"), type="primary")
 

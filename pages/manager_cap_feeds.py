@@ -63,9 +63,11 @@ else:
 add_col, change_col = st.columns(2)
 with add_col, st.form("cap-feed-add", clear_on_submit=True):
     st.subheader(t("capfeed.add"))
-    name = st.text_input(t("capfeed.col.name"), max_chars=100)
-    url = st.text_input(t("capfeed.col.url"), max_chars=500, placeholder="https://")
-    minutes = st.number_input(t("capfeed.col.interval"), min_value=1, max_value=1440, value=5, step=1)
+    name = st.text_input(t("capfeed.col.name"), max_chars=100, key="cap-feed-add-name")
+    url = st.text_input(t("capfeed.col.url"), max_chars=500, placeholder="https://", key="cap-feed-add-url")
+    minutes = st.number_input(
+        t("capfeed.col.interval"), min_value=1, max_value=1440, value=5, step=1, key="cap-feed-add-minutes"
+    )
     if st.form_submit_button(t("capfeed.add"), type="primary"):
         attempt(
             OUTCOME_KEY,
@@ -86,12 +88,31 @@ if feeds:
         feed = by_id[chosen]
         # Keyed by feed and version: a change elsewhere redraws the form with what is stored now.
         with st.form(f"cap-feed-change-{feed.id}-{feed.version}"):
-            new_name = st.text_input(t("capfeed.col.name"), value=feed.name, max_chars=100)
-            new_url = st.text_input(t("capfeed.col.url"), value=feed.url, max_chars=500)
-            new_minutes = st.number_input(
-                t("capfeed.col.interval"), min_value=1, max_value=1440, value=feed.interval_minutes, step=1
+            new_name = st.text_input(
+                t("capfeed.col.name"),
+                value=feed.name,
+                max_chars=100,
+                key=f"cap-feed-change-{feed.id}-{feed.version}-new-name",
             )
-            enabled = st.checkbox(t("capfeed.col.enabled"), value=feed.enabled)
+            new_url = st.text_input(
+                t("capfeed.col.url"),
+                value=feed.url,
+                max_chars=500,
+                key=f"cap-feed-change-{feed.id}-{feed.version}-new-url",
+            )
+            new_minutes = st.number_input(
+                t("capfeed.col.interval"),
+                min_value=1,
+                max_value=1440,
+                value=feed.interval_minutes,
+                step=1,
+                key=f"cap-feed-change-{feed.id}-{feed.version}-new-minutes",
+            )
+            enabled = st.checkbox(
+                t("capfeed.col.enabled"),
+                value=feed.enabled,
+                key=f"cap-feed-change-{feed.id}-{feed.version}-enabled",
+            )
             if st.form_submit_button(t("capfeed.save")):
                 attempt(
                     OUTCOME_KEY,

@@ -170,8 +170,8 @@ if open_lines:
             key=choice_key("manager-outreach-task-id"),
         )
         # No max_chars (a longer paste would be dropped unseen): the service refuses it by field.
-        who = st.text_input(t("mo.ack_by"))
-        note = st.text_input(t("mw.note"))
+        who = st.text_input(t("mo.ack_by"), key="outreach-action-who")
+        note = st.text_input(t("mw.note"), key="outreach-action-note")
         escalate_col, ack_col, done_col = st.columns(3)
         escalate = escalate_col.form_submit_button(t("mo.escalate"))
         acknowledge = ack_col.form_submit_button(t("mo.acknowledge"))

@@ -108,8 +108,12 @@ def warning_form(key: str, initial: dict[str, Any] | None) -> WarningInput | Non
             placeholder=t("mw.readiness_none"),  # a keyed box shows its None choice as the placeholder
             key=choice_key(f"{key}-readiness"),
         )
-        title_en = left.text_input(t("mw.title_en"), value=first.get("title_en", ""), max_chars=200)
-        title_zh = middle.text_input(t("mw.title_zh"), value=first.get("title_zh", ""), max_chars=200)
+        title_en = left.text_input(
+            t("mw.title_en"), value=first.get("title_en", ""), max_chars=200, key=f"{key}-title-en"
+        )
+        title_zh = middle.text_input(
+            t("mw.title_zh"), value=first.get("title_zh", ""), max_chars=200, key=f"{key}-title-zh"
+        )
         start = first.get("effective_at", datetime.now(UTC)).astimezone(tz)
         day = right.date_input(t("mw.effective_day"), value=start.date(), key=f"{key}-day")
         clock_time = right.time_input(
@@ -117,10 +121,19 @@ def warning_form(key: str, initial: dict[str, Any] | None) -> WarningInput | Non
         )
         # An agency's text is kept whole, however long; what a manager writes stays within 4,000.
         limit = None if first.get("imported") else 4000
-        text_en = left.text_area(t("mw.text_en"), value=first.get("text_en", ""), max_chars=limit)
-        text_zh = middle.text_area(t("mw.text_zh"), value=first.get("text_zh", ""), max_chars=limit)
+        text_en = left.text_area(
+            t("mw.text_en"), value=first.get("text_en", ""), max_chars=limit, key=f"{key}-text-en"
+        )
+        text_zh = middle.text_area(
+            t("mw.text_zh"), value=first.get("text_zh", ""), max_chars=limit, key=f"{key}-text-zh"
+        )
         hours = right.number_input(
-            t("mw.hours"), min_value=1, max_value=24 * 14, value=int(first.get("hours", 24)), step=1
+            t("mw.hours"),
+            min_value=1,
+            max_value=24 * 14,
+            value=int(first.get("hours", 24)),
+            step=1,
+            key=f"{key}-hours",
         )
         st.markdown(f"**{t('mw.area')}**")
         kinds = ["districts", "circle", "polygon"]
@@ -142,9 +155,15 @@ def warning_form(key: str, initial: dict[str, Any] | None) -> WarningInput | Non
         )
         c1, c2, c3 = st.columns(3)
         circle = first.get("circle") or {}
-        lon = c1.number_input(t("mw.lon"), value=float(circle.get("lon", 0.0)), format="%.5f")
-        lat = c2.number_input(t("mw.lat"), value=float(circle.get("lat", 0.0)), format="%.5f")
-        radius = c3.number_input(t("mw.radius"), min_value=0.0, value=float(circle.get("radius_km", 10.0)))
+        lon = c1.number_input(
+            t("mw.lon"), value=float(circle.get("lon", 0.0)), format="%.5f", key=f"{key}-lon"
+        )
+        lat = c2.number_input(
+            t("mw.lat"), value=float(circle.get("lat", 0.0)), format="%.5f", key=f"{key}-lat"
+        )
+        radius = c3.number_input(
+            t("mw.radius"), min_value=0.0, value=float(circle.get("radius_km", 10.0)), key=f"{key}-radius"
+        )
         upload = upload_box(t("mw.area.polygon"), ["geojson", "json"], key=f"{key}-geojson")
         if not st.form_submit_button(t("mw.save"), type="primary"):
             return None
@@ -433,7 +452,7 @@ with tab_view:
                     )
     if row.status in IN_FORCE:
         with st.form(f"cancel-{selected}"):
-            reason = st.text_input(t("mw.cancel_reason"), max_chars=500)
+            reason = st.text_input(t("mw.cancel_reason"), max_chars=500, key=f"cancel-{selected}-reason")
             if st.form_submit_button(t("mw.cancel")):
                 try:
                     execute(ctx, CancelWarning(selected, row.version, reason))

@@ -67,7 +67,9 @@ if state.is_demo:
             format_func=view.scenario_name,
             key=choice_key("simulator-admin-scenario"),
         )
-        seed = st.number_input(t("sim.seed"), min_value=0, max_value=2**31 - 1, value=7, step=1)
+        seed = st.number_input(
+            t("sim.seed"), min_value=0, max_value=2**31 - 1, value=7, step=1, key="sim-restart-seed"
+        )
         if st.form_submit_button(t("sim.restart"), help=t("sim.restart.help")):
             act(
                 lambda: view.restart(admin, scenario, int(seed)),

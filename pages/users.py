@@ -38,8 +38,8 @@ st.dataframe(
 add, manage = st.columns(2)
 with add, st.form("add-user", clear_on_submit=True):
     st.subheader(t("users.add"))
-    username = st.text_input(t("login.username"), max_chars=32)
-    name = st.text_input(t("users.name"), max_chars=120)
+    username = st.text_input(t("login.username"), max_chars=32, key="add-user-username")
+    name = st.text_input(t("users.name"), max_chars=120, key="add-user-name")
     # Labels fixed at this run: a format function is also called between runs, in no language.
     role_names = {r.value: t(f"role.{r.value}") for r in Role}
     role = st.selectbox(
@@ -56,7 +56,11 @@ with add, st.form("add-user", clear_on_submit=True):
         key=choice_key("users-crew-id"),
     )
     password = st.text_input(
-        t("login.password"), type="password", max_chars=256, help=t("users.password_rule")
+        t("login.password"),
+        type="password",
+        max_chars=256,
+        help=t("users.password_rule"),
+        key="add-user-password",
     )
     if st.form_submit_button(t("users.add"), type="primary"):
         try:
@@ -72,9 +76,13 @@ with manage, st.form("manage-user"):
         t("login.username"), [u.username for u in users], key=choice_key("manage-user-target")
     )
     new_password = st.text_input(
-        t("users.new_password"), type="password", max_chars=256, help=t("users.password_rule")
+        t("users.new_password"),
+        type="password",
+        max_chars=256,
+        help=t("users.password_rule"),
+        key="manage-user-new-password",
     )
-    confirm = st.checkbox(t("users.confirm"))
+    confirm = st.checkbox(t("users.confirm"), key="manage-user-confirm")
     reset_clicked, disable_clicked, enable_clicked = st.columns(3)
     reset = reset_clicked.form_submit_button(t("users.reset"))
     disable = disable_clicked.form_submit_button(t("users.disable"))

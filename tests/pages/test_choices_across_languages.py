@@ -4,7 +4,8 @@ The browser holds a select box's or radio's choice as the label it showed. After
 label is new, so unless the app hands the choice back in the new words, the next click sends an
 old label and Streamlit puts the widget back to its default (tests/e2e/test_public_report.py shows
 it in Chromium). Here: the switch sends each choice on the page back to the browser, in the new
-language, and every choice widget in the app is one the switch knows about.
+language, and every choice widget in the app is one the switch knows about. A text field keeps
+what was typed through its key (an unkeyed widget is known by its label, which the switch renames).
 """
 
 from __future__ import annotations
@@ -19,6 +20,16 @@ from tests.pages.test_access import log_in
 from tests.support.small_territory import PASSWORDS
 
 REPO = Path(__file__).resolve().parents[2]
+INPUT_WIDGETS = {
+    "text_input",
+    "text_area",
+    "number_input",
+    "date_input",
+    "time_input",
+    "checkbox",
+    "toggle",
+    "slider",
+}
 CHOICE_WIDGETS = {"selectbox", "multiselect", "radio", "pills", "segmented_control", "select_slider"}
 # Widgets that do not carry their choice across a switch, and why.
 NOT_CARRIED = {
@@ -69,26 +80,45 @@ def test_a_managers_filters_keep_their_choice_in_the_other_language(territory_db
     assert crew_box.value is None and crew_box.proto.placeholder == "全部"
 
 
-def choice_calls(path: Path) -> list[tuple[str, int, ast.expr | None]]:
-    """Each choice widget in a file: its kind, line and key expression (None without a key)."""
+def test_what_a_manager_typed_is_still_there_in_chinese(territory_db):
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    log_in(at, "manager", PASSWORDS["manager"])
+    at.switch_page(page("audit_log.py")).run()
+    at.text_input(key="audit-filters-who").input("dispatcher")
+    at.selectbox(key="audit-filters-role").set_value("dispatcher")
+    next(b for b in at.button if b.label == "Apply filters").click().run()
+    switch_to_chinese(at)
+    who = at.text_input(key="audit-filters-who")
+    assert who.label == "操作人" and who.value == "dispatcher"
+    assert at.selectbox(key="audit-filters-role").value == "dispatcher"
+
+
+def widget_calls(path: Path, kinds: set[str]) -> list[tuple[str, int, ast.expr | None]]:
+    """Each widget of `kinds` in a file: its kind, line and key expression (None without a key)."""
     calls = []
     for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr in CHOICE_WIDGETS
-        ):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in kinds:
             key = next((k.value for k in node.keywords if k.arg == "key"), None)
             calls.append((node.func.attr, node.lineno, key))
     return calls
 
 
+APP_FILES = sorted([*(REPO / "dashboard").glob("*.py"), *(REPO / "pages").glob("*.py")])
+
+
+def test_every_input_widget_has_a_key():
+    """An unkeyed widget is known by its label, and a switch renames every label: what was typed
+    into it would be gone."""
+    calls = [(path, *call) for path in APP_FILES for call in widget_calls(path, INPUT_WIDGETS)]
+    assert len(calls) > 40  # the walk found the app's widgets
+    assert [f"{path.name}:{line} {kind}" for path, kind, line, key in calls if key is None] == []
+
+
 def test_every_choice_widget_takes_its_key_from_choice_key():
-    files = sorted([*(REPO / "dashboard").glob("*.py"), *(REPO / "pages").glob("*.py")])
     seen, missing = 0, []
-    for path in files:
+    for path in APP_FILES:
         name = path.relative_to(REPO).as_posix()
-        for kind, line, key in choice_calls(path):
+        for kind, line, key in widget_calls(path, CHOICE_WIDGETS):
             seen += 1
             carried = (
                 isinstance(key, ast.Call) and isinstance(key.func, ast.Name) and key.func.id == "choice_key"
