@@ -37,6 +37,7 @@ from tests.e2e.test_crew_page import (
     step,
 )
 from tests.support.app_context import context_of
+from tests.support.browser import ACTION_TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
 # This module's own server: the shared app server's key must keep naming the shared server's files.
@@ -140,6 +141,7 @@ def test_a_crew_is_recorded_on_site_by_gps_assesses_with_a_photo_and_restores(
     )
 
     console_context = browser.new_context(viewport={"width": 1400, "height": 900})
+    console_context.set_default_timeout(ACTION_TIMEOUT_MS)
     console = console_context.new_page()
     try:
         log_in(console, base_url, "dispatcher", "demo-dispatcher")

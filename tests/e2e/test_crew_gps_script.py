@@ -14,6 +14,7 @@ import pytest
 from dashboard.crew_gps import WORDS, sharing_html
 from dashboard.crew_positions_api import PATH
 from dashboard.i18n import t
+from tests.support.browser import ACTION_TIMEOUT_MS
 
 ORIGIN = "http://localhost:8622"  # never contacted: every request is answered by the test
 
@@ -41,6 +42,7 @@ def phone(browser) -> Iterator[Any]:
         timezone_id="Asia/Shanghai",
         viewport={"width": 390, "height": 844},
     )
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
     try:
         yield context
     finally:

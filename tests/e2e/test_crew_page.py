@@ -23,6 +23,7 @@ from emergency.core.models import Crew, CrewAssignment, Device, Outage, User
 from emergency.core.vocabulary import OutageState, PositionSource
 from tests.e2e.conftest import serve_demo
 from tests.support.app_context import context_of
+from tests.support.browser import ACTION_TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
 # This module's own server: the shared app server's key must keep naming the shared server's files.
@@ -157,6 +158,7 @@ def test_a_crew_leader_works_a_job_on_a_phone_and_the_console_follows(
 
     # The dispatcher, in another browser context (another person, another machine), sees the steps.
     dispatcher_context = browser.new_context(viewport={"width": 1400, "height": 900})
+    dispatcher_context.set_default_timeout(ACTION_TIMEOUT_MS)
     console = dispatcher_context.new_page()
     try:
         log_in(console, base_url, "dispatcher", "demo-dispatcher")

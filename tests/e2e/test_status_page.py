@@ -16,6 +16,7 @@ from tests.e2e.test_accessibility import axe_script, blocking_violations, descri
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
+from tests.support.browser import ACTION_TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
 
@@ -65,6 +66,7 @@ def test_on_a_phone_the_page_fits_and_its_links_lead_to_check_my_outage(
     app_server: str, browser, external_requests: list[str]
 ) -> None:
     context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", viewport=PHONE)
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
     try:
         page = context.new_page()
         open_status(page, f"{app_server}/status/")  # Accept-Language zh-CN: the page in Chinese

@@ -73,6 +73,9 @@ def is_external(url: str) -> bool:
     return parts.scheme in ("http", "https", "ws", "wss") and (parts.hostname or "") not in LOCAL_HOSTS
 
 
+ACTION_TIMEOUT_MS = 60_000
+
+
 @pytest.fixture
 def page(browser: Browser, external_requests: list[str]) -> Iterator[Page]:
     """A fresh browser context and page that records and refuses every request leaving the machine."""
@@ -86,6 +89,9 @@ def page(browser: Browser, external_requests: list[str]) -> Iterator[Page]:
 
     # Refused rather than let through, so a test never waits on a network that is not there.
     context.route(lambda url: is_external(url), refuse)
+    # A click waits for its element up to a minute, as the tests' expectations do: on a loaded CI
+    # machine a rerun after an upload once took longer than Playwright's 30 s (the CAP import).
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
     new_page = context.new_page()
     new_page.on("websocket", lambda ws: external_requests.append(ws.url) if is_external(ws.url) else None)
     try:
