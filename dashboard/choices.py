@@ -29,11 +29,17 @@ def choice_key(key: str) -> str:
     return key
 
 
+def new_run() -> None:
+    """Start this run's list of choices afresh. The switch's callback runs before the script and
+    has used the last run's list; keys of outages long gone do not pile up over a shift."""
+    st.session_state[CHOICE_KEYS] = set()
+
+
 def carry_choices() -> None:
     """The language switch's callback: hand every choice on the page back to the browser, so it
     shows in the new language's label and is kept at the next click."""
     for key in st.session_state.get(CHOICE_KEYS, set()):
-        # Only the widgets the last run drew are still in session state: a choice on a page the
-        # user left is not revived as a value of its own.
+        # A fragment's run adds to the list without starting it afresh: only the widgets still
+        # drawn are in session state, and a choice on a page the user left is not revived.
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]

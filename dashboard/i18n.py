@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from dashboard.choices import carry_choices
+from dashboard.choices import carry_choices, new_run
 from emergency.core.config import REPO_ROOT, load_settings
 from emergency.core.vocabulary import Hazard, hazard_in_text, hazard_name
 
@@ -61,6 +61,7 @@ def t(key: str, **values: object) -> str:
 def language_switch() -> None:
     """The switch shown on every page; keeps its own session-state key."""
     current_language()
+    new_run()  # drawn first on every run, before any choice
     st.sidebar.segmented_control(
         t("lang.label"),
         options=list(LANGUAGE_LABELS),

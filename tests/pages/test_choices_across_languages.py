@@ -15,6 +15,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from dashboard.choices import CHOICE_KEYS
 from tests.pages.conftest import APP, page
 from tests.pages.test_access import log_in
 from tests.support.small_territory import PASSWORDS
@@ -59,6 +60,14 @@ def test_a_public_radio_is_handed_back_in_chinese_and_keeps_the_wire_down(territ
     at.run()  # a later run, with nothing switched, leaves the browser's value alone
     assert not at.radio(key="report_kind").proto.set_value
     assert at.radio(key="report_kind").value == "hazard"
+
+
+def test_the_switch_knows_the_choices_of_the_last_run_only(territory_db):
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    at.switch_page(page("public_report.py")).run()
+    assert at.session_state[CHOICE_KEYS] == {"report_kind", "report_where"}
+    at.switch_page(page("public_feedback.py")).run()
+    assert at.session_state[CHOICE_KEYS] == {"feedback_kind"}  # not a growing list of every key seen
 
 
 def test_a_managers_filters_keep_their_choice_in_the_other_language(territory_db):
