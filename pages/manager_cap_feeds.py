@@ -83,22 +83,23 @@ if feeds:
             t("capfeed.choose"),
             list(by_id),
             format_func=lambda i: by_id[i].name,
-            key=choice_key("manager-cap-feeds-chosen"),
+            key=choice_key("cap-feed-chosen"),
         )
         feed = by_id[chosen]
         # Keyed by feed and version: a change elsewhere redraws the form with what is stored now.
-        with st.form(f"cap-feed-change-{feed.id}-{feed.version}"):
+        form_key = f"cap-feed-change-{feed.id}-{feed.version}"
+        with st.form(form_key):
             new_name = st.text_input(
                 t("capfeed.col.name"),
                 value=feed.name,
                 max_chars=100,
-                key=f"cap-feed-change-{feed.id}-{feed.version}-new-name",
+                key=f"{form_key}-name",
             )
             new_url = st.text_input(
                 t("capfeed.col.url"),
                 value=feed.url,
                 max_chars=500,
-                key=f"cap-feed-change-{feed.id}-{feed.version}-new-url",
+                key=f"{form_key}-url",
             )
             new_minutes = st.number_input(
                 t("capfeed.col.interval"),
@@ -106,12 +107,12 @@ if feeds:
                 max_value=1440,
                 value=feed.interval_minutes,
                 step=1,
-                key=f"cap-feed-change-{feed.id}-{feed.version}-new-minutes",
+                key=f"{form_key}-minutes",
             )
             enabled = st.checkbox(
                 t("capfeed.col.enabled"),
                 value=feed.enabled,
-                key=f"cap-feed-change-{feed.id}-{feed.version}-enabled",
+                key=f"{form_key}-enabled",
             )
             if st.form_submit_button(t("capfeed.save")):
                 attempt(

@@ -167,7 +167,7 @@ if open_lines:
             t("mo.task"),
             list(by_task),
             format_func=lambda i: f"#{i} {by_task[i].name} ({t('ostep.' + by_task[i].step)})",
-            key=choice_key("manager-outreach-task-id"),
+            key=choice_key("outreach-action-task"),
         )
         # No max_chars (a longer paste would be dropped unseen): the service refuses it by field.
         who = st.text_input(t("mo.ack_by"), key="outreach-action-who")

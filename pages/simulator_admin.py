@@ -65,7 +65,7 @@ if state.is_demo:
             names,
             index=names.index(run.scenario if run is not None else "typhoon"),
             format_func=view.scenario_name,
-            key=choice_key("simulator-admin-scenario"),
+            key=choice_key("sim-restart-scenario"),
         )
         seed = st.number_input(
             t("sim.seed"), min_value=0, max_value=2**31 - 1, value=7, step=1, key="sim-restart-seed"

@@ -43,7 +43,7 @@ with add, st.form("add-user", clear_on_submit=True):
     # Labels fixed at this run: a format function is also called between runs, in no language.
     role_names = {r.value: t(f"role.{r.value}") for r in Role}
     role = st.selectbox(
-        t("login.role"), list(role_names), format_func=role_names.__getitem__, key=choice_key("users-role")
+        t("login.role"), list(role_names), format_func=role_names.__getitem__, key=choice_key("add-user-role")
     )
     # A crew leader's account names its crew (by id); the other roles leave this empty.
     crew_names = {c.crew_id: c.label for c in crew_queries.crew_choices(services.context(admin))}
@@ -53,7 +53,7 @@ with add, st.form("add-user", clear_on_submit=True):
         format_func=lambda c: "—" if c is None else crew_names[c],
         help=t("crewpage.users.crew_help"),
         placeholder="—",  # a keyed box shows its None choice as the placeholder
-        key=choice_key("users-crew-id"),
+        key=choice_key("add-user-crew"),
     )
     password = st.text_input(
         t("login.password"),
