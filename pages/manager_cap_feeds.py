@@ -28,6 +28,23 @@ show_outcome(OUTCOME_KEY)
 feeds = queries.feed_rows(ctx)
 
 
+def feed_fields(form_key: str, name: str = "", url: str = "", minutes: int = 5) -> tuple[str, str, int]:
+    """A feed's name, address and polling interval, as the add and change forms ask for them."""
+    name = st.text_input(t("capfeed.col.name"), value=name, max_chars=100, key=f"{form_key}-name")
+    url = st.text_input(
+        t("capfeed.col.url"), value=url, max_chars=500, placeholder="https://", key=f"{form_key}-url"
+    )
+    interval = st.number_input(
+        t("capfeed.col.interval"),
+        min_value=1,
+        max_value=1440,
+        value=minutes,
+        step=1,
+        key=f"{form_key}-minutes",
+    )
+    return name, url, int(interval)
+
+
 def result_words(result: str | None, error: str | None) -> str:
     """The last poll in words; an error keeps the agency's or our reason, as plain text."""
     said = t(f"capfeed.result.{result or 'never'}")
@@ -63,15 +80,11 @@ else:
 add_col, change_col = st.columns(2)
 with add_col, st.form("cap-feed-add", clear_on_submit=True):
     st.subheader(t("capfeed.add"))
-    name = st.text_input(t("capfeed.col.name"), max_chars=100, key="cap-feed-add-name")
-    url = st.text_input(t("capfeed.col.url"), max_chars=500, placeholder="https://", key="cap-feed-add-url")
-    minutes = st.number_input(
-        t("capfeed.col.interval"), min_value=1, max_value=1440, value=5, step=1, key="cap-feed-add-minutes"
-    )
+    name, url, minutes = feed_fields("cap-feed-add")
     if st.form_submit_button(t("capfeed.add"), type="primary"):
         attempt(
             OUTCOME_KEY,
-            lambda: execute(ctx, AddCapFeed(FeedInput(name, url, int(minutes)))),
+            lambda: execute(ctx, AddCapFeed(FeedInput(name, url, minutes))),
             t("capfeed.added", feed=plain(name)),
         )
 
@@ -89,38 +102,15 @@ if feeds:
         # Keyed by feed and version: a change elsewhere redraws the form with what is stored now.
         form_key = f"cap-feed-change-{feed.id}-{feed.version}"
         with st.form(form_key):
-            new_name = st.text_input(
-                t("capfeed.col.name"),
-                value=feed.name,
-                max_chars=100,
-                key=f"{form_key}-name",
-            )
-            new_url = st.text_input(
-                t("capfeed.col.url"),
-                value=feed.url,
-                max_chars=500,
-                key=f"{form_key}-url",
-            )
-            new_minutes = st.number_input(
-                t("capfeed.col.interval"),
-                min_value=1,
-                max_value=1440,
-                value=feed.interval_minutes,
-                step=1,
-                key=f"{form_key}-minutes",
-            )
-            enabled = st.checkbox(
-                t("capfeed.col.enabled"),
-                value=feed.enabled,
-                key=f"{form_key}-enabled",
-            )
+            new_name, new_url, new_minutes = feed_fields(form_key, feed.name, feed.url, feed.interval_minutes)
+            enabled = st.checkbox(t("capfeed.col.enabled"), value=feed.enabled, key=f"{form_key}-enabled")
             if st.form_submit_button(t("capfeed.save")):
                 attempt(
                     OUTCOME_KEY,
                     lambda: execute(
                         ctx,
                         ChangeCapFeed(
-                            feed.id, feed.version, FeedInput(new_name, new_url, int(new_minutes), enabled)
+                            feed.id, feed.version, FeedInput(new_name, new_url, new_minutes, enabled)
                         ),
                     ),
                     t("capfeed.saved", feed=plain(new_name)),
